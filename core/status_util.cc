@@ -1,0 +1,1 @@
+#include "core/status_util.h"

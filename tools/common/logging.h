@@ -1,0 +1,21 @@
+// Process-wide logging through spdlog: human-readable lines (default) or one JSON object per line.
+#ifndef RTDW_TOOLS_COMMON_LOGGING_H_
+#define RTDW_TOOLS_COMMON_LOGGING_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "tools/common/config.h"
+
+namespace rtdw {
+
+// Sets the default logger (stderr) to `level` and `format` (the config's [log] section). Safe to
+// call again (SIGHUP reload).
+void InitLogging(LogLevel level, LogFormat format);
+
+// Escapes `s` for use inside a JSON string literal (no surrounding quotes).
+std::string JsonEscape(const std::string& s);
+
+}  // namespace rtdw
+
+#endif  // RTDW_TOOLS_COMMON_LOGGING_H_

@@ -1,0 +1,16 @@
+#include "tools/rtdwd/jobs.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace rtdw {
+
+absl::StatusOr<std::unique_ptr<JobRunner>> MakeJobRunner(const std::string& job,
+                                                         const Config& config,
+                                                         MetricsRegistry* metrics) {
+  (void)config;
+  (void)metrics;
+  return absl::UnimplementedError(
+      absl::StrCat("job ", job, " is not built in this version of rtdwd yet"));
+}
+
+}  // namespace rtdw
