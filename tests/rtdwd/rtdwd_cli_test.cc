@@ -85,16 +85,16 @@ TEST(RtdwdCliTest, ServesMetricsAndHealthAndStopsCleanlyOnSigterm) {
   ASSERT_TRUE(WaitFor([&] { return PortOpen(port); }, std::chrono::seconds(10)))
       << ReadFileOrEmpty(dir.Sub("rtdwd.log"));
   // Healthy once every job is consuming.
-  std::string code;
+  std::string http_code;
   EXPECT_TRUE(WaitFor(
       [&] {
-        code = RunCommand({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                           absl::StrCat("http://127.0.0.1:", port, "/health")})
-                   .out;
-        return code == "200";
+        http_code = RunCommand({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                absl::StrCat("http://127.0.0.1:", port, "/health")})
+                        .out;
+        return http_code == "200";
       },
       std::chrono::seconds(20)))
-      << "last /health status " << code << "; log: " << ReadFileOrEmpty(dir.Sub("rtdwd.log"));
+      << "last /health status " << http_code << "; log: " << ReadFileOrEmpty(dir.Sub("rtdwd.log"));
   CommandResult metrics = RunCommand({"curl", "-sf", absl::StrCat("http://127.0.0.1:", port,
                                                                   "/metrics")});
   EXPECT_EQ(metrics.exit_code, 0);
