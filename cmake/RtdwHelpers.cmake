@@ -1,5 +1,8 @@
 # add_subdirectory() for every child folder of the current source dir that has a CMakeLists.txt,
 # so that a new component is picked up by adding its folder (no edit of the parent list).
+set(RTDW_SKIP_DIRS "" CACHE STRING
+    "Folders (relative to the source root, ;-separated) to leave out of the build, for development")
+
 function(rtdw_add_child_dirs)
   file(GLOB children LIST_DIRECTORIES true RELATIVE ${CMAKE_CURRENT_SOURCE_DIR}
        ${CMAKE_CURRENT_SOURCE_DIR}/*)
@@ -7,6 +10,11 @@ function(rtdw_add_child_dirs)
   foreach(child IN LISTS children)
     if(IS_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/${child}
        AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${child}/CMakeLists.txt)
+      file(RELATIVE_PATH rel ${CMAKE_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/${child})
+      if(rel IN_LIST RTDW_SKIP_DIRS)
+        message(STATUS "rtdw: skipping ${rel} (RTDW_SKIP_DIRS)")
+        continue()
+      endif()
       add_subdirectory(${child})
     endif()
   endforeach()

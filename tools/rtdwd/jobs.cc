@@ -7,8 +7,8 @@ namespace rtdw {
 absl::StatusOr<std::unique_ptr<JobRunner>> MakeJobRunner(const std::string& job,
                                                          const Config& config,
                                                          MetricsRegistry* metrics) {
-  (void)config;
-  (void)metrics;
+  if (job == kJobLogSplit) return MakeLogSplitRunner(config, metrics);
+  if (job == kJobDbSplit) return MakeDbSplitRunner(config, metrics);
   return absl::UnimplementedError(
       absl::StrCat("job ", job, " is not built in this version of rtdwd yet"));
 }

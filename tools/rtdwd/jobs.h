@@ -18,6 +18,10 @@ absl::StatusOr<std::unique_ptr<JobRunner>> MakeJobRunner(const std::string& job,
                                                          const Config& config,
                                                          MetricsRegistry* metrics);
 
+// The runners of each job (one file each).
+std::unique_ptr<JobRunner> MakeLogSplitRunner(const Config& config, MetricsRegistry* metrics);
+std::unique_ptr<JobRunner> MakeDbSplitRunner(const Config& config, MetricsRegistry* metrics);
+
 }  // namespace rtdw
 
 #endif  // RTDW_TOOLS_RTDWD_JOBS_H_

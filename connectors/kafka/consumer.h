@@ -1,0 +1,98 @@
+// A Kafka consumer (librdkafka) for rtdw's batch loop: partitions are assign()ed at offsets the
+// caller chooses (the state store's `offsets` column family is the source of truth), records are
+// polled in batches straight from librdkafka's buffers (no copy), and the consumer knows when each
+// assigned partition is at its end. Kafka's own committed offsets are written only for lag
+// monitoring (CommitAsync).
+#ifndef RTDW_CONNECTORS_KAFKA_CONSUMER_H_
+#define RTDW_CONNECTORS_KAFKA_CONSUMER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/records.h"
+
+typedef struct rd_kafka_s rd_kafka_t;
+typedef struct rd_kafka_queue_s rd_kafka_queue_t;
+typedef struct rd_kafka_message_s rd_kafka_message_t;
+
+namespace rtdw {
+
+struct KafkaConsumerOptions {
+  std::string brokers;
+  std::string group_id;  // "rtdw.<job>": used for the lag-monitoring commits only
+  std::map<std::string, std::string> properties;  // passed through first; rtdw's own win
+};
+
+// Where an assigned partition starts.
+struct PartitionStart {
+  std::string topic;
+  int32_t partition = 0;
+  // >= 0: this offset; kBeginning / kEnd: the log's start / end.
+  int64_t offset = kBeginning;
+  static constexpr int64_t kBeginning = -2;
+  static constexpr int64_t kEnd = -1;
+};
+
+// The records of one poll. Owns librdkafka's messages; InputRecord views point into them and are
+// valid until the batch is cleared or destroyed.
+class ConsumedBatch {
+ public:
+  ConsumedBatch() = default;
+  ~ConsumedBatch();
+  ConsumedBatch(const ConsumedBatch&) = delete;
+  ConsumedBatch& operator=(const ConsumedBatch&) = delete;
+  void Clear();
+  size_t size() const { return records_.size(); }
+  bool empty() const { return records_.empty(); }
+  const InputRecord& operator[](size_t i) const { return records_[i]; }
+  const std::vector<InputRecord>& records() const { return records_; }
+
+ private:
+  friend class KafkaConsumer;
+  std::vector<rd_kafka_message_t*> messages_;
+  std::vector<InputRecord> records_;
+};
+
+class KafkaConsumer {
+ public:
+  static absl::StatusOr<std::unique_ptr<KafkaConsumer>> Create(const KafkaConsumerOptions& options);
+  ~KafkaConsumer();
+  KafkaConsumer(const KafkaConsumer&) = delete;
+  KafkaConsumer& operator=(const KafkaConsumer&) = delete;
+
+  // Partition count of `topic`; NotFound when the broker does not have it (never auto-creates).
+  absl::StatusOr<int> PartitionCount(const std::string& topic, std::chrono::milliseconds timeout);
+  // Replaces the assignment.
+  absl::Status Assign(const std::vector<PartitionStart>& starts);
+  // Appends up to `max_records` records, waiting at most `max_wait` for the first ones. A
+  // partition whose stored offset the broker no longer has is an OutOfRange error naming it
+  // (never a silent jump); other consumer errors are retried by librdkafka and logged via the
+  // returned warnings count.
+  absl::Status Poll(size_t max_records, std::chrono::milliseconds max_wait, ConsumedBatch* out);
+  // True when every assigned partition has reported its end since its last record.
+  bool AtEnd() const;
+  // Assigned (topic, partition) pairs.
+  const std::vector<std::pair<std::string, int32_t>>& assignment() const { return assigned_; }
+  // High watermark per assigned partition as last seen by the fetcher (no network call), for lag.
+  std::map<std::pair<std::string, int32_t>, int64_t> HighWatermarks() const;
+  // Commits next-offsets to Kafka's group coordinator, asynchronously, for lag monitoring only.
+  void CommitAsync(const std::map<std::pair<std::string, int32_t>, int64_t>& next_offsets);
+
+ private:
+  explicit KafkaConsumer(rd_kafka_t* rk, rd_kafka_queue_t* queue) : rk_(rk), queue_(queue) {}
+  rd_kafka_t* rk_;
+  rd_kafka_queue_t* queue_;
+  std::vector<std::pair<std::string, int32_t>> assigned_;
+  std::map<std::pair<std::string, int32_t>, bool> at_end_;
+};
+
+}  // namespace rtdw
+
+#endif  // RTDW_CONNECTORS_KAFKA_CONSUMER_H_

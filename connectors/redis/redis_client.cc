@@ -1,0 +1,197 @@
+#include "connectors/redis/redis_client.h"
+
+#include <hiredis/hiredis.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace rtdw {
+namespace {
+
+// Frees a reply when it leaves scope.
+struct ReplyDeleter {
+  void operator()(redisReply* r) const {
+    if (r) freeReplyObject(r);
+  }
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
+absl::Status ReplyError(const redisReply* r, const char* what) {
+  return absl::InternalError(absl::StrCat("redis ", what, ": ", std::string(r->str, r->len)));
+}
+
+}  // namespace
+
+RedisClient::RedisClient(RedisClientOptions options) : options_(std::move(options)) {}
+
+RedisClient::~RedisClient() { Disconnect(); }
+
+void RedisClient::Disconnect() {
+  if (ctx_ != nullptr) {
+    redisFree(ctx_);
+    ctx_ = nullptr;
+  }
+}
+
+absl::Status RedisClient::EnsureConnected() {
+  if (ctx_ != nullptr && ctx_->err == 0) return absl::OkStatus();
+  Disconnect();
+  timeval tv{static_cast<time_t>(options_.timeout.count() / 1000),
+             static_cast<suseconds_t>((options_.timeout.count() % 1000) * 1000)};
+  ctx_ = redisConnectWithTimeout(options_.host.c_str(), options_.port, tv);
+  if (ctx_ == nullptr || ctx_->err) {
+    std::string err = ctx_ ? ctx_->errstr : "out of memory";
+    Disconnect();
+    return absl::UnavailableError(
+        absl::StrCat("redis ", options_.host, ":", options_.port, ": ", err));
+  }
+  redisSetTimeout(ctx_, tv);
+  redisEnableKeepAlive(ctx_);
+  auto command = [&](const std::vector<std::string>& args) -> absl::Status {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    Reply r(static_cast<redisReply*>(
+        redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data())));
+    if (!r) return absl::UnavailableError(absl::StrCat("redis: ", ctx_->errstr));
+    if (r->type == REDIS_REPLY_ERROR) return ReplyError(r.get(), args[0].c_str());
+    return absl::OkStatus();
+  };
+  absl::Status st;
+  if (options_.password) {
+    st = options_.username ? command({"AUTH", *options_.username, *options_.password})
+                           : command({"AUTH", *options_.password});
+  }
+  if (st.ok() && options_.db != 0) st = command({"SELECT", std::to_string(options_.db)});
+  if (!st.ok()) {
+    Disconnect();
+    return st;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RedisClient::Ping() {
+  if (auto st = EnsureConnected(); !st.ok()) return st;
+  Reply r(static_cast<redisReply*>(redisCommand(ctx_, "PING")));
+  if (!r) {
+    std::string err = ctx_->errstr;
+    Disconnect();
+    return absl::UnavailableError(absl::StrCat("redis: ", err));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::optional<std::string>>> RedisClient::MGet(
+    const std::vector<std::string>& keys) {
+  std::vector<std::optional<std::string>> out;
+  out.reserve(keys.size());
+  if (keys.empty()) return out;
+  if (auto st = EnsureConnected(); !st.ok()) return st;
+  constexpr size_t kChunk = 500;
+  // Append every chunk's MGET, then read the replies: one round trip for the whole batch.
+  size_t chunks = 0;
+  for (size_t start = 0; start < keys.size(); start += kChunk) {
+    size_t end = std::min(keys.size(), start + kChunk);
+    std::vector<const char*> argv = {"MGET"};
+    std::vector<size_t> lens = {4};
+    for (size_t i = start; i < end; ++i) {
+      argv.push_back(keys[i].data());
+      lens.push_back(keys[i].size());
+    }
+    redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data());
+    ++chunks;
+  }
+  for (size_t c = 0; c < chunks; ++c) {
+    void* raw = nullptr;
+    if (redisGetReply(ctx_, &raw) != REDIS_OK) {
+      std::string err = ctx_->errstr;
+      Disconnect();
+      return absl::UnavailableError(absl::StrCat("redis MGET: ", err));
+    }
+    Reply r(static_cast<redisReply*>(raw));
+    if (r->type == REDIS_REPLY_ERROR) return ReplyError(r.get(), "MGET");
+    for (size_t i = 0; i < r->elements; ++i) {
+      const redisReply* e = r->element[i];
+      if (e->type == REDIS_REPLY_STRING) {
+        out.emplace_back(std::string(e->str, e->len));
+      } else {
+        out.emplace_back(std::nullopt);
+      }
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<std::vector<std::string>>> RedisClient::SMembers(
+    const std::string& key) {
+  if (auto st = EnsureConnected(); !st.ok()) return st;
+  const char* argv[] = {"SMEMBERS", key.data()};
+  size_t lens[] = {8, key.size()};
+  Reply r(static_cast<redisReply*>(redisCommandArgv(ctx_, 2, argv, lens)));
+  if (!r) {
+    std::string err = ctx_->errstr;
+    Disconnect();
+    return absl::UnavailableError(absl::StrCat("redis SMEMBERS: ", err));
+  }
+  if (r->type == REDIS_REPLY_ERROR) return ReplyError(r.get(), "SMEMBERS");
+  if (r->elements == 0) {
+    // SMEMBERS of a missing key is an empty set: tell "absent" from "empty" with EXISTS.
+    Reply ex(static_cast<redisReply*>(redisCommandArgv(
+        ctx_, 2, std::vector<const char*>{"EXISTS", key.data()}.data(),
+        std::vector<size_t>{6, key.size()}.data())));
+    if (!ex) {
+      std::string err = ctx_->errstr;
+      Disconnect();
+      return absl::UnavailableError(absl::StrCat("redis EXISTS: ", err));
+    }
+    if (ex->type == REDIS_REPLY_INTEGER && ex->integer == 0) {
+      return std::optional<std::vector<std::string>>();
+    }
+  }
+  std::vector<std::string> members;
+  for (size_t i = 0; i < r->elements; ++i) {
+    members.emplace_back(r->element[i]->str, r->element[i]->len);
+  }
+  return std::optional<std::vector<std::string>>(std::move(members));
+}
+
+absl::Status RedisClient::ApplyAtomically(const std::vector<RedisWrite>& writes) {
+  if (writes.empty()) return absl::OkStatus();
+  if (auto st = EnsureConnected(); !st.ok()) return st;
+  redisAppendCommand(ctx_, "MULTI");
+  for (const auto& w : writes) {
+    if (w.op == RedisWrite::Op::kSet) {
+      const char* argv[] = {"SET", w.key.data(), w.value.data()};
+      size_t lens[] = {3, w.key.size(), w.value.size()};
+      redisAppendCommandArgv(ctx_, 3, argv, lens);
+    } else {
+      const char* argv[] = {"DEL", w.key.data()};
+      size_t lens[] = {3, w.key.size()};
+      redisAppendCommandArgv(ctx_, 2, argv, lens);
+    }
+  }
+  redisAppendCommand(ctx_, "EXEC");
+  absl::Status result = absl::OkStatus();
+  for (size_t i = 0; i < writes.size() + 2; ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(ctx_, &raw) != REDIS_OK) {
+      std::string err = ctx_->errstr;
+      Disconnect();
+      return absl::UnavailableError(absl::StrCat("redis MULTI/EXEC: ", err));
+    }
+    Reply r(static_cast<redisReply*>(raw));
+    if (i == writes.size() + 1) {
+      if (r->type != REDIS_REPLY_ARRAY) {
+        result = r->type == REDIS_REPLY_ERROR ? ReplyError(r.get(), "EXEC")
+                                              : absl::AbortedError("redis EXEC was aborted");
+      }
+    } else if (r->type == REDIS_REPLY_ERROR && result.ok()) {
+      result = ReplyError(r.get(), "MULTI");
+    }
+  }
+  return result;
+}
+
+}  // namespace rtdw

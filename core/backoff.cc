@@ -1,0 +1,76 @@
+#include "core/backoff.h"
+
+#include <algorithm>
+#include <cmath>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+
+namespace rtdw {
+
+using std::chrono::milliseconds;
+
+absl::Status ValidateBackoffOptions(const BackoffOptions& o) {
+  if (o.initial_delay.count() <= 0) {
+    return absl::InvalidArgumentError("backoff initial delay must be > 0");
+  }
+  if (o.min_delay.count() < 0 || o.max_delay.count() < 0) {
+    return absl::InvalidArgumentError("backoff delays must be >= 0");
+  }
+  if (o.min_delay > o.max_delay) {
+    return absl::InvalidArgumentError(absl::StrCat("backoff min delay (", o.min_delay.count(),
+                                                   " ms) exceeds max delay (",
+                                                   o.max_delay.count(), " ms)"));
+  }
+  if (!(o.multiplier >= 1.0) || !std::isfinite(o.multiplier)) {
+    return absl::InvalidArgumentError("backoff multiplier must be >= 1");
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+BackoffOptions Clamp(BackoffOptions o) {
+  if (o.initial_delay.count() <= 0) o.initial_delay = milliseconds(1);
+  if (o.min_delay.count() < 0) o.min_delay = milliseconds(0);
+  if (o.max_delay < o.min_delay) o.max_delay = o.min_delay;
+  if (!(o.multiplier >= 1.0) || !std::isfinite(o.multiplier)) o.multiplier = 1.0;
+  return o;
+}
+
+}  // namespace
+
+Backoff::Backoff(const BackoffOptions& options)
+    : options_(Clamp(options)), rng_(std::random_device{}()) {}
+
+Backoff::Backoff(const BackoffOptions& options, uint64_t seed)
+    : options_(Clamp(options)), rng_(seed) {}
+
+milliseconds Backoff::Ceiling(int attempt) const {
+  const double max = static_cast<double>(options_.max_delay.count());
+  double ceiling = static_cast<double>(options_.initial_delay.count()) *
+                   std::pow(options_.multiplier, std::max(0, attempt));
+  if (!(ceiling <= max)) ceiling = max;  // also catches overflow to inf
+  auto c = milliseconds(static_cast<int64_t>(ceiling));
+  return std::max(c, options_.min_delay);
+}
+
+milliseconds Backoff::NextDelay() {
+  milliseconds ceiling = Ceiling(attempts_);
+  if (attempts_ < 1'000'000) ++attempts_;
+  std::uniform_int_distribution<int64_t> dist(options_.min_delay.count(), ceiling.count());
+  return milliseconds(dist(rng_));
+}
+
+bool SleepUnlessCancelled(milliseconds delay, const std::atomic<bool>* cancel) {
+  const auto deadline = std::chrono::steady_clock::now() + delay;
+  while (true) {
+    if (cancel != nullptr && cancel->load(std::memory_order_acquire)) return false;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return true;
+    auto step = std::min<std::chrono::steady_clock::duration>(deadline - now, milliseconds(20));
+    std::this_thread::sleep_for(step);
+  }
+}
+
+}  // namespace rtdw

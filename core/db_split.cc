@@ -1,0 +1,208 @@
+#include "core/db_split.h"
+
+#include <charconv>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "core/status_util.h"
+#include "rapidjson/internal/dtoa.h"
+
+namespace rtdw {
+namespace {
+
+using rapidjson::Value;
+
+constexpr size_t kMaxCachedTables = 4096;
+
+// The text of a scalar id / key value; false for anything else or an empty string.
+bool KeyText(const Value& v, std::string* out) {
+  out->clear();
+  char buf[40];
+  if (v.IsString()) {
+    if (v.GetStringLength() == 0) return false;
+    out->assign(v.GetString(), v.GetStringLength());
+  } else if (v.IsInt64()) {
+    out->assign(buf, std::to_chars(buf, buf + sizeof(buf), v.GetInt64()).ptr);
+  } else if (v.IsUint64()) {
+    out->assign(buf, std::to_chars(buf, buf + sizeof(buf), v.GetUint64()).ptr);
+  } else if (v.IsDouble()) {
+    out->assign(buf, rapidjson::internal::dtoa(v.GetDouble(), buf));
+  } else {
+    return false;
+  }
+  return true;
+}
+
+const Value* Member(const Value& obj, std::string_view name) {
+  auto m = obj.FindMember(rapidjson::StringRef(name.data(), name.size()));
+  return m == obj.MemberEnd() ? nullptr : &m->value;
+}
+
+std::string_view StringOf(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
+
+}  // namespace
+
+TableLists TableLists::From(const std::vector<std::string>& facts,
+                            const std::vector<std::string>& dims) {
+  TableLists t;
+  t.facts.insert(facts.begin(), facts.end());
+  t.dims.insert(dims.begin(), dims.end());
+  return t;
+}
+
+bool TableLists::IsFact(std::string_view table) const { return facts.contains(ToAbsl(table)); }
+bool TableLists::IsDim(std::string_view table) const { return dims.contains(ToAbsl(table)); }
+
+void DbSplitCounters::Add(const DbSplitCounters& o) {
+  records += o.records;
+  for (int i = 0; i < 3; ++i) fact_rows[i] += o.fact_rows[i];
+  dim_sets += o.dim_sets;
+  dim_dels += o.dim_dels;
+  skipped_no_row += o.skipped_no_row;
+  skipped_unknown_table += o.skipped_unknown_table;
+  dead_letters += o.dead_letters;
+  for (int i = 0; i < kReasonCount; ++i) dead_by_reason[i] += o.dead_by_reason[i];
+}
+
+std::string DbSplitTransform::FactTopic(std::string_view table, char kind) {
+  std::string t = absl::StrCat("DWD_", ToAbsl(table), "_");
+  t.push_back(kind);
+  absl::AsciiStrToUpper(&t);
+  return t;
+}
+
+std::string DbSplitTransform::DimKey(std::string_view table, std::string_view id) {
+  std::string t = absl::AsciiStrToUpper(ToAbsl(table));
+  return absl::StrCat("DIM:", t, ":", ToAbsl(id));
+}
+
+DbSplitTransform::DbSplitTransform(DbSplitOptions options)
+    : options_(std::move(options)),
+      parser_(JsonLimits{static_cast<uint64_t>(std::max<int64_t>(options_.max_record_bytes, 0)),
+                         options_.max_depth}) {
+  if (!options_.now_ms) options_.now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
+}
+
+const std::array<std::string, 3>& DbSplitTransform::TopicsOf(std::string_view table) {
+  auto it = topics_.find(ToAbsl(table));
+  if (it != topics_.end()) return it->second;
+  if (topics_.size() >= kMaxCachedTables) topics_.clear();
+  std::array<std::string, 3> t = {FactTopic(table, 'I'), FactTopic(table, 'U'),
+                                  FactTopic(table, 'D')};
+  return topics_.emplace(std::string(table), std::move(t)).first->second;
+}
+
+DbSplitResult DbSplitTransform::DeadLetter(const InputRecord& in, Reason reason,
+                                           std::string_view detail, RecordSink* sink) {
+  ++counters_.dead_letters;
+  ++counters_.dead_by_reason[static_cast<int>(reason)];
+  dead_line_.clear();
+  DeadLetterFields f;
+  f.job = options_.job;
+  f.reason = ReasonCode(reason);
+  f.detail = detail;
+  f.src = src_;
+  f.ts_ingest_ms = options_.now_ms();
+  f.raw = in.value;
+  AppendDeadLetterJson(f, &dead_line_);
+  sink->DeadLetter(DeadLetterRecord{in.key, dead_line_, f.reason, src_});
+  DbSplitResult r;
+  r.outcome = DbOutcome::kDeadLetter;
+  r.reason = reason;
+  return r;
+}
+
+DbSplitResult DbSplitTransform::Process(const InputRecord& in, const TableLists& tables,
+                                        RecordSink* sink, std::vector<RedisWrite>* redis) {
+  ++counters_.records;
+  src_.clear();
+  AppendSourcePosition(in.topic, in.partition, in.offset, &src_);
+
+  switch (parser_.Parse(in.value)) {
+    case JsonStatus::kOk:
+      break;
+    case JsonStatus::kTooBig:
+      return DeadLetter(in, Reason::kTooBig, parser_.detail(), sink);
+    case JsonStatus::kTooDeep:
+      return DeadLetter(in, Reason::kTooDeep, parser_.detail(), sink);
+    case JsonStatus::kBadUtf8:
+      return DeadLetter(in, Reason::kBadUtf8, parser_.detail(), sink);
+    case JsonStatus::kNotJson:
+      return DeadLetter(in, Reason::kNotJson, parser_.detail(), sink);
+  }
+  const Value& root = parser_.root();
+  if (!root.IsObject()) {
+    return DeadLetter(in, Reason::kNotObject, "the record is not a JSON object", sink);
+  }
+  const Value* table_v = Member(root, "table");
+  if (table_v == nullptr || !table_v->IsString() || table_v->GetStringLength() == 0) {
+    return DeadLetter(in, Reason::kBadType, "table is missing or not a non-empty string", sink);
+  }
+  const Value* type_v = Member(root, "type");
+  if (type_v == nullptr || !type_v->IsString()) {
+    return DeadLetter(in, Reason::kBadType, "type is missing or not a string", sink);
+  }
+  const std::string_view table = StringOf(*table_v);
+  const std::string_view type = StringOf(*type_v);
+  int kind;  // 0 I, 1 U, 2 D
+  if (type == "insert" || type == "bootstrap-insert") {
+    kind = 0;
+  } else if (type == "update") {
+    kind = 1;
+  } else if (type == "delete") {
+    kind = 2;
+  } else {
+    ++counters_.skipped_no_row;
+    return DbSplitResult{DbOutcome::kSkippedNoRow, {}, Reason::kNotJson};
+  }
+  const bool is_fact = tables.IsFact(table);
+  const bool is_dim = tables.IsDim(table);
+  if (!is_fact && !is_dim) {
+    ++counters_.skipped_unknown_table;
+    return DbSplitResult{DbOutcome::kSkippedUnknownTable, {}, Reason::kNotJson};
+  }
+  const Value* data = Member(root, "data");
+  if (data == nullptr || !data->IsObject()) {
+    scratch_ = absl::StrCat("data of a ", ToAbsl(type), " row is missing or not an object");
+    return DeadLetter(in, Reason::kNoPayload, scratch_, sink);
+  }
+  const Value* id = Member(*data, "id");
+  if (is_dim && (id == nullptr || !KeyText(*id, &key_))) {
+    return DeadLetter(in, Reason::kNoId, "the dimension row has no usable data.id", sink);
+  }
+
+  out_.Clear();
+  writer_.Reset(out_);
+  data->Accept(writer_);
+  const std::string_view value(out_.GetString(), out_.GetSize());
+
+  DbSplitResult result;
+  if (is_dim) {
+    RedisWrite w;
+    w.op = kind == 2 ? RedisWrite::Op::kDel : RedisWrite::Op::kSet;
+    w.key = DimKey(table, key_);
+    if (kind != 2) w.value.assign(value);
+    w.src = src_;
+    redis->push_back(std::move(w));
+    ++(kind == 2 ? counters_.dim_dels : counters_.dim_sets);
+    result.outcome = DbOutcome::kDimension;
+  }
+  if (is_fact) {
+    const Value* key_v = nullptr;
+    if (auto kf = options_.key_fields.find(ToAbsl(table)); kf != options_.key_fields.end()) {
+      key_v = Member(*data, kf->second);
+    }
+    if (key_v == nullptr || !KeyText(*key_v, &key_)) {
+      if (id == nullptr || !KeyText(*id, &key_)) key_.assign(table);
+    }
+    const std::string& topic = TopicsOf(table)[kind];
+    sink->Emit(OutputRecord{-1, topic, key_, value, src_, -1});
+    ++counters_.fact_rows[kind];
+    result.outcome = DbOutcome::kFact;
+    result.topic = topic;
+  }
+  return result;
+}
+
+}  // namespace rtdw

@@ -1,0 +1,138 @@
+// db-split: one Maxwell change record (spec/FORMATS.md §3) into a fact DWD record, a dimension
+// write for Redis, a skip, or a dead letter.
+//
+// Promises of Process():
+//  - Exactly one outcome per record, checked in this order:
+//    1. too_big / too_deep / bad_utf8 / not_json (the parse), not_object -> dead letter;
+//    2. `table` not a non-empty string, or `type` not a string -> dead letter bad_type;
+//    3. `type` none of insert, update, delete, bootstrap-insert (bootstrap-start/-complete, DDL
+//       such as table-create, ...) -> skipped, counted in `skipped_no_row`;
+//    4. `table` in neither list -> skipped, counted in `skipped_unknown_table`;
+//    5. `data` not an object -> dead letter no_payload;
+//    6. a dimension row whose `data.id` is missing, null, empty or not a scalar -> dead letter
+//       no_id.
+//  - Fact table: one record to topic `DWD_<TABLE>_<I|U|D>` (table upper-cased; insert and
+//    bootstrap-insert -> I, update -> U, delete -> D), value = the `data` object re-serialized
+//    (values keep their JSON types and values; `8197.00` may come out as `8197.0`), key = the
+//    row's key field (`order_id` for order_detail, so it co-partitions with its order_info;
+//    `id` otherwise; see DbSplitOptions::key_fields), falling back to `id`, then to the table
+//    name when absent. src = "<topic>/<partition>/<offset>" of the input record.
+//  - Dimension table: insert / update / bootstrap-insert -> RedisWrite SET `DIM:<TABLE>:<id>` =
+//    the `data` object re-serialized; delete -> RedisWrite DEL of that key. The caller applies a
+//    batch's writes in order (one MULTI/EXEC), so per-key order follows the input.
+//  - A table in both lists is routed both ways (nothing dropped while an operator moves it).
+//  - Table names are compared as Maxwell writes them (exact, case-sensitive).
+//
+// Not thread-safe: one transform per worker thread.
+#ifndef RTDW_CORE_DB_SPLIT_H_
+#define RTDW_CORE_DB_SPLIT_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "core/dead_letter.h"
+#include "core/json_limits.h"
+#include "core/records.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
+
+namespace rtdw {
+
+// The fact and dimension table lists of the current batch (Redis sets FACT:TABLES and
+// DIM:TABLES, or the configured defaults while a set is absent).
+struct TableLists {
+  absl::flat_hash_set<std::string> facts;
+  absl::flat_hash_set<std::string> dims;
+
+  static TableLists From(const std::vector<std::string>& facts,
+                         const std::vector<std::string>& dims);
+  bool IsFact(std::string_view table) const;
+  bool IsDim(std::string_view table) const;
+};
+
+// One Redis write, in input order.
+struct RedisWrite {
+  enum class Op { kSet, kDel };
+  Op op = Op::kSet;
+  std::string key;    // DIM:<TABLE>:<id>
+  std::string value;  // JSON of `data` (kSet only)
+  std::string src;    // input position, for logs and dead letters
+  friend bool operator==(const RedisWrite&, const RedisWrite&) = default;
+};
+
+struct DbSplitOptions {
+  std::string job = "db-split";  // the `job` field of dead letters
+  // Limits on the input record (Maxwell rows are flat; 0 bytes = no size limit).
+  int64_t max_record_bytes = 0;
+  int max_depth = 64;
+  // Per fact table, the `data` field whose value is the Kafka key (default: `id`).
+  absl::flat_hash_map<std::string, std::string> key_fields = {{"order_detail", "order_id"}};
+  // Wall clock for the dead letters' ts_ingest, epoch ms. Default: absl::Now().
+  std::function<int64_t()> now_ms;
+};
+
+struct DbSplitCounters {
+  uint64_t records = 0;
+  uint64_t fact_rows[3] = {};  // by I, U, D
+  uint64_t dim_sets = 0;
+  uint64_t dim_dels = 0;
+  uint64_t skipped_no_row = 0;         // bootstrap markers, DDL, other types
+  uint64_t skipped_unknown_table = 0;  // rows of tables in neither list
+  uint64_t dead_letters = 0;
+  uint64_t dead_by_reason[kReasonCount] = {};
+
+  void Add(const DbSplitCounters& o);
+};
+
+enum class DbOutcome { kFact, kDimension, kSkippedNoRow, kSkippedUnknownTable, kDeadLetter };
+
+struct DbSplitResult {
+  DbOutcome outcome = DbOutcome::kDeadLetter;
+  std::string_view topic;            // kFact: the topic name (valid until the next Process)
+  Reason reason = Reason::kNotJson;  // kDeadLetter: why
+};
+
+class DbSplitTransform {
+ public:
+  explicit DbSplitTransform(DbSplitOptions options);
+  DbSplitTransform(const DbSplitTransform&) = delete;
+  DbSplitTransform& operator=(const DbSplitTransform&) = delete;
+
+  // Fact records and dead letters go to `sink`; dimension writes are appended to `redis`.
+  DbSplitResult Process(const InputRecord& record, const TableLists& tables, RecordSink* sink,
+                        std::vector<RedisWrite>* redis);
+
+  const DbSplitCounters& counters() const { return counters_; }
+  void ResetCounters() { counters_ = DbSplitCounters(); }
+
+  // `DWD_<TABLE>_<I|U|D>` for a table and a change kind 'I', 'U' or 'D'.
+  static std::string FactTopic(std::string_view table, char kind);
+  // `DIM:<TABLE>:<id>`.
+  static std::string DimKey(std::string_view table, std::string_view id);
+
+ private:
+  DbSplitResult DeadLetter(const InputRecord& record, Reason reason, std::string_view detail,
+                           RecordSink* sink);
+  const std::array<std::string, 3>& TopicsOf(std::string_view table);
+
+  DbSplitOptions options_;
+  JsonParser parser_;
+  rapidjson::StringBuffer out_;
+  rapidjson::Writer<rapidjson::StringBuffer> writer_;
+  absl::flat_hash_map<std::string, std::array<std::string, 3>> topics_;  // cache by table
+  std::string src_;
+  std::string key_;
+  std::string scratch_;
+  std::string dead_line_;
+  DbSplitCounters counters_;
+};
+
+}  // namespace rtdw
+
+#endif  // RTDW_CORE_DB_SPLIT_H_

@@ -1,0 +1,128 @@
+#include "core/dead_letter.h"
+
+#include <algorithm>
+
+#include "absl/strings/escaping.h"
+#include "core/json_limits.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
+
+namespace rtdw {
+
+std::string_view ReasonCode(Reason r) {
+  switch (r) {
+    case Reason::kNotJson:
+      return "not_json";
+    case Reason::kNotObject:
+      return "not_object";
+    case Reason::kBadUtf8:
+      return "bad_utf8";
+    case Reason::kTooBig:
+      return "too_big";
+    case Reason::kTooDeep:
+      return "too_deep";
+    case Reason::kTooManyItems:
+      return "too_many_items";
+    case Reason::kNoMid:
+      return "no_mid";
+    case Reason::kBadType:
+      return "bad_type";
+    case Reason::kNoPayload:
+      return "no_payload";
+    case Reason::kNoId:
+      return "no_id";
+    case Reason::kLate:
+      return "late";
+    case Reason::kFuture:
+      return "future";
+    case Reason::kJoinExpired:
+      return "join_expired";
+    case Reason::kEsRejected:
+      return "es_rejected";
+  }
+  return "unknown";
+}
+
+namespace {
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void Str(JsonWriter& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+// `s` as valid UTF-8 text for a JSON string: invalid sequences become U+FFFD. Used for the
+// human fields (job, reason, detail, ...), which should be valid already.
+std::string_view SafeText(std::string_view s, size_t limit, std::string* scratch) {
+  s = s.substr(0, Utf8PrefixLength(s, limit));
+  if (IsValidUtf8(s)) return s;
+  scratch->clear();
+  for (unsigned char c : s) {
+    if (c < 0x80) {
+      scratch->push_back(static_cast<char>(c));
+    } else {
+      scratch->append("\xEF\xBF\xBD");
+    }
+  }
+  return *scratch;
+}
+
+}  // namespace
+
+void AppendDeadLetterJson(const DeadLetterFields& f, std::string* out) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  std::string scratch;
+  w.StartObject();
+  w.Key("job");
+  Str(w, SafeText(f.job, 256, &scratch));
+  w.Key("reason");
+  Str(w, SafeText(f.reason, 256, &scratch));
+  w.Key("detail");
+  Str(w, SafeText(f.detail, kDeadLetterMaxDetailBytes, &scratch));
+  if (!f.index.empty()) {
+    w.Key("index");
+    Str(w, SafeText(f.index, 1024, &scratch));
+  }
+  if (!f.id.empty()) {
+    w.Key("id");
+    Str(w, SafeText(f.id, 1024, &scratch));
+  }
+  if (f.status >= 0) {
+    w.Key("status");
+    w.Int(f.status);
+  }
+  if (!f.src.empty()) {
+    w.Key("src");
+    Str(w, SafeText(f.src, 1024, &scratch));
+  }
+  w.Key("ts_ingest");
+  w.Int64(f.ts_ingest_ms);
+  bool truncated = false;
+  if (IsValidUtf8(f.raw)) {
+    size_t n = Utf8PrefixLength(f.raw, kDeadLetterMaxRawBytes);
+    truncated = n < f.raw.size();
+    w.Key("raw");
+    Str(w, f.raw.substr(0, n));
+  } else {
+    size_t n = std::min(f.raw.size(), kDeadLetterMaxRawBytes);
+    truncated = n < f.raw.size();
+    w.Key("raw_base64");
+    std::string b64 = absl::Base64Escape(absl::string_view(f.raw.data(), n));
+    Str(w, b64);
+  }
+  if (truncated) {
+    w.Key("truncated");
+    w.Bool(true);
+  }
+  w.EndObject();
+  out->append(sb.GetString(), sb.GetSize());
+}
+
+std::string DeadLetterJson(const DeadLetterFields& f) {
+  std::string s;
+  AppendDeadLetterJson(f, &s);
+  return s;
+}
+
+}  // namespace rtdw

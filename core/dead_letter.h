@@ -1,0 +1,65 @@
+// Dead letters (spec/FORMATS.md §7): the reason codes and the one-line JSON value.
+//
+// Promises of the encoder:
+//  - One line of valid JSON (no raw newline), fields in this order: job, reason, detail, then for
+//    es_rejected index, id, status, then src, ts_ingest, raw | raw_base64, truncated. Empty
+//    optional fields (src, index, id; status < 0) are left out, never written as null or "".
+//  - `raw` holds the original record as a JSON string when it is valid UTF-8; otherwise
+//    `raw_base64` holds its bytes in base64. Beyond kDeadLetterMaxRawBytes the record is cut (at a
+//    character boundary for `raw`) and "truncated":true is added, so a dead letter always fits
+//    the producer's 1,000,000-byte message limit (detail is cut at 4 KiB likewise).
+#ifndef RTDW_CORE_DEAD_LETTER_H_
+#define RTDW_CORE_DEAD_LETTER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace rtdw {
+
+// Reason codes. Never reuse a code for another meaning; add new ones at the end.
+enum class Reason : uint8_t {
+  kNotJson,       // not_json
+  kNotObject,     // not_object
+  kBadUtf8,       // bad_utf8
+  kTooBig,        // too_big
+  kTooDeep,       // too_deep
+  kTooManyItems,  // too_many_items
+  kNoMid,         // no_mid
+  kBadType,       // bad_type
+  kNoPayload,     // no_payload
+  kNoId,          // no_id
+  kLate,          // late
+  kFuture,        // future
+  kJoinExpired,   // join_expired
+  kEsRejected,    // es_rejected
+};
+inline constexpr int kReasonCount = 14;
+
+// "not_json", "not_object", ... as listed above.
+std::string_view ReasonCode(Reason r);
+
+inline constexpr size_t kDeadLetterMaxRawBytes = 64 * 1024;
+inline constexpr size_t kDeadLetterMaxDetailBytes = 4 * 1024;
+
+struct DeadLetterFields {
+  std::string_view job;      // "log-split", "db-split", "dau", "order-wide"
+  std::string_view reason;   // ReasonCode(...) or a code of the caller's
+  std::string_view detail;   // a sentence for a person
+  std::string_view src;      // "topic/partition/offset" of the input record ("" = omitted)
+  int64_t ts_ingest_ms = 0;  // wall clock when the record was rejected
+  std::string_view raw;      // the original record (es_rejected: the document)
+  // es_rejected only ("" / -1 = omitted).
+  std::string_view index;
+  std::string_view id;
+  int status = -1;
+};
+
+// Appends the dead-letter line (no trailing newline) to `out`.
+void AppendDeadLetterJson(const DeadLetterFields& f, std::string* out);
+std::string DeadLetterJson(const DeadLetterFields& f);
+
+}  // namespace rtdw
+
+#endif  // RTDW_CORE_DEAD_LETTER_H_

@@ -1,0 +1,101 @@
+// The seam between an ES job's transform (dau, order-wide: core/) and the batch transaction
+// driver that runs it (tools/rtdwd/es_job.h):
+//
+//   driver: poll a batch -> transform.ProcessBatch(records, dims, state, out) -> commit `state`
+//           (offsets + dedup/join mutations + dead letters) and `out` (the journal entry) in ONE
+//           WriteBatch -> deliver the entry to ES -> delete it.
+//
+// A transform owns no I/O: dimension rows come from a DimensionSource (Redis behind a cache in the
+// daemon, a map in unit tests), state reads and writes go through BatchState (the state store's
+// pending batch: committed state overlaid with this batch's own writes).
+#ifndef RTDW_CORE_ES_TRANSFORM_H_
+#define RTDW_CORE_ES_TRANSFORM_H_
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/records.h"
+#include "core/state_types.h"
+
+namespace rtdw {
+
+// Reads and writes of one batch transaction. Reads see the batch's own earlier writes.
+class BatchState {
+ public:
+  virtual ~BatchState() = default;
+  virtual absl::StatusOr<std::optional<DedupValue>> DedupLookup(DayNumber day, int32_t partition,
+                                                                std::string_view mid) const = 0;
+  virtual absl::Status PutDedup(DayNumber day, int32_t partition, std::string_view mid,
+                                const DedupValue& value) = 0;
+  virtual absl::Status PutJoinRow(const JoinRow& row) = 0;
+  virtual absl::Status DeleteJoinRow(int32_t partition, std::string_view order_id, JoinSide side,
+                                     std::string_view row_id) = 0;
+  virtual absl::StatusOr<std::vector<JoinRow>> JoinLookup(
+      int32_t partition, std::string_view order_id,
+      std::optional<JoinSide> side = std::nullopt) const = 0;
+  // Rows of `partition` with event time < cutoff_ms, oldest first, deleted in this batch.
+  virtual absl::StatusOr<std::vector<JoinRow>> ExpireJoinRows(int32_t partition, int64_t cutoff_ms,
+                                                              size_t limit) = 0;
+  // One dead-letter line (spec/FORMATS.md §7), committed with the batch.
+  virtual void AddDeadLetter(std::string json_line) = 0;
+  // The event-time watermark of a source partition number (the largest event time, epoch ms, it
+  // has seen; FORMATS.md §6), committed with the batch so a replay judges lateness exactly as
+  // the first run did. nullopt before the partition's first record.
+  virtual absl::StatusOr<std::optional<int64_t>> GetWatermark(int32_t partition) const = 0;
+  virtual absl::Status SetWatermark(int32_t partition, int64_t event_ms) = 0;
+};
+
+// Dimension rows by Redis key (`DIM:USER_INFO:37`). Unavailable when the store cannot be reached
+// (the driver retries the batch; nothing is committed).
+class DimensionSource {
+ public:
+  virtual ~DimensionSource() = default;
+  // Values in the order of `keys`; nullopt for a row that does not exist.
+  virtual absl::StatusOr<std::vector<std::optional<std::string>>> Get(
+      const std::vector<std::string>& keys) = 0;
+};
+
+// What a batch owes ES: the NDJSON bulk body (action + source line per document, deterministic
+// `_id`s, at most one action per `_id`), and for people a short description of the target.
+struct BulkOutput {
+  std::string body;
+  uint32_t docs = 0;
+  std::string target;  // e.g. "gmall_dau_info_2025-11-25" (or a comma list)
+  void Clear() {
+    body.clear();
+    docs = 0;
+    target.clear();
+  }
+};
+
+struct EsTransformCounters {
+  uint64_t records = 0;        // input records seen
+  uint64_t filtered = 0;       // not for this job (dau: not a first page)
+  uint64_t documents = 0;      // documents written to the bulk body
+  uint64_t duplicates = 0;     // dau: records that lost to an earlier one of the same mid and day
+  uint64_t dims_missing = 0;   // dimension rows looked up but absent
+  uint64_t dead_letters = 0;   // records dead-lettered (late, future, bad input, join_expired)
+  uint64_t join_waiting = 0;   // order-wide: rows buffered awaiting their partner
+  uint64_t join_expired = 0;   // order-wide: rows expired unmatched
+};
+
+class EsTransform {
+ public:
+  virtual ~EsTransform() = default;
+  // Processes one batch. On an error nothing of the batch may be committed (the driver aborts it
+  // and runs it again); on OK `state` and `out` hold everything the batch changes.
+  // `now_ms` is the wall clock (only for max_future and ts_ingest).
+  virtual absl::Status ProcessBatch(std::span<const InputRecord> records, int64_t now_ms,
+                                    DimensionSource* dims, BatchState* state, BulkOutput* out) = 0;
+  virtual const EsTransformCounters& counters() const = 0;
+};
+
+}  // namespace rtdw
+
+#endif  // RTDW_CORE_ES_TRANSFORM_H_

@@ -1,0 +1,218 @@
+#include "core/json_limits.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "rapidjson/error/en.h"
+
+namespace rtdw {
+namespace {
+
+// Forwards SAX events to `Target` (a rapidjson::Document) and stops the parse, by returning
+// false, as soon as the nesting passes `max_depth`.
+template <typename Target>
+class DepthLimitedHandler {
+ public:
+  using Ch = char;
+  DepthLimitedHandler(Target* target, int max_depth) : t_(target), max_depth_(max_depth) {}
+
+  bool Null() { return t_->Null(); }
+  bool Bool(bool b) { return t_->Bool(b); }
+  bool Int(int i) { return t_->Int(i); }
+  bool Uint(unsigned i) { return t_->Uint(i); }
+  bool Int64(int64_t i) { return t_->Int64(i); }
+  bool Uint64(uint64_t i) { return t_->Uint64(i); }
+  bool Double(double d) { return t_->Double(d); }
+  bool RawNumber(const Ch* s, rapidjson::SizeType n, bool copy) {
+    return t_->RawNumber(s, n, copy);
+  }
+  bool String(const Ch* s, rapidjson::SizeType n, bool copy) { return t_->String(s, n, copy); }
+  bool Key(const Ch* s, rapidjson::SizeType n, bool copy) { return t_->Key(s, n, copy); }
+  bool StartObject() { return Enter() && t_->StartObject(); }
+  bool EndObject(rapidjson::SizeType n) {
+    --depth_;
+    return t_->EndObject(n);
+  }
+  bool StartArray() { return Enter() && t_->StartArray(); }
+  bool EndArray(rapidjson::SizeType n) {
+    --depth_;
+    return t_->EndArray(n);
+  }
+
+  bool exceeded() const { return exceeded_; }
+
+ private:
+  bool Enter() {
+    if (++depth_ > max_depth_) {
+      exceeded_ = true;
+      return false;
+    }
+    return true;
+  }
+  Target* t_;
+  int max_depth_;
+  int depth_ = 0;
+  bool exceeded_ = false;
+};
+
+// The generator for Document::Populate: runs `reader` over `stream` into the document.
+template <unsigned kFlags, typename Stream>
+struct LimitedParse {
+  rapidjson::Reader* reader;
+  Stream* stream;
+  int max_depth;
+  rapidjson::ParseResult result;
+  bool exceeded = false;
+
+  bool operator()(rapidjson::Document& doc) {
+    DepthLimitedHandler<rapidjson::Document> handler(&doc, max_depth);
+    result = reader->Parse<kFlags>(*stream, handler);
+    exceeded = handler.exceeded();
+    return !result.IsError();
+  }
+};
+
+int EffectiveDepth(int max_depth) { return std::clamp(max_depth, 1, kMaxSupportedJsonDepth); }
+
+// Classifies a finished parse; fills `detail` on failure.
+template <typename Gen>
+JsonStatus Classify(const Gen& gen, size_t consumed, std::string_view text, int max_depth,
+                    std::string* detail) {
+  if (gen.exceeded) {
+    if (detail) *detail = absl::StrCat("JSON nesting deeper than ", max_depth);
+    return JsonStatus::kTooDeep;
+  }
+  if (gen.result.IsError() || consumed != text.size()) {
+    if (!IsValidUtf8(text)) {
+      if (detail) *detail = "the record is not valid UTF-8";
+      return JsonStatus::kBadUtf8;
+    }
+    if (detail) {
+      if (gen.result.IsError()) {
+        *detail = absl::StrCat(rapidjson::GetParseError_En(gen.result.Code()), " at offset ",
+                               gen.result.Offset());
+      } else {
+        *detail = absl::StrCat("unexpected NUL byte at offset ", consumed);
+      }
+    }
+    return JsonStatus::kNotJson;
+  }
+  return JsonStatus::kOk;
+}
+
+}  // namespace
+
+std::string_view JsonStatusCode(JsonStatus s) {
+  switch (s) {
+    case JsonStatus::kOk:
+      return "";
+    case JsonStatus::kTooBig:
+      return "too_big";
+    case JsonStatus::kTooDeep:
+      return "too_deep";
+    case JsonStatus::kBadUtf8:
+      return "bad_utf8";
+    case JsonStatus::kNotJson:
+      return "not_json";
+  }
+  return "not_json";
+}
+
+bool IsValidUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const unsigned char* end = p + s.size();
+  while (p < end) {
+    // ASCII fast path, eight bytes at a time.
+    while (end - p >= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      if (w & 0x8080808080808080ull) break;
+      p += 8;
+    }
+    if (p >= end) break;
+    unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int n;
+    unsigned char lo = 0x80, hi = 0xbf;  // bounds of the second byte
+    if (c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c == 0xe0) lo = 0xa0;  // no overlong forms
+      if (c == 0xed) hi = 0x9f;  // no surrogates
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c == 0xf0) lo = 0x90;  // no overlong forms
+      if (c == 0xf4) hi = 0x8f;  // nothing above U+10FFFF
+    } else {
+      return false;
+    }
+    if (end - p <= n) return false;
+    if (p[1] < lo || p[1] > hi) return false;
+    for (int k = 2; k <= n; ++k) {
+      if ((p[k] & 0xc0) != 0x80) return false;
+    }
+    p += n + 1;
+  }
+  return true;
+}
+
+size_t Utf8PrefixLength(std::string_view s, size_t limit) {
+  if (s.size() <= limit) return s.size();
+  size_t n = limit;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
+  return n;
+}
+
+JsonParser::JsonParser(JsonLimits limits, size_t pool_bytes)
+    : limits_(limits),
+      pool_buffer_(new char[std::max<size_t>(pool_bytes, 1024)]),
+      pool_(pool_buffer_.get(), std::max<size_t>(pool_bytes, 1024)),
+      doc_(&pool_) {
+  limits_.max_depth = EffectiveDepth(limits_.max_depth);
+}
+
+JsonStatus JsonParser::Parse(std::string_view text) {
+  detail_.clear();
+  doc_.SetNull();
+  pool_.Clear();
+  if (limits_.max_bytes > 0 && text.size() > limits_.max_bytes) {
+    detail_ =
+        absl::StrCat("record of ", text.size(), " bytes is over the limit of ", limits_.max_bytes);
+    return JsonStatus::kTooBig;
+  }
+  buffer_.assign(text.data(), text.size());  // NUL-terminated by std::string
+  rapidjson::InsituStringStream stream(buffer_.data());
+  LimitedParse<kSafeParseFlags | rapidjson::kParseInsituFlag, rapidjson::InsituStringStream> gen{
+      &reader_, &stream, limits_.max_depth, {}, false};
+  doc_.Populate(gen);
+  JsonStatus st = Classify(gen, stream.Tell(), text, limits_.max_depth, &detail_);
+  if (st != JsonStatus::kOk) doc_.SetNull();
+  return st;
+}
+
+JsonStatus ParseJsonSafely(std::string_view text, const JsonLimits& limits,
+                           rapidjson::Document* doc, std::string* detail) {
+  if (limits.max_bytes > 0 && text.size() > limits.max_bytes) {
+    if (detail) {
+      *detail =
+          absl::StrCat("record of ", text.size(), " bytes is over the limit of ", limits.max_bytes);
+    }
+    return JsonStatus::kTooBig;
+  }
+  // MemoryStream reads an embedded NUL as the end: Tell() then says whether all text was read.
+  rapidjson::MemoryStream ms(text.data(), text.size());
+  rapidjson::Reader reader;
+  int depth = EffectiveDepth(limits.max_depth);
+  LimitedParse<kSafeParseFlags, rapidjson::MemoryStream> gen{&reader, &ms, depth, {}, false};
+  doc->Populate(gen);
+  JsonStatus st = Classify(gen, ms.Tell(), text, depth, detail);
+  if (st != JsonStatus::kOk) doc->SetNull();
+  return st;
+}
+
+}  // namespace rtdw

@@ -1,0 +1,78 @@
+// Key and value encodings of the state store's column families (docs/STATE.md is the reference).
+//
+// Every key is order-preserving and prefix-scan friendly: fixed-width integers are big-endian,
+// variable-length strings come last or are terminated by 0x00 (so they must not contain 0x00 —
+// Kafka topic names, mids and ids never do; encoders refuse it).
+//
+//   offsets    topic 0x00 BE32(partition)                       -> BE64(next offset)
+//   dedup      BE32(day yyyymmdd) BE32(partition) mid             -> BE64(ts ms) BE64(input offset)
+//   join rows  BE32(partition) 'R' order_id 0x00 side row_id      -> u8 flags, BE64(event ms), row
+//   join index BE32(partition) 'T' BE64(event ms ^ 2^63) order_id 0x00 side row_id -> ""
+//   journal    BE64(seq)                                          -> core/journal_entry.h encoding
+//   deadletter BE64(seq)                                          -> one JSON line (FORMATS.md §7)
+//   meta       name (ASCII)                                       -> value (text, or BE64 for
+//                                                                    next_seq)
+//
+// A prefix scan therefore answers: offsets of one topic (topic 0x00); de-dup of one day (BE32 day)
+// or of one day and partition (8 bytes); join rows of one partition (BE32 'R') or of one order
+// (BE32 'R' order_id 0x00); join rows of a partition by event time (BE32 'T').
+#ifndef RTDW_STORAGE_STATE_KEYS_H_
+#define RTDW_STORAGE_STATE_KEYS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "core/state_types.h"  // DayNumber, DedupValue, JoinRow
+
+namespace rtdw {
+
+namespace state_keys {
+
+// offsets
+std::string OffsetKey(std::string_view topic, int32_t partition);
+std::string OffsetTopicPrefix(std::string_view topic);
+bool DecodeOffsetKey(std::string_view key, std::string* topic, int32_t* partition);
+std::string EncodeOffsetValue(int64_t offset);
+std::optional<int64_t> DecodeOffsetValue(std::string_view value);
+
+// dedup
+std::string DedupKey(DayNumber day, int32_t partition, std::string_view mid);
+std::string DedupDayPrefix(DayNumber day);
+std::string DedupDayPartitionPrefix(DayNumber day, int32_t partition);
+bool DecodeDedupKey(std::string_view key, DayNumber* day, int32_t* partition, std::string* mid);
+std::string EncodeDedupValue(const DedupValue& v);
+std::optional<DedupValue> DecodeDedupValue(std::string_view value);
+
+// join
+std::string JoinRowKey(int32_t partition, std::string_view order_id, JoinSide side,
+                       std::string_view row_id);
+std::string JoinPartitionPrefix(int32_t partition);  // all rows of a partition
+std::string JoinOrderPrefix(int32_t partition, std::string_view order_id);
+std::string JoinOrderSidePrefix(int32_t partition, std::string_view order_id, JoinSide side);
+std::string JoinTimeKey(int32_t partition, int64_t event_ms, std::string_view order_id,
+                        JoinSide side, std::string_view row_id);
+std::string JoinTimePrefix(int32_t partition);
+// The row key that a time-index key points to; false when `key` is not a time-index key.
+bool JoinTimeKeyToRowKey(std::string_view key, std::string* row_key, int64_t* event_ms);
+bool IsJoinRowKey(std::string_view key);
+bool DecodeJoinRowKey(std::string_view key, JoinRow* row);  // fills partition..row_id
+std::string EncodeJoinValue(const JoinRow& row);
+bool DecodeJoinValue(std::string_view value, JoinRow* row);  // fills event_ms, matched, row_json
+
+// journal, deadletter
+std::string SeqKey(uint64_t seq);
+std::optional<uint64_t> DecodeSeqKey(std::string_view key);
+
+// Big-endian helpers.
+void PutBE32(std::string* out, uint32_t v);
+void PutBE64(std::string* out, uint64_t v);
+uint32_t GetBE32(const char* p);
+uint64_t GetBE64(const char* p);
+
+}  // namespace state_keys
+}  // namespace rtdw
+
+#endif  // RTDW_STORAGE_STATE_KEYS_H_

@@ -1,0 +1,1346 @@
+#include "storage/state_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "core/status_util.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/convenience.h"
+#include "rocksdb/db.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/options.h"
+#include "rocksdb/table.h"
+#include "rocksdb/utilities/backup_engine.h"
+#include "rocksdb/utilities/write_batch_with_index.h"
+#include "rocksdb/write_batch.h"
+#include "rocksdb/write_buffer_manager.h"
+
+namespace fs = std::filesystem;
+
+namespace rtdw {
+
+class StateCache {
+ public:
+  std::shared_ptr<rocksdb::Cache> cache;
+  std::shared_ptr<rocksdb::WriteBufferManager> wbm;
+  size_t bytes = 0;
+};
+
+std::shared_ptr<StateCache> NewStateCache(int64_t block_cache_mb) {
+  auto c = std::make_shared<StateCache>();
+  c->bytes = static_cast<size_t>(std::max<int64_t>(block_cache_mb, 8)) << 20;
+  c->cache = rocksdb::NewLRUCache(c->bytes, /*num_shard_bits=*/-1,
+                                  /*strict_capacity_limit=*/false,
+                                  /*high_pri_pool_ratio=*/0.5);
+  // Memtables are charged to the block cache; together they may use at most half of it before
+  // a flush is forced.
+  c->wbm = std::make_shared<rocksdb::WriteBufferManager>(c->bytes / 2, c->cache,
+                                                         /*allow_stall=*/false);
+  return c;
+}
+
+struct StateStore::Rocks {
+  std::shared_ptr<StateCache> cache;
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  std::map<std::string, rocksdb::ColumnFamilyHandle*, std::less<>> by_name;
+};
+
+namespace {
+
+using state_keys::DecodeSeqKey;
+using state_keys::SeqKey;
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+std::string RocksText(const rocksdb::Status& s) { return s.ToString(); }
+
+// A RocksDB failure as an absl::Status whose message names what was done and where.
+absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  std::string msg = absl::StrCat(ToAbsl(what), ": ", RocksText(s));
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsNotFound()) return absl::NotFoundError(msg);
+  if (s.IsNoSpace()) return absl::ResourceExhaustedError(msg);
+  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) return absl::UnavailableError(msg);
+  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
+  if (s.IsNotSupported()) return absl::UnimplementedError(msg);
+  return absl::InternalError(msg);
+}
+
+bool StartsWith(const rocksdb::Slice& key, std::string_view prefix) {
+  return key.size() >= prefix.size() && std::memcmp(key.data(), prefix.data(), prefix.size()) == 0;
+}
+
+std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+absl::Status CheckPartition(int32_t partition) {
+  if (partition < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("partition ", partition, " is negative"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckId(std::string_view what, std::string_view v, bool allow_empty = false) {
+  if (v.empty() && !allow_empty)
+    return absl::InvalidArgumentError(absl::StrCat(ToAbsl(what), " is empty"));
+  if (v.find('\0') != std::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(ToAbsl(what), " contains a NUL byte"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckDay(DayNumber day) {
+  if (!ValidDay(day))
+    return absl::InvalidArgumentError(absl::StrCat("day ", day, " is not yyyymmdd"));
+  return absl::OkStatus();
+}
+
+rocksdb::CompressionType PickCompression() {
+  auto supported = rocksdb::GetSupportedCompressions();
+  for (auto c : {rocksdb::kLZ4Compression, rocksdb::kSnappyCompression}) {
+    if (std::find(supported.begin(), supported.end(), c) != supported.end()) return c;
+  }
+  return rocksdb::kNoCompression;
+}
+
+rocksdb::ColumnFamilyOptions CfOptions(const StateCache& cache, std::string_view name) {
+  rocksdb::ColumnFamilyOptions o;
+  rocksdb::BlockBasedTableOptions t;
+  t.block_cache = cache.cache;
+  t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  t.whole_key_filtering = true;
+  t.cache_index_and_filter_blocks = true;
+  t.cache_index_and_filter_blocks_with_high_priority = true;
+  t.pin_l0_filter_and_index_blocks_in_cache = true;
+  t.optimize_filters_for_memory = true;
+  t.format_version = 5;
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  // Modest memtables: the busy families get 1/16 of the cache (4..32 MB), the small ones 2 MB.
+  bool busy = name == kCfDedup || name == kCfJoin || name == kCfJournal;
+  size_t wb = busy ? std::clamp<size_t>(cache.bytes / 16, 4 << 20, 32 << 20) : 2 << 20;
+  o.write_buffer_size = wb;
+  o.max_write_buffer_number = 3;
+  o.min_write_buffer_number_to_merge = 1;
+  o.target_file_size_base = 32 << 20;
+  o.max_bytes_for_level_base = 128 << 20;
+  o.level_compaction_dynamic_level_bytes = true;
+  o.compression = PickCompression();
+  return o;
+}
+
+rocksdb::DBOptions DbOptions(const StateCache& cache) {
+  rocksdb::DBOptions o;
+  o.create_missing_column_families = true;
+  o.write_buffer_manager = cache.wbm;
+  o.max_background_jobs = 2;
+  o.paranoid_checks = true;
+  o.keep_log_file_num = 3;
+  o.max_log_file_size = 8 << 20;
+  // Small families would otherwise pin old WAL files for a long time.
+  o.max_total_wal_size = 64 << 20;
+  return o;
+}
+
+// Reads /proc/locks for a POSIX lock on `file` held by a process other than this one. Opens
+// nothing: closing a descriptor of the LOCK file would drop this process's own POSIX locks on it.
+std::optional<pid_t> LockHolderOf(const std::string& file) {
+  struct stat st;
+  if (::stat(file.c_str(), &st) != 0) return std::nullopt;
+  std::ifstream in("/proc/locks");
+  std::string line;
+  while (std::getline(in, line)) {
+    // "1: POSIX  ADVISORY  WRITE 12345 fd:01:1234567 0 EOF"  (blocked waiters have "->")
+    if (line.find("->") != std::string::npos) continue;
+    std::istringstream ls(line);
+    std::string n, kind, mode, rw, pid_s, dev_ino;
+    if (!(ls >> n >> kind >> mode >> rw >> pid_s >> dev_ino)) continue;
+    size_t last = dev_ino.rfind(':');
+    if (last == std::string::npos) continue;
+    unsigned long long ino = std::strtoull(dev_ino.c_str() + last + 1, nullptr, 10);
+    if (ino != static_cast<unsigned long long>(st.st_ino)) continue;
+    pid_t pid = static_cast<pid_t>(std::atol(pid_s.c_str()));
+    if (pid > 0 && pid != ::getpid()) return pid;
+  }
+  return std::nullopt;
+}
+
+absl::Status OpenError(const std::string& path, const std::string& job, const rocksdb::Status& s) {
+  std::string text = RocksText(s);
+  if (s.IsIOError() && (absl::StrContains(text, "/LOCK") || absl::StrContains(text, "lock "))) {
+    std::string who;
+    if (auto pid = LockHolderOf(path + "/LOCK")) who = absl::StrCat(" (pid ", *pid, ")");
+    return absl::UnavailableError(
+        absl::StrCat("state store ", path, " is locked by another process", who,
+                     " — a running rtdwd holds it; stop it first (RocksDB: ", text, ")"));
+  }
+  std::string advice = absl::StrCat(
+      "; it was left untouched: restore a backup (rtdw backup restore --from DIR --job ", job,
+      ") or move it aside to start empty");
+  if (s.IsCorruption()) {
+    return absl::DataLossError(
+        absl::StrCat("state store ", path, " is corrupt (RocksDB: ", text, ")", advice));
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "state store ", path, " exists but cannot be opened (RocksDB: ", text, ")", advice));
+}
+
+void FsyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Directory helpers
+
+std::string StorePath(std::string_view root, std::string_view job) {
+  std::string p(root);
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return absl::StrCat(p, "/", std::string(job));
+}
+
+bool ValidJobName(std::string_view job) {
+  if (job.empty() || job.size() > 200 || job[0] == '.') return false;
+  for (char c : job) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<std::vector<std::string>> ListJobStores(const std::string& root) {
+  std::error_code ec;
+  auto st = fs::status(root, ec);
+  if (ec || !fs::exists(st)) {
+    return absl::NotFoundError(absl::StrCat("state dir ", root, " does not exist"));
+  }
+  if (!fs::is_directory(st)) {
+    return absl::FailedPreconditionError(absl::StrCat("state dir ", root, " is not a directory"));
+  }
+  std::vector<std::string> jobs;
+  fs::directory_iterator it(root, ec);
+  if (ec) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot list state dir ", root, ": ", ec.message()));
+  }
+  for (const auto& entry : it) {
+    std::string name = entry.path().filename().string();
+    if (!ValidJobName(name)) continue;
+    std::error_code e2;
+    if (!entry.is_directory(e2) || fs::is_empty(entry.path(), e2)) continue;
+    jobs.push_back(name);
+  }
+  std::sort(jobs.begin(), jobs.end());
+  return jobs;
+}
+
+std::optional<pid_t> StoreLockHolder(const std::string& store_path) {
+  return LockHolderOf(store_path + "/LOCK");
+}
+
+// ---------------------------------------------------------------------------------------------
+// PendingBatch
+
+struct PendingBatch::Impl {
+  explicit Impl(StateStore* s)
+      : store(s),
+        wbwi(rocksdb::BytewiseComparator(), /*reserved_bytes=*/0, /*overwrite_key=*/true) {}
+  StateStore* store;
+  rocksdb::WriteBatchWithIndex wbwi;
+  std::optional<JournalEntry> journal;
+  std::vector<std::string> dead_letters;
+  size_t mutations = 0;
+
+  rocksdb::DB* db() const { return store->rocks_->db.get(); }
+  rocksdb::ColumnFamilyHandle* cf(std::string_view name) const { return store->cf(name); }
+
+  absl::Status Put(std::string_view cf_name, const std::string& key, const std::string& value) {
+    rocksdb::Status s = wbwi.Put(cf(cf_name), key, value);
+    if (!s.ok()) return FromRocks(s, "batch put");
+    ++mutations;
+    return absl::OkStatus();
+  }
+  absl::Status Delete(std::string_view cf_name, const std::string& key) {
+    rocksdb::Status s = wbwi.Delete(cf(cf_name), key);
+    if (!s.ok()) return FromRocks(s, "batch delete");
+    ++mutations;
+    return absl::OkStatus();
+  }
+  // Batch-then-committed read of one key.
+  absl::StatusOr<std::optional<std::string>> Get(std::string_view cf_name, const std::string& key) {
+    std::string value;
+    rocksdb::Status s =
+        wbwi.GetFromBatchAndDB(db(), rocksdb::ReadOptions(), cf(cf_name), key, &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return FromRocks(s, absl::StrCat("read ", store->path(), " ", ToAbsl(cf_name)));
+    return std::optional<std::string>(std::move(value));
+  }
+  std::unique_ptr<rocksdb::Iterator> Iter(std::string_view cf_name) {
+    rocksdb::ColumnFamilyHandle* h = cf(cf_name);
+    return std::unique_ptr<rocksdb::Iterator>(
+        wbwi.NewIteratorWithBase(h, db()->NewIterator(rocksdb::ReadOptions(), h)));
+  }
+};
+
+PendingBatch::PendingBatch(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PendingBatch::PendingBatch(PendingBatch&&) noexcept = default;
+PendingBatch& PendingBatch::operator=(PendingBatch&&) noexcept = default;
+PendingBatch::~PendingBatch() = default;
+
+absl::Status PendingBatch::SetOffset(std::string_view topic, int32_t partition,
+                                     int64_t next_offset) {
+  RTDW_RETURN_IF_ERROR(CheckId("topic", topic));
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  return impl_->Put(kCfOffsets, state_keys::OffsetKey(topic, partition),
+                    state_keys::EncodeOffsetValue(next_offset));
+}
+
+absl::Status PendingBatch::PutDedup(DayNumber day, int32_t partition, std::string_view mid,
+                                    const DedupValue& value) {
+  RTDW_RETURN_IF_ERROR(CheckDay(day));
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  RTDW_RETURN_IF_ERROR(CheckId("mid", mid));
+  return impl_->Put(kCfDedup, state_keys::DedupKey(day, partition, mid),
+                    state_keys::EncodeDedupValue(value));
+}
+
+absl::Status PendingBatch::DeleteDedup(DayNumber day, int32_t partition, std::string_view mid) {
+  RTDW_RETURN_IF_ERROR(CheckDay(day));
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  RTDW_RETURN_IF_ERROR(CheckId("mid", mid));
+  return impl_->Delete(kCfDedup, state_keys::DedupKey(day, partition, mid));
+}
+
+absl::Status PendingBatch::PutJoinRow(const JoinRow& row) {
+  RTDW_RETURN_IF_ERROR(CheckPartition(row.partition));
+  RTDW_RETURN_IF_ERROR(CheckId("order id", row.order_id));
+  RTDW_RETURN_IF_ERROR(CheckId("row id", row.row_id));
+  std::string key = state_keys::JoinRowKey(row.partition, row.order_id, row.side, row.row_id);
+  RTDW_ASSIGN_OR_RETURN(std::optional<std::string> old, impl_->Get(kCfJoin, key));
+  if (old) {
+    JoinRow prev;
+    if (state_keys::DecodeJoinValue(*old, &prev) && prev.event_ms != row.event_ms) {
+      RTDW_RETURN_IF_ERROR(
+          impl_->Delete(kCfJoin, state_keys::JoinTimeKey(row.partition, prev.event_ms, row.order_id,
+                                                         row.side, row.row_id)));
+    }
+  }
+  RTDW_RETURN_IF_ERROR(impl_->Put(kCfJoin, key, state_keys::EncodeJoinValue(row)));
+  return impl_->Put(
+      kCfJoin,
+      state_keys::JoinTimeKey(row.partition, row.event_ms, row.order_id, row.side, row.row_id),
+      std::string());
+}
+
+absl::Status PendingBatch::DeleteJoinRow(int32_t partition, std::string_view order_id,
+                                         JoinSide side, std::string_view row_id) {
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  RTDW_RETURN_IF_ERROR(CheckId("order id", order_id));
+  RTDW_RETURN_IF_ERROR(CheckId("row id", row_id));
+  std::string key = state_keys::JoinRowKey(partition, order_id, side, row_id);
+  RTDW_ASSIGN_OR_RETURN(std::optional<std::string> old, impl_->Get(kCfJoin, key));
+  if (!old) return absl::OkStatus();
+  JoinRow prev;
+  if (state_keys::DecodeJoinValue(*old, &prev)) {
+    RTDW_RETURN_IF_ERROR(impl_->Delete(
+        kCfJoin, state_keys::JoinTimeKey(partition, prev.event_ms, order_id, side, row_id)));
+  }
+  return impl_->Delete(kCfJoin, key);
+}
+
+void PendingBatch::SetJournal(JournalEntry entry) { impl_->journal = std::move(entry); }
+
+void PendingBatch::AddDeadLetter(std::string json_line) {
+  impl_->dead_letters.push_back(std::move(json_line));
+}
+
+absl::StatusOr<std::optional<DedupValue>> PendingBatch::DedupLookup(DayNumber day,
+                                                                    int32_t partition,
+                                                                    std::string_view mid) const {
+  RTDW_RETURN_IF_ERROR(CheckDay(day));
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  RTDW_RETURN_IF_ERROR(CheckId("mid", mid));
+  RTDW_ASSIGN_OR_RETURN(std::optional<std::string> v,
+                        impl_->Get(kCfDedup, state_keys::DedupKey(day, partition, mid)));
+  if (!v) return std::optional<DedupValue>();
+  auto d = state_keys::DecodeDedupValue(*v);
+  if (!d) return absl::DataLossError(absl::StrCat(impl_->store->path(), ": bad dedup value"));
+  return d;
+}
+
+absl::StatusOr<std::vector<JoinRow>> PendingBatch::JoinLookup(int32_t partition,
+                                                              std::string_view order_id,
+                                                              std::optional<JoinSide> side) const {
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  RTDW_RETURN_IF_ERROR(CheckId("order id", order_id));
+  std::string prefix = side ? state_keys::JoinOrderSidePrefix(partition, order_id, *side)
+                            : state_keys::JoinOrderPrefix(partition, order_id);
+  std::vector<JoinRow> rows;
+  auto it = impl_->Iter(kCfJoin);
+  for (it->Seek(prefix); it->Valid() && StartsWith(it->key(), prefix); it->Next()) {
+    JoinRow row;
+    if (!state_keys::DecodeJoinRowKey(View(it->key()), &row) ||
+        !state_keys::DecodeJoinValue(View(it->value()), &row)) {
+      return absl::DataLossError(absl::StrCat(impl_->store->path(), ": bad join row"));
+    }
+    rows.push_back(std::move(row));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "join lookup");
+  return rows;
+}
+
+absl::StatusOr<std::optional<int64_t>> PendingBatch::GetOffset(std::string_view topic,
+                                                               int32_t partition) const {
+  RTDW_RETURN_IF_ERROR(CheckId("topic", topic));
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  RTDW_ASSIGN_OR_RETURN(std::optional<std::string> v,
+                        impl_->Get(kCfOffsets, state_keys::OffsetKey(topic, partition)));
+  if (!v) return std::optional<int64_t>();
+  return state_keys::DecodeOffsetValue(*v);
+}
+
+absl::StatusOr<std::vector<JoinRow>> PendingBatch::ExpireJoinRows(int32_t partition,
+                                                                  int64_t cutoff_ms, size_t limit) {
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  std::string prefix = state_keys::JoinTimePrefix(partition);
+  std::vector<JoinRow> rows;
+  std::vector<std::string> index_keys;
+  std::vector<std::string> row_keys;
+  {
+    auto it = impl_->Iter(kCfJoin);
+    for (it->Seek(prefix); it->Valid() && StartsWith(it->key(), prefix) && rows.size() < limit;
+         it->Next()) {
+      std::string row_key;
+      int64_t event_ms = 0;
+      if (!state_keys::JoinTimeKeyToRowKey(View(it->key()), &row_key, &event_ms)) {
+        return absl::DataLossError(absl::StrCat(impl_->store->path(), ": bad join index key"));
+      }
+      if (event_ms >= cutoff_ms) break;
+      index_keys.emplace_back(it->key().data(), it->key().size());
+      RTDW_ASSIGN_OR_RETURN(std::optional<std::string> v, impl_->Get(kCfJoin, row_key));
+      if (!v) continue;  // a stale index entry: dropped below
+      JoinRow row;
+      if (!state_keys::DecodeJoinRowKey(row_key, &row) || !state_keys::DecodeJoinValue(*v, &row)) {
+        return absl::DataLossError(absl::StrCat(impl_->store->path(), ": bad join row"));
+      }
+      if (row.event_ms != event_ms) continue;  // stale index entry of a re-put row
+      row_keys.push_back(std::move(row_key));
+      rows.push_back(std::move(row));
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "join expiry scan");
+  }
+  // Deleted after the scan: updating the batch under a live iterator is not safe.
+  for (const auto& k : index_keys) RTDW_RETURN_IF_ERROR(impl_->Delete(kCfJoin, k));
+  for (const auto& k : row_keys) RTDW_RETURN_IF_ERROR(impl_->Delete(kCfJoin, k));
+  return rows;
+}
+
+bool PendingBatch::empty() const {
+  return impl_->mutations == 0 && !impl_->journal && impl_->dead_letters.empty();
+}
+
+size_t PendingBatch::mutation_count() const { return impl_->mutations; }
+
+// ---------------------------------------------------------------------------------------------
+// StateStore: open and close
+
+absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& options) {
+  if (options.root.empty()) return absl::InvalidArgumentError("state dir is empty");
+  if (!ValidJobName(options.job)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "job name \"", options.job, "\" is not usable as a store name ([A-Za-z0-9._-]+)"));
+  }
+  std::unique_ptr<StateStore> store(new StateStore());
+  store->root_ = options.root;
+  store->path_ = StorePath(options.root, options.job);
+  store->job_ = options.job;
+  RTDW_RETURN_IF_ERROR(store->OpenImpl(options));
+  return store;
+}
+
+absl::Status StateStore::OpenImpl(const StateStoreOptions& options) {
+  read_only_ = options.read_only;
+  sync_ = options.sync;
+  track_shutdown_ = options.track_shutdown && !options.read_only;
+  log_ = options.log;
+
+  std::error_code ec;
+  auto st = fs::status(path_, ec);
+  bool exists = !ec && fs::exists(st);
+  if (exists && !fs::is_directory(st)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("state store ", path_, " exists but is not a directory"));
+  }
+  bool fresh = !exists || fs::is_empty(path_, ec);
+  if (fresh) {
+    if (read_only_ || !options.create_if_missing) {
+      return absl::NotFoundError(absl::StrCat("no state store for job ", job_, " at ", path_));
+    }
+    fs::create_directories(path_, ec);
+    if (ec) {
+      return absl::InternalError(absl::StrCat("cannot create ", path_, ": ", ec.message()));
+    }
+    created_ = true;
+  }
+
+  rocks_ = std::make_unique<Rocks>();
+  rocks_->cache = options.cache ? options.cache : NewStateCache(options.block_cache_mb);
+  rocksdb::DBOptions db_options = DbOptions(*rocks_->cache);
+  db_options.create_if_missing = created_;
+  db_options.error_if_exists = created_;
+
+  std::vector<std::string> names;
+  if (!created_) {
+    rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, path_, &names);
+    if (!s.ok()) return OpenError(path_, job_, s);
+  }
+  // Every family present must be opened (RocksDB's rule for a writable open), ours always.
+  std::vector<std::string> wanted = {rocksdb::kDefaultColumnFamilyName};
+  for (auto n : kStateColumnFamilies) wanted.emplace_back(n);
+  for (const auto& n : names) {
+    if (std::find(wanted.begin(), wanted.end(), n) == wanted.end()) wanted.push_back(n);
+  }
+  if (read_only_) {
+    for (auto n : kStateColumnFamilies) {
+      if (std::find(names.begin(), names.end(), n) == names.end()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("state store ", path_, " has no column family \"", ToAbsl(n),
+                         "\" (not an rtdw state store, or one whose creation was interrupted)"));
+      }
+    }
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& n : wanted) descriptors.emplace_back(n, CfOptions(*rocks_->cache, n));
+
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s;
+  if (read_only_) {
+    s = rocksdb::DB::OpenForReadOnly(db_options, path_, descriptors, &rocks_->handles, &raw);
+  } else {
+    s = rocksdb::DB::Open(db_options, path_, descriptors, &rocks_->handles, &raw);
+  }
+  if (!s.ok()) {
+    rocks_.reset();
+    if (created_) {
+      // Nothing was there before this open: take back what the failed creation left, so that
+      // the next attempt is a creation again rather than "exists but cannot be opened".
+      fs::remove_all(path_, ec);
+      if (exists) fs::create_directory(path_, ec);
+      return FromRocks(s, absl::StrCat("create state store ", path_));
+    }
+    return OpenError(path_, job_, s);
+  }
+  rocks_->db.reset(raw);
+  for (auto* h : rocks_->handles) rocks_->by_name[h->GetName()] = h;
+  absl::Status meta = InitMeta(options);
+  if (!meta.ok()) {
+    closed_ = true;  // refused: close without touching meta
+    for (auto* h : rocks_->handles) rocks_->db->DestroyColumnFamilyHandle(h);
+    rocks_->handles.clear();
+    rocks_->db->Close().PermitUncheckedError();
+    rocks_.reset();
+    return meta;
+  }
+  if (created_ && log_) log_(absl::StrCat("created state store for job ", job_, " at ", path_));
+  if (log_ && track_shutdown_ && previous_shutdown_clean_ == false) {
+    log_(absl::StrCat("state store ", path_,
+                      ": the previous run did not shut down cleanly (it crashed or was killed)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StateStore::InitMeta(const StateStoreOptions& options) {
+  RTDW_ASSIGN_OR_RETURN(std::optional<std::string> version, GetMeta(kMetaSchemaVersion));
+  if (version) {
+    int v = 0;
+    if (version->empty() || version->size() > 9 ||
+        !std::all_of(version->begin(), version->end(),
+                     [](char c) { return c >= '0' && c <= '9'; })) {
+      return absl::DataLossError(absl::StrCat("state store ", path_, ": meta schema_version \"",
+                                              *version, "\" is not a number"));
+    }
+    v = std::stoi(*version);
+    if (v > kStateSchemaVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "state store ", path_, " has schema version ", v, ", newer than this rtdw understands (",
+          kStateSchemaVersion, "): run a newer rtdw, or restore a backup made by this version"));
+    }
+    schema_version_ = v;
+  }
+  RTDW_ASSIGN_OR_RETURN(std::optional<std::string> job, GetMeta(kMetaJob));
+  if (job && *job != job_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("state store ", path_, " belongs to job \"", *job, "\", not \"", job_, "\""));
+  }
+  RTDW_ASSIGN_OR_RETURN(std::optional<std::string> fingerprint, GetMeta(kMetaTopicFingerprint));
+  if (!options.topic_fingerprint.empty() && fingerprint && !fingerprint->empty() &&
+      *fingerprint != options.topic_fingerprint) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the topic configuration of job ", job_, " changed: the state store ", path_,
+        " was built for \"", *fingerprint, "\" but the config now gives \"",
+        options.topic_fingerprint,
+        "\". Its offsets and state belong to the old topics. To accept the change, run "
+        "`rtdw meta reset-fingerprint --job ",
+        job_, "` and start again"));
+  }
+  RTDW_ASSIGN_OR_RETURN(std::optional<std::string> clean, GetMeta(kMetaCleanShutdown));
+  if (clean) previous_shutdown_clean_ = (*clean == "true");
+
+  // The next seq: the stored counter, but never below what the keys show.
+  uint64_t next = 1;
+  RTDW_ASSIGN_OR_RETURN(std::optional<std::string> counter, GetMeta(kMetaNextSeq));
+  if (counter && counter->size() == 8) next = std::max(next, state_keys::GetBE64(counter->data()));
+  for (auto name : {kCfJournal, kCfDeadLetter}) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        rocks_->db->NewIterator(rocksdb::ReadOptions(), cf(name)));
+    it->SeekToLast();
+    if (it->Valid()) {
+      if (auto seq = DecodeSeqKey(View(it->key()))) next = std::max(next, *seq + 1);
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), absl::StrCat("read ", path_));
+  }
+  next_seq_ = next;
+
+  if (read_only_) return absl::OkStatus();
+  rocksdb::WriteBatch wb;
+  auto put = [&](std::string_view k, std::string_view v) {
+    wb.Put(cf(kCfMeta), rocksdb::Slice(k.data(), k.size()), rocksdb::Slice(v.data(), v.size()))
+        .PermitUncheckedError();
+  };
+  if (!version) put(kMetaSchemaVersion, absl::StrCat(kStateSchemaVersion));
+  if (!job) put(kMetaJob, job_);
+  if (!options.topic_fingerprint.empty() && (!fingerprint || fingerprint->empty())) {
+    put(kMetaTopicFingerprint, options.topic_fingerprint);
+  }
+  if (created_ || !version) put(kMetaCreatedMs, absl::StrCat(NowMs()));
+  if (track_shutdown_) {
+    put(kMetaLastOpenMs, absl::StrCat(NowMs()));
+    put(kMetaCleanShutdown, "false");
+  }
+  if (wb.Count() == 0) return absl::OkStatus();
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::Status s = rocks_->db->Write(wo, &wb);
+  if (!s.ok()) return FromRocks(s, absl::StrCat("write meta of ", path_));
+  return absl::OkStatus();
+}
+
+absl::Status StateStore::Close() {
+  if (closed_ || !rocks_ || !rocks_->db) {  // closed, or a failed open
+    closed_ = true;
+    rocks_.reset();
+    return absl::OkStatus();
+  }
+  closed_ = true;
+  absl::Status result;
+  if (!read_only_) {
+    if (track_shutdown_) {
+      rocksdb::WriteBatch wb;
+      wb.Put(cf(kCfMeta), std::string(kMetaCleanShutdown), "true").PermitUncheckedError();
+      wb.Put(cf(kCfMeta), std::string(kMetaLastCleanShutdownMs), absl::StrCat(NowMs()))
+          .PermitUncheckedError();
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      rocksdb::Status s = rocks_->db->Write(wo, &wb);
+      if (!s.ok()) result = FromRocks(s, absl::StrCat("mark clean shutdown of ", path_));
+    }
+    rocksdb::Status s = rocks_->db->SyncWAL();
+    if (!s.ok() && result.ok() && !s.IsNotSupported()) {
+      result = FromRocks(s, absl::StrCat("sync WAL of ", path_));
+    }
+  }
+  for (auto* h : rocks_->handles) rocks_->db->DestroyColumnFamilyHandle(h);
+  rocks_->handles.clear();
+  rocks_->by_name.clear();
+  rocksdb::Status s = rocks_->db->Close();
+  if (!s.ok() && result.ok()) result = FromRocks(s, absl::StrCat("close ", path_));
+  rocks_->db.reset();
+  rocks_.reset();
+  return result;
+}
+
+StateStore::~StateStore() { Close().IgnoreError(); }
+
+rocksdb::ColumnFamilyHandle* StateStore::cf(std::string_view name) const {
+  auto it = rocks_->by_name.find(name);
+  return it == rocks_->by_name.end() ? nullptr : it->second;
+}
+
+absl::Status StateStore::CheckWritable() const {
+  if (closed_ || !rocks_) return absl::FailedPreconditionError(absl::StrCat(path_, " is closed"));
+  if (read_only_) {
+    return absl::FailedPreconditionError(absl::StrCat("state store ", path_, " is open read-only"));
+  }
+  return absl::OkStatus();
+}
+
+uint64_t StateStore::next_seq() const {
+  std::lock_guard<std::mutex> lock(seq_mu_);
+  return next_seq_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commit and seq-allocating writes
+
+PendingBatch StateStore::NewBatch() {
+  return PendingBatch(std::make_unique<PendingBatch::Impl>(this));
+}
+
+absl::Status StateStore::WriteWithSeqs(rocksdb::WriteBatch* wb, uint64_t seqs_needed, bool sync,
+                                       std::vector<uint64_t>* seqs) {
+  // Caller holds seq_mu_. `wb` already holds the seq-keyed entries of the seqs
+  // [next_seq_, next_seq_ + seqs_needed).
+  uint64_t next = next_seq_ + seqs_needed;
+  if (seqs_needed > 0) {
+    std::string v;
+    state_keys::PutBE64(&v, next);
+    rocksdb::Status ps = wb->Put(cf(kCfMeta), std::string(kMetaNextSeq), v);
+    if (!ps.ok()) return FromRocks(ps, "batch put");
+    for (uint64_t i = 0; i < seqs_needed; ++i) seqs->push_back(next_seq_ + i);
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  rocksdb::Status s = rocks_->db->Write(wo, wb);
+  // Advanced even on failure: a seq is never handed out twice.
+  next_seq_ = next;
+  if (!s.ok()) return FromRocks(s, absl::StrCat("commit to ", path_));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CommitResult> StateStore::Commit(PendingBatch batch) {
+  RTDW_RETURN_IF_ERROR(CheckWritable());
+  if (!batch.impl_ || batch.impl_->store != this) {
+    return absl::InvalidArgumentError("the batch belongs to another store");
+  }
+  PendingBatch::Impl& b = *batch.impl_;
+  CommitResult result;
+  if (b.mutations == 0 && !b.journal && b.dead_letters.empty()) return result;
+  std::lock_guard<std::mutex> lock(seq_mu_);
+  uint64_t seq = next_seq_;
+  uint64_t needed = 0;
+  rocksdb::WriteBatch* wb = b.wbwi.GetWriteBatch();
+  if (b.journal) {
+    JournalEntry& e = *b.journal;
+    e.seq = seq + needed;
+    if (e.created_ms == 0) e.created_ms = NowMs();
+    rocksdb::Status s = wb->Put(cf(kCfJournal), SeqKey(e.seq), EncodeJournalValue(e));
+    if (!s.ok()) return FromRocks(s, "batch put");
+    result.journal_seq = e.seq;
+    ++needed;
+  }
+  for (const auto& line : b.dead_letters) {
+    rocksdb::Status s = wb->Put(cf(kCfDeadLetter), SeqKey(seq + needed), line);
+    if (!s.ok()) return FromRocks(s, "batch put");
+    ++needed;
+  }
+  std::vector<uint64_t> seqs;
+  RTDW_RETURN_IF_ERROR(WriteWithSeqs(wb, needed, sync_, &seqs));
+  if (result.journal_seq) seqs.erase(seqs.begin());
+  result.dead_letter_seqs = std::move(seqs);
+  return result;
+}
+
+absl::StatusOr<std::vector<uint64_t>> StateStore::CompleteJournal(
+    uint64_t seq, const std::vector<std::string>& dead_letter_lines) {
+  RTDW_RETURN_IF_ERROR(CheckWritable());
+  std::lock_guard<std::mutex> lock(seq_mu_);
+  rocksdb::WriteBatch wb;
+  rocksdb::Status s = wb.Delete(cf(kCfJournal), SeqKey(seq));
+  for (size_t i = 0; s.ok() && i < dead_letter_lines.size(); ++i) {
+    s = wb.Put(cf(kCfDeadLetter), SeqKey(next_seq_ + i), dead_letter_lines[i]);
+  }
+  if (!s.ok()) return FromRocks(s, "batch put");
+  std::vector<uint64_t> seqs;
+  RTDW_RETURN_IF_ERROR(
+      WriteWithSeqs(&wb, dead_letter_lines.size(), sync_ && !dead_letter_lines.empty(), &seqs));
+  return seqs;
+}
+
+absl::StatusOr<uint64_t> StateStore::AddDeadLetter(std::string_view json_line) {
+  RTDW_RETURN_IF_ERROR(CheckWritable());
+  std::lock_guard<std::mutex> lock(seq_mu_);
+  rocksdb::WriteBatch wb;
+  rocksdb::Status s = wb.Put(cf(kCfDeadLetter), SeqKey(next_seq_),
+                             rocksdb::Slice(json_line.data(), json_line.size()));
+  if (!s.ok()) return FromRocks(s, "batch put");
+  std::vector<uint64_t> seqs;
+  RTDW_RETURN_IF_ERROR(WriteWithSeqs(&wb, 1, sync_, &seqs));
+  return seqs[0];
+}
+
+absl::StatusOr<uint64_t> StateStore::RequeueDeadLetters(const std::vector<uint64_t>& seqs,
+                                                        JournalEntry entry) {
+  RTDW_RETURN_IF_ERROR(CheckWritable());
+  for (uint64_t seq : seqs) {
+    std::string v;
+    rocksdb::Status s = rocks_->db->Get(rocksdb::ReadOptions(), cf(kCfDeadLetter), SeqKey(seq), &v);
+    if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat("no dead letter ", seq));
+    if (!s.ok()) return FromRocks(s, absl::StrCat("read ", path_));
+  }
+  std::lock_guard<std::mutex> lock(seq_mu_);
+  rocksdb::WriteBatch wb;
+  entry.seq = next_seq_;
+  if (entry.created_ms == 0) entry.created_ms = NowMs();
+  rocksdb::Status s = wb.Put(cf(kCfJournal), SeqKey(entry.seq), EncodeJournalValue(entry));
+  for (uint64_t seq : seqs) {
+    if (s.ok()) s = wb.Delete(cf(kCfDeadLetter), SeqKey(seq));
+  }
+  if (!s.ok()) return FromRocks(s, "batch put");
+  std::vector<uint64_t> out;
+  RTDW_RETURN_IF_ERROR(WriteWithSeqs(&wb, 1, sync_, &out));
+  return out[0];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offsets
+
+namespace {
+
+template <typename Fn>
+absl::Status ScanPrefix(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* h, std::string_view prefix,
+                        Fn fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h));
+  for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
+       it->Valid() && StartsWith(it->key(), prefix); it->Next()) {
+    if (!fn(View(it->key()), View(it->value()))) break;
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "scan");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<OffsetEntry>> StateStore::GetOffsets() const {
+  return GetOffsets(std::string_view());
+}
+
+absl::StatusOr<std::vector<OffsetEntry>> StateStore::GetOffsets(std::string_view topic) const {
+  std::string prefix = topic.empty() ? std::string() : state_keys::OffsetTopicPrefix(topic);
+  std::vector<OffsetEntry> out;
+  bool bad = false;
+  RTDW_RETURN_IF_ERROR(ScanPrefix(
+      rocks_->db.get(), cf(kCfOffsets), prefix, [&](std::string_view k, std::string_view v) {
+        OffsetEntry e;
+        auto off = state_keys::DecodeOffsetValue(v);
+        if (!state_keys::DecodeOffsetKey(k, &e.topic, &e.partition) || !off) {
+          bad = true;
+          return false;
+        }
+        e.next_offset = *off;
+        out.push_back(std::move(e));
+        return true;
+      }));
+  if (bad) return absl::DataLossError(absl::StrCat(path_, ": bad offsets entry"));
+  return out;
+}
+
+absl::StatusOr<std::optional<int64_t>> StateStore::GetOffset(std::string_view topic,
+                                                             int32_t partition) const {
+  RTDW_RETURN_IF_ERROR(CheckId("topic", topic));
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  std::string v;
+  rocksdb::Status s = rocks_->db->Get(rocksdb::ReadOptions(), cf(kCfOffsets),
+                                      state_keys::OffsetKey(topic, partition), &v);
+  if (s.IsNotFound()) return std::optional<int64_t>();
+  if (!s.ok()) return FromRocks(s, absl::StrCat("read ", path_));
+  auto off = state_keys::DecodeOffsetValue(v);
+  if (!off) return absl::DataLossError(absl::StrCat(path_, ": bad offsets value"));
+  return off;
+}
+
+absl::Status StateStore::SetOffset(std::string_view topic, int32_t partition, int64_t next_offset) {
+  RTDW_RETURN_IF_ERROR(CheckWritable());
+  RTDW_RETURN_IF_ERROR(CheckId("topic", topic));
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  if (next_offset < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("offset ", next_offset, " is negative"));
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::Status s = rocks_->db->Put(wo, cf(kCfOffsets), state_keys::OffsetKey(topic, partition),
+                                      state_keys::EncodeOffsetValue(next_offset));
+  if (!s.ok()) return FromRocks(s, absl::StrCat("write ", path_));
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dedup
+
+absl::StatusOr<std::optional<DedupValue>> StateStore::GetDedup(DayNumber day, int32_t partition,
+                                                               std::string_view mid) const {
+  RTDW_RETURN_IF_ERROR(CheckDay(day));
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  RTDW_RETURN_IF_ERROR(CheckId("mid", mid));
+  std::string v;
+  rocksdb::Status s = rocks_->db->Get(rocksdb::ReadOptions(), cf(kCfDedup),
+                                      state_keys::DedupKey(day, partition, mid), &v);
+  if (s.IsNotFound()) return std::optional<DedupValue>();
+  if (!s.ok()) return FromRocks(s, absl::StrCat("read ", path_));
+  auto d = state_keys::DecodeDedupValue(v);
+  if (!d) return absl::DataLossError(absl::StrCat(path_, ": bad dedup value"));
+  return d;
+}
+
+absl::Status StateStore::ScanDedupDay(
+    DayNumber day,
+    const std::function<bool(int32_t, std::string_view, const DedupValue&)>& fn) const {
+  RTDW_RETURN_IF_ERROR(CheckDay(day));
+  bool bad = false;
+  RTDW_RETURN_IF_ERROR(ScanPrefix(rocks_->db.get(), cf(kCfDedup), state_keys::DedupDayPrefix(day),
+                                  [&](std::string_view k, std::string_view v) {
+                                    DayNumber d;
+                                    int32_t partition;
+                                    std::string mid;
+                                    auto value = state_keys::DecodeDedupValue(v);
+                                    if (!state_keys::DecodeDedupKey(k, &d, &partition, &mid) ||
+                                        !value) {
+                                      bad = true;
+                                      return false;
+                                    }
+                                    return fn(partition, mid, *value);
+                                  }));
+  if (bad) return absl::DataLossError(absl::StrCat(path_, ": bad dedup entry"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<DayNumber>> StateStore::DedupDays() const {
+  std::vector<DayNumber> days;
+  std::unique_ptr<rocksdb::Iterator> it(
+      rocks_->db->NewIterator(rocksdb::ReadOptions(), cf(kCfDedup)));
+  it->SeekToFirst();
+  while (it->Valid()) {
+    if (it->key().size() < 4) return absl::DataLossError(absl::StrCat(path_, ": bad dedup key"));
+    DayNumber day = state_keys::GetBE32(it->key().data());
+    days.push_back(day);
+    if (day == UINT32_MAX) break;
+    it->Seek(state_keys::DedupDayPrefix(day + 1));  // jump to the next day
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), absl::StrCat("read ", path_));
+  return days;
+}
+
+absl::Status StateStore::DropDedupDaysBefore(DayNumber day) {
+  RTDW_RETURN_IF_ERROR(CheckWritable());
+  rocksdb::WriteOptions wo;
+  wo.sync = sync_;
+  rocksdb::Status s =
+      rocks_->db->DeleteRange(wo, cf(kCfDedup), rocksdb::Slice(), state_keys::DedupDayPrefix(day));
+  if (!s.ok()) return FromRocks(s, absl::StrCat("drop dedup days of ", path_));
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Join
+
+absl::StatusOr<std::vector<JoinRow>> StateStore::GetJoinRows(int32_t partition,
+                                                             size_t limit) const {
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  std::vector<JoinRow> rows;
+  bool bad = false;
+  RTDW_RETURN_IF_ERROR(ScanPrefix(
+      rocks_->db.get(), cf(kCfJoin), state_keys::JoinPartitionPrefix(partition),
+      [&](std::string_view k, std::string_view v) {
+        if (rows.size() >= limit) return false;
+        JoinRow row;
+        if (!state_keys::DecodeJoinRowKey(k, &row) || !state_keys::DecodeJoinValue(v, &row)) {
+          bad = true;
+          return false;
+        }
+        rows.push_back(std::move(row));
+        return true;
+      }));
+  if (bad) return absl::DataLossError(absl::StrCat(path_, ": bad join row"));
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Journal
+
+absl::StatusOr<std::vector<JournalEntry>> StateStore::ListJournal(bool with_bodies) const {
+  std::vector<JournalEntry> out;
+  absl::Status bad;
+  RTDW_RETURN_IF_ERROR(ScanPrefix(rocks_->db.get(), cf(kCfJournal), std::string_view(),
+                                  [&](std::string_view k, std::string_view v) {
+                                    auto seq = DecodeSeqKey(k);
+                                    if (!seq) {
+                                      bad = absl::DataLossError("bad journal key");
+                                      return false;
+                                    }
+                                    auto e = DecodeJournalValue(*seq, v, with_bodies);
+                                    if (!e.ok()) {
+                                      bad = e.status();
+                                      return false;
+                                    }
+                                    out.push_back(std::move(e).value());
+                                    return true;
+                                  }));
+  if (!bad.ok()) return absl::Status(bad.code(), absl::StrCat(path_, ": ", bad.message()));
+  return out;
+}
+
+absl::StatusOr<JournalEntry> StateStore::ReadJournal(uint64_t seq) const {
+  std::string v;
+  rocksdb::Status s = rocks_->db->Get(rocksdb::ReadOptions(), cf(kCfJournal), SeqKey(seq), &v);
+  if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat("no journal entry ", seq));
+  if (!s.ok()) return FromRocks(s, absl::StrCat("read ", path_));
+  return DecodeJournalValue(seq, v, true);
+}
+
+absl::Status StateStore::DeleteJournal(uint64_t seq) {
+  RTDW_RETURN_IF_ERROR(CheckWritable());
+  rocksdb::WriteOptions wo;
+  wo.sync = false;
+  rocksdb::Status s = rocks_->db->Delete(wo, cf(kCfJournal), SeqKey(seq));
+  if (!s.ok()) return FromRocks(s, absl::StrCat("delete journal entry of ", path_));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> StateStore::JournalBacklog() const {
+  uint64_t n = 0;
+  RTDW_RETURN_IF_ERROR(ScanPrefix(rocks_->db.get(), cf(kCfJournal), std::string_view(),
+                                  [&](std::string_view, std::string_view) {
+                                    ++n;
+                                    return true;
+                                  }));
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dead letters
+
+absl::StatusOr<std::vector<DeadLetter>> StateStore::ListDeadLetters(uint64_t after_seq,
+                                                                    size_t limit) const {
+  std::vector<DeadLetter> out;
+  std::string start = after_seq == UINT64_MAX ? std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff")
+                                              : SeqKey(after_seq + 1);
+  std::unique_ptr<rocksdb::Iterator> it(
+      rocks_->db->NewIterator(rocksdb::ReadOptions(), cf(kCfDeadLetter)));
+  for (it->Seek(start); it->Valid() && out.size() < limit; it->Next()) {
+    auto seq = DecodeSeqKey(View(it->key()));
+    if (!seq) return absl::DataLossError(absl::StrCat(path_, ": bad deadletter key"));
+    out.push_back(DeadLetter{*seq, it->value().ToString()});
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), absl::StrCat("read ", path_));
+  return out;
+}
+
+absl::StatusOr<DeadLetter> StateStore::GetDeadLetter(uint64_t seq) const {
+  std::string v;
+  rocksdb::Status s = rocks_->db->Get(rocksdb::ReadOptions(), cf(kCfDeadLetter), SeqKey(seq), &v);
+  if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat("no dead letter ", seq));
+  if (!s.ok()) return FromRocks(s, absl::StrCat("read ", path_));
+  return DeadLetter{seq, std::move(v)};
+}
+
+absl::Status StateStore::DeleteDeadLetter(uint64_t seq) {
+  RTDW_RETURN_IF_ERROR(CheckWritable());
+  RTDW_RETURN_IF_ERROR(GetDeadLetter(seq).status());
+  rocksdb::WriteOptions wo;
+  wo.sync = sync_;
+  rocksdb::Status s = rocks_->db->Delete(wo, cf(kCfDeadLetter), SeqKey(seq));
+  if (!s.ok()) return FromRocks(s, absl::StrCat("delete dead letter of ", path_));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> StateStore::DeadLetterCount() const {
+  uint64_t n = 0;
+  RTDW_RETURN_IF_ERROR(ScanPrefix(rocks_->db.get(), cf(kCfDeadLetter), std::string_view(),
+                                  [&](std::string_view, std::string_view) {
+                                    ++n;
+                                    return true;
+                                  }));
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Meta
+
+absl::StatusOr<std::optional<std::string>> StateStore::GetMeta(std::string_view name) const {
+  std::string v;
+  rocksdb::Status s = rocks_->db->Get(rocksdb::ReadOptions(), cf(kCfMeta),
+                                      rocksdb::Slice(name.data(), name.size()), &v);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocks(s, absl::StrCat("read meta of ", path_));
+  return std::optional<std::string>(std::move(v));
+}
+
+absl::Status StateStore::SetMeta(std::string_view name, std::string_view value) {
+  RTDW_RETURN_IF_ERROR(CheckWritable());
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::Status s = rocks_->db->Put(wo, cf(kCfMeta), rocksdb::Slice(name.data(), name.size()),
+                                      rocksdb::Slice(value.data(), value.size()));
+  if (!s.ok()) return FromRocks(s, absl::StrCat("write meta of ", path_));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> StateStore::ListMeta() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  RTDW_RETURN_IF_ERROR(ScanPrefix(rocks_->db.get(), cf(kCfMeta), std::string_view(),
+                                  [&](std::string_view k, std::string_view v) {
+                                    if (k == kMetaNextSeq && v.size() == 8) {
+                                      out.emplace_back(std::string(k),
+                                                       absl::StrCat(state_keys::GetBE64(v.data())));
+                                    } else {
+                                      out.emplace_back(std::string(k), std::string(v));
+                                    }
+                                    return true;
+                                  }));
+  return out;
+}
+
+absl::Status StateStore::ResetFingerprint(std::string_view fingerprint) {
+  RTDW_RETURN_IF_ERROR(CheckWritable());
+  if (fingerprint.empty()) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    rocksdb::Status s = rocks_->db->Delete(wo, cf(kCfMeta), std::string(kMetaTopicFingerprint));
+    if (!s.ok()) return FromRocks(s, absl::StrCat("write meta of ", path_));
+    return absl::OkStatus();
+  }
+  return SetMeta(kMetaTopicFingerprint, fingerprint);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stats
+
+absl::StatusOr<StoreStats> StateStore::Stats(bool exact_counts) const {
+  StoreStats stats;
+  for (auto name : kStateColumnFamilies) {
+    ColumnFamilyStats c;
+    c.name = std::string(name);
+    rocksdb::ColumnFamilyHandle* h = cf(name);
+    uint64_t v = 0;
+    if (rocks_->db->GetIntProperty(h, "rocksdb.total-sst-files-size", &v)) c.sst_bytes = v;
+    if (rocks_->db->GetIntProperty(h, "rocksdb.cur-size-all-mem-tables", &v)) {
+      c.memtable_bytes = v;
+    }
+    // Small families are always counted exactly (the estimate is poor for a few keys).
+    bool exact = exact_counts || name == kCfOffsets || name == kCfMeta || name == kCfJournal ||
+                 name == kCfDeadLetter;
+    if (exact) {
+      uint64_t n = 0, join_rows = 0, bytes = 0;
+      RTDW_RETURN_IF_ERROR(ScanPrefix(rocks_->db.get(), h, std::string_view(),
+                                      [&](std::string_view k, std::string_view val) {
+                                        ++n;
+                                        bytes += val.size();
+                                        if (name == kCfJoin && state_keys::IsJoinRowKey(k)) {
+                                          ++join_rows;
+                                        }
+                                        return true;
+                                      }));
+      c.keys = n;
+      c.keys_exact = true;
+      if (name == kCfJournal) {
+        stats.journal_backlog = n;
+        stats.journal_bytes = bytes;
+      }
+      if (name == kCfDeadLetter) stats.dead_letters = n;
+      if (name == kCfJoin) stats.join_rows = join_rows;
+    } else if (rocks_->db->GetIntProperty(h, "rocksdb.estimate-num-keys", &v)) {
+      c.keys = v;
+      if (name == kCfJoin) stats.join_rows = v / 2;  // a row and its time-index entry
+    }
+    stats.column_families.push_back(std::move(c));
+  }
+  stats.next_seq = next_seq();
+  return stats;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backups
+
+namespace {
+
+BackupResult FromInfo(const std::string& dir, const rocksdb::BackupInfo& info) {
+  BackupResult r;
+  r.backup_dir = dir;
+  r.backup_id = info.backup_id;
+  r.timestamp = info.timestamp;
+  r.size_bytes = info.size;
+  r.files = info.number_files;
+  return r;
+}
+
+}  // namespace
+
+absl::StatusOr<BackupResult> StateStore::CreateBackup(const std::string& backup_dir) {
+  RTDW_RETURN_IF_ERROR(CheckWritable());
+  std::error_code ec;
+  fs::create_directories(backup_dir, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot create ", backup_dir, ": ", ec.message()));
+  }
+  rocksdb::BackupEngineOptions bo(backup_dir);
+  bo.sync = true;
+  rocksdb::BackupEngine* raw = nullptr;
+  rocksdb::IOStatus s = rocksdb::BackupEngine::Open(bo, rocksdb::Env::Default(), &raw);
+  if (!s.ok()) return FromRocks(s, absl::StrCat("open backup dir ", backup_dir));
+  std::unique_ptr<rocksdb::BackupEngine> engine(raw);
+  rocksdb::CreateBackupOptions co;
+  co.flush_before_backup = true;
+  rocksdb::BackupID id = 0;
+  // The job name is the backup's application metadata: a restore checks it.
+  s = engine->CreateNewBackupWithMetadata(co, rocks_->db.get(), job_, &id);
+  if (!s.ok()) return FromRocks(s, absl::StrCat("back up ", path_, " to ", backup_dir));
+  rocksdb::BackupInfo info;
+  rocksdb::Status is = engine->GetBackupInfo(id, &info);
+  if (!is.ok()) return FromRocks(is, absl::StrCat("read backup info in ", backup_dir));
+  return FromInfo(backup_dir, info);
+}
+
+absl::StatusOr<std::vector<BackupResult>> StateStore::ListBackups(const std::string& backup_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(backup_dir, ec)) {
+    return absl::NotFoundError(absl::StrCat("backup dir ", backup_dir, " does not exist"));
+  }
+  rocksdb::BackupEngineOptions bo(backup_dir);
+  rocksdb::BackupEngineReadOnly* raw = nullptr;
+  rocksdb::IOStatus s = rocksdb::BackupEngineReadOnly::Open(bo, rocksdb::Env::Default(), &raw);
+  if (!s.ok()) return FromRocks(s, absl::StrCat("open backup dir ", backup_dir));
+  std::unique_ptr<rocksdb::BackupEngineReadOnly> engine(raw);
+  std::vector<rocksdb::BackupInfo> infos;
+  engine->GetBackupInfo(&infos);
+  if (infos.empty()) return absl::NotFoundError(absl::StrCat("no backup in ", backup_dir));
+  std::vector<BackupResult> out;
+  for (const auto& i : infos) out.push_back(FromInfo(backup_dir, i));
+  return out;
+}
+
+absl::StatusOr<RestoreResult> StateStore::RestoreBackup(const std::string& backup_dir,
+                                                        const std::string& root,
+                                                        const std::string& job) {
+  if (!ValidJobName(job)) {
+    return absl::InvalidArgumentError(absl::StrCat("job name \"", job, "\" is not usable"));
+  }
+  std::error_code ec;
+  if (!fs::is_directory(backup_dir, ec)) {
+    return absl::NotFoundError(absl::StrCat("backup dir ", backup_dir, " does not exist"));
+  }
+  rocksdb::BackupEngineOptions bo(backup_dir);
+  rocksdb::BackupEngineReadOnly* raw = nullptr;
+  rocksdb::IOStatus s = rocksdb::BackupEngineReadOnly::Open(bo, rocksdb::Env::Default(), &raw);
+  if (!s.ok()) return FromRocks(s, absl::StrCat("open backup dir ", backup_dir));
+  std::unique_ptr<rocksdb::BackupEngineReadOnly> engine(raw);
+  std::vector<rocksdb::BackupInfo> infos;
+  engine->GetBackupInfo(&infos);
+  std::vector<rocksdb::BackupID> corrupt;
+  engine->GetCorruptedBackups(&corrupt);
+  const rocksdb::BackupInfo* latest = nullptr;
+  for (const auto& i : infos) {
+    if (std::find(corrupt.begin(), corrupt.end(), i.backup_id) != corrupt.end()) continue;
+    if (!latest || i.backup_id > latest->backup_id) latest = &i;
+  }
+  if (!latest) return absl::NotFoundError(absl::StrCat("no usable backup in ", backup_dir));
+  if (!latest->app_metadata.empty() && latest->app_metadata != job) {
+    return absl::FailedPreconditionError(absl::StrCat("the backup in ", backup_dir, " is of job \"",
+                                                      latest->app_metadata, "\", not \"", job,
+                                                      "\""));
+  }
+
+  std::string path = StorePath(root, job);
+  fs::create_directories(root, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", root, ": ", ec.message()));
+  bool had_store = fs::exists(path, ec);
+  // Exclude a daemon for the whole restore: hold the old store's RocksDB LOCK ourselves.
+  int lock_fd = -1;
+  if (had_store) {
+    if (auto pid = StoreLockHolder(path)) {
+      return absl::UnavailableError(absl::StrCat("refusing to restore over ", path,
+                                                 ": it is held by process ", *pid,
+                                                 " (a running rtdwd); stop it first"));
+    }
+    std::string lock_file = path + "/LOCK";
+    lock_fd = ::open(lock_file.c_str(), O_RDWR | O_CLOEXEC);
+    if (lock_fd >= 0) {
+      struct flock fl;
+      std::memset(&fl, 0, sizeof(fl));
+      fl.l_type = F_WRLCK;
+      fl.l_whence = SEEK_SET;
+      if (::fcntl(lock_fd, F_SETLK, &fl) != 0) {
+        ::close(lock_fd);
+        return absl::UnavailableError(
+            absl::StrCat("refusing to restore over ", path, ": it is locked by another process"));
+      }
+    }
+  }
+  auto unlock = [&] {
+    if (lock_fd >= 0) ::close(lock_fd);
+    lock_fd = -1;
+  };
+
+  std::string tmp = absl::StrCat(StorePath(root, ""), ".", job, ".restore-", ::getpid());
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  s = engine->RestoreDBFromBackup(rocksdb::RestoreOptions(), latest->backup_id, tmp, tmp);
+  if (!s.ok()) {
+    unlock();
+    fs::remove_all(tmp, ec);
+    return FromRocks(s, absl::StrCat("restore ", backup_dir, " into ", tmp));
+  }
+  // Check the restored copy before it replaces anything.
+  {
+    std::unique_ptr<StateStore> check(new StateStore());
+    check->root_ = root;
+    check->path_ = tmp;
+    check->job_ = job;
+    StateStoreOptions o;
+    o.root = root;
+    o.job = job;
+    o.read_only = true;
+    o.block_cache_mb = 8;
+    absl::Status cs = check->OpenImpl(o);
+    if (!cs.ok()) {
+      unlock();
+      fs::remove_all(tmp, ec);
+      return absl::Status(cs.code(),
+                          absl::StrCat("the restored backup does not open: ", cs.message()));
+    }
+  }
+  RestoreResult result;
+  result.path = path;
+  result.backup_dir = backup_dir;
+  result.backup_id = latest->backup_id;
+  if (had_store) {
+    std::string aside =
+        absl::StrCat(StorePath(root, ""), ".", job, ".replaced-",
+                     absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::UTCTimeZone()));
+    if (fs::exists(aside, ec)) aside += absl::StrCat("-", ::getpid());
+    fs::rename(path, aside, ec);
+    if (ec) {
+      unlock();
+      fs::remove_all(tmp, ec);
+      return absl::InternalError(
+          absl::StrCat("cannot move ", path, " aside to ", aside, ": ", ec.message()));
+    }
+    result.previous_kept_at = aside;
+  }
+  fs::rename(tmp, path, ec);
+  unlock();
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot move the restored store ", tmp, " to ", path, ": ", ec.message()));
+  }
+  FsyncDir(root);
+  return result;
+}
+
+}  // namespace rtdw

@@ -1,0 +1,69 @@
+// The app-log half of rtdw-gen: a deterministic day of ODS_BASE_LOG records (spec/FORMATS.md §1)
+// and the truth a test compares the pipeline with (docs/GEN.md).
+//
+// Model: `mids` devices, each with fixed attributes (brand, model, os, channel, version, province,
+// is_new, the user who logs in on it). Traffic is a set of visits (an app start, then a chain of
+// pages, each page's last_page_id the previous page; the first page of a visit has none), spread
+// over the day by a daily curve, assigned to devices with a skew (some devices come back many
+// times: repeat visits). Pages carry displays and actions; any record carries `err` with
+// probability error_share. Records are emitted in upload order (event time plus a small, sometimes
+// large, upload delay), so event times arrive slightly out of order, as from real phones.
+//
+// Promises:
+//  - Exactly `events` records; the same options (seed included) give the same bytes.
+//  - Every `ts` lies in `day` in `time_zone`; first-page records of one device never share a `ts`
+//    (so the DAU winner never depends on a tie-break).
+//  - The truth is computed from the generator's own model, not by parsing its output.
+#ifndef RTDW_TOOLS_GEN_LOG_GEN_H_
+#define RTDW_TOOLS_GEN_LOG_GEN_H_
+
+#include <cstdint>
+#include <memory>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+
+namespace rtdw::gen {
+
+struct LogGenOptions {
+  absl::CivilDay day;
+  std::string time_zone = "Asia/Shanghai";
+  absl::TimeZone tz;  // time_zone, loaded by the caller
+  int64_t mids = 1000;
+  int64_t users = 1000;
+  int64_t events = 10000;
+  uint64_t seed = 1;
+  double error_share = 0.02;     // records carrying `err`
+  double malformed_share = 0.0;  // records broken on purpose (dead letters of log-split)
+};
+
+absl::Status ValidateLogGenOptions(const LogGenOptions& options);
+
+class LogGenerator {
+ public:
+  explicit LogGenerator(const LogGenOptions& options);  // options must be valid
+  ~LogGenerator();
+  LogGenerator(const LogGenerator&) = delete;
+  LogGenerator& operator=(const LogGenerator&) = delete;
+
+  // The next record's value (ODS log records have no key). False once `events` were returned.
+  bool Next(std::string* value);
+  // The same, with the record's device id ("mid_17") in `mid`, for producers that key by mid.
+  bool Next(std::string* mid, std::string* value);
+  uint64_t emitted() const;
+
+  // The truth JSON (docs/GEN.md) of everything emitted so far; complete after the last Next().
+  std::string TruthJson() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace rtdw::gen
+
+#endif  // RTDW_TOOLS_GEN_LOG_GEN_H_
