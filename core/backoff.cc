@@ -19,8 +19,8 @@ absl::Status ValidateBackoffOptions(const BackoffOptions& o) {
   }
   if (o.min_delay > o.max_delay) {
     return absl::InvalidArgumentError(absl::StrCat("backoff min delay (", o.min_delay.count(),
-                                                   " ms) exceeds max delay (",
-                                                   o.max_delay.count(), " ms)"));
+                                                   " ms) exceeds max delay (", o.max_delay.count(),
+                                                   " ms)"));
   }
   if (!(o.multiplier >= 1.0) || !std::isfinite(o.multiplier)) {
     return absl::InvalidArgumentError("backoff multiplier must be >= 1");

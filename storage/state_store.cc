@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -415,6 +416,30 @@ absl::StatusOr<std::optional<int64_t>> PendingBatch::GetOffset(std::string_view 
                         impl_->Get(kCfOffsets, state_keys::OffsetKey(topic, partition)));
   if (!v) return std::optional<int64_t>();
   return state_keys::DecodeOffsetValue(*v);
+}
+
+namespace {
+std::string WatermarkName(int32_t partition) {
+  return absl::StrCat("watermark.", partition);
+}
+}  // namespace
+
+absl::StatusOr<std::optional<int64_t>> PendingBatch::GetWatermark(int32_t partition) const {
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  RTDW_ASSIGN_OR_RETURN(std::optional<std::string> v,
+                        impl_->Get(kCfMeta, WatermarkName(partition)));
+  if (!v) return std::optional<int64_t>();
+  int64_t ms = 0;
+  if (!absl::SimpleAtoi(*v, &ms)) {
+    return absl::DataLossError(absl::StrCat("meta ", WatermarkName(partition), " is not a number"));
+  }
+  return std::optional<int64_t>(ms);
+}
+
+absl::Status PendingBatch::SetWatermark(int32_t partition, int64_t event_ms) {
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  // Decimal text, so `rtdw meta show` prints it as it is.
+  return impl_->Put(kCfMeta, WatermarkName(partition), std::to_string(event_ms));
 }
 
 absl::StatusOr<std::vector<JoinRow>> PendingBatch::ExpireJoinRows(int32_t partition,

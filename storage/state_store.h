@@ -43,6 +43,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/es_transform.h"  // BatchState
 #include "core/journal_entry.h"
 #include "storage/state_keys.h"
 
@@ -151,41 +152,46 @@ class StateStore;
 
 // The mutations of one batch transaction, plus reads that see them (the transforms' view:
 // committed state overlaid with this batch's own writes). Create with StateStore::NewBatch().
-class PendingBatch {
+class PendingBatch : public BatchState {
  public:
   PendingBatch(PendingBatch&&) noexcept;
   PendingBatch& operator=(PendingBatch&&) noexcept;
-  ~PendingBatch();
+  ~PendingBatch() override;
 
   // Writes. Arguments are checked (partition >= 0, no 0x00 in topic / ids / mids).
   absl::Status SetOffset(std::string_view topic, int32_t partition, int64_t next_offset);
   absl::Status PutDedup(DayNumber day, int32_t partition, std::string_view mid,
-                        const DedupValue& value);
+                        const DedupValue& value) override;
   absl::Status DeleteDedup(DayNumber day, int32_t partition, std::string_view mid);
   // Puts (or replaces) a join row, keeping its event-time index entry in step.
-  absl::Status PutJoinRow(const JoinRow& row);
+  absl::Status PutJoinRow(const JoinRow& row) override;
   absl::Status DeleteJoinRow(int32_t partition, std::string_view order_id, JoinSide side,
-                             std::string_view row_id);
+                             std::string_view row_id) override;
   // The journal entry this batch owes (at most one: setting it again replaces it). Its seq is
   // assigned by Commit(); created_ms is set to the commit time when 0.
   void SetJournal(JournalEntry entry);
   // A dead-letter line, given a seq by Commit().
-  void AddDeadLetter(std::string json_line);
+  void AddDeadLetter(std::string json_line) override;
 
   // Reads: committed state overlaid with this batch's writes.
   absl::StatusOr<std::optional<DedupValue>> DedupLookup(DayNumber day, int32_t partition,
-                                                        std::string_view mid) const;
+                                                        std::string_view mid) const override;
   // Rows buffered for an order (one side, or both), in key order (side, then row id).
   absl::StatusOr<std::vector<JoinRow>> JoinLookup(
       int32_t partition, std::string_view order_id,
-      std::optional<JoinSide> side = std::nullopt) const;
+      std::optional<JoinSide> side = std::nullopt) const override;
   absl::StatusOr<std::optional<int64_t>> GetOffset(std::string_view topic, int32_t partition) const;
 
   // TTL expiry: the rows of `partition` whose event time is < cutoff_ms (the partition's
   // watermark minus the join TTL), oldest first, at most `limit`. They are deleted in this batch;
   // the caller dead-letters the unmatched ones (AddDeadLetter) so both land in one commit.
   absl::StatusOr<std::vector<JoinRow>> ExpireJoinRows(int32_t partition, int64_t cutoff_ms,
-                                                      size_t limit = SIZE_MAX);
+                                                      size_t limit = SIZE_MAX) override;
+
+  // Event-time watermark of a source partition number (kept in `meta` as "watermark.<p>"),
+  // committed with the batch.
+  absl::StatusOr<std::optional<int64_t>> GetWatermark(int32_t partition) const override;
+  absl::Status SetWatermark(int32_t partition, int64_t event_ms) override;
 
   bool empty() const;
   size_t mutation_count() const;  // puts and deletes so far (journal and dead letters excluded)
@@ -317,7 +323,6 @@ class StateStore {
   rocksdb::ColumnFamilyHandle* cf(std::string_view name) const;
   absl::Status WriteWithSeqs(rocksdb::WriteBatch* wb, uint64_t seqs_needed, bool sync,
                              std::vector<uint64_t>* seqs);
-  void CloseQuietly();
 
   struct Rocks;
   std::unique_ptr<Rocks> rocks_;

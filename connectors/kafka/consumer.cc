@@ -174,6 +174,34 @@ bool KafkaConsumer::AtEnd() const {
   return true;
 }
 
+bool KafkaConsumer::VerifiedAtEnd() {
+  if (!AtEnd()) return false;
+  if (assigned_.empty()) return true;
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(assigned_.size()));
+  for (const auto& [topic, partition] : assigned_) {
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), partition);
+  }
+  bool at_end = rd_kafka_position(rk_, list) == RD_KAFKA_RESP_ERR_NO_ERROR;
+  for (int i = 0; at_end && i < list->cnt; ++i) {
+    const rd_kafka_topic_partition_t& tp = list->elems[i];
+    int64_t low = 0, high = 0;
+    if (rd_kafka_query_watermark_offsets(rk_, tp.topic, tp.partition, &low, &high, 2000) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      at_end = false;
+      break;
+    }
+    // No position yet (nothing handed out since the assignment): at end only if the log is empty
+    // from where the assignment started, which the end-of-partition event already said.
+    if (tp.offset >= 0 && tp.offset < high) at_end = false;
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  if (!at_end) {
+    for (auto& [tp, end] : at_end_) end = false;  // wait for the next end-of-partition events
+  }
+  return at_end;
+}
+
 std::map<std::pair<std::string, int32_t>, int64_t> KafkaConsumer::HighWatermarks() const {
   std::map<std::pair<std::string, int32_t>, int64_t> out;
   for (const auto& [topic, partition] : assigned_) {

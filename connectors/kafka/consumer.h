@@ -78,6 +78,11 @@ class KafkaConsumer {
   absl::Status Poll(size_t max_records, std::chrono::milliseconds max_wait, ConsumedBatch* out);
   // True when every assigned partition has reported its end since its last record.
   bool AtEnd() const;
+  // AtEnd(), confirmed against the broker: for every assigned partition, the position (next
+  // offset handed to the application) has reached the high watermark the broker reports now.
+  // Records produced since the end-of-partition event therefore count as "not at end" even
+  // before they are fetched. One ListOffsets round trip per partition: call it when idle.
+  bool VerifiedAtEnd();
   // Assigned (topic, partition) pairs.
   const std::vector<std::pair<std::string, int32_t>>& assignment() const { return assigned_; }
   // High watermark per assigned partition as last seen by the fetcher (no network call), for lag.

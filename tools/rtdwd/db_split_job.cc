@@ -1,7 +1,8 @@
 // db-split on the split-job loop: Maxwell CDC -> fact DWD topics and Redis dimension rows
 // (spec/FORMATS.md §3). The table lists are re-read from Redis every batch; a batch's dimension
-// writes are applied in one MULTI/EXEC after its fact records were acknowledged and before its
-// offsets commit, so a replay converges (last write wins per key, order kept per id).
+// writes are applied in one MULTI/EXEC before its fact records are produced (so order-wide never
+// sees an order before the user row that came ahead of it) and before its offsets commit, so a
+// replay converges (last write wins per key, order kept per id).
 #include "connectors/redis/redis_client.h"
 #include "core/db_split.h"
 #include "spdlog/spdlog.h"
@@ -38,6 +39,7 @@ class DbSplitStep : public SplitStep {
 
   absl::Status BeginBatch() override {
     writes_.clear();
+    buffered_.Clear();
     auto facts = redis_.SMembers(kFactTablesKey);
     if (!facts.ok()) return Fail(facts.status());
     auto dims = redis_.SMembers(kDimTablesKey);
@@ -46,22 +48,32 @@ class DbSplitStep : public SplitStep {
     return absl::OkStatus();
   }
 
-  void Process(const InputRecord& record, RecordSink* sink) override {
-    DbSplitResult r = transform_.Process(record, tables_, sink, &writes_);
+  void Process(const InputRecord& record, RecordSink*) override {
+    DbSplitResult r = transform_.Process(record, tables_, &buffered_, &writes_);
     if (r.outcome == DbOutcome::kSkippedNoRow || r.outcome == DbOutcome::kSkippedUnknownTable) {
       skipped_->Add();
     }
   }
 
-  absl::Status AfterProduce() override {
+  absl::Status BeforeFlush(RecordSink* sink) override {
     absl::Status st = redis_.ApplyAtomically(writes_);
     if (!st.ok()) return Fail(st);
     dim_writes_->Add(writes_.size());
     writes_.clear();
+    for (const auto& o : buffered_.outputs) {
+      sink->Emit(OutputRecord{o.slot, o.topic, o.key, o.value, o.src, o.idx});
+    }
+    for (const auto& d : buffered_.dead_letters) {
+      sink->DeadLetter(DeadLetterRecord{d.key, d.value, d.reason, d.src});
+    }
+    buffered_.Clear();
     return absl::OkStatus();
   }
 
-  void AbortBatch() override { writes_.clear(); }
+  void AbortBatch() override {
+    writes_.clear();
+    buffered_.Clear();
+  }
 
  private:
   absl::Status Fail(absl::Status st) {
@@ -74,6 +86,7 @@ class DbSplitStep : public SplitStep {
   DbSplitTransform transform_;
   TableLists tables_;
   std::vector<RedisWrite> writes_;
+  CollectingSink buffered_;  // the batch's fact records and dead letters, until BeforeFlush
   Counter* redis_errors_;
   Counter* skipped_;
   Counter* dim_writes_;

@@ -9,6 +9,8 @@ absl::StatusOr<std::unique_ptr<JobRunner>> MakeJobRunner(const std::string& job,
                                                          MetricsRegistry* metrics) {
   if (job == kJobLogSplit) return MakeLogSplitRunner(config, metrics);
   if (job == kJobDbSplit) return MakeDbSplitRunner(config, metrics);
+  if (job == kJobDau) return MakeDauRunner(config, metrics);
+  if (job == kJobOrderWide) return MakeOrderWideRunner(config, metrics);
   return absl::UnimplementedError(
       absl::StrCat("job ", job, " is not built in this version of rtdwd yet"));
 }

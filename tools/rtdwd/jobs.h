@@ -21,6 +21,8 @@ absl::StatusOr<std::unique_ptr<JobRunner>> MakeJobRunner(const std::string& job,
 // The runners of each job (one file each).
 std::unique_ptr<JobRunner> MakeLogSplitRunner(const Config& config, MetricsRegistry* metrics);
 std::unique_ptr<JobRunner> MakeDbSplitRunner(const Config& config, MetricsRegistry* metrics);
+std::unique_ptr<JobRunner> MakeDauRunner(const Config& config, MetricsRegistry* metrics);
+std::unique_ptr<JobRunner> MakeOrderWideRunner(const Config& config, MetricsRegistry* metrics);
 
 }  // namespace rtdw
 

@@ -211,7 +211,7 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
     return size_t{0};
   }
   if (batch_.empty()) {
-    caught_up_ = consumer_->AtEnd();
+    caught_up_ = consumer_->VerifiedAtEnd();
     return size_t{0};
   }
   caught_up_ = false;
@@ -220,7 +220,7 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
   batch_.Clear();
   batch_seconds_->Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  caught_up_ = consumer_->AtEnd();
+  caught_up_ = false;
   return n;
 }
 
@@ -231,11 +231,12 @@ absl::Status SplitJobRunner::ProcessBatch() {
     absl::Status st = step_->BeginBatch();
     if (st.ok()) {
       for (const InputRecord& rec : batch_.records()) step_->Process(rec, sink_.get());
-      st = sink_->TakeError();
+      st = step_->BeforeFlush(sink_.get());
+      absl::Status produced = sink_->TakeError();
+      if (st.ok()) st = produced;
       absl::Status flushed = producer_->Flush(std::chrono::seconds(60));
       if (st.ok()) st = flushed;
     }
-    if (st.ok()) st = step_->AfterProduce();
     if (st.ok()) {
       // Next offset per partition: the batch is in offset order per partition.
       std::map<std::pair<std::string, int32_t>, int64_t> next;

@@ -1,7 +1,7 @@
 // The Kafka -> Kafka jobs (log-split, db-split) on one batch loop:
 //
-//   poll (<= batch_max_records or batch_max_ms) -> transform each record -> produce (idempotent,
-//   lz4) -> flush: every record acknowledged -> side effects (db-split: Redis MULTI/EXEC)
+//   poll (<= batch_max_records or batch_max_ms) -> transform each record -> side effects
+//   (db-split: Redis MULTI/EXEC) -> produce (idempotent, lz4) -> flush: every record acknowledged
 //   -> commit the next offsets to the state store (one synced WriteBatch)
 //   -> commit them to Kafka too, asynchronously, for lag monitoring only.
 //
@@ -36,9 +36,14 @@ class SplitStep {
   // Before a batch's records (db-split: re-read the table lists from Redis).
   virtual absl::Status BeginBatch() { return absl::OkStatus(); }
   virtual void Process(const InputRecord& record, RecordSink* sink) = 0;
-  // After the batch's records were acknowledged, before its offsets commit (db-split: apply the
-  // batch's Redis writes in one MULTI/EXEC). An error makes the whole batch run again.
-  virtual absl::Status AfterProduce() { return absl::OkStatus(); }
+  // After every record of the batch went through Process(), before the producer is flushed and
+  // the offsets commit (db-split: apply the batch's Redis writes in one MULTI/EXEC, then hand its
+  // buffered fact records to `sink`, so a fact never reaches its topic before the dimension rows
+  // written ahead of it). An error makes the whole batch run again.
+  virtual absl::Status BeforeFlush(RecordSink* sink) {
+    (void)sink;
+    return absl::OkStatus();
+  }
   // Forget the batch in hand (it will be read again).
   virtual void AbortBatch() {}
   // Topic names of the log slots (log-split); empty for jobs that emit by name.

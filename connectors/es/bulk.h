@@ -1,0 +1,75 @@
+// Elasticsearch _bulk bodies: encoding (NDJSON exactly as ES wants it), parsing a stored body back
+// into its actions, reading per-item answers and deciding what each answer means. Pure functions:
+// no I/O, usable by the journal and the delivery loop alike.
+#ifndef RTDW_CONNECTORS_ES_BULK_H_
+#define RTDW_CONNECTORS_ES_BULK_H_
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace rtdw {
+
+enum class BulkOp { kIndex, kCreate, kDelete, kUpdate };
+
+// "index", "create", "delete", "update".
+std::string_view BulkOpName(BulkOp op);
+
+// One bulk action. `source` is the JSON text of the second line: the document for index and
+// create, the update body (`{"doc":{...}}`) for update; ignored for delete. It must be one JSON
+// value; line breaks in it (pretty-printed JSON) are encoded as spaces, which keeps valid JSON
+// valid. An empty `id` lets ES invent one, which makes a re-delivery not idempotent: rtdw always
+// sets it.
+struct BulkAction {
+  BulkOp op = BulkOp::kIndex;
+  std::string index;
+  std::string id;
+  std::string source;
+};
+
+// Appends the action line and (except for delete) the source line, each ending in '\n'.
+void AppendBulkAction(const BulkAction& action, std::string* out);
+// The bytes AppendBulkAction appends.
+size_t EncodedBulkActionSize(const BulkAction& action);
+// The whole body for `actions` (ends in '\n' when not empty).
+std::string EncodeBulkBody(std::span<const BulkAction> actions);
+
+// Parses a bulk body (as EncodeBulkBody or any ES client writes it) back into actions, keeping
+// each source line verbatim. Actions without `_index` take `default_index` (error when empty).
+// Blank lines are skipped. InvalidArgument names the 1-based line of the first problem.
+absl::StatusOr<std::vector<BulkAction>> ParseBulkBody(std::string_view body,
+                                                      std::string_view default_index = {});
+
+// What the cluster said about one item of a bulk request.
+struct BulkItemAnswer {
+  int status = 0;          // the item's HTTP status; 0 when the answer lacks one
+  std::string result;      // "created", "updated", "deleted", "not_found", "noop" (when no error)
+  std::string error_type;  // error.type, e.g. "mapper_parsing_exception"
+  std::string reason;      // error.reason (with caused_by's reason appended when present)
+};
+
+// Reads `items[]` of a 200 answer to a bulk request of `expected_items` actions. An answer that
+// is not JSON, lacks items or has another number of them is an error (the caller retries all).
+absl::StatusOr<std::vector<BulkItemAnswer>> ParseBulkResponse(std::string_view body,
+                                                              size_t expected_items);
+
+enum class ItemVerdict {
+  kDone,       // 200/201; 409 on create (already there); 404 not_found on delete (already gone)
+  kRetry,      // 429, 5xx, 408, or no status at all
+  kPermanent,  // any other answer: the caller dead-letters it
+};
+ItemVerdict ClassifyBulkItem(BulkOp op, const BulkItemAnswer& answer);
+
+// Checks a JSON text for nesting deeper than `max_depth` without parsing it (strings and escapes
+// are honoured). RapidJSON's iterative parser survives any depth, but the code walking a DOM
+// recurses: callers reject deep input first.
+bool JsonDepthExceeds(std::string_view json, int max_depth);
+
+}  // namespace rtdw
+
+#endif  // RTDW_CONNECTORS_ES_BULK_H_

@@ -1,0 +1,38 @@
+// The JournalSink (core/journal_sink.h) over the ES connector: delivers a journal entry's bulk
+// body with EsClient::Bulk (per-item retries of transient failures, permanent failures returned
+// as RejectedItems). Used by the daemon's delivery loop and by `rtdw journal replay`.
+#ifndef RTDW_CONNECTORS_ES_ES_JOURNAL_SINK_H_
+#define RTDW_CONNECTORS_ES_ES_JOURNAL_SINK_H_
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+
+#include "connectors/es/es_client.h"
+#include "core/journal_sink.h"
+
+namespace rtdw {
+
+struct EsJournalSinkOptions {
+  // A delivery not finished after this long is abandoned (DeadlineExceeded; the entry stays
+  // owed). Zero: no limit — retry until done or cancelled.
+  std::chrono::milliseconds timeout{0};
+  // Abandons a delivery (Cancelled) when it becomes true. May be null.
+  const std::atomic<bool>* cancel = nullptr;
+  // Told about every retry round (metrics, logs). May be empty.
+  std::function<void(const BulkRetryEvent&)> on_retry;
+};
+
+class EsJournalSink : public JournalSink {
+ public:
+  EsJournalSink(EsClient* client, EsJournalSinkOptions options);
+  absl::StatusOr<DeliveryReport> Deliver(const JournalEntry& entry) override;
+
+ private:
+  EsClient* client_;
+  EsJournalSinkOptions options_;
+};
+
+}  // namespace rtdw
+
+#endif  // RTDW_CONNECTORS_ES_ES_JOURNAL_SINK_H_

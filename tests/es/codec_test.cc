@@ -1,0 +1,209 @@
+// Pure parts of the ES connector: NDJSON encoding and parsing, bulk answers, item verdicts,
+// templates, and the shared backoff policy (core/backoff.h).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "connectors/es/bulk.h"
+#include "connectors/es/es_client.h"
+#include "connectors/es/templates.h"
+#include "core/backoff.h"
+#include "rapidjson/document.h"
+
+namespace rtdw {
+namespace {
+
+using std::chrono::milliseconds;
+
+TEST(BulkEncode, ActionAndSourceLinesWithTrailingNewline) {
+  std::vector<BulkAction> actions = {
+      {BulkOp::kIndex, "idx", "1", R"({"a":1})"},
+      {BulkOp::kCreate, "idx", "2", R"({"b":"x"})"},
+      {BulkOp::kDelete, "idx", "3", ""},
+      {BulkOp::kUpdate, "idx", "4", R"({"doc":{"c":true}})"},
+  };
+  std::string body = EncodeBulkBody(actions);
+  EXPECT_EQ(body,
+            "{\"index\":{\"_index\":\"idx\",\"_id\":\"1\"}}\n{\"a\":1}\n"
+            "{\"create\":{\"_index\":\"idx\",\"_id\":\"2\"}}\n{\"b\":\"x\"}\n"
+            "{\"delete\":{\"_index\":\"idx\",\"_id\":\"3\"}}\n"
+            "{\"update\":{\"_index\":\"idx\",\"_id\":\"4\"}}\n{\"doc\":{\"c\":true}}\n");
+  size_t total = 0;
+  for (const auto& a : actions) total += EncodedBulkActionSize(a);
+  EXPECT_EQ(total, body.size());
+}
+
+TEST(BulkEncode, EscapesNamesAndFlattensPrettySources) {
+  BulkAction a{BulkOp::kIndex, "i", "q\"uo\\te\n", "{\n  \"a\": \"x\"\n}"};
+  std::string body = EncodeBulkBody({&a, 1});
+  EXPECT_EQ(body,
+            "{\"index\":{\"_index\":\"i\",\"_id\":\"q\\\"uo\\\\te\\n\"}}\n{   \"a\": \"x\" }\n");
+  auto parsed = ParseBulkBody(body);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ(parsed->size(), 1u);
+  EXPECT_EQ((*parsed)[0].id, "q\"uo\\te\n");
+}
+
+TEST(BulkParse, RoundTripKeepsSourcesVerbatim) {
+  std::vector<BulkAction> actions;
+  for (int i = 0; i < 50; ++i) {
+    actions.push_back(
+        {i % 3 == 0   ? BulkOp::kCreate
+         : i % 3 == 1 ? BulkOp::kIndex
+                      : BulkOp::kDelete,
+         "gmall_dau_info_2025-11-25", "mid_" + std::to_string(i),
+         i % 3 == 2 ? "" : "{\"mid\":\"mid_" + std::to_string(i) + "\",\"x\":8197.00}"});
+  }
+  auto parsed = ParseBulkBody(EncodeBulkBody(actions));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ(parsed->size(), actions.size());
+  for (size_t i = 0; i < actions.size(); ++i) {
+    EXPECT_EQ((*parsed)[i].op, actions[i].op);
+    EXPECT_EQ((*parsed)[i].index, actions[i].index);
+    EXPECT_EQ((*parsed)[i].id, actions[i].id);
+    EXPECT_EQ((*parsed)[i].source, actions[i].source);  // 8197.00 stays 8197.00
+  }
+}
+
+TEST(BulkParse, DefaultIndexAndErrors) {
+  auto ok = ParseBulkBody("{\"index\":{\"_id\":\"1\"}}\n{}\n", "dflt");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ((*ok)[0].index, "dflt");
+  EXPECT_FALSE(ParseBulkBody("{\"index\":{\"_id\":\"1\"}}\n{}\n").ok());  // no index
+  EXPECT_FALSE(ParseBulkBody("{\"index\":{\"_index\":\"a\"}}\n").ok());   // no source line
+  EXPECT_FALSE(ParseBulkBody("{\"upsert\":{\"_index\":\"a\"}}\n{}\n").ok());
+  EXPECT_FALSE(ParseBulkBody("not json\n").ok());
+  auto deep = ParseBulkBody(std::string(200000, '[') + "\n");
+  EXPECT_FALSE(deep.ok());
+  EXPECT_TRUE(ParseBulkBody("").ok());
+}
+
+TEST(BulkResponse, ReadsItemsAndErrors) {
+  std::string body = R"({"took":3,"errors":true,"items":[
+    {"index":{"_index":"a","_id":"1","_version":1,"result":"created","status":201}},
+    {"create":{"_index":"a","_id":"2","status":409,
+               "error":{"type":"version_conflict_engine_exception","reason":"exists"}}},
+    {"index":{"_index":"a","_id":"3","status":429,
+              "error":{"type":"es_rejected_execution_exception","reason":"queue full"}}},
+    {"index":{"_index":"a","_id":"4","status":400,
+              "error":{"type":"mapper_parsing_exception","reason":"failed to parse",
+                       "caused_by":{"type":"illegal_argument_exception",
+                                    "reason":"For input string"}}}},
+    {"delete":{"_index":"a","_id":"5","status":404,"result":"not_found"}},
+    {"index":{"_index":"a","_id":"6","status":503,
+              "error":{"type":"unavailable_shards_exception","reason":"x"}}}]})";
+  auto answers = ParseBulkResponse(body, 6);
+  ASSERT_TRUE(answers.ok()) << answers.status();
+  const auto& a = *answers;
+  EXPECT_EQ(ClassifyBulkItem(BulkOp::kIndex, a[0]), ItemVerdict::kDone);
+  EXPECT_EQ(ClassifyBulkItem(BulkOp::kCreate, a[1]), ItemVerdict::kDone);
+  EXPECT_EQ(ClassifyBulkItem(BulkOp::kIndex, a[1]), ItemVerdict::kPermanent);
+  EXPECT_EQ(ClassifyBulkItem(BulkOp::kIndex, a[2]), ItemVerdict::kRetry);
+  EXPECT_EQ(ClassifyBulkItem(BulkOp::kIndex, a[3]), ItemVerdict::kPermanent);
+  EXPECT_EQ(a[3].error_type, "mapper_parsing_exception");
+  EXPECT_NE(a[3].reason.find("For input string"), std::string::npos);
+  EXPECT_EQ(ClassifyBulkItem(BulkOp::kDelete, a[4]), ItemVerdict::kDone);
+  EXPECT_EQ(ClassifyBulkItem(BulkOp::kIndex, a[5]), ItemVerdict::kRetry);
+  EXPECT_FALSE(ParseBulkResponse(body, 5).ok());  // wrong count: retry everything
+  EXPECT_FALSE(ParseBulkResponse("<html>", 1).ok());
+}
+
+TEST(Templates, MappingsFollowTheFormats) {
+  for (const std::string& body :
+       {DauIndexTemplate("gmall_dau_info_"), OrderWideIndexTemplate("gmall_order_wide_")}) {
+    rapidjson::Document doc;
+    doc.Parse(body.c_str());
+    ASSERT_FALSE(doc.HasParseError()) << body;
+    ASSERT_TRUE(doc["index_patterns"].IsArray());
+  }
+  rapidjson::Document dau;
+  dau.Parse(DauIndexTemplate("gmall_dau_info_").c_str());
+  EXPECT_STREQ(dau["index_patterns"][0].GetString(), "gmall_dau_info_*");
+  const auto& p = dau["template"]["mappings"]["properties"];
+  EXPECT_STREQ(p["ts"]["type"].GetString(), "date");
+  EXPECT_STREQ(p["ts"]["format"].GetString(), "epoch_millis");
+  EXPECT_STREQ(p["during_time"]["type"].GetString(), "long");
+  EXPECT_STREQ(p["user_age"]["type"].GetString(), "integer");
+  EXPECT_STREQ(p["mid"]["type"].GetString(), "keyword");
+  EXPECT_EQ(p.MemberCount(), 24u);  // 23 DauInfo fields + rtdw_src
+  rapidjson::Document ow;
+  ow.Parse(OrderWideIndexTemplate("x_").c_str());
+  const auto& q = ow["template"]["mappings"]["properties"];
+  EXPECT_STREQ(q["create_time"]["format"].GetString(), "yyyy-MM-dd HH:mm:ss");
+  EXPECT_STREQ(q["create_date"]["format"].GetString(), "yyyy-MM-dd");
+  EXPECT_STREQ(q["total_amount"]["type"].GetString(), "double");
+  EXPECT_STREQ(q["create_hour"]["type"].GetString(), "keyword");
+  EXPECT_EQ(q.MemberCount(), 31u);  // 30 OrderWide fields + rtdw_src
+  EXPECT_EQ(TemplateNameForPrefix("gmall_dau_info_"), "gmall_dau_info");
+}
+
+TEST(EscapePath, KeepsPatternCharacters) {
+  EXPECT_EQ(EscapePathSegment("a b/c"), "a%20b%2Fc");
+  EXPECT_EQ(EscapePathSegment("gmall_*,x", true), "gmall_*,x");
+  EXPECT_EQ(EscapePathSegment("gmall_*,x", false), "gmall_%2A%2Cx");
+}
+
+TEST(Backoff, FullJitterWithinGrowingCeilings) {
+  BackoffOptions o;
+  o.initial_delay = milliseconds(100);
+  o.min_delay = milliseconds(0);
+  o.max_delay = milliseconds(1000);
+  o.multiplier = 2.0;
+  Backoff b(o, 42);
+  EXPECT_EQ(b.Ceiling(0), milliseconds(100));
+  EXPECT_EQ(b.Ceiling(3), milliseconds(800));
+  EXPECT_EQ(b.Ceiling(4), milliseconds(1000));
+  EXPECT_EQ(b.Ceiling(1000), milliseconds(1000));  // no overflow
+  std::set<int64_t> distinct;
+  for (int i = 0; i < 200; ++i) {
+    int attempt = b.attempts();
+    auto d = b.NextDelay();
+    EXPECT_GE(d.count(), 0);
+    EXPECT_LE(d, b.Ceiling(attempt));
+    distinct.insert(d.count());
+  }
+  EXPECT_GT(distinct.size(), 50u);  // jittered, not a fixed ladder
+  b.Reset();
+  EXPECT_EQ(b.attempts(), 0);
+  EXPECT_LE(b.NextDelay(), milliseconds(100));
+}
+
+TEST(Backoff, FloorAndValidation) {
+  BackoffOptions o;
+  o.initial_delay = milliseconds(10);
+  o.min_delay = milliseconds(50);
+  o.max_delay = milliseconds(60);
+  Backoff b(o, 7);
+  for (int i = 0; i < 20; ++i) {
+    auto d = b.NextDelay();
+    EXPECT_GE(d, milliseconds(50));
+    EXPECT_LE(d, milliseconds(60));
+  }
+  EXPECT_TRUE(ValidateBackoffOptions(o).ok());
+  o.min_delay = milliseconds(100);
+  EXPECT_FALSE(ValidateBackoffOptions(o).ok());
+  o = BackoffOptions();
+  o.multiplier = 0.5;
+  EXPECT_FALSE(ValidateBackoffOptions(o).ok());
+  o = BackoffOptions();
+  o.initial_delay = milliseconds(0);
+  EXPECT_FALSE(ValidateBackoffOptions(o).ok());
+}
+
+TEST(Backoff, SleepStopsOnCancel) {
+  std::atomic<bool> cancel{false};
+  std::thread t([&] {
+    std::this_thread::sleep_for(milliseconds(50));
+    cancel = true;
+  });
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(SleepUnlessCancelled(milliseconds(10000), &cancel));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(2000));
+  t.join();
+  EXPECT_TRUE(SleepUnlessCancelled(milliseconds(1), nullptr));
+}
+
+}  // namespace
+}  // namespace rtdw

@@ -1,0 +1,591 @@
+// rtdw-es-lite over real HTTP: the ES 8 REST subset rtdw and the official clients use, its
+// durability across kill -9, and its refusals (400/404/406/413) for what it cannot answer right.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "connectors/es/es_client.h"
+#include "rapidjson/document.h"
+#include "tests/harness/process.h"
+#include "tests/harness/services.h"
+
+namespace rtdw {
+namespace {
+
+using rapidjson::Document;
+
+class EsLiteTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartWith({}); }
+
+  void StartWith(const std::vector<std::string>& args) {
+    auto st = es_.Start(args);
+    ASSERT_TRUE(st.ok()) << st;
+    Connect();
+  }
+
+  void Connect() {
+    EsClientOptions o;
+    o.urls = {es_.url()};
+    o.read_retries = 0;
+    o.warn = [](std::string_view) {};
+    auto c = EsClient::Create(o);
+    ASSERT_TRUE(c.ok()) << c.status();
+    client_ = std::move(*c);
+  }
+
+  HttpResponse Call(const std::string& method, const std::string& path,
+                    const std::string& body = "",
+                    const std::string& content_type = "application/json") {
+    auto r = client_->Perform(method, path, body, content_type);
+    EXPECT_TRUE(r.ok()) << method << " " << path << ": " << r.status();
+    return r.ok() ? *r : HttpResponse{};
+  }
+
+  // The answer parsed; fails the test when it is not JSON.
+  static Document Json(const HttpResponse& r) {
+    Document d;
+    d.Parse(r.body.c_str());
+    EXPECT_FALSE(d.HasParseError()) << r.body;
+    return d;
+  }
+
+  static std::string ErrorType(const HttpResponse& r) {
+    Document d = Json(r);
+    if (!d.IsObject() || !d.HasMember("error") || !d["error"].IsObject()) return "";
+    return d["error"]["type"].GetString();
+  }
+
+  void Bulk(const std::string& ndjson) {
+    HttpResponse r = Call("POST", "/_bulk", ndjson, "application/x-ndjson");
+    ASSERT_EQ(r.status, 200) << r.body;
+    Document d = Json(r);
+    ASSERT_FALSE(d["errors"].GetBool()) << r.body;
+  }
+
+  uint64_t Count(const std::string& pattern, const std::string& query = "") {
+    auto c = client_->Count(pattern, query);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? *c : 0;
+  }
+
+  rtdw::testing::EsLite es_;
+  std::unique_ptr<EsClient> client_;
+};
+
+TEST_F(EsLiteTest, InfoAndProductHeaderOnEveryResponse) {
+  Document info = Json(Call("GET", "/"));
+  EXPECT_STREQ(info["version"]["number"].GetString(), "8.11.0");
+  EXPECT_STREQ(info["version"]["build_flavor"].GetString(), "default");
+  EXPECT_STREQ(info["tagline"].GetString(), "You Know, for Search");
+  for (const std::string path : {"/", "/nope/_search", "/_cat/indices"}) {
+    auto out = rtdw::testing::RunCommand({"curl", "-s", "-i", es_.url() + path});
+    EXPECT_NE(out.out.find("X-Elastic-Product: Elasticsearch"), std::string::npos) << out.out;
+  }
+  auto head = rtdw::testing::RunCommand({"curl", "-s", "-I", es_.url() + "/"});
+  EXPECT_NE(head.out.find("X-Elastic-Product: Elasticsearch"), std::string::npos) << head.out;
+}
+
+TEST_F(EsLiteTest, ContentTypes) {
+  const std::string doc = R"({"a":1})";
+  EXPECT_EQ(Call("PUT", "/ct/_doc/1", doc, "application/json").status, 201);
+  EXPECT_EQ(Call("PUT", "/ct/_doc/2", doc, "application/vnd.elasticsearch+json; compatible-with=8")
+                .status,
+            201);
+  EXPECT_EQ(Call("POST", "/_bulk", "{\"index\":{\"_index\":\"ct\",\"_id\":\"3\"}}\n" + doc + "\n",
+                 "application/vnd.elasticsearch+x-ndjson; compatible-with=8")
+                .status,
+            200);
+  EXPECT_EQ(Call("POST", "/_bulk", "{\"index\":{\"_index\":\"ct\",\"_id\":\"4\"}}\n" + doc + "\n",
+                 "application/x-ndjson")
+                .status,
+            200);
+  EXPECT_EQ(Call("PUT", "/ct/_doc/5", doc, "text/plain").status, 406);
+  EXPECT_EQ(Call("PUT", "/ct/_doc/6", doc, "application/vnd.elasticsearch+json; compatible-with=5")
+                .status,
+            400);
+  EXPECT_EQ(Count("ct"), 4u);
+}
+
+TEST_F(EsLiteTest, WildcardsAndCommaLists) {
+  for (const std::string idx :
+       {"gmall_dau_info_2025-11-24", "gmall_dau_info_2025-11-25", "gmall_order_wide_2025-11-25"}) {
+    Bulk(absl::StrCat("{\"index\":{\"_index\":\"", idx, "\",\"_id\":\"1\"}}\n{\"x\":1}\n",
+                      "{\"index\":{\"_index\":\"", idx, "\",\"_id\":\"2\"}}\n{\"x\":2}\n"));
+  }
+  EXPECT_EQ(Count("gmall_dau_info_*"), 4u);
+  EXPECT_EQ(Count("gmall_*"), 6u);
+  EXPECT_EQ(Count("gmall_dau_info_2025-11-24,gmall_order_wide_*"), 4u);
+  EXPECT_EQ(Count("gmall_*,-gmall_order_*"), 4u);
+  EXPECT_EQ(Count("nothing_*"), 0u);
+  EXPECT_EQ(Call("POST", "/missing/_count").status, 404);
+  EXPECT_EQ(Call("POST", "/missing,gmall_*/_count").status, 404);
+  EXPECT_EQ(Json(Call("POST", "/missing,gmall_*/_count?ignore_unavailable=true"))["count"].GetInt(),
+            6);
+
+  Document cat = Json(Call("GET", "/_cat/indices/gmall_dau_info_*?format=json&s=index"));
+  ASSERT_TRUE(cat.IsArray());
+  ASSERT_EQ(cat.Size(), 2u);
+  EXPECT_STREQ(cat[0]["index"].GetString(), "gmall_dau_info_2025-11-24");
+  EXPECT_STREQ(cat[0]["docs.count"].GetString(), "2");
+  EXPECT_STREQ(cat[0]["status"].GetString(), "open");
+  EXPECT_TRUE(cat[0].HasMember("health") && cat[0].HasMember("store.size"));
+  Document refresh = Json(Call("POST", "/gmall_*/_refresh"));
+  EXPECT_EQ(refresh["_shards"]["failed"].GetInt(), 0);
+  EXPECT_EQ(Call("HEAD", "/gmall_dau_info_2025-11-24").status, 200);
+  EXPECT_EQ(Call("HEAD", "/gmall_dau_info_2099-01-01").status, 404);
+  EXPECT_EQ(Call("DELETE", "/gmall_*").status, 400);  // wildcard deletes are refused, as in ES 8
+  EXPECT_EQ(Call("DELETE", "/gmall_dau_info_2025-11-24").status, 200);
+  EXPECT_EQ(Count("gmall_dau_info_*"), 2u);
+  Document search = Json(Call("POST", "/gmall_*/_search", R"({"query":{"match_all":{}}})"));
+  EXPECT_EQ(search["hits"]["total"]["value"].GetInt(), 4);
+  EXPECT_EQ(search["_shards"]["total"].GetInt(), 2);
+}
+
+TEST_F(EsLiteTest, TemplateAppliedOnAutoCreateAndTypesChecked) {
+  const std::string tpl = R"({"index_patterns":["gmall_order_wide_*"],"priority":100,
+    "template":{"settings":{"number_of_shards":1,"number_of_replicas":0},
+    "mappings":{"properties":{"detail_id":{"type":"keyword"},"sku_num":{"type":"long"},
+      "user_age":{"type":"integer"},"total_amount":{"type":"double"},
+      "create_time":{"type":"date","format":"yyyy-MM-dd HH:mm:ss"},
+      "create_date":{"type":"date","format":"yyyy-MM-dd"}}}}})";
+  ASSERT_EQ(Call("PUT", "/_index_template/order_wide", tpl).status, 200);
+  Document got = Json(Call("GET", "/_index_template/order_wide"));
+  EXPECT_STREQ(got["index_templates"][0]["name"].GetString(), "order_wide");
+  EXPECT_EQ(Call("GET", "/_index_template/nope").status, 404);
+
+  HttpResponse r = Call("POST", "/_bulk",
+                        "{\"index\":{\"_index\":\"gmall_order_wide_2025-11-25\",\"_id\":\"1\"}}\n"
+                        "{\"detail_id\":1,\"sku_num\":2,\"user_age\":30,\"total_amount\":8197.00,"
+                        "\"create_time\":\"2025-11-25 10:11:12\",\"create_date\":\"2025-11-25\"}\n"
+                        "{\"index\":{\"_index\":\"gmall_order_wide_2025-11-25\",\"_id\":\"2\"}}\n"
+                        "{\"sku_num\":\"two\"}\n"
+                        "{\"index\":{\"_index\":\"gmall_order_wide_2025-11-25\",\"_id\":\"3\"}}\n"
+                        "{\"create_time\":\"2025-11-25T10:11:12\"}\n"
+                        "{\"index\":{\"_index\":\"gmall_order_wide_2025-11-25\",\"_id\":\"4\"}}\n"
+                        "{\"user_age\":3000000000}\n"
+                        "{\"index\":{\"_index\":\"gmall_order_wide_2025-11-25\",\"_id\":\"5\"}}\n"
+                        "{\"total_amount\":\"12.5\",\"sku_num\":\"7\"}\n",
+                        "application/x-ndjson");
+  ASSERT_EQ(r.status, 200);
+  Document d = Json(r);
+  EXPECT_TRUE(d["errors"].GetBool());
+  const auto& items = d["items"];
+  EXPECT_EQ(items[0]["index"]["status"].GetInt(), 201);
+  EXPECT_STREQ(items[0]["index"]["result"].GetString(), "created");
+  EXPECT_EQ(items[0]["index"]["_version"].GetInt(), 1);
+  for (int i : {1, 2, 3}) {
+    EXPECT_EQ(items[i]["index"]["status"].GetInt(), 400) << i;
+    EXPECT_STREQ(items[i]["index"]["error"]["type"].GetString(), "mapper_parsing_exception") << i;
+  }
+  EXPECT_EQ(items[4]["index"]["status"].GetInt(), 201);  // numeric strings are coerced, as in ES
+  Document mapping = Json(Call("GET", "/gmall_order_wide_2025-11-25/_mapping"));
+  const auto& props = mapping["gmall_order_wide_2025-11-25"]["mappings"]["properties"];
+  EXPECT_STREQ(props["sku_num"]["type"].GetString(), "long");
+  EXPECT_STREQ(props["create_time"]["format"].GetString(), "yyyy-MM-dd HH:mm:ss");
+  Document settings = Json(Call("GET", "/gmall_order_wide_2025-11-25/_settings"));
+  EXPECT_STREQ(settings["gmall_order_wide_2025-11-25"]["settings"]["index"]["number_of_replicas"]
+                   .GetString(),
+               "0");
+  EXPECT_EQ(Count("gmall_order_wide_*"), 2u);
+  // The _source is kept byte for byte (8197.00 stays 8197.00).
+  HttpResponse doc = Call("GET", "/gmall_order_wide_2025-11-25/_doc/1");
+  EXPECT_NE(doc.body.find("\"total_amount\":8197.00"), std::string::npos) << doc.body;
+  // An explicit create also gets the template; a bad mapping in a template is refused.
+  EXPECT_EQ(Call("PUT", "/gmall_order_wide_2025-11-26").status, 200);
+  Document m2 = Json(Call("GET", "/gmall_order_wide_2025-11-26/_mapping"));
+  EXPECT_TRUE(m2["gmall_order_wide_2025-11-26"]["mappings"]["properties"].HasMember("sku_num"));
+  EXPECT_EQ(Call("PUT", "/gmall_order_wide_2025-11-26").status, 400);  // already exists
+  EXPECT_EQ(ErrorType(Call("PUT", "/_index_template/bad",
+                           R"({"index_patterns":["x*"],"template":{"mappings":{"properties":
+                              {"a":{"type":"geo_point"}}}}})")),
+            "mapper_parsing_exception");
+}
+
+TEST_F(EsLiteTest, BulkSemantics) {
+  Bulk("{\"create\":{\"_index\":\"b\",\"_id\":\"1\"}}\n{\"v\":1}\n");
+  HttpResponse r = Call("POST", "/b/_bulk",
+                        "{\"create\":{\"_id\":\"1\"}}\n{\"v\":2}\n"
+                        "{\"index\":{\"_id\":\"1\"}}\n{\"v\":3}\n"
+                        "{\"update\":{\"_id\":\"1\"}}\n{\"doc\":{\"w\":4}}\n"
+                        "{\"update\":{\"_id\":\"1\"}}\n{\"doc\":{\"w\":4}}\n"
+                        "{\"update\":{\"_id\":\"9\"}}\n{\"doc\":{\"w\":4}}\n"
+                        "{\"delete\":{\"_id\":\"1\"}}\n"
+                        "{\"delete\":{\"_id\":\"1\"}}\n"
+                        "{\"index\":{}}\n{\"auto\":true}\n",
+                        "application/x-ndjson");
+  ASSERT_EQ(r.status, 200);
+  Document d = Json(r);
+  const auto& it = d["items"];
+  ASSERT_EQ(it.Size(), 8u);
+  EXPECT_EQ(it[0]["create"]["status"].GetInt(), 409);
+  EXPECT_STREQ(it[0]["create"]["error"]["type"].GetString(), "version_conflict_engine_exception");
+  EXPECT_EQ(it[1]["index"]["status"].GetInt(), 200);
+  EXPECT_STREQ(it[1]["index"]["result"].GetString(), "updated");
+  EXPECT_EQ(it[1]["index"]["_version"].GetInt(), 2);
+  EXPECT_STREQ(it[2]["update"]["result"].GetString(), "updated");
+  EXPECT_STREQ(it[3]["update"]["result"].GetString(), "noop");
+  EXPECT_EQ(it[4]["update"]["status"].GetInt(), 404);
+  EXPECT_STREQ(it[4]["update"]["error"]["type"].GetString(), "document_missing_exception");
+  EXPECT_STREQ(it[5]["delete"]["result"].GetString(), "deleted");
+  EXPECT_EQ(it[6]["delete"]["status"].GetInt(), 404);
+  EXPECT_STREQ(it[6]["delete"]["result"].GetString(), "not_found");
+  EXPECT_EQ(it[7]["index"]["status"].GetInt(), 201);
+  EXPECT_EQ(std::string(it[7]["index"]["_id"].GetString()).size(), 20u);
+  for (const auto& item : it.GetArray()) {
+    const auto& body = item.MemberBegin()->value;
+    EXPECT_TRUE(body.HasMember("_index") && body.HasMember("_id") && body.HasMember("status"));
+  }
+  // Single-document API.
+  EXPECT_EQ(Call("PUT", "/b/_doc/x", R"({"a":1})").status, 201);
+  EXPECT_EQ(Call("PUT", "/b/_create/x", R"({"a":1})").status, 409);
+  EXPECT_EQ(Call("POST", "/b/_update/x", R"({"doc":{"b":2}})").status, 200);
+  Document got = Json(Call("GET", "/b/_doc/x"));
+  EXPECT_TRUE(got["found"].GetBool());
+  EXPECT_EQ(got["_source"]["b"].GetInt(), 2);
+  EXPECT_EQ(got["_version"].GetInt(), 2);
+  EXPECT_EQ(Call("GET", "/b/_doc/nope").status, 404);
+  EXPECT_EQ(Call("GET", "/b/_source/x?_source_includes=a").body, R"({"a":1})");
+  EXPECT_EQ(Call("DELETE", "/b/_doc/x").status, 200);
+  EXPECT_EQ(Call("DELETE", "/b/_doc/x").status, 404);
+  EXPECT_EQ(Call("GET", "/nope/_doc/x").status, 404);
+}
+
+TEST_F(EsLiteTest, MalformedInputIsRefusedAndNothingWritten) {
+  Bulk("{\"index\":{\"_index\":\"m\",\"_id\":\"0\"}}\n{\"v\":0}\n");
+  struct Case {
+    std::string body;
+    std::string type;
+  };
+  std::vector<Case> cases = {
+      {"{\"index\":{\"_index\":\"m\",\"_id\":\"1\"}}\n{\"v\":1}\n{\"index\":{\"_index\":\"m\",",
+       "illegal_argument_exception"},  // no trailing newline
+      {"{\"index\":{\"_index\":\"m\",\"_id\":\"1\"}}\n{\"v\":1}\n{\"index\":{\"_index\n",
+       "parse_exception"},
+      {"{\"index\":{\"_index\":\"m\",\"_id\":\"1\"}}\n{\"v\":1}\n[1,2]\n",
+       "illegal_argument_exception"},
+      {"{\"upsert\":{\"_index\":\"m\",\"_id\":\"1\"}}\n{\"v\":1}\n", "illegal_argument_exception"},
+      {"{\"index\":{\"_index\":\"m\",\"_id\":\"1\"}}\n",
+       "illegal_argument_exception"},  // no source
+      {"{\"index\":{\"_id\":\"1\"}}\n{\"v\":1}\n", "action_request_validation_exception"},
+      {"{\"index\":{\"_index\":\"m\",\"_id\":\"1\",\"pipeline\":\"p\"}}\n{\"v\":1}\n",
+       "illegal_argument_exception"},
+      {"", "parse_exception"},
+  };
+  for (const auto& c : cases) {
+    HttpResponse r = Call("POST", "/_bulk", c.body, "application/x-ndjson");
+    EXPECT_EQ(r.status, 400) << c.body << " -> " << r.body;
+    EXPECT_EQ(ErrorType(r), c.type) << c.body << " -> " << r.body;
+  }
+  EXPECT_EQ(Count("m"), 1u);  // none of the rejected requests wrote its first, valid action
+  // A broken source line fails its own item, as in ES.
+  HttpResponse r = Call("POST", "/_bulk",
+                        "{\"index\":{\"_index\":\"m\",\"_id\":\"a\"}}\n{\"v\":\n"
+                        "{\"index\":{\"_index\":\"m\",\"_id\":\"b\"}}\n{\"v\":1}\n",
+                        "application/x-ndjson");
+  Document d = Json(r);
+  EXPECT_TRUE(d["errors"].GetBool());
+  EXPECT_EQ(d["items"][0]["index"]["status"].GetInt(), 400);
+  EXPECT_STREQ(d["items"][0]["index"]["error"]["type"].GetString(), "mapper_parsing_exception");
+  EXPECT_EQ(d["items"][1]["index"]["status"].GetInt(), 201);
+  // Malformed JSON elsewhere.
+  EXPECT_EQ(ErrorType(Call("POST", "/m/_search", "{\"query\":")), "parse_exception");
+  EXPECT_EQ(ErrorType(Call("PUT", "/m/_doc/z", "{\"a\":")), "parse_exception");
+  EXPECT_EQ(ErrorType(Call("PUT", "/m/_doc/z", "{\"a\":\"\xff\xfe\"}")), "parse_exception");
+  EXPECT_EQ(
+      ErrorType(Call("PUT", "/m/_doc/z", std::string(100000, '[') + std::string(100000, ']'))),
+      "parse_exception");
+  EXPECT_EQ(ErrorType(Call("PUT", "/Bad_Name/_doc/z", "{}")), "invalid_index_name_exception");
+  // Still alive and consistent.
+  EXPECT_EQ(Count("m"), 2u);
+}
+
+TEST_F(EsLiteTest, UnsupportedPartsAre400sNamingThem) {
+  Bulk("{\"index\":{\"_index\":\"u\",\"_id\":\"1\"}}\n{\"t\":\"Hello World\",\"n\":1}\n");
+  struct Case {
+    std::string path;
+    std::string body;
+    std::string must_name;
+  };
+  std::vector<Case> cases = {
+      {"/u/_search", R"({"query":{"query_string":{"query":"x"}}})", "query_string"},
+      {"/u/_search", R"({"query":{"bogus":{}}})", "bogus"},
+      {"/u/_search", R"({"highlight":{"fields":{"t":{}}}})", "highlight"},
+      {"/u/_search", R"({"aggs":{"p":{"percentiles":{"field":"n"}}}})", "percentiles"},
+      {"/u/_search", R"({"aggs":{"p":{"terms":{"field":"n","include":"a.*"}}}})", "include"},
+      {"/u/_search", R"({"query":{"range":{"n":{"gte":"now-1d"}}}})", "now-1d"},
+      {"/u/_search?scroll=1m", R"({})", "scroll"},
+      {"/u/_search?q=x", R"({})", "[q]"},
+      {"/u/_search?foo=1", R"({})", "foo"},
+      {"/u/_search?filter_path=hits", R"({})", "filter_path"},
+      {"/u/_search", R"({"sort":[{"t":"asc"}]})", "fielddata"},
+      {"/u/_search", R"({"sort":[{"nope":"asc"}]})", "No mapping found for [nope]"},
+      {"/u/_search", R"({"sort":[{"n":"asc"}],"search_after":[1,2]})", "search_after has 2"},
+      {"/u/_search", R"({"from":9000,"size":2000})", "Result window is too large"},
+      {"/u/_search", R"({"query":{"term":{"n":"abc"}}})", "abc"},
+  };
+  for (const auto& c : cases) {
+    HttpResponse r = Call("POST", c.path, c.body);
+    EXPECT_EQ(r.status, 400) << c.path << " " << c.body << " -> " << r.body;
+    EXPECT_NE(r.body.find(c.must_name), std::string::npos) << c.body << " -> " << r.body;
+  }
+  EXPECT_EQ(Call("GET", "/_nodes/stats").status, 400);
+  EXPECT_EQ(Call("GET", "/_bulk").status, 405);
+}
+
+TEST_F(EsLiteTest, SearchQueriesSortingAndPaging) {
+  std::string ndjson;
+  const char* channels[] = {"xiaomi", "huawei", "oppo", "vivo"};
+  for (int i = 0; i < 1000; ++i) {
+    absl::StrAppend(&ndjson, "{\"index\":{\"_index\":\"s_", i % 2, "\",\"_id\":\"id", 1000 + i,
+                    "\"}}\n{\"ch\":\"", channels[i % 4], "\",\"n\":", i % 10,
+                    i % 7 == 0 ? "" : absl::StrCat(",\"opt\":", i), ",\"nested\":{\"k\":\"v", i % 3,
+                    "\"}}\n");
+  }
+  ASSERT_EQ(Call("PUT", "/_index_template/s",
+                 R"({"index_patterns":["s_*"],"template":{"mappings":{"properties":{
+                     "ch":{"type":"keyword"},"n":{"type":"integer"},"opt":{"type":"long"},
+                     "nested":{"properties":{"k":{"type":"keyword"}}}}}}})")
+                .status,
+            200);
+  Bulk(ndjson);
+  auto count = [&](const std::string& q) { return Count("s_*", q); };
+  EXPECT_EQ(count(R"({"term":{"ch":"oppo"}})"), 250u);
+  EXPECT_EQ(count(R"({"term":{"ch":{"value":"oppo"}}})"), 250u);
+  EXPECT_EQ(count(R"({"terms":{"ch":["oppo","vivo"]}})"), 500u);
+  EXPECT_EQ(count(R"({"range":{"n":{"gte":3,"lt":5}}})"), 200u);
+  EXPECT_EQ(count(R"({"term":{"n":"3"}})"), 100u);
+  EXPECT_EQ(count(R"({"exists":{"field":"opt"}})"), 1000u - 143u);
+  EXPECT_EQ(count(R"({"term":{"nested.k":"v1"}})"), 333u);
+  EXPECT_EQ(count(R"({"ids":{"values":["id1000","id1001","nope"]}})"), 2u);
+  EXPECT_EQ(count(R"({"term":{"_index":"s_1"}})"), 500u);
+  EXPECT_EQ(count(R"({"bool":{"filter":[{"term":{"ch":"oppo"}}],"must_not":[{"term":{"n":2}}]}})"),
+            250u - 50u);
+  EXPECT_EQ(count(R"({"bool":{"should":[{"term":{"n":1}},{"term":{"n":2}}]}})"), 200u);
+  // n == 9 and huawei (i % 4 == 1): i % 20 == 9, 50 of them.
+  EXPECT_EQ(
+      count(R"({"bool":{"must":[{"match":{"ch":"huawei"}}],"filter":{"range":{"n":{"gt":8}}}}})"),
+      50u);
+  EXPECT_EQ(count(R"({"term":{"unmapped_field":"x"}})"), 0u);
+
+  // Paging with search_after through everything in (n desc, _id asc) order.
+  std::vector<std::pair<int, std::string>> expected;
+  for (int i = 0; i < 1000; ++i) expected.push_back({i % 10, "id" + std::to_string(1000 + i)});
+  std::sort(expected.begin(), expected.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  std::vector<std::pair<int, std::string>> got;
+  std::string after;
+  for (int page = 0; page < 100; ++page) {
+    std::string body = R"({"size":77,"sort":[{"n":"desc"},{"_id":"asc"}],"_source":["n"])";
+    if (!after.empty()) absl::StrAppend(&body, ",\"search_after\":", after);
+    body += "}";
+    auto res = client_->Search("s_*", body);
+    ASSERT_TRUE(res.ok()) << res.status();
+    if (res->hits.empty()) break;
+    for (const auto& h : res->hits) {
+      Document src;
+      src.Parse(h.source.c_str());
+      ASSERT_EQ(src.MemberCount(), 1u) << h.source;
+      got.push_back({src["n"].GetInt(), h.id});
+    }
+    after = res->hits.back().sort;
+  }
+  EXPECT_EQ(got, expected);
+
+  // Missing values sort last (asc and desc) unless asked otherwise.
+  Document d =
+      Json(Call("POST", "/s_*/_search",
+                R"({"size":1,"sort":[{"opt":{"order":"desc","missing":"_first"}},"_id"]})"));
+  EXPECT_EQ(d["hits"]["hits"][0]["sort"][0].GetInt64(), INT64_MAX);
+  d = Json(Call("POST", "/s_*/_search", R"({"size":1,"sort":[{"opt":"asc"}]})"));
+  EXPECT_EQ(d["hits"]["hits"][0]["sort"][0].GetInt64(), 1);
+  // _id-ordered paging over several indices (the fast path) sees every document once.
+  std::set<std::string> seen;
+  int hits = 0;
+  auto st = client_->ScrollAll("s_*", ScrollOptions{"", {}, false, 64, {"_index", "_id"}},
+                               [&](const SearchHit& h) {
+                                 seen.insert(h.index + "/" + h.id);
+                                 ++hits;
+                                 return absl::OkStatus();
+                               });
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(hits, 1000);
+  EXPECT_EQ(seen.size(), 1000u);
+  // total hits: 10000 cap by default, exact with true.
+  d = Json(Call("POST", "/s_*/_search", R"({"size":0,"track_total_hits":100})"));
+  EXPECT_EQ(d["hits"]["total"]["value"].GetInt(), 100);
+  EXPECT_STREQ(d["hits"]["total"]["relation"].GetString(), "gte");
+  d = Json(Call("POST", "/s_*/_search?rest_total_hits_as_int=true", R"({"size":0})"));
+  EXPECT_EQ(d["hits"]["total"].GetInt(), 1000);
+  // from/size and _source excludes.
+  d = Json(
+      Call("POST", "/s_0/_search?size=2&from=3&_source_excludes=nested", R"({"sort":["_id"]})"));
+  ASSERT_EQ(d["hits"]["hits"].Size(), 2u);
+  EXPECT_STREQ(d["hits"]["hits"][0]["_id"].GetString(), "id1006");
+  EXPECT_FALSE(d["hits"]["hits"][0]["_source"].HasMember("nested"));
+  EXPECT_TRUE(d["hits"]["hits"][0]["_source"].HasMember("ch"));
+  // mget by ids with an index in the URL.
+  d = Json(Call("POST", "/s_0/_mget", R"({"ids":["id1000","id1001"]})"));
+  EXPECT_TRUE(d["docs"][0]["found"].GetBool());
+  EXPECT_FALSE(d["docs"][1]["found"].GetBool());  // id1001 is in s_1
+}
+
+TEST_F(EsLiteTest, Aggregations) {
+  ASSERT_EQ(Call("PUT", "/_index_template/a",
+                 R"({"index_patterns":["agg_*"],"template":{"mappings":{"properties":{
+                     "ch":{"type":"keyword"},"amount":{"type":"double"},
+                     "ts":{"type":"date","format":"epoch_millis"},
+                     "create_time":{"type":"date","format":"yyyy-MM-dd HH:mm:ss"}}}}})")
+                .status,
+            200);
+  // 2025-11-25 00:00:00 UTC, one doc every 20 minutes for 30 hours.
+  const int64_t base = 1764028800000;
+  std::string ndjson;
+  for (int i = 0; i < 90; ++i) {
+    int64_t ts = base + static_cast<int64_t>(i) * 20 * 60 * 1000;
+    int h = (i / 3) % 24, day = 25 + (i / 3) / 24;
+    absl::StrAppend(&ndjson, "{\"index\":{\"_index\":\"agg_1\",\"_id\":\"", i, "\"}}\n",
+                    "{\"ch\":\"",
+                    i % 3 == 0   ? "a"
+                    : i % 3 == 1 ? "b"
+                                 : "c",
+                    "\",\"amount\":", i, ".5,\"ts\":", ts, ",\"create_time\":\"2025-11-", day, " ",
+                    h < 10 ? "0" : "", h, ":00:00\"}\n");
+  }
+  Bulk(ndjson);
+  Document d = Json(Call("POST", "/agg_*/_search", R"({"size":0,"aggs":{
+      "by_ch":{"terms":{"field":"ch","size":2},"aggs":{"sum":{"sum":{"field":"amount"}}}},
+      "by_key":{"terms":{"field":"ch","order":{"_key":"desc"}}},
+      "hours":{"date_histogram":{"field":"ts","calendar_interval":"hour"}},
+      "days":{"date_histogram":{"field":"create_time","calendar_interval":"day"},
+              "aggs":{"n":{"value_count":{"field":"ch"}}}},
+      "days_sh":{"date_histogram":{"field":"ts","calendar_interval":"1d","time_zone":"+08:00",
+                                   "format":"yyyy-MM-dd"}},
+      "fixed":{"date_histogram":{"field":"ts","fixed_interval":"6h","min_doc_count":1}},
+      "count":{"value_count":{"field":"ch"}},
+      "card":{"cardinality":{"field":"ch"}},
+      "max_ts":{"max":{"field":"ts"}},
+      "avg_amount":{"avg":{"field":"amount"}},
+      "cheap":{"filter":{"range":{"amount":{"lt":10}}},
+               "aggs":{"m":{"min":{"field":"amount"}}}}}})"));
+  ASSERT_TRUE(d.HasMember("aggregations"));
+  const auto& a = d["aggregations"];
+  ASSERT_EQ(a["by_ch"]["buckets"].Size(), 2u);
+  EXPECT_EQ(a["by_ch"]["buckets"][0]["doc_count"].GetInt(), 30);
+  EXPECT_STREQ(a["by_ch"]["buckets"][0]["key"].GetString(), "a");  // ties: by key
+  EXPECT_EQ(a["by_ch"]["sum_other_doc_count"].GetInt(), 30);
+  double sum_a = 0;
+  for (int i = 0; i < 90; i += 3) sum_a += i + 0.5;
+  EXPECT_DOUBLE_EQ(a["by_ch"]["buckets"][0]["sum"]["value"].GetDouble(), sum_a);
+  EXPECT_STREQ(a["by_key"]["buckets"][0]["key"].GetString(), "c");
+  const auto& hours = a["hours"]["buckets"];
+  ASSERT_EQ(hours.Size(), 30u);
+  EXPECT_EQ(hours[0]["key"].GetInt64(), base);
+  EXPECT_STREQ(hours[0]["key_as_string"].GetString(), "1764028800000");  // epoch_millis format
+  EXPECT_EQ(hours[0]["doc_count"].GetInt(), 3);
+  const auto& days = a["days"]["buckets"];
+  ASSERT_EQ(days.Size(), 2u);
+  EXPECT_STREQ(days[0]["key_as_string"].GetString(), "2025-11-25 00:00:00");
+  EXPECT_EQ(days[0]["doc_count"].GetInt(), 72);
+  EXPECT_EQ(days[1]["n"]["value"].GetInt(), 18);
+  const auto& sh = a["days_sh"]["buckets"];
+  ASSERT_EQ(sh.Size(), 2u);  // local days 2025-11-25 (from 08:00) and 2025-11-26
+  EXPECT_STREQ(sh[0]["key_as_string"].GetString(), "2025-11-25");
+  EXPECT_EQ(sh[0]["key"].GetInt64(), base - 8 * 3600 * 1000);
+  EXPECT_EQ(sh[0]["doc_count"].GetInt(), 48);
+  EXPECT_EQ(a["fixed"]["buckets"].Size(), 5u);
+  EXPECT_EQ(a["count"]["value"].GetInt(), 90);
+  EXPECT_EQ(a["card"]["value"].GetInt(), 3);
+  EXPECT_EQ(a["max_ts"]["value"].GetDouble(), static_cast<double>(base + 89LL * 20 * 60 * 1000));
+  EXPECT_TRUE(a["max_ts"].HasMember("value_as_string"));
+  EXPECT_DOUBLE_EQ(a["avg_amount"]["value"].GetDouble(), 45.0);
+  EXPECT_EQ(a["cheap"]["doc_count"].GetInt(), 10);
+  EXPECT_DOUBLE_EQ(a["cheap"]["m"]["value"].GetDouble(), 0.5);
+  // typed_keys names aggregations as the 8.x clients expect.
+  d = Json(
+      Call("POST", "/agg_*/_search?typed_keys=true",
+           R"({"size":0,"aggs":{"x":{"terms":{"field":"ch"}},"y":{"avg":{"field":"amount"}}}})"));
+  EXPECT_TRUE(d["aggregations"].HasMember("sterms#x"));
+  EXPECT_TRUE(d["aggregations"].HasMember("avg#y"));
+  // Aggregations on a text field or with a bad interval are refused.
+  EXPECT_EQ(Call("POST", "/agg_*/_search",
+                 R"({"aggs":{"x":{"date_histogram":{"field":"ts","calendar_interval":"2d"}}}})")
+                .status,
+            400);
+  EXPECT_EQ(Call("POST", "/agg_*/_search", R"({"aggs":{"x":{"sum":{"field":"ch"}}}})").status, 400);
+}
+
+TEST_F(EsLiteTest, DurableAcrossKill9) {
+  ASSERT_EQ(Call("PUT", "/_index_template/d",
+                 R"({"index_patterns":["dur_*"],"template":{"mappings":{"properties":{
+                     "n":{"type":"long"}}}}})")
+                .status,
+            200);
+  std::string ndjson;
+  for (int i = 0; i < 500; ++i) {
+    absl::StrAppend(&ndjson, "{\"index\":{\"_index\":\"dur_", i % 5, "\",\"_id\":\"", i,
+                    "\"}}\n{\"n\":", i, "}\n");
+  }
+  Bulk(ndjson);
+  ASSERT_EQ(Call("PUT", "/dur_0/_doc/extra", R"({"n":-1})").status, 201);
+  ASSERT_EQ(Call("DELETE", "/dur_1/_doc/1").status, 200);
+  es_.Kill9();
+  auto st = es_.Restart();
+  ASSERT_TRUE(st.ok()) << st;
+  Connect();
+  EXPECT_EQ(Count("dur_*"), 500u);
+  Document doc = Json(Call("GET", "/dur_0/_doc/extra"));
+  EXPECT_TRUE(doc["found"].GetBool());
+  EXPECT_EQ(Call("GET", "/dur_1/_doc/1").status, 404);
+  // The template and the mapping survived too.
+  EXPECT_EQ(Call("GET", "/_index_template/d").status, 200);
+  EXPECT_EQ(ErrorType(Call("PUT", "/dur_0/_doc/bad", R"({"n":"x"})")), "mapper_parsing_exception");
+  EXPECT_EQ(ErrorType(Call("PUT", "/dur_9/_doc/bad", R"({"n":"x"})")), "mapper_parsing_exception");
+  // Versions and sequence numbers continue where they were.
+  Document again = Json(Call("PUT", "/dur_0/_doc/extra", R"({"n":-2})"));
+  EXPECT_EQ(again["_version"].GetInt(), 2);
+  EXPECT_GE(again["_seq_no"].GetInt(), 101);
+  es_.Stop();
+}
+
+TEST_F(EsLiteTest, BodyLimitAndFaultsApi) {
+  es_.Kill9();
+  rtdw::testing::EsLite small;
+  ASSERT_TRUE(small.Start({"--max-content-length", "10000"}).ok());
+  EsClientOptions o;
+  o.urls = {small.url()};
+  o.read_retries = 0;
+  auto client = EsClient::Create(o);
+  ASSERT_TRUE(client.ok());
+  auto big = (*client)->Perform("PUT", "/x/_doc/1",
+                                absl::StrCat("{\"a\":\"", std::string(20000, 'x'), "\"}"));
+  ASSERT_TRUE(big.ok());
+  EXPECT_EQ(big->status, 413);
+  auto faults = (*client)->Perform("POST", "/_rtdw/faults", R"({"request_503_fraction":1.0})");
+  ASSERT_TRUE(faults.ok());
+  EXPECT_EQ(faults->status, 200);
+  auto r = (*client)->Perform("GET", "/");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 503);
+  auto counters = (*client)->Perform("GET", "/_rtdw/faults");
+  ASSERT_TRUE(counters.ok());
+  Document d;
+  d.Parse(counters->body.c_str());
+  EXPECT_GE(d["counters"]["requests_503"].GetInt(), 1);
+  EXPECT_EQ((*client)->Perform("POST", "/_rtdw/faults", R"({"nope":1})")->status, 400);
+  EXPECT_EQ((*client)->Perform("POST", "/_rtdw/faults", R"({"request_503_fraction":2})")->status,
+            400);
+  EXPECT_EQ((*client)->Perform("DELETE", "/_rtdw/faults")->status, 200);
+  EXPECT_EQ((*client)->Perform("GET", "/")->status, 200);
+  // SIGTERM stops it cleanly.
+  small.Stop();
+}
+
+}  // namespace
+}  // namespace rtdw

@@ -1,0 +1,60 @@
+// The REST API of rtdw-es-lite on cpp-httplib: routes, ES response shapes, content types, fault
+// injection. Every response carries X-Elastic-Product: Elasticsearch.
+#ifndef RTDW_TOOLS_ES_LITE_SERVER_H_
+#define RTDW_TOOLS_ES_LITE_SERVER_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "tools/es_lite/faults.h"
+#include "tools/es_lite/store.h"
+
+namespace httplib {
+class Server;
+struct Request;
+}  // namespace httplib
+
+namespace rtdw::eslite {
+
+struct ServerOptions {
+  std::string node_name = "rtdw-es-lite";
+  std::string cluster_name = "rtdw-es-lite";
+  size_t max_content_length = 100 * 1024 * 1024;  // http.max_content_length (413 beyond)
+  int threads = 32;
+  bool log_requests = false;
+};
+
+class EsLiteServer {
+ public:
+  EsLiteServer(Store* store, Faults* faults, const ServerOptions& options);
+  ~EsLiteServer();
+
+  // Binds host:port (port 0 = any free port); returns the port, or -1.
+  int Bind(const std::string& host, int port);
+  // Serves until Stop(). Returns false when the server could not run.
+  bool Listen();
+  // Stops accepting, lets requests in progress finish (up to 5 s), then closes idle keep-alive
+  // connections so that Listen() returns promptly.
+  void Stop();
+
+  struct Reply {
+    int status = 200;
+    std::string body;
+    std::string content_type = "application/json";
+    bool abort_connection = false;  // close without answering (fault injection)
+  };
+  // One request, routed (exposed for the HTTP glue).
+  Reply Handle(const httplib::Request& req);
+
+ private:
+  Store* store_;
+  Faults* faults_;
+  ServerOptions options_;
+  std::unique_ptr<httplib::Server> http_;
+  std::atomic<int> in_flight_{0};
+};
+
+}  // namespace rtdw::eslite
+
+#endif  // RTDW_TOOLS_ES_LITE_SERVER_H_

@@ -1,0 +1,157 @@
+// The durable state of rtdw-es-lite, in one RocksDB database: indices (settings, mappings),
+// index templates and documents.
+//
+// Promises:
+// - Write() applies a batch of document operations with ES bulk semantics (versions, 409 on
+//   create of an existing id, auto-creation of missing indices with the matching template,
+//   mapping checks and dynamic mapping) and persists the whole batch in one synced RocksDB
+//   WriteBatch before returning: an acknowledged write survives kill -9.
+// - Index and template changes are synced too.
+// - Readers (Get, Scan, Snapshot) never block on a write in progress longer than the in-memory
+//   bookkeeping takes, and see every acknowledged write (refresh is not needed).
+//
+// Key layout: "I"<index> -> index metadata JSON; "T"<name> -> template body JSON;
+// "S"<index> -> next seq_no (8 bytes); "D"<index>\0<id> -> [u8 1][u64 version][u64 seq_no]<source>.
+#ifndef RTDW_TOOLS_ES_LITE_STORE_H_
+#define RTDW_TOOLS_ES_LITE_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rapidjson/document.h"
+#include "rocksdb/db.h"
+#include "tools/es_lite/json.h"
+#include "tools/es_lite/mapping.h"
+
+namespace rtdw::eslite {
+
+struct IndexSettings {
+  int shards = 1;
+  int replicas = 1;
+  int max_result_window = 10000;
+  std::map<std::string, std::string> values;  // "index.<name>" -> value as ES shows it
+};
+
+// An immutable view of one index, cheap to copy.
+struct IndexInfo {
+  std::string name;
+  std::string uuid;
+  int64_t creation_date = 0;
+  std::shared_ptr<const Mapping> mapping;
+  std::shared_ptr<const IndexSettings> settings;
+  uint64_t docs = 0;
+  uint64_t bytes = 0;
+};
+
+struct DocRecord {
+  uint64_t version = 0;
+  uint64_t seq_no = 0;
+  std::string source;
+};
+
+enum class OpType { kIndex, kCreate, kDelete, kUpdate };
+absl::string_view OpName(OpType t);
+
+// One document operation (a bulk item, or a single-document API call).
+struct WriteOp {
+  OpType type = OpType::kIndex;
+  std::string index;
+  std::string id;
+  std::string source;                         // index/create: the document text as sent
+  std::shared_ptr<rapidjson::Document> body;  // index/create: parsed source; update: the body
+  std::optional<EsError> error;               // set before Write(): the item fails with it
+};
+
+struct WriteResult {
+  int status = 200;
+  std::optional<EsError> error;
+  std::string result;  // created, updated, deleted, not_found, noop
+  uint64_t version = 0;
+  uint64_t seq_no = 0;
+  std::string index;
+  std::string id;
+};
+
+struct ResolveOptions {
+  bool ignore_unavailable = false;  // a missing concrete name is skipped instead of a 404
+  bool allow_no_indices = true;     // a wildcard matching nothing is fine
+};
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> Open(const std::string& dir);
+  ~Store();
+
+  const std::string& cluster_uuid() const { return cluster_uuid_; }
+
+  // Indices.
+  std::vector<IndexInfo> Indices() const;  // sorted by name
+  std::optional<IndexInfo> GetIndex(absl::string_view name) const;
+  // A comma list of names / wildcards / -exclusions / _all, sorted and de-duplicated.
+  Result<std::vector<IndexInfo>> Resolve(absl::string_view expression,
+                                         const ResolveOptions& options = {}) const;
+  // PUT /<index> (body may be null). Templates apply as in ES.
+  std::optional<EsError> CreateIndex(absl::string_view name, const rapidjson::Value* body);
+  std::optional<EsError> DeleteIndices(const std::vector<std::string>& names);
+
+  // Templates (composable, PUT /_index_template/<name>).
+  std::optional<EsError> PutTemplate(absl::string_view name, const rapidjson::Value& body,
+                                     bool create_only);
+  bool DeleteTemplate(absl::string_view name);
+  // Templates whose name matches `pattern` (wildcards; "" = all), sorted by name, as
+  // (name, body JSON).
+  std::vector<std::pair<std::string, std::string>> Templates(absl::string_view pattern) const;
+
+  // Documents.
+  Result<std::vector<WriteResult>> Write(std::vector<WriteOp>& ops);
+  std::optional<DocRecord> GetDoc(absl::string_view index, absl::string_view id) const;
+  // Calls fn(id, record) for the documents of `index` in id (byte) order, starting at `from_id`
+  // (inclusive; "" = the first), until fn returns false. Sees a consistent snapshot.
+  void Scan(absl::string_view index, absl::string_view from_id,
+            const std::function<bool(absl::string_view id, const DocRecord& doc)>& fn) const;
+
+  static std::optional<EsError> ValidateIndexName(absl::string_view name);
+  static std::string NewId();
+
+ private:
+  struct IndexState;
+  struct Template {
+    std::string body;  // as stored
+    std::vector<std::string> patterns;
+    int64_t priority = 0;
+    rapidjson::Document settings;  // template.settings (object or null)
+    rapidjson::Document mappings;  // template.mappings (object or null)
+  };
+  explicit Store(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+  std::optional<EsError> Load();
+  // Builds a new index (not yet registered) from templates + body; puts its metadata in *batch.
+  Result<std::shared_ptr<IndexState>> MakeIndex(absl::string_view name,
+                                                const rapidjson::Value* body,
+                                                rocksdb::WriteBatch* batch) const;
+  std::string MetaJson(const IndexState& s) const;
+  rocksdb::Status SyncWrite(rocksdb::WriteBatch* batch);
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::string cluster_uuid_;
+  mutable std::mutex mu_;  // guards everything below; held across synced writes
+  std::map<std::string, std::shared_ptr<IndexState>> indices_;
+  std::map<std::string, std::shared_ptr<Template>> templates_;
+};
+
+// Glob with '*' (any run of characters, dots included).
+bool GlobMatch(absl::string_view pattern, absl::string_view text);
+
+// Normalises an ES settings object ({"index":{"number_of_shards":1}}, "index.x", "x") into
+// *out; unknown settings are an error, as in ES.
+std::optional<EsError> ParseIndexSettings(const rapidjson::Value& settings, IndexSettings* out);
+
+}  // namespace rtdw::eslite
+
+#endif  // RTDW_TOOLS_ES_LITE_STORE_H_

@@ -1,0 +1,126 @@
+// The rtdw operator CLI: its resolved global settings, the output of a command, and the
+// commands themselves (docs/STATE.md documents each command and its --json shape).
+//
+// Rules every command keeps:
+//  - Exit 0 ok, 1 failed (including a refused or partial operation), 2 usage.
+//  - Exactly one JSON document on stdout with --json, also on failure ({"error": ...} at least);
+//    human text on stdout otherwise; error messages always on stderr.
+//  - Reading opens stores read-only and creates nothing (no directory, no file). Writing opens
+//    a store that must exist and is refused while a daemon holds it (RocksDB's LOCK).
+#ifndef RTDW_TOOLS_RTDW_CLI_H_
+#define RTDW_TOOLS_RTDW_CLI_H_
+
+#include <cstdint>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rapidjson/document.h"
+#include "tools/rtdw/es_access.h"
+
+namespace rtdw::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+
+// The global options, resolved (flags over config over environment over defaults).
+struct Globals {
+  std::string state_dir;  // --state-dir, else the config's state.dir (which includes
+                          // RTDW_STATE_DIR), else RTDW_STATE_DIR, else ./var/state
+  std::string job;        // --job; "" = every job (reads) or an error (writes)
+  bool json = false;
+  bool have_config = false;
+  EsSettings es;  // from the config (+ RTDW_ES_URL), else defaults
+  std::string dau_index_prefix = "gmall_dau_info_";
+  std::string order_wide_index_prefix = "gmall_order_wide_";
+  std::string topic_fingerprint;  // of `job`, when a config and a job are given
+};
+
+// A command's output: a JSON document (root object) and the same facts as text.
+class Out {
+ public:
+  Out() { doc_.SetObject(); }
+  rapidjson::Document& doc() { return doc_; }
+  rapidjson::Document::AllocatorType& alloc() { return doc_.GetAllocator(); }
+  rapidjson::Value Str(std::string_view s) {
+    return rapidjson::Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), alloc());
+  }
+  // Adds (or replaces) a member of `obj` (of the root when obj is null).
+  void Set(rapidjson::Value* obj, std::string_view key, rapidjson::Value v);
+  void Set(std::string_view key, rapidjson::Value v) { Set(nullptr, key, std::move(v)); }
+  std::ostringstream& text() { return text_; }
+  std::string text_str() const { return text_.str(); }
+  // The error shown on stderr (and as "error" in the JSON root unless the command set one).
+  void Fail(std::string_view message);
+  const std::vector<std::string>& errors() const { return errors_; }
+
+ private:
+  rapidjson::Document doc_;
+  std::ostringstream text_;
+  std::vector<std::string> errors_;
+};
+
+// Writes the document as one line of JSON.
+std::string ToJson(const rapidjson::Value& v);
+
+// ---- commands (each returns the exit code)
+struct ShowArgs {
+  bool exact = false;
+};
+int StateShow(const Globals& g, const ShowArgs& a, Out& out);
+
+struct OffsetsShowArgs {
+  std::string topic;
+};
+int OffsetsShow(const Globals& g, const OffsetsShowArgs& a, Out& out);
+
+struct OffsetsSetArgs {
+  std::string topic;
+  int32_t partition = -1;
+  int64_t offset = -1;
+};
+int OffsetsSet(const Globals& g, const OffsetsSetArgs& a, Out& out);
+
+struct JournalListArgs {
+  bool bodies = false;
+};
+int JournalList(const Globals& g, const JournalListArgs& a, Out& out);
+int JournalReplay(const Globals& g, Out& out);
+
+struct DeadLetterListArgs {
+  uint64_t after = 0;
+  size_t limit = SIZE_MAX;
+};
+int DeadLetterList(const Globals& g, const DeadLetterListArgs& a, Out& out);
+
+struct DeadLetterSeqArgs {
+  std::vector<uint64_t> seqs;
+  bool all = false;
+};
+int DeadLetterRetry(const Globals& g, const DeadLetterSeqArgs& a, Out& out);
+int DeadLetterDrop(const Globals& g, const DeadLetterSeqArgs& a, Out& out);
+
+struct DayArgs {
+  std::string day;                  // yyyy-mm-dd
+  std::vector<int32_t> partitions;  // dedup restore: only these (empty = all)
+  int samples = 10;                 // verify: ids listed per kind of difference
+};
+int DedupRestore(const Globals& g, const DayArgs& a, Out& out);
+int Verify(const Globals& g, const DayArgs& a, Out& out);
+
+int BackupCreate(const Globals& g, const std::string& to, Out& out);
+int BackupRestore(const Globals& g, const std::string& from, Out& out);
+int BackupList(const Globals& g, const std::string& from, Out& out);
+
+int MetaShow(const Globals& g, Out& out);
+struct ResetFingerprintArgs {
+  std::optional<std::string> to;  // explicit value; else the config's, else cleared
+};
+int MetaResetFingerprint(const Globals& g, const ResetFingerprintArgs& a, Out& out);
+
+}  // namespace rtdw::cli
+
+#endif  // RTDW_TOOLS_RTDW_CLI_H_

@@ -1,0 +1,993 @@
+// The rtdw commands. JSON shapes: docs/STATE.md.
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "core/journal_entry.h"
+#include "core/journal_sink.h"
+#include "core/status_util.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
+#include "storage/state_store.h"
+#include "tools/rtdw/cli.h"
+
+namespace rtdw::cli {
+namespace {
+
+using rapidjson::Value;
+
+constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag |
+                                 rapidjson::kParseValidateEncodingFlag |
+                                 rapidjson::kParseFullPrecisionFlag;
+
+std::string Msg(const absl::Status& s) { return std::string(s.message()); }
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+std::string FormatMs(int64_t ms) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S %Z", absl::FromUnixMillis(ms), absl::LocalTimeZone());
+}
+
+std::string Bytes(uint64_t n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+Value U64(uint64_t v) { return Value(v); }
+Value I64(int64_t v) { return Value(v); }
+Value Null() { return Value(rapidjson::kNullType); }
+
+// The jobs a read command covers: --job, or every store under the state dir.
+absl::StatusOr<std::vector<std::string>> JobsToRead(const Globals& g) {
+  RTDW_ASSIGN_OR_RETURN(std::vector<std::string> all, ListJobStores(g.state_dir));
+  if (g.job.empty()) return all;
+  if (!ValidJobName(g.job)) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", g.job, "\" is not a job name"));
+  }
+  if (std::find(all.begin(), all.end(), g.job) == all.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("no state store for job ", g.job, " at ", StorePath(g.state_dir, g.job)));
+  }
+  return std::vector<std::string>{g.job};
+}
+
+absl::StatusOr<std::unique_ptr<StateStore>> OpenRead(const Globals& g, const std::string& job) {
+  StateStoreOptions o;
+  o.root = g.state_dir;
+  o.job = job;
+  o.read_only = true;
+  o.block_cache_mb = 32;
+  return StateStore::Open(o);
+}
+
+absl::StatusOr<std::unique_ptr<StateStore>> OpenWrite(const Globals& g, const std::string& job) {
+  std::error_code ec;
+  StateStoreOptions o;
+  o.root = g.state_dir;
+  o.job = job;
+  o.create_if_missing = false;  // an operator's command never creates a store
+  o.track_shutdown = false;     // nor hides how the daemon last stopped
+  o.block_cache_mb = 64;
+  return StateStore::Open(o);
+}
+
+// Reports a usage problem: exit 2.
+int Usage(Out& out, std::string_view message) {
+  out.Fail(message);
+  return kExitUsage;
+}
+
+int Failed(Out& out, const absl::Status& s) {
+  out.Fail(Msg(s));
+  return kExitFailed;
+}
+
+// Writes need one job.
+bool NeedJob(const Globals& g, std::string_view command, Out& out, int* code) {
+  if (!g.job.empty()) return true;
+  *code = Usage(out, absl::StrCat(ToAbsl(command), " needs --job NAME"));
+  return false;
+}
+
+// Runs `fn` for each job a read command covers, collecting {"jobs":[...]}; a job whose store
+// cannot be read gets {"job":J,"error":...} and makes the exit code 1.
+template <typename Fn>
+int ForEachJob(const Globals& g, Out& out, Fn fn) {
+  auto jobs = JobsToRead(g);
+  if (!jobs.ok()) return Failed(out, jobs.status());
+  Value arr(rapidjson::kArrayType);
+  int code = kExitOk;
+  if (jobs->empty()) out.text() << "no job stores in " << g.state_dir << "\n";
+  for (const auto& job : *jobs) {
+    Value entry(rapidjson::kObjectType);
+    out.Set(&entry, "job", out.Str(job));
+    auto store = OpenRead(g, job);
+    absl::Status s = store.ok() ? fn(**store, entry) : store.status();
+    if (!s.ok()) {
+      out.Set(&entry, "error", out.Str(Msg(s)));
+      out.Fail(absl::StrCat(job, ": ", Msg(s)));
+      code = kExitFailed;
+    }
+    arr.PushBack(entry, out.alloc());
+  }
+  out.Set("jobs", std::move(arr));
+  return code;
+}
+
+std::optional<std::string> MetaOr(const StateStore& store, std::string_view name) {
+  auto v = store.GetMeta(name);
+  if (!v.ok()) return std::nullopt;
+  return *v;
+}
+
+Value MetaMs(Out& out, const StateStore& store, std::string_view name) {
+  (void)out;
+  auto v = MetaOr(store, name);
+  int64_t ms;
+  if (v && absl::SimpleAtoi(*v, &ms)) return I64(ms);
+  return Null();
+}
+
+// Parses "TOPIC/PARTITION/OFFSET" (the rtdw_src lineage field).
+bool ParseSrc(std::string_view src, int32_t* partition, int64_t* offset) {
+  size_t b = src.rfind('/');
+  if (b == std::string_view::npos || b == 0) return false;
+  size_t a = src.rfind('/', b - 1);
+  if (a == std::string_view::npos) return false;
+  return absl::SimpleAtoi(ToAbsl(src.substr(a + 1, b - a - 1)), partition) && *partition >= 0 &&
+         absl::SimpleAtoi(ToAbsl(src.substr(b + 1)), offset);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Out
+
+void Out::Set(Value* obj, std::string_view key, Value v) {
+  Value* target = obj ? obj : &doc_;
+  auto it = target->FindMember(Value(rapidjson::StringRef(key.data(), key.size())));
+  if (it != target->MemberEnd()) {
+    it->value = std::move(v);
+    return;
+  }
+  target->AddMember(Str(key), v, alloc());
+}
+
+void Out::Fail(std::string_view message) {
+  errors_.emplace_back(message);
+  if (!doc_.HasMember("error")) Set("error", Str(message));
+}
+
+std::string ToJson(const Value& v) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  v.Accept(w);
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+// ---------------------------------------------------------------------------------------------
+// state show
+
+int StateShow(const Globals& g, const ShowArgs& a, Out& out) {
+  out.Set("state_dir", out.Str(g.state_dir));
+  return ForEachJob(g, out, [&](StateStore& store, Value& e) -> absl::Status {
+    RTDW_ASSIGN_OR_RETURN(StoreStats stats, store.Stats(a.exact));
+    RTDW_ASSIGN_OR_RETURN(std::vector<DayNumber> days, store.DedupDays());
+    RTDW_ASSIGN_OR_RETURN(std::vector<OffsetEntry> offsets, store.GetOffsets());
+    auto holder = StoreLockHolder(store.path());
+    auto fingerprint = MetaOr(store, kMetaTopicFingerprint);
+    auto clean = MetaOr(store, kMetaCleanShutdown);
+    out.Set(&e, "path", out.Str(store.path()));
+    out.Set(&e, "schema_version", Value(store.schema_version()));
+    out.Set(&e, "topic_fingerprint", fingerprint ? out.Str(*fingerprint) : Null());
+    out.Set(&e, "running", Value(holder.has_value()));
+    out.Set(&e, "held_by_pid", holder ? Value(static_cast<int64_t>(*holder)) : Null());
+    out.Set(&e, "clean_shutdown", clean ? Value(*clean == "true") : Null());
+    out.Set(&e, "last_clean_shutdown_ms", MetaMs(out, store, kMetaLastCleanShutdownMs));
+    out.Set(&e, "last_open_ms", MetaMs(out, store, kMetaLastOpenMs));
+    out.Set(&e, "created_ms", MetaMs(out, store, kMetaCreatedMs));
+    out.Set(&e, "next_seq", U64(stats.next_seq));
+    out.Set(&e, "journal_backlog", U64(stats.journal_backlog));
+    out.Set(&e, "journal_bytes", U64(stats.journal_bytes));
+    out.Set(&e, "dead_letters", U64(stats.dead_letters));
+    out.Set(&e, "join_rows", U64(stats.join_rows));
+    out.Set(&e, "offsets", U64(offsets.size()));
+    Value jd(rapidjson::kArrayType);
+    for (DayNumber d : days) jd.PushBack(out.Str(FormatDay(d)), out.alloc());
+    out.Set(&e, "dedup_days", std::move(jd));
+    Value cfs(rapidjson::kArrayType);
+    for (const auto& c : stats.column_families) {
+      Value o(rapidjson::kObjectType);
+      out.Set(&o, "name", out.Str(c.name));
+      out.Set(&o, "keys", U64(c.keys));
+      out.Set(&o, "keys_exact", Value(c.keys_exact));
+      out.Set(&o, "sst_bytes", U64(c.sst_bytes));
+      out.Set(&o, "memtable_bytes", U64(c.memtable_bytes));
+      cfs.PushBack(o, out.alloc());
+    }
+    out.Set(&e, "column_families", std::move(cfs));
+
+    auto& t = out.text();
+    t << store.job() << "  " << store.path() << "\n";
+    t << "  schema " << store.schema_version() << ", topic fingerprint "
+      << (fingerprint ? "\"" + *fingerprint + "\"" : std::string("(none)")) << "\n";
+    if (holder) t << "  running: held by pid " << *holder << "\n";
+    std::string last = "never recorded";
+    if (clean) {
+      auto ms = MetaOr(store, kMetaLastCleanShutdownMs);
+      int64_t v = 0;
+      last =
+          *clean == "true" ? "clean" : (holder ? "running now" : "NOT clean (crashed or killed)");
+      if (ms && absl::SimpleAtoi(*ms, &v)) last += ", last clean shutdown " + FormatMs(v);
+    }
+    t << "  shutdown: " << last << "\n";
+    t << "  journal backlog " << stats.journal_backlog << " (" << Bytes(stats.journal_bytes)
+      << "), dead letters " << stats.dead_letters << ", join rows " << stats.join_rows
+      << ", next seq " << stats.next_seq << ", offsets of " << offsets.size() << " partitions\n";
+    t << "  dedup days:";
+    if (days.empty()) t << " (none)";
+    for (DayNumber d : days) t << " " << FormatDay(d);
+    t << "\n";
+    char line[160];
+    std::snprintf(line, sizeof(line), "  %-12s %14s %12s %12s\n", "family", "keys", "sst",
+                  "memtable");
+    t << line;
+    for (const auto& c : stats.column_families) {
+      std::string keys = absl::StrCat(c.keys_exact ? "" : "~", c.keys);
+      std::snprintf(line, sizeof(line), "  %-12s %14s %12s %12s\n", c.name.c_str(), keys.c_str(),
+                    Bytes(c.sst_bytes).c_str(), Bytes(c.memtable_bytes).c_str());
+      t << line;
+    }
+    return absl::OkStatus();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// offsets
+
+int OffsetsShow(const Globals& g, const OffsetsShowArgs& a, Out& out) {
+  return ForEachJob(g, out, [&](StateStore& store, Value& e) -> absl::Status {
+    RTDW_ASSIGN_OR_RETURN(std::vector<OffsetEntry> offsets,
+                          a.topic.empty() ? store.GetOffsets() : store.GetOffsets(a.topic));
+    Value arr(rapidjson::kArrayType);
+    out.text() << store.job() << ":" << (offsets.empty() ? " (no offsets)" : "") << "\n";
+    for (const auto& o : offsets) {
+      Value v(rapidjson::kObjectType);
+      out.Set(&v, "topic", out.Str(o.topic));
+      out.Set(&v, "partition", Value(o.partition));
+      out.Set(&v, "offset", I64(o.next_offset));
+      arr.PushBack(v, out.alloc());
+      out.text() << "  " << o.topic << " [" << o.partition << "] " << o.next_offset << "\n";
+    }
+    out.Set(&e, "offsets", std::move(arr));
+    return absl::OkStatus();
+  });
+}
+
+int OffsetsSet(const Globals& g, const OffsetsSetArgs& a, Out& out) {
+  int code;
+  if (!NeedJob(g, "offsets set", out, &code)) return code;
+  if (a.topic.empty()) return Usage(out, "offsets set needs --topic");
+  if (a.partition < 0) return Usage(out, "offsets set needs --partition >= 0");
+  if (a.offset < 0) return Usage(out, "offsets set needs --offset >= 0");
+  auto store = OpenWrite(g, g.job);
+  if (!store.ok()) return Failed(out, store.status());
+  auto prev = (*store)->GetOffset(a.topic, a.partition);
+  if (!prev.ok()) return Failed(out, prev.status());
+  absl::Status s = (*store)->SetOffset(a.topic, a.partition, a.offset);
+  if (s.ok()) s = (*store)->Close();
+  if (!s.ok()) return Failed(out, s);
+  out.Set("job", out.Str(g.job));
+  out.Set("topic", out.Str(a.topic));
+  out.Set("partition", Value(a.partition));
+  out.Set("previous", prev->has_value() ? I64(**prev) : Null());
+  out.Set("offset", I64(a.offset));
+  out.text() << g.job << ": " << a.topic << " [" << a.partition << "] "
+             << (prev->has_value() ? absl::StrCat(**prev) : std::string("(none)")) << " -> "
+             << a.offset << "\n";
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------------------------
+// journal
+
+int JournalList(const Globals& g, const JournalListArgs& a, Out& out) {
+  return ForEachJob(g, out, [&](StateStore& store, Value& e) -> absl::Status {
+    RTDW_ASSIGN_OR_RETURN(std::vector<JournalEntry> entries, store.ListJournal(a.bodies));
+    Value arr(rapidjson::kArrayType);
+    out.text() << store.job() << ": " << entries.size() << " owed\n";
+    for (const auto& j : entries) {
+      Value v(rapidjson::kObjectType);
+      out.Set(&v, "seq", U64(j.seq));
+      out.Set(&v, "target", out.Str(j.target));
+      out.Set(&v, "docs", Value(j.doc_count));
+      out.Set(&v, "bytes", U64(j.body_size));
+      out.Set(&v, "created_ms", I64(j.created_ms));
+      if (a.bodies) out.Set(&v, "body", out.Str(j.body));
+      arr.PushBack(v, out.alloc());
+      out.text() << "  " << j.seq << "  " << j.target << "  " << j.doc_count << " docs, "
+                 << Bytes(j.body_size) << ", " << FormatMs(j.created_ms) << "\n";
+      if (a.bodies) out.text() << j.body;
+    }
+    out.Set(&e, "backlog", U64(entries.size()));
+    out.Set(&e, "entries", std::move(arr));
+    return absl::OkStatus();
+  });
+}
+
+int JournalReplay(const Globals& g, Out& out) {
+  auto jobs = JobsToRead(g);
+  if (!jobs.ok()) return Failed(out, jobs.status());
+  out.Set("es_urls", out.Str(absl::StrJoin(g.es.urls, ",")));
+  std::unique_ptr<EsAccess> es;
+  Value arr(rapidjson::kArrayType);
+  int code = kExitOk;
+  for (const auto& job : *jobs) {
+    Value e(rapidjson::kObjectType);
+    out.Set(&e, "job", out.Str(job));
+    Value delivered(rapidjson::kArrayType);
+    uint64_t remaining = 0;
+    absl::Status status = [&]() -> absl::Status {
+      RTDW_ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, OpenWrite(g, job));
+      RTDW_ASSIGN_OR_RETURN(std::vector<JournalEntry> entries, store->ListJournal(false));
+      remaining = entries.size();
+      out.text() << job << ": " << entries.size() << " owed\n";
+      for (const auto& head : entries) {
+        if (!es) {
+          RTDW_ASSIGN_OR_RETURN(es, ConnectEs(g.es));
+          // As the daemon does before it delivers: a new index must get its mappings.
+          RTDW_RETURN_IF_ERROR(es->InstallTemplates(g.dau_index_prefix, g.order_wide_index_prefix));
+        }
+        // Bodies are read one at a time: the backlog may be large.
+        RTDW_ASSIGN_OR_RETURN(JournalEntry entry, store->ReadJournal(head.seq));
+        RTDW_ASSIGN_OR_RETURN(DeliveryReport report, es->sink().Deliver(entry));
+        std::vector<std::string> letters;
+        int64_t now = NowMs();
+        for (const auto& item : report.rejected)
+          letters.push_back(EsRejectedDeadLetter(job, item, now));
+        RTDW_ASSIGN_OR_RETURN(std::vector<uint64_t> dl_seqs,
+                              store->CompleteJournal(entry.seq, letters));
+        --remaining;
+        Value v(rapidjson::kObjectType);
+        out.Set(&v, "seq", U64(entry.seq));
+        out.Set(&v, "target", out.Str(entry.target));
+        out.Set(&v, "docs", Value(report.docs));
+        out.Set(&v, "acknowledged", Value(report.acknowledged));
+        out.Set(&v, "rejected", Value(static_cast<uint64_t>(report.rejected.size())));
+        Value seqs(rapidjson::kArrayType);
+        for (uint64_t s : dl_seqs) seqs.PushBack(U64(s), out.alloc());
+        out.Set(&v, "dead_letter_seqs", std::move(seqs));
+        out.Set(&v, "requests", Value(report.requests));
+        delivered.PushBack(v, out.alloc());
+        out.text() << "  sent " << entry.seq << "  " << entry.target << ": " << report.docs
+                   << " docs, " << report.acknowledged << " acknowledged";
+        if (!report.rejected.empty()) {
+          out.text() << ", " << report.rejected.size() << " rejected -> dead letters "
+                     << absl::StrJoin(dl_seqs, ",");
+        }
+        out.text() << "\n";
+      }
+      return store->Close();
+    }();
+    out.Set(&e, "status", out.Str(status.ok() ? "ok" : "error"));
+    out.Set(&e, "delivered", std::move(delivered));
+    out.Set(&e, "remaining", U64(remaining));
+    if (!status.ok()) {
+      out.Set(&e, "error", out.Str(Msg(status)));
+      out.Fail(absl::StrCat(job, ": ", Msg(status)));
+      out.text() << "  stopped: " << remaining << " entries still owed\n";
+      code = kExitFailed;
+    }
+    arr.PushBack(e, out.alloc());
+  }
+  out.Set("jobs", std::move(arr));
+  return code;
+}
+
+// ---------------------------------------------------------------------------------------------
+// dead letters
+
+namespace {
+
+Value LetterValue(Out& out, std::string_view line) {
+  rapidjson::Document d(&out.alloc());
+  d.Parse<kParseFlags>(line.data(), line.size());
+  if (d.HasParseError() || !d.IsObject()) return Null();
+  Value v;
+  v.CopyFrom(d, out.alloc());
+  return v;
+}
+
+struct ParsedLetter {
+  bool ok = false;
+  std::string reason, index, id, raw;
+  bool truncated = false;
+  bool has_raw = false;
+};
+
+ParsedLetter ParseLetter(std::string_view line) {
+  ParsedLetter p;
+  rapidjson::Document d;
+  d.Parse<kParseFlags>(line.data(), line.size());
+  if (d.HasParseError() || !d.IsObject()) return p;
+  auto str = [&](const char* k, std::string* out) {
+    auto it = d.FindMember(k);
+    if (it != d.MemberEnd() && it->value.IsString()) {
+      out->assign(it->value.GetString(), it->value.GetStringLength());
+      return true;
+    }
+    return false;
+  };
+  p.ok = true;
+  str("reason", &p.reason);
+  str("index", &p.index);
+  str("id", &p.id);
+  p.has_raw = str("raw", &p.raw);
+  auto t = d.FindMember("truncated");
+  p.truncated = t != d.MemberEnd() && t->value.IsBool() && t->value.GetBool();
+  return p;
+}
+
+// For a DAU document: false when the de-dup state knows a different winner for its slot (the
+// document was superseded by a later one; re-sending it would overwrite the newer winner).
+bool StillTheWinner(const StateStore& store, const std::string& raw) {
+  rapidjson::Document d;
+  d.Parse<kParseFlags>(raw.data(), raw.size());
+  if (d.HasParseError() || !d.IsObject()) return true;
+  auto dt = d.FindMember("dt"), src = d.FindMember("rtdw_src"), ts = d.FindMember("ts"),
+       mid = d.FindMember("mid");
+  if (dt == d.MemberEnd() || src == d.MemberEnd() || ts == d.MemberEnd() || mid == d.MemberEnd() ||
+      !dt->value.IsString() || !src->value.IsString() || !ts->value.IsInt64() ||
+      !mid->value.IsString()) {
+    return true;
+  }
+  auto day = ParseDay(std::string_view(dt->value.GetString(), dt->value.GetStringLength()));
+  int32_t partition;
+  int64_t offset;
+  if (!day.ok() || !ParseSrc(std::string_view(src->value.GetString(), src->value.GetStringLength()),
+                             &partition, &offset)) {
+    return true;
+  }
+  auto v = store.GetDedup(*day, partition,
+                          std::string_view(mid->value.GetString(), mid->value.GetStringLength()));
+  if (!v.ok() || !v->has_value()) return true;
+  return (*v)->ts_ms == ts->value.GetInt64();
+}
+
+}  // namespace
+
+int DeadLetterList(const Globals& g, const DeadLetterListArgs& a, Out& out) {
+  return ForEachJob(g, out, [&](StateStore& store, Value& e) -> absl::Status {
+    RTDW_ASSIGN_OR_RETURN(uint64_t count, store.DeadLetterCount());
+    RTDW_ASSIGN_OR_RETURN(std::vector<DeadLetter> letters, store.ListDeadLetters(a.after, a.limit));
+    out.Set(&e, "count", U64(count));
+    Value arr(rapidjson::kArrayType);
+    out.text() << store.job() << ": " << count << " dead letters\n";
+    for (const auto& l : letters) {
+      Value v(rapidjson::kObjectType);
+      out.Set(&v, "seq", U64(l.seq));
+      Value letter = LetterValue(out, l.line);
+      if (letter.IsNull()) out.Set(&v, "line", out.Str(l.line));
+      out.Set(&v, "letter", std::move(letter));
+      arr.PushBack(v, out.alloc());
+      out.text() << "  " << l.seq << "  " << l.line << "\n";
+    }
+    out.Set(&e, "dead_letters", std::move(arr));
+    return absl::OkStatus();
+  });
+}
+
+int DeadLetterRetry(const Globals& g, const DeadLetterSeqArgs& a, Out& out) {
+  int code;
+  if (!NeedJob(g, "deadletter retry", out, &code)) return code;
+  auto store = OpenWrite(g, g.job);
+  if (!store.ok()) return Failed(out, store.status());
+  std::vector<DeadLetter> letters;
+  std::vector<uint64_t> not_found;
+  if (a.seqs.empty()) {
+    auto all = (*store)->ListDeadLetters();
+    if (!all.ok()) return Failed(out, all.status());
+    letters = std::move(all).value();
+  } else {
+    for (uint64_t seq : a.seqs) {
+      auto l = (*store)->GetDeadLetter(seq);
+      if (l.ok()) {
+        letters.push_back(std::move(l).value());
+      } else if (absl::IsNotFound(l.status())) {
+        not_found.push_back(seq);
+      } else {
+        return Failed(out, l.status());
+      }
+    }
+  }
+  JournalEntry entry;
+  std::vector<uint64_t> requeue;
+  std::set<std::string> indices;
+  Value skipped(rapidjson::kArrayType);
+  for (const auto& l : letters) {
+    ParsedLetter p = ParseLetter(l.line);
+    std::string why;
+    if (!p.ok) {
+      why = "not a JSON dead letter";
+    } else if (p.reason != "es_rejected") {
+      why = absl::StrCat("reason ", p.reason, " is not an ES item");
+    } else if (p.index.empty() || p.id.empty() || !p.has_raw) {
+      why = "no index, id or raw document";
+    } else if (p.truncated) {
+      why = "the document was truncated";
+    } else if (!StillTheWinner(**store, p.raw)) {
+      why = "superseded: the de-dup state holds another winner for this mid";
+    }
+    if (!why.empty()) {
+      Value v(rapidjson::kObjectType);
+      out.Set(&v, "seq", U64(l.seq));
+      out.Set(&v, "why", out.Str(why));
+      skipped.PushBack(v, out.alloc());
+      out.text() << "  skipped " << l.seq << ": " << why << "\n";
+      continue;
+    }
+    AppendJournalIndexAction(&entry.body, p.index, p.id, p.raw);
+    ++entry.doc_count;
+    indices.insert(p.index);
+    requeue.push_back(l.seq);
+  }
+  std::optional<uint64_t> journal_seq;
+  if (!requeue.empty()) {
+    entry.target = absl::StrCat("deadletter retry: ", absl::StrJoin(indices, ","));
+    auto seq = (*store)->RequeueDeadLetters(requeue, std::move(entry));
+    if (!seq.ok()) return Failed(out, seq.status());
+    journal_seq = *seq;
+  }
+  absl::Status cs = (*store)->Close();
+  if (!cs.ok()) return Failed(out, cs);
+  out.Set("job", out.Str(g.job));
+  Value rq(rapidjson::kArrayType);
+  for (uint64_t s : requeue) rq.PushBack(U64(s), out.alloc());
+  out.Set("requeued", std::move(rq));
+  out.Set("journal_seq", journal_seq ? U64(*journal_seq) : Null());
+  out.Set("skipped", std::move(skipped));
+  Value nf(rapidjson::kArrayType);
+  for (uint64_t s : not_found) nf.PushBack(U64(s), out.alloc());
+  out.Set("not_found", std::move(nf));
+  out.text() << g.job << ": re-queued " << requeue.size() << " dead letters";
+  if (journal_seq) {
+    out.text() << " as journal entry " << *journal_seq
+               << " (delivered by the daemon's start or `rtdw journal replay`)";
+  }
+  out.text() << "\n";
+  if (!not_found.empty()) {
+    out.Fail(absl::StrCat("no dead letter ", absl::StrJoin(not_found, ", ")));
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+int DeadLetterDrop(const Globals& g, const DeadLetterSeqArgs& a, Out& out) {
+  int code;
+  if (!NeedJob(g, "deadletter drop", out, &code)) return code;
+  if (a.seqs.empty() && !a.all) return Usage(out, "deadletter drop needs --seq N or --all");
+  if (!a.seqs.empty() && a.all) return Usage(out, "deadletter drop takes --seq or --all, not both");
+  auto store = OpenWrite(g, g.job);
+  if (!store.ok()) return Failed(out, store.status());
+  std::vector<uint64_t> seqs = a.seqs;
+  if (a.all) {
+    auto all = (*store)->ListDeadLetters();
+    if (!all.ok()) return Failed(out, all.status());
+    for (const auto& l : *all) seqs.push_back(l.seq);
+  }
+  std::vector<uint64_t> dropped, not_found;
+  for (uint64_t seq : seqs) {
+    absl::Status s = (*store)->DeleteDeadLetter(seq);
+    if (s.ok()) {
+      dropped.push_back(seq);
+    } else if (absl::IsNotFound(s)) {
+      not_found.push_back(seq);
+    } else {
+      return Failed(out, s);
+    }
+  }
+  absl::Status cs = (*store)->Close();
+  if (!cs.ok()) return Failed(out, cs);
+  out.Set("job", out.Str(g.job));
+  Value d(rapidjson::kArrayType), nf(rapidjson::kArrayType);
+  for (uint64_t s : dropped) d.PushBack(U64(s), out.alloc());
+  for (uint64_t s : not_found) nf.PushBack(U64(s), out.alloc());
+  out.Set("dropped", std::move(d));
+  out.Set("not_found", std::move(nf));
+  out.text() << g.job << ": dropped " << dropped.size() << " dead letters\n";
+  if (!not_found.empty()) {
+    out.Fail(absl::StrCat("no dead letter ", absl::StrJoin(not_found, ", ")));
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------------------------
+// dedup restore, verify
+
+namespace {
+
+struct DauDoc {
+  std::string id;
+  bool has_ts = false;
+  int64_t ts = 0;
+  bool has_src = false;
+  int32_t partition = 0;
+  int64_t offset = 0;
+};
+
+DauDoc ParseDauDoc(std::string_view id, std::string_view source) {
+  DauDoc doc;
+  doc.id = std::string(id);
+  rapidjson::Document d;
+  d.Parse<kParseFlags>(source.data(), source.size());
+  if (d.HasParseError() || !d.IsObject()) return doc;
+  if (auto ts = d.FindMember("ts"); ts != d.MemberEnd() && ts->value.IsInt64()) {
+    doc.has_ts = true;
+    doc.ts = ts->value.GetInt64();
+  }
+  if (auto src = d.FindMember("rtdw_src"); src != d.MemberEnd() && src->value.IsString()) {
+    doc.has_src = ParseSrc(std::string_view(src->value.GetString(), src->value.GetStringLength()),
+                           &doc.partition, &doc.offset);
+  }
+  return doc;
+}
+
+const std::vector<std::string> kDauFields = {"mid", "ts", "rtdw_src"};
+
+// Every document of a DAU index, sorted by `mid` (a keyword under the DAU template). An index made
+// without the template has `mid` as text, which cannot be sorted on: then by `_id` (which is the
+// mid; accepted by ES 7 and rtdw-es-lite).
+absl::Status ScanDauIndex(
+    EsAccess& es, const std::string& index,
+    const std::function<absl::Status(std::string_view, std::string_view)>& fn) {
+  bool any = false;
+  auto counted = [&](std::string_view id, std::string_view source) {
+    any = true;
+    return fn(id, source);
+  };
+  absl::Status s = es.ForEachDocument(index, "mid", kDauFields, counted);
+  if (absl::IsInvalidArgument(s) && !any) s = es.ForEachDocument(index, "_id", kDauFields, fn);
+  return s;
+}
+
+}  // namespace
+
+int DedupRestore(const Globals& g, const DayArgs& a, Out& out) {
+  std::string job = g.job.empty() ? "dau" : g.job;
+  auto day = ParseDay(a.day);
+  if (!day.ok()) return Usage(out, Msg(day.status()));
+  std::string index = g.dau_index_prefix + a.day;
+  out.Set("job", out.Str(job));
+  out.Set("day", out.Str(a.day));
+  out.Set("index", out.Str(index));
+  auto store = OpenWrite(g, job);
+  if (!store.ok()) return Failed(out, store.status());
+  auto es = ConnectEs(g.es);
+  if (!es.ok()) return Failed(out, es.status());
+  std::set<int32_t> only(a.partitions.begin(), a.partitions.end());
+  uint64_t documents = 0, restored = 0, kept = 0, skipped = 0, other_partitions = 0;
+  Value samples(rapidjson::kArrayType);
+  PendingBatch batch = (*store)->NewBatch();
+  auto flush = [&]() -> absl::Status {
+    if (batch.empty()) return absl::OkStatus();
+    RTDW_RETURN_IF_ERROR((*store)->Commit(std::move(batch)).status());
+    batch = (*store)->NewBatch();
+    return absl::OkStatus();
+  };
+  absl::Status s =
+      ScanDauIndex(**es, index, [&](std::string_view id, std::string_view source) -> absl::Status {
+        ++documents;
+        DauDoc doc = ParseDauDoc(id, source);
+        if (!doc.has_ts || !doc.has_src || doc.id.empty()) {
+          ++skipped;
+          if (samples.Size() < 10) samples.PushBack(out.Str(doc.id), out.alloc());
+          return absl::OkStatus();
+        }
+        if (!only.empty() && !only.count(doc.partition)) {
+          ++other_partitions;
+          return absl::OkStatus();
+        }
+        DedupValue candidate{doc.ts, doc.offset};
+        RTDW_ASSIGN_OR_RETURN(std::optional<DedupValue> existing,
+                              batch.DedupLookup(*day, doc.partition, doc.id));
+        if (existing && !DedupBeats(candidate, *existing)) {
+          ++kept;
+          return absl::OkStatus();
+        }
+        RTDW_RETURN_IF_ERROR(batch.PutDedup(*day, doc.partition, doc.id, candidate));
+        ++restored;
+        if (batch.mutation_count() >= 5000) return flush();
+        return absl::OkStatus();
+      });
+  if (s.ok()) s = flush();
+  if (s.ok()) s = (*store)->Close();
+  out.Set("documents", U64(documents));
+  out.Set("restored", U64(restored));
+  out.Set("kept", U64(kept));
+  out.Set("skipped", U64(skipped));
+  out.Set("other_partitions", U64(other_partitions));
+  out.Set("skipped_samples", std::move(samples));
+  if (!s.ok()) {
+    return Failed(out,
+                  absl::Status(s.code(), absl::StrCat("dedup restore from ", index, ": ", Msg(s),
+                                                      " (entries committed so far stay)")));
+  }
+  out.text() << job << ": " << index << ": " << documents << " documents, " << restored
+             << " de-dup entries restored, " << kept << " kept (state already older), " << skipped
+             << " skipped (no ts or rtdw_src)\n";
+  return kExitOk;
+}
+
+int Verify(const Globals& g, const DayArgs& a, Out& out) {
+  std::string job = g.job.empty() ? "dau" : g.job;
+  auto day = ParseDay(a.day);
+  if (!day.ok()) return Usage(out, Msg(day.status()));
+  std::string index = g.dau_index_prefix + a.day;
+  out.Set("job", out.Str(job));
+  out.Set("day", out.Str(a.day));
+  out.Set("index", out.Str(index));
+  auto error = [&](const absl::Status& s) {
+    out.Set("status", out.Str("error"));
+    return Failed(out, s);
+  };
+  // The state: mid -> winning ts (across partitions, the FORMATS.md §4 winner).
+  Globals gj = g;
+  gj.job = job;
+  auto jobs = JobsToRead(gj);
+  if (!jobs.ok()) return error(jobs.status());
+  auto store = OpenRead(g, job);
+  if (!store.ok()) return error(store.status());
+  std::unordered_map<std::string, DedupValue> state;
+  absl::Status s =
+      (*store)->ScanDedupDay(*day, [&](int32_t, std::string_view mid, const DedupValue& v) {
+        auto [it, inserted] = state.emplace(std::string(mid), v);
+        if (!inserted && DedupBeats(v, it->second)) it->second = v;
+        return true;
+      });
+  if (!s.ok()) return error(s);
+  // What the journal still owes ES for this index.
+  std::unordered_set<std::string> owed;
+  auto entries = (*store)->ListJournal(true);
+  if (!entries.ok()) return error(entries.status());
+  for (const auto& e : *entries) {
+    auto actions = ParseJournalActions(e.body);
+    if (!actions.ok()) return error(actions.status());
+    for (const auto& act : *actions) {
+      if (act.index == index) owed.insert(act.id);
+    }
+  }
+  // ES.
+  auto es = ConnectEs(g.es);
+  if (!es.ok()) return error(es.status());
+  absl::Status rs = (*es)->Refresh(index);
+  bool index_missing = absl::IsNotFound(rs);
+  if (!rs.ok() && !index_missing) return error(rs);
+  std::unordered_map<std::string, int64_t> docs;
+  if (!index_missing) {
+    s = ScanDauIndex(**es, index, [&](std::string_view id, std::string_view source) {
+      DauDoc d = ParseDauDoc(id, source);
+      docs.emplace(d.id, d.has_ts ? d.ts : INT64_MIN);
+      return absl::OkStatus();
+    });
+    if (absl::IsNotFound(s)) {
+      index_missing = true;
+    } else if (!s.ok()) {
+      return error(s);
+    }
+  }
+  std::vector<std::string> missing_in_es, missing_in_state, ts_mismatch;
+  uint64_t owed_count = 0;
+  for (const auto& [mid, v] : state) {
+    auto it = docs.find(mid);
+    bool is_owed = owed.count(mid) > 0;
+    if (is_owed) ++owed_count;
+    if (it == docs.end()) {
+      if (!is_owed) missing_in_es.push_back(mid);
+    } else if (it->second != v.ts_ms && !is_owed) {
+      ts_mismatch.push_back(mid);
+    }
+  }
+  for (const auto& [id, ts] : docs) {
+    if (!state.count(id)) missing_in_state.push_back(id);
+  }
+  for (auto* v : {&missing_in_es, &missing_in_state, &ts_mismatch}) std::sort(v->begin(), v->end());
+  bool differs = !missing_in_es.empty() || !missing_in_state.empty() || !ts_mismatch.empty();
+  out.Set("status", out.Str(differs ? "differs" : "ok"));
+  out.Set("index_exists", Value(!index_missing));
+  out.Set("state_mids", U64(state.size()));
+  out.Set("es_docs", U64(docs.size()));
+  out.Set("owed_by_journal", U64(owed_count));
+  out.Set("missing_in_es", U64(missing_in_es.size()));
+  out.Set("missing_in_state", U64(missing_in_state.size()));
+  out.Set("ts_mismatch", U64(ts_mismatch.size()));
+  Value samples(rapidjson::kObjectType);
+  auto sample = [&](const char* key, const std::vector<std::string>& ids) {
+    Value arr(rapidjson::kArrayType);
+    for (size_t i = 0; i < ids.size() && i < static_cast<size_t>(a.samples); ++i) {
+      arr.PushBack(out.Str(ids[i]), out.alloc());
+    }
+    out.Set(&samples, key, std::move(arr));
+  };
+  sample("missing_in_es", missing_in_es);
+  sample("missing_in_state", missing_in_state);
+  sample("ts_mismatch", ts_mismatch);
+  out.Set("samples", std::move(samples));
+  out.text() << job << " " << a.day << ": " << (differs ? "DIFFERS" : "ok") << " — state "
+             << state.size() << " mids, " << index << " " << docs.size() << " documents"
+             << (index_missing ? " (no such index)" : "") << ", " << owed_count
+             << " still owed by the journal\n";
+  auto list = [&](const char* what, const std::vector<std::string>& ids) {
+    if (ids.empty()) return;
+    out.text() << "  " << what << ": " << ids.size() << " (e.g. ";
+    for (size_t i = 0; i < ids.size() && i < static_cast<size_t>(a.samples); ++i) {
+      out.text() << (i ? ", " : "") << ids[i];
+    }
+    out.text() << ")\n";
+  };
+  list("in state, not in ES (lost)", missing_in_es);
+  list("in ES, not in state", missing_in_state);
+  list("different ts", ts_mismatch);
+  if (differs) {
+    out.Fail(absl::StrCat("state and ", index, " differ"));
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------------------------
+// backup
+
+int BackupCreate(const Globals& g, const std::string& to, Out& out) {
+  if (to.empty()) return Usage(out, "backup create needs --to DIR");
+  auto jobs = JobsToRead(g);
+  if (!jobs.ok()) return Failed(out, jobs.status());
+  Value arr(rapidjson::kArrayType);
+  int code = kExitOk;
+  for (const auto& job : *jobs) {
+    Value e(rapidjson::kObjectType);
+    out.Set(&e, "job", out.Str(job));
+    std::string dir = StorePath(to, job);
+    auto r = [&]() -> absl::StatusOr<BackupResult> {
+      RTDW_ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, OpenWrite(g, job));
+      RTDW_ASSIGN_OR_RETURN(BackupResult b, store->CreateBackup(dir));
+      RTDW_RETURN_IF_ERROR(store->Close());
+      return b;
+    }();
+    if (r.ok()) {
+      out.Set(&e, "backup_dir", out.Str(r->backup_dir));
+      out.Set(&e, "backup_id", Value(r->backup_id));
+      out.Set(&e, "timestamp", I64(r->timestamp));
+      out.Set(&e, "size_bytes", U64(r->size_bytes));
+      out.Set(&e, "files", Value(r->files));
+      out.text() << job << ": backup " << r->backup_id << " in " << r->backup_dir << " ("
+                 << Bytes(r->size_bytes) << ", " << r->files << " files)\n";
+    } else {
+      out.Set(&e, "error", out.Str(Msg(r.status())));
+      out.Fail(absl::StrCat(job, ": ", Msg(r.status())));
+      code = kExitFailed;
+    }
+    arr.PushBack(e, out.alloc());
+  }
+  out.Set("jobs", std::move(arr));
+  return code;
+}
+
+int BackupRestore(const Globals& g, const std::string& from, Out& out) {
+  int code;
+  if (!NeedJob(g, "backup restore", out, &code)) return code;
+  if (from.empty()) return Usage(out, "backup restore needs --from DIR");
+  auto r = StateStore::RestoreBackup(StorePath(from, g.job), g.state_dir, g.job);
+  if (!r.ok()) return Failed(out, r.status());
+  out.Set("job", out.Str(g.job));
+  out.Set("path", out.Str(r->path));
+  out.Set("backup_dir", out.Str(r->backup_dir));
+  out.Set("backup_id", Value(r->backup_id));
+  out.Set("previous_kept_at", r->previous_kept_at.empty() ? Null() : out.Str(r->previous_kept_at));
+  out.text() << g.job << ": restored backup " << r->backup_id << " of " << r->backup_dir << " to "
+             << r->path << "\n";
+  if (!r->previous_kept_at.empty()) {
+    out.text() << "  the store it replaced is kept at " << r->previous_kept_at << "\n";
+  }
+  return kExitOk;
+}
+
+int BackupList(const Globals& g, const std::string& from, Out& out) {
+  if (from.empty()) return Usage(out, "backup list needs --from DIR");
+  std::vector<std::string> jobs;
+  if (!g.job.empty()) {
+    jobs.push_back(g.job);
+  } else {
+    auto all = ListJobStores(from);
+    if (!all.ok()) return Failed(out, all.status());
+    jobs = *all;
+  }
+  Value arr(rapidjson::kArrayType);
+  int code = kExitOk;
+  for (const auto& job : jobs) {
+    Value e(rapidjson::kObjectType);
+    out.Set(&e, "job", out.Str(job));
+    auto list = StateStore::ListBackups(StorePath(from, job));
+    if (!list.ok()) {
+      out.Set(&e, "error", out.Str(Msg(list.status())));
+      out.Fail(absl::StrCat(job, ": ", Msg(list.status())));
+      code = kExitFailed;
+    } else {
+      Value b(rapidjson::kArrayType);
+      out.text() << job << ":\n";
+      for (const auto& r : *list) {
+        Value v(rapidjson::kObjectType);
+        out.Set(&v, "backup_id", Value(r.backup_id));
+        out.Set(&v, "timestamp", I64(r.timestamp));
+        out.Set(&v, "size_bytes", U64(r.size_bytes));
+        out.Set(&v, "files", Value(r.files));
+        b.PushBack(v, out.alloc());
+        out.text() << "  " << r.backup_id << "  " << FormatMs(r.timestamp * 1000) << "  "
+                   << Bytes(r.size_bytes) << "\n";
+      }
+      out.Set(&e, "backups", std::move(b));
+    }
+    arr.PushBack(e, out.alloc());
+  }
+  out.Set("jobs", std::move(arr));
+  return code;
+}
+
+// ---------------------------------------------------------------------------------------------
+// meta
+
+int MetaShow(const Globals& g, Out& out) {
+  return ForEachJob(g, out, [&](StateStore& store, Value& e) -> absl::Status {
+    RTDW_ASSIGN_OR_RETURN(auto meta, store.ListMeta());
+    Value m(rapidjson::kObjectType);
+    out.text() << store.job() << ":\n";
+    for (const auto& [k, v] : meta) {
+      out.Set(&m, k, out.Str(v));
+      out.text() << "  " << k << " = " << v << "\n";
+    }
+    out.Set(&e, "meta", std::move(m));
+    return absl::OkStatus();
+  });
+}
+
+int MetaResetFingerprint(const Globals& g, const ResetFingerprintArgs& a, Out& out) {
+  int code;
+  if (!NeedJob(g, "meta reset-fingerprint", out, &code)) return code;
+  std::string value = a.to ? *a.to : g.topic_fingerprint;
+  auto store = OpenWrite(g, g.job);
+  if (!store.ok()) return Failed(out, store.status());
+  auto prev = (*store)->GetMeta(kMetaTopicFingerprint);
+  if (!prev.ok()) return Failed(out, prev.status());
+  absl::Status s = (*store)->ResetFingerprint(value);
+  if (s.ok()) s = (*store)->Close();
+  if (!s.ok()) return Failed(out, s);
+  out.Set("job", out.Str(g.job));
+  out.Set("previous", prev->has_value() ? out.Str(**prev) : Null());
+  out.Set("fingerprint", value.empty() ? Null() : out.Str(value));
+  out.text() << g.job << ": topic fingerprint "
+             << (prev->has_value() ? "\"" + **prev + "\"" : std::string("(none)")) << " -> "
+             << (value.empty() ? std::string("(none: the next daemon start records its own)")
+                               : "\"" + value + "\"")
+             << "\n";
+  return kExitOk;
+}
+
+}  // namespace rtdw::cli

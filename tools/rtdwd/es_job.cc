@@ -1,0 +1,444 @@
+#include "tools/rtdwd/es_job.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "connectors/es/bulk.h"
+#include "connectors/es/templates.h"
+#include "core/backoff.h"
+#include "core/event_time.h"
+#include "core/journal_sink.h"
+#include "spdlog/spdlog.h"
+#include "tools/common/signals.h"
+
+namespace rtdw {
+namespace {
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+}  // namespace
+
+EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
+                         std::unique_ptr<EsTransform> transform, MetricsRegistry* metrics)
+    : config_(config),
+      settings_(std::move(settings)),
+      transform_(std::move(transform)),
+      metrics_(metrics) {
+  const Labels job = {{"job", settings_.job}};
+  records_in_ = metrics_->GetCounter("rtdw_records_in_total", "Source records consumed", job);
+  documents_ = metrics_->GetCounter("rtdw_documents_total", "Documents journaled for ES", job);
+  dead_letters_ = metrics_->GetCounter("rtdw_dead_letter_records_total",
+                                       "Records sent to the dead letters", job);
+  batches_ = metrics_->GetCounter("rtdw_batches_total", "Batches committed", job);
+  es_retries_ =
+      metrics_->GetCounter("rtdw_es_retries_total", "ES bulk retry rounds (429/5xx/timeouts)", job);
+  redis_errors_ = metrics_->GetCounter("rtdw_redis_errors_total", "Failed Redis calls", job);
+  dims_missing_ = metrics_->GetCounter("rtdw_dims_missing_total",
+                                       "Dimension rows looked up but absent", job);
+  duplicates_ = metrics_->GetCounter("rtdw_dedup_duplicates_total",
+                                     "Records that lost to an earlier one of the same key", job);
+  delivered_docs_ =
+      metrics_->GetCounter("rtdw_es_documents_delivered_total", "Documents ES acknowledged", job);
+  rejected_docs_ = metrics_->GetCounter("rtdw_es_documents_rejected_total",
+                                        "Documents ES refused for good (dead-lettered)", job);
+  backlog_gauge_ =
+      metrics_->GetGauge("rtdw_journal_backlog", "Journal entries owed to ES", job);
+  batch_seconds_ = metrics_->GetHistogram("rtdw_batch_seconds", "Batch latency, poll to commit",
+                                          job, MetricsRegistry::LatencyBounds());
+  delivery_seconds_ = metrics_->GetHistogram(
+      "rtdw_delivery_seconds", "Journal entry delivery latency, commit to acknowledged", job,
+      MetricsRegistry::LatencyBounds());
+}
+
+EsJobRunner::~EsJobRunner() {
+  cancel_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    delivery_stop_ = true;
+  }
+  cv_.notify_all();
+  if (delivery_thread_.joinable()) delivery_thread_.join();
+}
+
+void EsJobRunner::SetProblem(std::string problem) {
+  std::lock_guard<std::mutex> lock(problem_mu_);
+  if (problem != problem_ && !problem.empty()) spdlog::warn("{}: {}", settings_.job, problem);
+  problem_ = std::move(problem);
+}
+
+std::string EsJobRunner::HealthProblem() const {
+  std::lock_guard<std::mutex> lock(problem_mu_);
+  return problem_;
+}
+
+size_t EsJobRunner::Backlog() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return owed_.size();
+}
+
+bool EsJobRunner::CaughtUp() const { return consumer_at_end_.load() && Backlog() == 0; }
+
+absl::Status EsJobRunner::ConnectEs() {
+  EsClientOptions o;
+  o.urls = config_.es.urls;
+  if (config_.es.user) o.user = *config_.es.user;
+  if (config_.es.password) o.password = config_.es.password->value;
+  if (config_.es.api_key) o.api_key = config_.es.api_key->value;
+  if (config_.es.ca_file) o.ca_file = *config_.es.ca_file;
+  o.verify_tls = config_.es.verify_tls;
+  o.bulk_max_bytes = static_cast<size_t>(config_.es.bulk_max_bytes);
+  o.max_bulks_in_flight = 4;
+  o.warn = [job = settings_.job](std::string_view m) {
+    spdlog::warn("{}: es: {}", job, std::string(m));
+  };
+  auto client = EsClient::Create(o);
+  if (!client.ok()) return client.status();
+  es_ = std::move(*client);
+  EsJournalSinkOptions so;
+  so.cancel = &cancel_;
+  so.on_retry = [this](const BulkRetryEvent&) { es_retries_->Add(); };
+  sink_ = std::make_unique<EsJournalSink>(es_.get(), so);
+
+  // Wait for the cluster (and install the templates) with backoff: waiting can fix it.
+  Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(100),
+                                 std::chrono::milliseconds(10000), 2.0});
+  while (true) {
+    absl::Status st = InstallIndexTemplates(*es_, settings_.dau_index_prefix,
+                                            settings_.order_wide_index_prefix);
+    if (st.ok()) break;
+    if (absl::IsFailedPrecondition(st)) return st;  // wrong version: waiting will not fix it
+    SetProblem(absl::StrCat("waiting for Elasticsearch at ", config_.es.urls.front(), ": ",
+                            std::string(st.message())));
+    if (!SleepUnlessCancelled(backoff.NextDelay(), &cancel_) || StopRequested()) {
+      return absl::CancelledError("stopped while waiting for Elasticsearch");
+    }
+  }
+  SetProblem("");
+  return absl::OkStatus();
+}
+
+bool EsJobRunner::DeliverOne(const JournalEntry& entry) {
+  Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(100),
+                                 std::chrono::milliseconds(30000), 2.0});
+  auto started = std::chrono::steady_clock::now();
+  while (!cancel_.load()) {
+    if (faults_.armed("mid_delivery")) {
+      // Send the first half of the entry's documents, then (maybe) die: a crash mid-delivery.
+      auto actions = ParseBulkBody(entry.body);
+      if (actions.ok() && actions->size() > 1) {
+        std::vector<BulkAction> half(actions->begin(), actions->begin() + actions->size() / 2);
+        (void)es_->Bulk(half);
+      }
+      faults_.Hit("mid_delivery");
+    }
+    auto report = sink_->Deliver(entry);
+    if (report.ok()) {
+      faults_.Hit("after_delivery");
+      std::vector<std::string> lines;
+      int64_t now = NowMs();
+      for (const auto& item : report->rejected) {
+        lines.push_back(EsRejectedDeadLetter(settings_.job, item, now));
+      }
+      auto done = store_->CompleteJournal(entry.seq, lines);
+      if (!done.ok()) {
+        SetProblem(absl::StrCat("cannot complete journal entry ", entry.seq, ": ",
+                                std::string(done.status().message())));
+        if (!SleepUnlessCancelled(backoff.NextDelay(), &cancel_)) return false;
+        continue;  // re-delivering is harmless (deterministic ids)
+      }
+      delivered_docs_->Add(report->acknowledged);
+      rejected_docs_->Add(report->rejected.size());
+      dead_letters_->Add(report->rejected.size());
+      delivery_seconds_->Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      return true;
+    }
+    if (cancel_.load()) return false;
+    SetProblem(absl::StrCat("delivering journal entry ", entry.seq, ": ",
+                            std::string(report.status().message())));
+    if (!SleepUnlessCancelled(backoff.NextDelay(), &cancel_)) return false;
+  }
+  return false;
+}
+
+absl::Status EsJobRunner::ReplayJournal() {
+  auto owed = store_->ListJournal(/*with_bodies=*/false);
+  if (!owed.ok()) return owed.status();
+  if (owed->empty()) return absl::OkStatus();
+  spdlog::info("{}: re-delivering {} owed journal entries", settings_.job, owed->size());
+  for (const auto& listed : *owed) {
+    auto entry = store_->ReadJournal(listed.seq);
+    if (!entry.ok()) return entry.status();
+    if (!DeliverOne(*entry)) return absl::CancelledError("stopped during the start-up replay");
+  }
+  spdlog::info("{}: start-up replay done", settings_.job);
+  return absl::OkStatus();
+}
+
+absl::Status EsJobRunner::Start() {
+  StateStoreOptions so;
+  so.root = config_.state.dir;
+  so.job = settings_.job;
+  so.block_cache_mb = config_.state.block_cache_mb;
+  so.sync = config_.state.sync;
+  so.topic_fingerprint = TopicFingerprint(config_, settings_.job);
+  so.log = [job = settings_.job](std::string_view msg) {
+    spdlog::info("{}: {}", job, std::string(msg));
+  };
+  auto store = StateStore::Open(so);
+  if (!store.ok()) return store.status();
+  store_ = std::move(*store);
+
+  if (auto st = ConnectEs(); !st.ok()) return st;
+  if (auto st = ReplayJournal(); !st.ok()) return st;
+
+  RedisClientOptions ro;
+  ro.host = config_.redis.host;
+  ro.port = config_.redis.port;
+  ro.db = config_.redis.db;
+  ro.username = config_.redis.username;
+  if (config_.redis.password) ro.password = config_.redis.password->value;
+  redis_ = std::make_unique<RedisClient>(ro);
+  dims_ = std::make_unique<RedisDimensionCache>(redis_.get(), DimensionCacheOptions{});
+
+  KafkaConsumerOptions co;
+  co.brokers = config_.kafka.brokers;
+  co.group_id = absl::StrCat(config_.kafka.group.value_or("rtdw"), ".", settings_.job);
+  co.properties = config_.kafka.ResolvedProperties();
+  auto consumer = KafkaConsumer::Create(co);
+  if (!consumer.ok()) return consumer.status();
+  consumer_ = std::move(*consumer);
+
+  delivery_thread_ = std::thread([this] { DeliveryLoop(); });
+  spdlog::info("{}: store {} ({}), sources {}", settings_.job, store_->path(),
+               store_->created() ? "created" : "opened", absl::StrJoin(settings_.source_topics, ","));
+  return TryAssign();
+}
+
+absl::Status EsJobRunner::TryAssign() {
+  std::vector<PartitionStart> starts;
+  int first_count = -1;
+  for (const auto& topic : settings_.source_topics) {
+    auto partitions = consumer_->PartitionCount(topic, std::chrono::seconds(5));
+    if (absl::IsNotFound(partitions.status())) {
+      SetProblem(absl::StrCat("waiting for source topic ", topic));
+      consumer_at_end_ = true;  // a topic that does not exist counts as empty
+      return absl::OkStatus();
+    }
+    if (!partitions.ok()) {
+      SetProblem(absl::StrCat("kafka unreachable (", config_.kafka.brokers,
+                              "): ", std::string(partitions.status().message())));
+      return absl::OkStatus();
+    }
+    if (settings_.co_partitioned && first_count >= 0 && *partitions != first_count) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          settings_.job, ": the source topics ", absl::StrJoin(settings_.source_topics, " and "),
+          " have different partition counts (", first_count, " vs ", *partitions,
+          "); the join relies on co-partitioning"));
+    }
+    first_count = *partitions;
+    auto stored = store_->GetOffsets(topic);
+    if (!stored.ok()) return stored.status();
+    for (int p = 0; p < *partitions; ++p) {
+      PartitionStart s{topic, p, PartitionStart::kBeginning};
+      bool found = false;
+      for (const auto& o : *stored) {
+        if (o.partition == p) {
+          s.offset = o.next_offset;
+          found = true;
+        }
+      }
+      if (!found) {
+        switch (config_.kafka.auto_offset_reset) {
+          case AutoOffsetReset::kEarliest: s.offset = PartitionStart::kBeginning; break;
+          case AutoOffsetReset::kLatest: s.offset = PartitionStart::kEnd; break;
+          case AutoOffsetReset::kError:
+            return absl::FailedPreconditionError(
+                absl::StrCat(topic, "/", p,
+                             " has no stored offset and kafka.auto_offset_reset is \"error\""));
+        }
+      }
+      starts.push_back(s);
+    }
+  }
+  if (auto st = consumer_->Assign(starts); !st.ok()) return st;
+  assigned_ = true;
+  consumer_at_end_ = false;
+  SetProblem("");
+  spdlog::info("{}: assigned {} partitions of {}", settings_.job, starts.size(),
+               absl::StrJoin(settings_.source_topics, ","));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> EsJobRunner::RunOnce() {
+  if (!assigned_) {
+    if (auto st = TryAssign(); !st.ok()) return st;
+    if (!assigned_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      return size_t{0};
+    }
+  }
+  // Back-pressure: a full backlog pauses polling.
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (owed_.size() >= settings_.max_backlog) {
+      cv_.wait_for(lock, std::chrono::milliseconds(100),
+                   [this] { return owed_.size() < settings_.max_backlog; });
+      if (owed_.size() >= settings_.max_backlog) return size_t{0};
+    }
+  }
+  batch_.Clear();
+  auto started = std::chrono::steady_clock::now();
+  absl::Status polled = consumer_->Poll(static_cast<size_t>(settings_.batch_max_records),
+                                        settings_.batch_max_ms, &batch_);
+  if (absl::IsOutOfRange(polled)) {
+    metrics_
+        ->GetCounter("rtdw_offset_lost_total", "Stored offsets the broker no longer has",
+                     {{"job", settings_.job}})
+        ->Add();
+    return polled;
+  }
+  if (!polled.ok()) {
+    SetProblem(std::string(polled.message()));
+    return size_t{0};
+  }
+  if (batch_.empty()) {
+    consumer_at_end_ = consumer_->VerifiedAtEnd();
+    return size_t{0};
+  }
+  consumer_at_end_ = false;
+  if (auto st = CommitBatch(NowMs()); !st.ok()) return st;
+  const size_t n = batch_.size();
+  batch_.Clear();
+  batch_seconds_->Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  consumer_at_end_ = false;  // confirmed by the next empty poll (VerifiedAtEnd)
+  if (settings_.dedup_retention_days > 0 && ++batches_since_retention_ >= 50) {
+    batches_since_retention_ = 0;
+    DropOldDedupDays();
+  }
+  return n;
+}
+
+absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
+  Backoff backoff(BackoffOptions{std::chrono::milliseconds(200), std::chrono::milliseconds(50),
+                                 std::chrono::milliseconds(10000), 2.0});
+  const EsTransformCounters before = transform_->counters();
+  while (true) {
+    PendingBatch pending = store_->NewBatch();
+    BulkOutput out;
+    absl::Status st =
+        transform_->ProcessBatch(batch_.records(), now_ms, dims_.get(), &pending, &out);
+    if (st.ok()) {
+      std::map<std::pair<std::string, int32_t>, int64_t> next;
+      for (const InputRecord& rec : batch_.records()) {
+        auto& slot = next[{std::string(rec.topic), rec.partition}];
+        slot = std::max(slot, rec.offset + 1);
+      }
+      for (const auto& [tp, offset] : next) {
+        if (auto s = pending.SetOffset(tp.first, tp.second, offset); !s.ok()) return s;
+      }
+      JournalEntry entry;
+      const bool owes = out.docs > 0;
+      if (owes) {
+        entry.target = out.target;
+        entry.body = std::move(out.body);
+        entry.doc_count = out.docs;
+        pending.SetJournal(entry);
+      }
+      faults_.Hit("before_commit");
+      auto committed = store_->Commit(std::move(pending));
+      if (committed.ok()) {
+        faults_.Hit("after_commit");
+        if (owes) {
+          entry.seq = committed->journal_seq.value_or(0);
+          std::lock_guard<std::mutex> lock(mu_);
+          owed_.push_back(std::move(entry));
+          backlog_gauge_->Set(static_cast<double>(owed_.size()));
+        }
+        cv_.notify_all();
+        consumer_->CommitAsync(next);
+        const EsTransformCounters& after = transform_->counters();
+        records_in_->Add(batch_.size());
+        documents_->Add(after.documents - before.documents);
+        dead_letters_->Add(after.dead_letters - before.dead_letters);
+        dims_missing_->Add(after.dims_missing - before.dims_missing);
+        duplicates_->Add(after.duplicates - before.duplicates);
+        batches_->Add();
+        SetProblem("");
+        return absl::OkStatus();
+      }
+      st = committed.status();
+    } else if (absl::IsUnavailable(st)) {
+      redis_errors_->Add();
+    } else if (!absl::IsUnavailable(st) && !absl::IsResourceExhausted(st)) {
+      // A transform bug or a store read failure: not something waiting fixes.
+      return st;
+    }
+    auto delay = backoff.NextDelay();
+    SetProblem(absl::StrCat("batch not committed, retrying in ", delay.count(),
+                            " ms: ", std::string(st.message())));
+    if (StopRequested()) return absl::OkStatus();  // not committed: read again after restart
+    std::this_thread::sleep_for(delay);
+  }
+}
+
+void EsJobRunner::DeliveryLoop() {
+  while (true) {
+    JournalEntry entry;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return delivery_stop_ || !owed_.empty(); });
+      if (owed_.empty()) return;  // stop requested and nothing owed
+      entry = owed_.front();  // stays owed (and counted) until delivered
+    }
+    if (!DeliverOne(entry)) return;  // cancelled: the entry stays in the journal
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      owed_.pop_front();
+      backlog_gauge_->Set(static_cast<double>(owed_.size()));
+    }
+    cv_.notify_all();
+  }
+}
+
+void EsJobRunner::DropOldDedupDays() {
+  // Keep, for every partition, its watermark's day and the N-1 days before it: drop only what
+  // is older than the floor of the partition that is furthest behind.
+  auto pending = store_->NewBatch();
+  std::optional<int64_t> min_watermark;
+  for (const auto& [topic, partition] : consumer_->assignment()) {
+    auto wm = pending.GetWatermark(partition);
+    if (!wm.ok() || !wm->has_value()) return;  // a partition without a watermark: keep all
+    if (!min_watermark || **wm < *min_watermark) min_watermark = **wm;
+  }
+  if (!min_watermark) return;
+  absl::CivilDay floor =
+      CivilDayOf(*min_watermark, settings_.time_zone) - (settings_.dedup_retention_days - 1);
+  DayNumber day = static_cast<DayNumber>(floor.year() * 10000 + floor.month() * 100 + floor.day());
+  if (auto st = store_->DropDedupDaysBefore(day); !st.ok()) {
+    spdlog::warn("{}: dedup retention: {}", settings_.job, std::string(st.message()));
+  }
+}
+
+absl::Status EsJobRunner::Stop() {
+  // Deliver what is owed within shutdown.timeout; what is left stays owed, safely.
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    delivery_stop_ = true;
+    cv_.notify_all();
+    cv_.wait_for(lock, config_.shutdown.timeout, [this] { return owed_.empty(); });
+    if (!owed_.empty()) {
+      spdlog::warn("{}: {} journal entries still owed at shutdown; delivered after restart",
+                   settings_.job, owed_.size());
+    }
+  }
+  cancel_ = true;
+  cv_.notify_all();
+  if (delivery_thread_.joinable()) delivery_thread_.join();
+  consumer_.reset();
+  if (store_) return store_->Close();
+  return absl::OkStatus();
+}
+
+}  // namespace rtdw

@@ -1,0 +1,126 @@
+// The ES-writing jobs (dau, order-wide) on the batch transaction of DESIGN.md:
+//
+//   poll -> transform (dedup/join state through the pending batch; dims from Redis, batched)
+//   -> ONE synced WriteBatch: offsets + state mutations + watermarks + dead letters + the journal
+//      entry (the exact bulk body owed to ES, deterministic _ids)
+//   -> the delivery thread sends entries strictly in seq order (failed items retried before the
+//      next entry) -> CompleteJournal: delete the entry, dead-letter refused items.
+//
+// Building batch N+1 overlaps the delivery of batch N; at most `max_backlog` entries are owed at
+// once — a full backlog pauses polling (back-pressure, bounded memory). Start-up re-delivers every
+// owed entry, in order, before consuming.
+//
+// Exactly-once in ES: a crash at any instant leaves a batch wholly committed (offsets, state and
+// the entry) or not at all; an owed entry is re-delivered after any restart; ids are
+// deterministic, so a re-delivery is harmless.
+#ifndef RTDW_TOOLS_RTDWD_ES_JOB_H_
+#define RTDW_TOOLS_RTDWD_ES_JOB_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "connectors/es/es_client.h"
+#include "connectors/es/es_journal_sink.h"
+#include "connectors/kafka/consumer.h"
+#include "connectors/redis/dimension_cache.h"
+#include "connectors/redis/redis_client.h"
+#include "core/es_transform.h"
+#include "core/metrics.h"
+#include "storage/state_store.h"
+#include "tools/common/config.h"
+#include "tools/rtdwd/fault_points.h"
+#include "tools/rtdwd/job_runner.h"
+
+namespace rtdw {
+
+struct EsJobSettings {
+  std::string job;
+  std::vector<std::string> source_topics;
+  bool co_partitioned = false;  // the source topics must have equal partition counts
+  int64_t batch_max_records = 10000;
+  std::chrono::milliseconds batch_max_ms{200};
+  size_t max_backlog = 4;  // owed journal entries before polling pauses
+  std::string dau_index_prefix;         // "" = no DAU template
+  std::string order_wide_index_prefix;  // "" = no order-wide template
+  // dau: keep the watermark's day and the N-1 days before it (0 = no de-dup state to drop).
+  int dedup_retention_days = 0;
+  absl::TimeZone time_zone;
+};
+
+class EsJobRunner : public JobRunner {
+ public:
+  EsJobRunner(const Config& config, EsJobSettings settings, std::unique_ptr<EsTransform> transform,
+              MetricsRegistry* metrics);
+  ~EsJobRunner() override;
+
+  const std::string& name() const override { return settings_.job; }
+  absl::Status Start() override;
+  absl::StatusOr<size_t> RunOnce() override;
+  bool CaughtUp() const override;
+  std::string HealthProblem() const override;
+  absl::Status Stop() override;
+
+ private:
+  absl::Status ConnectEs();
+  absl::Status ReplayJournal();
+  absl::Status TryAssign();
+  absl::Status CommitBatch(int64_t now_ms);
+  void DeliveryLoop();
+  // Delivers one entry until it is done or the runner is cancelled (false).
+  bool DeliverOne(const JournalEntry& entry);
+  void DropOldDedupDays();
+  void SetProblem(std::string problem);
+  size_t Backlog() const;
+
+  const Config& config_;
+  EsJobSettings settings_;
+  std::unique_ptr<EsTransform> transform_;
+  MetricsRegistry* metrics_;
+  FaultPoints faults_;
+
+  std::unique_ptr<StateStore> store_;
+  std::unique_ptr<EsClient> es_;
+  std::unique_ptr<EsJournalSink> sink_;
+  std::unique_ptr<RedisClient> redis_;
+  std::unique_ptr<RedisDimensionCache> dims_;
+  std::unique_ptr<KafkaConsumer> consumer_;
+  ConsumedBatch batch_;
+  bool assigned_ = false;
+  uint64_t batches_since_retention_ = 0;
+
+  // Delivery: entries committed and not yet completed, in seq order.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<JournalEntry> owed_;
+  bool delivery_stop_ = false;
+  std::atomic<bool> cancel_{false};
+  std::thread delivery_thread_;
+  std::atomic<bool> consumer_at_end_{false};
+
+  mutable std::mutex problem_mu_;
+  std::string problem_;
+
+  Counter* records_in_;
+  Counter* documents_;
+  Counter* dead_letters_;
+  Counter* batches_;
+  Counter* es_retries_;
+  Counter* redis_errors_;
+  Counter* dims_missing_;
+  Counter* duplicates_;
+  Counter* delivered_docs_;
+  Counter* rejected_docs_;
+  Gauge* backlog_gauge_;
+  Histogram* batch_seconds_;
+  Histogram* delivery_seconds_;
+};
+
+}  // namespace rtdw
+
+#endif  // RTDW_TOOLS_RTDWD_ES_JOB_H_
