@@ -93,6 +93,7 @@ absl::Status KafkaConsumer::Assign(const std::vector<PartitionStart>& starts) {
       rd_kafka_topic_partition_list_new(static_cast<int>(starts.size()));
   assigned_.clear();
   at_end_.clear();
+  next_.clear();
   for (const auto& s : starts) {
     rd_kafka_topic_partition_list_add(list, s.topic.c_str(), s.partition)->offset =
         s.offset == PartitionStart::kBeginning ? RD_KAFKA_OFFSET_BEGINNING
@@ -100,6 +101,7 @@ absl::Status KafkaConsumer::Assign(const std::vector<PartitionStart>& starts) {
                                                : s.offset;
     assigned_.emplace_back(s.topic, s.partition);
     at_end_[{s.topic, s.partition}] = false;
+    next_[{s.topic, s.partition}] = s.offset >= 0 ? s.offset : -1;
   }
   rd_kafka_resp_err_t err = rd_kafka_assign(rk_, list);
   rd_kafka_topic_partition_list_destroy(list);
@@ -130,7 +132,9 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
     for (ssize_t i = 0; i < n; ++i) {
       rd_kafka_message_t* m = buf[i];
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        at_end_[{rd_kafka_topic_name(m->rkt), m->partition}] = true;
+        std::pair<std::string, int32_t> tp{rd_kafka_topic_name(m->rkt), m->partition};
+        at_end_[tp] = true;
+        if (m->offset >= 0) next_[tp] = m->offset;
         rd_kafka_message_destroy(m);
         continue;
       }
@@ -155,7 +159,9 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
       rec.value = std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
       rd_kafka_timestamp_type_t tstype;
       rec.timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
-      at_end_[{std::string(rec.topic), rec.partition}] = false;
+      std::pair<std::string, int32_t> tp{std::string(rec.topic), rec.partition};
+      at_end_[tp] = false;
+      next_[tp] = rec.offset + 1;
       out->messages_.push_back(m);
       out->records_.push_back(rec);
       ++got;
@@ -176,30 +182,17 @@ bool KafkaConsumer::AtEnd() const {
 
 bool KafkaConsumer::VerifiedAtEnd() {
   if (!AtEnd()) return false;
-  if (assigned_.empty()) return true;
-  rd_kafka_topic_partition_list_t* list =
-      rd_kafka_topic_partition_list_new(static_cast<int>(assigned_.size()));
-  for (const auto& [topic, partition] : assigned_) {
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), partition);
-  }
-  bool at_end = rd_kafka_position(rk_, list) == RD_KAFKA_RESP_ERR_NO_ERROR;
-  for (int i = 0; at_end && i < list->cnt; ++i) {
-    const rd_kafka_topic_partition_t& tp = list->elems[i];
+  for (const auto& [tp, next] : next_) {
     int64_t low = 0, high = 0;
-    if (rd_kafka_query_watermark_offsets(rk_, tp.topic, tp.partition, &low, &high, 2000) !=
+    if (rd_kafka_query_watermark_offsets(rk_, tp.first.c_str(), tp.second, &low, &high, 2000) !=
         RD_KAFKA_RESP_ERR_NO_ERROR) {
-      at_end = false;
-      break;
+      return false;
     }
-    // No position yet (nothing handed out since the assignment): at end only if the log is empty
-    // from where the assignment started, which the end-of-partition event already said.
-    if (tp.offset >= 0 && tp.offset < high) at_end = false;
+    // Records produced after the end-of-partition event, not fetched yet: not at end. They will
+    // be fetched, which clears at_end_ until the next end-of-partition event.
+    if (high > std::max(next, low)) return false;
   }
-  rd_kafka_topic_partition_list_destroy(list);
-  if (!at_end) {
-    for (auto& [tp, end] : at_end_) end = false;  // wait for the next end-of-partition events
-  }
-  return at_end;
+  return true;
 }
 
 std::map<std::pair<std::string, int32_t>, int64_t> KafkaConsumer::HighWatermarks() const {

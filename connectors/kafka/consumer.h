@@ -95,7 +95,11 @@ class KafkaConsumer {
   rd_kafka_t* rk_;
   rd_kafka_queue_t* queue_;
   std::vector<std::pair<std::string, int32_t>> assigned_;
+  // Per assigned partition: the end-of-partition event came after its last record.
   std::map<std::pair<std::string, int32_t>, bool> at_end_;
+  // Per assigned partition: the next offset to read as last seen (a record's offset + 1, or the
+  // end offset an end-of-partition event reported); -1 while unknown.
+  std::map<std::pair<std::string, int32_t>, int64_t> next_;
 };
 
 }  // namespace rtdw

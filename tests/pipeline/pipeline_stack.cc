@@ -1,0 +1,287 @@
+#include "tests/pipeline/pipeline_stack.h"
+
+#include <cmath>
+#include <fstream>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "connectors/es/es_client.h"
+#include "core/event_time.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
+
+namespace rtdw::testing {
+namespace {
+
+std::string ToJson(const rapidjson::Value& v) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  v.Accept(w);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+absl::Status LoadJson(const std::string& path, rapidjson::Document* doc) {
+  std::string text = ReadFileOrEmpty(path);
+  if (text.empty()) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  doc->Parse<rapidjson::kParseFullPrecisionFlag>(text.c_str(), text.size());
+  if (doc->HasParseError()) return absl::InvalidArgumentError(absl::StrCat("bad JSON in ", path));
+  return absl::OkStatus();
+}
+
+bool SameValue(const rapidjson::Value& a, const rapidjson::Value& b) {
+  if (a.IsNumber() && b.IsNumber()) return std::fabs(a.GetDouble() - b.GetDouble()) < 1e-9;
+  return a == b;
+}
+
+// A dimension field is written only when present and neither null nor "".
+bool Usable(const rapidjson::Value& row, const char* field) {
+  if (!row.IsObject()) return false;
+  auto it = row.FindMember(field);
+  if (it == row.MemberEnd() || it->value.IsNull()) return false;
+  return !(it->value.IsString() && it->value.GetStringLength() == 0);
+}
+
+}  // namespace
+
+std::string Comparison::Summary() const {
+  return absl::StrCat("expected ", expected, ", found ", found, ", missing ", missing, ", extra ",
+                      extra, ", wrong ", wrong, samples.empty() ? "" : "; e.g. ",
+                      absl::StrJoin(samples, " | "));
+}
+
+std::string DiffDocument(const rapidjson::Value& expected, const rapidjson::Value& actual,
+                         const std::vector<std::string>& allowed_extra) {
+  if (!actual.IsObject()) return "not an object";
+  for (auto it = expected.MemberBegin(); it != expected.MemberEnd(); ++it) {
+    if (it->value.IsNull()) continue;  // null means absent
+    auto a = actual.FindMember(it->name);
+    if (a == actual.MemberEnd()) return absl::StrCat("missing field ", it->name.GetString());
+    if (!SameValue(it->value, a->value)) {
+      return absl::StrCat(it->name.GetString(), ": expected ", ToJson(it->value), ", got ",
+                          ToJson(a->value));
+    }
+  }
+  for (auto a = actual.MemberBegin(); a != actual.MemberEnd(); ++a) {
+    std::string name = a->name.GetString();
+    auto e = expected.FindMember(a->name);
+    bool expected_here = e != expected.MemberEnd() && !e->value.IsNull();
+    if (!expected_here &&
+        std::find(allowed_extra.begin(), allowed_extra.end(), name) == allowed_extra.end()) {
+      return absl::StrCat("unexpected field ", name, "=", ToJson(a->value));
+    }
+  }
+  return "";
+}
+
+PipelineStack::PipelineStack(StackOptions options) : options_(std::move(options)) {}
+
+absl::Status PipelineStack::Start() {
+  KafkaMock::Options ko;
+  ko.partitions = options_.partitions;
+  if (auto st = kafka_.Start(ko); !st.ok()) return st;
+  if (auto st = redis_.Start(); !st.ok()) return st;
+  if (auto st = es_.Start(options_.es_args); !st.ok()) return st;
+  return WriteConfig();
+}
+
+absl::Status PipelineStack::WriteConfig() {
+  config_path_ = dir_.Sub("rtdw.toml");
+  std::ofstream out(config_path_);
+  out << "[kafka]\nbrokers = \"" << kafka_.bootstrap() << "\"\n"
+      << "[redis]\nurl = \"" << redis_.url() << "\"\n"
+      << "[es]\nurl = \"" << es_.url() << "\"\n"
+      << "[state]\ndir = \"" << dir_.Sub("state") << "\"\n"
+      << "[http]\nlisten = \"\"\n"
+      << "[shutdown]\ntimeout = 5\n"
+      << "[jobs]\nenabled = [\"log-split\", \"db-split\", \"dau\", \"order-wide\"]\n"
+      << "batch_max_records = " << options_.batch_max_records << "\n"
+      << "batch_max_ms = " << options_.batch_max_ms << "\n";
+  return out ? absl::OkStatus() : absl::InternalError("cannot write the config");
+}
+
+absl::Status PipelineStack::GenerateDb() {
+  CommandResult r = RunCommand(
+      {BinDir() + "/rtdw-gen", "db", "--day", options_.day, "--seed",
+       std::to_string(options_.seed), "--users", std::to_string(options_.users), "--orders",
+       std::to_string(options_.orders), "--brokers", kafka_.bootstrap(), "--truth",
+       dir_.Sub("db-truth.json"), "--quiet"},
+      std::chrono::seconds(120));
+  if (r.exit_code != 0) return absl::InternalError(absl::StrCat("rtdw-gen db: ", r.err));
+  return LoadJson(dir_.Sub("db-truth.json"), &db_truth_);
+}
+
+absl::Status PipelineStack::GenerateLogs() {
+  CommandResult r = RunCommand(
+      {BinDir() + "/rtdw-gen", "logs", "--day", options_.day, "--seed",
+       std::to_string(options_.seed), "--mids", std::to_string(options_.mids), "--users",
+       std::to_string(options_.users), "--events", std::to_string(options_.events), "--key",
+       "mid", "--brokers", kafka_.bootstrap(), "--truth", dir_.Sub("log-truth.json"), "--quiet"},
+      std::chrono::seconds(120));
+  if (r.exit_code != 0) return absl::InternalError(absl::StrCat("rtdw-gen logs: ", r.err));
+  return LoadJson(dir_.Sub("log-truth.json"), &log_truth_);
+}
+
+int PipelineStack::RunToIdle(const std::string& job, double idle_s,
+                             const std::vector<std::string>& env, std::string* log) {
+  std::vector<std::string> argv = {BinDir() + "/rtdwd", "--config", config_path_,
+                                   "--exit-when-idle", absl::StrCat(idle_s)};
+  if (!job.empty()) {
+    argv.push_back("--job");
+    argv.push_back(job);
+  }
+  CommandResult r = RunCommand(argv, std::chrono::seconds(240), env);
+  if (log) *log = r.err;
+  std::ofstream(dir_.Sub("rtdwd.log"), std::ios::app) << r.err;
+  return r.exit_code;
+}
+
+absl::StatusOr<std::unique_ptr<ChildProcess>> PipelineStack::StartDaemon(
+    const std::string& job, const std::vector<std::string>& env) {
+  std::vector<std::string> argv = {BinDir() + "/rtdwd", "--config", config_path_};
+  if (!job.empty()) {
+    argv.push_back("--job");
+    argv.push_back(job);
+  }
+  ProcessOptions popts;
+  popts.stderr_path = dir_.Sub("rtdwd.log");
+  popts.env = env;
+  return ChildProcess::Start(argv, popts);
+}
+
+std::string PipelineStack::DaemonLog() const {
+  std::string log = ReadFileOrEmpty(dir_.Sub("rtdwd.log"));
+  return log.size() > 6000 ? log.substr(log.size() - 6000) : log;
+}
+
+size_t PipelineStack::ExpectedDimKeys() const {
+  return db_truth_.IsObject() && db_truth_.HasMember("dims") ? db_truth_["dims"].MemberCount() : 0;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> PipelineStack::EsDocuments(
+    const std::string& pattern) {
+  EsClientOptions o;
+  o.urls = {es_.url()};
+  o.warn = [](std::string_view) {};
+  auto client = EsClient::Create(o);
+  if (!client.ok()) return client.status();
+  (void)(*client)->Refresh(pattern);
+  std::map<std::string, std::string> docs;
+  ScrollOptions so;
+  absl::Status st = (*client)->ScrollAll(pattern, so, [&](const SearchHit& hit) {
+    if (!docs.emplace(hit.id, hit.source).second) {
+      return absl::InternalError(absl::StrCat("duplicate _id ", hit.id, " across indices"));
+    }
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+  return docs;
+}
+
+absl::StatusOr<Comparison> PipelineStack::CompareDau() {
+  auto docs = EsDocuments("gmall_dau_info_*");
+  if (!docs.ok()) return docs.status();
+  const rapidjson::Value& dims = db_truth_["dims"];
+  Comparison c;
+  c.found = docs->size();
+  std::set<std::string> seen;
+  for (auto day = log_truth_["dau"].MemberBegin(); day != log_truth_["dau"].MemberEnd(); ++day) {
+    for (auto m = day->value.MemberBegin(); m != day->value.MemberEnd(); ++m) {
+      ++c.expected;
+      std::string mid = m->name.GetString();
+      seen.insert(mid);
+      auto it = docs->find(mid);
+      if (it == docs->end()) {
+        ++c.missing;
+        if (c.samples.size() < 5) c.samples.push_back("missing mid " + mid);
+        continue;
+      }
+      // The expected document: the truth's fields plus the dimension fields.
+      rapidjson::Document expected;
+      expected.CopyFrom(m->value, expected.GetAllocator());
+      auto& a = expected.GetAllocator();
+      if (m->value.HasMember("user_id")) {
+        std::string key = absl::StrCat("DIM:USER_INFO:", m->value["user_id"].GetString());
+        if (dims.HasMember(key.c_str())) {
+          const rapidjson::Value& u = dims[key.c_str()];
+          if (Usable(u, "gender")) expected.AddMember("user_gender", rapidjson::Value(u["gender"], a), a);
+          if (Usable(u, "birthday")) {
+            auto age = AgeInYears(u["birthday"].GetString(), m->value["dt"].GetString());
+            if (age.ok()) expected.AddMember("user_age", *age, a);
+          }
+        }
+      }
+      if (m->value.HasMember("province_id")) {
+        std::string key = absl::StrCat("DIM:BASE_PROVINCE:", m->value["province_id"].GetString());
+        if (dims.HasMember(key.c_str())) {
+          const rapidjson::Value& p = dims[key.c_str()];
+          const std::pair<const char*, const char*> fields[] = {
+              {"name", "province_name"},
+              {"iso_code", "province_iso_code"},
+              {"iso_3166_2", "province_3166_2"},
+              {"area_code", "province_area_code"}};
+          for (const auto& [from, to] : fields) {
+            if (Usable(p, from)) {
+              expected.AddMember(rapidjson::StringRef(to), rapidjson::Value(p[from], a), a);
+            }
+          }
+        }
+      }
+      rapidjson::Document actual;
+      actual.Parse<rapidjson::kParseFullPrecisionFlag>(it->second.c_str(), it->second.size());
+      std::string diff = DiffDocument(expected, actual, {"rtdw_src"});
+      if (diff.empty() && !(actual.HasMember("rtdw_src") && actual["rtdw_src"].IsString())) {
+        diff = "no rtdw_src";
+      }
+      if (!diff.empty()) {
+        ++c.wrong;
+        if (c.samples.size() < 5) c.samples.push_back(absl::StrCat(mid, ": ", diff));
+      }
+    }
+  }
+  for (const auto& [id, source] : *docs) {
+    if (!seen.count(id)) {
+      ++c.extra;
+      if (c.samples.size() < 5) c.samples.push_back("extra mid " + id);
+    }
+  }
+  return c;
+}
+
+absl::StatusOr<Comparison> PipelineStack::CompareOrderWide() {
+  auto docs = EsDocuments("gmall_order_wide_*");
+  if (!docs.ok()) return docs.status();
+  Comparison c;
+  c.found = docs->size();
+  std::set<std::string> seen;
+  const rapidjson::Value& ow = db_truth_["order_wide"];
+  for (auto day = ow.MemberBegin(); day != ow.MemberEnd(); ++day) {
+    for (auto d = day->value.MemberBegin(); d != day->value.MemberEnd(); ++d) {
+      ++c.expected;
+      std::string id = d->name.GetString();
+      seen.insert(id);
+      auto it = docs->find(id);
+      if (it == docs->end()) {
+        ++c.missing;
+        if (c.samples.size() < 5) c.samples.push_back("missing detail " + id);
+        continue;
+      }
+      rapidjson::Document actual;
+      actual.Parse<rapidjson::kParseFullPrecisionFlag>(it->second.c_str(), it->second.size());
+      std::string diff = DiffDocument(d->value, actual, {"rtdw_src"});
+      if (!diff.empty()) {
+        ++c.wrong;
+        if (c.samples.size() < 5) c.samples.push_back(absl::StrCat(id, ": ", diff));
+      }
+    }
+  }
+  for (const auto& [id, source] : *docs) {
+    if (!seen.count(id)) {
+      ++c.extra;
+      if (c.samples.size() < 5) c.samples.push_back("extra detail " + id);
+    }
+  }
+  return c;
+}
+
+}  // namespace rtdw::testing

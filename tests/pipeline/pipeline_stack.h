@@ -1,0 +1,96 @@
+// The whole local stack for pipeline tests: rtdw-kafka-mock, redis-server, rtdw-es-lite, a
+// config for rtdwd, generated input (rtdw-gen) with its truth file, and the comparison of what
+// landed in ES with that truth (spec/FORMATS.md §4, §5).
+#ifndef RTDW_TESTS_PIPELINE_PIPELINE_STACK_H_
+#define RTDW_TESTS_PIPELINE_PIPELINE_STACK_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "rapidjson/document.h"
+#include "tests/harness/services.h"
+
+namespace rtdw::testing {
+
+struct StackOptions {
+  int partitions = 4;
+  int batch_max_records = 1000;
+  int batch_max_ms = 50;
+  std::vector<std::string> es_args;  // extra rtdw-es-lite flags (faults)
+  std::string day = "2026-11-24";
+  int seed = 3;
+  int mids = 1500;
+  int users = 400;
+  int events = 20000;
+  int orders = 600;
+};
+
+// The outcome of comparing ES with the truth.
+struct Comparison {
+  size_t expected = 0;
+  size_t found = 0;
+  size_t missing = 0;
+  size_t extra = 0;
+  size_t wrong = 0;
+  std::vector<std::string> samples;  // a few human-readable differences
+  bool exact() const { return missing == 0 && extra == 0 && wrong == 0 && found == expected; }
+  std::string Summary() const;
+};
+
+class PipelineStack {
+ public:
+  explicit PipelineStack(StackOptions options = {});
+  absl::Status Start();
+
+  // rtdw-gen into the ODS topics, with truth files.
+  absl::Status GenerateDb();
+  absl::Status GenerateLogs();
+
+  // The config path for rtdwd (all four jobs enabled; --job picks one).
+  const std::string& config() const { return config_path_; }
+  // rtdwd --config C [--job J] --exit-when-idle S; returns the exit code.
+  int RunToIdle(const std::string& job = "", double idle_s = 1.5,
+                const std::vector<std::string>& env = {}, std::string* log = nullptr);
+  // Starts rtdwd in the background (stderr to a log file in the stack's dir).
+  absl::StatusOr<std::unique_ptr<ChildProcess>> StartDaemon(const std::string& job = "",
+                                                            const std::vector<std::string>& env = {});
+  std::string DaemonLog() const;
+
+  // All documents of `index_pattern` by _id (refreshes first).
+  absl::StatusOr<std::map<std::string, std::string>> EsDocuments(const std::string& pattern);
+  // DAU / order-wide documents in ES vs the truth (dimension fields computed from the db truth).
+  absl::StatusOr<Comparison> CompareDau();
+  absl::StatusOr<Comparison> CompareOrderWide();
+  // Number of DIM:* keys the db truth says Redis must hold.
+  size_t ExpectedDimKeys() const;
+
+  KafkaMock& kafka() { return kafka_; }
+  RedisServer& redis() { return redis_; }
+  EsLite& es() { return es_; }
+  const TempDir& dir() const { return dir_; }
+  const StackOptions& options() const { return options_; }
+
+ private:
+  absl::Status WriteConfig();
+  StackOptions options_;
+  TempDir dir_;
+  KafkaMock kafka_;
+  RedisServer redis_;
+  EsLite es_;
+  std::string config_path_;
+  rapidjson::Document log_truth_;
+  rapidjson::Document db_truth_;
+};
+
+// Compares one document with its expected fields: numbers by value, everything else exactly;
+// `allowed_extra` fields may appear in `actual` without being expected. "" when equal.
+std::string DiffDocument(const rapidjson::Value& expected, const rapidjson::Value& actual,
+                         const std::vector<std::string>& allowed_extra);
+
+}  // namespace rtdw::testing
+
+#endif  // RTDW_TESTS_PIPELINE_PIPELINE_STACK_H_
