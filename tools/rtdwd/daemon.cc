@@ -1,70 +1,304 @@
 #include "tools/rtdwd/daemon.h"
 
+#include <fcntl.h>
+#include <pwd.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "core/dead_letter.h"
 #include "httplib.h"
 #include "spdlog/spdlog.h"
+#include "storage/state_store.h"
+#include "tools/common/logging.h"
 #include "tools/common/signals.h"
 #include "tools/rtdwd/jobs.h"
+#include "tools/rtdwd/probes.h"
+#include "tools/rtdwd/progress.h"
+#include "tools/rtdwd/reload.h"
+#include "tools/rtdwd/sd_notify.h"
 
 namespace rtdw {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// One job on its own thread, with the state the daemon reads from other threads.
-struct RunningJob {
+// How often the state stores' figures are refreshed for /metrics: every 5 s, or every
+// log.progress_interval when that is shorter (so a progress line never shows older figures).
+constexpr auto kStatsInterval = std::chrono::seconds(5);
+// How long past shutdown.timeout a stopping job may take before it is cancelled.
+constexpr auto kStopGrace = std::chrono::seconds(5);
+
+std::chrono::milliseconds StatsInterval(const Config& config) {
+  const auto progress = config.log.progress_interval;
+  if (progress.count() > 0 && progress < kStatsInterval) return progress;
+  return kStatsInterval;
+}
+
+bool HasJournal(std::string_view job) { return job == kJobDau || job == kJobOrderWide; }
+bool IsSplitJob(std::string_view job) { return job == kJobLogSplit || job == kJobDbSplit; }
+
+// "user rtdw (uid 998)".
+std::string EffectiveUser() {
+  uid_t uid = geteuid();
+  passwd* pw = getpwuid(uid);
+  return absl::StrCat("user ", pw != nullptr ? pw->pw_name : "?", " (uid ", uid, ")");
+}
+
+}  // namespace
+
+// One job on its own thread, with what the daemon's other threads read of it.
+struct Daemon::RunningJob {
+  std::string name;
+  // The job's own copy of the config: its runner keeps references into it. Written only on the
+  // job's thread (a reload's live settings, between batches), so the runner never sees it change
+  // under its feet.
+  std::unique_ptr<Config> config;
   std::unique_ptr<JobRunner> runner;
   std::thread thread;
   std::atomic<bool> started{false};
   std::atomic<bool> failed{false};
+  std::atomic<bool> done{false};
   std::atomic<int64_t> last_record_ns{0};  // steady clock of the last batch that had records
-  absl::Status status;
+
+  mutable std::mutex mu;
+  absl::Status status;                   // guarded by mu
+  std::optional<Config> pending_reload;  // guarded by mu: live settings to apply
+  // Held by the stats thread while it reads the store, so that Stop() cannot close it meanwhile.
+  std::mutex store_mu;
+  bool store_ready = false;  // guarded by store_mu: runner->store() may be read
+
+  std::unique_ptr<ProgressReporter> progress;   // the main thread's
+  std::unique_ptr<StoreMetrics> store_metrics;  // refreshed by the stats thread
+  Gauge* up = nullptr;
+  Gauge* batch_max_records = nullptr;
+  Gauge* batch_max_ms = nullptr;
+  Counter* reloads_applied = nullptr;
+
+  void SetStatus(absl::Status st) {
+    std::lock_guard<std::mutex> lock(mu);
+    status = std::move(st);
+  }
+  absl::Status GetStatus() const {
+    std::lock_guard<std::mutex> lock(mu);
+    return status;
+  }
+  // Applies a pending reload (the job's thread, between batches).
+  void ApplyPendingReload() {
+    std::optional<Config> next;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      next.swap(pending_reload);
+    }
+    if (!next) return;
+    ApplyLiveSettings(*next, config.get());
+    const JobCommon* common = config->jobs.Common(name);
+    runner->SetBatchLimits(common->batch_max_records, common->batch_max_ms);
+    batch_max_records->Set(static_cast<double>(common->batch_max_records));
+    batch_max_ms->Set(static_cast<double>(common->batch_max_ms.count()));
+    reloads_applied->Add();
+  }
+  // The /health line of this job; "" when it is consuming.
+  std::string Problem() const {
+    if (failed) {
+      return absl::StrCat(name, ": failed: ", std::string(GetStatus().message()));
+    }
+    std::string p = runner->HealthProblem();
+    if (!started) return absl::StrCat(name, ": starting", p.empty() ? "" : ": ", p);
+    return p.empty() ? "" : absl::StrCat(name, ": ", p);
+  }
 };
 
-}  // namespace
-
 Daemon::Daemon(Config config, DaemonOptions options)
-    : config_(std::move(config)), options_(options) {}
+    : config_(std::move(config)), options_(std::move(options)) {
+  if (options_.config_path.empty()) options_.config_path = config_.source;
+}
+
+absl::Status Daemon::CheckStateDir() const {
+  namespace fs = std::filesystem;
+  const std::string& dir = config_.state.dir;
+  const std::string where = "set state.dir (env RTDW_STATE_DIR) to a directory it can write";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "state dir ", dir, " cannot be created by ", EffectiveUser(), ": ", ec.message(),
+        " — create it writable by that user (the systemd unit's StateDirectory=rtdw does "
+        "this for /var/lib/rtdw), or ",
+        where));
+  }
+  if (!fs::is_directory(dir, ec)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("state dir ", dir, " is not a directory — ", where));
+  }
+  // Writable: create, write and remove a file (access(2) would trust root's override and
+  // ignore read-only mounts).
+  const std::string probe = absl::StrCat(dir, "/.rtdwd-write-check-", getpid());
+  int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  int err = fd < 0 ? errno : 0;
+  if (fd >= 0) {
+    if (write(fd, "x", 1) != 1) err = errno;
+    close(fd);
+    unlink(probe.c_str());
+  }
+  if (err != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "state dir ", dir, " is not writable by ", EffectiveUser(), ": ", strerror(err),
+        " — give that user write access (e.g. chown -R rtdw:rtdw ", dir, "), or ", where));
+  }
+  for (const std::string& job : config_.jobs.enabled) {
+    const std::string path = StorePath(dir, job);
+    if (auto pid = StoreLockHolder(path)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("state store ", path, " is held by another process (pid ", *pid,
+                       "): another rtdwd runs on this state dir — stop it first (kill -TERM ", *pid,
+                       ", or systemctl stop rtdwd) or give this instance its own state.dir"));
+    }
+    if (fs::exists(path, ec) && access(path.c_str(), W_OK) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "state store ", path, " is not writable by ", EffectiveUser(), ": ", strerror(errno),
+          " — was it created by another user? give it back (e.g. chown -R rtdw:rtdw ", dir, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Daemon::Reload(std::vector<std::unique_ptr<RunningJob>>& jobs) {
+  SdNotify("RELOADING=1");
+  const std::string& path = options_.config_path;
+  ConfigLoadResult loaded = LoadConfigDetailed(path);
+  Counter* outcome =
+      metrics_.GetCounter("rtdw_config_reloads_total", "SIGHUP config reloads, by result",
+                          {{"result", loaded.ok() ? "ok" : "error"}});
+  outcome->Add();
+  if (!loaded.ok()) {
+    spdlog::error("SIGHUP: {} is invalid ({} problem{}); keeping the running config", path,
+                  loaded.problems.size(), loaded.problems.size() == 1 ? "" : "s");
+    for (const std::string& problem : loaded.problems) spdlog::error("SIGHUP: {}", problem);
+    SdNotify("READY=1");
+    return;
+  }
+  Config& next = loaded.config;
+  if (!options_.job.empty()) next.jobs.enabled = {options_.job};
+  ReloadPlan plan = PlanReload(config_, next);
+  ApplyLiveSettings(next, &config_);
+  InitLogging(config_.log.level, config_.log.format);
+  for (auto& job : jobs) {
+    std::lock_guard<std::mutex> lock(job->mu);
+    job->pending_reload = config_;
+  }
+  metrics_
+      .GetGauge("rtdw_config_last_reload_timestamp_seconds",
+                "Time of the last successful SIGHUP reload (epoch seconds)")
+      ->Set(static_cast<double>(absl::ToUnixSeconds(absl::Now())));
+  spdlog::info("SIGHUP: reloaded {}: {}", path, plan.Summary());
+  SdNotify("READY=1");
+}
 
 absl::Status Daemon::Run() {
   spdlog::info("rtdwd starting: config {}, jobs [{}], state {}", config_.source,
                absl::StrJoin(config_.jobs.enabled, ", "), config_.state.dir);
 
+  // Start-up checks that waiting cannot fix.
+  if (absl::Status st = CheckStateDir(); !st.ok()) return st;
+  if (config_.kafka.group) {
+    spdlog::warn(
+        "kafka.group = \"{}\" is set, but group mode is not built in this version: this "
+        "daemon assigns every partition of its jobs' topics itself — do not run two on "
+        "the same jobs",
+        *config_.kafka.group);
+  }
+
   std::vector<std::unique_ptr<RunningJob>> jobs;
   for (const auto& name : config_.jobs.enabled) {
-    auto runner = MakeJobRunner(name, config_, &metrics_);
+    auto job = std::make_unique<RunningJob>();
+    job->name = name;
+    job->config = std::make_unique<Config>(config_);
+    auto runner = MakeJobRunner(name, *job->config, &metrics_);
     if (absl::IsUnimplemented(runner.status())) {
       spdlog::warn("{}; skipped", std::string(runner.status().message()));
       continue;
     }
     if (!runner.ok()) return runner.status();
-    auto job = std::make_unique<RunningJob>();
     job->runner = std::move(*runner);
+    // Every per-job series exists from here on, at 0 (the runners create theirs; these are the
+    // ones created lazily elsewhere).
+    const Labels labels = {{"job", name}};
+    metrics_.GetCounter("rtdw_offset_lost_total", "Stored offsets the broker no longer has",
+                        labels);
+    if (IsSplitJob(name)) {  // their dead letters by reason (the ES jobs' reasons left out)
+      for (int r = 0; r < kReasonCount; ++r) {
+        const std::string reason(ReasonCode(Reason(r)));
+        if (reason == "late" || reason == "future" || reason == "join_expired" ||
+            reason == "es_rejected") {
+          continue;
+        }
+        metrics_.GetCounter("rtdw_dead_letters_total",
+                            "Records rejected to the dead letters, by reason",
+                            {{"job", name}, {"reason", reason}});
+      }
+    }
+    job->up = metrics_.GetGauge("rtdw_job_up", "1 while the job is consuming and healthy, else 0",
+                                labels);
+    const JobCommon* common = job->config->jobs.Common(name);
+    job->batch_max_records = metrics_.GetGauge("rtdw_batch_max_records",
+                                               "The job's batch_max_records in effect", labels);
+    job->batch_max_records->Set(static_cast<double>(common->batch_max_records));
+    job->batch_max_ms =
+        metrics_.GetGauge("rtdw_batch_max_ms", "The job's batch_max_ms in effect", labels);
+    job->batch_max_ms->Set(static_cast<double>(common->batch_max_ms.count()));
+    job->reloads_applied = metrics_.GetCounter(
+        "rtdw_job_config_reloads_total",
+        "SIGHUP reloads the job has applied (between two batches: the next one uses them)", labels);
+    job->progress =
+        std::make_unique<ProgressReporter>(&metrics_, name, HasJournal(name), job->runner->lag());
+    job->store_metrics = std::make_unique<StoreMetrics>(&metrics_, name, name == kJobDau);
     jobs.push_back(std::move(job));
   }
+  metrics_.GetCounter("rtdw_config_reloads_total", "SIGHUP config reloads, by result",
+                      {{"result", "ok"}});
+  metrics_.GetCounter("rtdw_config_reloads_total", "SIGHUP config reloads, by result",
+                      {{"result", "error"}});
+  Gauge* rss = metrics_.GetGauge("rtdw_process_resident_memory_bytes",
+                                 "Resident set size of the rtdwd process");
+  rss->Set(static_cast<double>(ProcessRssBytes()));
+  metrics_.GetGauge("rtdw_process_start_time_seconds", "Start time of the process (epoch seconds)")
+      ->Set(static_cast<double>(absl::ToUnixSeconds(absl::Now())));
 
+  // The services the jobs use: probed now (the start-up report), then watched.
+  ServiceMonitor monitor(config_, &metrics_);
+  monitor.Start();
+  if (absl::Status fatal = monitor.Fatal(); !fatal.ok()) return fatal;
+
+  std::atomic<bool> stopping{false};
   // HTTP: /metrics and /health.
   httplib::Server http;
   std::thread http_thread;
   if (config_.http.enabled()) {
     http.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
-      res.set_content(metrics_.RenderPrometheus(), "text/plain; version=0.0.4");
+      rss->Set(static_cast<double>(ProcessRssBytes()));
+      std::vector<const StoreMetrics*> stores;
+      for (const auto& job : jobs) {
+        job->up->Set(job->started && job->Problem().empty() ? 1 : 0);  // as /health says now
+        stores.push_back(job->store_metrics.get());
+      }
+      res.set_content(metrics_.RenderPrometheus() + RenderDedupDaysFamily(stores),
+                      "text/plain; version=0.0.4");
     });
     http.Get("/health", [&](const httplib::Request&, httplib::Response& res) {
       std::vector<std::string> problems;
+      if (stopping) problems.push_back("stopping");
+      for (std::string& p : monitor.Problems()) problems.push_back(std::move(p));
       for (const auto& job : jobs) {
-        if (job->failed) {
-          problems.push_back(absl::StrCat(job->runner->name(), ": failed"));
-        } else if (!job->started) {
-          problems.push_back(absl::StrCat(job->runner->name(), ": starting"));
-        } else if (std::string p = job->runner->HealthProblem(); !p.empty()) {
-          problems.push_back(absl::StrCat(job->runner->name(), ": ", p));
-        }
+        if (std::string p = job->Problem(); !p.empty()) problems.push_back(std::move(p));
       }
       if (problems.empty()) {
         res.set_content("ok\n", "text/plain");
@@ -73,13 +307,14 @@ absl::Status Daemon::Run() {
         res.set_content(absl::StrJoin(problems, "\n") + "\n", "text/plain");
       }
     });
-    int port = config_.http.port == 0 ? http.bind_to_any_port(config_.http.host)
-                                      : (http.bind_to_port(config_.http.host, config_.http.port)
-                                             ? config_.http.port
-                                             : -1);
+    int port =
+        config_.http.port == 0
+            ? http.bind_to_any_port(config_.http.host)
+            : (http.bind_to_port(config_.http.host, config_.http.port) ? config_.http.port : -1);
     if (port < 0) {
-      return absl::UnavailableError(
-          absl::StrCat("http.listen ", config_.http.listen, ": cannot listen (port in use?)"));
+      return absl::UnavailableError(absl::StrCat(
+          "http.listen ", config_.http.listen,
+          ": cannot listen (port in use? another rtdwd?) — free it or change http.listen"));
     }
     spdlog::info("http: /metrics and /health on {}:{}", config_.http.host, port);
     http_thread = std::thread([&] { http.listen_after_bind(); });
@@ -91,36 +326,107 @@ absl::Status Daemon::Run() {
     job->thread = std::thread([job, &stop_jobs] {
       absl::Status st = job->runner->Start();
       if (!st.ok()) {
-        job->status = st;
-        job->failed = true;
+        if (absl::IsCancelled(st) && (stop_jobs.load() || StopRequested())) {
+          spdlog::info("{}: start-up interrupted by the stop: {}", job->name,
+                       std::string(st.message()));
+          job->SetStatus(job->runner->Stop());
+        } else {
+          job->SetStatus(st);
+          job->failed = true;
+        }
+        job->done = true;
         return;
+      }
+      {
+        std::lock_guard<std::mutex> lock(job->store_mu);
+        job->store_ready = job->runner->store() != nullptr;
       }
       job->started = true;
       while (!stop_jobs.load()) {
+        job->ApplyPendingReload();
         auto n = job->runner->RunOnce();
         if (!n.ok()) {
-          job->status = n.status();
+          job->SetStatus(n.status());
           job->failed = true;
-          return;
+          break;
         }
-        if (*n > 0) {
-          job->last_record_ns = Clock::now().time_since_epoch().count();
-        }
+        if (*n > 0) job->last_record_ns = Clock::now().time_since_epoch().count();
       }
-      job->status = job->runner->Stop();
+      {
+        std::lock_guard<std::mutex> lock(job->store_mu);
+        job->store_ready = false;  // the stats thread lets go of the store before it closes
+      }
+      absl::Status stopped = job->runner->Stop();
+      if (!job->failed) job->SetStatus(stopped);
+      job->done = true;
     });
   }
 
+  // The stats thread: the stores' figures for /metrics.
+  std::atomic<bool> stop_stats{false};
+  std::atomic<int64_t> stats_interval_ms{StatsInterval(config_).count()};  // follows reloads
+  std::thread stats_thread([&] {
+    auto next = Clock::now();
+    while (!stop_stats.load()) {
+      if (Clock::now() >= next) {
+        for (auto& job : jobs) {
+          std::lock_guard<std::mutex> lock(job->store_mu);
+          if (job->store_ready) job->store_metrics->Refresh(*job->runner->store());
+        }
+        next = Clock::now() + std::chrono::milliseconds(stats_interval_ms.load());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+
+  SdNotify("READY=1\nSTATUS=starting jobs");
+
   const auto started_at = Clock::now();
+  auto next_progress = started_at + config_.log.progress_interval;
+  auto next_tick = started_at;
+  std::string last_status;
   absl::Status result = absl::OkStatus();
   while (true) {
     if (StopRequested()) {
-      spdlog::info("rtdwd: stop requested, draining");
+      spdlog::info("rtdwd: stop requested, draining (shutdown.timeout {} s)",
+                   config_.shutdown.timeout.count());
       break;
     }
     bool any_failed = false;
     for (const auto& job : jobs) any_failed |= job->failed.load();
     if (any_failed) break;
+    if (absl::Status fatal = monitor.Fatal(); !fatal.ok()) {
+      result = fatal;
+      break;
+    }
+    if (TakeReloadRequest()) {
+      Reload(jobs);
+      stats_interval_ms = StatsInterval(config_).count();
+      next_progress = std::min(next_progress, Clock::now() + config_.log.progress_interval);
+    }
+    const auto now = Clock::now();
+    if (now >= next_tick) {
+      next_tick = now + std::chrono::seconds(1);
+      std::vector<std::string> problems = monitor.Problems();
+      for (auto& job : jobs) {
+        std::string p = job->Problem();
+        job->up->Set(p.empty() && job->started ? 1 : 0);
+        if (!p.empty()) problems.push_back(std::move(p));
+      }
+      std::string status =
+          problems.empty() ? "consuming" : absl::StrCat("not healthy: ", problems.front());
+      if (status != last_status) {
+        SdNotify(absl::StrCat("STATUS=", status));
+        last_status = status;
+      }
+    }
+    if (config_.log.progress_interval.count() > 0 && now >= next_progress) {
+      next_progress = now + config_.log.progress_interval;
+      for (auto& job : jobs) {
+        std::string p = job->Problem();
+        spdlog::info("{}", job->progress->Line(p));
+      }
+    }
     if (options_.exit_when_idle) {
       bool idle = true;
       for (const auto& job : jobs) {
@@ -130,9 +436,9 @@ absl::Status Daemon::Run() {
         }
         int64_t last = job->last_record_ns.load();
         auto last_tp = last == 0 ? started_at : Clock::time_point(Clock::duration(last));
-        if (Clock::now() - last_tp < *options_.exit_when_idle) idle = false;
+        if (now - last_tp < *options_.exit_when_idle) idle = false;
       }
-      if (jobs.empty() && Clock::now() - started_at >= *options_.exit_when_idle) idle = true;
+      if (jobs.empty() && now - started_at >= *options_.exit_when_idle) idle = true;
       if (idle) {
         spdlog::info("rtdwd: every job caught up and idle; exiting (--exit-when-idle)");
         break;
@@ -141,18 +447,48 @@ absl::Status Daemon::Run() {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 
+  // Drain: no new poll; each job commits the batch in hand and delivers its journal within
+  // shutdown.timeout (its Stop() bounds that itself). A job still starting is cancelled once the
+  // timeout has passed.
+  stopping = true;
+  SdNotify("STOPPING=1\nSTATUS=draining");
   stop_jobs = true;
-  for (auto& job : jobs) {
-    if (job->thread.joinable()) job->thread.join();
-    if (!job->status.ok()) {
-      spdlog::error("job {}: {}", job->runner->name(), std::string(job->status.message()));
-      if (result.ok()) {
-        result = absl::Status(job->status.code(),
-                              absl::StrCat("job ", job->runner->name(), ": ",
-                                           std::string(job->status.message())));
+  const auto deadline = Clock::now() + config_.shutdown.timeout;
+  auto all_done = [&jobs] {
+    for (const auto& job : jobs) {
+      if (!job->done) return false;
+    }
+    return true;
+  };
+  // A started job's Stop() bounds its own delivery by shutdown.timeout: give it a grace period
+  // beyond that before cancelling it too.
+  for (auto grace : {std::chrono::seconds(0), kStopGrace}) {
+    while (!all_done() && Clock::now() < deadline + grace) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    for (auto& job : jobs) {
+      if (!job->done && (!job->started || grace > std::chrono::seconds(0))) {
+        spdlog::warn(
+            "{}: still {} after shutdown.timeout ({} s); cancelling (what is owed "
+            "stays owed)",
+            job->name, job->started ? "stopping" : "starting", config_.shutdown.timeout.count());
+        job->runner->Cancel();
       }
     }
   }
+  for (auto& job : jobs) {
+    if (job->thread.joinable()) job->thread.join();
+    absl::Status st = job->GetStatus();
+    if (!st.ok()) {
+      spdlog::error("job {}: {}", job->name, std::string(st.message()));
+      if (result.ok()) {
+        result = absl::Status(st.code(),
+                              absl::StrCat("job ", job->name, ": ", std::string(st.message())));
+      }
+    }
+  }
+  stop_stats = true;
+  stats_thread.join();
   if (http_thread.joinable()) {
     http.stop();
     http_thread.join();

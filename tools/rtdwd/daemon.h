@@ -1,11 +1,29 @@
-// The daemon: runs every enabled job on its own thread, serves /metrics and /health, and stops
-// on SIGTERM/SIGINT (drain) or, with --exit-when-idle, once every job is caught up and quiet.
+// The daemon: runs every enabled job on its own thread, serves /metrics and /health, watches the
+// services the jobs use, reports progress, reloads the config on SIGHUP, and stops on
+// SIGTERM/SIGINT (drain) or, with --exit-when-idle, once every job is caught up and quiet.
+//
+// Lifecycle (docs/OPERATIONS.md):
+//  - Start-up checks before any job starts, each naming the thing and what to do: the state dir
+//    must be creatable and writable, and no other process may hold a job's store (exit 1 —
+//    waiting will not fix either); Kafka / Redis / Elasticsearch are probed, and one that cannot
+//    be reached is reported (log, /health) and waited for with backoff, not an exit;
+//    Elasticsearch of an unsupported version is an exit 1.
+//  - systemd: READY=1 once the HTTP server listens and the jobs are launched (Type=notify);
+//    RELOADING=1 / READY=1 around a reload; STOPPING=1 at a stop; STATUS= the health summary.
+//  - SIGTERM/SIGINT: no new poll; each job finishes and commits the batch in hand, delivers its
+//    journal within shutdown.timeout (what is left stays owed, safely), closes its store cleanly
+//    (clean-shutdown flag); exit 0. A job still starting (e.g. replaying its journal) is cancelled
+//    once shutdown.timeout has passed.
+//  - SIGHUP: re-reads the config file; applies what can change live (tools/rtdwd/reload.h) and
+//    logs one line naming what changed and what needs a restart; an invalid file is reported
+//    (FILE:LINE lines) and ignored.
 #ifndef RTDW_TOOLS_RTDWD_DAEMON_H_
 #define RTDW_TOOLS_RTDWD_DAEMON_H_
 
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -17,16 +35,25 @@ namespace rtdw {
 
 struct DaemonOptions {
   std::optional<std::chrono::milliseconds> exit_when_idle;
+  // The file SIGHUP re-reads ("" = config.source).
+  std::string config_path;
+  // --job NAME: kept across reloads ("" = the config's jobs.enabled).
+  std::string job;
 };
 
 class Daemon {
  public:
   Daemon(Config config, DaemonOptions options);
-  // Runs until a stop. OK after a clean stop; an error when a job cannot go on.
+  // Runs until a stop. OK after a clean stop; an error when a job cannot go on or a start-up
+  // check fails (its message names the thing and what to do).
   absl::Status Run();
 
  private:
-  Config config_;
+  struct RunningJob;
+  absl::Status CheckStateDir() const;
+  void Reload(std::vector<std::unique_ptr<RunningJob>>& jobs);
+
+  Config config_;  // the main thread's; each job has its own copy (RunningJob::config)
   DaemonOptions options_;
   MetricsRegistry metrics_;
 };

@@ -23,9 +23,13 @@ EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
     : config_(config),
       settings_(std::move(settings)),
       transform_(std::move(transform)),
-      metrics_(metrics) {
+      metrics_(metrics),
+      lag_(metrics, settings_.job) {
   const Labels job = {{"job", settings_.job}};
   records_in_ = metrics_->GetCounter("rtdw_records_in_total", "Source records consumed", job);
+  records_out_ = metrics_->GetCounter(
+      "rtdw_records_out_total",
+      "Records produced (split jobs: Kafka records; ES jobs: documents journaled for ES)", job);
   documents_ = metrics_->GetCounter("rtdw_documents_total", "Documents journaled for ES", job);
   dead_letters_ = metrics_->GetCounter("rtdw_dead_letter_records_total",
                                        "Records sent to the dead letters", job);
@@ -166,10 +170,13 @@ absl::Status EsJobRunner::ReplayJournal() {
   if (!owed.ok()) return owed.status();
   if (owed->empty()) return absl::OkStatus();
   spdlog::info("{}: re-delivering {} owed journal entries", settings_.job, owed->size());
+  size_t remaining = owed->size();
+  backlog_gauge_->Set(static_cast<double>(remaining));
   for (const auto& listed : *owed) {
     auto entry = store_->ReadJournal(listed.seq);
     if (!entry.ok()) return entry.status();
     if (!DeliverOne(*entry)) return absl::CancelledError("stopped during the start-up replay");
+    backlog_gauge_->Set(static_cast<double>(--remaining));
   }
   spdlog::info("{}: start-up replay done", settings_.job);
   return absl::OkStatus();
@@ -262,6 +269,7 @@ absl::Status EsJobRunner::TryAssign() {
     }
   }
   if (auto st = consumer_->Assign(starts); !st.ok()) return st;
+  lag_.Assigned(starts);
   assigned_ = true;
   consumer_at_end_ = false;
   SetProblem("");
@@ -304,6 +312,7 @@ absl::StatusOr<size_t> EsJobRunner::RunOnce() {
   }
   if (batch_.empty()) {
     consumer_at_end_ = consumer_->VerifiedAtEnd();
+    lag_.Update(consumer_->HighWatermarks(), consumer_at_end_);
     return size_t{0};
   }
   consumer_at_end_ = false;
@@ -358,8 +367,11 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
         }
         cv_.notify_all();
         consumer_->CommitAsync(next);
+        lag_.Committed(next);
+        lag_.Update(consumer_->HighWatermarks());
         const EsTransformCounters& after = transform_->counters();
         records_in_->Add(batch_.size());
+        records_out_->Add(after.documents - before.documents);
         documents_->Add(after.documents - before.documents);
         dead_letters_->Add(after.dead_letters - before.dead_letters);
         dims_missing_->Add(after.dims_missing - before.dims_missing);

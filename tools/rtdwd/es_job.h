@@ -36,6 +36,7 @@
 #include "tools/common/config.h"
 #include "tools/rtdwd/fault_points.h"
 #include "tools/rtdwd/job_runner.h"
+#include "tools/rtdwd/progress.h"
 
 namespace rtdw {
 
@@ -65,6 +66,16 @@ class EsJobRunner : public JobRunner {
   bool CaughtUp() const override;
   std::string HealthProblem() const override;
   absl::Status Stop() override;
+  StateStore* store() override { return store_.get(); }
+  const KafkaLagTracker* lag() const override { return &lag_; }
+  void SetBatchLimits(int64_t max_records, std::chrono::milliseconds max_ms) override {
+    settings_.batch_max_records = max_records;
+    settings_.batch_max_ms = max_ms;
+  }
+  void Cancel() override {
+    cancel_ = true;
+    cv_.notify_all();
+  }
 
  private:
   absl::Status ConnectEs();
@@ -82,6 +93,7 @@ class EsJobRunner : public JobRunner {
   EsJobSettings settings_;
   std::unique_ptr<EsTransform> transform_;
   MetricsRegistry* metrics_;
+  KafkaLagTracker lag_;  // the job's thread feeds it
   FaultPoints faults_;
 
   std::unique_ptr<StateStore> store_;
@@ -107,6 +119,7 @@ class EsJobRunner : public JobRunner {
   std::string problem_;
 
   Counter* records_in_;
+  Counter* records_out_;  // = documents_, under the name the split jobs use too
   Counter* documents_;
   Counter* dead_letters_;
   Counter* batches_;

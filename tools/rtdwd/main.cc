@@ -1,7 +1,9 @@
 // rtdwd: the rtdw daemon. Runs the enabled jobs of a TOML config (spec/CONFIG.md).
 //
 // Exit codes (spec/CONFIG.md): 0 after a clean stop (SIGTERM drain, --exit-when-idle, --check of a
-// valid file); 1 when it cannot go on; 2 for a bad config or command line (incl. a missing file).
+// valid file); 1 when it cannot go on (a start-up check that waiting cannot fix, a job that
+// failed); 2 for a bad config or command line (incl. a missing file). Signals: SIGTERM/SIGINT
+// drain and stop, SIGHUP reloads the config (tools/rtdwd/daemon.h, docs/OPERATIONS.md).
 #include <unistd.h>
 
 #include <chrono>
@@ -32,7 +34,8 @@ int main(int argc, char** argv) {
   bool check = false;
   bool print_config = false;
   app.add_option("-c,--config", config_path, "TOML config file (spec: docs/CONFIG.md)")->required();
-  app.add_option("--job", job, "run only this job of the config (log-split|db-split|dau|order-wide)");
+  app.add_option("--job", job,
+                 "run only this job of the config (log-split|db-split|dau|order-wide)");
   app.add_option("--exit-when-idle", exit_when_idle,
                  "exit 0 once every source partition is at its end and nothing arrived for S "
                  "seconds")
@@ -81,10 +84,12 @@ int main(int argc, char** argv) {
   rtdw::InitLogging(config.log.level, config.log.format);
   rtdw::InstallSignalHandlers();
   rtdw::DaemonOptions options;
-  options.exit_when_idle =
-      exit_when_idle < 0 ? std::nullopt
-                         : std::optional<std::chrono::milliseconds>(
-                               std::chrono::milliseconds(static_cast<int64_t>(exit_when_idle * 1000)));
+  options.config_path = config_path;
+  options.job = job;
+  options.exit_when_idle = exit_when_idle < 0
+                               ? std::nullopt
+                               : std::optional<std::chrono::milliseconds>(std::chrono::milliseconds(
+                                     static_cast<int64_t>(exit_when_idle * 1000)));
   rtdw::Daemon daemon(config, options);
   absl::Status status = daemon.Run();
   if (!status.ok()) {

@@ -78,10 +78,16 @@ class SplitJobRunner::ProducingSink : public RecordSink {
 
 SplitJobRunner::SplitJobRunner(const Config& config, SplitJobSettings settings,
                                std::unique_ptr<SplitStep> step, MetricsRegistry* metrics)
-    : config_(config), settings_(std::move(settings)), step_(std::move(step)), metrics_(metrics) {
+    : config_(config),
+      settings_(std::move(settings)),
+      step_(std::move(step)),
+      metrics_(metrics),
+      lag_(metrics, settings_.job) {
   const Labels job = {{"job", settings_.job}};
   records_in_ = metrics_->GetCounter("rtdw_records_in_total", "Source records consumed", job);
-  records_out_ = metrics_->GetCounter("rtdw_records_out_total", "Records produced", job);
+  records_out_ = metrics_->GetCounter(
+      "rtdw_records_out_total",
+      "Records produced (split jobs: Kafka records; ES jobs: documents journaled for ES)", job);
   dead_letters_ = metrics_->GetCounter("rtdw_dead_letter_records_total",
                                        "Records sent to the dead letters", job);
   batches_ = metrics_->GetCounter("rtdw_batches_total", "Batches committed", job);
@@ -180,6 +186,7 @@ absl::Status SplitJobRunner::TryAssign() {
     starts.push_back(s);
   }
   if (auto st = consumer_->Assign(starts); !st.ok()) return st;
+  lag_.Assigned(starts);
   assigned_ = true;
   caught_up_ = false;
   SetProblem("");
@@ -212,6 +219,7 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
   }
   if (batch_.empty()) {
     caught_up_ = consumer_->VerifiedAtEnd();
+    lag_.Update(consumer_->HighWatermarks(), caught_up_);
     return size_t{0};
   }
   caught_up_ = false;
@@ -258,17 +266,8 @@ absl::Status SplitJobRunner::ProcessBatch() {
         records_out_->Add(sink_->TakeEmitted());
         dead_letters_->Add(sink_->TakeDead());
         batches_->Add();
-        auto hw = consumer_->HighWatermarks();
-        for (const auto& [tp, offset] : next) {
-          auto it = hw.find(tp);
-          if (it == hw.end()) continue;
-          metrics_
-              ->GetGauge("rtdw_kafka_lag", "Records behind the partition's high watermark",
-                         {{"job", settings_.job},
-                          {"topic", tp.first},
-                          {"partition", std::to_string(tp.second)}})
-              ->Set(static_cast<double>(std::max<int64_t>(0, it->second - offset)));
-        }
+        lag_.Committed(next);
+        lag_.Update(consumer_->HighWatermarks());
         SetProblem("");
         return absl::OkStatus();
       }

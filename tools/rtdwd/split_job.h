@@ -26,6 +26,7 @@
 #include "storage/state_store.h"
 #include "tools/common/config.h"
 #include "tools/rtdwd/job_runner.h"
+#include "tools/rtdwd/progress.h"
 
 namespace rtdw {
 
@@ -70,6 +71,12 @@ class SplitJobRunner : public JobRunner {
   bool CaughtUp() const override { return caught_up_.load(); }
   std::string HealthProblem() const override;
   absl::Status Stop() override;
+  StateStore* store() override { return store_.get(); }
+  const KafkaLagTracker* lag() const override { return &lag_; }
+  void SetBatchLimits(int64_t max_records, std::chrono::milliseconds max_ms) override {
+    settings_.batch_max_records = max_records;
+    settings_.batch_max_ms = max_ms;
+  }
 
  private:
   class ProducingSink;
@@ -81,6 +88,7 @@ class SplitJobRunner : public JobRunner {
   SplitJobSettings settings_;
   std::unique_ptr<SplitStep> step_;
   MetricsRegistry* metrics_;
+  KafkaLagTracker lag_;  // the job's thread feeds it
 
   std::unique_ptr<StateStore> store_;
   std::unique_ptr<KafkaConsumer> consumer_;

@@ -1,0 +1,207 @@
+#include "tools/rtdwd/progress.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/state_types.h"
+#include "spdlog/spdlog.h"
+#include "storage/state_store.h"
+
+namespace rtdw {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr char kLagHelp[] = "Records behind the partition's high watermark";
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// KafkaLagTracker
+
+KafkaLagTracker::KafkaLagTracker(MetricsRegistry* metrics, std::string job)
+    : metrics_(metrics), job_(std::move(job)) {}
+
+void KafkaLagTracker::Assigned(const std::vector<PartitionStart>& starts) {
+  parts_.clear();
+  for (const PartitionStart& s : starts) {
+    Part& p = parts_[{s.topic, s.partition}];
+    p.position = s.offset >= 0 ? s.offset : -1;
+    p.from_end = s.offset == PartitionStart::kEnd;
+    p.gauge = metrics_->GetGauge(
+        "rtdw_kafka_lag", kLagHelp,
+        {{"job", job_}, {"topic", s.topic}, {"partition", std::to_string(s.partition)}});
+    p.gauge->Set(0);
+  }
+  partitions_ = static_cast<int>(parts_.size());
+  total_ = 0;
+}
+
+void KafkaLagTracker::Committed(const std::map<TopicPartition, int64_t>& next_offsets) {
+  for (const auto& [tp, offset] : next_offsets) {
+    auto it = parts_.find(tp);
+    if (it != parts_.end()) it->second.position = std::max(it->second.position, offset);
+  }
+}
+
+void KafkaLagTracker::Update(const std::map<TopicPartition, int64_t>& high_watermarks,
+                             bool at_end) {
+  int64_t total = 0;
+  for (auto& [tp, part] : parts_) {
+    auto it = high_watermarks.find(tp);
+    if (it == high_watermarks.end()) {  // not fetched yet: keep the last figure
+      total += static_cast<int64_t>(part.gauge->value());
+      continue;
+    }
+    const int64_t high = it->second;
+    if (at_end || (part.position < 0 && part.from_end)) part.position = high;
+    const int64_t lag = std::max<int64_t>(0, high - std::max<int64_t>(0, part.position));
+    part.gauge->Set(static_cast<double>(lag));
+    total += lag;
+  }
+  total_ = total;
+}
+
+// ---------------------------------------------------------------------------------------------
+// StoreMetrics
+
+StoreMetrics::StoreMetrics(MetricsRegistry* metrics, std::string job, bool has_dedup)
+    : job_(std::move(job)), has_dedup_(has_dedup) {
+  for (std::string_view cf_view : kStateColumnFamilies) {
+    std::string cf(cf_view);
+    const Labels labels = {{"job", job_}, {"cf", cf}};
+    sst_bytes_[cf] = metrics->GetGauge("rtdw_state_sst_bytes",
+                                       "RocksDB SST file bytes per column family", labels);
+    memtable_bytes_[cf] = metrics->GetGauge("rtdw_state_memtable_bytes",
+                                            "RocksDB memtable bytes per column family", labels);
+    keys_[cf] =
+        metrics->GetGauge("rtdw_state_keys",
+                          "Keys per column family (RocksDB's estimate for dedup and join)", labels);
+  }
+  const Labels labels = {{"job", job_}};
+  journal_bytes_ = metrics->GetGauge("rtdw_state_journal_bytes",
+                                     "Bytes of the bulk bodies owed to ES (journal)", labels);
+  stored_dead_letters_ = metrics->GetGauge(
+      "rtdw_state_dead_letters", "Dead letters kept in the store (rtdw deadletter list)", labels);
+}
+
+void StoreMetrics::Refresh(StateStore& store) {
+  auto stats = store.Stats(/*exact_counts=*/false);
+  if (!stats.ok()) {
+    spdlog::debug("{}: state stats: {}", job_, std::string(stats.status().message()));
+    return;
+  }
+  for (const ColumnFamilyStats& cf : stats->column_families) {
+    if (auto it = sst_bytes_.find(cf.name); it != sst_bytes_.end()) {
+      it->second->Set(static_cast<double>(cf.sst_bytes));
+    }
+    if (auto it = memtable_bytes_.find(cf.name); it != memtable_bytes_.end()) {
+      it->second->Set(static_cast<double>(cf.memtable_bytes));
+    }
+    if (auto it = keys_.find(cf.name); it != keys_.end()) {
+      it->second->Set(static_cast<double>(cf.keys));
+    }
+  }
+  journal_bytes_->Set(static_cast<double>(stats->journal_bytes));
+  stored_dead_letters_->Set(static_cast<double>(stats->dead_letters));
+
+  if (!has_dedup_ || Clock::now() < next_scan_) return;
+  const auto started = Clock::now();
+  std::map<uint32_t, uint64_t> days;
+  auto listed = store.DedupDays();
+  if (!listed.ok()) return;
+  for (DayNumber day : *listed) {
+    uint64_t n = 0;
+    absl::Status st = store.ScanDedupDay(day, [&n](int32_t, std::string_view, const DedupValue&) {
+      ++n;
+      return true;
+    });
+    if (!st.ok()) return;
+    days[day] = n;
+  }
+  next_scan_ = Clock::now() + 20 * (Clock::now() - started);
+  std::lock_guard<std::mutex> lock(mu_);
+  dedup_days_ = std::move(days);
+}
+
+std::string StoreMetrics::RenderDedupDays() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string out;
+  for (const auto& [day, n] : dedup_days_) {
+    absl::StrAppend(&out, "rtdw_dedup_keys{job=\"", job_, "\",day=\"", FormatDay(day), "\"} ", n,
+                    "\n");
+  }
+  return out;
+}
+
+std::string RenderDedupDaysFamily(const std::vector<const StoreMetrics*>& stores) {
+  std::string out =
+      "# HELP rtdw_dedup_keys De-dup keys (first visits) per event day, counted in the store\n"
+      "# TYPE rtdw_dedup_keys gauge\n";
+  for (const StoreMetrics* s : stores) out += s->RenderDedupDays();
+  return out;
+}
+
+uint64_t ProcessRssBytes() {
+  std::ifstream in("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  if (!(in >> size >> resident)) return 0;
+  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+// ---------------------------------------------------------------------------------------------
+// ProgressReporter
+
+ProgressReporter::ProgressReporter(MetricsRegistry* metrics, std::string job, bool has_journal,
+                                   const KafkaLagTracker* lag)
+    : job_(std::move(job)), lag_(lag), last_time_(Clock::now()) {
+  const Labels labels = {{"job", job_}};
+  // The same series the job updates (the registry hands out one object per name and labels).
+  records_in_ = metrics->GetCounter("rtdw_records_in_total", "Source records consumed", labels);
+  records_out_ = metrics->GetCounter(
+      "rtdw_records_out_total",
+      "Records produced (split jobs: Kafka records; ES jobs: documents journaled for ES)", labels);
+  dead_letters_ = metrics->GetCounter("rtdw_dead_letter_records_total",
+                                      "Records sent to the dead letters", labels);
+  batches_ = metrics->GetCounter("rtdw_batches_total", "Batches committed", labels);
+  if (has_journal) {
+    backlog_ = metrics->GetGauge("rtdw_journal_backlog", "Journal entries owed to ES", labels);
+  }
+  last_in_ = records_in_->value();
+  last_out_ = records_out_->value();
+  last_dead_ = dead_letters_->value();
+  last_batches_ = batches_->value();
+}
+
+std::string ProgressReporter::Line(std::string_view health_problem) {
+  const auto now = Clock::now();
+  const double secs = std::max(1e-3, std::chrono::duration<double>(now - last_time_).count());
+  const uint64_t in = records_in_->value(), out = records_out_->value();
+  const uint64_t dead = dead_letters_->value(), batches = batches_->value();
+  std::string line = absl::StrFormat(
+      "%s: progress: %.1f records/s in, %.1f/s out, %d batches in %.0f s; lag %s", job_,
+      static_cast<double>(in - last_in_) / secs, static_cast<double>(out - last_out_) / secs,
+      static_cast<int64_t>(batches - last_batches_), secs,
+      lag_ == nullptr || lag_->partitions() == 0
+          ? std::string("n/a (no partition assigned)")
+          : absl::StrCat(lag_->total(), " records over ", lag_->partitions(), " partitions"));
+  if (backlog_ != nullptr) {
+    absl::StrAppend(&line, "; journal backlog ", static_cast<int64_t>(backlog_->value()));
+  }
+  absl::StrAppend(&line, "; dead letters ", dead, " (+", dead - last_dead_, "); total in ", in);
+  if (!health_problem.empty())
+    absl::StrAppend(&line, "; not healthy: ", std::string(health_problem));
+  last_time_ = now;
+  last_in_ = in;
+  last_out_ = out;
+  last_dead_ = dead;
+  last_batches_ = batches;
+  return line;
+}
+
+}  // namespace rtdw
