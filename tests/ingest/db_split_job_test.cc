@@ -65,7 +65,7 @@ int RunToIdle(const std::string& config, std::string* err = nullptr) {
 TEST(DbSplitJobTest, RoutesFactsDimsSkipsAndDeadLetters) {
   KafkaMock kafka;
   RedisServer redis;
-  ASSERT_TRUE(kafka.Start({.brokers = 1, .partitions = 3}).ok());
+  ASSERT_TRUE(kafka.Start({.brokers = 1, .partitions = 3, .topics = {}}).ok());
   ASSERT_TRUE(redis.Start().ok());
   std::vector<std::string> in = {
       Maxwell("user_info", "bootstrap-start", "{}"),
@@ -183,7 +183,7 @@ TEST(DbSplitJobTest, KillNineLoopKeepsPerIdOrderAndLosesNothing) {
   const int kKills = full ? 100 : 20;
   KafkaMock kafka;
   RedisServer redis;
-  ASSERT_TRUE(kafka.Start({.brokers = 1, .partitions = 4}).ok());
+  ASSERT_TRUE(kafka.Start({.brokers = 1, .partitions = 4, .topics = {}}).ok());
   ASSERT_TRUE(redis.Start().ok());
   std::vector<std::string> in, keys;
   for (int v = 0; v < kVersions; ++v) {

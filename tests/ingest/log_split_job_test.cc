@@ -60,7 +60,7 @@ std::string PageRecord(int i, int64_t ts, int displays, int actions) {
 
 TEST(LogSplitJobTest, SplitsRoutesAndDeadLettersEndToEnd) {
   KafkaMock kafka;
-  ASSERT_TRUE(kafka.Start({.brokers = 1, .partitions = 2}).ok());
+  ASSERT_TRUE(kafka.Start({.brokers = 1, .partitions = 2, .topics = {}}).ok());
   std::vector<std::string> input = {
       // 0: start
       "{\"common\":{\"mid\":\"mid_1\",\"uid\":\"7\",\"ar\":\"1\",\"ch\":\"xiaomi\",\"is_new\":\"1\"},"
@@ -148,7 +148,7 @@ TEST(LogSplitJobTest, KillNineLoopLosesNothing) {
   const int kRecords = full ? 200000 : 30000;
   const int kKills = full ? 100 : 20;
   KafkaMock kafka;
-  ASSERT_TRUE(kafka.Start({.brokers = 1, .partitions = 4}).ok());
+  ASSERT_TRUE(kafka.Start({.brokers = 1, .partitions = 4, .topics = {}}).ok());
   std::vector<std::string> input;
   std::vector<std::string> keys;
   std::mt19937 rng(42);

@@ -2,6 +2,8 @@
 // -> redis-server / rtdw-es-lite, compared document by document with the generator's truth.
 #include <signal.h>
 
+#include <fstream>
+
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/pipeline/pipeline_stack.h"
@@ -98,6 +100,32 @@ TEST(PipelineTest, DeathAfterDedupStateBeforeEsWriteLosesNoUser) {
                   "--day", stack.options().day, "--es-url", stack.es().url()});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
   EXPECT_NE(verify.out.find("\"status\":\"ok\""), std::string::npos) << verify.out;
+}
+
+}  // namespace
+}  // namespace rtdw::testing
+
+namespace rtdw::testing {
+namespace {
+
+// order-wide's join relies on co-partitioning: different partition counts are refused (exit 1).
+TEST(PipelineTest, OrderWideRefusesTopicsWithDifferentPartitionCounts) {
+  KafkaMock kafka;
+  ASSERT_TRUE(kafka.Start({.brokers = 1, .partitions = 4, .topics = {"DWD_ORDER_DETAIL_I:3"}}).ok());
+  RedisServer redis;
+  ASSERT_TRUE(redis.Start().ok());
+  EsLite es;
+  ASSERT_TRUE(es.Start().ok());
+  TempDir dir;
+  std::string config = dir.Sub("rtdw.toml");
+  std::ofstream(config) << "[kafka]\nbrokers = \"" << kafka.bootstrap() << "\"\n[redis]\nurl = \""
+                        << redis.url() << "\"\n[es]\nurl = \"" << es.url() << "\"\n[state]\ndir = \""
+                        << dir.Sub("state") << "\"\n[http]\nlisten = \"\"\n[jobs]\n";
+  CommandResult r = RunCommand({BinDir() + "/rtdwd", "--config", config, "--job", "order-wide",
+                                "--exit-when-idle", "1"},
+                               std::chrono::seconds(60));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("different partition counts (4 vs 3)"), std::string::npos) << r.err;
 }
 
 }  // namespace

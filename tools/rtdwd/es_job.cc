@@ -1,5 +1,7 @@
 #include "tools/rtdwd/es_job.h"
 
+#include "tools/rtdwd/job_common.h"
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -183,16 +185,7 @@ absl::Status EsJobRunner::ReplayJournal() {
 }
 
 absl::Status EsJobRunner::Start() {
-  StateStoreOptions so;
-  so.root = config_.state.dir;
-  so.job = settings_.job;
-  so.block_cache_mb = config_.state.block_cache_mb;
-  so.sync = config_.state.sync;
-  so.topic_fingerprint = TopicFingerprint(config_, settings_.job);
-  so.log = [job = settings_.job](std::string_view msg) {
-    spdlog::info("{}: {}", job, std::string(msg));
-  };
-  auto store = StateStore::Open(so);
+  auto store = OpenJobStore(config_, settings_.job);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
 
@@ -244,29 +237,9 @@ absl::Status EsJobRunner::TryAssign() {
           "); the join relies on co-partitioning"));
     }
     first_count = *partitions;
-    auto stored = store_->GetOffsets(topic);
-    if (!stored.ok()) return stored.status();
-    for (int p = 0; p < *partitions; ++p) {
-      PartitionStart s{topic, p, PartitionStart::kBeginning};
-      bool found = false;
-      for (const auto& o : *stored) {
-        if (o.partition == p) {
-          s.offset = o.next_offset;
-          found = true;
-        }
-      }
-      if (!found) {
-        switch (config_.kafka.auto_offset_reset) {
-          case AutoOffsetReset::kEarliest: s.offset = PartitionStart::kBeginning; break;
-          case AutoOffsetReset::kLatest: s.offset = PartitionStart::kEnd; break;
-          case AutoOffsetReset::kError:
-            return absl::FailedPreconditionError(
-                absl::StrCat(topic, "/", p,
-                             " has no stored offset and kafka.auto_offset_reset is \"error\""));
-        }
-      }
-      starts.push_back(s);
-    }
+    auto topic_starts = PartitionStarts(*store_, config_, topic, *partitions);
+    if (!topic_starts.ok()) return topic_starts.status();
+    starts.insert(starts.end(), topic_starts->begin(), topic_starts->end());
   }
   if (auto st = consumer_->Assign(starts); !st.ok()) return st;
   lag_.Assigned(starts);

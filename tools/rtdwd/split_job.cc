@@ -1,5 +1,7 @@
 #include "tools/rtdwd/split_job.h"
 
+#include "tools/rtdwd/job_common.h"
+
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -113,16 +115,7 @@ std::string SplitJobRunner::HealthProblem() const {
 }
 
 absl::Status SplitJobRunner::Start() {
-  StateStoreOptions so;
-  so.root = config_.state.dir;
-  so.job = settings_.job;
-  so.block_cache_mb = config_.state.block_cache_mb;
-  so.sync = config_.state.sync;
-  so.topic_fingerprint = TopicFingerprint(config_, settings_.job);
-  so.log = [job = settings_.job](std::string_view msg) {
-    spdlog::info("{}: {}", job, std::string(msg));
-  };
-  auto store = StateStore::Open(so);
+  auto store = OpenJobStore(config_, settings_.job);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
 
@@ -161,32 +154,10 @@ absl::Status SplitJobRunner::TryAssign() {
     caught_up_ = false;
     return absl::OkStatus();
   }
-  auto stored = store_->GetOffsets(settings_.source_topic);
-  if (!stored.ok()) return stored.status();
-  std::vector<PartitionStart> starts;
-  for (int p = 0; p < *partitions; ++p) {
-    PartitionStart s{settings_.source_topic, p, PartitionStart::kBeginning};
-    bool found = false;
-    for (const auto& o : *stored) {
-      if (o.partition == p) {
-        s.offset = o.next_offset;
-        found = true;
-      }
-    }
-    if (!found) {
-      switch (config_.kafka.auto_offset_reset) {
-        case AutoOffsetReset::kEarliest: s.offset = PartitionStart::kBeginning; break;
-        case AutoOffsetReset::kLatest: s.offset = PartitionStart::kEnd; break;
-        case AutoOffsetReset::kError:
-          return absl::FailedPreconditionError(absl::StrCat(
-              settings_.source_topic, "/", p,
-              " has no stored offset and kafka.auto_offset_reset is \"error\""));
-      }
-    }
-    starts.push_back(s);
-  }
-  if (auto st = consumer_->Assign(starts); !st.ok()) return st;
-  lag_.Assigned(starts);
+  auto starts = PartitionStarts(*store_, config_, settings_.source_topic, *partitions);
+  if (!starts.ok()) return starts.status();
+  if (auto st = consumer_->Assign(*starts); !st.ok()) return st;
+  lag_.Assigned(*starts);
   assigned_ = true;
   caught_up_ = false;
   SetProblem("");

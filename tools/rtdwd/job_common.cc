@@ -1,0 +1,50 @@
+#include "tools/rtdwd/job_common.h"
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace rtdw {
+
+absl::StatusOr<std::unique_ptr<StateStore>> OpenJobStore(const Config& config,
+                                                         const std::string& job) {
+  StateStoreOptions so;
+  so.root = config.state.dir;
+  so.job = job;
+  so.block_cache_mb = config.state.block_cache_mb;
+  so.sync = config.state.sync;
+  so.topic_fingerprint = TopicFingerprint(config, job);
+  so.log = [job](std::string_view msg) { spdlog::info("{}: {}", job, std::string(msg)); };
+  return StateStore::Open(so);
+}
+
+absl::StatusOr<std::vector<PartitionStart>> PartitionStarts(const StateStore& store,
+                                                            const Config& config,
+                                                            const std::string& topic,
+                                                            int partitions) {
+  auto stored = store.GetOffsets(topic);
+  if (!stored.ok()) return stored.status();
+  std::vector<PartitionStart> starts;
+  for (int p = 0; p < partitions; ++p) {
+    PartitionStart s{topic, p, PartitionStart::kBeginning};
+    bool found = false;
+    for (const auto& o : *stored) {
+      if (o.partition == p) {
+        s.offset = o.next_offset;
+        found = true;
+      }
+    }
+    if (!found) {
+      switch (config.kafka.auto_offset_reset) {
+        case AutoOffsetReset::kEarliest: s.offset = PartitionStart::kBeginning; break;
+        case AutoOffsetReset::kLatest: s.offset = PartitionStart::kEnd; break;
+        case AutoOffsetReset::kError:
+          return absl::FailedPreconditionError(absl::StrCat(
+              topic, "/", p, " has no stored offset and kafka.auto_offset_reset is \"error\""));
+      }
+    }
+    starts.push_back(s);
+  }
+  return starts;
+}
+
+}  // namespace rtdw
