@@ -75,14 +75,14 @@ struct BulkOutput {
 };
 
 struct EsTransformCounters {
-  uint64_t records = 0;        // input records seen
-  uint64_t filtered = 0;       // not for this job (dau: not a first page)
-  uint64_t documents = 0;      // documents written to the bulk body
-  uint64_t duplicates = 0;     // dau: records that lost to an earlier one of the same mid and day
-  uint64_t dims_missing = 0;   // dimension rows looked up but absent
-  uint64_t dead_letters = 0;   // records dead-lettered (late, future, bad input, join_expired)
-  uint64_t join_waiting = 0;   // order-wide: rows buffered awaiting their partner
-  uint64_t join_expired = 0;   // order-wide: rows expired unmatched
+  uint64_t records = 0;       // input records seen
+  uint64_t filtered = 0;      // not for this job (dau: not a first page)
+  uint64_t documents = 0;     // documents written to the bulk body
+  uint64_t duplicates = 0;    // dau: records that lost to an earlier one of the same mid and day
+  uint64_t dims_missing = 0;  // dimension rows looked up but absent
+  uint64_t dead_letters = 0;  // records dead-lettered (late, future, bad input, join_expired)
+  uint64_t join_waiting = 0;  // order-wide: rows buffered awaiting their partner
+  uint64_t join_expired = 0;  // order-wide: rows expired unmatched
 };
 
 class EsTransform {

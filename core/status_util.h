@@ -22,9 +22,9 @@ inline std::string StatusText(const absl::Status& s) { return std::string(s.ToSt
 }  // namespace rtdw
 
 // Returns from the calling function when `expr` (an absl::Status) is not OK.
-#define RTDW_RETURN_IF_ERROR(expr)              \
-  do {                                          \
-    ::absl::Status rtdw_status_ = (expr);       \
+#define RTDW_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::absl::Status rtdw_status_ = (expr);        \
     if (!rtdw_status_.ok()) return rtdw_status_; \
   } while (0)
 

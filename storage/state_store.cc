@@ -419,9 +419,7 @@ absl::StatusOr<std::optional<int64_t>> PendingBatch::GetOffset(std::string_view 
 }
 
 namespace {
-std::string WatermarkName(int32_t partition) {
-  return absl::StrCat("watermark.", partition);
-}
+std::string WatermarkName(int32_t partition) { return absl::StrCat("watermark.", partition); }
 }  // namespace
 
 absl::StatusOr<std::optional<int64_t>> PendingBatch::GetWatermark(int32_t partition) const {

@@ -118,10 +118,11 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
   size_t got = 0;
   while (got < max_records) {
     auto now = std::chrono::steady_clock::now();
-    int wait_ms = now >= deadline ? 0
-                                   : static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                          deadline - now)
-                                                          .count());
+    int wait_ms =
+        now >= deadline
+            ? 0
+            : static_cast<int>(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
     size_t want = std::min(buf.size(), max_records - got);
     ssize_t n = rd_kafka_consume_batch_queue(queue_, got == 0 ? wait_ms : 0, buf.data(), want);
     if (n < 0) {
@@ -144,8 +145,8 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
         if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
             m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
           error = absl::OutOfRangeError(absl::StrCat(
-              where, ": the stored offset is no longer on the broker (",
-              rd_kafka_message_errstr(m), "); refusing to jump — see `rtdw offsets set`"));
+              where, ": the stored offset is no longer on the broker (", rd_kafka_message_errstr(m),
+              "); refusing to jump — see `rtdw offsets set`"));
         }
         // Other errors (broker down, transport) are transient: librdkafka retries.
         rd_kafka_message_destroy(m);

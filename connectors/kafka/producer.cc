@@ -78,8 +78,8 @@ void KafkaProducer::OnDelivery(int err, const char* errstr) {
 }
 
 absl::Status KafkaProducer::Produce(std::string_view topic, std::string_view key,
-                                    std::string_view value,
-                                    const std::vector<KafkaHeader>& headers, int32_t partition) {
+                                    std::string_view value, const std::vector<KafkaHeader>& headers,
+                                    int32_t partition) {
   std::string topic_name(topic);
   while (true) {
     rd_kafka_headers_t* hdrs = nullptr;
@@ -139,9 +139,9 @@ absl::Status KafkaProducer::Flush(std::chrono::milliseconds timeout) {
     return absl::UnavailableError(absl::StrCat("kafka delivery failed: ", first_error));
   }
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::DeadlineExceededError(
-        absl::StrCat("kafka flush: ", rd_kafka_outq_len(rk_), " records not acknowledged within ",
-                     timeout.count(), " ms"));
+    return absl::DeadlineExceededError(absl::StrCat("kafka flush: ", rd_kafka_outq_len(rk_),
+                                                    " records not acknowledged within ",
+                                                    timeout.count(), " ms"));
   }
   return absl::OkStatus();
 }
@@ -153,8 +153,8 @@ absl::StatusOr<int> KafkaProducer::PartitionCount(const std::string& topic,
   rd_kafka_resp_err_t err =
       rd_kafka_metadata(rk_, 1, nullptr, &md, static_cast<int>(timeout.count()));
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::UnavailableError(absl::StrCat("kafka metadata for ", topic, ": ",
-                                               rd_kafka_err2str(err)));
+    return absl::UnavailableError(
+        absl::StrCat("kafka metadata for ", topic, ": ", rd_kafka_err2str(err)));
   }
   absl::StatusOr<int> result = absl::NotFoundError(absl::StrCat("topic ", topic, " not found"));
   for (int i = 0; i < md->topic_cnt; ++i) {

@@ -138,9 +138,9 @@ absl::StatusOr<std::optional<std::vector<std::string>>> RedisClient::SMembers(
   if (r->type == REDIS_REPLY_ERROR) return ReplyError(r.get(), "SMEMBERS");
   if (r->elements == 0) {
     // SMEMBERS of a missing key is an empty set: tell "absent" from "empty" with EXISTS.
-    Reply ex(static_cast<redisReply*>(redisCommandArgv(
-        ctx_, 2, std::vector<const char*>{"EXISTS", key.data()}.data(),
-        std::vector<size_t>{6, key.size()}.data())));
+    Reply ex(static_cast<redisReply*>(
+        redisCommandArgv(ctx_, 2, std::vector<const char*>{"EXISTS", key.data()}.data(),
+                         std::vector<size_t>{6, key.size()}.data())));
     if (!ex) {
       std::string err = ctx_->errstr;
       Disconnect();

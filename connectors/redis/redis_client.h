@@ -39,7 +39,8 @@ class RedisClient {
   // Connects (or checks the connection with PING).
   absl::Status Ping();
   // Values of `keys` in order; nullopt for a missing key. Pipelined in chunks.
-  absl::StatusOr<std::vector<std::optional<std::string>>> MGet(const std::vector<std::string>& keys);
+  absl::StatusOr<std::vector<std::optional<std::string>>> MGet(
+      const std::vector<std::string>& keys);
   // Members of a set; nullopt when the key does not exist.
   absl::StatusOr<std::optional<std::vector<std::string>>> SMembers(const std::string& key);
   // Applies every write in one MULTI/EXEC: all or nothing.

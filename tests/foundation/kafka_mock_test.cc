@@ -35,19 +35,18 @@ TEST(KafkaMockTest, ProducesAndConsumesThroughLibrdkafka) {
   ASSERT_FALSE(kafka.bootstrap().empty());
 
   // Produce 1000 keyed, lz4-compressed records with the idempotent producer.
-  rd_kafka_t* producer = NewClient(RD_KAFKA_PRODUCER, kafka.bootstrap(),
-                                   {{"enable.idempotence", "true"},
-                                    {"compression.codec", "lz4"},
-                                    {"linger.ms", "5"}});
+  rd_kafka_t* producer =
+      NewClient(RD_KAFKA_PRODUCER, kafka.bootstrap(),
+                {{"enable.idempotence", "true"}, {"compression.codec", "lz4"}, {"linger.ms", "5"}});
   ASSERT_NE(producer, nullptr);
   constexpr int kRecords = 1000;
   for (int i = 0; i < kRecords; ++i) {
     std::string key = absl::StrCat("mid_", i % 17);
     std::string value = absl::StrCat("{\"n\":", i, "}");
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        producer, RD_KAFKA_V_TOPIC("rtdw_test_topic"),
-        RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_VALUE(value.data(), value.size()),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        producer, RD_KAFKA_V_TOPIC("rtdw_test_topic"), RD_KAFKA_V_KEY(key.data(), key.size()),
+        RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_END);
     ASSERT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(err);
   }
   ASSERT_EQ(rd_kafka_flush(producer, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -116,9 +115,8 @@ TEST(KafkaMockTest, KcatRoundTripAndBadArguments) {
     for (int i = 0; i < 50; ++i) std::fprintf(f, "line-%d\n", i);
     std::fclose(f);
   }
-  CommandResult produce = RunCommand(
-      {"kcat", "-P", "-b", kafka.bootstrap(), "-t", "ODS_BASE_LOG", "-p", "0", "-l",
-       dir.Sub("in.txt")});
+  CommandResult produce = RunCommand({"kcat", "-P", "-b", kafka.bootstrap(), "-t", "ODS_BASE_LOG",
+                                      "-p", "0", "-l", dir.Sub("in.txt")});
   ASSERT_EQ(produce.exit_code, 0) << produce.err;
   CommandResult consume = RunCommand({"kcat", "-C", "-b", kafka.bootstrap(), "-t", "ODS_BASE_LOG",
                                       "-p", "0", "-o", "beginning", "-e", "-q"});
@@ -144,8 +142,7 @@ TEST(KafkaMockTest, ControlChannelTakesABrokerDownAndUp) {
   // With its only broker down, a metadata request fails.
   CommandResult meta = RunCommand({"kcat", "-b", kafka.bootstrap(), "-L", "-m", "2"});
   EXPECT_NE(meta.exit_code, 0);
-  CommandResult up =
-      RunCommand({"curl", "-sf", "-d", "", kafka.control_url() + "/brokers/1/up"});
+  CommandResult up = RunCommand({"curl", "-sf", "-d", "", kafka.control_url() + "/brokers/1/up"});
   ASSERT_EQ(up.exit_code, 0) << up.err;
   meta = RunCommand({"kcat", "-b", kafka.bootstrap(), "-L", "-m", "10"});
   EXPECT_EQ(meta.exit_code, 0) << meta.err;

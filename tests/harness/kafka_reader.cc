@@ -17,8 +17,7 @@ rd_kafka_t* NewClient(rd_kafka_type_t type, const std::string& bootstrap,
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), errstr, sizeof errstr);
   for (const auto& [k, v] : props) {
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) !=
-        RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
       *error = errstr;
       rd_kafka_conf_destroy(conf);
       return nullptr;
@@ -87,8 +86,8 @@ absl::StatusOr<std::vector<TopicRecord>> ReadTopic(const std::string& bootstrap,
         const char* name;
         const void* value;
         size_t size;
-        for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) ==
-                           RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (size_t i = 0;
+             rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
              ++i) {
           r.headers[name] = std::string(static_cast<const char*>(value), size);
         }
@@ -119,11 +118,11 @@ absl::Status ProduceAll(const std::string& bootstrap, const std::string& topic,
   for (size_t i = 0; i < values.size(); ++i) {
     const std::string* key = keys.empty() ? nullptr : &keys[i];
     while (true) {
-      rd_kafka_resp_err_t err = rd_kafka_producev(
-          rk, RD_KAFKA_V_TOPIC(topic.c_str()),
-          RD_KAFKA_V_KEY(key ? key->data() : nullptr, key ? key->size() : 0),
-          RD_KAFKA_V_VALUE(const_cast<char*>(values[i].data()), values[i].size()),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+      rd_kafka_resp_err_t err =
+          rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()),
+                            RD_KAFKA_V_KEY(key ? key->data() : nullptr, key ? key->size() : 0),
+                            RD_KAFKA_V_VALUE(const_cast<char*>(values[i].data()), values[i].size()),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
       if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         rd_kafka_poll(rk, 10);
         continue;

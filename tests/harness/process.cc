@@ -132,7 +132,9 @@ std::optional<int> ChildProcess::Wait(std::chrono::milliseconds timeout) {
       return exit_code_;
     }
     if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-    struct timespec ts{0, 5'000'000};
+    struct timespec ts {
+      0, 5'000'000
+    };
     nanosleep(&ts, nullptr);
   }
 }

@@ -40,8 +40,8 @@ class TempDir {
 
 // Options for ChildProcess::Start.
 struct ProcessOptions {
-  std::string stdout_path;  // "" = inherit
-  std::string stderr_path;  // "" = inherit
+  std::string stdout_path;       // "" = inherit
+  std::string stderr_path;       // "" = inherit
   std::vector<std::string> env;  // extra NAME=VALUE entries
 };
 
@@ -92,7 +92,9 @@ bool WaitFor(Cond cond, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (cond()) return true;
-    struct timespec ts{0, 20'000'000};
+    struct timespec ts {
+      0, 20'000'000
+    };
     nanosleep(&ts, nullptr);
   }
   return cond();

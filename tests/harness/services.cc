@@ -92,8 +92,8 @@ absl::Status RedisServer::Start() {
       continue;
     }
   }
-  return absl::UnavailableError(absl::StrCat("redis-server did not start; log: ",
-                                             ReadFileOrEmpty(dir_.Sub("redis.log"))));
+  return absl::UnavailableError(
+      absl::StrCat("redis-server did not start; log: ", ReadFileOrEmpty(dir_.Sub("redis.log"))));
 }
 
 void RedisServer::Kill9() {

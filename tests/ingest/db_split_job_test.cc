@@ -55,9 +55,9 @@ rapidjson::Document Parse(const std::string& text) {
 }
 
 int RunToIdle(const std::string& config, std::string* err = nullptr) {
-  CommandResult r = RunCommand({BinDir() + "/rtdwd", "--config", config, "--job", "db-split",
-                                "--exit-when-idle", "1"},
-                               std::chrono::seconds(180));
+  CommandResult r = RunCommand(
+      {BinDir() + "/rtdwd", "--config", config, "--job", "db-split", "--exit-when-idle", "1"},
+      std::chrono::seconds(180));
   if (err) *err = r.err;
   return r.exit_code;
 }
@@ -80,16 +80,16 @@ TEST(DbSplitJobTest, RoutesFactsDimsSkipsAndDeadLetters) {
       Maxwell("order_info", "bootstrap-insert", OrderRow(3502, "1001")),
       Maxwell("user_info", "delete", UserRow(2, 1)),
       Maxwell("sku_info", "insert", "{\"id\":1}"),  // in neither list: skipped
-      Maxwell("order_info", "table-create", "{}"),   // DDL: skipped
+      Maxwell("order_info", "table-create", "{}"),  // DDL: skipped
       "{not json",
       "{\"database\":\"gmall\",\"type\":\"insert\",\"data\":{\"id\":1}}",  // no table
-      Maxwell("user_info", "insert", "{\"name\":\"no id\"}"),                // dim without id
-      Maxwell("order_info", "insert", "[1,2]"),                              // data not object
+      Maxwell("user_info", "insert", "{\"name\":\"no id\"}"),              // dim without id
+      Maxwell("order_info", "insert", "[1,2]"),                            // data not object
   };
   // Keyed by row id as Maxwell does (one key here: one partition, so order is the input's).
-  ASSERT_TRUE(ProduceAll(kafka.bootstrap(), "ODS_BASE_DB", in,
-                         std::vector<std::string>(in.size(), "k"))
-                  .ok());
+  ASSERT_TRUE(
+      ProduceAll(kafka.bootstrap(), "ODS_BASE_DB", in, std::vector<std::string>(in.size(), "k"))
+          .ok());
   TempDir dir;
   std::string err;
   ASSERT_EQ(RunToIdle(WriteConfig(dir, kafka.bootstrap(), redis.url()), &err), 0) << err;
@@ -134,7 +134,8 @@ TEST(DbSplitJobTest, TableMovedFromFactsToDimsIsRoutedTheNewWayWithoutRestart) {
   RedisServer redis;
   ASSERT_TRUE(kafka.Start({.brokers = 1, .partitions = 2, .topics = {"DWD_SKU_INFO_I:2"}}).ok());
   ASSERT_TRUE(redis.Start().ok());
-  ASSERT_TRUE(redis.Command({"SADD", "FACT:TABLES", "order_info", "order_detail", "sku_info"}).ok());
+  ASSERT_TRUE(
+      redis.Command({"SADD", "FACT:TABLES", "order_info", "order_detail", "sku_info"}).ok());
   ASSERT_TRUE(redis.Command({"SADD", "DIM:TABLES", "user_info", "base_province"}).ok());
   TempDir dir;
   std::string config = WriteConfig(dir, kafka.bootstrap(), redis.url(), 100);

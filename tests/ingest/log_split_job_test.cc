@@ -18,8 +18,9 @@ namespace {
 
 std::string WriteConfig(const TempDir& dir, const std::string& brokers, int batch_max_records) {
   std::string path = dir.Sub("rtdw.toml");
-  std::ofstream(path) << "[kafka]\nbrokers = \"" << brokers << "\"\n[redis]\n[es]\n[state]\ndir = \""
-                      << dir.Sub("state") << "\"\n[http]\nlisten = \"\"\n[jobs]\nenabled = "
+  std::ofstream(path) << "[kafka]\nbrokers = \"" << brokers
+                      << "\"\n[redis]\n[es]\n[state]\ndir = \"" << dir.Sub("state")
+                      << "\"\n[http]\nlisten = \"\"\n[jobs]\nenabled = "
                       << "[\"log-split\"]\nbatch_max_records = " << batch_max_records
                       << "\nbatch_max_ms = 50\n";
   return path;
@@ -33,8 +34,10 @@ rapidjson::Document Parse(const std::string& text) {
 
 std::string PageRecord(int i, int64_t ts, int displays, int actions) {
   std::string rec = absl::StrCat(
-      "{\"common\":{\"ar\":\"", i % 34 + 1, "\",\"ba\":\"Xiaomi\",\"ch\":\"xiaomi\",\"is_new\":\"1\","
-      "\"md\":\"Xiaomi 10\",\"mid\":\"mid_", i % 97, "\",\"os\":\"Android 11.0\",\"uid\":\"", i,
+      "{\"common\":{\"ar\":\"", i % 34 + 1,
+      "\",\"ba\":\"Xiaomi\",\"ch\":\"xiaomi\",\"is_new\":\"1\","
+      "\"md\":\"Xiaomi 10\",\"mid\":\"mid_",
+      i % 97, "\",\"os\":\"Android 11.0\",\"uid\":\"", i,
       "\",\"vc\":\"v2.1.134\"},\"page\":{\"during_time\":", 1000 + i,
       ",\"item\":\"31\",\"item_type\":\"sku_id\",\"last_page_id\":\"home\",\"page_id\":"
       "\"good_detail\",\"source_type\":\"recommend\"}");
@@ -63,13 +66,15 @@ TEST(LogSplitJobTest, SplitsRoutesAndDeadLettersEndToEnd) {
   ASSERT_TRUE(kafka.Start({.brokers = 1, .partitions = 2, .topics = {}}).ok());
   std::vector<std::string> input = {
       // 0: start
-      "{\"common\":{\"mid\":\"mid_1\",\"uid\":\"7\",\"ar\":\"1\",\"ch\":\"xiaomi\",\"is_new\":\"1\"},"
+      "{\"common\":{\"mid\":\"mid_1\",\"uid\":\"7\",\"ar\":\"1\",\"ch\":\"xiaomi\",\"is_new\":"
+      "\"1\"},"
       "\"start\":{\"entry\":\"icon\",\"loading_time\":2354,\"open_ad_id\":7,\"open_ad_ms\":5213,"
       "\"open_ad_skip_ms\":0},\"ts\":1764036000000}",
       // 1: page with 2 displays and 1 action
       PageRecord(1, 1764036001000, 2, 1),
       // 2: error record (goes whole to the error topic)
-      "{\"common\":{\"mid\":\"mid_2\"},\"page\":{\"page_id\":\"home\"},\"err\":{\"error_code\":1245,"
+      "{\"common\":{\"mid\":\"mid_2\"},\"page\":{\"page_id\":\"home\"},\"err\":{\"error_code\":"
+      "1245,"
       "\"msg\":\"boom\"},\"ts\":1764036002000}",
       // 3..6: malformed
       "not json at all",
@@ -81,9 +86,9 @@ TEST(LogSplitJobTest, SplitsRoutesAndDeadLettersEndToEnd) {
 
   TempDir dir;
   std::string config = WriteConfig(dir, kafka.bootstrap(), 1000);
-  CommandResult r = RunCommand({BinDir() + "/rtdwd", "--config", config, "--job", "log-split",
-                                "--exit-when-idle", "1"},
-                               std::chrono::seconds(60));
+  CommandResult r = RunCommand(
+      {BinDir() + "/rtdwd", "--config", config, "--job", "log-split", "--exit-when-idle", "1"},
+      std::chrono::seconds(60));
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
   auto start = ReadTopic(kafka.bootstrap(), "DWD_START_LOG_TOPIC");
@@ -166,16 +171,16 @@ TEST(LogSplitJobTest, KillNineLoopLosesNothing) {
   for (int k = 0; k < kKills; ++k) {
     ProcessOptions popts;
     popts.stderr_path = dir.Sub("rtdwd.log");
-    auto proc = ChildProcess::Start({BinDir() + "/rtdwd", "--config", config, "--job", "log-split"},
-                                    popts);
+    auto proc =
+        ChildProcess::Start({BinDir() + "/rtdwd", "--config", config, "--job", "log-split"}, popts);
     ASSERT_TRUE(proc.ok());
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
     ASSERT_TRUE((*proc)->Running()) << ReadFileOrEmpty(dir.Sub("rtdwd.log"));
     (*proc)->Kill9();
   }
-  CommandResult r = RunCommand({BinDir() + "/rtdwd", "--config", config, "--job", "log-split",
-                                "--exit-when-idle", "1"},
-                               std::chrono::seconds(300));
+  CommandResult r = RunCommand(
+      {BinDir() + "/rtdwd", "--config", config, "--job", "log-split", "--exit-when-idle", "1"},
+      std::chrono::seconds(300));
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
   auto page = ReadTopic(kafka.bootstrap(), "DWD_PAGE_LOG_TOPIC", std::chrono::seconds(120));

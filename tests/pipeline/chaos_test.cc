@@ -77,8 +77,8 @@ TEST(ChaosTest, KillsAndEsFaultsEndExactlyOnce) {
   EXPECT_NE(verify.out.find("\"status\":\"ok\""), std::string::npos) << verify.out;
   CommandResult faults = RunCommand({"curl", "-s", stack.es().url() + "/_rtdw/faults"});
   std::cout << "chaos: " << kills << " kills, " << es_restarts << " es-lite restarts; DAU "
-            << dau->Summary() << "; order-wide " << ow->Summary() << "\nes-lite faults: "
-            << faults.out << "\n";
+            << dau->Summary() << "; order-wide " << ow->Summary()
+            << "\nes-lite faults: " << faults.out << "\n";
 }
 
 }  // namespace

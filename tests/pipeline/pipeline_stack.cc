@@ -102,10 +102,9 @@ absl::Status PipelineStack::WriteConfig() {
 
 absl::Status PipelineStack::GenerateDb() {
   CommandResult r = RunCommand(
-      {BinDir() + "/rtdw-gen", "db", "--day", options_.day, "--seed",
-       std::to_string(options_.seed), "--users", std::to_string(options_.users), "--orders",
-       std::to_string(options_.orders), "--brokers", kafka_.bootstrap(), "--truth",
-       dir_.Sub("db-truth.json"), "--quiet"},
+      {BinDir() + "/rtdw-gen", "db", "--day", options_.day, "--seed", std::to_string(options_.seed),
+       "--users", std::to_string(options_.users), "--orders", std::to_string(options_.orders),
+       "--brokers", kafka_.bootstrap(), "--truth", dir_.Sub("db-truth.json"), "--quiet"},
       std::chrono::seconds(120));
   if (r.exit_code != 0) return absl::InternalError(absl::StrCat("rtdw-gen db: ", r.err));
   return LoadJson(dir_.Sub("db-truth.json"), &db_truth_);
@@ -115,8 +114,8 @@ absl::Status PipelineStack::GenerateLogs() {
   CommandResult r = RunCommand(
       {BinDir() + "/rtdw-gen", "logs", "--day", options_.day, "--seed",
        std::to_string(options_.seed), "--mids", std::to_string(options_.mids), "--users",
-       std::to_string(options_.users), "--events", std::to_string(options_.events), "--key",
-       "mid", "--brokers", kafka_.bootstrap(), "--truth", dir_.Sub("log-truth.json"), "--quiet"},
+       std::to_string(options_.users), "--events", std::to_string(options_.events), "--key", "mid",
+       "--brokers", kafka_.bootstrap(), "--truth", dir_.Sub("log-truth.json"), "--quiet"},
       std::chrono::seconds(120));
   if (r.exit_code != 0) return absl::InternalError(absl::StrCat("rtdw-gen logs: ", r.err));
   return LoadJson(dir_.Sub("log-truth.json"), &log_truth_);
@@ -204,7 +203,8 @@ absl::StatusOr<Comparison> PipelineStack::CompareDau() {
         std::string key = absl::StrCat("DIM:USER_INFO:", m->value["user_id"].GetString());
         if (dims.HasMember(key.c_str())) {
           const rapidjson::Value& u = dims[key.c_str()];
-          if (Usable(u, "gender")) expected.AddMember("user_gender", rapidjson::Value(u["gender"], a), a);
+          if (Usable(u, "gender"))
+            expected.AddMember("user_gender", rapidjson::Value(u["gender"], a), a);
           if (Usable(u, "birthday")) {
             auto age = AgeInYears(u["birthday"].GetString(), m->value["dt"].GetString());
             if (age.ok()) expected.AddMember("user_age", *age, a);

@@ -56,8 +56,8 @@ class PipelineStack {
   int RunToIdle(const std::string& job = "", double idle_s = 1.5,
                 const std::vector<std::string>& env = {}, std::string* log = nullptr);
   // Starts rtdwd in the background (stderr to a log file in the stack's dir).
-  absl::StatusOr<std::unique_ptr<ChildProcess>> StartDaemon(const std::string& job = "",
-                                                            const std::vector<std::string>& env = {});
+  absl::StatusOr<std::unique_ptr<ChildProcess>> StartDaemon(
+      const std::string& job = "", const std::vector<std::string>& env = {});
   std::string DaemonLog() const;
 
   // All documents of `index_pattern` by _id (refreshes first).

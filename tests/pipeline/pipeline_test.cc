@@ -48,9 +48,9 @@ TEST(PipelineTest, TransactionKilledAtEveryPointConvergesToTheTruth) {
   ASSERT_TRUE(stack.GenerateLogs().ok());
   ASSERT_EQ(stack.RunToIdle("log-split"), 0) << stack.DaemonLog();
 
-  const char* const kFaults[] = {"before_commit:3", "after_commit:2", "mid_delivery:2",
-                                 "after_delivery:2", "after_commit:1", "mid_delivery:1",
-                                 "before_commit:1", "after_delivery:1"};
+  const char* const kFaults[] = {"before_commit:3",  "after_commit:2",  "mid_delivery:2",
+                                 "after_delivery:2", "after_commit:1",  "mid_delivery:1",
+                                 "before_commit:1",  "after_delivery:1"};
   for (const char* fault : kFaults) {
     for (const char* job : {"dau", "order-wide"}) {
       int code = stack.RunToIdle(job, 1.5, {absl::StrCat("RTDW_TEST_FAULT=", fault)});
@@ -81,9 +81,8 @@ TEST(PipelineTest, DeathAfterDedupStateBeforeEsWriteLosesNoUser) {
   ASSERT_EQ(stack.RunToIdle("dau", 1.5, {"RTDW_TEST_FAULT=after_commit:1"}), 128 + SIGKILL)
       << stack.DaemonLog();
   // The moment of the seed's bug: state says "seen", ES has nothing.
-  CommandResult state =
-      RunCommand({BinDir() + "/rtdw", "--state-dir", stack.dir().Sub("state"), "--job", "dau",
-                  "--json", "journal", "list"});
+  CommandResult state = RunCommand({BinDir() + "/rtdw", "--state-dir", stack.dir().Sub("state"),
+                                    "--job", "dau", "--json", "journal", "list"});
   ASSERT_EQ(state.exit_code, 0) << state.err;
   EXPECT_NE(state.out.find("\"seq\""), std::string::npos) << "one entry owed: " << state.out;
   auto before = stack.EsDocuments("gmall_dau_info_*");
@@ -111,7 +110,8 @@ namespace {
 // order-wide's join relies on co-partitioning: different partition counts are refused (exit 1).
 TEST(PipelineTest, OrderWideRefusesTopicsWithDifferentPartitionCounts) {
   KafkaMock kafka;
-  ASSERT_TRUE(kafka.Start({.brokers = 1, .partitions = 4, .topics = {"DWD_ORDER_DETAIL_I:3"}}).ok());
+  ASSERT_TRUE(
+      kafka.Start({.brokers = 1, .partitions = 4, .topics = {"DWD_ORDER_DETAIL_I:3"}}).ok());
   RedisServer redis;
   ASSERT_TRUE(redis.Start().ok());
   EsLite es;
@@ -119,11 +119,12 @@ TEST(PipelineTest, OrderWideRefusesTopicsWithDifferentPartitionCounts) {
   TempDir dir;
   std::string config = dir.Sub("rtdw.toml");
   std::ofstream(config) << "[kafka]\nbrokers = \"" << kafka.bootstrap() << "\"\n[redis]\nurl = \""
-                        << redis.url() << "\"\n[es]\nurl = \"" << es.url() << "\"\n[state]\ndir = \""
-                        << dir.Sub("state") << "\"\n[http]\nlisten = \"\"\n[jobs]\n";
-  CommandResult r = RunCommand({BinDir() + "/rtdwd", "--config", config, "--job", "order-wide",
-                                "--exit-when-idle", "1"},
-                               std::chrono::seconds(60));
+                        << redis.url() << "\"\n[es]\nurl = \"" << es.url()
+                        << "\"\n[state]\ndir = \"" << dir.Sub("state")
+                        << "\"\n[http]\nlisten = \"\"\n[jobs]\n";
+  CommandResult r = RunCommand(
+      {BinDir() + "/rtdwd", "--config", config, "--job", "order-wide", "--exit-when-idle", "1"},
+      std::chrono::seconds(60));
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("different partition counts (4 vs 3)"), std::string::npos) << r.err;
 }

@@ -95,8 +95,8 @@ TEST(RtdwdCliTest, ServesMetricsAndHealthAndStopsCleanlyOnSigterm) {
       },
       std::chrono::seconds(20)))
       << "last /health status " << http_code << "; log: " << ReadFileOrEmpty(dir.Sub("rtdwd.log"));
-  CommandResult metrics = RunCommand({"curl", "-sf", absl::StrCat("http://127.0.0.1:", port,
-                                                                  "/metrics")});
+  CommandResult metrics =
+      RunCommand({"curl", "-sf", absl::StrCat("http://127.0.0.1:", port, "/metrics")});
   EXPECT_EQ(metrics.exit_code, 0);
   (*proc)->Signal(SIGTERM);
   auto code = (*proc)->Wait(std::chrono::seconds(15));
@@ -108,10 +108,11 @@ TEST(RtdwdCliTest, ExitWhenIdleWithNothingToDoExitsZero) {
   KafkaMock kafka;
   ASSERT_TRUE(kafka.Start().ok());
   TempDir dir;
-  std::string path = WriteFile(
-      dir, "ok.toml", MinimalConfig(dir.Sub("state"), "[http]\nlisten = \"\"\n", kafka.bootstrap()));
-  CommandResult r = RunCommand({Rtdwd(), "--config", path, "--exit-when-idle", "0.2"},
-                               std::chrono::seconds(20));
+  std::string path =
+      WriteFile(dir, "ok.toml",
+                MinimalConfig(dir.Sub("state"), "[http]\nlisten = \"\"\n", kafka.bootstrap()));
+  CommandResult r =
+      RunCommand({Rtdwd(), "--config", path, "--exit-when-idle", "0.2"}, std::chrono::seconds(20));
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 

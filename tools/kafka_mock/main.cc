@@ -35,10 +35,9 @@ std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop = true; }
 
 const char* const kDefaultTopics[] = {
-    "ODS_BASE_LOG",           "ODS_BASE_DB",          "DWD_START_LOG_TOPIC",
-    "DWD_PAGE_LOG_TOPIC",     "DWD_PAGE_DISPLAY_TOPIC", "DWD_PAGE_ACTION_TOPIC",
-    "DWD_ERROR_LOG_TOPIC",    "DWD_DEAD_LETTER",      "DWD_ORDER_INFO_I",
-    "DWD_ORDER_INFO_U",       "DWD_ORDER_INFO_D",     "DWD_ORDER_DETAIL_I",
+    "ODS_BASE_LOG",           "ODS_BASE_DB",           "DWD_START_LOG_TOPIC", "DWD_PAGE_LOG_TOPIC",
+    "DWD_PAGE_DISPLAY_TOPIC", "DWD_PAGE_ACTION_TOPIC", "DWD_ERROR_LOG_TOPIC", "DWD_DEAD_LETTER",
+    "DWD_ORDER_INFO_I",       "DWD_ORDER_INFO_U",      "DWD_ORDER_INFO_D",    "DWD_ORDER_DETAIL_I",
     "DWD_ORDER_DETAIL_U",     "DWD_ORDER_DETAIL_D",
 };
 
@@ -140,7 +139,8 @@ int main(int argc, char** argv) {
   std::string control_url;
   if (!control_listen.empty()) {
     auto colon = control_listen.rfind(':');
-    std::string host = colon == std::string::npos ? control_listen : control_listen.substr(0, colon);
+    std::string host =
+        colon == std::string::npos ? control_listen : control_listen.substr(0, colon);
     int port = colon == std::string::npos ? 0 : ParseIntOr(control_listen.substr(colon + 1), -1);
     if (port < 0 || port > 65535) {
       std::cerr << "rtdw-kafka-mock: --control-listen " << control_listen
@@ -157,25 +157,24 @@ int main(int argc, char** argv) {
       }
     };
     control.Get("/", [&](const httplib::Request&, httplib::Response& res) {
-      res.set_content("{\"bootstrap\":\"" + bootstrap + "\",\"brokers\":" +
-                          std::to_string(brokers) + "}",
-                      "application/json");
+      res.set_content(
+          "{\"bootstrap\":\"" + bootstrap + "\",\"brokers\":" + std::to_string(brokers) + "}",
+          "application/json");
     });
-    control.Post(R"(/brokers/(\d+)/(down|up|rtt))",
-                 [&](const httplib::Request& req, httplib::Response& res) {
-                   int id = ParseIntOr(req.matches[1], -1);
-                   std::string what = req.matches[2];
-                   rd_kafka_resp_err_t err;
-                   if (what == "down") {
-                     err = rd_kafka_mock_broker_set_down(mcluster, id);
-                   } else if (what == "up") {
-                     err = rd_kafka_mock_broker_set_up(mcluster, id);
-                   } else {
-                     err = rd_kafka_mock_broker_set_rtt(
-                         mcluster, id, ParseIntOr(req.get_param_value("ms"), 0));
-                   }
-                   reply(res, err);
-                 });
+    control.Post(R"(/brokers/(\d+)/(down|up|rtt))", [&](const httplib::Request& req,
+                                                        httplib::Response& res) {
+      int id = ParseIntOr(req.matches[1], -1);
+      std::string what = req.matches[2];
+      rd_kafka_resp_err_t err;
+      if (what == "down") {
+        err = rd_kafka_mock_broker_set_down(mcluster, id);
+      } else if (what == "up") {
+        err = rd_kafka_mock_broker_set_up(mcluster, id);
+      } else {
+        err = rd_kafka_mock_broker_set_rtt(mcluster, id, ParseIntOr(req.get_param_value("ms"), 0));
+      }
+      reply(res, err);
+    });
     control.Post("/request-errors", [&](const httplib::Request& req, httplib::Response& res) {
       int api = ParseIntOr(req.get_param_value("api"), -1);
       int code = ParseIntOr(req.get_param_value("error"), -1);
@@ -200,9 +199,8 @@ int main(int argc, char** argv) {
       int p = ParseIntOr(req.get_param_value("partitions"), partitions);
       reply(res, rd_kafka_mock_topic_create(mcluster, std::string(req.matches[1]).c_str(), p, 1));
     });
-    int bound = port == 0 ? control.bind_to_any_port(host) : (control.bind_to_port(host, port)
-                                                                   ? port
-                                                                   : -1);
+    int bound =
+        port == 0 ? control.bind_to_any_port(host) : (control.bind_to_port(host, port) ? port : -1);
     if (bound < 0) {
       std::cerr << "rtdw-kafka-mock: cannot listen on " << control_listen << "\n";
       return 1;

@@ -18,7 +18,8 @@ namespace {
 class EsAccessImpl : public EsAccess {
  public:
   EsAccessImpl(std::unique_ptr<EsClient> client, std::chrono::milliseconds timeout)
-      : client_(std::move(client)), sink_(client_.get(), EsJournalSinkOptions{timeout, nullptr, {}}) {}
+      : client_(std::move(client)),
+        sink_(client_.get(), EsJournalSinkOptions{timeout, nullptr, {}}) {}
 
   JournalSink& sink() override { return sink_; }
 

@@ -19,14 +19,13 @@ class DbSplitStep : public SplitStep {
  public:
   DbSplitStep(const Config& config, MetricsRegistry* metrics)
       : job_(config.jobs.db_split),
-        redis_(RedisClientOptions{config.redis.host, config.redis.port, config.redis.db,
-                                  config.redis.username,
-                                  config.redis.password
-                                      ? std::optional<std::string>(config.redis.password->value)
-                                      : std::nullopt,
-                                  std::chrono::milliseconds(5000)}),
-        transform_(DbSplitOptions{std::string(kJobDbSplit), 0, 64, {{"order_detail", "order_id"}},
-                                  nullptr}),
+        redis_(RedisClientOptions{
+            config.redis.host, config.redis.port, config.redis.db, config.redis.username,
+            config.redis.password ? std::optional<std::string>(config.redis.password->value)
+                                  : std::nullopt,
+            std::chrono::milliseconds(5000)}),
+        transform_(DbSplitOptions{
+            std::string(kJobDbSplit), 0, 64, {{"order_detail", "order_id"}}, nullptr}),
         redis_errors_(metrics->GetCounter("rtdw_redis_errors_total", "Failed Redis calls",
                                           {{"job", std::string(kJobDbSplit)}})),
         skipped_(metrics->GetCounter("rtdw_records_skipped_total",

@@ -1,7 +1,5 @@
 #include "tools/rtdwd/es_job.h"
 
-#include "tools/rtdwd/job_common.h"
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -12,6 +10,7 @@
 #include "core/journal_sink.h"
 #include "spdlog/spdlog.h"
 #include "tools/common/signals.h"
+#include "tools/rtdwd/job_common.h"
 
 namespace rtdw {
 namespace {
@@ -39,16 +38,15 @@ EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
   es_retries_ =
       metrics_->GetCounter("rtdw_es_retries_total", "ES bulk retry rounds (429/5xx/timeouts)", job);
   redis_errors_ = metrics_->GetCounter("rtdw_redis_errors_total", "Failed Redis calls", job);
-  dims_missing_ = metrics_->GetCounter("rtdw_dims_missing_total",
-                                       "Dimension rows looked up but absent", job);
+  dims_missing_ =
+      metrics_->GetCounter("rtdw_dims_missing_total", "Dimension rows looked up but absent", job);
   duplicates_ = metrics_->GetCounter("rtdw_dedup_duplicates_total",
                                      "Records that lost to an earlier one of the same key", job);
   delivered_docs_ =
       metrics_->GetCounter("rtdw_es_documents_delivered_total", "Documents ES acknowledged", job);
   rejected_docs_ = metrics_->GetCounter("rtdw_es_documents_rejected_total",
                                         "Documents ES refused for good (dead-lettered)", job);
-  backlog_gauge_ =
-      metrics_->GetGauge("rtdw_journal_backlog", "Journal entries owed to ES", job);
+  backlog_gauge_ = metrics_->GetGauge("rtdw_journal_backlog", "Journal entries owed to ES", job);
   batch_seconds_ = metrics_->GetHistogram("rtdw_batch_seconds", "Batch latency, poll to commit",
                                           job, MetricsRegistry::LatencyBounds());
   delivery_seconds_ = metrics_->GetHistogram(
@@ -109,8 +107,8 @@ absl::Status EsJobRunner::ConnectEs() {
   Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(100),
                                  std::chrono::milliseconds(10000), 2.0});
   while (true) {
-    absl::Status st = InstallIndexTemplates(*es_, settings_.dau_index_prefix,
-                                            settings_.order_wide_index_prefix);
+    absl::Status st =
+        InstallIndexTemplates(*es_, settings_.dau_index_prefix, settings_.order_wide_index_prefix);
     if (st.ok()) break;
     if (absl::IsFailedPrecondition(st)) return st;  // wrong version: waiting will not fix it
     SetProblem(absl::StrCat("waiting for Elasticsearch at ", config_.es.urls.front(), ": ",
@@ -211,7 +209,8 @@ absl::Status EsJobRunner::Start() {
 
   delivery_thread_ = std::thread([this] { DeliveryLoop(); });
   spdlog::info("{}: store {} ({}), sources {}", settings_.job, store_->path(),
-               store_->created() ? "created" : "opened", absl::StrJoin(settings_.source_topics, ","));
+               store_->created() ? "created" : "opened",
+               absl::StrJoin(settings_.source_topics, ","));
   return TryAssign();
 }
 
@@ -375,7 +374,7 @@ void EsJobRunner::DeliveryLoop() {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return delivery_stop_ || !owed_.empty(); });
       if (owed_.empty()) return;  // stop requested and nothing owed
-      entry = owed_.front();  // stays owed (and counted) until delivered
+      entry = owed_.front();      // stays owed (and counted) until delivered
     }
     if (!DeliverOne(entry)) return;  // cancelled: the entry stays in the journal
     {

@@ -46,7 +46,7 @@ struct EsJobSettings {
   bool co_partitioned = false;  // the source topics must have equal partition counts
   int64_t batch_max_records = 10000;
   std::chrono::milliseconds batch_max_ms{200};
-  size_t max_backlog = 4;  // owed journal entries before polling pauses
+  size_t max_backlog = 4;               // owed journal entries before polling pauses
   std::string dau_index_prefix;         // "" = no DAU template
   std::string order_wide_index_prefix;  // "" = no order-wide template
   // dau: keep the watermark's day and the N-1 days before it (0 = no de-dup state to drop).

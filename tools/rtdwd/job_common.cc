@@ -35,8 +35,12 @@ absl::StatusOr<std::vector<PartitionStart>> PartitionStarts(const StateStore& st
     }
     if (!found) {
       switch (config.kafka.auto_offset_reset) {
-        case AutoOffsetReset::kEarliest: s.offset = PartitionStart::kBeginning; break;
-        case AutoOffsetReset::kLatest: s.offset = PartitionStart::kEnd; break;
+        case AutoOffsetReset::kEarliest:
+          s.offset = PartitionStart::kBeginning;
+          break;
+        case AutoOffsetReset::kLatest:
+          s.offset = PartitionStart::kEnd;
+          break;
         case AutoOffsetReset::kError:
           return absl::FailedPreconditionError(absl::StrCat(
               topic, "/", p, " has no stored offset and kafka.auto_offset_reset is \"error\""));

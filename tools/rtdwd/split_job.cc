@@ -1,13 +1,12 @@
 #include "tools/rtdwd/split_job.h"
 
-#include "tools/rtdwd/job_common.h"
-
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "core/backoff.h"
 #include "spdlog/spdlog.h"
 #include "tools/common/signals.h"
+#include "tools/rtdwd/job_common.h"
 
 namespace rtdw {
 
@@ -179,8 +178,9 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
   absl::Status polled = consumer_->Poll(static_cast<size_t>(settings_.batch_max_records),
                                         settings_.batch_max_ms, &batch_);
   if (absl::IsOutOfRange(polled)) {
-    metrics_->GetCounter("rtdw_offset_lost_total",
-                         "Stored offsets the broker no longer has", {{"job", settings_.job}})
+    metrics_
+        ->GetCounter("rtdw_offset_lost_total", "Stored offsets the broker no longer has",
+                     {{"job", settings_.job}})
         ->Add();
     return polled;
   }
