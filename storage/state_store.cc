@@ -139,6 +139,12 @@ rocksdb::ColumnFamilyOptions CfOptions(const StateCache& cache, std::string_view
   o.max_bytes_for_level_base = 128 << 20;
   o.level_compaction_dynamic_level_bytes = true;
   o.compression = PickCompression();
+  if (name == kCfDedup) {
+    // Almost every de-dup lookup misses (a new mid): a memtable bloom filter answers those
+    // without walking the skip list (profile: 18% of dau's CPU was memtable lookups).
+    o.memtable_prefix_bloom_size_ratio = 0.1;
+    o.memtable_whole_key_filtering = true;
+  }
   return o;
 }
 

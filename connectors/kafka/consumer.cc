@@ -46,7 +46,10 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
       {"auto.offset.reset", "error"},
       {"isolation.level", "read_committed"},
       {"fetch.wait.max.ms", "50"},
-      {"queued.min.messages", "200000"},
+      // Prefetch bounded by bytes: the 200k-message default queue alone pushed dau past
+      // 512 MB RSS at 10 M mids/day (bench: 633 MB -> 494 MB with these two).
+      {"queued.min.messages", "20000"},
+      {"queued.max.messages.kbytes", "16384"},
       {"fetch.message.max.bytes", "4194304"},
   };
   for (const auto& [k, v] : own) {

@@ -1,0 +1,70 @@
+// rtdw-bench's outputs: the table on stdout, DIR/results.json (DESIGN.md "Processes": machine,
+// commit, scenarios with figures named with their units), the target verdicts, and the plots
+// (SVG, drawn by gnuplot with the scripts of bench/plots).
+#ifndef RTDW_BENCH_RTDW_BENCH_REPORT_H_
+#define RTDW_BENCH_RTDW_BENCH_REPORT_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "bench/rtdw_bench/bench_util.h"
+
+namespace rtdw::bench {
+
+struct Machine {
+  std::string cpu_model;
+  int cores = 0;
+  double memory_mb = 0;
+  std::string kernel;
+  std::string os;
+};
+Machine DescribeMachine();
+
+struct Commit {
+  std::string sha;  // "unknown" outside a git checkout
+  bool dirty = false;
+};
+Commit DescribeCommit(const std::string& source_dir);
+
+// One target of issue 7, judged on this run's figures.
+struct TargetVerdict {
+  std::string target;    // "log-split >= 0.5 x kcat-ceiling"
+  std::string measured;  // "0.09 x"
+  double value = 0;
+  double threshold = 0;
+  bool met = false;
+  bool evaluated = false;  // false when a scenario it needs did not run
+  std::string detail;      // "short by 82%", the sizes it was measured at, ...
+};
+std::vector<TargetVerdict> JudgeTargets(const std::map<std::string, ScenarioResult>& results,
+                                        int64_t records);
+
+struct RunInfo {
+  Machine machine;
+  Commit commit;
+  int64_t records = 0;
+  std::string started_at;  // UTC, ISO 8601
+  double duration_s = 0;
+  std::vector<std::string> order;  // scenario order
+  std::string extra_config;        // --extra-config TOML ("" = the defaults)
+};
+
+// Prints the table and the target verdicts.
+void PrintTable(const RunInfo& info, const std::map<std::string, ScenarioResult>& results,
+                const std::vector<TargetVerdict>& targets);
+
+absl::Status WriteResultsJson(const std::string& path, const RunInfo& info,
+                              const std::map<std::string, ScenarioResult>& results,
+                              const std::vector<TargetVerdict>& targets);
+
+// Writes the plot data under DIR/plots and draws DIR/plots/*.svg with gnuplot (scripts from
+// `plots_dir`). Returns the SVG files written.
+absl::StatusOr<std::vector<std::string>> DrawPlots(
+    const std::string& out_dir, const std::string& plots_dir, const RunInfo& info,
+    const std::map<std::string, ScenarioResult>& results);
+
+}  // namespace rtdw::bench
+
+#endif  // RTDW_BENCH_RTDW_BENCH_REPORT_H_
