@@ -31,17 +31,6 @@ constexpr size_t kCopiedCount = kDocSourceCount - 1;  // all but ts
 constexpr size_t kDocMid = 0;
 constexpr size_t kDocTs = kDocSourceCount - 1;
 
-void AddCounters(const EsTransformCounters& from, EsTransformCounters* to) {
-  to->records += from.records;
-  to->filtered += from.filtered;
-  to->documents += from.documents;
-  to->duplicates += from.duplicates;
-  to->dims_missing += from.dims_missing;
-  to->dead_letters += from.dead_letters;
-  to->join_waiting += from.join_waiting;
-  to->join_expired += from.join_expired;
-}
-
 }  // namespace
 
 DauTransform::DauTransform(DauOptions options)
@@ -199,7 +188,7 @@ absl::Status DauTransform::ProcessBatch(std::span<const InputRecord> records, in
     if (!out->target.empty()) out->target.push_back(',');
     absl::StrAppend(&out->target, options_.index_prefix, FormatDay(d));
   }
-  AddCounters(c, &counters_);
+  counters_.Add(c);
   return absl::OkStatus();
 }
 

@@ -83,6 +83,18 @@ struct EsTransformCounters {
   uint64_t dead_letters = 0;  // records dead-lettered (late, future, bad input, join_expired)
   uint64_t join_waiting = 0;  // order-wide: rows buffered awaiting their partner
   uint64_t join_expired = 0;  // order-wide: rows expired unmatched
+
+  // Adds every counter of `o` to this one.
+  void Add(const EsTransformCounters& o) {
+    records += o.records;
+    filtered += o.filtered;
+    documents += o.documents;
+    duplicates += o.duplicates;
+    dims_missing += o.dims_missing;
+    dead_letters += o.dead_letters;
+    join_waiting += o.join_waiting;
+    join_expired += o.join_expired;
+  }
 };
 
 class EsTransform {

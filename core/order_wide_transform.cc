@@ -64,17 +64,6 @@ static_assert(kOrderFields[kOrderCreateTime] == "create_time");
 constexpr std::string_view kBufferedPrefix = "{\"src\":";
 constexpr std::string_view kBufferedMiddle = ",\"row\":";
 
-void AddCounters(const EsTransformCounters& from, EsTransformCounters* to) {
-  to->records += from.records;
-  to->filtered += from.filtered;
-  to->documents += from.documents;
-  to->duplicates += from.duplicates;
-  to->dims_missing += from.dims_missing;
-  to->dead_letters += from.dead_letters;
-  to->join_waiting += from.join_waiting;
-  to->join_expired += from.join_expired;
-}
-
 }  // namespace
 
 std::string EncodeBufferedRow(std::string_view src, std::string_view row) {
@@ -408,7 +397,7 @@ absl::Status OrderWideTransform::ProcessBatch(std::span<const InputRecord> recor
     if (!out->target.empty()) out->target.push_back(',');
     absl::StrAppend(&out->target, options_.index_prefix, ToAbsl(d));
   }
-  AddCounters(c, &counters_);
+  counters_.Add(c);
   return absl::OkStatus();
 }
 
