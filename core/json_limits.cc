@@ -1,6 +1,7 @@
 #include "core/json_limits.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +9,57 @@
 
 namespace rtdw {
 namespace {
+
+// Converts the text of a JSON number (already checked against the JSON grammar by the reader) into
+// the handler call RapidJSON itself would make: Int64/Uint64 for an integer that fits, Double
+// otherwise (correctly rounded, std::from_chars). A magnitude beyond the double range fails the
+// parse (RapidJSON's "number too big"); one below it is a signed zero.
+template <typename Target>
+bool ConvertNumber(const char* s, size_t n, Target* t) {
+  const char* end = s + n;
+  if (std::find_if(s, end, [](char c) { return c == '.' || c == 'e' || c == 'E'; }) == end) {
+    if (*s == '-') {
+      int64_t i;
+      auto r = std::from_chars(s, end, i);
+      if (r.ec == std::errc() && r.ptr == end) return t->Int64(i);
+    } else {
+      uint64_t u;
+      auto r = std::from_chars(s, end, u);
+      if (r.ec == std::errc() && r.ptr == end) return t->Uint64(u);
+    }
+  }
+  double d = 0;
+  auto r = std::from_chars(s, end, d);
+  if (r.ptr != end) return false;
+  if (r.ec == std::errc::result_out_of_range) {
+    // Too large or too small: the decimal exponent of the first significant digit says which.
+    const char* p = s + (*s == '-' ? 1 : 0);
+    int64_t int_digits = 0;
+    while (p < end && *p == '0') ++p;
+    while (p < end && *p >= '0' && *p <= '9') ++p, ++int_digits;
+    int64_t lead = int_digits;  // digits before the point after leading zeros
+    if (p < end && *p == '.') {
+      ++p;
+      if (int_digits == 0) {
+        while (p < end && *p == '0') ++p, --lead;
+      }
+      while (p < end && *p >= '0' && *p <= '9') ++p;
+    }
+    int64_t exp = 0;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+      ++p;
+      bool neg = p < end && *p == '-';
+      if (p < end && (*p == '-' || *p == '+')) ++p;
+      for (; p < end && exp < 1'000'000; ++p) exp = exp * 10 + (*p - '0');
+      if (neg) exp = -exp;
+    }
+    if (lead + exp > 0) return false;  // too big for a double
+    d = *s == '-' ? -0.0 : 0.0;
+  } else if (r.ec != std::errc()) {
+    return false;
+  }
+  return t->Double(d);
+}
 
 // Forwards SAX events to `Target` (a rapidjson::Document) and stops the parse, by returning
 // false, as soon as the nesting passes `max_depth`.
@@ -24,8 +76,11 @@ class DepthLimitedHandler {
   bool Int64(int64_t i) { return t_->Int64(i); }
   bool Uint64(uint64_t i) { return t_->Uint64(i); }
   bool Double(double d) { return t_->Double(d); }
-  bool RawNumber(const Ch* s, rapidjson::SizeType n, bool copy) {
-    return t_->RawNumber(s, n, copy);
+  // Numbers arrive as their text (kParseNumbersAsStringsFlag) and are converted here: RapidJSON
+  // 1.1's full-precision conversion turns a zero with a large exponent into garbage (`0e300` ->
+  // -1.9e109, found by fuzz/log_record; its DiyFp::Normalize calls clz(0)).
+  bool RawNumber(const Ch* s, rapidjson::SizeType n, bool /*copy*/) {
+    return ConvertNumber(s, n, t_);
   }
   bool String(const Ch* s, rapidjson::SizeType n, bool copy) { return t_->String(s, n, copy); }
   bool Key(const Ch* s, rapidjson::SizeType n, bool copy) { return t_->Key(s, n, copy); }
@@ -72,6 +127,9 @@ struct LimitedParse {
     return !result.IsError();
   }
 };
+
+// What the reader is asked for: kSafeParseFlags, numbers as text (converted by ConvertNumber).
+constexpr unsigned kReaderFlags = kSafeParseFlags | rapidjson::kParseNumbersAsStringsFlag;
 
 int EffectiveDepth(int max_depth) { return std::clamp(max_depth, 1, kMaxSupportedJsonDepth); }
 
@@ -187,7 +245,7 @@ JsonStatus JsonParser::Parse(std::string_view text) {
   }
   buffer_.assign(text.data(), text.size());  // NUL-terminated by std::string
   rapidjson::InsituStringStream stream(buffer_.data());
-  LimitedParse<kSafeParseFlags | rapidjson::kParseInsituFlag, rapidjson::InsituStringStream> gen{
+  LimitedParse<kReaderFlags | rapidjson::kParseInsituFlag, rapidjson::InsituStringStream> gen{
       &reader_, &stream, limits_.max_depth, {}, false};
   doc_.Populate(gen);
   JsonStatus st = Classify(gen, stream.Tell(), text, limits_.max_depth, &detail_);
@@ -208,7 +266,7 @@ JsonStatus ParseJsonSafely(std::string_view text, const JsonLimits& limits,
   rapidjson::MemoryStream ms(text.data(), text.size());
   rapidjson::Reader reader;
   int depth = EffectiveDepth(limits.max_depth);
-  LimitedParse<kSafeParseFlags, rapidjson::MemoryStream> gen{&reader, &ms, depth, {}, false};
+  LimitedParse<kReaderFlags, rapidjson::MemoryStream> gen{&reader, &ms, depth, {}, false};
   doc->Populate(gen);
   JsonStatus st = Classify(gen, ms.Tell(), text, depth, detail);
   if (st != JsonStatus::kOk) doc->SetNull();

@@ -5,8 +5,10 @@
 //    than the limit stops it early, so a 200,000-deep `[[[...` record costs a few microseconds
 //    and no stack. The limit is clamped to kMaxSupportedJsonDepth because code that later walks
 //    a document (Value::Accept) does recurse.
-//  - Strings are validated as UTF-8 (kParseValidateEncodingFlag) and numbers are parsed with full
-//    precision (kParseFullPrecisionFlag): a double written back is the same double.
+//  - Strings are validated as UTF-8 (kParseValidateEncodingFlag) and numbers are converted
+//    exactly (std::from_chars, correctly rounded; not RapidJSON 1.1's full-precision path, which
+//    turns `0e300` into garbage): a double written back is the same double. Integers that fit
+//    int64/uint64 stay integers; a number beyond the double range is not JSON we accept.
 //  - A successful parse consumed all of the text (an embedded NUL or trailing bytes fail it).
 //  - Each failure has one reason, checked in this order: kTooBig (before any work), then the parse:
 //    kTooDeep, kBadUtf8 (the text is not valid UTF-8), kNotJson (anything else).

@@ -128,7 +128,8 @@ class EsClient::Transport {
       if (code != CURLE_OK) {
         ex->error = a->errbuf[0] != '\0' ? std::string(a->errbuf) : curl_easy_strerror(code);
         if (ex->overflow) {
-          ex->error = absl::StrCat("response larger than ", options_.max_response_bytes, " bytes");
+          ex->error = absl::StrCat("response larger than max_response_bytes (",
+                                   options_.max_response_bytes, " bytes): refused");
         }
         if (IsNodeFailure(code)) MarkDead(a->node, ex->error);
       }
@@ -400,6 +401,7 @@ EsClientStats EsClient::stats() const {
   s.bulk_items_failed = failed_.load();
   s.bulk_items_retried = retried_.load();
   s.bulk_retry_rounds = retry_rounds_.load();
+  s.responses_too_large = too_large_.load();
   return s;
 }
 
@@ -421,9 +423,11 @@ absl::StatusOr<HttpResponse> EsClient::Perform(std::string_view method, std::str
     Exchange* exs[] = {&ex};
     RTDW_RETURN_IF_ERROR(transport_->Run(exs, 1, nullptr));
     ++requests_;
-    if (ex.overflow)
+    if (ex.overflow) {
+      ++too_large_;
       return absl::ResourceExhaustedError(
           absl::StrCat(ToAbsl(method), " ", ToAbsl(path), ": ", ex.error));
+    }
     if (!ex.transport_ok()) {
       ++request_errors_;
       last_error = absl::StrCat(ToAbsl(method), " ", ToAbsl(path), ": ", ex.error);
@@ -654,6 +658,7 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
         ++request_errors_;
       };
       if (ex.overflow) {
+        ++too_large_;
         return absl::ResourceExhaustedError(absl::StrCat("bulk: ", ex.error));
       }
       if (!ex.transport_ok()) {

@@ -50,6 +50,9 @@ struct EsClientOptions {
   std::chrono::milliseconds request_timeout{60000};
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds node_retry_after{10000};
+  // An answer larger than this is refused (the transfer is aborted) with ResourceExhausted
+  // naming the bound, and counted in stats().responses_too_large: never retried, since the same
+  // request would get the same answer.
   size_t max_response_bytes = 256 * 1024 * 1024;
   // Retries of non-bulk calls (search, count, templates...) on transient errors.
   int read_retries = 3;
@@ -114,6 +117,7 @@ struct EsClientStats {
   uint64_t bulk_items_failed = 0;
   uint64_t bulk_items_retried = 0;
   uint64_t bulk_retry_rounds = 0;
+  uint64_t responses_too_large = 0;  // answers refused for passing max_response_bytes
 };
 
 struct HttpResponse {
@@ -201,7 +205,7 @@ class EsClient {
   std::chrono::steady_clock::time_point last_retry_warning_;  // guarded by mu_
   uint64_t held_back_warnings_ = 0;                           // guarded by mu_
   mutable std::atomic<uint64_t> requests_{0}, request_errors_{0}, delivered_{0}, failed_{0},
-      retried_{0}, retry_rounds_{0};
+      retried_{0}, retry_rounds_{0}, too_large_{0};
 };
 
 // The ES error of a non-2xx answer as a Status (404 NotFound, 400 InvalidArgument, 401

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "connectors/es/bulk.h"
+#include "core/json_limits.h"
 #include "rapidjson/error/en.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
@@ -13,10 +14,12 @@ absl::Status ParseJson(std::string_view text, rapidjson::Document* doc) {
     return absl::InvalidArgumentError(
         absl::StrCat("JSON nested deeper than ", kMaxJsonDepth, " levels"));
   }
-  doc->Parse<kParseFlags>(text.data(), text.size());
-  if (doc->HasParseError()) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid JSON at offset ", doc->GetErrorOffset(),
-                                                   ": ", GetParseError_En(doc->GetParseError())));
+  // rtdw's safe parse: numbers converted exactly (RapidJSON 1.1's full-precision path turns
+  // `0e300` into garbage; found by fuzz/es_bulk_response).
+  std::string detail;
+  if (ParseJsonSafely(text, JsonLimits{0, kMaxSupportedJsonDepth}, doc, &detail) !=
+      JsonStatus::kOk) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid JSON: ", detail));
   }
   return absl::OkStatus();
 }

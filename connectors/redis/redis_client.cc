@@ -80,6 +80,9 @@ absl::Status RedisClient::Ping() {
     Disconnect();
     return absl::UnavailableError(absl::StrCat("redis: ", err));
   }
+  // An error answer (NOAUTH: a password is needed; a server still loading) is not a live
+  // connection the jobs can use.
+  if (r->type == REDIS_REPLY_ERROR) return ReplyError(r.get(), "PING");
   return absl::OkStatus();
 }
 

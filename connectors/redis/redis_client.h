@@ -36,7 +36,8 @@ class RedisClient {
   RedisClient(const RedisClient&) = delete;
   RedisClient& operator=(const RedisClient&) = delete;
 
-  // Connects (or checks the connection with PING).
+  // Connects (or checks the connection with PING). An error answer to PING (NOAUTH when the
+  // server needs a password that was not given) is an error, not a live connection.
   absl::Status Ping();
   // Values of `keys` in order; nullopt for a missing key. Pipelined in chunks.
   absl::StatusOr<std::vector<std::optional<std::string>>> MGet(

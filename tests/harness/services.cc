@@ -72,10 +72,26 @@ absl::Status RedisServer::Start() {
     ProcessOptions options;
     options.stdout_path = dir_.Sub("redis.log");
     options.stderr_path = dir_.Sub("redis.log");
-    auto proc = ChildProcess::Start({"redis-server", "--port", std::to_string(port_), "--bind",
-                                     "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-                                     dir_.path(), "--dbfilename", "dump.rdb", "--daemonize", "no"},
-                                    options);
+    std::vector<std::string> argv = {"redis-server",
+                                     "--port",
+                                     std::to_string(port_),
+                                     "--bind",
+                                     "127.0.0.1",
+                                     "--save",
+                                     "",
+                                     "--appendonly",
+                                     "no",
+                                     "--dir",
+                                     dir_.path(),
+                                     "--dbfilename",
+                                     "dump.rdb",
+                                     "--daemonize",
+                                     "no"};
+    if (!password_.empty()) {
+      argv.push_back("--requirepass");
+      argv.push_back(password_);
+    }
+    auto proc = ChildProcess::Start(argv, options);
     if (!proc.ok()) return proc.status();
     proc_ = std::move(*proc);
     bool up = WaitFor(
@@ -117,6 +133,16 @@ absl::StatusOr<std::string> RedisServer::Command(const std::vector<std::string>&
     std::string err = c ? c->errstr : "alloc";
     if (c) redisFree(c);
     return absl::UnavailableError(absl::StrCat("redis connect: ", err));
+  }
+  if (!password_.empty()) {
+    auto* auth =
+        static_cast<redisReply*>(redisCommand(c, "AUTH %b", password_.data(), password_.size()));
+    bool ok = auth != nullptr && auth->type != REDIS_REPLY_ERROR;
+    if (auth != nullptr) freeReplyObject(auth);
+    if (!ok) {
+      redisFree(c);
+      return absl::UnauthenticatedError("redis AUTH with the test password failed");
+    }
   }
   std::vector<const char*> argv;
   std::vector<size_t> lens;

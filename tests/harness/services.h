@@ -19,13 +19,19 @@ class RedisServer {
  public:
   RedisServer() = default;
   ~RedisServer();
+  // Before Start(): the server requires this password (--requirepass); Command() and url() use
+  // it. Empty (the default): no password.
+  void SetPassword(std::string password) { password_ = std::move(password); }
   absl::Status Start();
   // SIGKILL: the data is lost (the server keeps nothing on disk until StopSaving()).
   void Kill9();
   // SHUTDOWN SAVE: the next Start() on the same object comes back with the data.
   absl::Status StopSaving();
   int port() const { return port_; }
-  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
+  std::string url() const {
+    return "redis://" + (password_.empty() ? "" : ":" + password_ + "@") +
+           "127.0.0.1:" + std::to_string(port_) + "/0";
+  }
 
   // Runs one command on a fresh connection. The reply is flattened to text: a string, integer
   // (decimal), status, nil ("(nil)") or array (elements joined with '\n').
@@ -34,6 +40,7 @@ class RedisServer {
  private:
   TempDir dir_;
   int port_ = 0;
+  std::string password_;
   std::unique_ptr<ChildProcess> proc_;
 };
 

@@ -185,7 +185,9 @@ std::string ParseRedisUrl(std::string_view text, RedisUrl* out) {
   std::string scheme(text.substr(0, scheme_end));
   std::transform(scheme.begin(), scheme.end(), scheme.begin(), Lower);
   if (scheme == "rediss") {
-    return Cat("TLS URL \"", shown, "\" is not supported: hiredis 0.14 has no TLS (",
+    return Cat("TLS URL \"", shown,
+               "\" is not supported: hiredis 0.14 has no TLS support (hiredis_ssl, hiredis >= "
+               "1.0); use redis:// on a trusted network or through a TLS tunnel (",
                kRedisExpected, ")");
   }
   if (scheme != "redis") {

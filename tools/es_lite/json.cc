@@ -1,6 +1,7 @@
 #include "tools/es_lite/json.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/json_limits.h"
 #include "rapidjson/error/en.h"
 
 namespace rtdw::eslite {
@@ -35,11 +36,13 @@ std::optional<std::string> ParseJson(absl::string_view text, rapidjson::Document
   if (DepthExceeds(text, kMaxDepth)) {
     return absl::StrCat("Document nesting depth exceeds the maximum allowed (", kMaxDepth, ")");
   }
-  doc->Parse<kParseFlags>(text.data(), text.size());
-  if (doc->HasParseError()) {
-    return absl::StrCat(GetParseError_En(doc->GetParseError()), " at offset ",
-                        doc->GetErrorOffset());
-  }
+  // rtdw's safe parse (core/json_limits.h): the same flags, and numbers converted exactly
+  // (RapidJSON 1.1's full-precision path stores `0e300` as garbage; found by fuzz/).
+  std::string detail;
+  rtdw::JsonStatus st =
+      rtdw::ParseJsonSafely(std::string_view(text.data(), text.size()),
+                            rtdw::JsonLimits{0, rtdw::kMaxSupportedJsonDepth}, doc, &detail);
+  if (st != rtdw::JsonStatus::kOk) return detail;
   return std::nullopt;
 }
 

@@ -47,6 +47,14 @@ int main(int argc, char** argv) {
   app.add_option("--node-name", options.node_name, "name in GET /");
   app.add_option("--cluster-name", options.cluster_name, "cluster_name in GET /");
   app.add_flag("--log-requests", options.log_requests, "log every request to stderr");
+  app.add_option("--basic-auth", options.basic_auth,
+                 "USER:PASSWORD: require HTTP basic authentication (401 otherwise)");
+  app.add_option("--api-key", options.api_key,
+                 "KEY: require 'Authorization: ApiKey KEY' (with --basic-auth: either one)");
+  app.add_option("--tls-cert", options.tls_cert_file, "serve HTTPS with this PEM certificate")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", options.tls_key_file, "the private key (PEM) of --tls-cert")
+      ->check(CLI::ExistingFile);
   app.add_option("--fault-bulk-item-429", faults.bulk_item_429_fraction,
                  "fraction of bulk items answered 429 es_rejected_execution_exception")
       ->check(CLI::Range(0.0, 1.0));
@@ -67,6 +75,14 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return e.get_exit_code() == 0 ? code : 2;
+  }
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    fprintf(stderr, "rtdw-es-lite: --tls-cert and --tls-key go together\n");
+    return 2;
+  }
+  if (!options.basic_auth.empty() && options.basic_auth.find(':') == std::string::npos) {
+    fprintf(stderr, "rtdw-es-lite: --basic-auth must be USER:PASSWORD\n");
+    return 2;
   }
   std::string host;
   int port = 0;
@@ -97,16 +113,22 @@ int main(int argc, char** argv) {
     fault_state.Update(d);
   }
   rtdw::eslite::EsLiteServer server(store.value().get(), &fault_state, options);
+  if (!server.valid()) {
+    fprintf(stderr, "rtdw-es-lite: %s\n", server.error().c_str());
+    return 1;
+  }
+  const char* scheme = server.tls() ? "https" : "http";
   int bound = server.Bind(host, port);
   if (bound <= 0) {
     fprintf(stderr, "rtdw-es-lite: cannot listen on %s\n", listen.c_str());
     return 1;
   }
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  printf("http://%s:%d\n", shown_host.c_str(), bound);
+  printf("%s://%s:%d\n", scheme, shown_host.c_str(), bound);
   fflush(stdout);
-  fprintf(stderr, "rtdw-es-lite: listening on http://%s:%d, data in %s\n", shown_host.c_str(),
-          bound, data_dir.c_str());
+  fprintf(stderr, "rtdw-es-lite: listening on %s://%s:%d, data in %s%s\n", scheme,
+          shown_host.c_str(), bound, data_dir.c_str(),
+          options.basic_auth.empty() && options.api_key.empty() ? "" : " (authentication on)");
 
   std::thread signal_thread([&] {
     int sig = 0;

@@ -76,7 +76,7 @@ class DocCtx {
   absl::string_view id_;
   const DocRecord* rec_ = nullptr;
   bool parsed_ = false;
-  char buffer_[65536];
+  alignas(8) char buffer_[65536];  // MemoryPoolAllocator puts 8-byte-aligned headers in it
   rapidjson::MemoryPoolAllocator<> alloc_;
   std::unique_ptr<rapidjson::Document> doc_;
 };

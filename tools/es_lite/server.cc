@@ -13,12 +13,15 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "httplib.h"
 #include "rapidjson/prettywriter.h"
+#include "tools/es_lite/bulk_request.h"
 #include "tools/es_lite/search.h"
 
 namespace rtdw::eslite {
@@ -361,148 +364,8 @@ class Api {
                                    "_source", "_source_includes", "_source_excludes"})) {
       return ErrorReply(*e);
     }
-    const std::string& body = req.body;
-    if (body.empty()) return ErrorReply(BadRequest("parse_exception", "request body is required"));
-    if (body.back() != '\n') {
-      return ErrorReply(IllegalArgument("The bulk request must be terminated by a newline [\\n]"));
-    }
-    if (!default_index.empty()) {
-      if (auto e = Store::ValidateIndexName(default_index)) return ErrorReply(*e);
-    }
     std::vector<WriteOp> ops;
-    size_t pos = 0;
-    int line_no = 0;
-    auto next_line = [&](absl::string_view* line) {
-      while (pos < body.size()) {
-        size_t nl = body.find('\n', pos);
-        *line = absl::string_view(body).substr(pos, nl - pos);
-        pos = nl + 1;
-        ++line_no;
-        if (!line->empty() && line->back() == '\r') line->remove_suffix(1);
-        if (!absl::StripAsciiWhitespace(*line).empty()) return true;
-      }
-      return false;
-    };
-    absl::string_view line;
-    while (next_line(&line)) {
-      rapidjson::Document action;
-      if (auto err = ParseJson(line, &action)) {
-        EsError e = BadRequest("parse_exception", absl::StrCat("Malformed action/metadata line [",
-                                                               line_no, "]: ", *err));
-        return ErrorReply(e);
-      }
-      if (!action.IsObject() || action.MemberCount() != 1) {
-        return ErrorReply(
-            IllegalArgument(absl::StrCat("Malformed action/metadata line [", line_no,
-                                         "], expected START_OBJECT or END_OBJECT but found [",
-                                         action.IsObject() ? "FIELD_NAME" : "VALUE", "]")));
-      }
-      absl::string_view op_name = Sv(action.MemberBegin()->name);
-      const auto& meta = action.MemberBegin()->value;
-      WriteOp op;
-      if (op_name == "index") {
-        op.type = OpType::kIndex;
-      } else if (op_name == "create") {
-        op.type = OpType::kCreate;
-      } else if (op_name == "delete") {
-        op.type = OpType::kDelete;
-      } else if (op_name == "update") {
-        op.type = OpType::kUpdate;
-      } else {
-        return ErrorReply(IllegalArgument(absl::StrCat(
-            "Malformed action/metadata line [", line_no,
-            "], expected one of [create, delete, index, update] but found [", op_name, "]")));
-      }
-      if (!meta.IsObject()) {
-        return ErrorReply(IllegalArgument(absl::StrCat("Malformed action/metadata line [", line_no,
-                                                       "], expected START_OBJECT but found [",
-                                                       ScalarText(meta), "]")));
-      }
-      for (auto it = meta.MemberBegin(); it != meta.MemberEnd(); ++it) {
-        absl::string_view key = Sv(it->name);
-        const auto& v = it->value;
-        if (key == "_index" || key == "_id") {
-          if (!v.IsString()) {
-            return ErrorReply(IllegalArgument(absl::StrCat(
-                "Malformed action/metadata line [", line_no, "], [", key, "] must be a string")));
-          }
-          (key == "_index" ? op.index : op.id) = std::string(Sv(v));
-        } else if (key == "routing" || key == "retry_on_conflict" ||
-                   (key == "require_alias" && v.IsBool() && !v.GetBool())) {
-        } else if (key == "version" || key == "version_type" || key == "if_seq_no" ||
-                   key == "if_primary_term" || key == "pipeline" || key == "require_alias" ||
-                   key == "dynamic_templates" || key == "_source") {
-          return ErrorReply(Unsupported(absl::StrCat("bulk action parameter [", key, "]")));
-        } else {
-          return ErrorReply(IllegalArgument(absl::StrCat(
-              "Action/metadata line [", line_no, "] contains an unknown parameter [", key, "]")));
-        }
-      }
-      if (op.index.empty()) op.index = default_index;
-      if (op.index.empty()) {
-        return ErrorReply(BadRequest("action_request_validation_exception",
-                                     "Validation Failed: 1: index is missing;"));
-      }
-      if (op.type != OpType::kDelete) {
-        int action_line = line_no;
-        absl::string_view source;
-        if (!next_line(&source)) {
-          return ErrorReply(IllegalArgument(
-              absl::StrCat("Malformed action/metadata line [", action_line,
-                           "]: the action requires a source line, but none was found")));
-        }
-        auto doc = std::make_shared<rapidjson::Document>();
-        if (auto err = ParseJson(source, doc.get())) {
-          EsError e = BadRequest("mapper_parsing_exception", "failed to parse");
-          e.caused_by_type = "x_content_parse_exception";
-          e.caused_by_reason = absl::StrCat("[", line_no, "] ", *err);
-          op.error = e;
-        } else if (!doc->IsObject()) {
-          EsError e = BadRequest("mapper_parsing_exception", "failed to parse");
-          e.caused_by_type = "not_x_content_exception";
-          e.caused_by_reason = "the source is not a JSON object";
-          op.error = e;
-        } else if (op.type == OpType::kUpdate) {
-          if (doc->HasMember("script")) {
-            op.error = Unsupported("[script] in update");
-          } else if (!doc->HasMember("doc") && !doc->HasMember("upsert")) {
-            op.error = BadRequest("action_request_validation_exception",
-                                  "Validation Failed: 1: script or doc is missing;");
-          } else if (doc->HasMember("doc") && !(*doc)["doc"].IsObject()) {
-            op.error = BadRequest("parse_exception", "[doc] must be an object");
-          } else {
-            for (auto it = doc->MemberBegin(); it != doc->MemberEnd(); ++it) {
-              absl::string_view k = Sv(it->name);
-              if (k != "doc" && k != "doc_as_upsert" && k != "upsert" && k != "detect_noop") {
-                op.error = IllegalArgument(absl::StrCat("[UpdateRequest] unknown field [", k, "]"));
-              }
-            }
-          }
-        }
-        op.source = std::string(source);
-        op.body = std::move(doc);
-      }
-      if (op.id.empty()) {
-        if (op.type == OpType::kIndex || op.type == OpType::kCreate) {
-          op.id = Store::NewId();
-        } else if (!op.error) {
-          op.error = BadRequest("action_request_validation_exception",
-                                "Validation Failed: 1: id is missing;");
-        }
-      }
-      if (op.id.size() > 512 && !op.error) {
-        op.error = BadRequest("action_request_validation_exception",
-                              absl::StrCat("Validation Failed: 1: id [", op.id.substr(0, 40),
-                                           "...] is too long, must be no longer than 512 bytes "
-                                           "but was: ",
-                                           op.id.size(), ";"));
-      }
-      ops.push_back(std::move(op));
-    }
-    if (ops.empty()) {
-      return ErrorReply(BadRequest("action_request_validation_exception",
-                                   "Validation Failed: 1: no requests added;"));
-    }
+    if (auto e = ParseBulkRequest(req.body, default_index, &ops)) return ErrorReply(*e);
     // Fault injection: some items are refused as by a full write queue.
     double p429 = faults_->config().bulk_item_429_fraction;
     if (p429 > 0) {
@@ -1291,10 +1154,18 @@ bool AcceptedMediaType(absl::string_view ct, std::string* error) {
 // ---------------------------------------------------------------- EsLiteServer
 
 EsLiteServer::EsLiteServer(Store* store, Faults* faults, const ServerOptions& options)
-    : store_(store),
-      faults_(faults),
-      options_(options),
-      http_(std::make_unique<httplib::Server>()) {
+    : store_(store), faults_(faults), options_(options) {
+  if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+    auto ssl = std::make_unique<httplib::SSLServer>(options_.tls_cert_file.c_str(),
+                                                    options_.tls_key_file.c_str());
+    if (!ssl->is_valid()) {
+      error_ = absl::StrCat("cannot load the TLS certificate ", options_.tls_cert_file, " and key ",
+                            options_.tls_key_file);
+    }
+    http_ = std::move(ssl);
+  } else {
+    http_ = std::make_unique<httplib::Server>();
+  }
   const int threads = std::max(4, options_.threads);
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http_->set_payload_max_length(options_.max_content_length);
@@ -1314,6 +1185,7 @@ EsLiteServer::EsLiteServer(Store* store, Faults* faults, const ServerOptions& op
       return;
     }
     res.status = r.status;
+    for (const auto& [name, value] : r.headers) res.set_header(name.c_str(), value);
     std::string ct = r.content_type;
     if (ct == "application/json") {
       std::string accept = absl::AsciiStrToLower(req.get_header_value("Accept"));
@@ -1338,6 +1210,35 @@ EsLiteServer::EsLiteServer(Store* store, Faults* faults, const ServerOptions& op
               r.status);
     }
   };
+  // A request without Content-Length and without chunked Transfer-Encoding has no body (RFC 9112
+  // 6.3; what Elasticsearch does too). cpp-httplib would read such a body until the client closes
+  // the connection, which hangs a client that waits for the answer: answer it here, before the
+  // library reads anything, as a request with an empty body.
+  http_->set_pre_routing_handler([handler](const httplib::Request& req, httplib::Response& res) {
+    const bool may_have_body = req.method == "POST" || req.method == "PUT" ||
+                               req.method == "PATCH" || req.method == "DELETE";
+    if (!may_have_body || req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    handler(req, res);
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  // cpp-httplib answers a body over the payload limit with a bare 413 (it reads and drops the
+  // body, so the connection stays usable): give it the ES error body.
+  const size_t max_content_length = options_.max_content_length;
+  http_->set_error_handler(httplib::Server::HandlerWithResponse(
+      [max_content_length](const httplib::Request& req, httplib::Response& res) {
+        if (res.status != 413 || !res.body.empty())
+          return httplib::Server::HandlerResponse::Unhandled;
+        EsError e;
+        e.status = 413;
+        e.type = "request_entity_too_large_exception";
+        e.reason =
+            absl::StrCat("request body of ", req.get_header_value("Content-Length"),
+                         " bytes exceeds http.max_content_length [", max_content_length, "]");
+        res.set_content(e.Body(), "application/json; charset=UTF-8");
+        return httplib::Server::HandlerResponse::Handled;
+      }));
   http_->Get("/.*", handler);
   http_->Post("/.*", handler);
   http_->Put("/.*", handler);
@@ -1362,6 +1263,38 @@ EsLiteServer::EsLiteServer(Store* store, Faults* faults, const ServerOptions& op
 }
 
 EsLiteServer::~EsLiteServer() = default;
+
+bool EsLiteServer::valid() const { return error_.empty() && http_->is_valid(); }
+
+std::optional<EsLiteServer::Reply> EsLiteServer::CheckAuth(const httplib::Request& req) const {
+  if (options_.basic_auth.empty() && options_.api_key.empty()) return std::nullopt;
+  std::string given = req.get_header_value("Authorization");
+  absl::string_view scheme(given);
+  scheme = scheme.substr(0, scheme.find(' '));
+  absl::string_view credential = absl::StripAsciiWhitespace(
+      absl::string_view(given).substr(std::min(given.size(), scheme.size() + 1)));
+  if (!options_.basic_auth.empty() && absl::EqualsIgnoreCase(scheme, "Basic") &&
+      credential == absl::Base64Escape(options_.basic_auth)) {
+    return std::nullopt;
+  }
+  if (!options_.api_key.empty() && absl::EqualsIgnoreCase(scheme, "ApiKey") &&
+      credential == options_.api_key) {
+    return std::nullopt;
+  }
+  EsError e;
+  e.status = 401;
+  e.type = "security_exception";
+  e.reason = given.empty() ? absl::StrCat("missing authentication credentials for REST request [",
+                                          req.path, "]")
+                           : absl::StrCat(
+                                 "unable to authenticate with provided credentials for REST "
+                                 "request [",
+                                 req.path, "]");
+  Reply r = ErrorReply(e);
+  r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"security\" charset=\"UTF-8\"");
+  r.headers.emplace_back("WWW-Authenticate", "ApiKey");
+  return r;
+}
 
 int EsLiteServer::Bind(const std::string& host, int port) {
   if (port == 0) return http_->bind_to_any_port(host);
@@ -1390,6 +1323,7 @@ void EsLiteServer::Stop() {
 }
 
 EsLiteServer::Reply EsLiteServer::Handle(const httplib::Request& req) {
+  if (auto denied = CheckAuth(req)) return *denied;
   const bool fault_free = absl::StartsWith(req.path, "/_rtdw/");
   if (!fault_free) {
     FaultConfig f = faults_->config();

@@ -5,7 +5,10 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tools/es_lite/faults.h"
 #include "tools/es_lite/store.h"
@@ -23,12 +26,25 @@ struct ServerOptions {
   size_t max_content_length = 100 * 1024 * 1024;  // http.max_content_length (413 beyond)
   int threads = 32;
   bool log_requests = false;
+  // Authentication, as ES security does it: when either is set, every request must carry a
+  // matching `Authorization: Basic <base64 user:password>` or `Authorization: ApiKey <api_key>`
+  // header, else 401 security_exception. Both empty: no authentication (the default).
+  std::string basic_auth;  // "user:password"
+  std::string api_key;     // the credential as clients send it (ES: base64 of id:key)
+  // HTTPS with this PEM certificate (chain) and private key; both empty: plain HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class EsLiteServer {
  public:
   EsLiteServer(Store* store, Faults* faults, const ServerOptions& options);
   ~EsLiteServer();
+
+  // False when the TLS certificate or key could not be loaded (see error()).
+  bool valid() const;
+  const std::string& error() const { return error_; }
+  bool tls() const { return !options_.tls_cert_file.empty(); }
 
   // Binds host:port (port 0 = any free port); returns the port, or -1.
   int Bind(const std::string& host, int port);
@@ -43,6 +59,7 @@ class EsLiteServer {
     std::string body;
     std::string content_type = "application/json";
     bool abort_connection = false;  // close without answering (fault injection)
+    std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
   };
   // One request, routed (exposed for the HTTP glue).
   Reply Handle(const httplib::Request& req);
@@ -51,6 +68,10 @@ class EsLiteServer {
   Store* store_;
   Faults* faults_;
   ServerOptions options_;
+  // A 401 reply when authentication is configured and `req` does not carry it.
+  std::optional<Reply> CheckAuth(const httplib::Request& req) const;
+
+  std::string error_;
   std::unique_ptr<httplib::Server> http_;
   std::atomic<int> in_flight_{0};
 };
