@@ -301,6 +301,7 @@ absl::Status OrderWideTransform::ProcessBatch(std::span<const InputRecord> recor
       row.row_id = order_id_;
       row.event_ms = event_ms;
       row.matched = matched;
+      row.source_offset = in.offset;
       row.row_json = EncodeBufferedRow(src_, in.value);
       RTDW_RETURN_IF_ERROR(state->PutJoinRow(row));
       if (!matched) ++c.join_waiting;
@@ -341,6 +342,7 @@ absl::Status OrderWideTransform::ProcessBatch(std::span<const InputRecord> recor
         row.side = JoinSide::kDetail;
         row.row_id = row_id_;
         row.event_ms = event_ms;
+        row.source_offset = in.offset;
         row.row_json = EncodeBufferedRow(src_, in.value);
         RTDW_RETURN_IF_ERROR(state->PutJoinRow(row));
         ++c.join_waiting;

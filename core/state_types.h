@@ -44,6 +44,9 @@ struct JoinRow {
   int64_t event_ms = 0;  // the row's create_time as epoch ms (what TTL expiry compares)
   bool matched = false;  // caller's flag: the row has met a partner at least once
   std::string row_json;  // the buffered row
+  // The row's input position (offset in its source topic partition), -1 when unknown (rows
+  // written before it was recorded). Group mode's hand-over offset never passes a live row.
+  int64_t source_offset = -1;
 };
 
 }  // namespace rtdw

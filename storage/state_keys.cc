@@ -180,18 +180,28 @@ bool DecodeJoinRowKey(std::string_view key, JoinRow* row) {
 
 std::string EncodeJoinValue(const JoinRow& row) {
   std::string v;
-  v.reserve(9 + row.row_json.size());
-  v.push_back(static_cast<char>(row.matched ? 1 : 0));
+  const bool has_offset = row.source_offset >= 0;
+  v.reserve(17 + row.row_json.size());
+  v.push_back(static_cast<char>((row.matched ? 1 : 0) | (has_offset ? 2 : 0)));
   PutBE64(&v, static_cast<uint64_t>(row.event_ms));
+  if (has_offset) PutBE64(&v, static_cast<uint64_t>(row.source_offset));
   v.append(row.row_json);
   return v;
 }
 
 bool DecodeJoinValue(std::string_view value, JoinRow* row) {
   if (value.size() < 9) return false;
-  row->matched = (static_cast<uint8_t>(value[0]) & 1) != 0;
+  const uint8_t flags = static_cast<uint8_t>(value[0]);
+  row->matched = (flags & 1) != 0;
   row->event_ms = static_cast<int64_t>(GetBE64(value.data() + 1));
-  row->row_json.assign(value.data() + 9, value.size() - 9);
+  size_t at = 9;
+  row->source_offset = -1;
+  if ((flags & 2) != 0) {
+    if (value.size() < 17) return false;
+    row->source_offset = static_cast<int64_t>(GetBE64(value.data() + 9));
+    at = 17;
+  }
+  row->row_json.assign(value.data() + at, value.size() - at);
   return true;
 }
 

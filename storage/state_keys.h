@@ -6,7 +6,8 @@
 //
 //   offsets    topic 0x00 BE32(partition)                       -> BE64(next offset)
 //   dedup      BE32(day yyyymmdd) BE32(partition) mid             -> BE64(ts ms) BE64(input offset)
-//   join rows  BE32(partition) 'R' order_id 0x00 side row_id      -> u8 flags, BE64(event ms), row
+//   join rows  BE32(partition) 'R' order_id 0x00 side row_id      -> u8 flags, BE64(event ms),
+//                                                                    [BE64(source offset) when flags&2], row
 //   join index BE32(partition) 'T' BE64(event ms ^ 2^63) order_id 0x00 side row_id -> ""
 //   journal    BE64(seq)                                          -> core/journal_entry.h encoding
 //   deadletter BE64(seq)                                          -> one JSON line (FORMATS.md §7)

@@ -488,6 +488,13 @@ bool PendingBatch::empty() const {
 
 size_t PendingBatch::mutation_count() const { return impl_->mutations; }
 
+void PendingBatch::Clear() {
+  impl_->wbwi.Clear();
+  impl_->journal.reset();
+  impl_->dead_letters.clear();
+  impl_->mutations = 0;
+}
+
 // ---------------------------------------------------------------------------------------------
 // StateStore: open and close
 
@@ -754,7 +761,15 @@ absl::Status StateStore::WriteWithSeqs(rocksdb::WriteBatch* wb, uint64_t seqs_ne
   return absl::OkStatus();
 }
 
-absl::StatusOr<CommitResult> StateStore::Commit(PendingBatch batch) {
+absl::StatusOr<CommitResult> StateStore::Commit(PendingBatch* batch) {
+  absl::StatusOr<CommitResult> result = CommitBatch(*batch);
+  if (batch->impl_ != nullptr) batch->Clear();
+  return result;
+}
+
+absl::StatusOr<CommitResult> StateStore::Commit(PendingBatch batch) { return CommitBatch(batch); }
+
+absl::StatusOr<CommitResult> StateStore::CommitBatch(PendingBatch& batch) {
   RTDW_RETURN_IF_ERROR(CheckWritable());
   if (!batch.impl_ || batch.impl_->store != this) {
     return absl::InvalidArgumentError("the batch belongs to another store");
@@ -973,6 +988,38 @@ absl::Status StateStore::DropDedupDaysBefore(DayNumber day) {
   rocksdb::Status s =
       rocks_->db->DeleteRange(wo, cf(kCfDedup), rocksdb::Slice(), state_keys::DedupDayPrefix(day));
   if (!s.ok()) return FromRocks(s, absl::StrCat("drop dedup days of ", path_));
+  return absl::OkStatus();
+}
+
+absl::Status StateStore::DropPartitionState(int32_t partition,
+                                            const std::vector<std::string>& topics) {
+  RTDW_RETURN_IF_ERROR(CheckWritable());
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  RTDW_ASSIGN_OR_RETURN(std::vector<DayNumber> days, DedupDays());
+  rocksdb::WriteBatch wb;
+  auto fail = [&](const rocksdb::Status& s) {
+    return FromRocks(s, absl::StrCat("drop the state of partition ", partition, " in ", path_));
+  };
+  for (DayNumber day : days) {
+    rocksdb::Status s = wb.DeleteRange(cf(kCfDedup),
+                                       state_keys::DedupDayPartitionPrefix(day, partition),
+                                       state_keys::DedupDayPartitionPrefix(day, partition + 1));
+    if (!s.ok()) return fail(s);
+  }
+  std::string from, to;
+  state_keys::PutBE32(&from, static_cast<uint32_t>(partition));
+  state_keys::PutBE32(&to, static_cast<uint32_t>(partition) + 1);
+  if (auto s = wb.DeleteRange(cf(kCfJoin), from, to); !s.ok()) return fail(s);
+  if (auto s = wb.Delete(cf(kCfMeta), WatermarkName(partition)); !s.ok()) return fail(s);
+  for (const auto& topic : topics) {
+    RTDW_RETURN_IF_ERROR(CheckId("topic", topic));
+    if (auto s = wb.Delete(cf(kCfOffsets), state_keys::OffsetKey(topic, partition)); !s.ok()) {
+      return fail(s);
+    }
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (auto s = rocks_->db->Write(wo, &wb); !s.ok()) return fail(s);
   return absl::OkStatus();
 }
 

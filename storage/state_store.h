@@ -195,6 +195,9 @@ class PendingBatch : public BatchState {
 
   bool empty() const;
   size_t mutation_count() const;  // puts and deletes so far (journal and dead letters excluded)
+  // Forgets every mutation, the journal entry and the dead letters: the batch is empty again
+  // and can be filled for the next transaction (keeping its allocations where RocksDB does).
+  void Clear();
 
  private:
   friend class StateStore;
@@ -237,6 +240,9 @@ class StateStore {
   PendingBatch NewBatch();
   // Writes the batch as one WriteBatch (sync per options). An empty batch is a no-op.
   absl::StatusOr<CommitResult> Commit(PendingBatch batch);
+  // The same for a batch that is reused: `batch` is cleared afterwards, whether the commit
+  // succeeded or not (a job keeps one PendingBatch instead of allocating one per transaction).
+  absl::StatusOr<CommitResult> Commit(PendingBatch* batch);
 
   // ---- offsets
   absl::StatusOr<std::vector<OffsetEntry>> GetOffsets() const;  // by topic, partition
@@ -254,6 +260,11 @@ class StateStore {
   absl::StatusOr<std::vector<DayNumber>> DedupDays() const;  // days present, ascending
   // Retention: drops every day < `day` with one DeleteRange (sync per options).
   absl::Status DropDedupDaysBefore(DayNumber day);
+
+  // Group mode's hand-over (DESIGN.md "Scaling"): forgets everything of source partition number
+  // `partition` — its de-dup slots of every day, its join rows, its watermark, and its stored
+  // offsets in `topics` — in one synced write, before the state is rebuilt for a new owner.
+  absl::Status DropPartitionState(int32_t partition, const std::vector<std::string>& topics);
 
   // ---- join
   // Committed rows of a partition (all orders) in key order, at most `limit`.
@@ -323,6 +334,7 @@ class StateStore {
   rocksdb::ColumnFamilyHandle* cf(std::string_view name) const;
   absl::Status WriteWithSeqs(rocksdb::WriteBatch* wb, uint64_t seqs_needed, bool sync,
                              std::vector<uint64_t>* seqs);
+  absl::StatusOr<CommitResult> CommitBatch(PendingBatch& batch);  // both Commit()s
 
   struct Rocks;
   std::unique_ptr<Rocks> rocks_;

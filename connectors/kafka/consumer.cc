@@ -18,6 +18,22 @@ absl::Status SetConf(rd_kafka_conf_t* conf, const std::string& key, const std::s
 
 }  // namespace
 
+// Lives before the consumer (librdkafka's opaque is set at configuration time).
+struct KafkaConsumer::Callbacks {
+  KafkaConsumer* consumer = nullptr;
+  static void OnRebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+    auto* self = static_cast<Callbacks*>(opaque);
+    if (self->consumer != nullptr) self->consumer->Rebalance(static_cast<int>(err), partitions);
+  }
+};
+
+KafkaConsumer::KafkaConsumer(rd_kafka_t* rk, rd_kafka_queue_t* queue,
+                             std::unique_ptr<Callbacks> callbacks)
+    : rk_(rk), queue_(queue), callbacks_(std::move(callbacks)) {
+  callbacks_->consumer = this;
+}
+
 ConsumedBatch::~ConsumedBatch() { Clear(); }
 
 void ConsumedBatch::Clear() {
@@ -55,6 +71,15 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
   for (const auto& [k, v] : own) {
     if (auto st = SetConf(conf, k, v); !st.ok()) return fail(st);
   }
+  if (!options.assignment_strategy.empty()) {
+    if (auto st = SetConf(conf, "partition.assignment.strategy", options.assignment_strategy);
+        !st.ok()) {
+      return fail(st);
+    }
+  }
+  auto callbacks = std::make_unique<Callbacks>();
+  rd_kafka_conf_set_opaque(conf, callbacks.get());
+  rd_kafka_conf_set_rebalance_cb(conf, &Callbacks::OnRebalance);
   char errstr[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (rk == nullptr) {
@@ -62,12 +87,20 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
     return absl::InvalidArgumentError(absl::StrCat("kafka consumer: ", errstr));
   }
   rd_kafka_poll_set_consumer(rk);
-  return std::unique_ptr<KafkaConsumer>(new KafkaConsumer(rk, rd_kafka_queue_get_consumer(rk)));
+  return std::unique_ptr<KafkaConsumer>(
+      new KafkaConsumer(rk, rd_kafka_queue_get_consumer(rk), std::move(callbacks)));
+}
+
+void KafkaConsumer::Close() {
+  if (closed_) return;
+  closed_ = true;
+  rd_kafka_consumer_close(rk_);  // serves the final rebalance (revoke) callback
+  listener_ = nullptr;
 }
 
 KafkaConsumer::~KafkaConsumer() {
+  Close();
   rd_kafka_queue_destroy(queue_);
-  rd_kafka_consumer_close(rk_);
   rd_kafka_destroy(rk_);
 }
 
@@ -91,21 +124,133 @@ absl::StatusOr<int> KafkaConsumer::PartitionCount(const std::string& topic,
   return result;
 }
 
-absl::Status KafkaConsumer::Assign(const std::vector<PartitionStart>& starts) {
-  rd_kafka_topic_partition_list_t* list =
-      rd_kafka_topic_partition_list_new(static_cast<int>(starts.size()));
+void KafkaConsumer::SetAssigned(const std::vector<PartitionStart>& starts) {
   assigned_.clear();
   at_end_.clear();
   next_.clear();
+  for (const auto& s : starts) {
+    assigned_.emplace_back(s.topic, s.partition);
+    at_end_[{s.topic, s.partition}] = false;
+    next_[{s.topic, s.partition}] = s.offset >= 0 ? s.offset : -1;
+  }
+}
+
+namespace {
+
+rd_kafka_topic_partition_list_t* StartList(const std::vector<PartitionStart>& starts) {
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(starts.size()));
   for (const auto& s : starts) {
     rd_kafka_topic_partition_list_add(list, s.topic.c_str(), s.partition)->offset =
         s.offset == PartitionStart::kBeginning ? RD_KAFKA_OFFSET_BEGINNING
         : s.offset == PartitionStart::kEnd     ? RD_KAFKA_OFFSET_END
                                                : s.offset;
-    assigned_.emplace_back(s.topic, s.partition);
-    at_end_[{s.topic, s.partition}] = false;
-    next_[{s.topic, s.partition}] = s.offset >= 0 ? s.offset : -1;
   }
+  return list;
+}
+
+std::vector<TopicPartition> ListPartitions(const rd_kafka_topic_partition_list_t* list) {
+  std::vector<TopicPartition> out;
+  for (int i = 0; i < list->cnt; ++i) {
+    out.emplace_back(list->elems[i].topic, list->elems[i].partition);
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::Status KafkaConsumer::Subscribe(const std::vector<std::string>& topics,
+                                      RebalanceListener* listener) {
+  listener_ = listener;
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(topics.size()));
+  for (const auto& t : topics) {
+    rd_kafka_topic_partition_list_add(list, t.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  rd_kafka_resp_err_t err = rd_kafka_subscribe(rk_, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    listener_ = nullptr;
+    return absl::InternalError(absl::StrCat("kafka subscribe: ", rd_kafka_err2str(err)));
+  }
+  return absl::OkStatus();
+}
+
+void KafkaConsumer::Rebalance(int err, void* opaque_list) {
+  ++rebalance_epoch_;
+  auto* partitions = static_cast<rd_kafka_topic_partition_list_t*>(opaque_list);
+  if (listener_ == nullptr) {
+    rd_kafka_assign(rk_, err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? partitions : nullptr);
+    return;
+  }
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    auto starts = listener_->OnAssigned(ListPartitions(partitions));
+    if (!starts.ok()) {
+      rebalance_error_ = starts.status();
+      rd_kafka_assign(rk_, nullptr);
+      SetAssigned({});
+      return;
+    }
+    rd_kafka_topic_partition_list_t* list = StartList(*starts);
+    rd_kafka_resp_err_t aerr = rd_kafka_assign(rk_, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (aerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rebalance_error_ =
+          absl::InternalError(absl::StrCat("kafka assign: ", rd_kafka_err2str(aerr)));
+      SetAssigned({});
+      return;
+    }
+    SetAssigned(*starts);
+    ever_assigned_ = true;
+  } else {
+    listener_->OnRevoked(ListPartitions(partitions));
+    rd_kafka_assign(rk_, nullptr);
+    SetAssigned({});
+  }
+}
+
+absl::StatusOr<std::map<TopicPartition, int64_t>> KafkaConsumer::Committed(
+    const std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout) {
+  std::map<TopicPartition, int64_t> out;
+  if (partitions.empty()) return out;
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
+  for (const auto& [topic, partition] : partitions) {
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), partition);
+  }
+  rd_kafka_resp_err_t err = rd_kafka_committed(rk_, list, static_cast<int>(timeout.count()));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_topic_partition_list_destroy(list);
+    return absl::UnavailableError(
+        absl::StrCat("kafka committed offsets of the group: ", rd_kafka_err2str(err)));
+  }
+  for (int i = 0; i < list->cnt; ++i) {
+    const auto& e = list->elems[i];
+    if (e.err == RD_KAFKA_RESP_ERR_NO_ERROR && e.offset >= 0)
+      out[{e.topic, e.partition}] = e.offset;
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  return out;
+}
+
+absl::Status KafkaConsumer::CommitSync(const std::map<TopicPartition, int64_t>& next_offsets) {
+  if (next_offsets.empty()) return absl::OkStatus();
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size()));
+  for (const auto& [tp, offset] : next_offsets) {
+    rd_kafka_topic_partition_list_add(list, tp.first.c_str(), tp.second)->offset = offset;
+  }
+  rd_kafka_resp_err_t err = rd_kafka_commit(rk_, list, 0);
+  rd_kafka_topic_partition_list_destroy(list);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+    return absl::UnavailableError(absl::StrCat("kafka commit: ", rd_kafka_err2str(err)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KafkaConsumer::Assign(const std::vector<PartitionStart>& starts) {
+  rd_kafka_topic_partition_list_t* list = StartList(starts);
+  SetAssigned(starts);
   rd_kafka_resp_err_t err = rd_kafka_assign(rk_, list);
   rd_kafka_topic_partition_list_destroy(list);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -116,29 +261,87 @@ absl::Status KafkaConsumer::Assign(const std::vector<PartitionStart>& starts) {
 
 absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds max_wait,
                                  ConsumedBatch* out) {
+  if (max_records == 0) return absl::OkStatus();
   std::vector<rd_kafka_message_t*> buf(std::min<size_t>(max_records, 10000));
+  // Per partition seen in this poll: its last record's offset + 1 or its end offset, and whether
+  // the end-of-partition event came last. Folded into next_/at_end_ once per partition at the end,
+  // not per record (those maps are keyed by topic name).
+  struct Seen {
+    rd_kafka_topic_t* rkt;
+    int32_t partition;
+    int64_t next;
+    bool at_end;
+  };
+  std::vector<Seen> seen;
+  auto note = [&seen](rd_kafka_topic_t* rkt, int32_t partition, int64_t next, bool at_end) {
+    for (Seen& s : seen) {
+      if (s.rkt == rkt && s.partition == partition) {
+        if (next >= 0) s.next = next;
+        s.at_end = at_end;
+        return;
+      }
+    }
+    seen.push_back(Seen{rkt, partition, next, at_end});
+  };
   auto deadline = std::chrono::steady_clock::now() + max_wait;
   size_t got = 0;
-  while (got < max_records) {
-    auto now = std::chrono::steady_clock::now();
-    int wait_ms =
-        now >= deadline
-            ? 0
-            : static_cast<int>(
-                  std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
-    size_t want = std::min(buf.size(), max_records - got);
-    ssize_t n = rd_kafka_consume_batch_queue(queue_, got == 0 ? wait_ms : 0, buf.data(), want);
-    if (n < 0) {
-      return absl::InternalError(
-          absl::StrCat("kafka consume: ", rd_kafka_err2str(rd_kafka_last_error())));
+  absl::Status error;
+  const size_t base = out->records_.size();
+  uint64_t epoch = rebalance_epoch_;
+  // A rebalance ran inside the last consume call: what this poll collected belongs to the old
+  // assignment (and may precede where the new one starts). Drop it; it is read again if it is
+  // still ours.
+  auto drop_if_rebalanced = [&] {
+    if (epoch == rebalance_epoch_) return;
+    epoch = rebalance_epoch_;
+    for (size_t i = base; i < out->messages_.size(); ++i)
+      rd_kafka_message_destroy(out->messages_[i]);
+    out->messages_.resize(base);
+    out->records_.resize(base);
+    seen.clear();
+    got = 0;
+  };
+  while (got < max_records && error.ok()) {
+    ssize_t n;
+    if (got == 0) {
+      // Wait for the first record only: rd_kafka_consume_batch_queue would wait out the whole
+      // timeout for a full batch, adding a batch window of latency under light traffic. Once
+      // records flow, take what is buffered without waiting; an empty read closes the batch.
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) break;
+      int wait_ms =
+          static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count());
+      rd_kafka_message_t* first = rd_kafka_consume_queue(queue_, wait_ms);
+      if (first != nullptr && epoch != rebalance_epoch_) {
+        rd_kafka_message_destroy(first);
+        first = nullptr;
+        drop_if_rebalanced();
+      }
+      if (first == nullptr) {
+        if (std::chrono::steady_clock::now() >= deadline) break;
+        continue;
+      }
+      buf[0] = first;
+      n = 1;
+    } else {
+      size_t want = std::min(buf.size(), max_records - got);
+      n = rd_kafka_consume_batch_queue(queue_, 0, buf.data(), want);
+      if (n < 0) {
+        error = absl::InternalError(
+            absl::StrCat("kafka consume: ", rd_kafka_err2str(rd_kafka_last_error())));
+        break;
+      }
+      if (epoch != rebalance_epoch_) {
+        for (ssize_t i = 0; i < n; ++i) rd_kafka_message_destroy(buf[i]);
+        drop_if_rebalanced();
+        continue;
+      }
+      if (n == 0) break;
     }
-    absl::Status error;
     for (ssize_t i = 0; i < n; ++i) {
       rd_kafka_message_t* m = buf[i];
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        std::pair<std::string, int32_t> tp{rd_kafka_topic_name(m->rkt), m->partition};
-        at_end_[tp] = true;
-        if (m->offset >= 0) next_[tp] = m->offset;
+        if (m->rkt) note(m->rkt, m->partition, m->offset >= 0 ? m->offset : -1, true);
         rd_kafka_message_destroy(m);
         continue;
       }
@@ -163,21 +366,30 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
       rec.value = std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
       rd_kafka_timestamp_type_t tstype;
       rec.timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
-      std::pair<std::string, int32_t> tp{std::string(rec.topic), rec.partition};
-      at_end_[tp] = false;
-      next_[tp] = rec.offset + 1;
+      note(m->rkt, m->partition, rec.offset + 1, false);
       out->messages_.push_back(m);
       out->records_.push_back(rec);
       ++got;
     }
-    if (!error.ok()) return error;
-    if (n == 0 && std::chrono::steady_clock::now() >= deadline) break;
-    if (n == 0 && got > 0) break;
   }
-  return absl::OkStatus();
+  for (const Seen& s : seen) {
+    std::pair<std::string, int32_t> tp{rd_kafka_topic_name(s.rkt), s.partition};
+    // Only partitions still assigned: a rebalance inside this poll may have taken some away.
+    if (auto it = at_end_.find(tp); it != at_end_.end()) {
+      it->second = s.at_end;
+      if (s.next >= 0) next_[tp] = s.next;
+    }
+  }
+  if (!rebalance_error_.ok()) {
+    absl::Status st = std::move(rebalance_error_);
+    rebalance_error_ = absl::OkStatus();
+    return st;
+  }
+  return error;
 }
 
 bool KafkaConsumer::AtEnd() const {
+  if (listener_ != nullptr && !ever_assigned_) return false;
   for (const auto& [tp, end] : at_end_) {
     if (!end) return false;
   }

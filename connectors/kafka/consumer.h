@@ -1,8 +1,15 @@
-// A Kafka consumer (librdkafka) for rtdw's batch loop: partitions are assign()ed at offsets the
-// caller chooses (the state store's `offsets` column family is the source of truth), records are
-// polled in batches straight from librdkafka's buffers (no copy), and the consumer knows when each
-// assigned partition is at its end. Kafka's own committed offsets are written only for lag
-// monitoring (CommitAsync).
+// A Kafka consumer (librdkafka) for rtdw's batch loop. Records are polled in batches straight from
+// librdkafka's buffers (no copy), and the consumer knows when each assigned partition is at its
+// end.
+//
+// Two ways to own partitions:
+//  - Assign(): the caller owns every partition it names, at offsets it chooses (the state store's
+//    `offsets` column family is the source of truth); Kafka's committed offsets are written only
+//    for lag monitoring (CommitAsync).
+//  - Subscribe() (kafka.group, DESIGN.md "Scaling"): the group coordinator splits the partitions
+//    among the members. A RebalanceListener is called on the polling thread, inside Poll(), when
+//    partitions are given (it says where each starts) or taken away (it finishes what it owes
+//    for them first); the group's committed offsets are the hand-over point between owners.
 #ifndef RTDW_CONNECTORS_KAFKA_CONSUMER_H_
 #define RTDW_CONNECTORS_KAFKA_CONSUMER_H_
 
@@ -26,9 +33,15 @@ namespace rtdw {
 
 struct KafkaConsumerOptions {
   std::string brokers;
-  std::string group_id;  // "rtdw.<job>": used for the lag-monitoring commits only
+  // Assign(): "rtdw.<job>", for the lag-monitoring commits only. Subscribe(): the group.
+  std::string group_id;
   std::map<std::string, std::string> properties;  // passed through first; rtdw's own win
+  // Subscribe() only: "range" keeps partition p of every subscribed topic on one member (what a
+  // co-partitioned join needs); "" leaves librdkafka's default.
+  std::string assignment_strategy;
 };
+
+using TopicPartition = std::pair<std::string, int32_t>;
 
 // Where an assigned partition starts.
 struct PartitionStart {
@@ -38,6 +51,21 @@ struct PartitionStart {
   int64_t offset = kBeginning;
   static constexpr int64_t kBeginning = -2;
   static constexpr int64_t kEnd = -1;
+};
+
+struct PartitionStart;
+
+// Group mode's callbacks, on the thread that calls Poll().
+class RebalanceListener {
+ public:
+  virtual ~RebalanceListener() = default;
+  // The group gave this member `partitions`: restore their state and say where each starts. An
+  // error leaves them unassigned and is returned by the Poll() that ran the callback.
+  virtual absl::StatusOr<std::vector<PartitionStart>> OnAssigned(
+      const std::vector<TopicPartition>& partitions) = 0;
+  // `partitions` are about to be taken away: commit and deliver what is owed for them and write
+  // the hand-over offsets (CommitSync) before returning.
+  virtual void OnRevoked(const std::vector<TopicPartition>& partitions) = 0;
 };
 
 // The records of one poll. Owns librdkafka's messages; InputRecord views point into them and are
@@ -63,7 +91,11 @@ class ConsumedBatch {
 class KafkaConsumer {
  public:
   static absl::StatusOr<std::unique_ptr<KafkaConsumer>> Create(const KafkaConsumerOptions& options);
+  // Close()s if not closed yet.
   ~KafkaConsumer();
+  // Leaves the group (group mode: the listener's OnRevoked runs, on this thread) and stops
+  // fetching. Idempotent; nothing but the destructor may follow.
+  void Close();
   KafkaConsumer(const KafkaConsumer&) = delete;
   KafkaConsumer& operator=(const KafkaConsumer&) = delete;
 
@@ -71,6 +103,15 @@ class KafkaConsumer {
   absl::StatusOr<int> PartitionCount(const std::string& topic, std::chrono::milliseconds timeout);
   // Replaces the assignment.
   absl::Status Assign(const std::vector<PartitionStart>& starts);
+  // Joins the group (options.group_id) for `topics`; partitions arrive through `listener` during
+  // Poll(). The listener must outlive the consumer.
+  absl::Status Subscribe(const std::vector<std::string>& topics, RebalanceListener* listener);
+  bool group_mode() const { return listener_ != nullptr; }
+  // The group's committed next offset per partition (absent: none committed). Synchronous.
+  absl::StatusOr<std::map<TopicPartition, int64_t>> Committed(
+      const std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout);
+  // Commits next offsets to the group and waits for the coordinator's answer.
+  absl::Status CommitSync(const std::map<TopicPartition, int64_t>& next_offsets);
   // Appends up to `max_records` records, waiting at most `max_wait` for the first ones. A
   // partition whose stored offset the broker no longer has is an OutOfRange error naming it
   // (never a silent jump); other consumer errors are retried by librdkafka and logged via the
@@ -78,6 +119,7 @@ class KafkaConsumer {
   absl::Status Poll(size_t max_records, std::chrono::milliseconds max_wait, ConsumedBatch* out);
   // True when every assigned partition has reported its end since its last record.
   bool AtEnd() const;
+  // (In group mode, false until the first assignment: a member still joining is not at its end.)
   // AtEnd(), confirmed against the broker: for every assigned partition, the position (next
   // offset handed to the application) has reached the high watermark the broker reports now.
   // Records produced since the end-of-partition event therefore count as "not at end" even
@@ -91,9 +133,20 @@ class KafkaConsumer {
   void CommitAsync(const std::map<std::pair<std::string, int32_t>, int64_t>& next_offsets);
 
  private:
-  explicit KafkaConsumer(rd_kafka_t* rk, rd_kafka_queue_t* queue) : rk_(rk), queue_(queue) {}
+  struct Callbacks;
+  explicit KafkaConsumer(rd_kafka_t* rk, rd_kafka_queue_t* queue,
+                         std::unique_ptr<Callbacks> callbacks);
+  // The rebalance callback's work (librdkafka's rebalance_cb, on the polling thread).
+  void Rebalance(int err, void* partitions);
+  void SetAssigned(const std::vector<PartitionStart>& starts);
   rd_kafka_t* rk_;
   rd_kafka_queue_t* queue_;
+  std::unique_ptr<Callbacks> callbacks_;
+  RebalanceListener* listener_ = nullptr;
+  bool ever_assigned_ = false;
+  bool closed_ = false;
+  uint64_t rebalance_epoch_ = 0;  // counts rebalance callbacks
+  absl::Status rebalance_error_;  // returned by the Poll() during which it happened
   std::vector<std::pair<std::string, int32_t>> assigned_;
   // Per assigned partition: the end-of-partition event came after its last record.
   std::map<std::pair<std::string, int32_t>, bool> at_end_;

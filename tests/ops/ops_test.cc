@@ -246,6 +246,10 @@ TEST(OpsTest, SigtermMidRunDrainsTheJournalAndMarksACleanShutdown) {
                    "[shutdown]\ntimeout = 20\n[log]\nprogress_interval = 1\n"));
   auto proc = stack.StartDaemon(config);
   ASSERT_TRUE(proc.ok());
+  // Mid-run: after the first progress report (1 s), with journal entries owed.
+  ASSERT_TRUE(
+      WaitFor([&] { return absl::StrContains(stack.Log(), "dau: progress:"); }, seconds(15)))
+      << stack.Log();
   double backlog = 0;
   ASSERT_TRUE(stack.WaitForMetric(
       Series("rtdw_journal_backlog", "dau"), [](double v) { return v >= 1; }, seconds(30),

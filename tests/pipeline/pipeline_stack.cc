@@ -148,6 +148,41 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> PipelineStack::StartDaemon(
   return ChildProcess::Start(argv, popts);
 }
 
+absl::StatusOr<std::string> PipelineStack::WriteInstanceConfig(
+    const std::string& name, const std::vector<std::string>& jobs, const std::string& kafka_lines,
+    const std::map<std::string, std::string>& kafka_properties) {
+  std::string path = dir_.Sub(absl::StrCat("rtdw-", name, ".toml"));
+  std::ofstream out(path);
+  out << "[kafka]\nbrokers = \"" << kafka_.bootstrap() << "\"\n" << kafka_lines << "\n";
+  if (!kafka_properties.empty()) {
+    out << "[kafka.properties]\n";
+    for (const auto& [k, v] : kafka_properties) out << "\"" << k << "\" = \"" << v << "\"\n";
+  }
+  out << "[redis]\nurl = \"" << redis_.url() << "\"\n"
+      << "[es]\nurl = \"" << es_.url() << "\"\n"
+      << "[state]\ndir = \"" << dir_.Sub(absl::StrCat("state-", name)) << "\"\n"
+      << "[http]\nlisten = \"\"\n"
+      << "[shutdown]\ntimeout = 5\n"
+      << "[jobs]\nenabled = [";
+  for (size_t i = 0; i < jobs.size(); ++i) out << (i ? ", " : "") << "\"" << jobs[i] << "\"";
+  out << "]\nbatch_max_records = " << options_.batch_max_records << "\n"
+      << "batch_max_ms = " << options_.batch_max_ms << "\n";
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
+  return path;
+}
+
+absl::StatusOr<std::unique_ptr<ChildProcess>> PipelineStack::StartInstance(
+    const std::string& config, const std::string& log_name) {
+  ProcessOptions popts;
+  popts.stderr_path = dir_.Sub(log_name);
+  return ChildProcess::Start({BinDir() + "/rtdwd", "--config", config}, popts);
+}
+
+std::string PipelineStack::LogTail(const std::string& log_name, size_t bytes) const {
+  std::string log = ReadFileOrEmpty(dir_.Sub(log_name));
+  return log.size() > bytes ? log.substr(log.size() - bytes) : log;
+}
+
 std::string PipelineStack::DaemonLog() const {
   std::string log = ReadFileOrEmpty(dir_.Sub("rtdwd.log"));
   return log.size() > 6000 ? log.substr(log.size() - 6000) : log;

@@ -60,6 +60,17 @@ class PipelineStack {
       const std::string& job = "", const std::vector<std::string>& env = {});
   std::string DaemonLog() const;
 
+  // Another rtdwd instance's config: its own state dir (state-<name>), the given jobs, and
+  // `kafka_lines` added to [kafka] (e.g. `group = "g"`); `kafka_properties` go to
+  // [kafka.properties].
+  absl::StatusOr<std::string> WriteInstanceConfig(
+      const std::string& name, const std::vector<std::string>& jobs, const std::string& kafka_lines,
+      const std::map<std::string, std::string>& kafka_properties);
+  // rtdwd --config `config` in the background, stderr to <dir>/<log_name>.
+  absl::StatusOr<std::unique_ptr<ChildProcess>> StartInstance(const std::string& config,
+                                                              const std::string& log_name);
+  std::string LogTail(const std::string& log_name, size_t bytes = 6000) const;
+
   // All documents of `index_pattern` by _id (refreshes first).
   absl::StatusOr<std::map<std::string, std::string>> EsDocuments(const std::string& pattern);
   // DAU / order-wide documents in ES vs the truth (dimension fields computed from the db truth).

@@ -558,6 +558,52 @@ TEST(StateStoreDedup, RetentionDropsWholePastDays) {
   EXPECT_EQ(*store->DedupDays(), (std::vector<DayNumber>{20241125, 20241201}));
 }
 
+TEST(StateStorePartition, DropPartitionStateForgetsOnlyThatPartition) {
+  TempDir tmp;
+  auto store = MustOpen(Opts(tmp.path(), "order-wide"));
+  auto b = store->NewBatch();
+  for (int32_t p : {2, 3, 4}) {
+    for (DayNumber day : {20241124u, 20241125u}) {
+      ASSERT_TRUE(b.PutDedup(day, p, "m1", {10, 1}).ok());
+    }
+    JoinRow row{p, "42", JoinSide::kOrder, "42", 5000, true, "{\"id\":42}"};
+    row.source_offset = 100 + p;
+    ASSERT_TRUE(b.PutJoinRow(row).ok());
+    ASSERT_TRUE(b.PutJoinRow(JoinRow{p, "43", JoinSide::kDetail, "7", 6000, false, "{}"}).ok());
+    ASSERT_TRUE(b.SetWatermark(p, 7000 + p).ok());
+    ASSERT_TRUE(b.SetOffset("ORDERS", p, 500).ok());
+    ASSERT_TRUE(b.SetOffset("DETAILS", p, 600).ok());
+  }
+  ASSERT_TRUE(store->Commit(std::move(b)).ok());
+  // The source offset survives the encoding; a row without one reads back as -1.
+  auto rows = store->GetJoinRows(3);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 2u);
+  for (const JoinRow& r : *rows) {
+    EXPECT_EQ(r.source_offset, r.side == JoinSide::kOrder ? 103 : -1);
+    EXPECT_EQ(r.row_json, r.side == JoinSide::kOrder ? "{\"id\":42}" : "{}");
+  }
+
+  ASSERT_TRUE(store->DropPartitionState(3, {"ORDERS", "DETAILS"}).ok());
+  EXPECT_TRUE(store->GetJoinRows(3)->empty());
+  EXPECT_FALSE(store->GetDedup(20241124, 3, "m1")->has_value());
+  EXPECT_FALSE(store->GetDedup(20241125, 3, "m1")->has_value());
+  EXPECT_FALSE(store->GetOffset("ORDERS", 3)->has_value());
+  EXPECT_FALSE(store->GetOffset("DETAILS", 3)->has_value());
+  EXPECT_FALSE(store->NewBatch().GetWatermark(3)->has_value());
+  for (int32_t p : {2, 4}) {  // the neighbours keep everything
+    EXPECT_EQ(store->GetJoinRows(p)->size(), 2u);
+    EXPECT_TRUE(store->GetDedup(20241125, p, "m1")->has_value());
+    EXPECT_EQ(**store->GetOffset("DETAILS", p), 600);
+    EXPECT_EQ(**store->NewBatch().GetWatermark(p), 7000 + p);
+  }
+  // Durable.
+  store.reset();
+  store = MustOpen(Opts(tmp.path(), "order-wide"));
+  EXPECT_TRUE(store->GetJoinRows(3)->empty());
+  EXPECT_EQ(store->GetJoinRows(4)->size(), 2u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Crash safety: real processes, SIGKILL
 

@@ -1,5 +1,9 @@
 #include "tools/rtdwd/es_job.h"
 
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -8,6 +12,11 @@
 #include "core/backoff.h"
 #include "core/event_time.h"
 #include "core/journal_sink.h"
+#include "core/state_types.h"
+#include "core/status_util.h"
+#include "rapidjson/document.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
 #include "spdlog/spdlog.h"
 #include "tools/common/signals.h"
 #include "tools/rtdwd/job_common.h"
@@ -25,7 +34,8 @@ EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
       settings_(std::move(settings)),
       transform_(std::move(transform)),
       metrics_(metrics),
-      lag_(metrics, settings_.job) {
+      lag_(metrics, settings_.job),
+      group_mode_(config.kafka.group.has_value()) {
   const Labels job = {{"job", settings_.job}};
   records_in_ = metrics_->GetCounter("rtdw_records_in_total", "Source records consumed", job);
   records_out_ = metrics_->GetCounter(
@@ -56,6 +66,8 @@ EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
 
 EsJobRunner::~EsJobRunner() {
   cancel_ = true;
+  // Leaving the group runs OnRevoked, which needs this object whole: close before members go.
+  if (consumer_) consumer_->Close();
   {
     std::lock_guard<std::mutex> lock(mu_);
     delivery_stop_ = true;
@@ -169,6 +181,22 @@ absl::Status EsJobRunner::ReplayJournal() {
   auto owed = store_->ListJournal(/*with_bodies=*/false);
   if (!owed.ok()) return owed.status();
   if (owed->empty()) return absl::OkStatus();
+  if (group_mode_) {
+    // Their records lie after the group's committed offset (it never passes an undelivered
+    // record): the partition's owner processes them again. Delivering them now could overwrite
+    // what that owner has written since. The local state they came with is not trusted either:
+    // OnAssigned rebuilds any partition without a clean hand-over record (deleted at assignment).
+    uint64_t docs = 0;
+    for (const auto& listed : *owed) {
+      docs += listed.doc_count;
+      if (auto st = store_->DeleteJournal(listed.seq); !st.ok()) return st;
+    }
+    spdlog::warn(
+        "{}: group mode: dropped {} owed journal entries ({} documents) left by a crash; their "
+        "records are after the group's committed offsets and will be processed again",
+        settings_.job, owed->size(), docs);
+    return absl::OkStatus();
+  }
   spdlog::info("{}: re-delivering {} owed journal entries", settings_.job, owed->size());
   size_t remaining = owed->size();
   backlog_gauge_->Set(static_cast<double>(remaining));
@@ -203,6 +231,9 @@ absl::Status EsJobRunner::Start() {
   co.brokers = config_.kafka.brokers;
   co.group_id = absl::StrCat(config_.kafka.group.value_or("rtdw"), ".", settings_.job);
   co.properties = config_.kafka.ResolvedProperties();
+  // Range assignment gives partition p of every source topic to one member: the join's
+  // co-partitioning survives rebalances.
+  if (group_mode_ && settings_.co_partitioned) co.assignment_strategy = "range";
   auto consumer = KafkaConsumer::Create(co);
   if (!consumer.ok()) return consumer.status();
   consumer_ = std::move(*consumer);
@@ -236,9 +267,19 @@ absl::Status EsJobRunner::TryAssign() {
           "); the join relies on co-partitioning"));
     }
     first_count = *partitions;
+    if (group_mode_) continue;
     auto topic_starts = PartitionStarts(*store_, config_, topic, *partitions);
     if (!topic_starts.ok()) return topic_starts.status();
     starts.insert(starts.end(), topic_starts->begin(), topic_starts->end());
+  }
+  if (group_mode_) {
+    if (auto st = consumer_->Subscribe(settings_.source_topics, this); !st.ok()) return st;
+    assigned_ = true;
+    consumer_at_end_ = false;
+    SetProblem("");
+    spdlog::info("{}: joined consumer group {}.{} for {}", settings_.job, *config_.kafka.group,
+                 settings_.job, absl::StrJoin(settings_.source_topics, ","));
+    return absl::OkStatus();
   }
   if (auto st = consumer_->Assign(starts); !st.ok()) return st;
   lag_.Assigned(starts);
@@ -282,6 +323,7 @@ absl::StatusOr<size_t> EsJobRunner::RunOnce() {
     SetProblem(std::string(polled.message()));
     return size_t{0};
   }
+  if (group_mode_) CommitHandover(/*force=*/false);
   if (batch_.empty()) {
     consumer_at_end_ = consumer_->VerifiedAtEnd();
     lag_.Update(consumer_->HighWatermarks(), consumer_at_end_);
@@ -311,7 +353,7 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
     absl::Status st =
         transform_->ProcessBatch(batch_.records(), now_ms, dims_.get(), &pending, &out);
     if (st.ok()) {
-      std::map<std::pair<std::string, int32_t>, int64_t> next;
+      std::map<TopicPartition, int64_t> next;
       for (const InputRecord& rec : batch_.records()) {
         auto& slot = next[{std::string(rec.topic), rec.partition}];
         slot = std::max(slot, rec.offset + 1);
@@ -331,14 +373,22 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
       auto committed = store_->Commit(std::move(pending));
       if (committed.ok()) {
         faults_.Hit("after_commit");
-        if (owes) {
-          entry.seq = committed->journal_seq.value_or(0);
+        {
           std::lock_guard<std::mutex> lock(mu_);
-          owed_.push_back(std::move(entry));
-          backlog_gauge_->Set(static_cast<double>(owed_.size()));
+          if (owes) {
+            entry.seq = committed->journal_seq.value_or(0);
+            owed_.push_back(Owed{std::move(entry), next});
+            backlog_gauge_->Set(static_cast<double>(owed_.size()));
+          } else {
+            // Nothing of its own to deliver: hand-over-able once what precedes it is.
+            auto& into = owed_.empty() ? delivered_next_ : owed_.back().next;
+            for (const auto& [tp, offset] : next) into[tp] = offset;
+          }
         }
         cv_.notify_all();
-        consumer_->CommitAsync(next);
+        // Lone mode: Kafka's committed offsets are for lag monitoring only. Group mode commits
+        // hand-over offsets instead (CommitHandover).
+        if (!group_mode_) consumer_->CommitAsync(next);
         lag_.Committed(next);
         lag_.Update(consumer_->HighWatermarks());
         const EsTransformCounters& after = transform_->counters();
@@ -373,12 +423,13 @@ void EsJobRunner::DeliveryLoop() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return delivery_stop_ || !owed_.empty(); });
-      if (owed_.empty()) return;  // stop requested and nothing owed
-      entry = owed_.front();      // stays owed (and counted) until delivered
+      if (owed_.empty()) return;    // stop requested and nothing owed
+      entry = owed_.front().entry;  // stays owed (and counted) until delivered
     }
     if (!DeliverOne(entry)) return;  // cancelled: the entry stays in the journal
     {
       std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [tp, offset] : owed_.front().next) delivered_next_[tp] = offset;
       owed_.pop_front();
       backlog_gauge_->Set(static_cast<double>(owed_.size()));
     }
@@ -420,8 +471,279 @@ absl::Status EsJobRunner::Stop() {
   cancel_ = true;
   cv_.notify_all();
   if (delivery_thread_.joinable()) delivery_thread_.join();
+  // Group mode: leaving the group revokes our partitions (OnRevoked writes the hand-over).
+  if (consumer_) consumer_->Close();
   consumer_.reset();
   if (store_) return store_->Close();
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Group mode: hand-over offsets, assignment and revocation.
+
+namespace {
+
+std::string HandoverName(const TopicPartition& tp) {
+  return absl::StrCat("handover.", tp.first, ".", tp.second);
+}
+
+}  // namespace
+
+absl::StatusOr<std::map<TopicPartition, int64_t>> EsJobRunner::HandoverOffsets(
+    const std::vector<TopicPartition>& partitions) {
+  std::map<TopicPartition, int64_t> out;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [tp, offset] : delivered_next_) {
+      if (partitions.empty() ||
+          std::find(partitions.begin(), partitions.end(), tp) != partitions.end()) {
+        out[tp] = offset;
+      }
+    }
+  }
+  if (!settings_.join_state || out.empty()) return out;
+  // A row still in the join column family holds its topic's hand-over back to its own offset:
+  // the next owner rebuilds it by reading from there.
+  std::set<int32_t> numbers;
+  for (const auto& [tp, offset] : out) numbers.insert(tp.second);
+  for (int32_t p : numbers) {
+    auto rows = store_->GetJoinRows(p);
+    if (!rows.ok()) return rows.status();
+    for (const JoinRow& row : *rows) {
+      if (row.source_offset < 0) continue;  // written before offsets were recorded
+      const std::string& topic = settings_.source_topics[row.side == JoinSide::kOrder ? 0 : 1];
+      auto it = out.find({topic, p});
+      if (it != out.end() && row.source_offset < it->second) it->second = row.source_offset;
+    }
+  }
+  return out;
+}
+
+void EsJobRunner::CommitHandover(bool force) {
+  auto now = std::chrono::steady_clock::now();
+  if (!force && now - last_handover_time_ < std::chrono::seconds(1)) return;
+  last_handover_time_ = now;
+  auto offsets = HandoverOffsets(consumer_->assignment());
+  if (!offsets.ok()) {
+    spdlog::warn("{}: hand-over offsets: {}", settings_.job,
+                 std::string(offsets.status().message()));
+    return;
+  }
+  std::map<TopicPartition, int64_t> changed;
+  for (const auto& [tp, offset] : *offsets) {
+    auto it = last_handover_.find(tp);
+    if (it == last_handover_.end() || it->second != offset) changed[tp] = offset;
+  }
+  if (changed.empty()) return;
+  consumer_->CommitAsync(changed);
+  lag_.Committed(changed);
+  for (const auto& [tp, offset] : changed) last_handover_[tp] = offset;
+}
+
+void EsJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
+  spdlog::info("{}: group takes away {} partitions; delivering what is owed first", settings_.job,
+               partitions.size());
+  // No batch is in hand (the rebalance runs inside Poll, whose records are dropped). Deliver
+  // every owed entry: an entry spans partitions, and what is owed must not be left behind.
+  bool clean;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return owed_.empty() || cancel_.load() || delivery_stop_; });
+    clean = owed_.empty();
+  }
+  auto offsets = HandoverOffsets(partitions);
+  absl::Status st = offsets.status();
+  if (st.ok()) st = consumer_->CommitSync(*offsets);
+  if (!st.ok()) {
+    spdlog::warn("{}: hand-over commit failed ({}); the next owner starts earlier and rebuilds",
+                 settings_.job, std::string(st.message()));
+    clean = false;
+  }
+  // A clean hand-over lets this instance keep its local state if the partition comes back
+  // untouched: the group's offset must then still be exactly this one (OnAssigned checks).
+  if (clean) {
+    for (const auto& [tp, offset] : *offsets) {
+      if (auto s = store_->SetMeta(HandoverName(tp), absl::StrCat(offset)); !s.ok()) {
+        spdlog::warn("{}: {}", settings_.job, std::string(s.message()));
+      }
+      last_handover_[tp] = offset;
+    }
+  }
+  for (const auto& tp : partitions) last_handover_.erase(tp);
+  lag_.Assigned({});
+}
+
+absl::StatusOr<std::vector<PartitionStart>> EsJobRunner::OnAssigned(
+    const std::vector<TopicPartition>& partitions) {
+  Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(100),
+                                 std::chrono::milliseconds(10000), 2.0});
+  std::map<TopicPartition, int64_t> committed;
+  while (true) {
+    auto c = consumer_->Committed(partitions, std::chrono::seconds(10));
+    if (c.ok()) {
+      committed = std::move(*c);
+      break;
+    }
+    SetProblem(std::string(c.status().message()));
+    if (!SleepUnlessCancelled(backoff.NextDelay(), &cancel_))
+      return absl::CancelledError("stopped");
+  }
+  // State is per partition number (order-wide's two topics share it).
+  std::map<int32_t, std::vector<std::string>> by_number;
+  for (const auto& [topic, p] : partitions) by_number[p].push_back(topic);
+  std::vector<PartitionStart> starts;
+  size_t kept = 0, rebuilt = 0;
+  for (const auto& [p, topics] : by_number) {
+    // The local state is exactly what the group hands over when this instance wrote that
+    // hand-over itself and nobody committed anything since.
+    bool local_valid = topics.size() == settings_.source_topics.size();
+    for (const auto& topic : topics) {
+      auto mark = store_->GetMeta(HandoverName({topic, p}));
+      if (!mark.ok()) return mark.status();
+      auto it = committed.find({topic, p});
+      if (!mark->has_value() || it == committed.end() || **mark != absl::StrCat(it->second)) {
+        local_valid = false;
+      }
+    }
+    for (const auto& topic : topics) {
+      // Consumed: from here on the local state moves past the mark.
+      if (auto s = store_->SetMeta(HandoverName({topic, p}), ""); !s.ok()) return s;
+    }
+    if (!local_valid) {
+      RTDW_RETURN_IF_ERROR(RestorePartition(p));
+      ++rebuilt;
+    } else {
+      ++kept;
+    }
+    for (const auto& topic : topics) {
+      PartitionStart start{topic, p, PartitionStart::kBeginning};
+      auto local = store_->GetOffset(topic, p);
+      if (!local.ok()) return local.status();
+      auto it = committed.find({topic, p});
+      if (local_valid && local->has_value()) {
+        start.offset = **local;
+      } else if (it != committed.end()) {
+        start.offset = it->second;
+      } else if (config_.kafka.auto_offset_reset == AutoOffsetReset::kLatest) {
+        start.offset = PartitionStart::kEnd;
+      } else if (config_.kafka.auto_offset_reset == AutoOffsetReset::kError) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            topic, "/", p,
+            " has no committed offset in the group and kafka.auto_offset_reset is \"error\""));
+      }
+      if (it != committed.end()) last_handover_[{topic, p}] = it->second;
+      starts.push_back(start);
+    }
+  }
+  {
+    // What the group committed is hand-over-able by definition; deliveries raise it.
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [tp, offset] : committed) delivered_next_[tp] = offset;
+  }
+  lag_.Assigned(starts);
+  consumer_at_end_ = false;
+  SetProblem("");
+  spdlog::info("{}: group gives {} partitions: {} kept their local state, {} rebuilt",
+               settings_.job, partitions.size(), kept, rebuilt);
+  return starts;
+}
+
+absl::Status EsJobRunner::RestorePartition(int32_t partition) {
+  RTDW_RETURN_IF_ERROR(store_->DropPartitionState(partition, settings_.source_topics));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& topic : settings_.source_topics) delivered_next_.erase({topic, partition});
+  }
+  // The join rebuilds by replay from the hand-over offset; de-dup comes from ES.
+  if (settings_.dau_index_prefix.empty()) return absl::OkStatus();
+  Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(100),
+                                 std::chrono::milliseconds(10000), 2.0});
+  while (true) {
+    absl::Status st = RestoreDedupFromEs(partition);
+    if (st.ok()) return st;
+    if (!absl::IsUnavailable(st) && !absl::IsDeadlineExceeded(st) && !absl::IsInternal(st)) {
+      return st;
+    }
+    SetProblem(absl::StrCat("restoring de-dup of partition ", partition,
+                            " from ES: ", std::string(st.message())));
+    RTDW_RETURN_IF_ERROR(store_->DropPartitionState(partition, settings_.source_topics));
+    if (!SleepUnlessCancelled(backoff.NextDelay(), &cancel_)) {
+      return absl::CancelledError("stopped during a de-dup restore");
+    }
+  }
+}
+
+absl::Status EsJobRunner::RestoreDedupFromEs(int32_t partition) {
+  const std::string& topic = settings_.source_topics.front();
+  const std::string prefix = absl::StrCat(topic, "/", partition, "/");
+  ScrollOptions so;
+  rapidjson::StringBuffer q;
+  {
+    rapidjson::Writer<rapidjson::StringBuffer> w(q);
+    w.StartObject();
+    w.Key("prefix");
+    w.StartObject();
+    w.Key("rtdw_src");
+    w.String(prefix.data(), static_cast<rapidjson::SizeType>(prefix.size()));
+    w.EndObject();
+    w.EndObject();
+  }
+  so.query_json = q.GetString();
+  so.source_includes = {"mid", "ts", "rtdw_src"};
+  so.sort = {"_index", "mid"};
+  so.page_size = 5000;
+  auto started = std::chrono::steady_clock::now();
+  PendingBatch batch = store_->NewBatch();
+  uint64_t docs = 0, restored = 0, skipped = 0;
+  std::optional<int64_t> max_ts;
+  absl::Status st =
+      es_->ScrollAll(absl::StrCat(settings_.dau_index_prefix, "*"), so, [&](const SearchHit& hit) {
+        ++docs;
+        rapidjson::Document d;
+        d.Parse(hit.source.data(), hit.source.size());
+        if (d.HasParseError() || !d.IsObject() || !d.HasMember("ts") || !d["ts"].IsInt64() ||
+            !d.HasMember("rtdw_src") || !d["rtdw_src"].IsString()) {
+          ++skipped;
+          return absl::OkStatus();
+        }
+        std::string_view src(d["rtdw_src"].GetString(), d["rtdw_src"].GetStringLength());
+        int64_t offset = 0;
+        if (!absl::SimpleAtoi(ToAbsl(src.substr(prefix.size())), &offset)) {
+          ++skipped;
+          return absl::OkStatus();
+        }
+        const int64_t ts = d["ts"].GetInt64();
+        absl::CivilDay cd = CivilDayOf(ts, settings_.time_zone);
+        DayNumber day = static_cast<DayNumber>(cd.year() * 10000 + cd.month() * 100 + cd.day());
+        DedupValue candidate{ts, offset};
+        RTDW_ASSIGN_OR_RETURN(std::optional<DedupValue> existing,
+                              batch.DedupLookup(day, partition, hit.id));
+        if (existing && !DedupBeats(candidate, *existing)) return absl::OkStatus();
+        RTDW_RETURN_IF_ERROR(batch.PutDedup(day, partition, hit.id, candidate));
+        ++restored;
+        if (!max_ts || ts > *max_ts) max_ts = ts;
+        if (batch.mutation_count() >= 5000) {
+          RTDW_RETURN_IF_ERROR(store_->Commit(std::move(batch)).status());
+          batch = store_->NewBatch();
+        }
+        return absl::OkStatus();
+      });
+  if (absl::IsNotFound(st)) st = absl::OkStatus();  // no DAU index yet
+  RTDW_RETURN_IF_ERROR(st);
+  if (max_ts) {
+    auto wm = batch.GetWatermark(partition);
+    if (wm.ok() && (!wm->has_value() || **wm < *max_ts)) {
+      RTDW_RETURN_IF_ERROR(batch.SetWatermark(partition, *max_ts));
+    }
+  }
+  RTDW_RETURN_IF_ERROR(store_->Commit(std::move(batch)).status());
+  spdlog::info(
+      "{}: partition {}: de-dup restored from ES: {} documents, {} entries ({} skipped) "
+      "in {} ms",
+      settings_.job, partition, docs, restored, skipped,
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                            started)
+          .count());
   return absl::OkStatus();
 }
 

@@ -13,12 +13,23 @@
 // Exactly-once in ES: a crash at any instant leaves a batch wholly committed (offsets, state and
 // the entry) or not at all; an owed entry is re-delivered after any restart; ids are
 // deterministic, so a re-delivery is harmless.
+//
+// Group mode (kafka.group; DESIGN.md "Scaling"): partitions come and go through the consumer
+// group. The group's committed offset of a partition — where its next owner starts — is the
+// hand-over offset: it never passes a record whose documents are not acknowledged by ES, nor (for
+// the join) a row still waiting in the `join` column family. A new owner whose local state of a
+// partition is not exactly at that offset drops it and rebuilds it: de-dup from the partition's
+// documents in ES (their `rtdw_src`), join rows by replaying from the hand-over offset. Owed
+// journal entries found at start-up are dropped, not delivered: their records lie after the
+// group's offset and are processed again by whoever owns the partition now (a late delivery could
+// overwrite a newer DAU winner).
 #ifndef RTDW_TOOLS_RTDWD_ES_JOB_H_
 #define RTDW_TOOLS_RTDWD_ES_JOB_H_
 
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,6 +55,8 @@ struct EsJobSettings {
   std::string job;
   std::vector<std::string> source_topics;
   bool co_partitioned = false;  // the source topics must have equal partition counts
+  // order-wide: source_topics = {order topic, detail topic}; join rows hold back the hand-over.
+  bool join_state = false;
   int64_t batch_max_records = 10000;
   std::chrono::milliseconds batch_max_ms{200};
   size_t max_backlog = 4;               // owed journal entries before polling pauses
@@ -54,7 +67,7 @@ struct EsJobSettings {
   absl::TimeZone time_zone;
 };
 
-class EsJobRunner : public JobRunner {
+class EsJobRunner : public JobRunner, private RebalanceListener {
  public:
   EsJobRunner(const Config& config, EsJobSettings settings, std::unique_ptr<EsTransform> transform,
               MetricsRegistry* metrics);
@@ -78,8 +91,24 @@ class EsJobRunner : public JobRunner {
   }
 
  private:
+  // An owed journal entry and the next offsets of its batch (and of the entry-less batches
+  // committed after it): those become hand-over offsets once it is delivered.
+  struct Owed {
+    JournalEntry entry;
+    std::map<TopicPartition, int64_t> next;
+  };
+
   absl::Status ConnectEs();
   absl::Status ReplayJournal();
+  // Group mode: the hand-over offsets of `partitions` (all assigned when empty).
+  absl::StatusOr<std::map<TopicPartition, int64_t>> HandoverOffsets(
+      const std::vector<TopicPartition>& partitions);
+  void CommitHandover(bool force);
+  absl::StatusOr<std::vector<PartitionStart>> OnAssigned(
+      const std::vector<TopicPartition>& partitions) override;
+  void OnRevoked(const std::vector<TopicPartition>& partitions) override;
+  absl::Status RestorePartition(int32_t partition);
+  absl::Status RestoreDedupFromEs(int32_t partition);
   absl::Status TryAssign();
   absl::Status CommitBatch(int64_t now_ms);
   void DeliveryLoop();
@@ -109,7 +138,13 @@ class EsJobRunner : public JobRunner {
   // Delivery: entries committed and not yet completed, in seq order.
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<JournalEntry> owed_;
+  std::deque<Owed> owed_;
+  // Group mode: next offsets of every batch whose documents ES has acknowledged (and of
+  // entry-less batches with nothing owed before them). Guarded by mu_.
+  std::map<TopicPartition, int64_t> delivered_next_;
+  std::map<TopicPartition, int64_t> last_handover_;  // job thread
+  std::chrono::steady_clock::time_point last_handover_time_{};
+  const bool group_mode_;
   bool delivery_stop_ = false;
   std::atomic<bool> cancel_{false};
   std::thread delivery_thread_;

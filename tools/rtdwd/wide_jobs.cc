@@ -39,6 +39,7 @@ std::unique_ptr<JobRunner> MakeOrderWideRunner(const Config& config, MetricsRegi
   s.job = std::string(kJobOrderWide);
   s.source_topics = {job.order_topic, job.detail_topic};
   s.co_partitioned = true;
+  s.join_state = true;
   s.batch_max_records = job.batch_max_records;
   s.batch_max_ms = job.batch_max_ms;
   s.order_wide_index_prefix = job.index_prefix;
