@@ -151,6 +151,29 @@ std::string JoinTimeKey(int32_t partition, int64_t event_ms, std::string_view or
   return k;
 }
 
+std::string JoinOffsetPrefix(int32_t partition, JoinSide side) {
+  std::string k;
+  PutBE32(&k, static_cast<uint32_t>(partition));
+  k.push_back('O');
+  k.push_back(static_cast<char>(side));
+  return k;
+}
+
+std::string JoinOffsetKey(int32_t partition, JoinSide side, int64_t source_offset,
+                          std::string_view order_id, std::string_view row_id) {
+  std::string k = JoinOffsetPrefix(partition, side);
+  PutBE64(&k, static_cast<uint64_t>(source_offset));
+  k.append(order_id);
+  k.push_back('\0');
+  k.append(row_id);
+  return k;
+}
+
+std::optional<int64_t> DecodeJoinOffsetKey(std::string_view key) {
+  if (key.size() < 4 + 2 + 8 || key[4] != 'O') return std::nullopt;
+  return static_cast<int64_t>(GetBE64(key.data() + 6));
+}
+
 bool JoinTimeKeyToRowKey(std::string_view key, std::string* row_key, int64_t* event_ms) {
   if (key.size() < 4 + 1 + 8 + 2 || key[4] != 'T') return false;
   *event_ms = static_cast<int64_t>(GetBE64(key.data() + 5) ^ kSignBit);

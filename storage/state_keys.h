@@ -7,8 +7,10 @@
 //   offsets    topic 0x00 BE32(partition)                       -> BE64(next offset)
 //   dedup      BE32(day yyyymmdd) BE32(partition) mid             -> BE64(ts ms) BE64(input offset)
 //   join rows  BE32(partition) 'R' order_id 0x00 side row_id      -> u8 flags, BE64(event ms),
-//                                                                    [BE64(source offset) when flags&2], row
+//                                                                    [BE64(source offset) when
+//                                                                    flags&2], row
 //   join index BE32(partition) 'T' BE64(event ms ^ 2^63) order_id 0x00 side row_id -> ""
+//   join offsets BE32(partition) 'O' side BE64(source offset) order_id 0x00 row_id -> ""
 //   journal    BE64(seq)                                          -> core/journal_entry.h encoding
 //   deadletter BE64(seq)                                          -> one JSON line (FORMATS.md §7)
 //   meta       name (ASCII)                                       -> value (text, or BE64 for
@@ -56,6 +58,12 @@ std::string JoinOrderSidePrefix(int32_t partition, std::string_view order_id, Jo
 std::string JoinTimeKey(int32_t partition, int64_t event_ms, std::string_view order_id,
                         JoinSide side, std::string_view row_id);
 std::string JoinTimePrefix(int32_t partition);
+// Live rows by source offset (JoinRow::source_offset >= 0 only), so that the smallest offset of a
+// partition's side is one Seek away: BE32(partition) 'O' side BE64(offset) order_id 0x00 row_id.
+std::string JoinOffsetPrefix(int32_t partition, JoinSide side);
+std::string JoinOffsetKey(int32_t partition, JoinSide side, int64_t source_offset,
+                          std::string_view order_id, std::string_view row_id);
+std::optional<int64_t> DecodeJoinOffsetKey(std::string_view key);
 // The row key that a time-index key points to; false when `key` is not a time-index key.
 bool JoinTimeKeyToRowKey(std::string_view key, std::string* row_key, int64_t* event_ms);
 bool IsJoinRowKey(std::string_view key);

@@ -344,11 +344,25 @@ absl::Status PendingBatch::PutJoinRow(const JoinRow& row) {
   RTDW_ASSIGN_OR_RETURN(std::optional<std::string> old, impl_->Get(kCfJoin, key));
   if (old) {
     JoinRow prev;
-    if (state_keys::DecodeJoinValue(*old, &prev) && prev.event_ms != row.event_ms) {
-      RTDW_RETURN_IF_ERROR(
-          impl_->Delete(kCfJoin, state_keys::JoinTimeKey(row.partition, prev.event_ms, row.order_id,
-                                                         row.side, row.row_id)));
+    if (state_keys::DecodeJoinValue(*old, &prev)) {
+      if (prev.event_ms != row.event_ms) {
+        RTDW_RETURN_IF_ERROR(
+            impl_->Delete(kCfJoin, state_keys::JoinTimeKey(row.partition, prev.event_ms,
+                                                           row.order_id, row.side, row.row_id)));
+      }
+      if (prev.source_offset >= 0 && prev.source_offset != row.source_offset) {
+        RTDW_RETURN_IF_ERROR(impl_->Delete(
+            kCfJoin, state_keys::JoinOffsetKey(row.partition, row.side, prev.source_offset,
+                                               row.order_id, row.row_id)));
+      }
     }
+  }
+  if (row.source_offset >= 0) {
+    RTDW_RETURN_IF_ERROR(
+        impl_->Put(kCfJoin,
+                   state_keys::JoinOffsetKey(row.partition, row.side, row.source_offset,
+                                             row.order_id, row.row_id),
+                   std::string()));
   }
   RTDW_RETURN_IF_ERROR(impl_->Put(kCfJoin, key, state_keys::EncodeJoinValue(row)));
   return impl_->Put(
@@ -369,6 +383,11 @@ absl::Status PendingBatch::DeleteJoinRow(int32_t partition, std::string_view ord
   if (state_keys::DecodeJoinValue(*old, &prev)) {
     RTDW_RETURN_IF_ERROR(impl_->Delete(
         kCfJoin, state_keys::JoinTimeKey(partition, prev.event_ms, order_id, side, row_id)));
+    if (prev.source_offset >= 0) {
+      RTDW_RETURN_IF_ERROR(impl_->Delete(
+          kCfJoin,
+          state_keys::JoinOffsetKey(partition, side, prev.source_offset, order_id, row_id)));
+    }
   }
   return impl_->Delete(kCfJoin, key);
 }
@@ -479,6 +498,12 @@ absl::StatusOr<std::vector<JoinRow>> PendingBatch::ExpireJoinRows(int32_t partit
   // Deleted after the scan: updating the batch under a live iterator is not safe.
   for (const auto& k : index_keys) RTDW_RETURN_IF_ERROR(impl_->Delete(kCfJoin, k));
   for (const auto& k : row_keys) RTDW_RETURN_IF_ERROR(impl_->Delete(kCfJoin, k));
+  for (const JoinRow& r : rows) {
+    if (r.source_offset < 0) continue;
+    RTDW_RETURN_IF_ERROR(impl_->Delete(
+        kCfJoin,
+        state_keys::JoinOffsetKey(r.partition, r.side, r.source_offset, r.order_id, r.row_id)));
+  }
   return rows;
 }
 
@@ -991,6 +1016,20 @@ absl::Status StateStore::DropDedupDaysBefore(DayNumber day) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::optional<int64_t>> StateStore::MinJoinSourceOffset(int32_t partition,
+                                                                       JoinSide side) const {
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  const std::string prefix = state_keys::JoinOffsetPrefix(partition, side);
+  std::unique_ptr<rocksdb::Iterator> it(
+      rocks_->db->NewIterator(rocksdb::ReadOptions(), cf(kCfJoin)));
+  it->Seek(prefix);
+  if (!it->status().ok()) return FromRocks(it->status(), absl::StrCat("read ", path_));
+  if (!it->Valid() || !it->key().starts_with(prefix)) return std::optional<int64_t>();
+  auto offset = state_keys::DecodeJoinOffsetKey(View(it->key()));
+  if (!offset) return absl::DataLossError(absl::StrCat(path_, ": bad join offset key"));
+  return offset;
+}
+
 absl::Status StateStore::DropPartitionState(int32_t partition,
                                             const std::vector<std::string>& topics) {
   RTDW_RETURN_IF_ERROR(CheckWritable());
@@ -1001,9 +1040,9 @@ absl::Status StateStore::DropPartitionState(int32_t partition,
     return FromRocks(s, absl::StrCat("drop the state of partition ", partition, " in ", path_));
   };
   for (DayNumber day : days) {
-    rocksdb::Status s = wb.DeleteRange(cf(kCfDedup),
-                                       state_keys::DedupDayPartitionPrefix(day, partition),
-                                       state_keys::DedupDayPartitionPrefix(day, partition + 1));
+    rocksdb::Status s =
+        wb.DeleteRange(cf(kCfDedup), state_keys::DedupDayPartitionPrefix(day, partition),
+                       state_keys::DedupDayPartitionPrefix(day, partition + 1));
     if (!s.ok()) return fail(s);
   }
   std::string from, to;

@@ -267,6 +267,10 @@ class StateStore {
   absl::Status DropPartitionState(int32_t partition, const std::vector<std::string>& topics);
 
   // ---- join
+  // The smallest source offset of the committed live rows of one side of a partition (rows that
+  // recorded one); nullopt when there are none.
+  absl::StatusOr<std::optional<int64_t>> MinJoinSourceOffset(int32_t partition,
+                                                            JoinSide side) const;
   // Committed rows of a partition (all orders) in key order, at most `limit`.
   absl::StatusOr<std::vector<JoinRow>> GetJoinRows(int32_t partition,
                                                    size_t limit = SIZE_MAX) const;

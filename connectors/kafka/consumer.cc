@@ -21,6 +21,11 @@ absl::Status SetConf(rd_kafka_conf_t* conf, const std::string& key, const std::s
 // Lives before the consumer (librdkafka's opaque is set at configuration time).
 struct KafkaConsumer::Callbacks {
   KafkaConsumer* consumer = nullptr;
+  std::function<void(int, std::string_view, std::string_view)> log;
+  static void OnLog(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+    auto* self = static_cast<Callbacks*>(rd_kafka_opaque(rk));
+    if (self != nullptr && self->log) self->log(level, fac ? fac : "", buf ? buf : "");
+  }
   static void OnRebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
                           rd_kafka_topic_partition_list_t* partitions, void* opaque) {
     auto* self = static_cast<Callbacks*>(opaque);
@@ -78,7 +83,9 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
     }
   }
   auto callbacks = std::make_unique<Callbacks>();
+  callbacks->log = options.log;
   rd_kafka_conf_set_opaque(conf, callbacks.get());
+  if (options.log) rd_kafka_conf_set_log_cb(conf, &Callbacks::OnLog);
   rd_kafka_conf_set_rebalance_cb(conf, &Callbacks::OnRebalance);
   char errstr[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);

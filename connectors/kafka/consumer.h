@@ -15,9 +15,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -39,6 +41,9 @@ struct KafkaConsumerOptions {
   // Subscribe() only: "range" keeps partition p of every subscribed topic on one member (what a
   // co-partitioned join needs); "" leaves librdkafka's default.
   std::string assignment_strategy;
+  // librdkafka's own log lines (syslog level 0-7, facility, message), from its threads. Unset:
+  // librdkafka prints them to stderr.
+  std::function<void(int level, std::string_view facility, std::string_view message)> log;
 };
 
 using TopicPartition = std::pair<std::string, int32_t>;

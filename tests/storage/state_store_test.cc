@@ -584,7 +584,37 @@ TEST(StateStorePartition, DropPartitionStateForgetsOnlyThatPartition) {
     EXPECT_EQ(r.row_json, r.side == JoinSide::kOrder ? "{\"id\":42}" : "{}");
   }
 
+  // The offset index: the smallest live source offset per side, following puts and deletes.
+  EXPECT_EQ(**store->MinJoinSourceOffset(3, JoinSide::kOrder), 103);
+  EXPECT_FALSE(store->MinJoinSourceOffset(3, JoinSide::kDetail)->has_value());  // no offset
+  {
+    auto b2 = store->NewBatch();
+    JoinRow d{3, "44", JoinSide::kDetail, "8", 6100, false, "{}"};
+    d.source_offset = 77;
+    ASSERT_TRUE(b2.PutJoinRow(d).ok());
+    d.row_id = "9";
+    d.source_offset = 75;
+    ASSERT_TRUE(b2.PutJoinRow(d).ok());
+    ASSERT_TRUE(store->Commit(std::move(b2)).ok());
+  }
+  EXPECT_EQ(**store->MinJoinSourceOffset(3, JoinSide::kDetail), 75);
+  {
+    auto b3 = store->NewBatch();
+    ASSERT_TRUE(b3.DeleteJoinRow(3, "44", JoinSide::kDetail, "9").ok());
+    ASSERT_TRUE(store->Commit(std::move(b3)).ok());
+  }
+  EXPECT_EQ(**store->MinJoinSourceOffset(3, JoinSide::kDetail), 77);
+  {
+    auto b4 = store->NewBatch();  // expiry removes index entries too (event time 6100 < 6200)
+    auto expired = b4.ExpireJoinRows(3, 6200);
+    ASSERT_TRUE(expired.ok());
+    ASSERT_TRUE(store->Commit(std::move(b4)).ok());
+  }
+  EXPECT_FALSE(store->MinJoinSourceOffset(3, JoinSide::kDetail)->has_value());
+  EXPECT_EQ(store->GetJoinRows(4)->size(), 2u);
+
   ASSERT_TRUE(store->DropPartitionState(3, {"ORDERS", "DETAILS"}).ok());
+  EXPECT_FALSE(store->MinJoinSourceOffset(3, JoinSide::kOrder)->has_value());
   EXPECT_TRUE(store->GetJoinRows(3)->empty());
   EXPECT_FALSE(store->GetDedup(20241124, 3, "m1")->has_value());
   EXPECT_FALSE(store->GetDedup(20241125, 3, "m1")->has_value());

@@ -57,6 +57,13 @@ EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
   rejected_docs_ = metrics_->GetCounter("rtdw_es_documents_rejected_total",
                                         "Documents ES refused for good (dead-lettered)", job);
   backlog_gauge_ = metrics_->GetGauge("rtdw_journal_backlog", "Journal entries owed to ES", job);
+  group_assignments_ = metrics_->GetCounter("rtdw_group_assignments_total",
+                                            "Group mode: partition assignments received", job);
+  partitions_rebuilt_ = metrics_->GetCounter(
+      "rtdw_group_partitions_rebuilt_total",
+      "Group mode: assigned partitions whose state was dropped and rebuilt", job);
+  dedup_restored_ = metrics_->GetCounter("rtdw_group_dedup_restored_total",
+                                         "Group mode: de-dup entries restored from ES", job);
   batch_seconds_ = metrics_->GetHistogram("rtdw_batch_seconds", "Batch latency, poll to commit",
                                           job, MetricsRegistry::LatencyBounds());
   delivery_seconds_ = metrics_->GetHistogram(
@@ -227,10 +234,7 @@ absl::Status EsJobRunner::Start() {
   redis_ = std::make_unique<RedisClient>(ro);
   dims_ = std::make_unique<RedisDimensionCache>(redis_.get(), DimensionCacheOptions{});
 
-  KafkaConsumerOptions co;
-  co.brokers = config_.kafka.brokers;
-  co.group_id = absl::StrCat(config_.kafka.group.value_or("rtdw"), ".", settings_.job);
-  co.properties = config_.kafka.ResolvedProperties();
+  KafkaConsumerOptions co = JobConsumerOptions(config_, settings_.job);
   // Range assignment gives partition p of every source topic to one member: the join's
   // co-partitioning survives rebalances.
   if (group_mode_ && settings_.co_partitioned) co.assignment_strategy = "range";
@@ -373,16 +377,18 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
       auto committed = store_->Commit(std::move(pending));
       if (committed.ok()) {
         faults_.Hit("after_commit");
+        // Group mode: what becomes hand-over-able once this batch's documents are acknowledged.
+        const std::map<TopicPartition, int64_t> handover = group_mode_ ? BatchHandover(next) : next;
         {
           std::lock_guard<std::mutex> lock(mu_);
           if (owes) {
             entry.seq = committed->journal_seq.value_or(0);
-            owed_.push_back(Owed{std::move(entry), next});
+            owed_.push_back(Owed{std::move(entry), handover});
             backlog_gauge_->Set(static_cast<double>(owed_.size()));
           } else {
             // Nothing of its own to deliver: hand-over-able once what precedes it is.
             auto& into = owed_.empty() ? delivered_next_ : owed_.back().next;
-            for (const auto& [tp, offset] : next) into[tp] = offset;
+            for (const auto& [tp, offset] : handover) into[tp] = offset;
           }
         }
         cv_.notify_all();
@@ -501,19 +507,31 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> EsJobRunner::HandoverOffsets(
       }
     }
   }
-  if (!settings_.join_state || out.empty()) return out;
-  // A row still in the join column family holds its topic's hand-over back to its own offset:
-  // the next owner rebuilds it by reading from there.
+  return out;
+}
+
+std::map<TopicPartition, int64_t> EsJobRunner::BatchHandover(
+    const std::map<TopicPartition, int64_t>& next) {
+  for (const auto& [tp, offset] : next) consumed_next_[tp] = offset;
+  if (!settings_.join_state) return next;
+  // As of this commit, a row still in the join column family holds its topic back to its own
+  // offset (the next owner rebuilds it by reading from there). Computed now, not at delivery: a
+  // later batch may delete the row (matched) with its document still owed.
+  std::map<TopicPartition, int64_t> out;
   std::set<int32_t> numbers;
-  for (const auto& [tp, offset] : out) numbers.insert(tp.second);
+  for (const auto& [tp, offset] : next) numbers.insert(tp.second);
   for (int32_t p : numbers) {
-    auto rows = store_->GetJoinRows(p);
-    if (!rows.ok()) return rows.status();
-    for (const JoinRow& row : *rows) {
-      if (row.source_offset < 0) continue;  // written before offsets were recorded
-      const std::string& topic = settings_.source_topics[row.side == JoinSide::kOrder ? 0 : 1];
-      auto it = out.find({topic, p});
-      if (it != out.end() && row.source_offset < it->second) it->second = row.source_offset;
+    for (JoinSide side : {JoinSide::kOrder, JoinSide::kDetail}) {
+      const TopicPartition tp{settings_.source_topics[side == JoinSide::kOrder ? 0 : 1], p};
+      auto consumed = consumed_next_.find(tp);
+      if (consumed == consumed_next_.end()) continue;
+      auto min_row = store_->MinJoinSourceOffset(p, side);
+      if (!min_row.ok()) {
+        spdlog::warn("{}: hand-over of {}/{}: {}", settings_.job, tp.first, p,
+                     std::string(min_row.status().message()));
+        continue;  // not advanced this time
+      }
+      out[tp] = min_row->has_value() ? std::min(consumed->second, **min_row) : consumed->second;
     }
   }
   return out;
@@ -569,7 +587,10 @@ void EsJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
       last_handover_[tp] = offset;
     }
   }
-  for (const auto& tp : partitions) last_handover_.erase(tp);
+  for (const auto& tp : partitions) {
+    last_handover_.erase(tp);
+    consumed_next_.erase(tp);
+  }
   lag_.Assigned({});
 }
 
@@ -632,6 +653,11 @@ absl::StatusOr<std::vector<PartitionStart>> EsJobRunner::OnAssigned(
             " has no committed offset in the group and kafka.auto_offset_reset is \"error\""));
       }
       if (it != committed.end()) last_handover_[{topic, p}] = it->second;
+      if (start.offset >= 0) {
+        consumed_next_[{topic, p}] = start.offset;
+      } else {
+        consumed_next_.erase({topic, p});
+      }
       starts.push_back(start);
     }
   }
@@ -641,6 +667,8 @@ absl::StatusOr<std::vector<PartitionStart>> EsJobRunner::OnAssigned(
     for (const auto& [tp, offset] : committed) delivered_next_[tp] = offset;
   }
   lag_.Assigned(starts);
+  group_assignments_->Add();
+  partitions_rebuilt_->Add(rebuilt);
   consumer_at_end_ = false;
   SetProblem("");
   spdlog::info("{}: group gives {} partitions: {} kept their local state, {} rebuilt",

@@ -103,6 +103,8 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   // Group mode: the hand-over offsets of `partitions` (all assigned when empty).
   absl::StatusOr<std::map<TopicPartition, int64_t>> HandoverOffsets(
       const std::vector<TopicPartition>& partitions);
+  // Group mode, right after a batch's commit: the hand-over offsets it earns once delivered.
+  std::map<TopicPartition, int64_t> BatchHandover(const std::map<TopicPartition, int64_t>& next);
   void CommitHandover(bool force);
   absl::StatusOr<std::vector<PartitionStart>> OnAssigned(
       const std::vector<TopicPartition>& partitions) override;
@@ -143,6 +145,7 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   // entry-less batches with nothing owed before them). Guarded by mu_.
   std::map<TopicPartition, int64_t> delivered_next_;
   std::map<TopicPartition, int64_t> last_handover_;  // job thread
+  std::map<TopicPartition, int64_t> consumed_next_;  // job thread: next offsets committed
   std::chrono::steady_clock::time_point last_handover_time_{};
   const bool group_mode_;
   bool delivery_stop_ = false;
@@ -165,6 +168,9 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   Counter* delivered_docs_;
   Counter* rejected_docs_;
   Gauge* backlog_gauge_;
+  Counter* group_assignments_;   // group mode: assignments received
+  Counter* partitions_rebuilt_;  // group mode: partitions whose state was rebuilt
+  Counter* dedup_restored_;      // group mode: de-dup entries restored from ES
   Histogram* batch_seconds_;
   Histogram* delivery_seconds_;
 };

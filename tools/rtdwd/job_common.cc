@@ -17,6 +17,22 @@ absl::StatusOr<std::unique_ptr<StateStore>> OpenJobStore(const Config& config,
   return StateStore::Open(so);
 }
 
+KafkaConsumerOptions JobConsumerOptions(const Config& config, const std::string& job) {
+  KafkaConsumerOptions co;
+  co.brokers = config.kafka.brokers;
+  co.group_id = absl::StrCat(config.kafka.group.value_or("rtdw"), ".", job);
+  co.properties = config.kafka.ResolvedProperties();
+  co.log = [job](int level, std::string_view facility, std::string_view message) {
+    // syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug.
+    spdlog::level::level_enum l = level <= 3   ? spdlog::level::err
+                                  : level == 4 ? spdlog::level::warn
+                                  : level <= 6 ? spdlog::level::info
+                                               : spdlog::level::debug;
+    spdlog::log(l, "{}: kafka: {}: {}", job, std::string(facility), std::string(message));
+  };
+  return co;
+}
+
 absl::StatusOr<std::vector<PartitionStart>> PartitionStarts(const StateStore& store,
                                                             const Config& config,
                                                             const std::string& topic,

@@ -19,6 +19,10 @@ namespace rtdw {
 absl::StatusOr<std::unique_ptr<StateStore>> OpenJobStore(const Config& config,
                                                          const std::string& job);
 
+// The consumer options every job uses: brokers, [kafka.properties], the group id ("<group>.<job>",
+// group "rtdw" when kafka.group is absent) and librdkafka's log lines through spdlog.
+KafkaConsumerOptions JobConsumerOptions(const Config& config, const std::string& job);
+
 // The start of partitions 0..partitions-1 of `topic`: the offset stored in `store`, or, for a
 // partition without one, the beginning / the end per kafka.auto_offset_reset (FailedPrecondition
 // naming the partition when it is "error").
