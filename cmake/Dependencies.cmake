@@ -29,3 +29,36 @@ target_compile_definitions(rtdw_rapidjson INTERFACE RAPIDJSON_HAS_STDSTRING=1)
 if(RapidJSON_INCLUDE_DIRS)
   target_include_directories(rtdw_rapidjson SYSTEM INTERFACE ${RapidJSON_INCLUDE_DIRS})
 endif()
+
+# jemalloc (Debian's libjemalloc-dev) as the allocator of the long-running servers, rtdwd and
+# rtdw-es-lite: the split jobs free ~50,000 small librdkafka chunks per batch, and glibc's
+# malloc_consolidate over them cost up to 14 % of log-split's CPU (docs/BENCHMARKS.md, "Where the
+# time goes"). ON by default when the package is there; always OFF under the sanitizers (ASan
+# brings its own allocator) and for the fuzz build.
+pkg_check_modules(JEMALLOC IMPORTED_TARGET jemalloc)
+if(JEMALLOC_FOUND AND NOT RTDW_SANITIZE AND NOT RTDW_FUZZ)
+  set(RTDW_JEMALLOC_DEFAULT ON)
+else()
+  set(RTDW_JEMALLOC_DEFAULT OFF)
+endif()
+option(RTDW_JEMALLOC "Link jemalloc into rtdwd and rtdw-es-lite" ${RTDW_JEMALLOC_DEFAULT})
+if(RTDW_JEMALLOC AND (RTDW_SANITIZE OR RTDW_FUZZ))
+  message(STATUS "jemalloc: off (sanitizer build)")
+  set(RTDW_JEMALLOC OFF)
+elseif(RTDW_JEMALLOC AND NOT JEMALLOC_FOUND)
+  message(FATAL_ERROR "RTDW_JEMALLOC=ON but jemalloc was not found (apt-get install libjemalloc-dev)")
+endif()
+if(RTDW_JEMALLOC)
+  message(STATUS "jemalloc: linked into rtdwd and rtdw-es-lite (${JEMALLOC_VERSION})")
+  # The binaries are defined further down the tree: link them once every directory is read.
+  function(rtdw_link_jemalloc)
+    foreach(target rtdwd rtdw-es-lite)
+      if(TARGET ${target})
+        target_link_libraries(${target} PRIVATE PkgConfig::JEMALLOC)
+      endif()
+    endforeach()
+  endfunction()
+  cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL rtdw_link_jemalloc)
+else()
+  message(STATUS "jemalloc: not used")
+endif()

@@ -8,8 +8,13 @@ namespace rtdw {
 namespace {
 
 void DeliveryReport(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
-  static_cast<KafkaProducer*>(opaque)->OnDelivery(msg->err, rd_kafka_err2str(msg->err));
+  static_cast<KafkaProducer*>(opaque)->OnDelivery(
+      msg->err, msg->err ? rd_kafka_err2str(msg->err) : "", msg->_private);
 }
+
+// Delivery reports are served (rd_kafka_poll) once per this many records produced, so that a
+// batch's reports are counted while the next batch is produced, and the report queue stays short.
+constexpr uint32_t kPollEvery = 512;
 
 absl::Status SetConf(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
   char errstr[512];
@@ -64,11 +69,28 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(
 KafkaProducer::~KafkaProducer() {
   if (rk_ != nullptr) {
     rd_kafka_flush(rk_, 5000);
+    for (auto& [name, rkt] : topics_) rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(rk_);
   }
 }
 
-void KafkaProducer::OnDelivery(int err, const char* errstr) {
+void KafkaDeliveryGroup::ResetError() {
+  std::lock_guard<std::mutex> lock(mu_);
+  first_error_.clear();
+  failed_.store(false, std::memory_order_release);
+}
+
+void KafkaDeliveryGroup::Report(int err, const char* errstr) {
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (first_error_.empty()) first_error_ = errstr;
+    failed_.store(true, std::memory_order_release);
+  }
+  pending_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void KafkaProducer::OnDelivery(int err, const char* errstr, void* msg_opaque) {
+  if (msg_opaque != nullptr) static_cast<KafkaDeliveryGroup*>(msg_opaque)->Report(err, errstr);
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     delivered_.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -77,10 +99,36 @@ void KafkaProducer::OnDelivery(int err, const char* errstr) {
   if (first_error_.empty()) first_error_ = errstr;
 }
 
+absl::StatusOr<KafkaTopicRef> KafkaProducer::Topic(std::string_view topic) {
+  std::lock_guard<std::mutex> lock(topics_mu_);
+  auto it = topics_.find(absl::string_view(topic.data(), topic.size()));
+  if (it != topics_.end()) return KafkaTopicRef{it->second};
+  std::string name(topic);
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_, name.c_str(), nullptr);
+  if (rkt == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kafka topic ", name, ": ", rd_kafka_err2str(rd_kafka_last_error())));
+  }
+  topics_.emplace(std::move(name), rkt);
+  return KafkaTopicRef{rkt};
+}
+
 absl::Status KafkaProducer::Produce(std::string_view topic, std::string_view key,
                                     std::string_view value, const std::vector<KafkaHeader>& headers,
-                                    int32_t partition) {
-  std::string topic_name(topic);
+                                    int32_t partition, KafkaDeliveryGroup* group) {
+  auto ref = Topic(topic);
+  if (!ref.ok()) return ref.status();
+  return Produce(*ref, key, value, headers, partition, group);
+}
+
+absl::Status KafkaProducer::Produce(KafkaTopicRef topic, std::string_view key,
+                                    std::string_view value, const std::vector<KafkaHeader>& headers,
+                                    int32_t partition, KafkaDeliveryGroup* group) {
+  if (since_poll_.fetch_add(1, std::memory_order_relaxed) + 1 >= kPollEvery) {
+    since_poll_.store(0, std::memory_order_relaxed);
+    rd_kafka_poll(rk_, 0);
+  }
+  if (group != nullptr) group->pending_.fetch_add(1, std::memory_order_acq_rel);
   while (true) {
     rd_kafka_headers_t* hdrs = nullptr;
     if (!headers.empty()) {
@@ -90,10 +138,10 @@ absl::Status KafkaProducer::Produce(std::string_view topic, std::string_view key
                             h.value.data(), static_cast<ssize_t>(h.value.size()));
       }
     }
-    rd_kafka_vu_t vus[6];
+    rd_kafka_vu_t vus[7];
     size_t n = 0;
-    vus[n].vtype = RD_KAFKA_VTYPE_TOPIC;
-    vus[n++].u.cstr = topic_name.c_str();
+    vus[n].vtype = RD_KAFKA_VTYPE_RKT;
+    vus[n++].u.rkt = topic.rkt;
     vus[n].vtype = RD_KAFKA_VTYPE_PARTITION;
     vus[n++].u.i32 = partition < 0 ? RD_KAFKA_PARTITION_UA : partition;
     if (!key.empty()) {
@@ -110,6 +158,10 @@ absl::Status KafkaProducer::Produce(std::string_view topic, std::string_view key
       vus[n].vtype = RD_KAFKA_VTYPE_HEADERS;
       vus[n++].u.headers = hdrs;
     }
+    if (group != nullptr) {
+      vus[n].vtype = RD_KAFKA_VTYPE_OPAQUE;
+      vus[n++].u.ptr = group;
+    }
     rd_kafka_error_t* error = rd_kafka_produceva(rk_, vus, n);
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (error != nullptr) {
@@ -122,9 +174,29 @@ absl::Status KafkaProducer::Produce(std::string_view topic, std::string_view key
       rd_kafka_poll(rk_, 10);
       continue;
     }
-    return absl::UnavailableError(
-        absl::StrCat("kafka produce to ", topic_name, ": ", rd_kafka_err2str(err)));
+    if (group != nullptr) group->pending_.fetch_sub(1, std::memory_order_acq_rel);
+    return absl::UnavailableError(absl::StrCat("kafka produce to ", rd_kafka_topic_name(topic.rkt),
+                                               ": ", rd_kafka_err2str(err)));
   }
+}
+
+absl::Status KafkaProducer::Await(KafkaDeliveryGroup* group, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (group->pending() > 0) {
+    auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    rd_kafka_poll(rk_, static_cast<int>(std::min<int64_t>(left.count(), 100)));
+  }
+  if (group->failed_.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> lock(group->mu_);
+    return absl::UnavailableError(absl::StrCat("kafka delivery failed: ", group->first_error_));
+  }
+  if (group->pending() > 0) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "kafka: ", group->pending(), " records not acknowledged within ", timeout.count(), " ms"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status KafkaProducer::Flush(std::chrono::milliseconds timeout) {

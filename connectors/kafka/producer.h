@@ -1,8 +1,11 @@
 // A Kafka producer (librdkafka) with rtdw's guarantees built in: idempotent (acks=all, ordered
-// per partition, no duplicates from retries), lz4 compression by default, and a Flush() that
-// reports whether every record produced since the previous Flush() was acknowledged. A batch's
-// offsets may be committed only after Flush() returns OK — the seed's "flush every partition
-// before the offset commit", in one place.
+// per partition, no duplicates from retries), lz4 compression by default, and two ways to know
+// that records are durably acknowledged before a batch's source offsets are committed (the
+// seed's "flush every partition before the offset commit"):
+//  - Flush(): every record produced since the previous Flush() was acknowledged;
+//  - a KafkaDeliveryGroup per batch: Await(group) returns once every record produced with that
+//    group has its delivery report, so batch N can be committed while batch N+1's records are
+//    still in flight (the split jobs' pipeline).
 #ifndef RTDW_CONNECTORS_KAFKA_PRODUCER_H_
 #define RTDW_CONNECTORS_KAFKA_PRODUCER_H_
 
@@ -17,12 +20,38 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 typedef struct rd_kafka_s rd_kafka_t;
+typedef struct rd_kafka_topic_s rd_kafka_topic_t;
 
 namespace rtdw {
+
+// Counts the delivery reports of the records produced with it (one batch of a job). Owned by the
+// caller, and it must outlive the delivery reports of its records: destroy it only once
+// pending() is 0 or after the producer. Counting is conservative: records of an earlier use that
+// are still unreported when it is reused are waited for too (never fewer than this batch's).
+class KafkaDeliveryGroup {
+ public:
+  KafkaDeliveryGroup() = default;
+  KafkaDeliveryGroup(const KafkaDeliveryGroup&) = delete;
+  KafkaDeliveryGroup& operator=(const KafkaDeliveryGroup&) = delete;
+
+  // Records produced with this group whose delivery report has not been served yet.
+  int64_t pending() const { return pending_.load(std::memory_order_acquire); }
+  // Starts a new batch: forgets the previous batch's delivery error (pending records stay).
+  void ResetError();
+
+ private:
+  friend class KafkaProducer;
+  void Report(int err, const char* errstr);
+  std::atomic<int64_t> pending_{0};
+  std::atomic<bool> failed_{false};
+  std::mutex mu_;
+  std::string first_error_;  // guarded by mu_
+};
 
 struct KafkaProducerOptions {
   std::string brokers;
@@ -41,6 +70,12 @@ struct KafkaHeader {
   std::string_view value;
 };
 
+// A topic of one producer, resolved once (librdkafka's topic handle): producing to it skips the
+// lookup by name. Valid as long as its producer.
+struct KafkaTopicRef {
+  rd_kafka_topic_t* rkt = nullptr;
+};
+
 class KafkaProducer {
  public:
   static absl::StatusOr<std::unique_ptr<KafkaProducer>> Create(const KafkaProducerOptions& options);
@@ -49,9 +84,21 @@ class KafkaProducer {
   KafkaProducer& operator=(const KafkaProducer&) = delete;
 
   // Queues one record (copied). partition < 0 = by key (murmur2), round-robin without a key.
-  // Blocks (serving delivery reports) while the local queue is full; never drops.
+  // Blocks (serving delivery reports) while the local queue is full; never drops. With a
+  // `group`, the record's delivery report is counted there (and its error, if any, goes to the
+  // group and to the next Flush()). Serves pending delivery reports now and then.
   absl::Status Produce(std::string_view topic, std::string_view key, std::string_view value,
-                       const std::vector<KafkaHeader>& headers = {}, int32_t partition = -1);
+                       const std::vector<KafkaHeader>& headers = {}, int32_t partition = -1,
+                       KafkaDeliveryGroup* group = nullptr);
+  absl::Status Produce(KafkaTopicRef topic, std::string_view key, std::string_view value,
+                       const std::vector<KafkaHeader>& headers = {}, int32_t partition = -1,
+                       KafkaDeliveryGroup* group = nullptr);
+  // The handle of `topic` (created on first use, kept until the producer is destroyed).
+  absl::StatusOr<KafkaTopicRef> Topic(std::string_view topic);
+  // Waits (serving delivery reports) until every record produced with `group` has its delivery
+  // report. OK when none of them failed since group->ResetError(); otherwise the first delivery
+  // error (Unavailable), or DeadlineExceeded when records are still unreported at the timeout.
+  absl::Status Await(KafkaDeliveryGroup* group, std::chrono::milliseconds timeout);
   // Waits until every queued record is acknowledged or failed. OK only when all records produced
   // since the previous Flush were acknowledged; otherwise the first delivery error (the caller
   // must not commit its source offsets, and re-produces the batch).
@@ -62,11 +109,14 @@ class KafkaProducer {
   uint64_t delivered() const { return delivered_.load(); }
 
   // Internal: delivery report callback target.
-  void OnDelivery(int err, const char* errstr);
+  void OnDelivery(int err, const char* errstr, void* msg_opaque);
 
  private:
   explicit KafkaProducer(rd_kafka_t* rk) : rk_(rk) {}
   rd_kafka_t* rk_;
+  std::mutex topics_mu_;
+  absl::flat_hash_map<std::string, rd_kafka_topic_t*> topics_;  // guarded by topics_mu_
+  std::atomic<uint32_t> since_poll_{0};  // records produced since reports were last served
   std::atomic<uint64_t> delivered_{0};
   std::mutex mu_;
   std::string first_error_;  // guarded by mu_; reset by Flush

@@ -1,16 +1,20 @@
 #include "tools/rtdwd/split_job.h"
 
+#include <charconv>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "core/backoff.h"
+#include "core/status_util.h"
 #include "spdlog/spdlog.h"
 #include "tools/common/signals.h"
 #include "tools/rtdwd/job_common.h"
 
 namespace rtdw {
 
-// Produces what the transform emits; remembers the first produce error for the batch.
+// Produces what the transform emits into the current batch's delivery group; remembers the first
+// produce error for the batch. Topics are resolved to producer handles once.
 class SplitJobRunner::ProducingSink : public RecordSink {
  public:
   ProducingSink(KafkaProducer* producer, std::vector<std::string> slot_topics,
@@ -21,22 +25,49 @@ class SplitJobRunner::ProducingSink : public RecordSink {
         metrics_(metrics),
         job_(std::move(job)) {}
 
+  // Resolves the slot and dead-letter topics.
+  absl::Status Init() {
+    for (const std::string& t : slot_topics_) {
+      auto ref = producer_->Topic(t);
+      if (!ref.ok()) return ref.status();
+      slot_refs_.push_back(*ref);
+    }
+    auto ref = producer_->Topic(dead_letter_topic_);
+    if (!ref.ok()) return ref.status();
+    dead_letter_ref_ = *ref;
+    return absl::OkStatus();
+  }
+
+  // Records produced from now on are counted in `group`.
+  void SetGroup(KafkaDeliveryGroup* group) { group_ = group; }
+
   void Emit(const OutputRecord& record) override {
-    std::string_view topic = record.topic;
-    if (topic.empty()) {
-      if (record.slot < 0 || record.slot >= static_cast<int>(slot_topics_.size())) {
+    KafkaTopicRef topic;
+    if (record.topic.empty()) {
+      if (record.slot < 0 || record.slot >= static_cast<int>(slot_refs_.size())) {
         Fail(absl::InternalError(absl::StrCat("no topic for output slot ", record.slot)));
         return;
       }
-      topic = slot_topics_[record.slot];
+      topic = slot_refs_[record.slot];
+    } else {
+      auto it = by_name_.find(ToAbsl(record.topic));
+      if (it == by_name_.end()) {
+        auto ref = producer_->Topic(record.topic);
+        if (!ref.ok()) {
+          Fail(ref.status());
+          return;
+        }
+        it = by_name_.emplace(std::string(record.topic), *ref).first;
+      }
+      topic = it->second;
     }
     headers_.clear();
     if (!record.src.empty()) headers_.push_back({kHeaderSrc, record.src});
     if (record.idx >= 0) {
-      idx_text_ = std::to_string(record.idx);
-      headers_.push_back({kHeaderIdx, idx_text_});
+      char* end = std::to_chars(idx_text_, idx_text_ + sizeof idx_text_, record.idx).ptr;
+      headers_.push_back({kHeaderIdx, std::string_view(idx_text_, end - idx_text_)});
     }
-    Fail(producer_->Produce(topic, record.key, record.value, headers_));
+    Fail(producer_->Produce(topic, record.key, record.value, headers_, -1, group_));
     ++emitted_;
   }
 
@@ -44,7 +75,7 @@ class SplitJobRunner::ProducingSink : public RecordSink {
     headers_.clear();
     headers_.push_back({kHeaderReason, record.reason});
     if (!record.src.empty()) headers_.push_back({kHeaderSrc, record.src});
-    Fail(producer_->Produce(dead_letter_topic_, record.key, record.value, headers_));
+    Fail(producer_->Produce(dead_letter_ref_, record.key, record.value, headers_, -1, group_));
     metrics_
         ->GetCounter("rtdw_dead_letters_total", "Records rejected to the dead letters, by reason",
                      {{"job", job_}, {"reason", std::string(record.reason)}})
@@ -70,8 +101,12 @@ class SplitJobRunner::ProducingSink : public RecordSink {
   std::string dead_letter_topic_;
   MetricsRegistry* metrics_;
   std::string job_;
+  std::vector<KafkaTopicRef> slot_refs_;
+  KafkaTopicRef dead_letter_ref_;
+  absl::flat_hash_map<std::string, KafkaTopicRef> by_name_;  // db-split's topics by name
+  KafkaDeliveryGroup* group_ = nullptr;
   std::vector<KafkaHeader> headers_;
-  std::string idx_text_;
+  char idx_text_[16];
   absl::Status error_;
   uint64_t emitted_ = 0;
   uint64_t dead_ = 0;
@@ -135,6 +170,7 @@ absl::Status SplitJobRunner::Start() {
 
   sink_ = std::make_unique<ProducingSink>(producer_.get(), step_->SlotTopics(),
                                           settings_.dead_letter_topic, metrics_, settings_.job);
+  if (auto st = sink_->Init(); !st.ok()) return st;
   spdlog::info("{}: store {} ({}), source {}", settings_.job, store_->path(),
                store_->created() ? "created" : "opened", settings_.source_topic);
   return TryAssign();
@@ -166,6 +202,11 @@ absl::Status SplitJobRunner::TryAssign() {
 }
 
 absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
+  if (abandoned_) {
+    // Waiting for the daemon to stop this job: see abandoned_.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return size_t{0};
+  }
   if (!assigned_) {
     if (auto st = TryAssign(); !st.ok()) return st;
     if (!assigned_) {
@@ -173,94 +214,194 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
       return 0;
     }
   }
-  batch_.Clear();
-  auto started = std::chrono::steady_clock::now();
-  absl::Status polled = consumer_->Poll(static_cast<size_t>(settings_.batch_max_records),
-                                        settings_.batch_max_ms, &batch_);
+  Slot* slot = in_flight_ == &slots_[0] ? &slots_[1] : &slots_[0];
+  slot->batch.Clear();
+  slot->polled_at = std::chrono::steady_clock::now();
+  // With a batch in flight, wait only briefly for the next one: when the source is quiet, the
+  // batch in flight is committed now rather than after the whole batch window.
+  const auto wait = in_flight_ != nullptr ? std::min(settings_.batch_max_ms, kPipelinedPollWait)
+                                          : settings_.batch_max_ms;
+  absl::Status polled =
+      consumer_->Poll(static_cast<size_t>(settings_.batch_max_records), wait, &slot->batch);
   if (absl::IsOutOfRange(polled)) {
     metrics_
         ->GetCounter("rtdw_offset_lost_total", "Stored offsets the broker no longer has",
                      {{"job", settings_.job}})
         ->Add();
-    return polled;
+    return polled;  // Stop() still commits the batch in flight
   }
-  if (!polled.ok()) {
-    SetProblem(std::string(polled.message()));
-    return size_t{0};
-  }
-  if (batch_.empty()) {
+  if (!polled.ok() || slot->batch.empty()) {
+    slot->batch.Clear();
+    if (in_flight_ != nullptr) {
+      if (auto st = FinishInFlight(nullptr); !st.ok()) return st;
+      if (!polled.ok()) SetProblem(std::string(polled.message()));
+      return size_t{0};  // caught_up_ is decided by the next empty poll
+    }
+    if (!polled.ok()) {
+      SetProblem(std::string(polled.message()));
+      return size_t{0};
+    }
     caught_up_ = consumer_->VerifiedAtEnd();
     lag_.Update(consumer_->HighWatermarks(), caught_up_);
     return size_t{0};
   }
   caught_up_ = false;
-  if (auto st = ProcessBatch(); !st.ok()) return st;
-  const size_t n = batch_.size();
-  batch_.Clear();
-  batch_seconds_->Observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  caught_up_ = false;
+  const size_t n = slot->batch.size();
+  absl::Status produced = ProduceBatch(slot);
+  if (!produced.ok()) {
+    // Batch N+1 failed before all of it was produced: commit N first (it does not depend on
+    // N+1), then run N+1 alone until it commits.
+    if (in_flight_ != nullptr) {
+      if (auto st = FinishInFlight(nullptr); !st.ok()) return st;
+      if (abandoned_) return n;
+    }
+    if (auto st = RunAlone(slot, produced); !st.ok()) return st;
+    return n;
+  }
+  // N+1 is produced: N's acknowledgements came back meanwhile; commit N.
+  if (in_flight_ != nullptr) {
+    if (auto st = FinishInFlight(slot); !st.ok()) return st;
+    // On a failure of N, FinishInFlight ran N and then N+1 alone (committed: its batch is
+    // cleared) or gave up on a stop: N+1 is not in flight then.
+    if (slot->batch.empty() || abandoned_) return n;
+  }
+  in_flight_ = slot;
   return n;
 }
 
-absl::Status SplitJobRunner::ProcessBatch() {
+absl::Status SplitJobRunner::ProduceBatch(Slot* slot) {
+  slot->deliveries.ResetError();
+  sink_->SetGroup(&slot->deliveries);
+  sink_->TakeEmitted();
+  sink_->TakeDead();
+  absl::Status st = step_->BeginBatch();
+  if (st.ok()) {
+    for (const InputRecord& rec : slot->batch.records()) step_->Process(rec, sink_.get());
+    st = step_->BeforeFlush(sink_.get());
+  }
+  absl::Status produced = sink_->TakeError();
+  if (st.ok()) st = produced;
+  slot->emitted = sink_->TakeEmitted();
+  slot->dead = sink_->TakeDead();
+  return st;
+}
+
+absl::Status SplitJobRunner::CommitBatch(Slot* slot) {
+  // Next offset per partition: the batch is in offset order per partition, and a partition's
+  // records come in runs, so the last partition seen is checked first.
+  struct Next {
+    std::string_view topic;
+    int32_t partition;
+    int64_t offset;
+  };
+  std::vector<Next> nexts;
+  size_t last = 0;
+  for (const InputRecord& rec : slot->batch.records()) {
+    if (last < nexts.size() && nexts[last].partition == rec.partition &&
+        nexts[last].topic == rec.topic) {
+      nexts[last].offset = std::max(nexts[last].offset, rec.offset + 1);
+      continue;
+    }
+    last = nexts.size();
+    for (size_t i = 0; i < nexts.size(); ++i) {
+      if (nexts[i].partition == rec.partition && nexts[i].topic == rec.topic) {
+        last = i;
+        break;
+      }
+    }
+    if (last == nexts.size()) {
+      nexts.push_back(Next{rec.topic, rec.partition, rec.offset + 1});
+    } else {
+      nexts[last].offset = std::max(nexts[last].offset, rec.offset + 1);
+    }
+  }
+  if (!pending_) pending_.emplace(store_->NewBatch());
+  for (const Next& n : nexts) {
+    if (auto s = pending_->SetOffset(n.topic, n.partition, n.offset); !s.ok()) {
+      pending_->Clear();
+      return s;
+    }
+  }
+  auto committed = store_->Commit(&*pending_);  // clears it for the next batch
+  // The disk said no (full, I/O error): nothing was committed; the caller runs the batch again.
+  if (!committed.ok()) return committed.status();
+  std::map<std::pair<std::string, int32_t>, int64_t> next;
+  for (const Next& n : nexts) next[{std::string(n.topic), n.partition}] = n.offset;
+  consumer_->CommitAsync(next);
+  records_in_->Add(slot->batch.size());
+  records_out_->Add(slot->emitted);
+  dead_letters_->Add(slot->dead);
+  batches_->Add();
+  lag_.Committed(next);
+  lag_.Update(consumer_->HighWatermarks());
+  batch_seconds_->Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - slot->polled_at).count());
+  slot->batch.Clear();
+  SetProblem("");
+  return absl::OkStatus();
+}
+
+absl::Status SplitJobRunner::FinishInFlight(Slot* behind) {
+  Slot* slot = std::exchange(in_flight_, nullptr);
+  if (slot == nullptr) return absl::OkStatus();
+  absl::Status st = producer_->Await(&slot->deliveries, std::chrono::seconds(60));
+  if (st.ok()) {
+    st = CommitBatch(slot);
+    if (st.ok()) return absl::OkStatus();
+  }
+  // N failed: RunAlone waits for everything produced (N+1 too), runs N again alone, then N+1
+  // again after it, so that N+1's records stay behind N's in the output topics.
+  if (auto s = RunAlone(slot, st); !s.ok()) return s;
+  if (behind != nullptr && !abandoned_) {
+    if (auto s = RunAlone(behind, absl::OkStatus()); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SplitJobRunner::RunAlone(Slot* slot, absl::Status failure) {
   Backoff backoff(BackoffOptions{std::chrono::milliseconds(200), std::chrono::milliseconds(50),
                                  std::chrono::milliseconds(10000), 2.0});
+  absl::Status st = std::move(failure);
   while (true) {
-    absl::Status st = step_->BeginBatch();
-    if (st.ok()) {
-      for (const InputRecord& rec : batch_.records()) step_->Process(rec, sink_.get());
-      st = step_->BeforeFlush(sink_.get());
-      absl::Status produced = sink_->TakeError();
-      if (st.ok()) st = produced;
-      absl::Status flushed = producer_->Flush(std::chrono::seconds(60));
-      if (st.ok()) st = flushed;
-    }
-    if (st.ok()) {
-      // Next offset per partition: the batch is in offset order per partition.
-      std::map<std::pair<std::string, int32_t>, int64_t> next;
-      for (const InputRecord& rec : batch_.records()) {
-        auto& slot = next[{std::string(rec.topic), rec.partition}];
-        slot = std::max(slot, rec.offset + 1);
-      }
-      PendingBatch pending = store_->NewBatch();
-      for (const auto& [tp, offset] : next) {
-        if (auto s = pending.SetOffset(tp.first, tp.second, offset); !s.ok()) return s;
-      }
-      auto committed = store_->Commit(std::move(pending));
-      if (!committed.ok()) {
-        // The disk said no (full, I/O error): nothing was committed; keep the batch and retry.
-        st = committed.status();
-      } else {
-        consumer_->CommitAsync(next);
-        records_in_->Add(batch_.size());
-        records_out_->Add(sink_->TakeEmitted());
-        dead_letters_->Add(sink_->TakeDead());
-        batches_->Add();
-        lag_.Committed(next);
-        lag_.Update(consumer_->HighWatermarks());
-        SetProblem("");
+    if (!st.ok()) {
+      // Run the whole batch again: nothing of it was committed.
+      step_->AbortBatch();
+      retries_->Add();
+      auto delay = backoff.NextDelay();
+      SetProblem(absl::StrCat("batch failed, retrying in ", delay.count(),
+                              " ms: ", std::string(st.message())));
+      // Records of the failed attempt still queued are waited for (and their errors dropped).
+      (void)producer_->Flush(std::chrono::seconds(60));
+      if (StopRequested()) {
+        abandoned_ = true;  // not committed: re-read after the restart
+        slot->batch.Clear();
         return absl::OkStatus();
       }
+      std::this_thread::sleep_for(delay);
     }
-    // Run the whole batch again: nothing of it was committed.
-    step_->AbortBatch();
-    sink_->TakeEmitted();
-    sink_->TakeDead();
-    retries_->Add();
-    auto delay = backoff.NextDelay();
-    SetProblem(absl::StrCat("batch failed, retrying in ", delay.count(),
-                            " ms: ", std::string(st.message())));
-    if (StopRequested()) {
-      return absl::OkStatus();  // not committed: re-read after the restart
-    }
-    std::this_thread::sleep_for(delay);
+    st = ProduceBatch(slot);
+    absl::Status flushed = producer_->Flush(std::chrono::seconds(60));
+    if (st.ok()) st = flushed;
+    if (st.ok()) st = CommitBatch(slot);
+    if (st.ok()) return absl::OkStatus();
   }
 }
 
 absl::Status SplitJobRunner::Stop() {
+  // The batch in flight: committed once all of it is acknowledged; otherwise left to be re-read
+  // after the restart.
+  if (in_flight_ != nullptr && !abandoned_ && store_ != nullptr) {
+    Slot* slot = std::exchange(in_flight_, nullptr);
+    absl::Status st = producer_->Await(&slot->deliveries, std::chrono::seconds(10));
+    if (st.ok()) st = CommitBatch(slot);
+    if (!st.ok()) {
+      spdlog::warn("{}: the last batch was not committed (it is read again at the next start): {}",
+                   settings_.job, std::string(st.message()));
+    }
+  }
   if (producer_) (void)producer_->Flush(std::chrono::seconds(10));
   consumer_.reset();
+  pending_.reset();
   if (store_) return store_->Close();
   return absl::OkStatus();
 }

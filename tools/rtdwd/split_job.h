@@ -1,21 +1,31 @@
-// The Kafka -> Kafka jobs (log-split, db-split) on one batch loop:
+// The Kafka -> Kafka jobs (log-split, db-split) on one batch loop, pipelined two deep:
 //
-//   poll (<= batch_max_records or batch_max_ms) -> transform each record -> side effects
-//   (db-split: Redis MULTI/EXEC) -> produce (idempotent, lz4) -> flush: every record acknowledged
-//   -> commit the next offsets to the state store (one synced WriteBatch)
+//   poll N+1 (<= batch_max_records or batch_max_ms) -> transform each record -> side effects
+//   (db-split: Redis MULTI/EXEC) -> produce (idempotent, lz4), counted in N+1's delivery group
+//   -> await N's delivery reports (they came back while N+1 was polled and produced)
+//   -> commit N's next offsets to the state store (one synced WriteBatch)
 //   -> commit them to Kafka too, asynchronously, for lag monitoring only.
 //
+// Batch N's records are acknowledged while batch N+1 is polled, transformed and produced; the
+// job thread no longer sits in a flush between batches. At most two batches are uncommitted: N
+// (produced, awaiting acknowledgements) and N+1 (being produced).
+//
 // Guarantee: at-least-once with stable record identity. A kill at any point loses nothing: the
-// offsets of a batch are committed only after its records were acknowledged and its Redis writes
-// applied, so a restart re-reads from the last committed offsets; re-sent records carry the same
-// key and `rtdw-src` header. A failed flush or Redis write retries the same batch (backoff), and
-// nothing is committed until it succeeds.
+// offsets of a batch are committed only after every record of it was acknowledged and its Redis
+// writes applied, and batches commit in order (N+1 never before N), so a restart re-reads from
+// the last committed offsets; re-sent records carry the same key and `rtdw-src` header. A
+// delivery error, a failed Redis write or a failed commit stops the pipeline: the producer is
+// flushed, then the failed batch is run again alone (produce -> flush -> commit, with backoff)
+// until it succeeds, and the batch behind it is run again after it (keeping their order in the
+// output topics); nothing is committed meanwhile. A stop (SIGTERM) finishes the batch in flight:
+// Stop() awaits its acknowledgements and commits it.
 #ifndef RTDW_TOOLS_RTDWD_SPLIT_JOB_H_
 #define RTDW_TOOLS_RTDWD_SPLIT_JOB_H_
 
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,11 +73,15 @@ class SplitJobRunner : public JobRunner {
  public:
   SplitJobRunner(const Config& config, SplitJobSettings settings, std::unique_ptr<SplitStep> step,
                  MetricsRegistry* metrics);
+  // Max wait of a poll while a batch is in flight: when nothing arrives within it, the batch in
+  // flight is committed rather than waiting out the whole batch window.
+  static constexpr std::chrono::milliseconds kPipelinedPollWait{10};
   ~SplitJobRunner() override;
 
   const std::string& name() const override { return settings_.job; }
   absl::Status Start() override;
   absl::StatusOr<size_t> RunOnce() override;
+  // False while a batch is in flight (produced, not committed).
   bool CaughtUp() const override { return caught_up_.load(); }
   std::string HealthProblem() const override;
   absl::Status Stop() override;
@@ -80,8 +94,27 @@ class SplitJobRunner : public JobRunner {
 
  private:
   class ProducingSink;
+  // One polled batch and what its commit needs.
+  struct Slot {
+    ConsumedBatch batch;
+    KafkaDeliveryGroup deliveries;  // its records' delivery reports
+    std::chrono::steady_clock::time_point polled_at;
+    uint64_t emitted = 0;  // records produced for it (dead letters excluded)
+    uint64_t dead = 0;     // dead letters produced for it
+  };
   absl::Status TryAssign();
-  absl::Status ProcessBatch();
+  // Runs the step over the slot's records and produces what it emits (counted in its delivery
+  // group). No flush, no commit.
+  absl::Status ProduceBatch(Slot* slot);
+  // The slot's next offsets to the state store, then the metrics; clears its batch.
+  absl::Status CommitBatch(Slot* slot);
+  // Awaits the in-flight batch's acknowledgements and commits it. On a failure, flushes and
+  // runs it again alone, then `behind` (already produced after it, not committed) likewise.
+  // Afterwards nothing is in flight.
+  absl::Status FinishInFlight(Slot* behind);
+  // The old, unpipelined loop for one batch: produce -> flush -> commit, retried with backoff
+  // after `failure` (when not OK) until it commits or a stop is requested (then abandoned_).
+  absl::Status RunAlone(Slot* slot, absl::Status failure);
   void SetProblem(std::string problem);
 
   const Config& config_;
@@ -91,11 +124,17 @@ class SplitJobRunner : public JobRunner {
   KafkaLagTracker lag_;  // the job's thread feeds it
 
   std::unique_ptr<StateStore> store_;
+  std::optional<PendingBatch> pending_;  // the store's; one for every commit (Clear()ed)
   std::unique_ptr<KafkaConsumer> consumer_;
+  // Declared before the producer: its delivery groups must outlive the producer's last reports.
+  Slot slots_[2];
+  Slot* in_flight_ = nullptr;  // produced, awaiting acknowledgements and its commit
   std::unique_ptr<KafkaProducer> producer_;
   std::unique_ptr<ProducingSink> sink_;
-  ConsumedBatch batch_;
   bool assigned_ = false;
+  // A batch was given up uncommitted because a stop was requested: poll nothing more (a later
+  // batch's commit would skip its records).
+  bool abandoned_ = false;
   std::atomic<bool> caught_up_{false};
   mutable std::mutex problem_mu_;
   std::string problem_;
