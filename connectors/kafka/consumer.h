@@ -41,6 +41,12 @@ struct KafkaConsumerOptions {
   // Subscribe() only: "range" keeps partition p of every subscribed topic on one member (what a
   // co-partitioned join needs); "" leaves librdkafka's default.
   std::string assignment_strategy;
+  // Prefetch bound (librdkafka's queued.min.messages / queued.max.messages.kbytes; 0 keeps
+  // librdkafka's default, 100000 / 65536). Both apply to the one consumer queue; when either is
+  // reached fetching pauses until the fetcher wakes again (up to ~1 s in librdkafka 2.0.2), so
+  // a tight bound caps throughput: the split jobs keep the defaults, the ES jobs bound memory.
+  int queued_min_messages = 0;
+  int queued_max_kbytes = 0;
   // librdkafka's own log lines (syslog level 0-7, facility, message), from its threads. Unset:
   // librdkafka prints them to stderr.
   std::function<void(int level, std::string_view facility, std::string_view message)> log;

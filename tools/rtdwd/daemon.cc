@@ -209,16 +209,6 @@ absl::Status Daemon::Run() {
 
   // Start-up checks that waiting cannot fix.
   if (absl::Status st = CheckStateDir(); !st.ok()) return st;
-  if (config_.kafka.group) {
-    for (const auto& name : config_.jobs.enabled) {
-      if (IsSplitJob(name)) {
-        spdlog::warn(
-            "kafka.group = \"{}\": {} does not take part in the group yet; it assigns every "
-            "partition of its source itself — run it on one daemon only",
-            *config_.kafka.group, name);
-      }
-    }
-  }
 
   std::vector<std::unique_ptr<RunningJob>> jobs;
   for (const auto& name : config_.jobs.enabled) {

@@ -19,10 +19,16 @@
 // until it succeeds, and the batch behind it is run again after it (keeping their order in the
 // output topics); nothing is committed meanwhile. A stop (SIGTERM) finishes the batch in flight:
 // Stop() awaits its acknowledgements and commits it.
+//
+// Group mode (kafka.group): the source's partitions are split among the group's members. The
+// group's committed offsets (written after each commit, as in assign mode) are where a partition
+// starts on its new owner; a revoked partition's batch in flight is awaited and committed, and its
+// offsets committed to the group synchronously, before it is released.
 #ifndef RTDW_TOOLS_RTDWD_SPLIT_JOB_H_
 #define RTDW_TOOLS_RTDWD_SPLIT_JOB_H_
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -69,7 +75,7 @@ struct SplitJobSettings {
   std::chrono::milliseconds batch_max_ms{200};
 };
 
-class SplitJobRunner : public JobRunner {
+class SplitJobRunner : public JobRunner, private RebalanceListener {
  public:
   SplitJobRunner(const Config& config, SplitJobSettings settings, std::unique_ptr<SplitStep> step,
                  MetricsRegistry* metrics);
@@ -103,6 +109,9 @@ class SplitJobRunner : public JobRunner {
     uint64_t dead = 0;     // dead letters produced for it
   };
   absl::Status TryAssign();
+  absl::StatusOr<std::vector<PartitionStart>> OnAssigned(
+      const std::vector<TopicPartition>& partitions) override;
+  void OnRevoked(const std::vector<TopicPartition>& partitions) override;
   // Runs the step over the slot's records and produces what it emits (counted in its delivery
   // group). No flush, no commit.
   absl::Status ProduceBatch(Slot* slot);
@@ -132,6 +141,9 @@ class SplitJobRunner : public JobRunner {
   std::unique_ptr<KafkaProducer> producer_;
   std::unique_ptr<ProducingSink> sink_;
   bool assigned_ = false;
+  const bool group_mode_;
+  // Group mode: next offsets committed while this member owns the partitions (the hand-over).
+  std::map<TopicPartition, int64_t> owned_next_;
   // A batch was given up uncommitted because a stop was requested: poll nothing more (a later
   // batch's commit would skip its records).
   bool abandoned_ = false;
