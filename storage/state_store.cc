@@ -2,14 +2,19 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -58,6 +63,11 @@ struct StateStore::Rocks {
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   std::map<std::string, rocksdb::ColumnFamilyHandle*, std::less<>> by_name;
+  // A commit failed (disk full, I/O error): RocksDB refuses every write from then on (its
+  // background error) until DB::Resume(), which the next commit calls first.
+  std::atomic<bool> write_failed{false};
+  std::mutex write_error_mu;
+  std::string write_error;  // what the failed write said (a full disk), for the next error
 };
 
 namespace {
@@ -146,6 +156,58 @@ rocksdb::ColumnFamilyOptions CfOptions(const StateCache& cache, std::string_view
     o.memtable_whole_key_filtering = true;
   }
   return o;
+}
+
+// RocksDB's info log (<store>/LOG, the previous one kept as LOG.old) written with stdio.
+// RocksDB 7.8's own file logger (EnvLogger) keeps using its file writer after a failed write and
+// asserts on it: on a full disk, Debian's librocksdb (built with assertions) aborts the daemon at
+// the next info line (seen at shutdown). This one drops a line it cannot write.
+class StdioInfoLogger : public rocksdb::Logger {
+ public:
+  explicit StdioInfoLogger(FILE* f) : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL), f_(f) {}
+  ~StdioInfoLogger() override { (void)CloseImpl(); }
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    char buf[4096];
+    struct timeval now;
+    gettimeofday(&now, nullptr);
+    struct tm t;
+    localtime_r(&now.tv_sec, &t);
+    int n = snprintf(buf, sizeof buf, "%04d/%02d/%02d-%02d:%02d:%02d.%06ld ", t.tm_year + 1900,
+                     t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
+                     static_cast<long>(now.tv_usec));
+    va_list copy;
+    va_copy(copy, ap);
+    int m = vsnprintf(buf + n, sizeof buf - n - 1, format, copy);
+    va_end(copy);
+    size_t len = static_cast<size_t>(n) + std::clamp<size_t>(m < 0 ? 0 : m, 0, sizeof buf - n - 2);
+    if (buf[len - 1] != '\n') buf[len++] = '\n';
+    std::lock_guard<std::mutex> lock(mu_);
+    if (f_ == nullptr) return;
+    if (fwrite(buf, 1, len, f_) != len || fflush(f_) != 0) clearerr(f_);
+  }
+
+ protected:
+  rocksdb::Status CloseImpl() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (f_ != nullptr) fclose(f_);
+    f_ = nullptr;
+    return rocksdb::Status::OK();
+  }
+
+ private:
+  std::mutex mu_;
+  FILE* f_;
+};
+
+// The info logger of a writable store at `dir`; null (RocksDB's own) when LOG cannot be opened.
+std::shared_ptr<rocksdb::Logger> OpenInfoLog(const std::string& dir) {
+  const std::string log = dir + "/LOG";
+  std::error_code ec;
+  if (std::filesystem::exists(log, ec)) std::filesystem::rename(log, dir + "/LOG.old", ec);
+  FILE* f = fopen(log.c_str(), "we");
+  if (f == nullptr) return nullptr;
+  return std::make_shared<StdioInfoLogger>(f);
 }
 
 rocksdb::DBOptions DbOptions(const StateCache& cache) {
@@ -567,6 +629,7 @@ absl::Status StateStore::OpenImpl(const StateStoreOptions& options) {
   rocksdb::DBOptions db_options = DbOptions(*rocks_->cache);
   db_options.create_if_missing = created_;
   db_options.error_if_exists = created_;
+  if (!read_only_) db_options.info_log = OpenInfoLog(path_);
 
   std::vector<std::string> names;
   if (!created_) {
@@ -713,6 +776,7 @@ absl::Status StateStore::Close() {
   closed_ = true;
   absl::Status result;
   if (!read_only_) {
+    if (rocks_->write_failed.load() && rocks_->db->Resume().ok()) rocks_->write_failed = false;
     if (track_shutdown_) {
       rocksdb::WriteBatch wb;
       wb.Put(cf(kCfMeta), std::string(kMetaCleanShutdown), "true").PermitUncheckedError();
@@ -723,9 +787,13 @@ absl::Status StateStore::Close() {
       rocksdb::Status s = rocks_->db->Write(wo, &wb);
       if (!s.ok()) result = FromRocks(s, absl::StrCat("mark clean shutdown of ", path_));
     }
-    rocksdb::Status s = rocks_->db->SyncWAL();
-    if (!s.ok() && result.ok() && !s.IsNotSupported()) {
-      result = FromRocks(s, absl::StrCat("sync WAL of ", path_));
+    // Not after a failed write: the WAL writer may hold the error, and RocksDB 7.8 (Debian's,
+    // built with assertions) aborts the process when such a writer is synced.
+    if (result.ok() && !rocks_->write_failed.load()) {
+      rocksdb::Status s = rocks_->db->SyncWAL();
+      if (!s.ok() && !s.IsNotSupported()) {
+        result = FromRocks(s, absl::StrCat("sync WAL of ", path_));
+      }
     }
   }
   for (auto* h : rocks_->handles) rocks_->db->DestroyColumnFamilyHandle(h);
@@ -769,6 +837,18 @@ absl::Status StateStore::WriteWithSeqs(rocksdb::WriteBatch* wb, uint64_t seqs_ne
                                        std::vector<uint64_t>* seqs) {
   // Caller holds seq_mu_. `wb` already holds the seq-keyed entries of the seqs
   // [next_seq_, next_seq_ + seqs_needed).
+  if (rocks_->write_failed.load()) {
+    // Space may have come back: clear RocksDB's background error (it flushes the memtables
+    // to a fresh WAL). Failing again leaves the store as it was at the last commit.
+    // Busy: RocksDB's own recovery from a full disk is waiting for free space.
+    rocksdb::Status r = rocks_->db->Resume();
+    if (!r.ok()) {
+      std::lock_guard<std::mutex> lock(rocks_->write_error_mu);
+      return FromRocks(
+          r, absl::StrCat("resume writes to ", path_, " after \"", rocks_->write_error, "\""));
+    }
+    rocks_->write_failed = false;
+  }
   uint64_t next = next_seq_ + seqs_needed;
   if (seqs_needed > 0) {
     std::string v;
@@ -782,7 +862,14 @@ absl::Status StateStore::WriteWithSeqs(rocksdb::WriteBatch* wb, uint64_t seqs_ne
   rocksdb::Status s = rocks_->db->Write(wo, wb);
   // Advanced even on failure: a seq is never handed out twice.
   next_seq_ = next;
-  if (!s.ok()) return FromRocks(s, absl::StrCat("commit to ", path_));
+  if (!s.ok()) {
+    {
+      std::lock_guard<std::mutex> lock(rocks_->write_error_mu);
+      rocks_->write_error = RocksText(s);
+    }
+    rocks_->write_failed = true;
+    return FromRocks(s, absl::StrCat("commit to ", path_));
+  }
   return absl::OkStatus();
 }
 
