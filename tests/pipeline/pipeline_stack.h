@@ -27,6 +27,18 @@ struct StackOptions {
   int users = 400;
   int events = 20000;
   int orders = 600;
+  // Additive knobs (outage tests): "" keeps the defaults (no HTTP endpoint, state under the
+  // stack's dir); `extra_config` is appended to the config as is (e.g. "[jobs.dau]\n...").
+  std::string http_listen;
+  std::string state_dir;
+  std::string extra_config;
+  int state_block_cache_mb = 0;  // > 0: state.block_cache_mb (small: small memtables and WAL)
+};
+
+// What the comparison expects of the dimension fields (user_*, province_*).
+enum class DimExpectation {
+  kFromTruth,  // present as the db truth's dims say (the default)
+  kAbsent,     // Redis held no dimension rows: the fields must be absent (FORMATS.md §4)
 };
 
 // The outcome of comparing ES with the truth.
@@ -74,10 +86,15 @@ class PipelineStack {
   // All documents of `index_pattern` by _id (refreshes first).
   absl::StatusOr<std::map<std::string, std::string>> EsDocuments(const std::string& pattern);
   // DAU / order-wide documents in ES vs the truth (dimension fields computed from the db truth).
-  absl::StatusOr<Comparison> CompareDau();
-  absl::StatusOr<Comparison> CompareOrderWide();
+  absl::StatusOr<Comparison> CompareDau(DimExpectation dims = DimExpectation::kFromTruth);
+  absl::StatusOr<Comparison> CompareOrderWide(DimExpectation dims = DimExpectation::kFromTruth);
   // Number of DIM:* keys the db truth says Redis must hold.
   size_t ExpectedDimKeys() const;
+  // The truth files (null before GenerateLogs / GenerateDb).
+  const rapidjson::Document& log_truth() const { return log_truth_; }
+  const rapidjson::Document& db_truth() const { return db_truth_; }
+  // The state dir of the main config.
+  std::string state_dir() const;
 
   KafkaMock& kafka() { return kafka_; }
   RedisServer& redis() { return redis_; }
