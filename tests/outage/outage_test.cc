@@ -609,6 +609,16 @@ std::string ShanghaiDay(int64_t ms) {
   return buf;
 }
 
+// "yyyy-MM-dd HH:mm:ss" of epoch milliseconds in Asia/Shanghai (an order's create_time).
+std::string ShanghaiTime(int64_t ms) {
+  time_t t = static_cast<time_t>(ms / 1000 + 8 * 3600);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
 std::string PageRecord(const std::string& mid, int64_t ts) {
   return absl::StrCat(R"({"mid":")", mid,
                       R"(","user_id":"7","province_id":"3","channel":"web","is_new":"0",)",
@@ -620,7 +630,7 @@ TEST(OutageTest, ClockYesterdayLongAgoAndFuture) {
   StackOptions o;
   o.partitions = 1;  // one partition: one watermark, a fixed order
   // A tighter bound than the default day: 2 h.
-  o.extra_config = "[jobs.dau]\nmax_future = 7200\n";
+  o.extra_config = "[jobs.dau]\nmax_future = 7200\n[jobs.order-wide]\nmax_future = 7200\n";
   PipelineStack stack(o);
   ASSERT_TRUE(stack.Start().ok());
   const int64_t now = static_cast<int64_t>(time(nullptr)) * 1000;
@@ -689,6 +699,57 @@ TEST(OutageTest, ClockYesterdayLongAgoAndFuture) {
   EXPECT_EQ(reason_of("m_soon"), "none") << dl.out;
   EXPECT_EQ(reason_of("m_yday"), "none") << dl.out;
   EXPECT_EQ(reason_of("m_jan"), "none") << dl.out;
+
+  // order-wide: an order (and its detail) of yesterday goes to yesterday's index, one 3 days
+  // ahead is a dead letter `future` (both rows), none goes to the machine's today.
+  const std::string yday_time = ShanghaiTime(now - 24 * hour);
+  const std::string future_time = ShanghaiTime(now + 72 * hour);
+  auto order = [](int id, const std::string& ct) {
+    return absl::StrCat(
+        R"({"id":)", id,
+        R"(,"user_id":7,"province_id":3,"order_status":"1001","total_amount":100.0,)",
+        R"("create_time":")", ct, R"("})");
+  };
+  auto detail = [](int id, int order_id, const std::string& ct) {
+    return absl::StrCat(R"({"id":)", id, R"(,"order_id":)", order_id,
+                        R"(,"sku_id":5,"sku_name":"x","order_price":50.0,"sku_num":2,)",
+                        R"("create_time":")", ct, R"("})");
+  };
+  ASSERT_TRUE(ProduceAll(stack.kafka().bootstrap(), "DWD_ORDER_INFO_I",
+                         {order(1, yday_time), order(2, future_time)}, {"1", "2"})
+                  .ok());
+  ASSERT_TRUE(ProduceAll(stack.kafka().bootstrap(), "DWD_ORDER_DETAIL_I",
+                         {detail(11, 1, yday_time), detail(21, 2, future_time)}, {"1", "2"})
+                  .ok());
+  ASSERT_EQ(stack.RunToIdle("order-wide", 1.0), 0) << stack.DaemonLog();
+  const std::string yday = ShanghaiDay(now - 24 * hour);
+  auto ow = stack.EsDocuments("gmall_order_wide_" + yday);
+  ASSERT_TRUE(ow.ok()) << ow.status();
+  ASSERT_EQ(ow->count("11"), 1u) << "detail 11 not in gmall_order_wide_" << yday;
+  rapidjson::Document od;
+  od.Parse((*ow)["11"].c_str());
+  ASSERT_TRUE(od.IsObject() && od.HasMember("create_date"));
+  EXPECT_EQ(std::string(od["create_date"].GetString()), yday);
+  auto all_ow = stack.EsDocuments("gmall_order_wide_*");
+  ASSERT_TRUE(all_ow.ok()) << all_ow.status();
+  EXPECT_EQ(all_ow->size(), 1u) << "only detail 11 makes a document";
+  CommandResult owdl = RunCommand({BinDir() + "/rtdw", "--state-dir", stack.state_dir(), "--json",
+                                   "deadletter", "list", "--job", "order-wide"});
+  ASSERT_EQ(owdl.exit_code, 0) << owdl.out << owdl.err;
+  rapidjson::Document owlisted;
+  owlisted.Parse(owdl.out.c_str());
+  ASSERT_TRUE(owlisted.IsObject() && owlisted.HasMember("jobs")) << owdl.out;
+  int future_rows = 0;
+  for (const auto& job : owlisted["jobs"].GetArray()) {
+    for (const auto& d : job["dead_letters"].GetArray()) {
+      const auto& letter = d["letter"];
+      if (std::string(letter["reason"].GetString()) == "future" &&
+          absl::StrContains(letter["raw"].GetString(), future_time)) {
+        ++future_rows;
+      }
+    }
+  }
+  EXPECT_EQ(future_rows, 2) << owdl.out;
 }
 
 }  // namespace
