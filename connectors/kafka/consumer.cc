@@ -72,13 +72,13 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
   for (const auto& [k, v] : own) {
     if (auto st = SetConf(conf, k, v); !st.ok()) return fail(st);
   }
-  if (options.queued_min_messages > 0) {
+  if (options.queued_min_messages > 0 && !options.properties.count("queued.min.messages")) {
     if (auto st = SetConf(conf, "queued.min.messages", std::to_string(options.queued_min_messages));
         !st.ok()) {
       return fail(st);
     }
   }
-  if (options.queued_max_kbytes > 0) {
+  if (options.queued_max_kbytes > 0 && !options.properties.count("queued.max.messages.kbytes")) {
     if (auto st =
             SetConf(conf, "queued.max.messages.kbytes", std::to_string(options.queued_max_kbytes));
         !st.ok()) {

@@ -44,7 +44,7 @@ struct KafkaConsumerOptions {
   // Prefetch bound (librdkafka's queued.min.messages / queued.max.messages.kbytes; 0 keeps
   // librdkafka's default, 100000 / 65536). Both apply to the one consumer queue; when either is
   // reached fetching pauses until the fetcher wakes again (up to ~1 s in librdkafka 2.0.2), so
-  // a tight bound caps throughput: the split jobs keep the defaults, the ES jobs bound memory.
+  // a tight bound caps throughput. A value given in `properties` wins over these.
   int queued_min_messages = 0;
   int queued_max_kbytes = 0;
   // librdkafka's own log lines (syslog level 0-7, facility, message), from its threads. Unset:

@@ -235,10 +235,6 @@ absl::Status EsJobRunner::Start() {
   dims_ = std::make_unique<RedisDimensionCache>(redis_.get(), DimensionCacheOptions{});
 
   KafkaConsumerOptions co = JobConsumerOptions(config_, settings_.job);
-  // Prefetch bounded: the default queue alone pushed dau past 512 MB RSS at 10 M mids/day
-  // (bench: 633 MB -> 494 MB with these two); dau is not bound by its consume rate.
-  co.queued_min_messages = 20000;
-  co.queued_max_kbytes = 16384;
   // Range assignment gives partition p of every source topic to one member: the join's
   // co-partitioning survives rebalances.
   if (group_mode_ && settings_.co_partitioned) co.assignment_strategy = "range";
