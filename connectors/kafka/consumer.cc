@@ -205,6 +205,7 @@ void KafkaConsumer::Rebalance(int err, void* opaque_list) {
       rebalance_error_ = starts.status();
       rd_kafka_assign(rk_, nullptr);
       SetAssigned({});
+      assigned_starts_.clear();
       return;
     }
     rd_kafka_topic_partition_list_t* list = StartList(*starts);
@@ -217,11 +218,13 @@ void KafkaConsumer::Rebalance(int err, void* opaque_list) {
       return;
     }
     SetAssigned(*starts);
+    assigned_starts_ = *starts;
     ever_assigned_ = true;
   } else {
     listener_->OnRevoked(ListPartitions(partitions));
     rd_kafka_assign(rk_, nullptr);
     SetAssigned({});
+    assigned_starts_.clear();
   }
 }
 
@@ -304,9 +307,11 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
   absl::Status error;
   const size_t base = out->records_.size();
   uint64_t epoch = rebalance_epoch_;
-  // A rebalance ran inside the last consume call: what this poll collected belongs to the old
-  // assignment (and may precede where the new one starts). Drop it; it is read again if it is
-  // still ours.
+  // A rebalance ran inside the last consume call: what this poll collected may belong to the old
+  // assignment (and may precede or pass where the new one starts), and what that call returned
+  // after the callback belongs to the new one — the two cannot be told apart. Drop all of it and
+  // seek the new assignment back to the starts its listener chose, so that nothing of it is
+  // skipped: every dropped record is read again by whoever owns its partition now.
   auto drop_if_rebalanced = [&] {
     if (epoch == rebalance_epoch_) return;
     epoch = rebalance_epoch_;
@@ -316,6 +321,17 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
     out->records_.resize(base);
     seen.clear();
     got = 0;
+    if (!assigned_starts_.empty()) {
+      rd_kafka_topic_partition_list_t* list = StartList(assigned_starts_);
+      rd_kafka_error_t* err = rd_kafka_seek_partitions(rk_, list, 10000);
+      rd_kafka_topic_partition_list_destroy(list);
+      if (err != nullptr) {
+        error = absl::UnavailableError(
+            absl::StrCat("kafka seek after a rebalance: ", rd_kafka_error_string(err)));
+        rd_kafka_error_destroy(err);
+      }
+      SetAssigned(assigned_starts_);
+    }
   };
   while (got < max_records && error.ok()) {
     ssize_t n;

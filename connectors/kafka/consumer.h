@@ -157,6 +157,9 @@ class KafkaConsumer {
   bool ever_assigned_ = false;
   bool closed_ = false;
   uint64_t rebalance_epoch_ = 0;  // counts rebalance callbacks
+  // Group mode: where the current assignment started (the listener's choice), to seek back to
+  // when a poll drops records around a rebalance.
+  std::vector<PartitionStart> assigned_starts_;
   absl::Status rebalance_error_;  // returned by the Poll() during which it happened
   std::vector<std::pair<std::string, int32_t>> assigned_;
   // Per assigned partition: the end-of-partition event came after its last record.
