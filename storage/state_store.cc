@@ -92,7 +92,9 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
 }
 
 bool StartsWith(const rocksdb::Slice& key, std::string_view prefix) {
-  return key.size() >= prefix.size() && std::memcmp(key.data(), prefix.data(), prefix.size()) == 0;
+  // (An empty prefix may have a null data(): memcmp must not see it, even for 0 bytes.)
+  return prefix.empty() ||
+         (key.size() >= prefix.size() && std::memcmp(key.data(), prefix.data(), prefix.size()) == 0);
 }
 
 std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
