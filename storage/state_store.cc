@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -93,8 +94,8 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
 
 bool StartsWith(const rocksdb::Slice& key, std::string_view prefix) {
   // (An empty prefix may have a null data(): memcmp must not see it, even for 0 bytes.)
-  return prefix.empty() ||
-         (key.size() >= prefix.size() && std::memcmp(key.data(), prefix.data(), prefix.size()) == 0);
+  return prefix.empty() || (key.size() >= prefix.size() &&
+                            std::memcmp(key.data(), prefix.data(), prefix.size()) == 0);
 }
 
 std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
@@ -604,6 +605,7 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOpt
 absl::Status StateStore::OpenImpl(const StateStoreOptions& options) {
   read_only_ = options.read_only;
   sync_ = options.sync;
+  min_free_mb_ = options.min_free_mb;
   track_shutdown_ = options.track_shutdown && !options.read_only;
   log_ = options.log;
 
@@ -823,6 +825,18 @@ absl::Status StateStore::CheckWritable() const {
   return absl::OkStatus();
 }
 
+absl::Status StateStore::CheckFreeSpace() const {
+  if (min_free_mb_ <= 0) return absl::OkStatus();
+  struct statvfs st;
+  if (::statvfs(path_.c_str(), &st) != 0) return absl::OkStatus();  // unknown: RocksDB will tell
+  const uint64_t free_bytes = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  if (free_bytes >= static_cast<uint64_t>(min_free_mb_) << 20) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat("No space left for a commit to ", path_, ": ", free_bytes >> 20,
+                   " MiB free, below state.min_free_mb = ", min_free_mb_,
+                   " (nothing written; waiting for space)"));
+}
+
 uint64_t StateStore::next_seq() const {
   std::lock_guard<std::mutex> lock(seq_mu_);
   return next_seq_;
@@ -891,6 +905,7 @@ absl::StatusOr<CommitResult> StateStore::CommitBatch(PendingBatch& batch) {
   PendingBatch::Impl& b = *batch.impl_;
   CommitResult result;
   if (b.mutations == 0 && !b.journal && b.dead_letters.empty()) return result;
+  RTDW_RETURN_IF_ERROR(CheckFreeSpace());
   std::lock_guard<std::mutex> lock(seq_mu_);
   uint64_t seq = next_seq_;
   uint64_t needed = 0;

@@ -88,6 +88,10 @@ struct StateStoreOptions {
   int64_t block_cache_mb = 256;
   std::shared_ptr<StateCache> cache;  // when set, used instead of a cache of block_cache_mb
   bool sync = true;                   // fsync every Commit() (and every seq-allocating write)
+  // Commit() refuses (ResourceExhausted, nothing written) while the file system of the store has
+  // less free space than this: the store stops growing before RocksDB meets a full disk, whose
+  // recovery is its own and slow. 0: no floor.
+  int64_t min_free_mb = 0;
   // The job's topic fingerprint (config.h TopicFingerprint). "" skips the check; a store
   // without one records it.
   std::string topic_fingerprint;
@@ -270,7 +274,7 @@ class StateStore {
   // The smallest source offset of the committed live rows of one side of a partition (rows that
   // recorded one); nullopt when there are none.
   absl::StatusOr<std::optional<int64_t>> MinJoinSourceOffset(int32_t partition,
-                                                            JoinSide side) const;
+                                                             JoinSide side) const;
   // Committed rows of a partition (all orders) in key order, at most `limit`.
   absl::StatusOr<std::vector<JoinRow>> GetJoinRows(int32_t partition,
                                                    size_t limit = SIZE_MAX) const;
@@ -314,6 +318,10 @@ class StateStore {
   // Per column family sizes and key counts (estimates unless exact_counts, which iterates).
   absl::StatusOr<StoreStats> Stats(bool exact_counts = false) const;
   uint64_t next_seq() const;
+  // ResourceExhausted (naming the store, the free MiB and the floor) while the store's file
+  // system has less than StateStoreOptions::min_free_mb free; Commit() refuses then. A job that
+  // writes elsewhere before its commit (a split job producing) asks first.
+  absl::Status CheckFreeSpace() const;
 
   // ---- backups (rocksdb/utilities/backup_engine.h)
   // A new backup of this (writable) store into the BackupEngine directory `backup_dir`
@@ -347,6 +355,7 @@ class StateStore {
   std::string job_;
   bool read_only_ = false;
   bool sync_ = true;
+  int64_t min_free_mb_ = 0;
   bool track_shutdown_ = true;
   bool created_ = false;
   bool closed_ = false;

@@ -249,7 +249,7 @@ TEST(ConfigTest, UnknownKeyWithoutSuggestionListsTheKnownOnes) {
   std::vector<std::string> p =
       Problems("[kafka]\n[redis]\n[es]\n[state]\ncompression = \"lz4\"\n[jobs]\n");
   EXPECT_THAT(p, ElementsAre("t.toml:5: state.compression: unknown key (known keys: dir, "
-                             "block_cache_mb, sync)"));
+                             "block_cache_mb, sync, min_free_mb)"));
 }
 
 TEST(ConfigTest, LibrdkafkaPropertyInKafkaPointsAtProperties) {
@@ -676,6 +676,7 @@ TEST(ConfigTest, ExampleDocumentsEveryKeyTheLoaderKnows) {
                           "dir",
                           "block_cache_mb",
                           "sync",
+                          "min_free_mb",
                           "retention_days",
                           "timeout",
                           "listen",

@@ -445,6 +445,45 @@ TEST(StateStoreBatch, EmptyBatchIsANoOp) {
   EXPECT_EQ(store->next_seq(), 1u);
 }
 
+TEST(StateStoreBatch, CommitWaitsBelowTheFreeSpaceFloor) {
+  TempDir tmp;
+  auto o = Opts(tmp.path());
+  o.min_free_mb = int64_t{1} << 40;  // more than any disk here has: every commit is refused
+  {
+    auto store = MustOpen(o);
+    ASSERT_TRUE(store);
+    auto b = store->NewBatch();
+    ASSERT_TRUE(b.SetOffset("T", 0, 42).ok());
+    JournalEntry e;
+    e.target = "t";
+    e.body = "{}\n";
+    b.SetJournal(e);
+    auto r = store->Commit(&b);
+    ASSERT_FALSE(r.ok());
+    EXPECT_TRUE(absl::IsResourceExhausted(r.status())) << r.status();
+    EXPECT_TRUE(absl::StrContains(Msg(r.status()), "state.min_free_mb")) << r.status();
+    EXPECT_TRUE(absl::StrContains(Msg(r.status()), store->path())) << r.status();
+    EXPECT_TRUE(absl::IsResourceExhausted(store->CheckFreeSpace()));
+    // Nothing of the batch was written.
+    auto off = store->GetOffset("T", 0);
+    ASSERT_TRUE(off.ok());
+    EXPECT_FALSE(off->has_value());
+    auto journal = store->ListJournal();
+    ASSERT_TRUE(journal.ok());
+    EXPECT_TRUE(journal->empty());
+  }
+  o.min_free_mb = 1;  // space came back
+  auto store = MustOpen(o);
+  ASSERT_TRUE(store);
+  EXPECT_TRUE(store->CheckFreeSpace().ok());
+  auto b = store->NewBatch();
+  ASSERT_TRUE(b.SetOffset("T", 0, 42).ok());
+  ASSERT_TRUE(store->Commit(&b).ok());
+  auto off = store->GetOffset("T", 0);
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->value_or(-1), 42);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Journal, dead letters, retention
 

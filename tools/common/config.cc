@@ -498,6 +498,7 @@ void Loader::Load(const toml::table& root, Config* cfg) {
   state.NonEmptyString("dir", &cfg->state.dir, "a directory path");
   state.Int("block_cache_mb", &cfg->state.block_cache_mb, {1, 1 << 20, "MiB"});
   state.Bool("sync", &cfg->state.sync);
+  state.Int("min_free_mb", &cfg->state.min_free_mb, {0, 1 << 30, "MiB"});
   state.Finish();
 
   Section dedup(this, sections["dedup"], "dedup");

@@ -104,6 +104,7 @@ struct StateConfig {
   std::string dir = "./var/state";  // one RocksDB per job under dir/<job>
   int64_t block_cache_mb = 256;
   bool sync = true;
+  int64_t min_free_mb = 64;  // commits wait while the state disk has less free
 };
 
 struct DedupConfig {

@@ -172,6 +172,7 @@ std::string DumpConfig(const Config& c) {
   w.Str("dir", c.state.dir);
   w.Int("block_cache_mb", c.state.block_cache_mb);
   w.Bool("sync", c.state.sync);
+  w.Int("min_free_mb", c.state.min_free_mb);
 
   w.Section("dedup");
   w.Int("retention_days", c.dedup.retention_days);

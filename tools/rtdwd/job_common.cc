@@ -12,6 +12,7 @@ absl::StatusOr<std::unique_ptr<StateStore>> OpenJobStore(const Config& config,
   so.job = job;
   so.block_cache_mb = config.state.block_cache_mb;
   so.sync = config.state.sync;
+  so.min_free_mb = config.state.min_free_mb;
   so.topic_fingerprint = TopicFingerprint(config, job);
   so.log = [job](std::string_view msg) { spdlog::info("{}: {}", job, std::string(msg)); };
   return StateStore::Open(so);

@@ -287,6 +287,17 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
       return 0;
     }
   }
+  // The state disk is (nearly) full: read and produce nothing until a batch could commit, so
+  // that a long disk outage does not put one batch into the DWD topics per retry.
+  if (in_flight_ == nullptr) {
+    if (absl::Status space = store_->CheckFreeSpace(); !space.ok()) {
+      SetProblem(absl::StrCat("not reading: ", space.message()));
+      waiting_for_space_ = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      return size_t{0};
+    }
+    if (std::exchange(waiting_for_space_, false)) SetProblem("");
+  }
   Slot* slot = in_flight_ == &slots_[0] ? &slots_[1] : &slots_[0];
   slot->batch.Clear();
   slot->polled_at = std::chrono::steady_clock::now();
@@ -454,6 +465,10 @@ absl::Status SplitJobRunner::RunAlone(Slot* slot, absl::Status failure) {
         return absl::OkStatus();
       }
       std::this_thread::sleep_for(delay);
+      if (absl::Status space = store_->CheckFreeSpace(); !space.ok()) {
+        st = space;  // the commit would be refused: produce again only when it can succeed
+        continue;
+      }
     }
     st = ProduceBatch(slot);
     absl::Status flushed = producer_->Flush(std::chrono::seconds(60));

@@ -147,6 +147,7 @@ class SplitJobRunner : public JobRunner, private RebalanceListener {
   // A batch was given up uncommitted because a stop was requested: poll nothing more (a later
   // batch's commit would skip its records).
   bool abandoned_ = false;
+  bool waiting_for_space_ = false;  // the problem set is "not reading" for the state disk
   std::atomic<bool> caught_up_{false};
   mutable std::mutex problem_mu_;
   std::string problem_;
