@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "core/dau_document.h"
 #include "core/dead_letter.h"
 #include "core/journal_entry.h"
 #include "core/status_util.h"
@@ -146,13 +147,12 @@ absl::Status DauTransform::ProcessBatch(std::span<const InputRecord> records, in
 
     // De-dup: the smallest (ts, offset) of (day, partition, mid) wins.
     const DedupValue candidate{ts, in.offset};
-    RTDW_ASSIGN_OR_RETURN(std::optional<DedupValue> incumbent,
-                          state->DedupLookup(day.number, in.partition, mid_text));
-    if (incumbent && !DedupBeats(candidate, *incumbent)) {
+    RTDW_ASSIGN_OR_RETURN(bool won,
+                          PutDedupIfBeats(*state, day.number, in.partition, mid_text, candidate));
+    if (!won) {
       ++c.duplicates;
       continue;
     }
-    RTDW_RETURN_IF_ERROR(state->PutDedup(day.number, in.partition, mid_text, candidate));
     Winner w;
     w.record = static_cast<uint32_t>(i);
     w.day = day.number;

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "core/dau_document.h"
 #include "core/journal_entry.h"
 #include "core/journal_sink.h"
 #include "core/status_util.h"
@@ -144,16 +145,6 @@ Value MetaMs(Out& out, const StateStore& store, std::string_view name) {
   int64_t ms;
   if (v && absl::SimpleAtoi(*v, &ms)) return I64(ms);
   return Null();
-}
-
-// Parses "TOPIC/PARTITION/OFFSET" (the rtdw_src lineage field).
-bool ParseSrc(std::string_view src, int32_t* partition, int64_t* offset) {
-  size_t b = src.rfind('/');
-  if (b == std::string_view::npos || b == 0) return false;
-  size_t a = src.rfind('/', b - 1);
-  if (a == std::string_view::npos) return false;
-  return absl::SimpleAtoi(ToAbsl(src.substr(a + 1, b - a - 1)), partition) && *partition >= 0 &&
-         absl::SimpleAtoi(ToAbsl(src.substr(b + 1)), offset);
 }
 
 }  // namespace
@@ -460,10 +451,12 @@ bool StillTheWinner(const StateStore& store, const std::string& raw) {
     return true;
   }
   auto day = ParseDay(std::string_view(dt->value.GetString(), dt->value.GetStringLength()));
+  std::string topic;
   int32_t partition;
   int64_t offset;
-  if (!day.ok() || !ParseSrc(std::string_view(src->value.GetString(), src->value.GetStringLength()),
-                             &partition, &offset)) {
+  if (!day.ok() ||
+      !ParseRtdwSrc(std::string_view(src->value.GetString(), src->value.GetStringLength()), &topic,
+                    &partition, &offset)) {
     return true;
   }
   auto v = store.GetDedup(*day, partition,
@@ -625,32 +618,6 @@ int DeadLetterDrop(const Globals& g, const DeadLetterSeqArgs& a, Out& out) {
 
 namespace {
 
-struct DauDoc {
-  std::string id;
-  bool has_ts = false;
-  int64_t ts = 0;
-  bool has_src = false;
-  int32_t partition = 0;
-  int64_t offset = 0;
-};
-
-DauDoc ParseDauDoc(std::string_view id, std::string_view source) {
-  DauDoc doc;
-  doc.id = std::string(id);
-  rapidjson::Document d;
-  d.Parse<kParseFlags>(source.data(), source.size());
-  if (d.HasParseError() || !d.IsObject()) return doc;
-  if (auto ts = d.FindMember("ts"); ts != d.MemberEnd() && ts->value.IsInt64()) {
-    doc.has_ts = true;
-    doc.ts = ts->value.GetInt64();
-  }
-  if (auto src = d.FindMember("rtdw_src"); src != d.MemberEnd() && src->value.IsString()) {
-    doc.has_src = ParseSrc(std::string_view(src->value.GetString(), src->value.GetStringLength()),
-                           &doc.partition, &doc.offset);
-  }
-  return doc;
-}
-
 const std::vector<std::string> kDauFields = {"mid", "ts", "rtdw_src"};
 
 // Every document of a DAU index, sorted by `mid` (a keyword under the DAU template). An index made
@@ -696,24 +663,22 @@ int DedupRestore(const Globals& g, const DayArgs& a, Out& out) {
   absl::Status s =
       ScanDauIndex(**es, index, [&](std::string_view id, std::string_view source) -> absl::Status {
         ++documents;
-        DauDoc doc = ParseDauDoc(id, source);
-        if (!doc.has_ts || !doc.has_src || doc.id.empty()) {
+        std::optional<DauDocumentSource> doc = ParseDauDocumentSource(source);
+        if (!doc || id.empty()) {
           ++skipped;
-          if (samples.Size() < 10) samples.PushBack(out.Str(doc.id), out.alloc());
+          if (samples.Size() < 10) samples.PushBack(out.Str(id), out.alloc());
           return absl::OkStatus();
         }
-        if (!only.empty() && !only.count(doc.partition)) {
+        if (!only.empty() && !only.count(doc->partition)) {
           ++other_partitions;
           return absl::OkStatus();
         }
-        DedupValue candidate{doc.ts, doc.offset};
-        RTDW_ASSIGN_OR_RETURN(std::optional<DedupValue> existing,
-                              batch.DedupLookup(*day, doc.partition, doc.id));
-        if (existing && !DedupBeats(candidate, *existing)) {
+        RTDW_ASSIGN_OR_RETURN(bool put, PutDedupIfBeats(batch, *day, doc->partition, id,
+                                                        DedupValue{doc->ts_ms, doc->offset}));
+        if (!put) {
           ++kept;
           return absl::OkStatus();
         }
-        RTDW_RETURN_IF_ERROR(batch.PutDedup(*day, doc.partition, doc.id, candidate));
         ++restored;
         if (batch.mutation_count() >= 5000) return flush();
         return absl::OkStatus();
@@ -784,8 +749,9 @@ int Verify(const Globals& g, const DayArgs& a, Out& out) {
   std::unordered_map<std::string, int64_t> docs;
   if (!index_missing) {
     s = ScanDauIndex(**es, index, [&](std::string_view id, std::string_view source) {
-      DauDoc d = ParseDauDoc(id, source);
-      docs.emplace(d.id, d.has_ts ? d.ts : INT64_MIN);
+      // A document without its lineage cannot have come from rtdw: it never matches the state.
+      std::optional<DauDocumentSource> d = ParseDauDocumentSource(source);
+      docs.emplace(std::string(id), d ? d->ts_ms : INT64_MIN);
       return absl::OkStatus();
     });
     if (absl::IsNotFound(s)) {

@@ -10,6 +10,7 @@
 #include "connectors/es/bulk.h"
 #include "connectors/es/templates.h"
 #include "core/backoff.h"
+#include "core/dau_document.h"
 #include "core/event_time.h"
 #include "core/journal_sink.h"
 #include "core/state_types.h"
@@ -596,19 +597,10 @@ void EsJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
 
 absl::StatusOr<std::vector<PartitionStart>> EsJobRunner::OnAssigned(
     const std::vector<TopicPartition>& partitions) {
-  Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(100),
-                                 std::chrono::milliseconds(10000), 2.0});
-  std::map<TopicPartition, int64_t> committed;
-  while (true) {
-    auto c = consumer_->Committed(partitions, std::chrono::seconds(10));
-    if (c.ok()) {
-      committed = std::move(*c);
-      break;
-    }
-    SetProblem(std::string(c.status().message()));
-    if (!SleepUnlessCancelled(backoff.NextDelay(), &cancel_))
-      return absl::CancelledError("stopped");
-  }
+  RTDW_ASSIGN_OR_RETURN(
+      auto committed, GroupCommitted(
+                          *consumer_, partitions, [this] { return cancel_.load(); },
+                          [this](std::string_view problem) { SetProblem(std::string(problem)); }));
   // State is per partition number (order-wide's two topics share it).
   std::map<int32_t, std::vector<std::string>> by_number;
   for (const auto& [topic, p] : partitions) by_number[p].push_back(topic);
@@ -637,21 +629,17 @@ absl::StatusOr<std::vector<PartitionStart>> EsJobRunner::OnAssigned(
       ++kept;
     }
     for (const auto& topic : topics) {
-      PartitionStart start{topic, p, PartitionStart::kBeginning};
       auto local = store_->GetOffset(topic, p);
       if (!local.ok()) return local.status();
       auto it = committed.find({topic, p});
+      std::optional<int64_t> known;
       if (local_valid && local->has_value()) {
-        start.offset = **local;
+        known = **local;
       } else if (it != committed.end()) {
-        start.offset = it->second;
-      } else if (config_.kafka.auto_offset_reset == AutoOffsetReset::kLatest) {
-        start.offset = PartitionStart::kEnd;
-      } else if (config_.kafka.auto_offset_reset == AutoOffsetReset::kError) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            topic, "/", p,
-            " has no committed offset in the group and kafka.auto_offset_reset is \"error\""));
+        known = it->second;
       }
+      RTDW_ASSIGN_OR_RETURN(PartitionStart start,
+                            StartOf(config_, topic, p, known, "committed offset in the group"));
       if (it != committed.end()) last_handover_[{topic, p}] = it->second;
       if (start.offset >= 0) {
         consumed_next_[{topic, p}] = start.offset;
@@ -727,27 +715,17 @@ absl::Status EsJobRunner::RestoreDedupFromEs(int32_t partition) {
   absl::Status st =
       es_->ScrollAll(absl::StrCat(settings_.dau_index_prefix, "*"), so, [&](const SearchHit& hit) {
         ++docs;
-        rapidjson::Document d;
-        d.Parse(hit.source.data(), hit.source.size());
-        if (d.HasParseError() || !d.IsObject() || !d.HasMember("ts") || !d["ts"].IsInt64() ||
-            !d.HasMember("rtdw_src") || !d["rtdw_src"].IsString()) {
+        std::optional<DauDocumentSource> doc = ParseDauDocumentSource(hit.source);
+        if (!doc || doc->topic != topic || doc->partition != partition) {
           ++skipped;
           return absl::OkStatus();
         }
-        std::string_view src(d["rtdw_src"].GetString(), d["rtdw_src"].GetStringLength());
-        int64_t offset = 0;
-        if (!absl::SimpleAtoi(ToAbsl(src.substr(prefix.size())), &offset)) {
-          ++skipped;
-          return absl::OkStatus();
-        }
-        const int64_t ts = d["ts"].GetInt64();
+        const int64_t ts = doc->ts_ms;
         absl::CivilDay cd = CivilDayOf(ts, settings_.time_zone);
         DayNumber day = static_cast<DayNumber>(cd.year() * 10000 + cd.month() * 100 + cd.day());
-        DedupValue candidate{ts, offset};
-        RTDW_ASSIGN_OR_RETURN(std::optional<DedupValue> existing,
-                              batch.DedupLookup(day, partition, hit.id));
-        if (existing && !DedupBeats(candidate, *existing)) return absl::OkStatus();
-        RTDW_RETURN_IF_ERROR(batch.PutDedup(day, partition, hit.id, candidate));
+        RTDW_ASSIGN_OR_RETURN(
+            bool put, PutDedupIfBeats(batch, day, partition, hit.id, DedupValue{ts, doc->offset}));
+        if (!put) return absl::OkStatus();
         ++restored;
         if (!max_ts || ts > *max_ts) max_ts = ts;
         if (batch.mutation_count() >= 5000) {

@@ -1,0 +1,51 @@
+#include "core/dau_document.h"
+
+#include "absl/strings/numbers.h"
+#include "core/status_util.h"
+#include "rapidjson/document.h"
+
+namespace rtdw {
+
+bool ParseRtdwSrc(std::string_view src, std::string* topic, int32_t* partition, int64_t* offset) {
+  const size_t b = src.rfind('/');
+  if (b == std::string_view::npos || b == 0) return false;
+  const size_t a = src.rfind('/', b - 1);
+  if (a == std::string_view::npos || a == 0) return false;
+  if (!absl::SimpleAtoi(ToAbsl(src.substr(a + 1, b - a - 1)), partition) || *partition < 0 ||
+      !absl::SimpleAtoi(ToAbsl(src.substr(b + 1)), offset)) {
+    return false;
+  }
+  topic->assign(src.substr(0, a));
+  return true;
+}
+
+std::optional<DauDocumentSource> ParseDauDocumentSource(std::string_view source_json) {
+  rapidjson::Document d;
+  d.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
+      source_json.data(), source_json.size());
+  if (d.HasParseError() || !d.IsObject()) return std::nullopt;
+  auto ts = d.FindMember("ts");
+  auto src = d.FindMember("rtdw_src");
+  if (ts == d.MemberEnd() || !ts->value.IsInt64() || src == d.MemberEnd() ||
+      !src->value.IsString()) {
+    return std::nullopt;
+  }
+  DauDocumentSource out;
+  out.ts_ms = ts->value.GetInt64();
+  if (!ParseRtdwSrc(std::string_view(src->value.GetString(), src->value.GetStringLength()),
+                    &out.topic, &out.partition, &out.offset)) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+absl::StatusOr<bool> PutDedupIfBeats(BatchState& state, DayNumber day, int32_t partition,
+                                     std::string_view mid, const DedupValue& candidate) {
+  RTDW_ASSIGN_OR_RETURN(std::optional<DedupValue> incumbent,
+                        state.DedupLookup(day, partition, mid));
+  if (incumbent && !DedupBeats(candidate, *incumbent)) return false;
+  RTDW_RETURN_IF_ERROR(state.PutDedup(day, partition, mid, candidate));
+  return true;
+}
+
+}  // namespace rtdw
