@@ -1,6 +1,11 @@
 #include "tools/rtdwd/job_common.h"
 
+#include <chrono>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
+#include "core/backoff.h"
+#include "core/status_util.h"
 #include "spdlog/spdlog.h"
 
 namespace rtdw {
@@ -43,6 +48,29 @@ KafkaConsumerOptions JobConsumerOptions(const Config& config, const std::string&
   return co;
 }
 
+absl::StatusOr<PartitionStart> StartOf(const Config& config, const std::string& topic,
+                                       int32_t partition, std::optional<int64_t> known,
+                                       std::string_view missing) {
+  PartitionStart s{topic, partition, PartitionStart::kBeginning};
+  if (known) {
+    s.offset = *known;
+    return s;
+  }
+  switch (config.kafka.auto_offset_reset) {
+    case AutoOffsetReset::kEarliest:
+      s.offset = PartitionStart::kBeginning;
+      break;
+    case AutoOffsetReset::kLatest:
+      s.offset = PartitionStart::kEnd;
+      break;
+    case AutoOffsetReset::kError:
+      return absl::FailedPreconditionError(
+          absl::StrCat(topic, "/", partition, " has no ", ToAbsl(missing),
+                       " and kafka.auto_offset_reset is \"error\""));
+  }
+  return s;
+}
+
 absl::StatusOr<std::vector<PartitionStart>> PartitionStarts(const StateStore& store,
                                                             const Config& config,
                                                             const std::string& topic,
@@ -51,30 +79,32 @@ absl::StatusOr<std::vector<PartitionStart>> PartitionStarts(const StateStore& st
   if (!stored.ok()) return stored.status();
   std::vector<PartitionStart> starts;
   for (int p = 0; p < partitions; ++p) {
-    PartitionStart s{topic, p, PartitionStart::kBeginning};
-    bool found = false;
+    std::optional<int64_t> known;
     for (const auto& o : *stored) {
-      if (o.partition == p) {
-        s.offset = o.next_offset;
-        found = true;
-      }
+      if (o.partition == p) known = o.next_offset;
     }
-    if (!found) {
-      switch (config.kafka.auto_offset_reset) {
-        case AutoOffsetReset::kEarliest:
-          s.offset = PartitionStart::kBeginning;
-          break;
-        case AutoOffsetReset::kLatest:
-          s.offset = PartitionStart::kEnd;
-          break;
-        case AutoOffsetReset::kError:
-          return absl::FailedPreconditionError(absl::StrCat(
-              topic, "/", p, " has no stored offset and kafka.auto_offset_reset is \"error\""));
-      }
-    }
+    RTDW_ASSIGN_OR_RETURN(PartitionStart s, StartOf(config, topic, p, known, "stored offset"));
     starts.push_back(s);
   }
   return starts;
+}
+
+absl::StatusOr<std::map<TopicPartition, int64_t>> GroupCommitted(
+    KafkaConsumer& consumer, const std::vector<TopicPartition>& partitions,
+    const std::function<bool()>& stopped, const std::function<void(std::string_view)>& problem) {
+  Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(100),
+                                 std::chrono::milliseconds(10000), 2.0});
+  while (true) {
+    auto committed = consumer.Committed(partitions, std::chrono::seconds(10));
+    if (committed.ok()) return committed;
+    problem(std::string(committed.status().message()));
+    // The backoff's delay, in steps short enough that a stop is seen within 100 ms.
+    const auto until = std::chrono::steady_clock::now() + backoff.NextDelay();
+    do {
+      if (stopped()) return absl::CancelledError("stopped while asking the group for its offsets");
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    } while (std::chrono::steady_clock::now() < until);
+  }
 }
 
 }  // namespace rtdw

@@ -1,10 +1,15 @@
 // What every job runner does the same way: open its state store from the config, and compute
-// where each source partition starts (the stored next offset, else kafka.auto_offset_reset).
+// where each source partition starts (the stored or the group's committed next offset, else
+// kafka.auto_offset_reset).
 #ifndef RTDW_TOOLS_RTDWD_JOB_COMMON_H_
 #define RTDW_TOOLS_RTDWD_JOB_COMMON_H_
 
+#include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -30,6 +35,21 @@ absl::StatusOr<std::vector<PartitionStart>> PartitionStarts(const StateStore& st
                                                             const Config& config,
                                                             const std::string& topic,
                                                             int partitions);
+
+// Where `topic`/`partition` starts: `known` (a stored or committed next offset) when there is
+// one, else the beginning or the end per kafka.auto_offset_reset; FailedPrecondition naming the
+// partition and what was missing (`missing`: "stored offset", "committed offset in the group")
+// when it is "error".
+absl::StatusOr<PartitionStart> StartOf(const Config& config, const std::string& topic,
+                                       int32_t partition, std::optional<int64_t> known,
+                                       std::string_view missing);
+
+// The group's committed next offsets of `partitions` (a partition without one is absent), asked
+// until the coordinator answers: each failure goes to `problem` (the job's /health line) and is
+// asked again after a backoff (0.5 s doubling to 10 s). Cancelled once `stopped()` is true.
+absl::StatusOr<std::map<TopicPartition, int64_t>> GroupCommitted(
+    KafkaConsumer& consumer, const std::vector<TopicPartition>& partitions,
+    const std::function<bool()>& stopped, const std::function<void(std::string_view)>& problem);
 
 }  // namespace rtdw
 

@@ -215,33 +215,18 @@ absl::Status SplitJobRunner::TryAssign() {
 
 absl::StatusOr<std::vector<PartitionStart>> SplitJobRunner::OnAssigned(
     const std::vector<TopicPartition>& partitions) {
-  Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(100),
-                                 std::chrono::milliseconds(10000), 2.0});
-  std::map<TopicPartition, int64_t> committed;
-  while (true) {
-    auto c = consumer_->Committed(partitions, std::chrono::seconds(10));
-    if (c.ok()) {
-      committed = std::move(*c);
-      break;
-    }
-    SetProblem(std::string(c.status().message()));
-    if (StopRequested()) return absl::CancelledError("stopped while joining the group");
-    std::this_thread::sleep_for(backoff.NextDelay());
-  }
+  RTDW_ASSIGN_OR_RETURN(
+      auto committed, GroupCommitted(
+                          *consumer_, partitions, [] { return StopRequested(); },
+                          [this](std::string_view problem) { SetProblem(std::string(problem)); }));
   // The group's offset is the truth: this daemon's own stored offset of the partition may be
   // behind (another member moved on) or ahead of it (never: commits follow the store's).
   std::vector<PartitionStart> starts;
   for (const auto& [topic, p] : partitions) {
-    PartitionStart start{topic, p, PartitionStart::kBeginning};
-    if (auto it = committed.find({topic, p}); it != committed.end()) {
-      start.offset = it->second;
-    } else if (config_.kafka.auto_offset_reset == AutoOffsetReset::kLatest) {
-      start.offset = PartitionStart::kEnd;
-    } else if (config_.kafka.auto_offset_reset == AutoOffsetReset::kError) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          topic, "/", p,
-          " has no committed offset in the group and kafka.auto_offset_reset is \"error\""));
-    }
+    std::optional<int64_t> known;
+    if (auto it = committed.find({topic, p}); it != committed.end()) known = it->second;
+    RTDW_ASSIGN_OR_RETURN(PartitionStart start,
+                          StartOf(config_, topic, p, known, "committed offset in the group"));
     starts.push_back(start);
   }
   lag_.Assigned(starts);
