@@ -53,8 +53,10 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(
     if (auto st = SetConf(conf, k, v); !st.ok()) return fail(st);
   }
   rd_kafka_conf_set_dr_msg_cb(conf, DeliveryReport);
+  if (options.log) rd_kafka_conf_set_log_cb(conf, &KafkaProducer::OnLog);
   // The opaque is set after construction below via rd_kafka_conf_set_opaque on conf.
   auto producer = std::unique_ptr<KafkaProducer>(new KafkaProducer(nullptr));
+  producer->log_ = options.log;
   rd_kafka_conf_set_opaque(conf, producer.get());
   char errstr[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
@@ -64,6 +66,13 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(
   }
   producer->rk_ = rk;
   return producer;
+}
+
+void KafkaProducer::OnLog(const rd_kafka_t* rk, int level, const char* facility,
+                          const char* message) {
+  auto* self = static_cast<KafkaProducer*>(rd_kafka_opaque(rk));
+  if (self != nullptr && self->log_)
+    self->log_(level, facility ? facility : "", message ? message : "");
 }
 
 KafkaProducer::~KafkaProducer() {
@@ -215,6 +224,21 @@ absl::Status KafkaProducer::Flush(std::chrono::milliseconds timeout) {
                                                     " records not acknowledged within ",
                                                     timeout.count(), " ms"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status KafkaProducer::Ping(std::chrono::milliseconds timeout) {
+  // No topic named and not all of them: librdkafka asks for the topics it knows (none here),
+  // i.e. the brokers only.
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_resp_err_t err =
+      rd_kafka_metadata(rk_, 0, nullptr, &md, static_cast<int>(timeout.count()));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("metadata request: ", rd_kafka_err2str(err)));
+  }
+  const int brokers = md->broker_cnt;
+  rd_kafka_metadata_destroy(md);
+  if (brokers == 0) return absl::UnavailableError("metadata request: no broker in the answer");
   return absl::OkStatus();
 }
 

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -63,6 +64,9 @@ struct KafkaProducerOptions {
   std::string partitioner = "murmur2_random";
   int linger_ms = 5;
   int batch_size = 1000000;
+  // librdkafka's own log lines (syslog level 0-7, facility, message), from its threads. Unset:
+  // librdkafka's default (stderr).
+  std::function<void(int level, std::string_view facility, std::string_view message)> log;
 };
 
 struct KafkaHeader {
@@ -105,11 +109,17 @@ class KafkaProducer {
   absl::Status Flush(std::chrono::milliseconds timeout);
   // Number of partitions of `topic` (metadata request); NotFound when it does not exist.
   absl::StatusOr<int> PartitionCount(const std::string& topic, std::chrono::milliseconds timeout);
+  // A brokers-only metadata request: OK when some broker of the cluster answers it within
+  // `timeout` (a broker that accepts TCP connections but serves no requests does not count);
+  // Unavailable with librdkafka's reason otherwise.
+  absl::Status Ping(std::chrono::milliseconds timeout);
   // Records acknowledged since creation.
   uint64_t delivered() const { return delivered_.load(); }
 
   // Internal: delivery report callback target.
   void OnDelivery(int err, const char* errstr, void* msg_opaque);
+  // Internal: librdkafka's log callback.
+  static void OnLog(const rd_kafka_t* rk, int level, const char* facility, const char* message);
 
  private:
   explicit KafkaProducer(rd_kafka_t* rk) : rk_(rk) {}
@@ -120,6 +130,7 @@ class KafkaProducer {
   std::atomic<uint64_t> delivered_{0};
   std::mutex mu_;
   std::string first_error_;  // guarded by mu_; reset by Flush
+  std::function<void(int, std::string_view, std::string_view)> log_;  // set before rd_kafka_new
 };
 
 }  // namespace rtdw

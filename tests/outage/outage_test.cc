@@ -348,19 +348,28 @@ TEST(OutageTest, KafkaBrokerDownAndRequestErrors) {
   ASSERT_EQ(code, 200) << out;
   const int down_s = Full() ? 20 : 8;
   std::string health_seen;
+  bool kafka_seen_down = false;  // the probe's metadata request fails (TCP still connects)
   for (int i = 0; i < down_s * 2; ++i) {
     int hc = 0;
     std::string body = ep.Health(&hc);
     if (hc == 503) health_seen = body;
+    if (ep.Value("rtdw_service_up", "service=\"kafka\"") == 0 &&
+        absl::StrContains(body, "kafka unreachable")) {
+      kafka_seen_down = true;
+    }
     ASSERT_TRUE((*daemon)->Running()) << "rtdwd died with the broker down:\n" << stack.DaemonLog();
     SleepMs(500);
   }
+  EXPECT_TRUE(kafka_seen_down) << "/health never said Kafka was down; last 503: " << health_seen;
   const double split_down = ep.Value("rtdw_records_in_total", "job=\"log-split\"");
   out = Http(control + "/brokers/1/up", &code, "POST");
   ASSERT_EQ(code, 200) << out;
   std::cout << "log-split records in: " << split_before << " when the broker went down, "
             << split_down << " when it came back, of " << records
             << "\nhealth with the broker down: " << health_seen << "\n";
+  EXPECT_TRUE(
+      WaitFor([&] { return ep.Value("rtdw_service_up", "service=\"kafka\"") == 1; }, seconds(30)))
+      << "the probe did not see Kafka back";
   // Producers and consumers recover by themselves: log-split commits the whole day.
   EXPECT_TRUE(
       WaitFor([&] { return ep.Value("rtdw_records_in_total", "job=\"log-split\"") >= records; },

@@ -37,15 +37,27 @@ KafkaConsumerOptions JobConsumerOptions(const Config& config, const std::string&
   // mids/day: 633 MB peak RSS vs 448 MB with 20000 / 16 MB); [kafka.properties] queued.*
   // overrides it.
   co.queued_min_messages = 200000;
-  co.log = [job](int level, std::string_view facility, std::string_view message) {
+  co.log = KafkaLogToSpdlog(job);
+  return co;
+}
+
+std::function<void(int, std::string_view, std::string_view)> KafkaLogToSpdlog(std::string who) {
+  return [who = std::move(who)](int level, std::string_view facility, std::string_view message) {
     // syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug.
     spdlog::level::level_enum l = level <= 3   ? spdlog::level::err
                                   : level == 4 ? spdlog::level::warn
                                   : level <= 6 ? spdlog::level::info
                                                : spdlog::level::debug;
-    spdlog::log(l, "{}: kafka: {}: {}", job, std::string(facility), std::string(message));
+    spdlog::log(l, "{}: kafka: {}: {}", who, std::string(facility), std::string(message));
   };
-  return co;
+}
+
+KafkaProducerOptions JobProducerOptions(const Config& config, const std::string& who) {
+  KafkaProducerOptions po;
+  po.brokers = config.kafka.brokers;
+  po.properties = config.kafka.ResolvedProperties();
+  po.log = KafkaLogToSpdlog(who);
+  return po;
 }
 
 absl::StatusOr<PartitionStart> StartOf(const Config& config, const std::string& topic,

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "connectors/kafka/consumer.h"
+#include "connectors/kafka/producer.h"
 #include "storage/state_store.h"
 #include "tools/common/config.h"
 
@@ -23,6 +24,15 @@ namespace rtdw {
 // store's messages go to the log.
 absl::StatusOr<std::unique_ptr<StateStore>> OpenJobStore(const Config& config,
                                                          const std::string& job);
+
+// librdkafka's log lines of `who` (a job, "probe") into spdlog at the matching level, as
+// "<who>: kafka: <facility>: <message>": for KafkaConsumerOptions::log and
+// KafkaProducerOptions::log.
+std::function<void(int, std::string_view, std::string_view)> KafkaLogToSpdlog(std::string who);
+
+// The producer options every split job (and the service probe) uses: brokers, [kafka.properties],
+// librdkafka's log lines through spdlog.
+KafkaProducerOptions JobProducerOptions(const Config& config, const std::string& who);
 
 // The consumer options every job uses: brokers, [kafka.properties], the group id ("<group>.<job>",
 // group "rtdw" when kafka.group is absent) and librdkafka's log lines through spdlog.

@@ -1,65 +1,20 @@
 #include "tools/rtdwd/probes.h"
 
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "connectors/es/es_client.h"
+#include "connectors/kafka/producer.h"
 #include "connectors/redis/redis_client.h"
 #include "spdlog/spdlog.h"
+#include "tools/rtdwd/job_common.h"
 
 namespace rtdw {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr auto kUpInterval = std::chrono::seconds(10);
+constexpr auto kUpInterval = std::chrono::seconds(3);
 constexpr int kConnectTimeoutMs = 2000;
-
-// A TCP connection to host:port within the timeout; the error text otherwise.
-absl::Status TcpConnect(const HostPort& hp) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  std::string port = std::to_string(hp.port);
-  int gai = getaddrinfo(hp.host.c_str(), port.c_str(), &hints, &res);
-  if (gai != 0) {
-    return absl::UnavailableError(absl::StrCat(hp.host, ": ", gai_strerror(gai)));
-  }
-  absl::Status result = absl::UnavailableError(absl::StrCat(hp.host, ":", hp.port, ": no address"));
-  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) continue;
-    int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
-    int err = rc == 0 ? 0 : errno;
-    if (rc != 0 && errno == EINPROGRESS) {
-      pollfd p{fd, POLLOUT, 0};
-      int n = poll(&p, 1, kConnectTimeoutMs);
-      if (n == 1) {
-        socklen_t len = sizeof err;
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      } else {
-        err = ETIMEDOUT;
-      }
-    }
-    close(fd);
-    if (err == 0) {
-      result = absl::OkStatus();
-      break;
-    }
-    result = absl::UnavailableError(absl::StrCat(hp.host, ":", hp.port, ": ", strerror(err)));
-  }
-  freeaddrinfo(res);
-  return result;
-}
 
 }  // namespace
 
@@ -77,7 +32,14 @@ ServiceMonitor::ServiceMonitor(const Config& config, MetricsRegistry* metrics) {
     services_.push_back(std::move(s));
   };
   if (needs.kafka) {
-    brokers_ = config.kafka.broker_list;
+    // The jobs' own client settings ([kafka.properties]: TLS, SASL), so that the probe reaches
+    // the brokers exactly as they do.
+    auto producer = KafkaProducer::Create(JobProducerOptions(config, "probe"));
+    if (producer.ok()) {
+      kafka_ = std::move(*producer);
+    } else {
+      fatal_ = producer.status();
+    }
     add("kafka", config.kafka.brokers,
         "start Kafka or fix kafka.brokers (env RTDW_KAFKA_BROKERS); the jobs wait and retry");
   }
@@ -123,14 +85,8 @@ ServiceMonitor::~ServiceMonitor() {
 
 absl::Status ServiceMonitor::Probe(const Service& service) {
   if (service.name == "kafka") {
-    std::vector<std::string> errors;
-    for (const HostPort& hp : brokers_) {
-      absl::Status st = TcpConnect(hp);
-      if (st.ok()) return st;
-      errors.push_back(std::string(st.message()));
-    }
-    return absl::UnavailableError(
-        absl::StrCat("no broker accepts a connection: ", absl::StrJoin(errors, "; ")));
+    if (!kafka_) return absl::OkStatus();  // fatal_ says why
+    return kafka_->Ping(std::chrono::milliseconds(kConnectTimeoutMs));
   }
   if (service.name == "redis") return redis_->Ping();
   if (service.name == "elasticsearch") {

@@ -7,8 +7,9 @@
 // is (Elasticsearch of an unsupported major version) is fatal: Fatal() says why, and the daemon
 // exits 1 — waiting will not fix it.
 //
-// Probes: Kafka — a TCP connection to any of kafka.brokers; Redis — PING (auth and db included);
-// Elasticsearch — GET / (version). While a service is up it is probed every 10 s; while down, with
+// Probes: Kafka — a brokers-only metadata request with the jobs' client settings (a broker that
+// accepts connections but serves no requests is down); Redis — PING (auth and db included);
+// Elasticsearch — GET / (version). While a service is up it is probed every 3 s; while down, with
 // backoff from 0.5 s up to 15 s.
 #ifndef RTDW_TOOLS_RTDWD_PROBES_H_
 #define RTDW_TOOLS_RTDWD_PROBES_H_
@@ -30,6 +31,7 @@ namespace rtdw {
 
 class RedisClient;
 class EsClient;
+class KafkaProducer;
 
 class ServiceMonitor {
  public:
@@ -64,7 +66,7 @@ class ServiceMonitor {
   void ProbeOne(Service& service);
   void Loop();
 
-  std::vector<HostPort> brokers_;
+  std::unique_ptr<KafkaProducer> kafka_;
   std::unique_ptr<RedisClient> redis_;
   std::unique_ptr<EsClient> es_;
   std::vector<Service> services_;  // guarded by mu_ (probing happens outside the lock)

@@ -157,10 +157,7 @@ absl::Status SplitJobRunner::Start() {
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
 
-  KafkaProducerOptions po;
-  po.brokers = config_.kafka.brokers;
-  po.properties = config_.kafka.ResolvedProperties();
-  auto producer = KafkaProducer::Create(po);
+  auto producer = KafkaProducer::Create(JobProducerOptions(config_, settings_.job));
   if (!producer.ok()) return producer.status();
   producer_ = std::move(*producer);
 
