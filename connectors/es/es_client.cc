@@ -425,6 +425,7 @@ absl::StatusOr<HttpResponse> EsClient::Perform(std::string_view method, std::str
     ++requests_;
     if (ex.overflow) {
       ++too_large_;
+      if (options_.on_response_too_large) options_.on_response_too_large();
       return absl::ResourceExhaustedError(
           absl::StrCat(ToAbsl(method), " ", ToAbsl(path), ": ", ex.error));
     }
@@ -659,6 +660,7 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
       };
       if (ex.overflow) {
         ++too_large_;
+        if (options_.on_response_too_large) options_.on_response_too_large();
         return absl::ResourceExhaustedError(absl::StrCat("bulk: ", ex.error));
       }
       if (!ex.transport_ok()) {

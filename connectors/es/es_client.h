@@ -54,6 +54,9 @@ struct EsClientOptions {
   // naming the bound, and counted in stats().responses_too_large: never retried, since the same
   // request would get the same answer.
   size_t max_response_bytes = 256 * 1024 * 1024;
+  // Called (on the calling thread) each time an answer is refused for its size, e.g. to count it
+  // in a metric. May be null.
+  std::function<void()> on_response_too_large;
   // Retries of non-bulk calls (search, count, templates...) on transient errors.
   int read_retries = 3;
   BackoffOptions backoff = {std::chrono::milliseconds(100), std::chrono::milliseconds(0),

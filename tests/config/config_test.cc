@@ -90,6 +90,8 @@ TEST(ConfigTest, MinimalFileLoadsWithEveryDefault) {
   EXPECT_FALSE(c.es.user || c.es.password || c.es.api_key || c.es.ca_file);
   EXPECT_TRUE(c.es.verify_tls);
   EXPECT_EQ(c.es.bulk_max_bytes, 5242880);
+  EXPECT_EQ(c.es.max_response_mb, 256);
+  EXPECT_EQ(c.state.min_free_mb, 64);
   EXPECT_EQ(c.state.dir, "./var/state");
   EXPECT_EQ(c.state.block_cache_mb, 256);
   EXPECT_TRUE(c.state.sync);
@@ -156,9 +158,11 @@ url = "redis://10.0.0.5:6380/3"
 url = ["http://es1:9200/", "https://es2:9243/prefix"]
 verify_tls = false
 bulk_max_bytes = 1000
+max_response_mb = 16
 [state]
 dir = "/var/lib/rtdw"
 sync = false
+min_free_mb = 0
 [http]
 listen = ""
 [log]
@@ -187,8 +191,10 @@ batch_max_ms = 1000
   EXPECT_THAT(c.es.urls, ElementsAre("http://es1:9200", "https://es2:9243/prefix"));
   EXPECT_FALSE(c.es.verify_tls);
   EXPECT_EQ(c.es.bulk_max_bytes, 1000);
+  EXPECT_EQ(c.es.max_response_mb, 16);
   EXPECT_EQ(c.state.dir, "/var/lib/rtdw");
   EXPECT_FALSE(c.state.sync);
+  EXPECT_EQ(c.state.min_free_mb, 0);
   EXPECT_FALSE(c.http.enabled());
   EXPECT_EQ(c.log.level, LogLevel::kDebug);
   EXPECT_EQ(c.log.format, LogFormat::kJson);
@@ -673,6 +679,7 @@ TEST(ConfigTest, ExampleDocumentsEveryKeyTheLoaderKnows) {
                           "ca_file",
                           "verify_tls",
                           "bulk_max_bytes",
+                          "max_response_mb",
                           "dir",
                           "block_cache_mb",
                           "sync",

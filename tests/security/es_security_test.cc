@@ -287,6 +287,8 @@ TEST(EsLimitsTest, AnAnswerOverMaxResponseBytesIsRefusedAndCounted) {
   EsClientOptions o;
   o.urls = {es.url()};
   o.max_response_bytes = 2000;
+  int hook_calls = 0;  // what rtdwd counts in rtdw_es_responses_too_large_total
+  o.on_response_too_large = [&] { ++hook_calls; };
   auto client = Client(o);
   // A small answer passes.
   auto count = client->Count("limits");
@@ -299,6 +301,7 @@ TEST(EsLimitsTest, AnAnswerOverMaxResponseBytesIsRefusedAndCounted) {
   EXPECT_TRUE(absl::StrContains(search.status().message(), "max_response_bytes (2000 bytes)"))
       << search.status();
   EXPECT_EQ(client->stats().responses_too_large, 1u);
+  EXPECT_EQ(hook_calls, 1);
   // A bulk answer too: 200 items' answers are far over 2000 bytes.
   std::vector<BulkAction> more;
   for (int i = 0; i < 200; ++i) more.push_back({BulkOp::kIndex, "limits2", absl::StrCat(i), "{}"});
@@ -306,6 +309,7 @@ TEST(EsLimitsTest, AnAnswerOverMaxResponseBytesIsRefusedAndCounted) {
   ASSERT_FALSE(bulk.ok());
   EXPECT_EQ(bulk.status().code(), absl::StatusCode::kResourceExhausted) << bulk.status();
   EXPECT_EQ(client->stats().responses_too_large, 2u);
+  EXPECT_EQ(hook_calls, 2);
 }
 
 }  // namespace

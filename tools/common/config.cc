@@ -714,6 +714,7 @@ void Loader::LoadEs(Section& s, EsConfig* es) {
   }
   s.Bool("verify_tls", &es->verify_tls);
   s.Int("bulk_max_bytes", &es->bulk_max_bytes, {1, kMaxInt32, "bytes"});
+  s.Int("max_response_mb", &es->max_response_mb, {1, 4096, "MiB"});
 }
 
 bool Loader::TimeZone(Section& s, std::string_view key, std::string* name, absl::TimeZone* tz) {

@@ -98,6 +98,7 @@ struct EsConfig {
   std::optional<std::string> ca_file;  // checked readable at load
   bool verify_tls = true;
   int64_t bulk_max_bytes = 5242880;
+  int64_t max_response_mb = 256;  // a larger ES answer is refused (and counted)
 };
 
 struct StateConfig {

@@ -167,6 +167,7 @@ std::string DumpConfig(const Config& c) {
   if (c.es.ca_file) w.Str("ca_file", *c.es.ca_file);
   w.Bool("verify_tls", c.es.verify_tls);
   w.Int("bulk_max_bytes", c.es.bulk_max_bytes);
+  w.Int("max_response_mb", c.es.max_response_mb);
 
   w.Section("state");
   w.Str("dir", c.state.dir);

@@ -26,6 +26,7 @@ struct EsSettings {
   std::string ca_file;
   bool verify_tls = true;
   int64_t bulk_max_bytes = 5242880;
+  int64_t max_response_mb = 256;
   // A delivery that has not finished after this long (ES down, or refusing with 429/5xx) is
   // abandoned and reported as an error; the entry stays owed.
   std::chrono::milliseconds delivery_timeout{60000};

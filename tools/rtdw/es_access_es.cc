@@ -59,6 +59,7 @@ absl::StatusOr<std::unique_ptr<EsAccess>> ConnectEs(const EsSettings& settings) 
   o.ca_file = settings.ca_file;
   o.verify_tls = settings.verify_tls;
   o.bulk_max_bytes = static_cast<size_t>(settings.bulk_max_bytes);
+  o.max_response_bytes = static_cast<size_t>(settings.max_response_mb) << 20;
   o.max_bulks_in_flight = 2;
   o.warn = [](std::string_view m) {
     std::fprintf(stderr, "rtdw: es: %.*s\n", static_cast<int>(m.size()), m.data());

@@ -193,6 +193,7 @@ int main(int argc, char** argv) {
     if (config->es.ca_file) g.es.ca_file = *config->es.ca_file;
     g.es.verify_tls = config->es.verify_tls;
     g.es.bulk_max_bytes = config->es.bulk_max_bytes;
+    g.es.max_response_mb = config->es.max_response_mb;
     g.dau_index_prefix = config->jobs.dau.index_prefix;
     g.order_wide_index_prefix = config->jobs.order_wide.index_prefix;
     if (!job.empty()) g.topic_fingerprint = rtdw::TopicFingerprint(*config, job);

@@ -48,6 +48,9 @@ EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
   batches_ = metrics_->GetCounter("rtdw_batches_total", "Batches committed", job);
   es_retries_ =
       metrics_->GetCounter("rtdw_es_retries_total", "ES bulk retry rounds (429/5xx/timeouts)", job);
+  es_too_large_ = metrics_->GetCounter(
+      "rtdw_es_responses_too_large_total",
+      "ES answers refused for passing es.max_response_mb (never retried)", job);
   redis_errors_ = metrics_->GetCounter("rtdw_redis_errors_total", "Failed Redis calls", job);
   dims_missing_ =
       metrics_->GetCounter("rtdw_dims_missing_total", "Dimension rows looked up but absent", job);
@@ -103,18 +106,9 @@ size_t EsJobRunner::Backlog() const {
 bool EsJobRunner::CaughtUp() const { return consumer_at_end_.load() && Backlog() == 0; }
 
 absl::Status EsJobRunner::ConnectEs() {
-  EsClientOptions o;
-  o.urls = config_.es.urls;
-  if (config_.es.user) o.user = *config_.es.user;
-  if (config_.es.password) o.password = config_.es.password->value;
-  if (config_.es.api_key) o.api_key = config_.es.api_key->value;
-  if (config_.es.ca_file) o.ca_file = *config_.es.ca_file;
-  o.verify_tls = config_.es.verify_tls;
-  o.bulk_max_bytes = static_cast<size_t>(config_.es.bulk_max_bytes);
+  EsClientOptions o = JobEsClientOptions(config_, settings_.job);
   o.max_bulks_in_flight = 4;
-  o.warn = [job = settings_.job](std::string_view m) {
-    spdlog::warn("{}: es: {}", job, std::string(m));
-  };
+  o.on_response_too_large = [c = es_too_large_] { c->Add(); };
   auto client = EsClient::Create(o);
   if (!client.ok()) return client.status();
   es_ = std::move(*client);

@@ -162,6 +162,7 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   Counter* dead_letters_;
   Counter* batches_;
   Counter* es_retries_;
+  Counter* es_too_large_;
   Counter* redis_errors_;
   Counter* dims_missing_;
   Counter* duplicates_;

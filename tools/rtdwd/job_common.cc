@@ -52,6 +52,20 @@ std::function<void(int, std::string_view, std::string_view)> KafkaLogToSpdlog(st
   };
 }
 
+EsClientOptions JobEsClientOptions(const Config& config, const std::string& who) {
+  EsClientOptions o;
+  o.urls = config.es.urls;
+  if (config.es.user) o.user = *config.es.user;
+  if (config.es.password) o.password = config.es.password->value;
+  if (config.es.api_key) o.api_key = config.es.api_key->value;
+  if (config.es.ca_file) o.ca_file = *config.es.ca_file;
+  o.verify_tls = config.es.verify_tls;
+  o.bulk_max_bytes = static_cast<size_t>(config.es.bulk_max_bytes);
+  o.max_response_bytes = static_cast<size_t>(config.es.max_response_mb) << 20;
+  o.warn = [who](std::string_view m) { spdlog::warn("{}: es: {}", who, std::string(m)); };
+  return o;
+}
+
 KafkaProducerOptions JobProducerOptions(const Config& config, const std::string& who) {
   KafkaProducerOptions po;
   po.brokers = config.kafka.brokers;

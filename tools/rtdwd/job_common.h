@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "connectors/es/es_client.h"
 #include "connectors/kafka/consumer.h"
 #include "connectors/kafka/producer.h"
 #include "storage/state_store.h"
@@ -33,6 +34,10 @@ std::function<void(int, std::string_view, std::string_view)> KafkaLogToSpdlog(st
 // The producer options every split job (and the service probe) uses: brokers, [kafka.properties],
 // librdkafka's log lines through spdlog.
 KafkaProducerOptions JobProducerOptions(const Config& config, const std::string& who);
+
+// The ES client options of rtdwd (the ES jobs and the service probe) from [es]: URLs,
+// credentials, TLS, bulk and response bounds; warnings go to spdlog as "<who>: es: ...".
+EsClientOptions JobEsClientOptions(const Config& config, const std::string& who);
 
 // The consumer options every job uses: brokers, [kafka.properties], the group id ("<group>.<job>",
 // group "rtdw" when kafka.group is absent) and librdkafka's log lines through spdlog.

@@ -56,13 +56,7 @@ ServiceMonitor::ServiceMonitor(const Config& config, MetricsRegistry* metrics) {
         "start Redis or fix redis.url (env RTDW_REDIS_URL); the jobs wait and retry");
   }
   if (needs.es) {
-    EsClientOptions o;
-    o.urls = config.es.urls;
-    if (config.es.user) o.user = *config.es.user;
-    if (config.es.password) o.password = config.es.password->value;
-    if (config.es.api_key) o.api_key = config.es.api_key->value;
-    if (config.es.ca_file) o.ca_file = *config.es.ca_file;
-    o.verify_tls = config.es.verify_tls;
+    EsClientOptions o = JobEsClientOptions(config, "probe");
     o.connect_timeout = std::chrono::milliseconds(kConnectTimeoutMs);
     o.request_timeout = std::chrono::milliseconds(5000);
     o.read_retries = 0;
