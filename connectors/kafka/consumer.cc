@@ -3,20 +3,10 @@
 #include <librdkafka/rdkafka.h>
 
 #include "absl/strings/str_cat.h"
+#include "connectors/kafka/conf.h"
+#include "core/status_util.h"
 
 namespace rtdw {
-namespace {
-
-absl::Status SetConf(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
-  char errstr[512];
-  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr) !=
-      RD_KAFKA_CONF_OK) {
-    return absl::InvalidArgumentError(absl::StrCat("kafka property ", key, ": ", errstr));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 // Lives before the consumer (librdkafka's opaque is set at configuration time).
 struct KafkaConsumer::Callbacks {
@@ -49,15 +39,14 @@ void ConsumedBatch::Clear() {
 
 absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
     const KafkaConsumerOptions& options) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  auto fail = [&](absl::Status st) {
-    rd_kafka_conf_destroy(conf);
-    return st;
-  };
-  for (const auto& [k, v] : options.properties) {
-    if (auto st = SetConf(conf, k, v); !st.ok()) return fail(st);
+  kafka_internal::ConfEntries defaults;
+  if (options.queued_min_messages > 0) {
+    defaults.emplace_back("queued.min.messages", std::to_string(options.queued_min_messages));
   }
-  const std::vector<std::pair<std::string, std::string>> own = {
+  if (options.queued_max_kbytes > 0) {
+    defaults.emplace_back("queued.max.messages.kbytes", std::to_string(options.queued_max_kbytes));
+  }
+  kafka_internal::ConfEntries own = {
       {"bootstrap.servers", options.brokers},
       {"group.id", options.group_id},
       {"enable.auto.commit", "false"},
@@ -69,28 +58,11 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
       {"fetch.wait.max.ms", "50"},
       {"fetch.message.max.bytes", "4194304"},
   };
-  for (const auto& [k, v] : own) {
-    if (auto st = SetConf(conf, k, v); !st.ok()) return fail(st);
-  }
-  if (options.queued_min_messages > 0 && !options.properties.count("queued.min.messages")) {
-    if (auto st = SetConf(conf, "queued.min.messages", std::to_string(options.queued_min_messages));
-        !st.ok()) {
-      return fail(st);
-    }
-  }
-  if (options.queued_max_kbytes > 0 && !options.properties.count("queued.max.messages.kbytes")) {
-    if (auto st =
-            SetConf(conf, "queued.max.messages.kbytes", std::to_string(options.queued_max_kbytes));
-        !st.ok()) {
-      return fail(st);
-    }
-  }
   if (!options.assignment_strategy.empty()) {
-    if (auto st = SetConf(conf, "partition.assignment.strategy", options.assignment_strategy);
-        !st.ok()) {
-      return fail(st);
-    }
+    own.emplace_back("partition.assignment.strategy", options.assignment_strategy);
   }
+  RTDW_ASSIGN_OR_RETURN(rd_kafka_conf_t * conf,
+                        kafka_internal::NewKafkaConf(options.properties, defaults, own));
   auto callbacks = std::make_unique<Callbacks>();
   callbacks->log = options.log;
   rd_kafka_conf_set_opaque(conf, callbacks.get());

@@ -3,6 +3,8 @@
 #include <librdkafka/rdkafka.h>
 
 #include "absl/strings/str_cat.h"
+#include "connectors/kafka/conf.h"
+#include "core/status_util.h"
 
 namespace rtdw {
 namespace {
@@ -16,28 +18,11 @@ void DeliveryReport(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
 // batch's reports are counted while the next batch is produced, and the report queue stays short.
 constexpr uint32_t kPollEvery = 512;
 
-absl::Status SetConf(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
-  char errstr[512];
-  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr) !=
-      RD_KAFKA_CONF_OK) {
-    return absl::InvalidArgumentError(absl::StrCat("kafka property ", key, ": ", errstr));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(
     const KafkaProducerOptions& options) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  auto fail = [&](absl::Status st) {
-    rd_kafka_conf_destroy(conf);
-    return st;
-  };
-  for (const auto& [k, v] : options.properties) {
-    if (auto st = SetConf(conf, k, v); !st.ok()) return fail(st);
-  }
-  const std::vector<std::pair<std::string, std::string>> own = {
+  const kafka_internal::ConfEntries own = {
       {"bootstrap.servers", options.brokers},
       {"enable.idempotence", "true"},
       {"acks", "all"},
@@ -49,9 +34,8 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(
       {"queue.buffering.max.kbytes", "1048576"},
       {"message.max.bytes", "1000000"},
   };
-  for (const auto& [k, v] : own) {
-    if (auto st = SetConf(conf, k, v); !st.ok()) return fail(st);
-  }
+  RTDW_ASSIGN_OR_RETURN(rd_kafka_conf_t * conf,
+                        kafka_internal::NewKafkaConf(options.properties, {}, own));
   rd_kafka_conf_set_dr_msg_cb(conf, DeliveryReport);
   if (options.log) rd_kafka_conf_set_log_cb(conf, &KafkaProducer::OnLog);
   // The opaque is set after construction below via rd_kafka_conf_set_opaque on conf.
