@@ -36,16 +36,11 @@ EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
       transform_(std::move(transform)),
       metrics_(metrics),
       lag_(metrics, settings_.job),
+      common_(metrics, settings_.job),
+      problem_(settings_.job),
       group_mode_(config.kafka.group.has_value()) {
   const Labels job = {{"job", settings_.job}};
-  records_in_ = metrics_->GetCounter("rtdw_records_in_total", "Source records consumed", job);
-  records_out_ = metrics_->GetCounter(
-      "rtdw_records_out_total",
-      "Records produced (split jobs: Kafka records; ES jobs: documents journaled for ES)", job);
   documents_ = metrics_->GetCounter("rtdw_documents_total", "Documents journaled for ES", job);
-  dead_letters_ = metrics_->GetCounter("rtdw_dead_letter_records_total",
-                                       "Records sent to the dead letters", job);
-  batches_ = metrics_->GetCounter("rtdw_batches_total", "Batches committed", job);
   es_retries_ =
       metrics_->GetCounter("rtdw_es_retries_total", "ES bulk retry rounds (429/5xx/timeouts)", job);
   es_too_large_ = metrics_->GetCounter(
@@ -68,8 +63,6 @@ EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
       "Group mode: assigned partitions whose state was dropped and rebuilt", job);
   dedup_restored_ = metrics_->GetCounter("rtdw_group_dedup_restored_total",
                                          "Group mode: de-dup entries restored from ES", job);
-  batch_seconds_ = metrics_->GetHistogram("rtdw_batch_seconds", "Batch latency, poll to commit",
-                                          job, MetricsRegistry::LatencyBounds());
   delivery_seconds_ = metrics_->GetHistogram(
       "rtdw_delivery_seconds", "Journal entry delivery latency, commit to acknowledged", job,
       MetricsRegistry::LatencyBounds());
@@ -87,16 +80,9 @@ EsJobRunner::~EsJobRunner() {
   if (delivery_thread_.joinable()) delivery_thread_.join();
 }
 
-void EsJobRunner::SetProblem(std::string problem) {
-  std::lock_guard<std::mutex> lock(problem_mu_);
-  if (problem != problem_ && !problem.empty()) spdlog::warn("{}: {}", settings_.job, problem);
-  problem_ = std::move(problem);
-}
+void EsJobRunner::SetProblem(std::string problem) { problem_.Set(std::move(problem)); }
 
-std::string EsJobRunner::HealthProblem() const {
-  std::lock_guard<std::mutex> lock(problem_mu_);
-  return problem_;
-}
+std::string EsJobRunner::HealthProblem() const { return problem_.Get(); }
 
 size_t EsJobRunner::Backlog() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -166,7 +152,7 @@ bool EsJobRunner::DeliverOne(const JournalEntry& entry) {
       }
       delivered_docs_->Add(report->acknowledged);
       rejected_docs_->Add(report->rejected.size());
-      dead_letters_->Add(report->rejected.size());
+      common_.dead_letters->Add(report->rejected.size());
       delivery_seconds_->Observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       return true;
@@ -332,7 +318,7 @@ absl::StatusOr<size_t> EsJobRunner::RunOnce() {
   if (auto st = CommitBatch(NowMs()); !st.ok()) return st;
   const size_t n = batch_.size();
   batch_.Clear();
-  batch_seconds_->Observe(
+  common_.batch_seconds->Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   consumer_at_end_ = false;  // confirmed by the next empty poll (VerifiedAtEnd)
   if (settings_.dedup_retention_days > 0 && ++batches_since_retention_ >= 50) {
@@ -393,13 +379,13 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
         lag_.Committed(next);
         lag_.Update(consumer_->HighWatermarks());
         const EsTransformCounters& after = transform_->counters();
-        records_in_->Add(batch_.size());
-        records_out_->Add(after.documents - before.documents);
+        common_.records_in->Add(batch_.size());
+        common_.records_out->Add(after.documents - before.documents);
         documents_->Add(after.documents - before.documents);
-        dead_letters_->Add(after.dead_letters - before.dead_letters);
+        common_.dead_letters->Add(after.dead_letters - before.dead_letters);
         dims_missing_->Add(after.dims_missing - before.dims_missing);
         duplicates_->Add(after.duplicates - before.duplicates);
-        batches_->Add();
+        common_.batches->Add();
         SetProblem("");
         return absl::OkStatus();
       }

@@ -46,6 +46,7 @@
 #include "storage/state_store.h"
 #include "tools/common/config.h"
 #include "tools/rtdwd/fault_points.h"
+#include "tools/rtdwd/job_common.h"
 #include "tools/rtdwd/job_runner.h"
 #include "tools/rtdwd/progress.h"
 
@@ -125,6 +126,8 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   std::unique_ptr<EsTransform> transform_;
   MetricsRegistry* metrics_;
   KafkaLagTracker lag_;  // the job's thread feeds it
+  JobMetrics common_;    // records in/out, dead letters, batches, batch latency
+  JobProblem problem_;   // the /health line
   FaultPoints faults_;
 
   std::unique_ptr<StateStore> store_;
@@ -153,14 +156,7 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   std::thread delivery_thread_;
   std::atomic<bool> consumer_at_end_{false};
 
-  mutable std::mutex problem_mu_;
-  std::string problem_;
-
-  Counter* records_in_;
-  Counter* records_out_;  // = documents_, under the name the split jobs use too
   Counter* documents_;
-  Counter* dead_letters_;
-  Counter* batches_;
   Counter* es_retries_;
   Counter* es_too_large_;
   Counter* redis_errors_;
@@ -172,7 +168,6 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   Counter* group_assignments_;   // group mode: assignments received
   Counter* partitions_rebuilt_;  // group mode: partitions whose state was rebuilt
   Counter* dedup_restored_;      // group mode: de-dup entries restored from ES
-  Histogram* batch_seconds_;
   Histogram* delivery_seconds_;
 };
 

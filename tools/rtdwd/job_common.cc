@@ -10,6 +10,30 @@
 
 namespace rtdw {
 
+JobMetrics::JobMetrics(MetricsRegistry* metrics, const std::string& job) {
+  const Labels labels = {{"job", job}};
+  records_in = metrics->GetCounter("rtdw_records_in_total", "Source records consumed", labels);
+  records_out = metrics->GetCounter(
+      "rtdw_records_out_total",
+      "Records produced (split jobs: Kafka records; ES jobs: documents journaled for ES)", labels);
+  dead_letters = metrics->GetCounter("rtdw_dead_letter_records_total",
+                                     "Records sent to the dead letters", labels);
+  batches = metrics->GetCounter("rtdw_batches_total", "Batches committed", labels);
+  batch_seconds = metrics->GetHistogram("rtdw_batch_seconds", "Batch latency, poll to commit",
+                                        labels, MetricsRegistry::LatencyBounds());
+}
+
+void JobProblem::Set(std::string problem) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (problem != problem_ && !problem.empty()) spdlog::warn("{}: {}", job_, problem);
+  problem_ = std::move(problem);
+}
+
+std::string JobProblem::Get() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return problem_;
+}
+
 absl::StatusOr<std::unique_ptr<StateStore>> OpenJobStore(const Config& config,
                                                          const std::string& job) {
   StateStoreOptions so;

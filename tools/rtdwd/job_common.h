@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,10 +17,36 @@
 #include "connectors/es/es_client.h"
 #include "connectors/kafka/consumer.h"
 #include "connectors/kafka/producer.h"
+#include "core/metrics.h"
 #include "storage/state_store.h"
 #include "tools/common/config.h"
 
 namespace rtdw {
+
+// The metrics every job has, registered under one name and help text each (split and ES jobs
+// alike; `records_out` counts Kafka records for split jobs and documents for ES jobs).
+struct JobMetrics {
+  JobMetrics(MetricsRegistry* metrics, const std::string& job);
+  Counter* records_in;
+  Counter* records_out;
+  Counter* dead_letters;
+  Counter* batches;
+  Histogram* batch_seconds;  // poll to commit
+};
+
+// A job's /health line: set on the job's threads (a change to a new non-empty problem is logged
+// once as a warning, "<job>: <problem>"), read from any thread. "" = healthy.
+class JobProblem {
+ public:
+  explicit JobProblem(std::string job) : job_(std::move(job)) {}
+  void Set(std::string problem);
+  std::string Get() const;
+
+ private:
+  const std::string job_;
+  mutable std::mutex mu_;
+  std::string problem_;  // guarded by mu_
+};
 
 // `<state.dir>/<job>` with the config's cache size, sync and the job's topic fingerprint; the
 // store's messages go to the log.

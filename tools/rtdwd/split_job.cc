@@ -119,19 +119,12 @@ SplitJobRunner::SplitJobRunner(const Config& config, SplitJobSettings settings,
       step_(std::move(step)),
       metrics_(metrics),
       lag_(metrics, settings_.job),
+      common_(metrics, settings_.job),
+      problem_(settings_.job),
       group_mode_(config.kafka.group.has_value()) {
   const Labels job = {{"job", settings_.job}};
-  records_in_ = metrics_->GetCounter("rtdw_records_in_total", "Source records consumed", job);
-  records_out_ = metrics_->GetCounter(
-      "rtdw_records_out_total",
-      "Records produced (split jobs: Kafka records; ES jobs: documents journaled for ES)", job);
-  dead_letters_ = metrics_->GetCounter("rtdw_dead_letter_records_total",
-                                       "Records sent to the dead letters", job);
-  batches_ = metrics_->GetCounter("rtdw_batches_total", "Batches committed", job);
   retries_ = metrics_->GetCounter("rtdw_batch_retries_total",
                                   "Batches run again after a produce/Redis failure", job);
-  batch_seconds_ = metrics_->GetHistogram("rtdw_batch_seconds", "Batch latency, poll to commit",
-                                          job, MetricsRegistry::LatencyBounds());
 }
 
 SplitJobRunner::~SplitJobRunner() {
@@ -139,18 +132,9 @@ SplitJobRunner::~SplitJobRunner() {
   if (consumer_) consumer_->Close();
 }
 
-void SplitJobRunner::SetProblem(std::string problem) {
-  std::lock_guard<std::mutex> lock(problem_mu_);
-  if (problem != problem_ && !problem.empty()) {
-    spdlog::warn("{}: {}", settings_.job, problem);
-  }
-  problem_ = std::move(problem);
-}
+void SplitJobRunner::SetProblem(std::string problem) { problem_.Set(std::move(problem)); }
 
-std::string SplitJobRunner::HealthProblem() const {
-  std::lock_guard<std::mutex> lock(problem_mu_);
-  return problem_;
-}
+std::string SplitJobRunner::HealthProblem() const { return problem_.Get(); }
 
 absl::Status SplitJobRunner::Start() {
   auto store = OpenJobStore(config_, settings_.job);
@@ -397,13 +381,13 @@ absl::Status SplitJobRunner::CommitBatch(Slot* slot) {
   if (group_mode_) {
     for (const auto& [tp, offset] : next) owned_next_[tp] = offset;
   }
-  records_in_->Add(slot->batch.size());
-  records_out_->Add(slot->emitted);
-  dead_letters_->Add(slot->dead);
-  batches_->Add();
+  common_.records_in->Add(slot->batch.size());
+  common_.records_out->Add(slot->emitted);
+  common_.dead_letters->Add(slot->dead);
+  common_.batches->Add();
   lag_.Committed(next);
   lag_.Update(consumer_->HighWatermarks());
-  batch_seconds_->Observe(
+  common_.batch_seconds->Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - slot->polled_at).count());
   slot->batch.Clear();
   SetProblem("");

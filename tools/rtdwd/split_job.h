@@ -41,6 +41,7 @@
 #include "core/records.h"
 #include "storage/state_store.h"
 #include "tools/common/config.h"
+#include "tools/rtdwd/job_common.h"
 #include "tools/rtdwd/job_runner.h"
 #include "tools/rtdwd/progress.h"
 
@@ -131,6 +132,8 @@ class SplitJobRunner : public JobRunner, private RebalanceListener {
   std::unique_ptr<SplitStep> step_;
   MetricsRegistry* metrics_;
   KafkaLagTracker lag_;  // the job's thread feeds it
+  JobMetrics common_;    // records in/out, dead letters, batches, batch latency
+  JobProblem problem_;   // the /health line
 
   std::unique_ptr<StateStore> store_;
   std::optional<PendingBatch> pending_;  // the store's; one for every commit (Clear()ed)
@@ -149,15 +152,8 @@ class SplitJobRunner : public JobRunner, private RebalanceListener {
   bool abandoned_ = false;
   bool waiting_for_space_ = false;  // the problem set is "not reading" for the state disk
   std::atomic<bool> caught_up_{false};
-  mutable std::mutex problem_mu_;
-  std::string problem_;
 
-  Counter* records_in_;
-  Counter* records_out_;
-  Counter* dead_letters_;
-  Counter* batches_;
   Counter* retries_;
-  Histogram* batch_seconds_;
 };
 
 }  // namespace rtdw
