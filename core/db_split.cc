@@ -97,16 +97,7 @@ DbSplitResult DbSplitTransform::DeadLetter(const InputRecord& in, Reason reason,
                                            std::string_view detail, RecordSink* sink) {
   ++counters_.dead_letters;
   ++counters_.dead_by_reason[static_cast<int>(reason)];
-  dead_line_.clear();
-  DeadLetterFields f;
-  f.job = options_.job;
-  f.reason = ReasonCode(reason);
-  f.detail = detail;
-  f.src = src_;
-  f.ts_ingest_ms = options_.now_ms();
-  f.raw = in.value;
-  AppendDeadLetterJson(f, &dead_line_);
-  sink->DeadLetter(DeadLetterRecord{in.key, dead_line_, f.reason, src_});
+  SendToDeadLetter(in, options_.job, reason, detail, src_, options_.now_ms(), &dead_line_, sink);
   DbSplitResult r;
   r.outcome = DbOutcome::kDeadLetter;
   r.reason = reason;

@@ -125,4 +125,19 @@ std::string DeadLetterJson(const DeadLetterFields& f) {
   return s;
 }
 
+void SendToDeadLetter(const InputRecord& in, std::string_view job, Reason reason,
+                      std::string_view detail, std::string_view src, int64_t ts_ingest_ms,
+                      std::string* line, RecordSink* sink) {
+  DeadLetterFields f;
+  f.job = job;
+  f.reason = ReasonCode(reason);
+  f.detail = detail;
+  f.src = src;
+  f.ts_ingest_ms = ts_ingest_ms;
+  f.raw = in.value;
+  line->clear();
+  AppendDeadLetterJson(f, line);
+  sink->DeadLetter(DeadLetterRecord{in.key, *line, f.reason, src});
+}
+
 }  // namespace rtdw

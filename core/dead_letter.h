@@ -16,6 +16,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/records.h"
+
 namespace rtdw {
 
 // Reason codes. Never reuse a code for another meaning; add new ones at the end.
@@ -59,6 +61,13 @@ struct DeadLetterFields {
 // Appends the dead-letter line (no trailing newline) to `out`.
 void AppendDeadLetterJson(const DeadLetterFields& f, std::string* out);
 std::string DeadLetterJson(const DeadLetterFields& f);
+
+// A split transform's rejection of `in`: the dead-letter line of (job, reason, detail, src,
+// ts_ingest_ms, raw = in.value) is built in `*line` (reused; the sink sees it only during the
+// call) and handed to `sink` under the record's key.
+void SendToDeadLetter(const InputRecord& in, std::string_view job, Reason reason,
+                      std::string_view detail, std::string_view src, int64_t ts_ingest_ms,
+                      std::string* line, RecordSink* sink);
 
 }  // namespace rtdw
 
