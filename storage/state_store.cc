@@ -1232,15 +1232,7 @@ absl::Status StateStore::DeleteJournal(uint64_t seq) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> StateStore::JournalBacklog() const {
-  uint64_t n = 0;
-  RTDW_RETURN_IF_ERROR(ScanPrefix(rocks_->db.get(), cf(kCfJournal), std::string_view(),
-                                  [&](std::string_view, std::string_view) {
-                                    ++n;
-                                    return true;
-                                  }));
-  return n;
-}
+absl::StatusOr<uint64_t> StateStore::JournalBacklog() const { return CountKeys(kCfJournal); }
 
 // ---------------------------------------------------------------------------------------------
 // Dead letters
@@ -1279,9 +1271,11 @@ absl::Status StateStore::DeleteDeadLetter(uint64_t seq) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> StateStore::DeadLetterCount() const {
+absl::StatusOr<uint64_t> StateStore::DeadLetterCount() const { return CountKeys(kCfDeadLetter); }
+
+absl::StatusOr<uint64_t> StateStore::CountKeys(std::string_view cf_name) const {
   uint64_t n = 0;
-  RTDW_RETURN_IF_ERROR(ScanPrefix(rocks_->db.get(), cf(kCfDeadLetter), std::string_view(),
+  RTDW_RETURN_IF_ERROR(ScanPrefix(rocks_->db.get(), cf(cf_name), std::string_view(),
                                   [&](std::string_view, std::string_view) {
                                     ++n;
                                     return true;

@@ -343,6 +343,8 @@ class StateStore {
   absl::Status OpenImpl(const StateStoreOptions& options);
   absl::Status InitMeta(const StateStoreOptions& options);
   absl::Status CheckWritable() const;
+  // Exact number of keys in a column family (iterates).
+  absl::StatusOr<uint64_t> CountKeys(std::string_view cf_name) const;
   rocksdb::ColumnFamilyHandle* cf(std::string_view name) const;
   absl::Status WriteWithSeqs(rocksdb::WriteBatch* wb, uint64_t seqs_needed, bool sync,
                              std::vector<uint64_t>* seqs);
