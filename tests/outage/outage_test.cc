@@ -54,6 +54,25 @@ StackOptions Sized(int events) {
   return o;
 }
 
+// Sized(events), with the daemon's /metrics and /health on a free loopback port (*port).
+StackOptions SizedWithHttp(int events, int* port) {
+  StackOptions o = Sized(events);
+  *port = FreePort();
+  o.http_listen = absl::StrCat("127.0.0.1:", *port);
+  return o;
+}
+
+// Starts the stack's services and runs db-split to idle over a generated day of CDC: the
+// dimension rows the ES jobs look up are in Redis before the test's daemon starts.
+absl::Status StartWithDims(PipelineStack& stack) {
+  if (auto st = stack.Start(); !st.ok()) return st;
+  if (auto st = stack.GenerateDb(); !st.ok()) return st;
+  if (int rc = stack.RunToIdle("db-split"); rc != 0) {
+    return absl::InternalError(absl::StrCat("db-split exited ", rc, "\n", stack.DaemonLog()));
+  }
+  return absl::OkStatus();
+}
+
 // GET (or POST with `body`) through curl: the body, and the status code in *code.
 std::string Http(const std::string& url, int* code = nullptr, const std::string& method = "GET",
                  const std::string& body = "") {
@@ -207,13 +226,11 @@ class Background {
 // ------------------------------------------------------------------------------------ Redis
 
 TEST(OutageTest, RedisStoppedTenSecondsThenBackWithItsData) {
-  StackOptions o = Sized(Full() ? 200000 : 40000);
-  const int port = FreePort();
-  o.http_listen = absl::StrCat("127.0.0.1:", port);
+  int port = 0;
+  StackOptions o = SizedWithHttp(Full() ? 200000 : 40000, &port);
   PipelineStack stack(o);
-  ASSERT_TRUE(stack.Start().ok());
-  ASSERT_TRUE(stack.GenerateDb().ok());
-  ASSERT_EQ(stack.RunToIdle("db-split"), 0) << stack.DaemonLog();
+  absl::Status started = StartWithDims(stack);
+  ASSERT_TRUE(started.ok()) << started;
 
   auto daemon = stack.StartDaemon();
   ASSERT_TRUE(daemon.ok());
@@ -274,13 +291,11 @@ TEST(OutageTest, RedisStoppedTenSecondsThenBackWithItsData) {
 }
 
 TEST(OutageTest, RedisRestartedEmptyCountsMissingDimsAndLeavesThemOut) {
-  StackOptions o = Sized(Full() ? 100000 : 20000);
-  const int port = FreePort();
-  o.http_listen = absl::StrCat("127.0.0.1:", port);
+  int port = 0;
+  StackOptions o = SizedWithHttp(Full() ? 100000 : 20000, &port);
   PipelineStack stack(o);
-  ASSERT_TRUE(stack.Start().ok());
-  ASSERT_TRUE(stack.GenerateDb().ok());
-  ASSERT_EQ(stack.RunToIdle("db-split"), 0) << stack.DaemonLog();
+  absl::Status started = StartWithDims(stack);
+  ASSERT_TRUE(started.ok()) << started;
   // Redis loses everything (SIGKILL without a dump) before the ES jobs run.
   stack.redis().Kill9();
   ASSERT_TRUE(stack.redis().Start().ok());
@@ -307,9 +322,8 @@ TEST(OutageTest, RedisRestartedEmptyCountsMissingDimsAndLeavesThemOut) {
 // ------------------------------------------------------------------------------------ Kafka
 
 TEST(OutageTest, KafkaBrokerDownAndRequestErrors) {
-  StackOptions o = Sized(Full() ? 200000 : 40000);
-  const int port = FreePort();
-  o.http_listen = absl::StrCat("127.0.0.1:", port);
+  int port = 0;
+  StackOptions o = SizedWithHttp(Full() ? 200000 : 40000, &port);
   PipelineStack stack(o);
   ASSERT_TRUE(stack.Start().ok());
   const std::string control = stack.kafka().control_url();
@@ -388,14 +402,12 @@ TEST(OutageTest, KafkaBrokerDownAndRequestErrors) {
 // 30 s straight (both sizes): the journal backlog stays at most 4 per job
 // (polling pauses), the daemon's memory stays bounded, and nothing is dropped.
 TEST(OutageTest, EsKilledThen429Throughout) {
-  StackOptions o = Sized(Full() ? 200000 : 40000);
+  int port = 0;
+  StackOptions o = SizedWithHttp(Full() ? 200000 : 40000, &port);
   o.batch_max_records = 200;
-  const int port = FreePort();
-  o.http_listen = absl::StrCat("127.0.0.1:", port);
   PipelineStack stack(o);
-  ASSERT_TRUE(stack.Start().ok());
-  ASSERT_TRUE(stack.GenerateDb().ok());
-  ASSERT_EQ(stack.RunToIdle("db-split"), 0) << stack.DaemonLog();
+  absl::Status started = StartWithDims(stack);
+  ASSERT_TRUE(started.ok()) << started;
   auto daemon = stack.StartDaemon();
   ASSERT_TRUE(daemon.ok());
   Endpoint ep(port);
@@ -547,10 +559,9 @@ std::string RocksErrors(const std::string& state_dir) {
 TEST(OutageTest, StateDiskFullStopsCommittingAndResumes) {
   // Enough logs after the fill that the memtables must be flushed (new WAL and SST files): the
   // space RocksDB preallocated for the current WAL lets a few MiB of commits through.
-  StackOptions o = Sized(Full() ? 200000 : 80000);
+  int port = 0;
+  StackOptions o = SizedWithHttp(Full() ? 200000 : 80000, &port);
   o.orders = 500;
-  const int port = FreePort();
-  o.http_listen = absl::StrCat("127.0.0.1:", port);
   o.state_block_cache_mb = 8;
   TempDir mount_point;
   o.state_dir = mount_point.Sub("state");
@@ -563,9 +574,8 @@ TEST(OutageTest, StateDiskFullStopsCommittingAndResumes) {
                  << m.err;
   }
   guard.mounted = true;
-  ASSERT_TRUE(stack.Start().ok());
-  ASSERT_TRUE(stack.GenerateDb().ok());
-  ASSERT_EQ(stack.RunToIdle("db-split"), 0) << stack.DaemonLog();
+  absl::Status started = StartWithDims(stack);
+  ASSERT_TRUE(started.ok()) << started;
 
   auto daemon = stack.StartDaemon();
   ASSERT_TRUE(daemon.ok());
