@@ -138,12 +138,13 @@ void SetRates(benchmark::State& state, uint64_t records, uint64_t docs, uint64_t
   state.SetBytesProcessed(static_cast<int64_t>(bytes));
 }
 
-// One batch per iteration; a fresh day of state whenever the input is used up.
-void BM_DauMemory(benchmark::State& state) {
-  static const Input input = MakePages(400000);
+// One batch per iteration of the transform `make()` builds, over in-memory state; a fresh
+// transform and a fresh day of state whenever the input is used up.
+template <typename MakeTransform>
+void RunInMemory(benchmark::State& state, const Input& input, MakeTransform make) {
   MapDimensionSource dims;
   AddDims(&dims);
-  auto dau = std::make_unique<DauTransform>(BenchDauOptions());
+  auto transform = make();
   auto store = std::make_unique<MemoryStore>();
   BulkOutput out;
   size_t pos = 0;
@@ -151,7 +152,7 @@ void BM_DauMemory(benchmark::State& state) {
   for (auto _ : state) {
     if (pos >= input.records.size()) {
       state.PauseTiming();
-      dau = std::make_unique<DauTransform>(BenchDauOptions());
+      transform = make();
       store = std::make_unique<MemoryStore>();
       pos = 0;
       state.ResumeTiming();
@@ -159,7 +160,7 @@ void BM_DauMemory(benchmark::State& state) {
     size_t n = std::min(kBatch, input.records.size() - pos);
     std::span<const InputRecord> batch(input.records.data() + pos, n);
     MemoryBatch b(store.get());
-    absl::Status st = dau->ProcessBatch(batch, kNow, &dims, &b, &out);
+    absl::Status st = transform->ProcessBatch(batch, kNow, &dims, &b, &out);
     if (!st.ok()) state.SkipWithError(std::string(st.message()).c_str());
     for (const auto& r : batch) bytes += r.value.size();
     records += n;
@@ -167,6 +168,11 @@ void BM_DauMemory(benchmark::State& state) {
     pos += n;
   }
   SetRates(state, records, docs, bytes);
+}
+
+void BM_DauMemory(benchmark::State& state) {
+  static const Input input = MakePages(400000);
+  RunInMemory(state, input, [] { return std::make_unique<DauTransform>(BenchDauOptions()); });
 }
 BENCHMARK(BM_DauMemory)->Name("BM_Dau/memory")->Unit(benchmark::kMillisecond);
 
@@ -347,37 +353,11 @@ Input MakeOrderRows(size_t orders, absl::TimeZone tz) {
 
 void BM_OrderWide(benchmark::State& state) {
   static const Input input = MakeOrderRows(60000, Shanghai());
-  MapDimensionSource dims;
-  AddDims(&dims);
-  auto options = [] {
+  RunInMemory(state, input, [] {
     OrderWideOptions o;
     o.tz = Shanghai();
-    return o;
-  };
-  auto ow = std::make_unique<OrderWideTransform>(options());
-  auto store = std::make_unique<MemoryStore>();
-  BulkOutput out;
-  size_t pos = 0;
-  uint64_t records = 0, docs = 0, bytes = 0;
-  for (auto _ : state) {
-    if (pos >= input.records.size()) {
-      state.PauseTiming();
-      ow = std::make_unique<OrderWideTransform>(options());
-      store = std::make_unique<MemoryStore>();
-      pos = 0;
-      state.ResumeTiming();
-    }
-    size_t n = std::min(kBatch, input.records.size() - pos);
-    std::span<const InputRecord> batch(input.records.data() + pos, n);
-    MemoryBatch b(store.get());
-    absl::Status st = ow->ProcessBatch(batch, kNow, &dims, &b, &out);
-    if (!st.ok()) state.SkipWithError(std::string(st.message()).c_str());
-    for (const auto& r : batch) bytes += r.value.size();
-    records += n;
-    docs += out.docs;
-    pos += n;
-  }
-  SetRates(state, records, docs, bytes);
+    return std::make_unique<OrderWideTransform>(o);
+  });
 }
 BENCHMARK(BM_OrderWide)->Unit(benchmark::kMillisecond);
 
