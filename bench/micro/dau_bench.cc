@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "bench/micro/temp_store.h"
 #include "benchmark/benchmark.h"
 #include "core/dau_transform.h"
 #include "core/order_wide_transform.h"
@@ -215,34 +216,6 @@ class StoreBatchState : public BatchState {
  private:
   PendingBatch* b_;
   std::map<int32_t, int64_t>* wm_;
-};
-
-class TempStore {
- public:
-  TempStore() {
-    const char* base = getenv("TMPDIR");
-    std::string tmpl = absl::StrCat(base && *base ? base : "/tmp", "/rtdw-dau-bench-XXXXXX");
-    if (mkdtemp(tmpl.data()) == nullptr) std::abort();
-    dir_ = tmpl;
-    StateStoreOptions o;
-    o.root = dir_;
-    o.job = "dau";
-    o.block_cache_mb = 256;
-    o.sync = true;
-    auto s = StateStore::Open(o);
-    if (!s.ok()) std::abort();
-    store_ = std::move(s).value();
-  }
-  ~TempStore() {
-    store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  StateStore& store() { return *store_; }
-
- private:
-  std::string dir_;
-  std::unique_ptr<StateStore> store_;
 };
 
 void BM_DauRocksDb(benchmark::State& state) {

@@ -11,39 +11,13 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "bench/micro/temp_store.h"
 #include "benchmark/benchmark.h"
 #include "core/journal_entry.h"
 #include "storage/state_store.h"
 
 namespace rtdw {
 namespace {
-
-class TempStore {
- public:
-  explicit TempStore(bool sync) {
-    const char* base = getenv("TMPDIR");
-    std::string tmpl = absl::StrCat(base && *base ? base : "/tmp", "/rtdw-bench-XXXXXX");
-    dir_ = mkdtemp(tmpl.data()) ? tmpl : "/tmp/rtdw-bench";
-    StateStoreOptions o;
-    o.root = dir_;
-    o.job = "dau";
-    o.block_cache_mb = 256;
-    o.sync = sync;
-    auto s = StateStore::Open(o);
-    if (!s.ok()) std::abort();
-    store_ = std::move(s).value();
-  }
-  ~TempStore() {
-    store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  StateStore& store() { return *store_; }
-
- private:
-  std::string dir_;
-  std::unique_ptr<StateStore> store_;
-};
 
 std::string Doc(int64_t n) {
   return absl::StrCat("{\"mid\":\"mid_", n,
