@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "core/status_util.h"
 #include "rapidjson/error/en.h"
 
 namespace rtdw {
@@ -133,6 +134,32 @@ constexpr unsigned kReaderFlags = kSafeParseFlags | rapidjson::kParseNumbersAsSt
 
 int EffectiveDepth(int max_depth) { return std::clamp(max_depth, 1, kMaxSupportedJsonDepth); }
 
+// The offset of the first `\u` escape of a UTF-16 low surrogate (DC00-DFFF) that does not end a
+// pair, or npos. RapidJSON 1.1 refuses an unpaired high surrogate but turns an unpaired low one
+// into the three bytes of a surrogate code point, which are not UTF-8 (and not valid JSON text for
+// ES once written back). `text` parsed as JSON: a backslash occurs only in strings, as an escape.
+size_t LoneLowSurrogateEscape(std::string_view text) {
+  auto hex = [](char c) -> unsigned {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return 16;
+  };
+  size_t high_end = std::string_view::npos;  // where the last high-surrogate escape ended
+  for (size_t i = text.find('\\'); i != std::string_view::npos && i + 1 < text.size();) {
+    size_t next = i + 2;
+    if (text[i + 1] == 'u' && i + 6 <= text.size()) {
+      unsigned cp = 0;
+      for (size_t k = i + 2; k < i + 6; ++k) cp = cp * 16 + hex(text[k]);
+      next = i + 6;
+      if (cp >= 0xDC00 && cp <= 0xDFFF && high_end != i) return i;
+      high_end = cp >= 0xD800 && cp <= 0xDBFF ? next : std::string_view::npos;
+    }
+    i = text.find('\\', next);
+  }
+  return std::string_view::npos;
+}
+
 // Classifies a finished parse; fills `detail` on failure.
 template <typename Gen>
 JsonStatus Classify(const Gen& gen, size_t consumed, std::string_view text, int max_depth,
@@ -146,6 +173,13 @@ JsonStatus Classify(const Gen& gen, size_t consumed, std::string_view text, int 
       if (detail) *detail = "the record is not valid UTF-8";
       return JsonStatus::kBadUtf8;
     }
+    if (gen.result.Code() == rapidjson::kParseErrorStringUnicodeSurrogateInvalid) {
+      if (detail) {
+        *detail = absl::StrCat("unpaired UTF-16 surrogate escape at offset ", gen.result.Offset(),
+                               " (not a character)");
+      }
+      return JsonStatus::kBadUtf8;
+    }
     if (detail) {
       if (gen.result.IsError()) {
         *detail = absl::StrCat(rapidjson::GetParseError_En(gen.result.Code()), " at offset ",
@@ -155,6 +189,13 @@ JsonStatus Classify(const Gen& gen, size_t consumed, std::string_view text, int 
       }
     }
     return JsonStatus::kNotJson;
+  }
+  if (size_t at = LoneLowSurrogateEscape(text); at != std::string_view::npos) {
+    if (detail) {
+      *detail = absl::StrCat("unpaired UTF-16 surrogate escape ", ToAbsl(text.substr(at, 6)),
+                             " at offset ", at, " (not a character)");
+    }
+    return JsonStatus::kBadUtf8;
   }
   return JsonStatus::kOk;
 }

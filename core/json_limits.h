@@ -5,7 +5,8 @@
 //    than the limit stops it early, so a 200,000-deep `[[[...` record costs a few microseconds
 //    and no stack. The limit is clamped to kMaxSupportedJsonDepth because code that later walks
 //    a document (Value::Accept) does recurse.
-//  - Strings are validated as UTF-8 (kParseValidateEncodingFlag) and numbers are converted
+//  - Strings are validated as UTF-8 (kParseValidateEncodingFlag; an escape of an unpaired UTF-16
+//    surrogate, which RapidJSON 1.1 lets through for a low one, is kBadUtf8 too) and numbers are converted
 //    exactly (std::from_chars, correctly rounded; not RapidJSON 1.1's full-precision path, which
 //    turns `0e300` into garbage): a double written back is the same double. Integers that fit
 //    int64/uint64 stay integers; a number beyond the double range is not JSON we accept.

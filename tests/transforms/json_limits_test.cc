@@ -88,6 +88,32 @@ TEST(JsonLimitsTest, BadUtf8) {
   EXPECT_EQ(p.Parse("{\"a\":\"\t\"}"), JsonStatus::kNotJson);
 }
 
+TEST(JsonLimitsTest, UnpairedSurrogateEscapesAreBadUtf8) {
+  // RapidJSON 1.1 refuses an unpaired high surrogate escape, but decodes an unpaired low one into
+  // the bytes ED xx xx, which are not UTF-8: both are kBadUtf8, in either parse.
+  JsonParser p(JsonLimits{});
+  for (const char* bad :
+       {R"({"mid":"a\udfdf"})", R"({"mid":"\uDC00"})", R"(["ok","\ude00x"])",
+        R"({"a":"\ud800\u0041"})", R"({"a":"\ud83d\ude00\ude00"})", R"({"\udfff":1})"}) {
+    EXPECT_EQ(p.Parse(bad), JsonStatus::kBadUtf8) << bad << ": " << p.detail();
+    rapidjson::Document doc;
+    std::string detail;
+    EXPECT_EQ(ParseJsonSafely(bad, JsonLimits{}, &doc, &detail), JsonStatus::kBadUtf8) << bad;
+  }
+  ASSERT_EQ(p.Parse(R"({"mid":"a\udfdf"})"), JsonStatus::kBadUtf8);
+  EXPECT_EQ(p.detail(), "unpaired UTF-16 surrogate escape \\udfdf at offset 9 (not a character)");
+  // A pair is one character; an escaped backslash before "udfdf" is no escape at all.
+  for (const char* good : {R"({"a":"\ud83d\ude00"})", R"({"a":"\\udfdf"})",
+                           R"({"a":"x\\\\udc00","b":"\u00e9\u4e2d"})"}) {
+    EXPECT_EQ(p.Parse(good), JsonStatus::kOk) << good << ": " << p.detail();
+    EXPECT_TRUE(IsValidUtf8(good));
+  }
+  ASSERT_EQ(p.Parse(R"({"a":"\ud83d\ude00"})"), JsonStatus::kOk);
+  std::string_view a(p.root()["a"].GetString(), p.root()["a"].GetStringLength());
+  EXPECT_EQ(a, "\xf0\x9f\x98\x80");
+  EXPECT_TRUE(IsValidUtf8(a));
+}
+
 TEST(JsonLimitsTest, Utf8Helpers) {
   EXPECT_TRUE(IsValidUtf8(""));
   EXPECT_TRUE(IsValidUtf8("plain ascii text that is longer than eight bytes"));

@@ -269,6 +269,7 @@ TEST_F(LogSplitTest, DeadLetterReasons) {
   ExpectDead(R"("a string")", "not_object");
   ExpectDead("{\"common\":{\"mid\":\"m\xff\"},\"page\":{},\"ts\":1}", "bad_utf8");
   ExpectDead("{\"common\":{\"mid\":\"m\"},\"page\":{},\"ts\":1}\xc3", "bad_utf8");
+  ExpectDead(R"({"common":{"mid":"m\udc01"},"page":{},"ts":1})", "bad_utf8");
   ExpectDead(std::string(5000, ' ') + R"({"common":{"mid":"m"},"page":{},"ts":1})", "too_big");
   ExpectDead(R"({"common":{"mid":"m"},"page":{"a":[[[[[[[[1]]]]]]]]},"ts":1})", "too_deep");
   ExpectDead(R"({"common":{"mid":"m"},"page":{},"displays":[{},{},{},{}],"ts":1})",

@@ -575,6 +575,8 @@ TEST_F(DauTest, BadRecordsAreDeadLetters) {
       {R"({"mid":"a"})", "bad_type"},
       {R"({"mid":"a","ts":-999999999999999999})", "bad_type"},
       {"{\"mid\":\"a\xff\",\"ts\":1}", "bad_utf8"},
+      // An unpaired surrogate escape would make an _id that is not UTF-8 (ES refuses the bulk).
+      {R"({"mid":"a\udfdf","ts":1764036000000})", "bad_utf8"},
   };
   std::vector<std::string> expected;
   for (const Case& c : cases) {
