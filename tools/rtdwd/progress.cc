@@ -159,30 +159,22 @@ uint64_t ProcessRssBytes() {
 
 ProgressReporter::ProgressReporter(MetricsRegistry* metrics, std::string job, bool has_journal,
                                    const KafkaLagTracker* lag)
-    : job_(std::move(job)), lag_(lag), last_time_(Clock::now()) {
+    : job_(std::move(job)), lag_(lag), series_(metrics, job_), last_time_(Clock::now()) {
   const Labels labels = {{"job", job_}};
-  // The same series the job updates (the registry hands out one object per name and labels).
-  records_in_ = metrics->GetCounter("rtdw_records_in_total", "Source records consumed", labels);
-  records_out_ = metrics->GetCounter(
-      "rtdw_records_out_total",
-      "Records produced (split jobs: Kafka records; ES jobs: documents journaled for ES)", labels);
-  dead_letters_ = metrics->GetCounter("rtdw_dead_letter_records_total",
-                                      "Records sent to the dead letters", labels);
-  batches_ = metrics->GetCounter("rtdw_batches_total", "Batches committed", labels);
   if (has_journal) {
     backlog_ = metrics->GetGauge("rtdw_journal_backlog", "Journal entries owed to ES", labels);
   }
-  last_in_ = records_in_->value();
-  last_out_ = records_out_->value();
-  last_dead_ = dead_letters_->value();
-  last_batches_ = batches_->value();
+  last_in_ = series_.records_in->value();
+  last_out_ = series_.records_out->value();
+  last_dead_ = series_.dead_letters->value();
+  last_batches_ = series_.batches->value();
 }
 
 std::string ProgressReporter::Line(std::string_view health_problem) {
   const auto now = Clock::now();
   const double secs = std::max(1e-3, std::chrono::duration<double>(now - last_time_).count());
-  const uint64_t in = records_in_->value(), out = records_out_->value();
-  const uint64_t dead = dead_letters_->value(), batches = batches_->value();
+  const uint64_t in = series_.records_in->value(), out = series_.records_out->value();
+  const uint64_t dead = series_.dead_letters->value(), batches = series_.batches->value();
   std::string line = absl::StrFormat(
       "%s: progress: %.1f records/s in, %.1f/s out, %d batches in %.0f s; lag %s", job_,
       static_cast<double>(in - last_in_) / secs, static_cast<double>(out - last_out_) / secs,

@@ -20,6 +20,7 @@
 
 #include "connectors/kafka/consumer.h"
 #include "core/metrics.h"
+#include "tools/rtdwd/job_common.h"
 
 namespace rtdw {
 
@@ -103,10 +104,7 @@ class ProgressReporter {
  private:
   std::string job_;
   const KafkaLagTracker* lag_;
-  Counter* records_in_;
-  Counter* records_out_;
-  Counter* dead_letters_;
-  Counter* batches_;
+  JobMetrics series_;  // the same series the job updates (one object per name and labels)
   Gauge* backlog_ = nullptr;
   std::chrono::steady_clock::time_point last_time_;
   uint64_t last_in_ = 0, last_out_ = 0, last_dead_ = 0, last_batches_ = 0;
