@@ -169,17 +169,6 @@ int RunToIdleWatched(PipelineStack& stack, Endpoint& ep, const std::string& job,
   return *code;
 }
 
-// Both comparisons exact.
-void ExpectExact(PipelineStack& stack, DimExpectation dims = DimExpectation::kFromTruth) {
-  auto dau = stack.CompareDau(dims);
-  ASSERT_TRUE(dau.ok()) << dau.status();
-  EXPECT_TRUE(dau->exact()) << "dau: " << dau->Summary();
-  auto ow = stack.CompareOrderWide(dims);
-  ASSERT_TRUE(ow.ok()) << ow.status();
-  EXPECT_TRUE(ow->exact()) << "order-wide: " << ow->Summary();
-  std::cout << "dau " << dau->Summary() << "; order-wide " << ow->Summary() << "\n";
-}
-
 // Every record the truth says a split job must write is in its DWD topic: the distinct
 // (rtdw-src, rtdw-idx) pairs per topic equal the truth's count (a batch retried after a failure
 // may have written some twice: downstream de-duplicates by position). An offset committed for a
@@ -287,7 +276,7 @@ TEST(OutageTest, RedisStoppedTenSecondsThenBackWithItsData) {
       << ep.Health(&code);
   ASSERT_EQ((*daemon)->Stop(), 0) << stack.DaemonLog();
   ASSERT_EQ(stack.RunToIdle("", 1.5), 0) << stack.DaemonLog();
-  ExpectExact(stack);
+  ExpectEsExact(stack);
 }
 
 TEST(OutageTest, RedisRestartedEmptyCountsMissingDimsAndLeavesThemOut) {
@@ -316,7 +305,7 @@ TEST(OutageTest, RedisRestartedEmptyCountsMissingDimsAndLeavesThemOut) {
   std::cout << "dims missing: dau " << dau_missing << ", order-wide " << ow_missing << " (run "
             << secs << " s)\n";
   // Every document, with no dimension field at all.
-  ExpectExact(stack, DimExpectation::kAbsent);
+  ExpectEsExact(stack, DimExpectation::kAbsent);
 }
 
 // ------------------------------------------------------------------------------------ Kafka
@@ -391,7 +380,7 @@ TEST(OutageTest, KafkaBrokerDownAndRequestErrors) {
       << stack.DaemonLog();
   ASSERT_EQ((*daemon)->Stop(), 0) << stack.DaemonLog();
   ASSERT_EQ(stack.RunToIdle("", 1.5), 0) << stack.DaemonLog();
-  ExpectExact(stack);
+  ExpectEsExact(stack);
   ExpectDwdComplete(stack, stack.log_truth());
   ExpectDwdComplete(stack, stack.db_truth());
 }
@@ -465,7 +454,7 @@ TEST(OutageTest, EsKilledThen429Throughout) {
       << stack.DaemonLog();
   ASSERT_EQ((*daemon)->Stop(), 0) << stack.DaemonLog();
   ASSERT_EQ(stack.RunToIdle("", 1.5), 0) << stack.DaemonLog();
-  ExpectExact(stack);
+  ExpectEsExact(stack);
 }
 
 // ------------------------------------------------------------------------------ Disk full
@@ -649,13 +638,9 @@ TEST(OutageTest, StateDiskFullStopsCommittingAndResumes) {
       << ep.Health(&code) << stack.DaemonLog();
   ASSERT_EQ(guard.daemon->Stop(), 0) << stack.DaemonLog() << RocksErrors(stack.state_dir());
   ASSERT_EQ(stack.RunToIdle("", 1.5), 0) << stack.DaemonLog();
-  ExpectExact(stack);
+  ExpectEsExact(stack);
   // The stores are sound: rtdw verify reads every one and agrees with ES.
-  CommandResult verify =
-      RunCommand({BinDir() + "/rtdw", "--state-dir", stack.state_dir(), "--json", "verify", "--day",
-                  stack.options().day, "--es-url", stack.es().url()});
-  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
-  EXPECT_NE(verify.out.find("\"status\":\"ok\""), std::string::npos) << verify.out;
+  ExpectVerifyOk(stack);
 }
 
 // ---------------------------------------------------------------------------------- Clock

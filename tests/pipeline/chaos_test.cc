@@ -70,11 +70,7 @@ TEST(ChaosTest, KillsAndEsFaultsEndExactlyOnce) {
   ASSERT_TRUE(ow.ok()) << ow.status();
   EXPECT_TRUE(ow->exact()) << ow->Summary();
 
-  CommandResult verify =
-      RunCommand({BinDir() + "/rtdw", "--state-dir", stack.dir().Sub("state"), "--json", "verify",
-                  "--day", stack.options().day, "--es-url", stack.es().url()});
-  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
-  EXPECT_NE(verify.out.find("\"status\":\"ok\""), std::string::npos) << verify.out;
+  ExpectVerifyOk(stack);
   CommandResult faults = RunCommand({"curl", "-s", stack.es().url() + "/_rtdw/faults"});
   std::cout << "chaos: " << kills << " kills, " << es_restarts << " es-lite restarts; DAU "
             << dau->Summary() << "; order-wide " << ow->Summary()

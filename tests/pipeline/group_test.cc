@@ -181,12 +181,7 @@ TEST(GroupTest, CleanHandOverKeepsTheLocalState) {
       << second.err;
   EXPECT_EQ(second.err.find("de-dup restored from ES"), std::string::npos) << second.err;
 
-  auto dau = stack.CompareDau();
-  ASSERT_TRUE(dau.ok()) << dau.status();
-  EXPECT_TRUE(dau->exact()) << dau->Summary();
-  auto ow = stack.CompareOrderWide();
-  ASSERT_TRUE(ow.ok()) << ow.status();
-  EXPECT_TRUE(ow->exact()) << ow->Summary();
+  ExpectEsExact(stack);
 }
 
 }  // namespace

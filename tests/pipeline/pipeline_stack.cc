@@ -2,12 +2,14 @@
 
 #include <cmath>
 #include <fstream>
+#include <iostream>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "connectors/es/es_client.h"
 #include "core/event_time.h"
+#include "gtest/gtest.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 
@@ -334,6 +336,24 @@ absl::StatusOr<Comparison> PipelineStack::CompareOrderWide(DimExpectation dim_ex
     }
   }
   return c;
+}
+
+void ExpectEsExact(PipelineStack& stack, DimExpectation dims) {
+  auto dau = stack.CompareDau(dims);
+  ASSERT_TRUE(dau.ok()) << dau.status();
+  EXPECT_TRUE(dau->exact()) << "dau: " << dau->Summary();
+  auto ow = stack.CompareOrderWide(dims);
+  ASSERT_TRUE(ow.ok()) << ow.status();
+  EXPECT_TRUE(ow->exact()) << "order-wide: " << ow->Summary();
+  std::cout << "dau " << dau->Summary() << "; order-wide " << ow->Summary() << "\n";
+}
+
+void ExpectVerifyOk(PipelineStack& stack) {
+  CommandResult verify =
+      RunCommand({BinDir() + "/rtdw", "--state-dir", stack.state_dir(), "--json", "verify", "--day",
+                  stack.options().day, "--es-url", stack.es().url()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  EXPECT_NE(verify.out.find("\"status\":\"ok\""), std::string::npos) << verify.out;
 }
 
 }  // namespace rtdw::testing

@@ -119,6 +119,13 @@ class PipelineStack {
 std::string DiffDocument(const rapidjson::Value& expected, const rapidjson::Value& actual,
                          const std::vector<std::string>& allowed_extra);
 
+// gtest checks of a finished day, shared by the pipeline, chaos, group and outage tests.
+// ES holds exactly the generator's truth for both wide tables, document by document (each
+// table's summary is printed).
+void ExpectEsExact(PipelineStack& stack, DimExpectation dims = DimExpectation::kFromTruth);
+// `rtdw verify` of the stack's day (the dau store against ES) exits 0 and says "ok".
+void ExpectVerifyOk(PipelineStack& stack);
+
 }  // namespace rtdw::testing
 
 #endif  // RTDW_TESTS_PIPELINE_PIPELINE_STACK_H_

@@ -62,12 +62,7 @@ TEST(PipelineTest, TransactionKilledAtEveryPointConvergesToTheTruth) {
   }
   ASSERT_EQ(stack.RunToIdle("dau"), 0) << stack.DaemonLog();
   ASSERT_EQ(stack.RunToIdle("order-wide"), 0) << stack.DaemonLog();
-  auto dau = stack.CompareDau();
-  ASSERT_TRUE(dau.ok()) << dau.status();
-  EXPECT_TRUE(dau->exact()) << dau->Summary();
-  auto ow = stack.CompareOrderWide();
-  ASSERT_TRUE(ow.ok()) << ow.status();
-  EXPECT_TRUE(ow->exact()) << ow->Summary();
+  ExpectEsExact(stack);
 }
 
 // The seed's state-restoration problem, reproduced and beaten: the daemon dies right after the
@@ -96,11 +91,7 @@ TEST(PipelineTest, DeathAfterDedupStateBeforeEsWriteLosesNoUser) {
   auto dau = stack.CompareDau();
   ASSERT_TRUE(dau.ok()) << dau.status();
   EXPECT_TRUE(dau->exact()) << dau->Summary();
-  CommandResult verify =
-      RunCommand({BinDir() + "/rtdw", "--state-dir", stack.dir().Sub("state"), "--json", "verify",
-                  "--day", stack.options().day, "--es-url", stack.es().url()});
-  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
-  EXPECT_NE(verify.out.find("\"status\":\"ok\""), std::string::npos) << verify.out;
+  ExpectVerifyOk(stack);
 }
 
 }  // namespace
