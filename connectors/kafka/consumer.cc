@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "connectors/kafka/conf.h"
+#include "connectors/kafka/destroy.h"
 #include "core/status_util.h"
 
 namespace rtdw {
@@ -16,15 +17,19 @@ struct KafkaConsumer::Callbacks {
     auto* self = static_cast<Callbacks*>(rd_kafka_opaque(rk));
     if (self != nullptr && self->log) self->log(level, fac ? fac : "", buf ? buf : "");
   }
-  static void OnRebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
+  static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                           rd_kafka_topic_partition_list_t* partitions, void* opaque) {
     auto* self = static_cast<Callbacks*>(opaque);
-    if (self->consumer != nullptr) self->consumer->Rebalance(static_cast<int>(err), partitions);
+    if (self->consumer != nullptr) {
+      self->consumer->Rebalance(static_cast<int>(err), partitions);
+    } else {
+      rd_kafka_assign(rk, nullptr);  // the consumer is gone: let go of whatever was given
+    }
   }
 };
 
 KafkaConsumer::KafkaConsumer(rd_kafka_t* rk, rd_kafka_queue_t* queue,
-                             std::unique_ptr<Callbacks> callbacks)
+                             std::shared_ptr<Callbacks> callbacks)
     : rk_(rk), queue_(queue), callbacks_(std::move(callbacks)) {
   callbacks_->consumer = this;
 }
@@ -63,7 +68,7 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
   }
   RTDW_ASSIGN_OR_RETURN(rd_kafka_conf_t * conf,
                         kafka_internal::NewKafkaConf(options.properties, defaults, own));
-  auto callbacks = std::make_unique<Callbacks>();
+  auto callbacks = std::make_shared<Callbacks>();
   callbacks->log = options.log;
   rd_kafka_conf_set_opaque(conf, callbacks.get());
   if (options.log) rd_kafka_conf_set_log_cb(conf, &Callbacks::OnLog);
@@ -79,17 +84,60 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
       new KafkaConsumer(rk, rd_kafka_queue_get_consumer(rk), std::move(callbacks)));
 }
 
-void KafkaConsumer::Close() {
-  if (closed_) return;
+void KafkaConsumer::Close() { (void)Close(std::chrono::steady_clock::time_point::max()); }
+
+absl::Status KafkaConsumer::Close(std::chrono::steady_clock::time_point deadline) {
+  if (closed_) return absl::OkStatus();
   closed_ = true;
-  rd_kafka_consumer_close(rk_);  // serves the final rebalance (revoke) callback
+  const bool bounded = deadline != std::chrono::steady_clock::time_point::max();
+  if (bounded) destroy_by_ = deadline;
+  // rd_kafka_consumer_close() waits for the coordinator without a bound; the queue form lets
+  // this thread serve the close (the final revoke runs the listener here) and give up.
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk_);
+  absl::Status result;
+  if (rd_kafka_error_t* error = rd_kafka_consumer_close_queue(rk_, q); error != nullptr) {
+    result = absl::UnavailableError(
+        absl::StrCat("kafka consumer close: ", rd_kafka_error_string(error)));
+    rd_kafka_error_destroy(error);
+  } else {
+    while (!rd_kafka_consumer_closed(rk_)) {
+      int wait_ms = 100;
+      if (bounded) {
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) break;
+        wait_ms = static_cast<int>(std::min<int64_t>(left.count(), 100));
+      }
+      // Serves the rebalance callback (OnRevoked) and the termination; records still fetched
+      // are dropped (read again from the committed offsets).
+      if (rd_kafka_message_t* m = rd_kafka_consume_queue(q, wait_ms)) rd_kafka_message_destroy(m);
+    }
+    if (!rd_kafka_consumer_closed(rk_)) {
+      result = absl::DeadlineExceededError(
+          "kafka consumer: the group coordinator did not answer the close in time");
+    }
+  }
+  rd_kafka_queue_destroy(q);
   listener_ = nullptr;
+  return result;
 }
 
 KafkaConsumer::~KafkaConsumer() {
-  Close();
-  rd_kafka_queue_destroy(queue_);
-  rd_kafka_destroy(rk_);
+  if (!destroy_by_) {
+    Close();
+    rd_kafka_queue_destroy(queue_);
+    rd_kafka_destroy(rk_);
+    return;
+  }
+  // After a bounded Close(): no second close (the flag skips it, and its callbacks), at most a
+  // second of grace past the stop's deadline, then the client is left behind.
+  callbacks_->consumer = nullptr;
+  kafka_internal::DestroyBy(
+      [rk = rk_, queue = queue_, callbacks = callbacks_] {
+        rd_kafka_queue_destroy(queue);
+        rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+      },
+      std::max(*destroy_by_, std::chrono::steady_clock::now()) + std::chrono::seconds(1));
 }
 
 absl::StatusOr<int> KafkaConsumer::PartitionCount(const std::string& topic,
@@ -224,15 +272,34 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> KafkaConsumer::Committed(
   return out;
 }
 
-absl::Status KafkaConsumer::CommitSync(const std::map<TopicPartition, int64_t>& next_offsets) {
+absl::Status KafkaConsumer::CommitSync(const std::map<TopicPartition, int64_t>& next_offsets,
+                                       std::chrono::milliseconds timeout) {
   if (next_offsets.empty()) return absl::OkStatus();
   rd_kafka_topic_partition_list_t* list =
       rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size()));
   for (const auto& [tp, offset] : next_offsets) {
     rd_kafka_topic_partition_list_add(list, tp.first.c_str(), tp.second)->offset = offset;
   }
-  rd_kafka_resp_err_t err = rd_kafka_commit(rk_, list, 0);
+  // rd_kafka_commit(..., async=0) waits for the coordinator without a bound: commit through a
+  // queue of our own and wait for its answer at most `timeout`.
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk_);
+  rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk_, list, q, nullptr, nullptr);
   rd_kafka_topic_partition_list_destroy(list);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_event_t* ev = rd_kafka_queue_poll(q, static_cast<int>(timeout.count()));
+    if (ev == nullptr) {
+      err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    } else {
+      err = rd_kafka_event_error(ev);
+      rd_kafka_event_destroy(ev);
+    }
+  }
+  rd_kafka_queue_destroy(q);  // a late answer is dropped
+  if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("kafka commit: no answer from the group coordinator within ",
+                     timeout.count(), " ms"));
+  }
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
     return absl::UnavailableError(absl::StrCat("kafka commit: ", rd_kafka_err2str(err)));
   }
@@ -400,17 +467,44 @@ bool KafkaConsumer::AtEnd() const {
   return true;
 }
 
-bool KafkaConsumer::VerifiedAtEnd() {
+bool KafkaConsumer::VerifiedAtEnd(std::chrono::milliseconds timeout) {
   if (!AtEnd()) return false;
-  for (const auto& [tp, next] : next_) {
-    int64_t low = 0, high = 0;
-    if (rd_kafka_query_watermark_offsets(rk_, tp.first.c_str(), tp.second, &low, &high, 2000) !=
-        RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return false;
+  if (next_.empty()) return true;
+  // The end offsets of every assigned partition in one bounded request per leader:
+  // rd_kafka_offsets_for_times() with the "latest" timestamp honours its timeout, where
+  // rd_kafka_query_watermark_offsets() (librdkafka 2.0.2) waits without a bound for a broker that
+  // is down. A partition whose next offset is unknown is compared with its start too.
+  auto ask = [&](int64_t which, const std::vector<TopicPartition>& partitions,
+                 std::map<TopicPartition, int64_t>* out) {
+    rd_kafka_topic_partition_list_t* list =
+        rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
+    for (const auto& [topic, partition] : partitions) {
+      rd_kafka_topic_partition_list_add(list, topic.c_str(), partition)->offset = which;
     }
+    rd_kafka_resp_err_t err =
+        rd_kafka_offsets_for_times(rk_, list, static_cast<int>(timeout.count()));
+    bool ok = err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int i = 0; ok && i < list->cnt; ++i) {
+      const auto& e = list->elems[i];
+      if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR || e.offset < 0) ok = false;
+      (*out)[{e.topic, e.partition}] = e.offset;
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return ok;
+  };
+  std::vector<TopicPartition> all, unknown;
+  for (const auto& [tp, next] : next_) {
+    all.push_back(tp);
+    if (next < 0) unknown.push_back(tp);
+  }
+  std::map<TopicPartition, int64_t> high, low;
+  if (!ask(RD_KAFKA_OFFSET_END, all, &high)) return false;
+  if (!unknown.empty() && !ask(RD_KAFKA_OFFSET_BEGINNING, unknown, &low)) return false;
+  for (const auto& [tp, next] : next_) {
+    const int64_t from = next >= 0 ? next : low[tp];
     // Records produced after the end-of-partition event, not fetched yet: not at end. They will
     // be fetched, which clears at_end_ until the next end-of-partition event.
-    if (high > std::max(next, low)) return false;
+    if (high[tp] > from) return false;
   }
   return true;
 }

@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -102,11 +103,18 @@ class ConsumedBatch {
 class KafkaConsumer {
  public:
   static absl::StatusOr<std::unique_ptr<KafkaConsumer>> Create(const KafkaConsumerOptions& options);
-  // Close()s if not closed yet.
+  // Close()s if not closed yet. After Close(deadline), destroys the client without waiting past
+  // that deadline (+1 s): a client librdkafka cannot finish destroying by then is left behind
+  // (connectors/kafka/destroy.h).
   ~KafkaConsumer();
   // Leaves the group (group mode: the listener's OnRevoked runs, on this thread) and stops
-  // fetching. Idempotent; nothing but the destructor may follow.
+  // fetching, waiting as long as that takes. Idempotent; nothing but the destructor may follow.
   void Close();
+  // The same, giving up at `deadline` (a stop): OK when the consumer closed (the group was left,
+  // pending commits answered); DeadlineExceeded when the coordinator did not answer in time —
+  // then the group drops this member after session.timeout.ms, and what was committed stays
+  // committed (an uncommitted hand-over is read again by the next owner).
+  absl::Status Close(std::chrono::steady_clock::time_point deadline);
   KafkaConsumer(const KafkaConsumer&) = delete;
   KafkaConsumer& operator=(const KafkaConsumer&) = delete;
 
@@ -121,8 +129,10 @@ class KafkaConsumer {
   // The group's committed next offset per partition (absent: none committed). Synchronous.
   absl::StatusOr<std::map<TopicPartition, int64_t>> Committed(
       const std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout);
-  // Commits next offsets to the group and waits for the coordinator's answer.
-  absl::Status CommitSync(const std::map<TopicPartition, int64_t>& next_offsets);
+  // Commits next offsets to the group and waits for the coordinator's answer, at most `timeout`
+  // (DeadlineExceeded then: the commit may still land later, or not).
+  absl::Status CommitSync(const std::map<TopicPartition, int64_t>& next_offsets,
+                          std::chrono::milliseconds timeout);
   // Appends up to `max_records` records, waiting at most `max_wait` for the first ones. A
   // partition whose stored offset the broker no longer has is an OutOfRange error naming it
   // (never a silent jump); other consumer errors are retried by librdkafka and logged via the
@@ -134,8 +144,9 @@ class KafkaConsumer {
   // AtEnd(), confirmed against the broker: for every assigned partition, the position (next
   // offset handed to the application) has reached the high watermark the broker reports now.
   // Records produced since the end-of-partition event therefore count as "not at end" even
-  // before they are fetched. One ListOffsets round trip per partition: call it when idle.
-  bool VerifiedAtEnd();
+  // before they are fetched. One ListOffsets round trip per partition leader, bounded by
+  // `timeout` (false when the broker does not answer in time): call it when idle.
+  bool VerifiedAtEnd(std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
   // Assigned (topic, partition) pairs.
   const std::vector<std::pair<std::string, int32_t>>& assignment() const { return assigned_; }
   // High watermark per assigned partition as last seen by the fetcher (no network call), for lag.
@@ -146,16 +157,18 @@ class KafkaConsumer {
  private:
   struct Callbacks;
   explicit KafkaConsumer(rd_kafka_t* rk, rd_kafka_queue_t* queue,
-                         std::unique_ptr<Callbacks> callbacks);
+                         std::shared_ptr<Callbacks> callbacks);
   // The rebalance callback's work (librdkafka's rebalance_cb, on the polling thread).
   void Rebalance(int err, void* partitions);
   void SetAssigned(const std::vector<PartitionStart>& starts);
   rd_kafka_t* rk_;
   rd_kafka_queue_t* queue_;
-  std::unique_ptr<Callbacks> callbacks_;
+  std::shared_ptr<Callbacks> callbacks_;  // shared with a destroy that outlives this object
   RebalanceListener* listener_ = nullptr;
   bool ever_assigned_ = false;
   bool closed_ = false;
+  // Set by Close(deadline): the destructor does not wait for librdkafka past it.
+  std::optional<std::chrono::steady_clock::time_point> destroy_by_;
   uint64_t rebalance_epoch_ = 0;  // counts rebalance callbacks
   // Group mode: where the current assignment started (the listener's choice), to seek back to
   // when a poll drops records around a rebalance.

@@ -4,15 +4,30 @@
 
 #include "absl/strings/str_cat.h"
 #include "connectors/kafka/conf.h"
+#include "connectors/kafka/destroy.h"
 #include "core/status_util.h"
 
 namespace rtdw {
-namespace {
 
-void DeliveryReport(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
-  static_cast<KafkaProducer*>(opaque)->OnDelivery(
-      msg->err, msg->err ? rd_kafka_err2str(msg->err) : "", msg->_private);
-}
+// librdkafka's opaque: lives as long as the client (a destroy may outlive the producer object).
+struct KafkaProducer::Callbacks {
+  std::atomic<KafkaProducer*> producer{nullptr};  // null once the producer is gone
+  std::function<void(int, std::string_view, std::string_view)> log;
+  static void OnLog(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
+    auto* self = static_cast<Callbacks*>(rd_kafka_opaque(rk));
+    if (self != nullptr && self->log) {
+      self->log(level, facility ? facility : "", message ? message : "");
+    }
+  }
+  static void OnDeliveryReport(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
+    KafkaProducer* producer = static_cast<Callbacks*>(opaque)->producer.load();
+    if (producer != nullptr) {
+      producer->OnDelivery(msg->err, msg->err ? rd_kafka_err2str(msg->err) : "", msg->_private);
+    }
+  }
+};
+
+namespace {
 
 // Delivery reports are served (rd_kafka_poll) once per this many records produced, so that a
 // batch's reports are counted while the next batch is produced, and the report queue stays short.
@@ -36,12 +51,13 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(
   };
   RTDW_ASSIGN_OR_RETURN(rd_kafka_conf_t * conf,
                         kafka_internal::NewKafkaConf(options.properties, {}, own));
-  rd_kafka_conf_set_dr_msg_cb(conf, DeliveryReport);
-  if (options.log) rd_kafka_conf_set_log_cb(conf, &KafkaProducer::OnLog);
-  // The opaque is set after construction below via rd_kafka_conf_set_opaque on conf.
+  rd_kafka_conf_set_dr_msg_cb(conf, &Callbacks::OnDeliveryReport);
+  if (options.log) rd_kafka_conf_set_log_cb(conf, &Callbacks::OnLog);
   auto producer = std::unique_ptr<KafkaProducer>(new KafkaProducer(nullptr));
-  producer->log_ = options.log;
-  rd_kafka_conf_set_opaque(conf, producer.get());
+  producer->callbacks_ = std::make_shared<Callbacks>();
+  producer->callbacks_->producer = producer.get();
+  producer->callbacks_->log = options.log;
+  rd_kafka_conf_set_opaque(conf, producer->callbacks_.get());
   char errstr[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (rk == nullptr) {
@@ -52,19 +68,25 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(
   return producer;
 }
 
-void KafkaProducer::OnLog(const rd_kafka_t* rk, int level, const char* facility,
-                          const char* message) {
-  auto* self = static_cast<KafkaProducer*>(rd_kafka_opaque(rk));
-  if (self != nullptr && self->log_)
-    self->log_(level, facility ? facility : "", message ? message : "");
-}
-
 KafkaProducer::~KafkaProducer() {
-  if (rk_ != nullptr) {
+  if (rk_ == nullptr) return;
+  if (!destroy_by_) {
     rd_kafka_flush(rk_, 5000);
     for (auto& [name, rkt] : topics_) rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(rk_);
+    return;
   }
+  // After Close(deadline): reports that still come find no producer; at most a second of grace
+  // past the stop's deadline, then the client is left behind.
+  callbacks_->producer = nullptr;
+  std::vector<rd_kafka_topic_t*> topics;
+  for (auto& [name, rkt] : topics_) topics.push_back(rkt);
+  kafka_internal::DestroyBy(
+      [rk = rk_, topics = std::move(topics), callbacks = callbacks_] {
+        for (rd_kafka_topic_t* rkt : topics) rd_kafka_topic_destroy(rkt);
+        rd_kafka_destroy(rk);
+      },
+      std::max(*destroy_by_, std::chrono::steady_clock::now()) + std::chrono::seconds(1));
 }
 
 void KafkaDeliveryGroup::ResetError() {
@@ -173,9 +195,15 @@ absl::Status KafkaProducer::Produce(KafkaTopicRef topic, std::string_view key,
   }
 }
 
-absl::Status KafkaProducer::Await(KafkaDeliveryGroup* group, std::chrono::milliseconds timeout) {
+absl::Status KafkaProducer::Await(KafkaDeliveryGroup* group, std::chrono::milliseconds timeout,
+                                  const std::atomic<bool>* interrupt) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool interrupted = false;
   while (group->pending() > 0) {
+    if (interrupt != nullptr && interrupt->load()) {
+      interrupted = true;
+      break;
+    }
     auto left =
         std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
@@ -186,14 +214,34 @@ absl::Status KafkaProducer::Await(KafkaDeliveryGroup* group, std::chrono::millis
     return absl::UnavailableError(absl::StrCat("kafka delivery failed: ", group->first_error_));
   }
   if (group->pending() > 0) {
+    if (interrupted) {
+      return absl::CancelledError(
+          absl::StrCat("kafka: interrupted with ", group->pending(), " records not acknowledged"));
+    }
     return absl::DeadlineExceededError(absl::StrCat(
         "kafka: ", group->pending(), " records not acknowledged within ", timeout.count(), " ms"));
   }
   return absl::OkStatus();
 }
 
-absl::Status KafkaProducer::Flush(std::chrono::milliseconds timeout) {
-  rd_kafka_resp_err_t err = rd_kafka_flush(rk_, static_cast<int>(timeout.count()));
+absl::Status KafkaProducer::Flush(std::chrono::milliseconds timeout,
+                                  const std::atomic<bool>* interrupt) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  bool interrupted = false;
+  while (true) {
+    auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    // In steps of 100 ms when it can be interrupted (rd_kafka_flush honours its timeout).
+    int step = static_cast<int>(std::max<int64_t>(0, left.count()));
+    if (interrupt != nullptr) step = std::min(step, 100);
+    err = rd_kafka_flush(rk_, step);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || left.count() <= step) break;
+    if (interrupt != nullptr && interrupt->load()) {
+      interrupted = true;
+      break;
+    }
+  }
   rd_kafka_poll(rk_, 0);
   std::string first_error;
   {
@@ -204,11 +252,23 @@ absl::Status KafkaProducer::Flush(std::chrono::milliseconds timeout) {
     return absl::UnavailableError(absl::StrCat("kafka delivery failed: ", first_error));
   }
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (interrupted) {
+      return absl::CancelledError(absl::StrCat("kafka flush: interrupted with ",
+                                               rd_kafka_outq_len(rk_), " records not acknowledged"));
+    }
     return absl::DeadlineExceededError(absl::StrCat("kafka flush: ", rd_kafka_outq_len(rk_),
                                                     " records not acknowledged within ",
                                                     timeout.count(), " ms"));
   }
   return absl::OkStatus();
+}
+
+absl::Status KafkaProducer::Close(std::chrono::steady_clock::time_point deadline,
+                                  const std::atomic<bool>* interrupt) {
+  destroy_by_ = deadline;
+  auto left =
+      std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  return Flush(std::max(left, std::chrono::milliseconds(0)), interrupt);
 }
 
 absl::Status KafkaProducer::Ping(std::chrono::milliseconds timeout) {

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -83,6 +84,10 @@ struct KafkaTopicRef {
 class KafkaProducer {
  public:
   static absl::StatusOr<std::unique_ptr<KafkaProducer>> Create(const KafkaProducerOptions& options);
+  // Without Close(deadline): waits up to 5 s for queued records, then destroys the client. After
+  // it: destroys the client without waiting past the deadline (+1 s); a client librdkafka cannot
+  // finish destroying by then is left behind (connectors/kafka/destroy.h). Records still queued
+  // are dropped either way (their delivery reports never come: the caller did not commit them).
   ~KafkaProducer();
   KafkaProducer(const KafkaProducer&) = delete;
   KafkaProducer& operator=(const KafkaProducer&) = delete;
@@ -102,11 +107,20 @@ class KafkaProducer {
   // Waits (serving delivery reports) until every record produced with `group` has its delivery
   // report. OK when none of them failed since group->ResetError(); otherwise the first delivery
   // error (Unavailable), or DeadlineExceeded when records are still unreported at the timeout.
-  absl::Status Await(KafkaDeliveryGroup* group, std::chrono::milliseconds timeout);
+  // With `interrupt`: Cancelled as soon as *interrupt is true (checked every 100 ms), records
+  // still unreported.
+  absl::Status Await(KafkaDeliveryGroup* group, std::chrono::milliseconds timeout,
+                     const std::atomic<bool>* interrupt = nullptr);
   // Waits until every queued record is acknowledged or failed. OK only when all records produced
   // since the previous Flush were acknowledged; otherwise the first delivery error (the caller
-  // must not commit its source offsets, and re-produces the batch).
-  absl::Status Flush(std::chrono::milliseconds timeout);
+  // must not commit its source offsets, and re-produces the batch), DeadlineExceeded at the
+  // timeout, or Cancelled once *interrupt is true (checked every 100 ms).
+  absl::Status Flush(std::chrono::milliseconds timeout,
+                     const std::atomic<bool>* interrupt = nullptr);
+  // The end of a stop: Flush() until `deadline` (OK when everything queued was acknowledged),
+  // and the destructor will not wait past it. Nothing may be produced after it.
+  absl::Status Close(std::chrono::steady_clock::time_point deadline,
+                     const std::atomic<bool>* interrupt = nullptr);
   // Number of partitions of `topic` (metadata request); NotFound when it does not exist.
   absl::StatusOr<int> PartitionCount(const std::string& topic, std::chrono::milliseconds timeout);
   // A brokers-only metadata request: OK when some broker of the cluster answers it within
@@ -118,19 +132,22 @@ class KafkaProducer {
 
   // Internal: delivery report callback target.
   void OnDelivery(int err, const char* errstr, void* msg_opaque);
-  // Internal: librdkafka's log callback.
-  static void OnLog(const rd_kafka_t* rk, int level, const char* facility, const char* message);
 
  private:
+  struct Callbacks;
   explicit KafkaProducer(rd_kafka_t* rk) : rk_(rk) {}
   rd_kafka_t* rk_;
+  // librdkafka's opaque (log lines, delivery reports): shared with a destroy that outlives this
+  // object.
+  std::shared_ptr<Callbacks> callbacks_;
+  // Set by Close(deadline): the destructor does not wait for librdkafka past it.
+  std::optional<std::chrono::steady_clock::time_point> destroy_by_;
   std::mutex topics_mu_;
   absl::flat_hash_map<std::string, rd_kafka_topic_t*> topics_;  // guarded by topics_mu_
   std::atomic<uint32_t> since_poll_{0};  // records produced since reports were last served
   std::atomic<uint64_t> delivered_{0};
   std::mutex mu_;
   std::string first_error_;  // guarded by mu_; reset by Flush
-  std::function<void(int, std::string_view, std::string_view)> log_;  // set before rd_kafka_new
 };
 
 }  // namespace rtdw

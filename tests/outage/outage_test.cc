@@ -27,6 +27,7 @@
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
 #include "tests/harness/kafka_reader.h"
+#include "tests/outage/outage_helpers.h"
 #include "tests/pipeline/pipeline_stack.h"
 
 namespace rtdw::testing {
@@ -34,84 +35,6 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-bool Full() {
-  const char* v = getenv("RTDW_TEST_SIZE");
-  return v != nullptr && std::string(v) == "full";
-}
-
-void SleepMs(int ms) { std::this_thread::sleep_for(milliseconds(ms)); }
-
-// A generated day of the given size (the chaos test's proportions).
-StackOptions Sized(int events) {
-  StackOptions o;
-  o.events = events;
-  o.mids = events / 10;
-  o.orders = events / 40;
-  o.users = events / 50;
-  o.partitions = Full() ? 8 : 4;  // the mock keeps ~5 MB per partition (KAFKA-MOCK.md)
-  o.batch_max_records = 300;
-  return o;
-}
-
-// Sized(events), with the daemon's /metrics and /health on a free loopback port (*port).
-StackOptions SizedWithHttp(int events, int* port) {
-  StackOptions o = Sized(events);
-  *port = FreePort();
-  o.http_listen = absl::StrCat("127.0.0.1:", *port);
-  return o;
-}
-
-// Starts the stack's services and runs db-split to idle over a generated day of CDC: the
-// dimension rows the ES jobs look up are in Redis before the test's daemon starts.
-absl::Status StartWithDims(PipelineStack& stack) {
-  if (auto st = stack.Start(); !st.ok()) return st;
-  if (auto st = stack.GenerateDb(); !st.ok()) return st;
-  if (int rc = stack.RunToIdle("db-split"); rc != 0) {
-    return absl::InternalError(absl::StrCat("db-split exited ", rc, "\n", stack.DaemonLog()));
-  }
-  return absl::OkStatus();
-}
-
-// GET (or POST with `body`) through curl: the body, and the status code in *code.
-std::string Http(const std::string& url, int* code = nullptr, const std::string& method = "GET",
-                 const std::string& body = "") {
-  std::vector<std::string> argv = {"curl", "-s", "-m", "5", "-X", method, "-w", "\n%{http_code}"};
-  if (!body.empty() || method == "POST") {
-    argv.insert(argv.end(), {"-H", "Content-Type: application/json", "-d", body});
-  }
-  argv.push_back(url);
-  CommandResult r = RunCommand(argv, seconds(10));
-  std::string out = r.out;
-  size_t nl = out.rfind('\n');
-  int status = 0;
-  if (nl != std::string::npos) {
-    (void)absl::SimpleAtoi(out.substr(nl + 1), &status);
-    out.resize(nl);
-  }
-  if (code != nullptr) *code = status;
-  return out;
-}
-
-// Sum of the samples of metric `name` (exact name) whose labels contain `label` ("" = all);
-// -1 when no sample is there.
-double Metric(const std::string& text, const std::string& name, const std::string& label = "") {
-  double sum = 0;
-  bool any = false;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (!absl::StartsWith(line, name)) continue;
-    absl::string_view rest = line.substr(name.size());
-    if (rest.empty() || (rest[0] != '{' && rest[0] != ' ')) continue;
-    if (!label.empty() && !absl::StrContains(rest, label)) continue;
-    size_t sp = rest.rfind(' ');
-    double v = 0;
-    if (sp != absl::string_view::npos && absl::SimpleAtod(rest.substr(sp + 1), &v)) {
-      sum += v;
-      any = true;
-    }
-  }
-  return any ? sum : -1;
-}
 
 // The daemon's RSS in KiB (0 when it cannot be read).
 long RssKb(pid_t pid) {
@@ -122,26 +45,6 @@ long RssKb(pid_t pid) {
   }
   return 0;
 }
-
-// The daemon's HTTP endpoint.
-class Endpoint {
- public:
-  explicit Endpoint(int port) : base_(absl::StrCat("http://127.0.0.1:", port)) {}
-  std::string Metrics() { return Http(base_ + "/metrics"); }
-  double Value(const std::string& name, const std::string& label = "") {
-    return Metric(Metrics(), name, label);
-  }
-  // The /health body; *code its status (0 when not listening).
-  std::string Health(int* code) { return Http(base_ + "/health", code); }
-  bool Up() {
-    int code = 0;
-    Health(&code);
-    return code == 200 || code == 503;
-  }
-
- private:
-  std::string base_;
-};
 
 // rtdwd --config C --exit-when-idle S in the background, its /metrics sampled until it exits:
 // returns the exit code and the last sample (the counters' final values: nothing moves in the
@@ -168,49 +71,6 @@ int RunToIdleWatched(PipelineStack& stack, Endpoint& ep, const std::string& job,
   }
   return *code;
 }
-
-// Every record the truth says a split job must write is in its DWD topic: the distinct
-// (rtdw-src, rtdw-idx) pairs per topic equal the truth's count (a batch retried after a failure
-// may have written some twice: downstream de-duplicates by position). An offset committed for a
-// record never produced would show here as a missing record.
-void ExpectDwdComplete(PipelineStack& stack, const rapidjson::Value& truth) {
-  ASSERT_TRUE(truth.IsObject() && truth.HasMember("dwd"));
-  for (auto it = truth["dwd"].MemberBegin(); it != truth["dwd"].MemberEnd(); ++it) {
-    std::string topic = it->name.GetString();
-    auto records = ReadTopic(stack.kafka().bootstrap(), topic);
-    ASSERT_TRUE(records.ok()) << topic << ": " << records.status();
-    std::set<std::string> distinct;
-    for (const TopicRecord& r : *records) {
-      auto src = r.headers.find("rtdw-src");
-      auto idx = r.headers.find("rtdw-idx");
-      distinct.insert(absl::StrCat(src == r.headers.end() ? "?" : src->second, "#",
-                                   idx == r.headers.end() ? "" : idx->second));
-    }
-    EXPECT_EQ(distinct.size(), it->value.GetUint64())
-        << topic << ": " << records->size() << " records, " << distinct.size() << " distinct";
-    std::cout << topic << ": " << distinct.size() << " distinct of " << records->size() << "\n";
-  }
-}
-
-// Dimension rows first (FORMATS.md §4), then the logs produced in the background while the
-// daemon runs (so an outage can hit mid-run).
-class Background {
- public:
-  explicit Background(std::function<void()> fn)
-      : thread_([fn = std::move(fn), this] {
-          fn();
-          done_ = true;
-        }) {}
-  ~Background() {
-    if (thread_.joinable()) thread_.join();
-  }
-  void Join() { thread_.join(); }
-  bool done() const { return done_; }
-
- private:
-  std::atomic<bool> done_{false};
-  std::thread thread_;
-};
 
 // ------------------------------------------------------------------------------------ Redis
 

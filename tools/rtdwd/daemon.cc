@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "connectors/kafka/destroy.h"
 #include "core/dead_letter.h"
 #include "httplib.h"
 #include "spdlog/spdlog.h"
@@ -34,8 +35,9 @@ using Clock = std::chrono::steady_clock;
 // How often the state stores' figures are refreshed for /metrics: every 5 s, or every
 // log.progress_interval when that is shorter (so a progress line never shows older figures).
 constexpr auto kStatsInterval = std::chrono::seconds(5);
-// How long past shutdown.timeout a stopping job may take before it is cancelled.
-constexpr auto kStopGrace = std::chrono::seconds(5);
+// How long past shutdown.timeout a cancelled job may take to let go (its calls honour their
+// timeouts, all bounded by the deadline) before the process exits without it.
+constexpr auto kCancelGrace = std::chrono::seconds(3);
 
 std::chrono::milliseconds StatsInterval(const Config& config) {
   const auto progress = config.log.progress_interval;
@@ -313,7 +315,8 @@ absl::Status Daemon::Run() {
     http_thread = std::thread([&] { http.listen_after_bind(); });
   }
 
-  std::atomic<bool> stop_jobs{false};
+  // A member: a job thread left behind at the stop may still read it after Run() returns.
+  std::atomic<bool>& stop_jobs = stop_jobs_;
   for (auto& job_ptr : jobs) {
     RunningJob* job = job_ptr.get();
     job->thread = std::thread([job, &stop_jobs] {
@@ -440,37 +443,51 @@ absl::Status Daemon::Run() {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 
-  // Drain: no new poll; each job commits the batch in hand and delivers its journal within
-  // shutdown.timeout (its Stop() bounds that itself). A job still starting is cancelled once the
-  // timeout has passed.
+  // Drain, all of it bounded by shutdown.timeout: no new poll; each job commits the batch in
+  // hand and delivers its journal until the deadline (every wait of its Stop() ends there). At
+  // the deadline every job still busy is cancelled; one still busy kCancelGrace later (stuck in
+  // a call that does not honour its timeout) is left behind and the process exits without it.
   stopping = true;
   SdNotify("STOPPING=1\nSTATUS=draining");
-  stop_jobs = true;
+  stop_jobs = true;  // before BeginStop: a start-up it cancels counts as interrupted by the stop
   const auto deadline = Clock::now() + config_.shutdown.timeout;
-  auto all_done = [&jobs] {
-    for (const auto& job : jobs) {
-      if (!job->done) return false;
-    }
-    return true;
-  };
-  // A started job's Stop() bounds its own delivery by shutdown.timeout: give it a grace period
-  // beyond that before cancelling it too.
-  for (auto grace : {std::chrono::seconds(0), kStopGrace}) {
-    while (!all_done() && Clock::now() < deadline + grace) {
+  monitor.Stop(deadline);
+  for (auto& job : jobs) job->runner->BeginStop(deadline);
+  auto wait_all_done = [&jobs](Clock::time_point until) {
+    while (Clock::now() < until) {
+      bool all = true;
+      for (const auto& job : jobs) all &= job->done.load();
+      if (all) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    for (auto& job : jobs) {
-      if (!job->done && (!job->started || grace > std::chrono::seconds(0))) {
-        spdlog::warn(
-            "{}: still {} after shutdown.timeout ({} s); cancelling (what is owed "
-            "stays owed)",
-            job->name, job->started ? "stopping" : "starting", config_.shutdown.timeout.count());
-        job->runner->Cancel();
-      }
+  };
+  wait_all_done(deadline);
+  for (auto& job : jobs) {
+    if (!job->done) {
+      spdlog::warn(
+          "{}: still {} after shutdown.timeout ({} s); cancelling (what is owed stays owed)",
+          job->name, job->started ? "stopping" : "starting", config_.shutdown.timeout.count());
+      job->runner->Cancel();
     }
   }
+  wait_all_done(deadline + kCancelGrace);
   for (auto& job : jobs) {
+    if (!job->done) {
+      // Its thread still uses the runner: both are left to the process exit (_exit).
+      spdlog::error(
+          "{}: still stopping {} s after shutdown.timeout; leaving it (its store is not closed "
+          "cleanly: the next start recovers it as after a crash, nothing committed is lost)",
+          job->name, std::chrono::duration_cast<std::chrono::seconds>(kCancelGrace).count());
+      given_up_.push_back(absl::StrCat(job->name, ": did not stop in time (store not closed)"));
+      exit_now_ = true;
+      job->thread.detach();
+      (void)job.release();
+      continue;
+    }
     if (job->thread.joinable()) job->thread.join();
+    if (std::string g = job->runner->GivenUp(); !g.empty()) {
+      given_up_.push_back(absl::StrCat(job->name, ": ", g));
+    }
     absl::Status st = job->GetStatus();
     if (!st.ok()) {
       spdlog::error("job {}: {}", job->name, std::string(st.message()));
@@ -480,13 +497,26 @@ absl::Status Daemon::Run() {
       }
     }
   }
+  if (int left = KafkaClientsStillDestroying(); left > 0) {
+    given_up_.push_back(absl::StrCat(left, " Kafka client", left == 1 ? "" : "s",
+                                     " not closed in time (a broker does not answer)"));
+    exit_now_ = true;
+  }
   stop_stats = true;
   stats_thread.join();
   if (http_thread.joinable()) {
     http.stop();
     http_thread.join();
   }
-  spdlog::info("rtdwd stopped{}", result.ok() ? " cleanly" : " with an error");
+  if (!result.ok()) {
+    spdlog::info("rtdwd stopped with an error");
+  } else if (given_up_.empty()) {
+    spdlog::info("rtdwd stopped cleanly");
+  } else {
+    // The last line: what the stop gave up (all of it safe: the next start does it again).
+    spdlog::warn("rtdwd stopped, giving up at shutdown.timeout ({} s): {} (exit 3)",
+                 config_.shutdown.timeout.count(), absl::StrJoin(given_up_, "; "));
+  }
   return result;
 }
 

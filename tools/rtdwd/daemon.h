@@ -11,15 +11,17 @@
 //  - systemd: READY=1 once the HTTP server listens and the jobs are launched (Type=notify);
 //    RELOADING=1 / READY=1 around a reload; STOPPING=1 at a stop; STATUS= the health summary.
 //  - SIGTERM/SIGINT: no new poll; each job finishes and commits the batch in hand, delivers its
-//    journal within shutdown.timeout (what is left stays owed, safely), closes its store cleanly
-//    (clean-shutdown flag); exit 0. A job still starting (e.g. replaying its journal) is cancelled
-//    once shutdown.timeout has passed.
+//    journal, closes its Kafka clients and its store (clean-shutdown flag) — all of it within
+//    shutdown.timeout, whatever service is down: every wait ends at that deadline, a job still
+//    busy then is cancelled, and one still busy 3 s later is left to the process exit. What was
+//    given up stays owed, safely (GivenUp()): exit 0 after a full drain, 3 otherwise.
 //  - SIGHUP: re-reads the config file; applies what can change live (tools/rtdwd/reload.h) and
 //    logs one line naming what changed and what needs a restart; an invalid file is reported
 //    (FILE:LINE lines) and ignored.
 #ifndef RTDW_TOOLS_RTDWD_DAEMON_H_
 #define RTDW_TOOLS_RTDWD_DAEMON_H_
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -44,9 +46,15 @@ struct DaemonOptions {
 class Daemon {
  public:
   Daemon(Config config, DaemonOptions options);
-  // Runs until a stop. OK after a clean stop; an error when a job cannot go on or a start-up
-  // check fails (its message names the thing and what to do).
+  // Runs until a stop. OK after a stop (see GivenUp()); an error when a job cannot go on or a
+  // start-up check fails (its message names the thing and what to do).
   absl::Status Run();
+  // After Run(): what the stop gave up at shutdown.timeout, one line per job ("" none: a full
+  // drain). Everything in it is safe (owed stays owed, uncommitted batches are read again).
+  const std::vector<std::string>& GivenUp() const { return given_up_; }
+  // After Run(): threads or Kafka clients were left behind still running; the process must end
+  // with _exit (static destructors would race them).
+  bool MustExitNow() const { return exit_now_; }
 
  private:
   struct RunningJob;
@@ -56,6 +64,9 @@ class Daemon {
   Config config_;  // the main thread's; each job has its own copy (RunningJob::config)
   DaemonOptions options_;
   MetricsRegistry metrics_;
+  std::vector<std::string> given_up_;
+  bool exit_now_ = false;
+  std::atomic<bool> stop_jobs_{false};  // the job threads stop polling
 };
 
 }  // namespace rtdw

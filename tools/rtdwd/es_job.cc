@@ -69,7 +69,7 @@ EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
 }
 
 EsJobRunner::~EsJobRunner() {
-  cancel_ = true;
+  stop_.Cancel();
   // Leaving the group runs OnRevoked, which needs this object whole: close before members go.
   if (consumer_) consumer_->Close();
   {
@@ -78,6 +78,18 @@ EsJobRunner::~EsJobRunner() {
   }
   cv_.notify_all();
   if (delivery_thread_.joinable()) delivery_thread_.join();
+}
+
+void EsJobRunner::BeginStop(std::chrono::steady_clock::time_point deadline) {
+  JobRunner::BeginStop(deadline);
+  { std::lock_guard<std::mutex> lock(mu_); }  // a waiter is either asleep or sees the flag
+  cv_.notify_all();
+}
+
+void EsJobRunner::Cancel() {
+  JobRunner::Cancel();
+  { std::lock_guard<std::mutex> lock(mu_); }
+  cv_.notify_all();
 }
 
 void EsJobRunner::SetProblem(std::string problem) { problem_.Set(std::move(problem)); }
@@ -99,7 +111,7 @@ absl::Status EsJobRunner::ConnectEs() {
   if (!client.ok()) return client.status();
   es_ = std::move(*client);
   EsJournalSinkOptions so;
-  so.cancel = &cancel_;
+  so.cancel = stop_.cancelled_flag();
   so.on_retry = [this](const BulkRetryEvent&) { es_retries_->Add(); };
   sink_ = std::make_unique<EsJournalSink>(es_.get(), so);
 
@@ -113,7 +125,8 @@ absl::Status EsJobRunner::ConnectEs() {
     if (absl::IsFailedPrecondition(st)) return st;  // wrong version: waiting will not fix it
     SetProblem(absl::StrCat("waiting for Elasticsearch at ", config_.es.urls.front(), ": ",
                             std::string(st.message())));
-    if (!SleepUnlessCancelled(backoff.NextDelay(), &cancel_) || StopRequested()) {
+    // Waiting for a service is given up as soon as a stop begins (nothing is delivered by it).
+    if (!SleepUnlessCancelled(backoff.NextDelay(), stop_.stopping_flag()) || stop_.stopping()) {
       return absl::CancelledError("stopped while waiting for Elasticsearch");
     }
   }
@@ -125,7 +138,7 @@ bool EsJobRunner::DeliverOne(const JournalEntry& entry) {
   Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(100),
                                  std::chrono::milliseconds(30000), 2.0});
   auto started = std::chrono::steady_clock::now();
-  while (!cancel_.load()) {
+  while (!stop_.cancelled()) {
     if (faults_.armed("mid_delivery")) {
       // Send the first half of the entry's documents, then (maybe) die: a crash mid-delivery.
       auto actions = ParseBulkBody(entry.body);
@@ -147,7 +160,7 @@ bool EsJobRunner::DeliverOne(const JournalEntry& entry) {
       if (!done.ok()) {
         SetProblem(absl::StrCat("cannot complete journal entry ", entry.seq, ": ",
                                 std::string(done.status().message())));
-        if (!SleepUnlessCancelled(backoff.NextDelay(), &cancel_)) return false;
+        if (!SleepUnlessCancelled(backoff.NextDelay(), stop_.cancelled_flag())) return false;
         continue;  // re-delivering is harmless (deterministic ids)
       }
       delivered_docs_->Add(report->acknowledged);
@@ -157,10 +170,10 @@ bool EsJobRunner::DeliverOne(const JournalEntry& entry) {
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       return true;
     }
-    if (cancel_.load()) return false;
+    if (stop_.cancelled()) return false;
     SetProblem(absl::StrCat("delivering journal entry ", entry.seq, ": ",
                             std::string(report.status().message())));
-    if (!SleepUnlessCancelled(backoff.NextDelay(), &cancel_)) return false;
+    if (!SleepUnlessCancelled(backoff.NextDelay(), stop_.cancelled_flag())) return false;
   }
   return false;
 }
@@ -399,8 +412,11 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
     auto delay = backoff.NextDelay();
     SetProblem(absl::StrCat("batch not committed, retrying in ", delay.count(),
                             " ms: ", std::string(st.message())));
-    if (StopRequested()) return absl::OkStatus();  // not committed: read again after restart
-    std::this_thread::sleep_for(delay);
+    if (stop_.stopping() || !SleepUnlessCancelled(delay, stop_.stopping_flag())) {
+      given_up_ = absl::StrCat("a batch of ", batch_.size(), " records read but not committed (",
+                               std::string(st.message()), "): read again at the next start");
+      return absl::OkStatus();
+    }
   }
 }
 
@@ -444,25 +460,51 @@ void EsJobRunner::DropOldDedupDays() {
 }
 
 absl::Status EsJobRunner::Stop() {
-  // Deliver what is owed within shutdown.timeout; what is left stays owed, safely.
+  stop_.Begin(std::chrono::steady_clock::now() + config_.shutdown.timeout);  // if not begun yet
+  // Deliver what is owed until the stop's deadline; what is left stays owed, safely.
   {
     std::unique_lock<std::mutex> lock(mu_);
     delivery_stop_ = true;
     cv_.notify_all();
-    cv_.wait_for(lock, config_.shutdown.timeout, [this] { return owed_.empty(); });
+    cv_.wait_until(lock, stop_.deadline(),
+                   [this] { return owed_.empty() || stop_.cancelled(); });
     if (!owed_.empty()) {
       spdlog::warn("{}: {} journal entries still owed at shutdown; delivered after restart",
                    settings_.job, owed_.size());
     }
   }
-  cancel_ = true;
+  stop_.Cancel();  // the delivery thread lets go of the entry in hand
   cv_.notify_all();
   if (delivery_thread_.joinable()) delivery_thread_.join();
-  // Group mode: leaving the group revokes our partitions (OnRevoked writes the hand-over).
-  if (consumer_) consumer_->Close();
-  consumer_.reset();
-  if (store_) return store_->Close();
-  return absl::OkStatus();
+  // Group mode: leaving the group revokes our partitions (OnRevoked writes the hand-over). An
+  // unreachable coordinator is not waited for past the deadline.
+  std::vector<std::string> given_up;
+  if (!given_up_.empty()) given_up.push_back(given_up_);
+  if (consumer_) {
+    if (auto st = consumer_->Close(stop_.deadline()); !st.ok()) {
+      if (group_mode_) {
+        given_up.push_back(absl::StrCat("did not leave consumer group ", *config_.kafka.group, ".",
+                                        settings_.job, " (", std::string(st.message()),
+                                        "): its partitions move after session.timeout.ms"));
+      } else {
+        spdlog::debug("{}: {}", settings_.job, std::string(st.message()));
+      }
+    }
+  }
+  consumer_.reset();  // within the stop (connectors/kafka/destroy.h)
+  if (!store_) return absl::OkStatus();
+  // What the journal still holds is owed (a start-up replay cut short, a delivery given up):
+  // delivered first at the next start.
+  if (auto owed = store_->ListJournal(/*with_bodies=*/false); owed.ok() && !owed->empty()) {
+    uint64_t docs = 0;
+    for (const auto& e : *owed) docs += e.doc_count;
+    given_up.insert(given_up.begin(),
+                    absl::StrCat(owed->size(), " journal entries (", docs,
+                                 " documents) owed to Elasticsearch: delivered first at the next "
+                                 "start"));
+  }
+  given_up_ = absl::StrJoin(given_up, "; ");
+  return store_->Close();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -547,12 +589,17 @@ void EsJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
   bool clean;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return owed_.empty() || cancel_.load() || delivery_stop_; });
+    cv_.wait(lock, [this] { return owed_.empty() || stop_.stopping() || delivery_stop_; });
+    // A stop: what is owed may still be delivered until its deadline.
+    if (!owed_.empty() && stop_.stopping()) {
+      cv_.wait_until(lock, stop_.deadline(),
+                     [this] { return owed_.empty() || stop_.cancelled(); });
+    }
     clean = owed_.empty();
   }
   auto offsets = HandoverOffsets(partitions);
   absl::Status st = offsets.status();
-  if (st.ok()) st = consumer_->CommitSync(*offsets);
+  if (st.ok()) st = consumer_->CommitSync(*offsets, stop_.Bound(std::chrono::seconds(10)));
   if (!st.ok()) {
     spdlog::warn("{}: hand-over commit failed ({}); the next owner starts earlier and rebuilds",
                  settings_.job, std::string(st.message()));
@@ -579,7 +626,7 @@ absl::StatusOr<std::vector<PartitionStart>> EsJobRunner::OnAssigned(
     const std::vector<TopicPartition>& partitions) {
   RTDW_ASSIGN_OR_RETURN(
       auto committed, GroupCommitted(
-                          *consumer_, partitions, [this] { return cancel_.load(); },
+                          *consumer_, partitions, [this] { return stop_.stopping(); },
                           [this](std::string_view problem) { SetProblem(std::string(problem)); }));
   // State is per partition number (order-wide's two topics share it).
   std::map<int32_t, std::vector<std::string>> by_number;
@@ -663,7 +710,7 @@ absl::Status EsJobRunner::RestorePartition(int32_t partition) {
     SetProblem(absl::StrCat("restoring de-dup of partition ", partition,
                             " from ES: ", std::string(st.message())));
     RTDW_RETURN_IF_ERROR(store_->DropPartitionState(partition, settings_.source_topics));
-    if (!SleepUnlessCancelled(backoff.NextDelay(), &cancel_)) {
+    if (!SleepUnlessCancelled(backoff.NextDelay(), stop_.stopping_flag())) {
       return absl::CancelledError("stopped during a de-dup restore");
     }
   }

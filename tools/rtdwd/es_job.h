@@ -86,10 +86,9 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
     settings_.batch_max_records = max_records;
     settings_.batch_max_ms = max_ms;
   }
-  void Cancel() override {
-    cancel_ = true;
-    cv_.notify_all();
-  }
+  std::string GivenUp() const override { return given_up_; }
+  void BeginStop(std::chrono::steady_clock::time_point deadline) override;
+  void Cancel() override;
 
  private:
   // An owed journal entry and the next offsets of its batch (and of the entry-less batches
@@ -152,7 +151,7 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   std::chrono::steady_clock::time_point last_handover_time_{};
   const bool group_mode_;
   bool delivery_stop_ = false;
-  std::atomic<bool> cancel_{false};
+  std::string given_up_;  // job thread: GivenUp()
   std::thread delivery_thread_;
   std::atomic<bool> consumer_at_end_{false};
 

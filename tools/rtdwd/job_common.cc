@@ -1,5 +1,6 @@
 #include "tools/rtdwd/job_common.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -7,6 +8,7 @@
 #include "core/backoff.h"
 #include "core/status_util.h"
 #include "spdlog/spdlog.h"
+#include "tools/rtdwd/job_runner.h"
 
 namespace rtdw {
 
@@ -155,6 +157,24 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> GroupCommitted(
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     } while (std::chrono::steady_clock::now() < until);
   }
+}
+
+void StopControl::Begin(Clock::time_point deadline) {
+  Clock::rep unset = Clock::time_point::max().time_since_epoch().count();
+  deadline_.compare_exchange_strong(unset, deadline.time_since_epoch().count());
+  stopping_ = true;
+}
+
+void StopControl::Cancel() {
+  Begin(Clock::now());
+  cancelled_ = true;
+}
+
+std::chrono::milliseconds StopControl::Bound(std::chrono::milliseconds limit) const {
+  if (cancelled()) return std::chrono::milliseconds(0);
+  if (!stopping()) return limit;
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline() - Clock::now());
+  return std::clamp(left, std::chrono::milliseconds(0), limit);
 }
 
 }  // namespace rtdw

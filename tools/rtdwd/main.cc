@@ -1,17 +1,22 @@
 // rtdwd: the rtdw daemon. Runs the enabled jobs of a TOML config (spec/CONFIG.md).
 //
-// Exit codes (spec/CONFIG.md): 0 after a clean stop (SIGTERM drain, --exit-when-idle, --check of a
-// valid file); 1 when it cannot go on (a start-up check that waiting cannot fix, a job that
-// failed); 2 for a bad config or command line (incl. a missing file). Signals: SIGTERM/SIGINT
-// drain and stop, SIGHUP reloads the config (tools/rtdwd/daemon.h, docs/OPERATIONS.md).
+// Exit codes (docs/OPERATIONS.md): 0 after a clean stop (SIGTERM drain that finished,
+// --exit-when-idle, --check of a valid file); 1 when it cannot go on (a start-up check that waiting
+// cannot fix, a job that failed); 2 for a bad config or command line (incl. a missing file); 3
+// after a stop that gave something up at shutdown.timeout (journal entries left owed, a batch left
+// uncommitted, a start-up cancelled, a client left behind) — all of it safe, the next start does
+// it again; the last log line names it. Signals: SIGTERM/SIGINT drain and stop, SIGHUP reloads
+// the config (tools/rtdwd/daemon.h).
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <iostream>
 #include <string>
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "connectors/kafka/destroy.h"
 #include "spdlog/spdlog.h"
 #include "tools/common/config.h"
 #include "tools/common/logging.h"
@@ -23,6 +28,7 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
+constexpr int kExitGaveUp = 3;
 
 }  // namespace
 
@@ -90,11 +96,22 @@ int main(int argc, char** argv) {
                                ? std::nullopt
                                : std::optional<std::chrono::milliseconds>(std::chrono::milliseconds(
                                      static_cast<int64_t>(exit_when_idle * 1000)));
-  rtdw::Daemon daemon(config, options);
-  absl::Status status = daemon.Run();
+  // Heap-allocated: after a stop that left threads or Kafka clients behind, nothing of it may be
+  // destroyed (they still use it) and the process ends with _exit.
+  auto* daemon = new rtdw::Daemon(config, options);
+  absl::Status status = daemon->Run();
+  int code = kExitOk;
   if (!status.ok()) {
     spdlog::error("rtdwd: {}", std::string(status.message()));
-    return kExitFailed;
+    code = kExitFailed;
+  } else if (!daemon->GivenUp().empty()) {
+    code = kExitGaveUp;
   }
-  return kExitOk;
+  if (daemon->MustExitNow() || rtdw::KafkaClientsStillDestroying() > 0) {
+    spdlog::shutdown();  // flushes the log
+    std::fflush(nullptr);
+    _exit(code);
+  }
+  delete daemon;
+  return code;
 }

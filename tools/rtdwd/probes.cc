@@ -77,6 +77,11 @@ ServiceMonitor::~ServiceMonitor() {
   if (thread_.joinable()) thread_.join();
 }
 
+void ServiceMonitor::Stop(std::chrono::steady_clock::time_point deadline) {
+  stop_ = true;
+  if (kafka_) (void)kafka_->Close(deadline);  // nothing is queued: only bounds the destroy
+}
+
 absl::Status ServiceMonitor::Probe(const Service& service) {
   if (service.name == "kafka") {
     if (!kafka_) return absl::OkStatus();  // fatal_ says why

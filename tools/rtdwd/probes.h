@@ -48,6 +48,9 @@ class ServiceMonitor {
   std::vector<std::string> Problems() const;
   // Non-OK when a service can never be used as it is (the daemon exits 1).
   absl::Status Fatal() const;
+  // A stop: no probe starts after this; the one under way ends within its own timeout (2-5 s),
+  // and the destructor does not wait for the Kafka client past `deadline` (+1 s).
+  void Stop(std::chrono::steady_clock::time_point deadline);
 
  private:
   struct Service {

@@ -8,7 +8,6 @@
 #include "core/backoff.h"
 #include "core/status_util.h"
 #include "spdlog/spdlog.h"
-#include "tools/common/signals.h"
 #include "tools/rtdwd/job_common.h"
 
 namespace rtdw {
@@ -198,7 +197,7 @@ absl::StatusOr<std::vector<PartitionStart>> SplitJobRunner::OnAssigned(
     const std::vector<TopicPartition>& partitions) {
   RTDW_ASSIGN_OR_RETURN(
       auto committed, GroupCommitted(
-                          *consumer_, partitions, [] { return StopRequested(); },
+                          *consumer_, partitions, [this] { return stop_.stopping(); },
                           [this](std::string_view problem) { SetProblem(std::string(problem)); }));
   // The group's offset is the truth: this daemon's own stored offset of the partition may be
   // behind (another member moved on) or ahead of it (never: commits follow the store's).
@@ -232,7 +231,7 @@ void SplitJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
     if (auto it = owned_next_.find(tp); it != owned_next_.end()) offsets.insert(*it);
     owned_next_.erase(tp);
   }
-  if (auto st = consumer_->CommitSync(offsets); !st.ok()) {
+  if (auto st = consumer_->CommitSync(offsets, stop_.Bound(kCommitTimeout)); !st.ok()) {
     spdlog::warn("{}: hand-over commit failed ({}); the next owner starts at the last one",
                  settings_.job, std::string(st.message()));
   }
@@ -394,13 +393,40 @@ absl::Status SplitJobRunner::CommitBatch(Slot* slot) {
   return absl::OkStatus();
 }
 
+absl::Status SplitJobRunner::AwaitDeliveries(KafkaDeliveryGroup* group,
+                                             std::chrono::milliseconds timeout) {
+  absl::Status st = producer_->Await(group, timeout, stop_.stopping_flag());
+  // A stop came: the batch may still be acknowledged (and committed) until its deadline.
+  if (absl::IsCancelled(st)) st = producer_->Await(group, stop_.Bound(timeout), stop_.cancelled_flag());
+  return st;
+}
+
+absl::Status SplitJobRunner::FlushProducer(std::chrono::milliseconds timeout) {
+  absl::Status st = producer_->Flush(timeout, stop_.stopping_flag());
+  if (absl::IsCancelled(st)) st = producer_->Flush(stop_.Bound(timeout), stop_.cancelled_flag());
+  return st;
+}
+
+void SplitJobRunner::GiveUp(Slot* slot, Slot* behind, const absl::Status& why) {
+  abandoned_ = true;  // not committed: re-read after the restart
+  size_t records = slot->batch.size() + (behind != nullptr ? behind->batch.size() : 0);
+  given_up_ = absl::StrCat(records, " records read but not committed (", std::string(why.message()),
+                           "): read again at the next start");
+  slot->batch.Clear();
+  if (behind != nullptr) behind->batch.Clear();
+}
+
 absl::Status SplitJobRunner::FinishInFlight(Slot* behind) {
   Slot* slot = std::exchange(in_flight_, nullptr);
   if (slot == nullptr) return absl::OkStatus();
-  absl::Status st = producer_->Await(&slot->deliveries, std::chrono::seconds(60));
+  absl::Status st = AwaitDeliveries(&slot->deliveries, kDeliveryTimeout);
   if (st.ok()) {
     st = CommitBatch(slot);
     if (st.ok()) return absl::OkStatus();
+  }
+  if (stop_.stopping()) {
+    GiveUp(slot, behind, st);
+    return absl::OkStatus();
   }
   // N failed: RunAlone waits for everything produced (N+1 too), runs N again alone, then N+1
   // again after it, so that N+1's records stay behind N's in the output topics.
@@ -424,20 +450,18 @@ absl::Status SplitJobRunner::RunAlone(Slot* slot, absl::Status failure) {
       SetProblem(absl::StrCat("batch failed, retrying in ", delay.count(),
                               " ms: ", std::string(st.message())));
       // Records of the failed attempt still queued are waited for (and their errors dropped).
-      (void)producer_->Flush(std::chrono::seconds(60));
-      if (StopRequested()) {
-        abandoned_ = true;  // not committed: re-read after the restart
-        slot->batch.Clear();
+      (void)FlushProducer(kDeliveryTimeout);
+      if (stop_.stopping() || !SleepUnlessCancelled(delay, stop_.stopping_flag())) {
+        GiveUp(slot, nullptr, st);
         return absl::OkStatus();
       }
-      std::this_thread::sleep_for(delay);
       if (absl::Status space = store_->CheckFreeSpace(); !space.ok()) {
         st = space;  // the commit would be refused: produce again only when it can succeed
         continue;
       }
     }
     st = ProduceBatch(slot);
-    absl::Status flushed = producer_->Flush(std::chrono::seconds(60));
+    absl::Status flushed = FlushProducer(kDeliveryTimeout);
     if (st.ok()) st = flushed;
     if (st.ok()) st = CommitBatch(slot);
     if (st.ok()) return absl::OkStatus();
@@ -445,21 +469,47 @@ absl::Status SplitJobRunner::RunAlone(Slot* slot, absl::Status failure) {
 }
 
 absl::Status SplitJobRunner::Stop() {
-  // The batch in flight: committed once all of it is acknowledged; otherwise left to be re-read
-  // after the restart.
+  stop_.Begin(std::chrono::steady_clock::now() + config_.shutdown.timeout);  // if not begun yet
+  const auto deadline = stop_.deadline();
+  // The batch in flight: committed once all of it is acknowledged (until the deadline);
+  // otherwise left to be re-read after the restart.
   if (in_flight_ != nullptr && !abandoned_ && store_ != nullptr) {
     Slot* slot = std::exchange(in_flight_, nullptr);
-    absl::Status st = producer_->Await(&slot->deliveries, std::chrono::seconds(10));
+    absl::Status st = producer_->Await(&slot->deliveries, stop_.Bound(kDeliveryTimeout),
+                                       stop_.cancelled_flag());
     if (st.ok()) st = CommitBatch(slot);
-    if (!st.ok()) {
-      spdlog::warn("{}: the last batch was not committed (it is read again at the next start): {}",
-                   settings_.job, std::string(st.message()));
+    if (!st.ok()) GiveUp(slot, nullptr, st);
+  }
+  if (abandoned_) {
+    spdlog::warn("{}: the last batch was not committed (it is read again at the next start): {}",
+                 settings_.job, given_up_);
+  }
+  // What is still queued belongs to batches that were not committed: dropped.
+  if (producer_) {
+    if (auto st = producer_->Close(deadline, stop_.cancelled_flag()); !st.ok()) {
+      spdlog::info("{}: producer closed with records not acknowledged: {}", settings_.job,
+                   std::string(st.message()));
     }
   }
-  if (producer_) (void)producer_->Flush(std::chrono::seconds(10));
-  // Group mode: leaving the group revokes the partitions (OnRevoked commits the hand-over).
-  if (consumer_) consumer_->Close();
+  // Group mode: leaving the group revokes the partitions (OnRevoked commits the hand-over). An
+  // unreachable coordinator is not waited for past the deadline.
+  if (consumer_) {
+    if (auto st = consumer_->Close(deadline); !st.ok()) {
+      if (group_mode_) {
+        given_up_ = absl::StrCat(given_up_, given_up_.empty() ? "" : "; ",
+                                 "did not leave consumer group ", *config_.kafka.group, ".",
+                                 settings_.job, " (", std::string(st.message()),
+                                 "): its partitions move after session.timeout.ms");
+      } else {
+        spdlog::debug("{}: {}", settings_.job, std::string(st.message()));
+      }
+    }
+  }
+  // The clients go now, within the stop (a client librdkafka cannot destroy in time is left
+  // behind: connectors/kafka/destroy.h).
   consumer_.reset();
+  sink_.reset();
+  producer_.reset();
   pending_.reset();
   if (store_) return store_->Close();
   return absl::OkStatus();

@@ -83,6 +83,10 @@ class SplitJobRunner : public JobRunner, private RebalanceListener {
   // Max wait of a poll while a batch is in flight: when nothing arrives within it, the batch in
   // flight is committed rather than waiting out the whole batch window.
   static constexpr std::chrono::milliseconds kPipelinedPollWait{10};
+  // Longest wait for a batch's acknowledgements before it is run again (a stop cuts it short).
+  static constexpr std::chrono::milliseconds kDeliveryTimeout{60000};
+  // Longest wait for the coordinator's answer to a hand-over commit (a stop cuts it short).
+  static constexpr std::chrono::milliseconds kCommitTimeout{10000};
   ~SplitJobRunner() override;
 
   const std::string& name() const override { return settings_.job; }
@@ -92,6 +96,7 @@ class SplitJobRunner : public JobRunner, private RebalanceListener {
   bool CaughtUp() const override { return caught_up_.load(); }
   std::string HealthProblem() const override;
   absl::Status Stop() override;
+  std::string GivenUp() const override { return given_up_; }
   StateStore* store() override { return store_.get(); }
   const KafkaLagTracker* lag() const override { return &lag_; }
   void SetBatchLimits(int64_t max_records, std::chrono::milliseconds max_ms) override {
@@ -119,12 +124,18 @@ class SplitJobRunner : public JobRunner, private RebalanceListener {
   // The slot's next offsets to the state store, then the metrics; clears its batch.
   absl::Status CommitBatch(Slot* slot);
   // Awaits the in-flight batch's acknowledgements and commits it. On a failure, flushes and
-  // runs it again alone, then `behind` (already produced after it, not committed) likewise.
-  // Afterwards nothing is in flight.
+  // runs it again alone, then `behind` (already produced after it, not committed) likewise;
+  // during a stop, gives both up instead (GiveUp). Afterwards nothing is in flight.
   absl::Status FinishInFlight(Slot* behind);
   // The old, unpipelined loop for one batch: produce -> flush -> commit, retried with backoff
-  // after `failure` (when not OK) until it commits or a stop is requested (then abandoned_).
+  // after `failure` (when not OK) until it commits or a stop is requested (then GiveUp).
   absl::Status RunAlone(Slot* slot, absl::Status failure);
+  // Producer waits of up to `timeout`, cut short by a stop: once one begins, they last until
+  // the stop's deadline at most (what is acknowledged by then still commits).
+  absl::Status AwaitDeliveries(KafkaDeliveryGroup* group, std::chrono::milliseconds timeout);
+  absl::Status FlushProducer(std::chrono::milliseconds timeout);
+  // A stop gives up the batch(es) in hand uncommitted (abandoned_; given_up_ says why).
+  void GiveUp(Slot* slot, Slot* behind, const absl::Status& why);
   void SetProblem(std::string problem);
 
   const Config& config_;
@@ -151,6 +162,7 @@ class SplitJobRunner : public JobRunner, private RebalanceListener {
   // batch's commit would skip its records).
   bool abandoned_ = false;
   bool waiting_for_space_ = false;  // the problem set is "not reading" for the state disk
+  std::string given_up_;            // GivenUp(): what the stop left for the next start
   std::atomic<bool> caught_up_{false};
 
   Counter* retries_;
