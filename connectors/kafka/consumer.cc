@@ -103,8 +103,8 @@ absl::Status KafkaConsumer::Close(std::chrono::steady_clock::time_point deadline
     while (!rd_kafka_consumer_closed(rk_)) {
       int wait_ms = 100;
       if (bounded) {
-        auto left = std::chrono::ceil<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline -
+                                                                 std::chrono::steady_clock::now());
         if (left.count() <= 0) break;
         wait_ms = static_cast<int>(std::min<int64_t>(left.count(), 100));
       }
@@ -137,7 +137,8 @@ KafkaConsumer::~KafkaConsumer() {
         rd_kafka_queue_destroy(queue);
         rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
       },
-      std::max(*destroy_by_, std::chrono::steady_clock::now()) + std::chrono::seconds(1));
+      std::max(*destroy_by_ + std::chrono::seconds(1),
+               std::chrono::steady_clock::now() + std::chrono::milliseconds(100)));
 }
 
 absl::StatusOr<int> KafkaConsumer::PartitionCount(const std::string& topic,
@@ -296,9 +297,8 @@ absl::Status KafkaConsumer::CommitSync(const std::map<TopicPartition, int64_t>& 
   }
   rd_kafka_queue_destroy(q);  // a late answer is dropped
   if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
-    return absl::DeadlineExceededError(
-        absl::StrCat("kafka commit: no answer from the group coordinator within ",
-                     timeout.count(), " ms"));
+    return absl::DeadlineExceededError(absl::StrCat(
+        "kafka commit: no answer from the group coordinator within ", timeout.count(), " ms"));
   }
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
     return absl::UnavailableError(absl::StrCat("kafka commit: ", rd_kafka_err2str(err)));

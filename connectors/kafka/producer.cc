@@ -86,7 +86,8 @@ KafkaProducer::~KafkaProducer() {
         for (rd_kafka_topic_t* rkt : topics) rd_kafka_topic_destroy(rkt);
         rd_kafka_destroy(rk);
       },
-      std::max(*destroy_by_, std::chrono::steady_clock::now()) + std::chrono::seconds(1));
+      std::max(*destroy_by_ + std::chrono::seconds(1),
+               std::chrono::steady_clock::now() + std::chrono::milliseconds(100)));
 }
 
 void KafkaDeliveryGroup::ResetError() {
@@ -253,8 +254,8 @@ absl::Status KafkaProducer::Flush(std::chrono::milliseconds timeout,
   }
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     if (interrupted) {
-      return absl::CancelledError(absl::StrCat("kafka flush: interrupted with ",
-                                               rd_kafka_outq_len(rk_), " records not acknowledged"));
+      return absl::CancelledError(absl::StrCat(
+          "kafka flush: interrupted with ", rd_kafka_outq_len(rk_), " records not acknowledged"));
     }
     return absl::DeadlineExceededError(absl::StrCat("kafka flush: ", rd_kafka_outq_len(rk_),
                                                     " records not acknowledged within ",

@@ -76,7 +76,6 @@ class Background {
   std::thread thread_;
 };
 
-
 // Every record the truth says a split job must write is in its DWD topic: the distinct
 // (rtdw-src, rtdw-idx) pairs per topic equal the truth's count (a batch retried after a failure
 // may have written some twice: downstream de-duplicates by position). An offset committed for a

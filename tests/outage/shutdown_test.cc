@@ -78,11 +78,13 @@ void ExpectRestartEndsWithTruth(PipelineStack& stack) {
 // A stack with the dimension rows in Redis, the day's logs in ODS_BASE_LOG, and rtdwd running
 // all four jobs until the jobs have read `min_records` of the day (mid-run).
 struct Running {
-  explicit Running(int events) : stack([&] {
-      StackOptions o = SizedWithHttp(events, &port);
-      o.batch_max_records = 200;
-      return o;
-    }()), ep(port) {}
+  explicit Running(int events)
+      : stack([&] {
+          StackOptions o = SizedWithHttp(events, &port);
+          o.batch_max_records = 200;
+          return o;
+        }()),
+        ep(port) {}
   void Start(const char* job_started, double min_records) {
     Prepare();
     Launch(job_started, min_records);
@@ -115,9 +117,9 @@ struct Running {
 
 void BrokerDown(PipelineStack& stack, bool down) {
   int code = 0;
-  std::string out = Http(absl::StrCat(stack.kafka().control_url(), "/brokers/1/",
-                                      down ? "down" : "up"),
-                         &code, "POST");
+  std::string out =
+      Http(absl::StrCat(stack.kafka().control_url(), "/brokers/1/", down ? "down" : "up"), &code,
+           "POST");
   ASSERT_EQ(code, 200) << out;
 }
 
@@ -195,8 +197,7 @@ TEST(ShutdownTest, BrokerRedisAndEsDown) {
   ASSERT_TRUE(code.has_value()) << "still running " << took << " s after SIGTERM:\n"
                                 << r.stack.DaemonLog();
   std::cout << "all down: stopped in " << took << " s\n";
-  ExpectStopReport(*code, r.stack.DaemonLog(), /*must_give_up=*/true,
-                   "owed to Elasticsearch");
+  ExpectStopReport(*code, r.stack.DaemonLog(), /*must_give_up=*/true, "owed to Elasticsearch");
   EXPECT_EQ(*code, kExitGaveUp);
   BrokerDown(r.stack, false);
   ASSERT_TRUE(r.stack.redis().Start().ok());
@@ -216,8 +217,8 @@ TEST(ShutdownTest, DuringStartupReplayWithEsRefusing) {
   ASSERT_EQ(code, 200) << out;
   r.Launch("dau", 1);
   // First run: the journal fills up (ES refuses), the stop leaves it owed.
-  ASSERT_TRUE(WaitFor([&] { return r.ep.Value("rtdw_journal_backlog", "job=\"dau\"") >= 2; },
-                      seconds(60)))
+  ASSERT_TRUE(
+      WaitFor([&] { return r.ep.Value("rtdw_journal_backlog", "job=\"dau\"") >= 2; }, seconds(60)))
       << r.stack.DaemonLog();
   double took = 0;
   std::optional<int> first = SigtermAndWait(*r.daemon, &took);

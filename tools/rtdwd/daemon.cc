@@ -497,9 +497,11 @@ absl::Status Daemon::Run() {
       }
     }
   }
+  // Not work given up, but said: clients left closing mean the process ends with _exit.
+  std::string note;
   if (int left = KafkaClientsStillDestroying(); left > 0) {
-    given_up_.push_back(absl::StrCat(left, " Kafka client", left == 1 ? "" : "s",
-                                     " not closed in time (a broker does not answer)"));
+    note = absl::StrCat(" (", left, " Kafka client", left == 1 ? "" : "s",
+                        " left closing: a broker does not answer)");
     exit_now_ = true;
   }
   stop_stats = true;
@@ -509,13 +511,13 @@ absl::Status Daemon::Run() {
     http_thread.join();
   }
   if (!result.ok()) {
-    spdlog::info("rtdwd stopped with an error");
+    spdlog::info("rtdwd stopped with an error{}", note);
   } else if (given_up_.empty()) {
-    spdlog::info("rtdwd stopped cleanly");
+    spdlog::info("rtdwd stopped cleanly{}", note);
   } else {
     // The last line: what the stop gave up (all of it safe: the next start does it again).
-    spdlog::warn("rtdwd stopped, giving up at shutdown.timeout ({} s): {} (exit 3)",
-                 config_.shutdown.timeout.count(), absl::StrJoin(given_up_, "; "));
+    spdlog::warn("rtdwd stopped, giving up at shutdown.timeout ({} s): {}{} (exit 3)",
+                 config_.shutdown.timeout.count(), absl::StrJoin(given_up_, "; "), note);
   }
   return result;
 }

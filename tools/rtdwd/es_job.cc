@@ -466,8 +466,7 @@ absl::Status EsJobRunner::Stop() {
     std::unique_lock<std::mutex> lock(mu_);
     delivery_stop_ = true;
     cv_.notify_all();
-    cv_.wait_until(lock, stop_.deadline(),
-                   [this] { return owed_.empty() || stop_.cancelled(); });
+    cv_.wait_until(lock, stop_.deadline(), [this] { return owed_.empty() || stop_.cancelled(); });
     if (!owed_.empty()) {
       spdlog::warn("{}: {} journal entries still owed at shutdown; delivered after restart",
                    settings_.job, owed_.size());
@@ -592,8 +591,7 @@ void EsJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
     cv_.wait(lock, [this] { return owed_.empty() || stop_.stopping() || delivery_stop_; });
     // A stop: what is owed may still be delivered until its deadline.
     if (!owed_.empty() && stop_.stopping()) {
-      cv_.wait_until(lock, stop_.deadline(),
-                     [this] { return owed_.empty() || stop_.cancelled(); });
+      cv_.wait_until(lock, stop_.deadline(), [this] { return owed_.empty() || stop_.cancelled(); });
     }
     clean = owed_.empty();
   }

@@ -30,7 +30,9 @@ class StopControl {
   bool stopping() const { return stopping_.load(); }
   bool cancelled() const { return cancelled_.load(); }
   // Clock::time_point::max() until Begin().
-  Clock::time_point deadline() const { return Clock::time_point(Clock::duration(deadline_.load())); }
+  Clock::time_point deadline() const {
+    return Clock::time_point(Clock::duration(deadline_.load()));
+  }
   // `limit`, cut to what is left until the deadline (0 once cancelled or past it).
   std::chrono::milliseconds Bound(std::chrono::milliseconds limit) const;
   // For the interruptible waits (core/backoff.h SleepUnlessCancelled, KafkaProducer::Await, ...).

@@ -397,7 +397,8 @@ absl::Status SplitJobRunner::AwaitDeliveries(KafkaDeliveryGroup* group,
                                              std::chrono::milliseconds timeout) {
   absl::Status st = producer_->Await(group, timeout, stop_.stopping_flag());
   // A stop came: the batch may still be acknowledged (and committed) until its deadline.
-  if (absl::IsCancelled(st)) st = producer_->Await(group, stop_.Bound(timeout), stop_.cancelled_flag());
+  if (absl::IsCancelled(st))
+    st = producer_->Await(group, stop_.Bound(timeout), stop_.cancelled_flag());
   return st;
 }
 
@@ -475,8 +476,8 @@ absl::Status SplitJobRunner::Stop() {
   // otherwise left to be re-read after the restart.
   if (in_flight_ != nullptr && !abandoned_ && store_ != nullptr) {
     Slot* slot = std::exchange(in_flight_, nullptr);
-    absl::Status st = producer_->Await(&slot->deliveries, stop_.Bound(kDeliveryTimeout),
-                                       stop_.cancelled_flag());
+    absl::Status st =
+        producer_->Await(&slot->deliveries, stop_.Bound(kDeliveryTimeout), stop_.cancelled_flag());
     if (st.ok()) st = CommitBatch(slot);
     if (!st.ok()) GiveUp(slot, nullptr, st);
   }
@@ -496,10 +497,10 @@ absl::Status SplitJobRunner::Stop() {
   if (consumer_) {
     if (auto st = consumer_->Close(deadline); !st.ok()) {
       if (group_mode_) {
-        given_up_ = absl::StrCat(given_up_, given_up_.empty() ? "" : "; ",
-                                 "did not leave consumer group ", *config_.kafka.group, ".",
-                                 settings_.job, " (", std::string(st.message()),
-                                 "): its partitions move after session.timeout.ms");
+        given_up_ =
+            absl::StrCat(given_up_, given_up_.empty() ? "" : "; ", "did not leave consumer group ",
+                         *config_.kafka.group, ".", settings_.job, " (", std::string(st.message()),
+                         "): its partitions move after session.timeout.ms");
       } else {
         spdlog::debug("{}: {}", settings_.job, std::string(st.message()));
       }
