@@ -329,6 +329,7 @@ absl::Status Daemon::Run() {
         } else {
           job->SetStatus(st);
           job->failed = true;
+          (void)job->runner->Stop();  // what it opened is closed, bounded like any stop
         }
         job->done = true;
         return;

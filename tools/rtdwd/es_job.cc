@@ -69,7 +69,7 @@ EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
 }
 
 EsJobRunner::~EsJobRunner() {
-  stop_.Cancel();
+  Cancel();
   // Leaving the group runs OnRevoked, which needs this object whole: close before members go.
   if (consumer_) consumer_->Close();
   {
@@ -88,6 +88,7 @@ void EsJobRunner::BeginStop(std::chrono::steady_clock::time_point deadline) {
 
 void EsJobRunner::Cancel() {
   JobRunner::Cancel();
+  cancel_ = true;
   { std::lock_guard<std::mutex> lock(mu_); }
   cv_.notify_all();
 }
@@ -111,7 +112,7 @@ absl::Status EsJobRunner::ConnectEs() {
   if (!client.ok()) return client.status();
   es_ = std::move(*client);
   EsJournalSinkOptions so;
-  so.cancel = stop_.cancelled_flag();
+  so.cancel = &cancel_;
   so.on_retry = [this](const BulkRetryEvent&) { es_retries_->Add(); };
   sink_ = std::make_unique<EsJournalSink>(es_.get(), so);
 
@@ -138,7 +139,7 @@ bool EsJobRunner::DeliverOne(const JournalEntry& entry) {
   Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(100),
                                  std::chrono::milliseconds(30000), 2.0});
   auto started = std::chrono::steady_clock::now();
-  while (!stop_.cancelled()) {
+  while (!cancel_.load()) {
     if (faults_.armed("mid_delivery")) {
       // Send the first half of the entry's documents, then (maybe) die: a crash mid-delivery.
       auto actions = ParseBulkBody(entry.body);
@@ -160,7 +161,7 @@ bool EsJobRunner::DeliverOne(const JournalEntry& entry) {
       if (!done.ok()) {
         SetProblem(absl::StrCat("cannot complete journal entry ", entry.seq, ": ",
                                 std::string(done.status().message())));
-        if (!SleepUnlessCancelled(backoff.NextDelay(), stop_.cancelled_flag())) return false;
+        if (!SleepUnlessCancelled(backoff.NextDelay(), &cancel_)) return false;
         continue;  // re-delivering is harmless (deterministic ids)
       }
       delivered_docs_->Add(report->acknowledged);
@@ -170,10 +171,10 @@ bool EsJobRunner::DeliverOne(const JournalEntry& entry) {
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       return true;
     }
-    if (stop_.cancelled()) return false;
+    if (cancel_.load()) return false;
     SetProblem(absl::StrCat("delivering journal entry ", entry.seq, ": ",
                             std::string(report.status().message())));
-    if (!SleepUnlessCancelled(backoff.NextDelay(), stop_.cancelled_flag())) return false;
+    if (!SleepUnlessCancelled(backoff.NextDelay(), &cancel_)) return false;
   }
   return false;
 }
@@ -466,13 +467,13 @@ absl::Status EsJobRunner::Stop() {
     std::unique_lock<std::mutex> lock(mu_);
     delivery_stop_ = true;
     cv_.notify_all();
-    cv_.wait_until(lock, stop_.deadline(), [this] { return owed_.empty() || stop_.cancelled(); });
+    cv_.wait_until(lock, stop_.deadline(), [this] { return owed_.empty() || cancel_.load(); });
     if (!owed_.empty()) {
       spdlog::warn("{}: {} journal entries still owed at shutdown; delivered after restart",
                    settings_.job, owed_.size());
     }
   }
-  stop_.Cancel();  // the delivery thread lets go of the entry in hand
+  cancel_ = true;  // the delivery thread lets go of the entry in hand
   cv_.notify_all();
   if (delivery_thread_.joinable()) delivery_thread_.join();
   // Group mode: leaving the group revokes our partitions (OnRevoked writes the hand-over). An
@@ -591,7 +592,7 @@ void EsJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
     cv_.wait(lock, [this] { return owed_.empty() || stop_.stopping() || delivery_stop_; });
     // A stop: what is owed may still be delivered until its deadline.
     if (!owed_.empty() && stop_.stopping()) {
-      cv_.wait_until(lock, stop_.deadline(), [this] { return owed_.empty() || stop_.cancelled(); });
+      cv_.wait_until(lock, stop_.deadline(), [this] { return owed_.empty() || cancel_.load(); });
     }
     clean = owed_.empty();
   }

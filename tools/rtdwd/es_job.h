@@ -151,6 +151,9 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   std::chrono::steady_clock::time_point last_handover_time_{};
   const bool group_mode_;
   bool delivery_stop_ = false;
+  // Deliveries (and the start-up replay) give up: set by Cancel(), and by Stop() at its deadline
+  // (the rest of the stop, e.g. the group's hand-over commit, still has until the deadline).
+  std::atomic<bool> cancel_{false};
   std::string given_up_;  // job thread: GivenUp()
   std::thread delivery_thread_;
   std::atomic<bool> consumer_at_end_{false};
