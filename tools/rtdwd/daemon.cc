@@ -482,7 +482,6 @@ absl::Status Daemon::Run() {
       given_up_.push_back(absl::StrCat(job->name, ": did not stop in time (store not closed)"));
       exit_now_ = true;
       job->thread.detach();
-      (void)job.release();
       continue;
     }
     if (job->thread.joinable()) job->thread.join();
@@ -510,6 +509,10 @@ absl::Status Daemon::Run() {
   if (http_thread.joinable()) {
     http.stop();
     http_thread.join();
+  }
+  // A job left behind is never destroyed: its thread still uses it until the process ends.
+  for (auto& job : jobs) {
+    if (!job->done) (void)job.release();
   }
   if (!result.ok()) {
     spdlog::info("rtdwd stopped with an error{}", note);

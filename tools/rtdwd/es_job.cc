@@ -498,10 +498,13 @@ absl::Status EsJobRunner::Stop() {
   if (auto owed = store_->ListJournal(/*with_bodies=*/false); owed.ok() && !owed->empty()) {
     uint64_t docs = 0;
     for (const auto& e : *owed) docs += e.doc_count;
+    // (Group mode drops them at the next start instead: the group's offset is behind them.)
     given_up.insert(given_up.begin(),
                     absl::StrCat(owed->size(), " journal entries (", docs,
-                                 " documents) owed to Elasticsearch: delivered first at the next "
-                                 "start"));
+                                 " documents) owed to Elasticsearch: ",
+                                 group_mode_ ? "their records are processed again from the "
+                                               "group's offsets"
+                                             : "delivered first at the next start"));
   }
   given_up_ = absl::StrJoin(given_up, "; ");
   return store_->Close();
