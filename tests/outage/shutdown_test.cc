@@ -246,5 +246,67 @@ TEST(ShutdownTest, DuringStartupReplayWithEsRefusing) {
   ExpectRestartEndsWithTruth(r.stack);
 }
 
+// A stop while the start-up waits for Elasticsearch (down before the daemon starts): the wait
+// ends at once (nothing is owed), and the restart with ES back runs the day.
+TEST(ShutdownTest, DuringStartupWaitingForEs) {
+  Running r(Events());
+  r.Prepare();
+  r.stack.es().Kill9();
+  auto d = r.stack.StartDaemon();
+  ASSERT_TRUE(d.ok());
+  ASSERT_TRUE(WaitFor(
+      [&] { return absl::StrContains(r.stack.DaemonLog(), "dau: waiting for Elasticsearch"); },
+      seconds(30)))
+      << r.stack.DaemonLog();
+  double took = 0;
+  std::optional<int> code = SigtermAndWait(**d, &took);
+  ASSERT_TRUE(code.has_value()) << "still running " << took << " s after SIGTERM:\n"
+                                << r.stack.DaemonLog();
+  std::cout << "waiting for ES: stopped in " << took << " s\n";
+  EXPECT_LT(took, 3.0) << "a wait for a service should end at once";
+  EXPECT_TRUE(absl::StrContains(r.stack.DaemonLog(), "dau: start-up interrupted by the stop"))
+      << r.stack.DaemonLog();
+  ExpectStopReport(*code, r.stack.DaemonLog(), /*must_give_up=*/false);
+  ASSERT_TRUE(r.stack.es().Restart().ok());
+  ExpectRestartEndsWithTruth(r.stack);
+}
+
+// Group mode (kafka.group) with the broker down: leaving the group needs the coordinator, which
+// does not answer; the stop does not wait for it past the deadline. The restart (a new member:
+// the old one is dropped after session.timeout.ms) runs the day to the truth.
+TEST(ShutdownTest, GroupModeBrokerDown) {
+  Running r(Events());
+  r.Prepare();
+  auto config = r.stack.WriteInstanceConfig(
+      "g", {"log-split", "dau", "order-wide"}, "group = \"g\"",
+      {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto d = r.stack.StartInstance(*config, "group.log");
+  ASSERT_TRUE(d.ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string log = r.stack.LogTail("group.log", 1 << 22);
+        return absl::StrContains(log, "log-split: group gives") &&
+               absl::StrContains(log, "dau: group gives");
+      },
+      seconds(60)))
+      << r.stack.LogTail("group.log");
+  SleepMs(1000);
+  BrokerDown(r.stack, true);
+  SleepMs(1500);
+  double took = 0;
+  std::optional<int> code = SigtermAndWait(**d, &took);
+  const std::string log = r.stack.LogTail("group.log", 1 << 22);
+  ASSERT_TRUE(code.has_value()) << "still running " << took << " s after SIGTERM:\n" << log;
+  std::cout << "group mode, broker down: stopped in " << took << " s\n";
+  ExpectStopReport(*code, log, /*must_give_up=*/false);
+  BrokerDown(r.stack, false);
+  CommandResult again = RunCommand(
+      {BinDir() + "/rtdwd", "--config", *config, "--exit-when-idle", "1.5"}, seconds(180));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  ExpectEsExact(r.stack);
+  ExpectDwdComplete(r.stack, r.stack.log_truth());
+}
+
 }  // namespace
 }  // namespace rtdw::testing
