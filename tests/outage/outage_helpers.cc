@@ -23,7 +23,6 @@ bool Full() {
 
 void SleepMs(int ms) { std::this_thread::sleep_for(milliseconds(ms)); }
 
-// A generated day of the given size (the chaos test's proportions).
 StackOptions Sized(int events) {
   StackOptions o;
   o.events = events;
@@ -35,7 +34,6 @@ StackOptions Sized(int events) {
   return o;
 }
 
-// Sized(events), with the daemon's /metrics and /health on a free loopback port (*port).
 StackOptions SizedWithHttp(int events, int* port) {
   StackOptions o = Sized(events);
   *port = FreePort();
@@ -43,8 +41,6 @@ StackOptions SizedWithHttp(int events, int* port) {
   return o;
 }
 
-// Starts the stack's services and runs db-split to idle over a generated day of CDC: the
-// dimension rows the ES jobs look up are in Redis before the test's daemon starts.
 absl::Status StartWithDims(PipelineStack& stack) {
   if (auto st = stack.Start(); !st.ok()) return st;
   if (auto st = stack.GenerateDb(); !st.ok()) return st;
@@ -54,7 +50,6 @@ absl::Status StartWithDims(PipelineStack& stack) {
   return absl::OkStatus();
 }
 
-// GET (or POST with `body`) through curl: the body, and the status code in *code.
 std::string Http(const std::string& url, int* code, const std::string& method,
                  const std::string& body) {
   std::vector<std::string> argv = {"curl", "-s", "-m", "5", "-X", method, "-w", "\n%{http_code}"};
@@ -74,8 +69,6 @@ std::string Http(const std::string& url, int* code, const std::string& method,
   return out;
 }
 
-// Sum of the samples of metric `name` (exact name) whose labels contain `label` ("" = all);
-// -1 when no sample is there.
 double Metric(const std::string& text, const std::string& name, const std::string& label) {
   double sum = 0;
   bool any = false;
