@@ -4,7 +4,7 @@
 // --exit-when-idle, --check of a valid file); 1 when it cannot go on (a start-up check that waiting
 // cannot fix, a job that failed); 2 for a bad config or command line (incl. a missing file); 3
 // after a stop that gave something up at shutdown.timeout (journal entries left owed, a batch left
-// uncommitted, a start-up cancelled, a client left behind) — all of it safe, the next start does
+// uncommitted, a consumer group not left, a job left behind) — all of it safe, the next start does
 // it again; the last log line names it. Signals: SIGTERM/SIGINT drain and stop, SIGHUP reloads
 // the config (tools/rtdwd/daemon.h).
 #include <unistd.h>
