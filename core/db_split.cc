@@ -14,7 +14,9 @@ using Value = JsonValue;
 
 constexpr size_t kMaxCachedTables = 4096;
 
-const JsonValue* Member(const JsonValue& obj, std::string_view name) { return obj.Find(name); }
+// What Process reads of the record (one pass over its members).
+enum { kType, kTable, kData, kRootFields };
+constexpr std::string_view kRootNames[kRootFields] = {"type", "table", "data"};
 
 // `name` in ASCII lower case, in `buf` when it has upper-case letters (else `name` itself).
 std::string_view Folded(std::string_view name, std::string* buf) {
@@ -119,7 +121,9 @@ DbSplitResult DbSplitTransform::Process(const InputRecord& in, const TableLists&
   if (!root.IsObject()) {
     return DeadLetter(in, Reason::kNotObject, "the record is not a JSON object", sink);
   }
-  const Value* type_v = Member(root, "type");
+  const Value* top[kRootFields];
+  FindMembers(root, kRootNames, kRootFields, top);
+  const Value* type_v = top[kType];
   if (type_v == nullptr || !type_v->IsString()) {
     return DeadLetter(in, Reason::kBadType, "type is missing or not a string", sink);
   }
@@ -135,23 +139,30 @@ DbSplitResult DbSplitTransform::Process(const InputRecord& in, const TableLists&
     ++counters_.skipped_no_row;  // whether or not it names a table (database-create has none)
     return DbSplitResult{DbOutcome::kSkippedNoRow, {}, Reason::kNotJson};
   }
-  const Value* table_v = Member(root, "table");
+  const Value* table_v = top[kTable];
   if (table_v == nullptr || !table_v->IsString() || table_v->GetStringLength() == 0) {
     return DeadLetter(in, Reason::kBadType, "table is missing or not a non-empty string", sink);
   }
   const std::string_view table = table_v->text();
-  const bool is_fact = tables.IsFact(table);
-  const bool is_dim = tables.IsDim(table);
+  const std::string_view folded = Folded(table, &folded_);  // the lists hold lower case
+  const bool is_fact = tables.IsFact(folded);
+  const bool is_dim = tables.IsDim(folded);
   if (!is_fact && !is_dim) {
     ++counters_.skipped_unknown_table;
     return DbSplitResult{DbOutcome::kSkippedUnknownTable, {}, Reason::kNotJson};
   }
-  const Value* data = Member(root, "data");
+  const Value* data = top[kData];
   if (data == nullptr || !data->IsObject()) {
     scratch_ = absl::StrCat("data of a ", ToAbsl(type), " row is missing or not an object");
     return DeadLetter(in, Reason::kNoPayload, scratch_, sink);
   }
-  const Value* id = Member(*data, "id");
+  // `id` and the table's key field, in one pass over the row.
+  auto kf = options_.key_fields.find(ToAbsl(folded));
+  const std::string_view row_names[2] = {
+      "id", kf != options_.key_fields.end() ? std::string_view(kf->second) : std::string_view()};
+  const Value* row_fields[2];
+  FindMembers(*data, row_names, row_names[1].empty() ? 1 : 2, row_fields);
+  const Value* id = row_fields[0];
   if (is_dim && (id == nullptr || !IdText(*id, &key_))) {
     return DeadLetter(in, Reason::kNoId, "the dimension row has no usable data.id", sink);
   }
@@ -173,9 +184,7 @@ DbSplitResult DbSplitTransform::Process(const InputRecord& in, const TableLists&
     result.outcome = DbOutcome::kDimension;
   }
   if (is_fact) {
-    const Value* key_v = nullptr;
-    auto kf = options_.key_fields.find(ToAbsl(Folded(table, &scratch_)));
-    if (kf != options_.key_fields.end()) key_v = Member(*data, kf->second);
+    const Value* key_v = row_names[1].empty() ? nullptr : row_fields[1];
     if (key_v == nullptr || !IdText(*key_v, &key_)) {
       if (id == nullptr || !IdText(*id, &key_)) key_.assign(table);
     }

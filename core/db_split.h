@@ -136,6 +136,7 @@ class DbSplitTransform {
   absl::flat_hash_map<std::string, std::array<std::string, 3>> topics_;  // cache by table
   std::string src_;
   std::string key_;
+  std::string folded_;  // the table name in lower case, when it has upper-case letters
   std::string scratch_;
   std::string dead_line_;
   DbSplitCounters counters_;

@@ -57,12 +57,12 @@ bool IsIntegerText(const char* s, size_t n) {
   return n > 0;
 }
 
-// Whether the text of a JSON number lies within the double range, cheaply: without an exponent
-// only a number of more than 308 digits can be beyond it.
+// Whether the text of a JSON number lies within the double range, cheaply: RapidJSON's reader
+// refuses long mantissas and large exponents itself, but lets through an exponent near the limit
+// (`9e308`); without an exponent only a number of more than 308 digits can be beyond the range.
 bool NumberInDoubleRange(const char* s, size_t n) {
-  if (n < 300 && IsIntegerText(s, n)) return true;
   bool exponent = false;
-  for (size_t i = 0; i < n && !exponent; ++i) exponent = s[i] == 'e' || s[i] == 'E';
+  for (size_t i = 0; i < n; ++i) exponent |= (s[i] | 0x20) == 'e';
   if (!exponent && n < 300) return true;
   double d;
   return NumberToDouble(s, n, &d);
@@ -105,7 +105,6 @@ class ConvertingDocument {
   bool StartArray() { return d_->StartArray(); }
   bool EndArray(rapidjson::SizeType n) { return d_->EndArray(n); }
   bool out_of_range() const { return out_of_range_; }
-  bool too_many() const { return false; }
 
  private:
   rapidjson::Document* d_;
@@ -143,16 +142,9 @@ class JsonTapeBuilder {
   bool EndArray(rapidjson::SizeType n) { return Close(n); }
 
   bool out_of_range() const { return out_of_range_; }
-  bool too_many() const { return too_many_; }
 
  private:
-  bool Room() {
-    if (tape_->size() < JsonValue::kMaxNodes) return true;
-    too_many_ = true;
-    return false;
-  }
   bool Scalar(JsonValue::Type t, const char* s, rapidjson::SizeType n) {
-    if (!Room()) return false;
     JsonValue& v = tape_->emplace_back();
     v.ptr_ = s;
     v.len_ = n;
@@ -160,7 +152,6 @@ class JsonTapeBuilder {
     return true;
   }
   bool Open(JsonValue::Type t) {
-    if (!Room()) return false;
     open_->push_back(static_cast<uint32_t>(tape_->size()));
     tape_->emplace_back().meta_ = static_cast<uint32_t>(t);
     return true;
@@ -177,7 +168,6 @@ class JsonTapeBuilder {
   std::vector<JsonValue>* tape_;
   std::vector<uint32_t>* open_;
   bool out_of_range_ = false;
-  bool too_many_ = false;
 };
 
 namespace {
@@ -236,7 +226,6 @@ struct ParseRun {
   rapidjson::ParseResult result;
   bool exceeded = false;      // nesting deeper than the limit
   bool out_of_range = false;  // a number beyond the double range
-  bool too_many = false;      // more values than a JsonValue array counts
 };
 
 // Runs `reader` over `stream` into `target` through the depth limit.
@@ -247,7 +236,6 @@ ParseRun RunParse(rapidjson::Reader* reader, Stream* stream, Target* target, int
   run.result = reader->Parse<kFlags>(*stream, handler);
   run.exceeded = handler.exceeded();
   run.out_of_range = target->out_of_range();
-  run.too_many = target->too_many();
   return run;
 }
 
@@ -319,8 +307,6 @@ JsonStatus Classify(const ParseRun& gen, size_t consumed, std::string_view text,
     if (detail) {
       if (gen.out_of_range) {
         *detail = absl::StrCat("number beyond the double range at offset ", gen.result.Offset());
-      } else if (gen.too_many) {
-        *detail = "more JSON values than one record may hold";
       } else if (gen.result.IsError()) {
         *detail = absl::StrCat(rapidjson::GetParseError_En(gen.result.Code()), " at offset ",
                                gen.result.Offset());
@@ -412,15 +398,44 @@ size_t Utf8PrefixLength(std::string_view s, size_t limit) {
 
 namespace {
 
-// The integer value of a number's text, when it is written as an integer and fits T.
+// The sign and magnitude of a number written as an integer (`-?digits`, as the JSON grammar
+// writes one); false for a fraction or exponent form or a magnitude beyond uint64.
+bool IntegerParts(const JsonValue& v, bool* negative, uint64_t* magnitude) {
+  if (!v.IsNumber()) return false;
+  const char* p = v.GetString();
+  const char* end = p + v.GetStringLength();
+  *negative = p < end && *p == '-';
+  if (*negative) ++p;
+  if (p == end) return false;
+  uint64_t m = 0;
+  for (; p < end; ++p) {
+    const unsigned digit = static_cast<unsigned char>(*p) - '0';
+    if (digit > 9) return false;  // '.', 'e', 'E'
+    if (m > (UINT64_MAX - digit) / 10) return false;
+    m = m * 10 + digit;
+  }
+  *magnitude = m;
+  return true;
+}
+
 template <typename T>
 bool IntegerOf(const JsonValue& v, T* out) {
-  if (!v.IsNumber()) return false;
-  std::string_view t = v.text();
-  if (!IsIntegerText(t.data(), t.size())) return false;
-  if (std::is_unsigned_v<T> && t.front() == '-') return false;
-  auto r = std::from_chars(t.data(), t.data() + t.size(), *out);
-  return r.ec == std::errc() && r.ptr == t.data() + t.size();
+  bool negative;
+  uint64_t m;
+  if (!IntegerParts(v, &negative, &m)) return false;
+  if constexpr (std::is_unsigned_v<T>) {
+    if (negative && m != 0) return false;
+    *out = m;
+  } else {
+    if (negative) {
+      if (m > uint64_t{1} << 63) return false;
+      *out = static_cast<int64_t>(0 - m);
+    } else {
+      if (m > static_cast<uint64_t>(INT64_MAX)) return false;
+      *out = static_cast<int64_t>(m);
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -463,9 +478,11 @@ JsonStatus JsonParser::Parse(std::string_view text) {
   detail_.clear();
   tape_.clear();
   open_.clear();
-  if (limits_.max_bytes > 0 && text.size() > limits_.max_bytes) {
-    detail_ =
-        absl::StrCat("record of ", text.size(), " bytes is over the limit of ", limits_.max_bytes);
+  const uint64_t max_bytes = limits_.max_bytes > 0 && limits_.max_bytes < kMaxJsonRecordBytes
+                                 ? limits_.max_bytes
+                                 : kMaxJsonRecordBytes;
+  if (text.size() > max_bytes) {
+    detail_ = absl::StrCat("record of ", text.size(), " bytes is over the limit of ", max_bytes);
     return JsonStatus::kTooBig;
   }
   buffer_.assign(text.data(), text.size());  // NUL-terminated by std::string
@@ -555,7 +572,6 @@ struct WriteScratch {
   std::vector<Frame> frames;
   std::vector<uint8_t> dropped;  // per member of the open objects: 1 = a later one has its name
   std::vector<std::string_view> names;
-  std::vector<uint32_t> tags;
   absl::flat_hash_set<std::string_view> seen;
 };
 
@@ -565,29 +581,41 @@ void MarkSuperseded(const JsonValue& obj, WriteScratch* s) {
   const uint32_t n = obj.Size();
   s->dropped.resize(base + n, 0);
   if (n < 2) return;
-  s->names.clear();
-  for (JsonValue::Member m : obj.Members()) s->names.push_back(m.name.text());
   if (n <= 32) {
-    // Pairs whose cheap tag (length, first and last byte) differs cannot be equal.
-    s->tags.clear();
-    for (std::string_view k : s->names) {
-      uint32_t t = static_cast<uint32_t>(k.size()) << 16;
+    // A small open-addressing table of member indexes (+1), at most half full.
+    const JsonValue* names[32];  // uninitialized: only the first j are read
+    uint8_t slots[64] = {};
+    uint32_t j = 0;
+    for (JsonValue::Member m : obj.Members()) {
+      const std::string_view k(m.name.GetString(), m.name.GetStringLength());
+      names[j] = &m.name;
+      uint32_t h = static_cast<uint32_t>(k.size());
       if (!k.empty()) {
-        t ^= static_cast<uint8_t>(k.front()) | static_cast<uint32_t>(static_cast<uint8_t>(k.back()))
-                                                   << 8;
+        h = h * 31 + static_cast<uint8_t>(k.front());
+        h = h * 31 + static_cast<uint8_t>(k[k.size() / 2]);
+        h = h * 31 + static_cast<uint8_t>(k.back());
       }
-      s->tags.push_back(t);
-    }
-    for (uint32_t i = 0; i + 1 < n; ++i) {
-      for (uint32_t j = i + 1; j < n; ++j) {
-        if (s->tags[i] == s->tags[j] && s->names[i] == s->names[j]) {
+      h = (h * 0x9E3779B1u) >> 26;
+      for (;; h = (h + 1) & 63) {
+        if (slots[h] == 0) {
+          slots[h] = static_cast<uint8_t>(j + 1);
+          break;
+        }
+        const uint32_t i = slots[h] - 1u;
+        if (names[i]->GetStringLength() == k.size() &&
+            std::memcmp(names[i]->GetString(), k.data(), k.size()) ==
+                0) {  // an earlier member of this name: the later one replaces it
           s->dropped[base + i] = 1;
+          slots[h] = static_cast<uint8_t>(j + 1);
           break;
         }
       }
+      ++j;
     }
     return;
   }
+  s->names.clear();
+  for (JsonValue::Member m : obj.Members()) s->names.push_back(m.name.text());
   s->seen.clear();
   for (uint32_t i = n; i-- > 0;) {
     if (!s->seen.insert(s->names[i]).second) s->dropped[base + i] = 1;
@@ -596,7 +624,9 @@ void MarkSuperseded(const JsonValue& obj, WriteScratch* s) {
 
 }  // namespace
 
-void WriteJson(Writer& w, const JsonValue& v) {
+namespace json_internal {
+
+void WriteJsonValue(Writer& w, const JsonValue& v) {
   if (!v.IsObject() && !v.IsArray()) {
     WriteScalar(w, v);
     return;
@@ -645,6 +675,8 @@ void WriteJson(Writer& w, const JsonValue& v) {
     }
   }
 }
+
+}  // namespace json_internal
 
 JsonStatus ParseJsonSafely(std::string_view text, const JsonLimits& limits,
                            rapidjson::Document* doc, std::string* detail) {

@@ -44,13 +44,16 @@
 namespace rtdw {
 
 inline constexpr int kMaxSupportedJsonDepth = 1024;
+// JsonParser refuses longer texts (kTooBig) whatever JsonLimits::max_bytes says: a text of n bytes
+// has at most n values, and a JsonValue counts up to 2^29 - 1 of them.
+inline constexpr uint64_t kMaxJsonRecordBytes = (uint64_t{1} << 29) - 1;
 
 inline constexpr unsigned kSafeParseFlags = rapidjson::kParseIterativeFlag |
                                             rapidjson::kParseValidateEncodingFlag |
                                             rapidjson::kParseFullPrecisionFlag;
 
 struct JsonLimits {
-  uint64_t max_bytes = 0;  // 0: no size limit
+  uint64_t max_bytes = 0;  // 0: no size limit (JsonParser: kMaxJsonRecordBytes)
   int max_depth = 64;      // objects and arrays; the root object is depth 1
 };
 
@@ -165,7 +168,6 @@ class JsonValue {
 
  private:
   friend class JsonTapeBuilder;
-  static constexpr uint32_t kMaxNodes = (1u << 29) - 1;  // what meta_ can count
 
   const char* ptr_ = nullptr;  // kString, kNumber: the text (in the parser's buffer)
   uint32_t len_ = 0;           // kString, kNumber: text bytes; kObject, kArray: members, elements
@@ -225,7 +227,21 @@ bool IdText(const JsonValue& v, std::string* out);
 // JSON, objects with each name once — where a name occurs more than once only its last member is
 // written, at that member's place (duplicate keys: the last one wins). Iterative: no recursion on
 // the input. Not thread-safe per writer; the scratch it needs is per thread.
-void WriteJson(rapidjson::Writer<rapidjson::StringBuffer>& w, const JsonValue& v);
+namespace json_internal {
+void WriteJsonValue(rapidjson::Writer<rapidjson::StringBuffer>& w, const JsonValue& v);
+}  // namespace json_internal
+
+inline void WriteJson(rapidjson::Writer<rapidjson::StringBuffer>& w, const JsonValue& v) {
+  // The common cases inline: a string or a number (Writer::RawNumber of RapidJSON 1.1 quotes the
+  // text; RawValue writes it as it is).
+  if (v.IsString()) {
+    w.String(v.GetString(), v.GetStringLength());
+  } else if (v.IsNumber()) {
+    w.RawValue(v.GetString(), v.GetStringLength(), rapidjson::kNumberType);
+  } else {
+    json_internal::WriteJsonValue(w, v);
+  }
+}
 
 // A one-shot, copying parse into a rapidjson::Document with the same checks, for protocol JSON
 // (ES requests and answers); numbers become int64/uint64/double as described above, and
