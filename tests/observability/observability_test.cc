@@ -11,6 +11,7 @@
 // the run certainly had, alerts that never go pending during a real outage or stay pending after
 // it, dead-letter counts by reason that differ from the generator's truth, and metric names
 // promtool's linter refuses. Skipped, with a message, where the `prometheus` package is absent.
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -494,6 +495,23 @@ TEST_F(ObservabilityLiveTest, MetricsPassPromtoolCheckMetrics) {
     EXPECT_TRUE(absl::StrContains(run_->page, absl::StrCat("rtdw_records_in_total{job=\"", job)))
         << job;
   }
+}
+
+// The series the rules added read what they say: the disk's free space (as statvfs sees it, give
+// or take what other processes wrote meanwhile) and state.min_free_mb (64 by default), the
+// backlog limit, /health.
+TEST_F(ObservabilityLiveTest, NewSeriesReadWhatTheySay) {
+  struct statvfs st;
+  ASSERT_EQ(statvfs(run_->stack->state_dir().c_str(), &st), 0);
+  const double free_bytes = static_cast<double>(st.f_bavail) * st.f_frsize;
+  for (const Sample& s : Query("rtdw_state_free_bytes")) {
+    EXPECT_NEAR(s.value, free_bytes, 1e9) << Describe({s});
+  }
+  EXPECT_EQ(Query("rtdw_state_free_bytes").size(), 4u);
+  EXPECT_EQ(Query("rtdw_state_min_free_bytes == 64 * 1024 * 1024").size(), 4u);
+  EXPECT_EQ(Query("rtdw_journal_backlog_limit == 4").size(), 2u);  // dau, order-wide
+  EXPECT_EQ(Query("rtdw_healthy == 1").size(), 1u);
+  EXPECT_EQ(Query("rtdw_batch_max_seconds == 0.05").size(), 4u);  // the stack's batch_max_ms 50
 }
 
 // The rules as Prometheus loaded them: every rule evaluates without error on the live scrape,

@@ -461,6 +461,10 @@ TEST_F(OrderWideTest, LateAndFutureRows) {
   EXPECT_EQ(store_.watermarks.at(0), 1764000000000 + 36 * 3600 * 1000);
   EXPECT_EQ(store_.watermarks.at(1), 1764000000000 + 10 * 3600 * 1000 - 1000);
   EXPECT_EQ(ow_->counters().join_expired, 2u);
+  // By reason, as rtdwd exports them (rtdw_dead_letters_total{job,reason}).
+  EXPECT_EQ(ow_->counters().dead_letters_by_reason,
+            (std::map<std::string, uint64_t, std::less<>>{
+                {"future", 1}, {"join_expired", 2}, {"late", 1}}));
 }
 
 TEST_F(OrderWideTest, BadRowsAreDeadLetters) {
