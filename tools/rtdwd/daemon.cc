@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "core/dead_letter.h"
 #include "httplib.h"
 #include "spdlog/spdlog.h"
 #include "storage/state_store.h"
