@@ -297,7 +297,11 @@ absl::StatusOr<size_t> EsJobRunner::RunOnce() {
     if (owed_.size() >= settings_.max_backlog) {
       cv_.wait_for(lock, std::chrono::milliseconds(100),
                    [this] { return owed_.size() < settings_.max_backlog; });
-      if (owed_.size() >= settings_.max_backlog) return size_t{0};
+      if (owed_.size() >= settings_.max_backlog) {
+        lock.unlock();
+        lag_.Update(consumer_->HighWatermarks());  // the input still grows while paused
+        return size_t{0};
+      }
     }
   }
   batch_.Clear();
@@ -411,6 +415,7 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
     auto delay = backoff.NextDelay();
     SetProblem(absl::StrCat("batch not committed, retrying in ", delay.count(),
                             " ms: ", std::string(st.message())));
+    lag_.Update(consumer_->HighWatermarks());      // the input still grows while this batch waits
     if (StopRequested()) return absl::OkStatus();  // not committed: read again after restart
     std::this_thread::sleep_for(delay);
   }

@@ -254,6 +254,7 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
     if (absl::Status space = store_->CheckFreeSpace(); !space.ok()) {
       SetProblem(absl::StrCat("not reading: ", space.message()));
       waiting_for_space_ = true;
+      lag_.Update(consumer_->HighWatermarks());  // the input still grows while it waits
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       return size_t{0};
     }
