@@ -49,6 +49,7 @@ void DauTransform::DeadLetter(const InputRecord& in, std::string_view reason,
                               std::string_view detail, int64_t now_ms, BatchState* state,
                               EsTransformCounters* c) {
   ++c->dead_letters;
+  ++c->dead_letters_by_reason[std::string(reason)];
   DeadLetterFields f;
   f.job = options_.job;
   f.reason = reason;

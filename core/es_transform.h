@@ -12,6 +12,8 @@
 #define RTDW_CORE_ES_TRANSFORM_H_
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -81,6 +83,8 @@ struct EsTransformCounters {
   uint64_t duplicates = 0;    // dau: records that lost to an earlier one of the same mid and day
   uint64_t dims_missing = 0;  // dimension rows looked up but absent
   uint64_t dead_letters = 0;  // records dead-lettered (late, future, bad input, join_expired)
+  // The same records by reason code (ReasonCode(): "late", "not_json", ...); sums to dead_letters.
+  std::map<std::string, uint64_t, std::less<>> dead_letters_by_reason;
   uint64_t join_waiting = 0;  // order-wide: rows buffered awaiting their partner
   uint64_t join_expired = 0;  // order-wide: rows expired unmatched
 
@@ -92,6 +96,7 @@ struct EsTransformCounters {
     duplicates += o.duplicates;
     dims_missing += o.dims_missing;
     dead_letters += o.dead_letters;
+    for (const auto& [reason, n] : o.dead_letters_by_reason) dead_letters_by_reason[reason] += n;
     join_waiting += o.join_waiting;
     join_expired += o.join_expired;
   }

@@ -130,6 +130,7 @@ void OrderWideTransform::DeadLetter(std::string_view reason, std::string_view de
                                     std::string_view src, std::string_view raw, int64_t now_ms,
                                     BatchState* state, EsTransformCounters* c) {
   ++c->dead_letters;
+  ++c->dead_letters_by_reason[std::string(reason)];
   DeadLetterFields f;
   f.job = options_.job;
   f.reason = reason;

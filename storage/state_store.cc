@@ -825,11 +825,17 @@ absl::Status StateStore::CheckWritable() const {
   return absl::OkStatus();
 }
 
+std::optional<uint64_t> StateStore::FreeBytes() const {
+  struct statvfs st;
+  if (::statvfs(path_.c_str(), &st) != 0) return std::nullopt;
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
 absl::Status StateStore::CheckFreeSpace() const {
   if (min_free_mb_ <= 0) return absl::OkStatus();
-  struct statvfs st;
-  if (::statvfs(path_.c_str(), &st) != 0) return absl::OkStatus();  // unknown: RocksDB will tell
-  const uint64_t free_bytes = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  const std::optional<uint64_t> free = FreeBytes();
+  if (!free) return absl::OkStatus();  // unknown: RocksDB will tell
+  const uint64_t free_bytes = *free;
   if (free_bytes >= static_cast<uint64_t>(min_free_mb_) << 20) return absl::OkStatus();
   return absl::ResourceExhaustedError(
       absl::StrCat("No space left for a commit to ", path_, ": ", free_bytes >> 20,

@@ -322,6 +322,10 @@ class StateStore {
   // system has less than StateStoreOptions::min_free_mb free; Commit() refuses then. A job that
   // writes elsewhere before its commit (a split job producing) asks first.
   absl::Status CheckFreeSpace() const;
+  // Bytes available to this process on the store's file system (statvfs); nullopt when unknown.
+  std::optional<uint64_t> FreeBytes() const;
+  // StateStoreOptions::min_free_mb (0: no floor).
+  int64_t min_free_mb() const { return min_free_mb_; }
 
   // ---- backups (rocksdb/utilities/backup_engine.h)
   // A new backup of this (writable) store into the BackupEngine directory `backup_dir`

@@ -355,7 +355,7 @@ TEST(OpsTest, MetricsExportEveryJobSeriesFromTheStartAndFollowTheData) {
       EXPECT_EQ(Metric(page, Series(name, job)), 0) << name << " of " << job;
     }
     EXPECT_EQ(Metric(page, Series("rtdw_job_up", job)), 1) << job;
-    EXPECT_EQ(Metric(page, Series("rtdw_batch_max_ms", job)), 50) << job;
+    EXPECT_EQ(Metric(page, Series("rtdw_batch_max_seconds", job)), 0.05) << job;
     EXPECT_FALSE(std::isnan(
         Metric(page, absl::StrCat("rtdw_state_sst_bytes{job=\"", job, "\",cf=\"offsets\"}"))))
         << job;

@@ -486,15 +486,19 @@ TEST_F(OrderWideTest, BadRowsAreDeadLetters) {
       {"DWD_ORDER_INFO_U", OrderJson(1, "2025-11-25 10:00:00"), "unknown_topic"},
   };
   std::vector<std::string> expected;
+  std::map<std::string, uint64_t, std::less<>> by_reason;
   for (const Case& c : cases) {
     Raw(c.topic, c.value);
     expected.push_back(c.reason);
+    ++by_reason[c.reason];
   }
   Run();
   EXPECT_EQ(DeadReasons(), expected);
   EXPECT_TRUE(store_.join.empty());
   EXPECT_TRUE(store_.watermarks.empty());
   EXPECT_EQ(ow_->counters().dead_letters, cases.size());
+  // By reason, as rtdwd exports them (rtdw_dead_letters_total{job,reason}).
+  EXPECT_EQ(ow_->counters().dead_letters_by_reason, by_reason);
   for (const auto& line : store_.dead_letters) {
     rapidjson::Document d = Parse(line);
     EXPECT_FALSE(Str(d, "detail").empty());

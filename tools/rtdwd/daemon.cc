@@ -46,7 +46,6 @@ std::chrono::milliseconds StatsInterval(const Config& config) {
 }
 
 bool HasJournal(std::string_view job) { return job == kJobDau || job == kJobOrderWide; }
-bool IsSplitJob(std::string_view job) { return job == kJobLogSplit || job == kJobDbSplit; }
 
 // "user rtdw (uid 998)".
 std::string EffectiveUser() {
@@ -82,7 +81,7 @@ struct Daemon::RunningJob {
   std::unique_ptr<StoreMetrics> store_metrics;  // refreshed by the stats thread
   Gauge* up = nullptr;
   Gauge* batch_max_records = nullptr;
-  Gauge* batch_max_ms = nullptr;
+  Gauge* batch_max_seconds = nullptr;
   Counter* reloads_applied = nullptr;
 
   void SetStatus(absl::Status st) {
@@ -105,7 +104,7 @@ struct Daemon::RunningJob {
     const JobCommon* common = config->jobs.Common(name);
     runner->SetBatchLimits(common->batch_max_records, common->batch_max_ms);
     batch_max_records->Set(static_cast<double>(common->batch_max_records));
-    batch_max_ms->Set(static_cast<double>(common->batch_max_ms.count()));
+    batch_max_seconds->Set(std::chrono::duration<double>(common->batch_max_ms).count());
     reloads_applied->Add();
   }
   // The /health line of this job; "" when it is consuming.
@@ -229,27 +228,15 @@ absl::Status Daemon::Run() {
     const Labels labels = {{"job", name}};
     metrics_.GetCounter("rtdw_offset_lost_total", "Stored offsets the broker no longer has",
                         labels);
-    if (IsSplitJob(name)) {  // their dead letters by reason (the ES jobs' reasons left out)
-      for (int r = 0; r < kReasonCount; ++r) {
-        const std::string reason(ReasonCode(Reason(r)));
-        if (reason == "late" || reason == "future" || reason == "join_expired" ||
-            reason == "es_rejected") {
-          continue;
-        }
-        metrics_.GetCounter("rtdw_dead_letters_total",
-                            "Records rejected to the dead letters, by reason",
-                            {{"job", name}, {"reason", reason}});
-      }
-    }
     job->up = metrics_.GetGauge("rtdw_job_up", "1 while the job is consuming and healthy, else 0",
                                 labels);
     const JobCommon* common = job->config->jobs.Common(name);
     job->batch_max_records = metrics_.GetGauge("rtdw_batch_max_records",
                                                "The job's batch_max_records in effect", labels);
     job->batch_max_records->Set(static_cast<double>(common->batch_max_records));
-    job->batch_max_ms =
-        metrics_.GetGauge("rtdw_batch_max_ms", "The job's batch_max_ms in effect", labels);
-    job->batch_max_ms->Set(static_cast<double>(common->batch_max_ms.count()));
+    job->batch_max_seconds = metrics_.GetGauge(
+        "rtdw_batch_max_seconds", "The job's batch_max_ms in effect, in seconds", labels);
+    job->batch_max_seconds->Set(std::chrono::duration<double>(common->batch_max_ms).count());
     job->reloads_applied = metrics_.GetCounter(
         "rtdw_job_config_reloads_total",
         "SIGHUP reloads the job has applied (between two batches: the next one uses them)", labels);
@@ -274,27 +261,34 @@ absl::Status Daemon::Run() {
   if (absl::Status fatal = monitor.Fatal(); !fatal.ok()) return fatal;
 
   std::atomic<bool> stopping{false};
+  // What /health lists (and rtdw_healthy is 0 for).
+  auto health_problems = [&] {
+    std::vector<std::string> problems;
+    if (stopping) problems.push_back("stopping");
+    for (std::string& p : monitor.Problems()) problems.push_back(std::move(p));
+    for (const auto& job : jobs) {
+      if (std::string p = job->Problem(); !p.empty()) problems.push_back(std::move(p));
+    }
+    return problems;
+  };
+  Gauge* healthy = metrics_.GetGauge("rtdw_healthy", "1 when /health answers 200 ok, else 0 (503)");
   // HTTP: /metrics and /health.
   httplib::Server http;
   std::thread http_thread;
   if (config_.http.enabled()) {
     http.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
       rss->Set(static_cast<double>(ProcessRssBytes()));
+      healthy->Set(health_problems().empty() ? 1 : 0);  // as /health says now
       std::vector<const StoreMetrics*> stores;
       for (const auto& job : jobs) {
-        job->up->Set(job->started && job->Problem().empty() ? 1 : 0);  // as /health says now
+        job->up->Set(job->started && job->Problem().empty() ? 1 : 0);
         stores.push_back(job->store_metrics.get());
       }
       res.set_content(metrics_.RenderPrometheus() + RenderDedupDaysFamily(stores),
                       "text/plain; version=0.0.4");
     });
     http.Get("/health", [&](const httplib::Request&, httplib::Response& res) {
-      std::vector<std::string> problems;
-      if (stopping) problems.push_back("stopping");
-      for (std::string& p : monitor.Problems()) problems.push_back(std::move(p));
-      for (const auto& job : jobs) {
-        if (std::string p = job->Problem(); !p.empty()) problems.push_back(std::move(p));
-      }
+      std::vector<std::string> problems = health_problems();
       if (problems.empty()) {
         res.set_content("ok\n", "text/plain");
       } else {

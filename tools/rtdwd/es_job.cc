@@ -11,6 +11,7 @@
 #include "connectors/es/templates.h"
 #include "core/backoff.h"
 #include "core/dau_document.h"
+#include "core/dead_letter.h"
 #include "core/event_time.h"
 #include "core/journal_sink.h"
 #include "core/state_types.h"
@@ -56,6 +57,11 @@ EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
   rejected_docs_ = metrics_->GetCounter("rtdw_es_documents_rejected_total",
                                         "Documents ES refused for good (dead-lettered)", job);
   backlog_gauge_ = metrics_->GetGauge("rtdw_journal_backlog", "Journal entries owed to ES", job);
+  metrics_
+      ->GetGauge("rtdw_journal_backlog_limit",
+                 "Journal entries owed to ES at which polling pauses (back-pressure)", job)
+      ->Set(static_cast<double>(settings_.max_backlog));
+  es_rejected_ = common_.DeadLetters(ReasonCode(Reason::kEsRejected));
   group_assignments_ = metrics_->GetCounter("rtdw_group_assignments_total",
                                             "Group mode: partition assignments received", job);
   partitions_rebuilt_ = metrics_->GetCounter(
@@ -167,6 +173,7 @@ bool EsJobRunner::DeliverOne(const JournalEntry& entry) {
       delivered_docs_->Add(report->acknowledged);
       rejected_docs_->Add(report->rejected.size());
       common_.dead_letters->Add(report->rejected.size());
+      es_rejected_->Add(report->rejected.size());
       delivery_seconds_->Observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       return true;
@@ -304,7 +311,11 @@ absl::StatusOr<size_t> EsJobRunner::RunOnce() {
     if (owed_.size() >= settings_.max_backlog) {
       cv_.wait_for(lock, std::chrono::milliseconds(100),
                    [this] { return owed_.size() < settings_.max_backlog; });
-      if (owed_.size() >= settings_.max_backlog) return size_t{0};
+      if (owed_.size() >= settings_.max_backlog) {
+        lock.unlock();
+        lag_.Update(consumer_->HighWatermarks());  // the input still grows while paused
+        return size_t{0};
+      }
     }
   }
   batch_.Clear();
@@ -397,6 +408,11 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
         common_.records_out->Add(after.documents - before.documents);
         documents_->Add(after.documents - before.documents);
         common_.dead_letters->Add(after.dead_letters - before.dead_letters);
+        for (const auto& [reason, n] : after.dead_letters_by_reason) {
+          auto was = before.dead_letters_by_reason.find(reason);
+          const uint64_t added = n - (was == before.dead_letters_by_reason.end() ? 0 : was->second);
+          if (added > 0) common_.DeadLetters(reason)->Add(added);
+        }
         dims_missing_->Add(after.dims_missing - before.dims_missing);
         duplicates_->Add(after.duplicates - before.duplicates);
         common_.batches->Add();
@@ -413,6 +429,7 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
     auto delay = backoff.NextDelay();
     SetProblem(absl::StrCat("batch not committed, retrying in ", delay.count(),
                             " ms: ", std::string(st.message())));
+    lag_.Update(consumer_->HighWatermarks());  // the input still grows while this batch waits
     if (stop_.stopping() || !SleepUnlessCancelled(delay, stop_.stopping_flag())) {
       given_up_ = absl::StrCat("a batch of ", batch_.size(), " records read but not committed (",
                                std::string(st.message()), "): read again at the next start");

@@ -167,6 +167,7 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   Counter* delivered_docs_;
   Counter* rejected_docs_;
   Gauge* backlog_gauge_;
+  Counter* es_rejected_;         // rtdw_dead_letters_total{reason="es_rejected"}
   Counter* group_assignments_;   // group mode: assignments received
   Counter* partitions_rebuilt_;  // group mode: partitions whose state was rebuilt
   Counter* dedup_restored_;      // group mode: de-dup entries restored from ES

@@ -88,6 +88,11 @@ StoreMetrics::StoreMetrics(MetricsRegistry* metrics, std::string job, bool has_d
                                      "Bytes of the bulk bodies owed to ES (journal)", labels);
   stored_dead_letters_ = metrics->GetGauge(
       "rtdw_state_dead_letters", "Dead letters kept in the store (rtdw deadletter list)", labels);
+  free_bytes_ = metrics->GetGauge("rtdw_state_free_bytes",
+                                  "Bytes available on the file system of the job's store", labels);
+  min_free_bytes_ = metrics->GetGauge(
+      "rtdw_state_min_free_bytes",
+      "state.min_free_mb in bytes: below it nothing commits (0: no floor)", labels);
 }
 
 void StoreMetrics::Refresh(StateStore& store) {
@@ -109,6 +114,10 @@ void StoreMetrics::Refresh(StateStore& store) {
   }
   journal_bytes_->Set(static_cast<double>(stats->journal_bytes));
   stored_dead_letters_->Set(static_cast<double>(stats->dead_letters));
+  if (std::optional<uint64_t> free = store.FreeBytes()) {
+    free_bytes_->Set(static_cast<double>(*free));
+  }
+  min_free_bytes_->Set(static_cast<double>(std::max<int64_t>(store.min_free_mb(), 0) << 20));
 
   if (!has_dedup_ || Clock::now() < next_scan_) return;
   const auto started = Clock::now();

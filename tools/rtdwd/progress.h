@@ -64,7 +64,8 @@ class KafkaLagTracker {
   std::atomic<int> partitions_{0};
 };
 
-// The state store's figures as gauges (`rtdw_state_*{job[,cf]}`) plus the de-dup keys per day
+// The state store's figures as gauges (`rtdw_state_*{job[,cf]}`, with the free space of its file
+// system and the floor state.min_free_mb) plus the de-dup keys per day
 // (`rtdw_dedup_keys{job,day}`, counted exactly by a scan of each day; a scan is repeated no more
 // often than 20 times its own duration, so a large store costs at most ~5% of one thread).
 class StoreMetrics {
@@ -81,6 +82,8 @@ class StoreMetrics {
   std::map<std::string, Gauge*> sst_bytes_, memtable_bytes_, keys_;  // by column family
   Gauge* journal_bytes_;
   Gauge* stored_dead_letters_;
+  Gauge* free_bytes_;      // the store's file system
+  Gauge* min_free_bytes_;  // its floor (state.min_free_mb)
   std::chrono::steady_clock::time_point next_scan_{};
   mutable std::mutex mu_;
   std::map<uint32_t, uint64_t> dedup_days_;  // yyyymmdd -> keys

@@ -17,12 +17,11 @@ namespace rtdw {
 class SplitJobRunner::ProducingSink : public RecordSink {
  public:
   ProducingSink(KafkaProducer* producer, std::vector<std::string> slot_topics,
-                std::string dead_letter_topic, MetricsRegistry* metrics, std::string job)
+                std::string dead_letter_topic, const JobMetrics* metrics)
       : producer_(producer),
         slot_topics_(std::move(slot_topics)),
         dead_letter_topic_(std::move(dead_letter_topic)),
-        metrics_(metrics),
-        job_(std::move(job)) {}
+        metrics_(metrics) {}
 
   // Resolves the slot and dead-letter topics.
   absl::Status Init() {
@@ -75,10 +74,7 @@ class SplitJobRunner::ProducingSink : public RecordSink {
     headers_.push_back({kHeaderReason, record.reason});
     if (!record.src.empty()) headers_.push_back({kHeaderSrc, record.src});
     Fail(producer_->Produce(dead_letter_ref_, record.key, record.value, headers_, -1, group_));
-    metrics_
-        ->GetCounter("rtdw_dead_letters_total", "Records rejected to the dead letters, by reason",
-                     {{"job", job_}, {"reason", std::string(record.reason)}})
-        ->Add();
+    metrics_->DeadLetters(record.reason)->Add();
     ++dead_;
   }
 
@@ -98,8 +94,7 @@ class SplitJobRunner::ProducingSink : public RecordSink {
   KafkaProducer* producer_;
   std::vector<std::string> slot_topics_;
   std::string dead_letter_topic_;
-  MetricsRegistry* metrics_;
-  std::string job_;
+  const JobMetrics* metrics_;
   std::vector<KafkaTopicRef> slot_refs_;
   KafkaTopicRef dead_letter_ref_;
   absl::flat_hash_map<std::string, KafkaTopicRef> by_name_;  // db-split's topics by name
@@ -152,7 +147,7 @@ absl::Status SplitJobRunner::Start() {
   consumer_ = std::move(*consumer);
 
   sink_ = std::make_unique<ProducingSink>(producer_.get(), step_->SlotTopics(),
-                                          settings_.dead_letter_topic, metrics_, settings_.job);
+                                          settings_.dead_letter_topic, &common_);
   if (auto st = sink_->Init(); !st.ok()) return st;
   spdlog::info("{}: store {} ({}), source {}", settings_.job, store_->path(),
                store_->created() ? "created" : "opened", settings_.source_topic);
@@ -258,6 +253,7 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
     if (absl::Status space = store_->CheckFreeSpace(); !space.ok()) {
       SetProblem(absl::StrCat("not reading: ", space.message()));
       waiting_for_space_ = true;
+      lag_.Update(consumer_->HighWatermarks());  // the input still grows while it waits
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       return size_t{0};
     }
