@@ -689,34 +689,34 @@ absl::Status EsJobRunner::RestoreDedupFromEs(int32_t partition) {
   so.sort = {"_index", "mid"};
   so.page_size = 5000;
   auto started = std::chrono::steady_clock::now();
-  const std::string pattern = absl::StrCat(settings_.dau_index_prefix, "*");
   // A search sees only what the last refresh made visible: without this, documents written just
   // before (by this job's previous owner) would be missed and their users counted again.
-  RTDW_RETURN_IF_ERROR(es_->Refresh(pattern));
+  RTDW_RETURN_IF_ERROR(es_->Refresh(absl::StrCat(settings_.dau_index_prefix, "*")));
   PendingBatch batch = store_->NewBatch();
   uint64_t docs = 0, restored = 0, skipped = 0;
   std::optional<int64_t> max_ts;
-  absl::Status st = es_->ScrollAll(pattern, so, [&](const SearchHit& hit) {
-    ++docs;
-    std::optional<DauDocumentSource> doc = ParseDauDocumentSource(hit.source);
-    if (!doc || doc->topic != topic || doc->partition != partition) {
-      ++skipped;
-      return absl::OkStatus();
-    }
-    const int64_t ts = doc->ts_ms;
-    absl::CivilDay cd = CivilDayOf(ts, settings_.time_zone);
-    DayNumber day = static_cast<DayNumber>(cd.year() * 10000 + cd.month() * 100 + cd.day());
-    RTDW_ASSIGN_OR_RETURN(
-        bool put, PutDedupIfBeats(batch, day, partition, hit.id, DedupValue{ts, doc->offset}));
-    if (!put) return absl::OkStatus();
-    ++restored;
-    if (!max_ts || ts > *max_ts) max_ts = ts;
-    if (batch.mutation_count() >= 5000) {
-      RTDW_RETURN_IF_ERROR(store_->Commit(std::move(batch)).status());
-      batch = store_->NewBatch();
-    }
-    return absl::OkStatus();
-  });
+  absl::Status st =
+      es_->ScrollAll(absl::StrCat(settings_.dau_index_prefix, "*"), so, [&](const SearchHit& hit) {
+        ++docs;
+        std::optional<DauDocumentSource> doc = ParseDauDocumentSource(hit.source);
+        if (!doc || doc->topic != topic || doc->partition != partition) {
+          ++skipped;
+          return absl::OkStatus();
+        }
+        const int64_t ts = doc->ts_ms;
+        absl::CivilDay cd = CivilDayOf(ts, settings_.time_zone);
+        DayNumber day = static_cast<DayNumber>(cd.year() * 10000 + cd.month() * 100 + cd.day());
+        RTDW_ASSIGN_OR_RETURN(
+            bool put, PutDedupIfBeats(batch, day, partition, hit.id, DedupValue{ts, doc->offset}));
+        if (!put) return absl::OkStatus();
+        ++restored;
+        if (!max_ts || ts > *max_ts) max_ts = ts;
+        if (batch.mutation_count() >= 5000) {
+          RTDW_RETURN_IF_ERROR(store_->Commit(std::move(batch)).status());
+          batch = store_->NewBatch();
+        }
+        return absl::OkStatus();
+      });
   if (absl::IsNotFound(st)) st = absl::OkStatus();  // no DAU index yet
   RTDW_RETURN_IF_ERROR(st);
   if (max_ts) {
