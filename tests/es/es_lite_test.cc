@@ -752,6 +752,25 @@ TEST_F(EsLiteStrictTest, SearchesSeeOnlyRefreshedWritesGetIsRealTime) {
   EXPECT_EQ(CountNow("r1"), 5);  // a b c f g
 }
 
+// SIGTERM while a ?refresh=wait_for write waits on an index that never refreshes by itself: the
+// write (already durable) is answered and es-lite stops cleanly instead of hanging on it.
+TEST_F(EsLiteStrictTest, SigtermDoesNotHangOnAPendingWaitFor) {
+  ASSERT_EQ(Call("PUT", "/w", R"({"settings":{"index":{"refresh_interval":"-1"}}})").status, 200);
+  std::atomic<bool> answered{false};
+  std::thread writer([&] {
+    auto c = NewClient(std::chrono::milliseconds(60000));
+    auto r = c->Perform("PUT", "/w/_doc/1?refresh=wait_for", R"({"k":1})");
+    answered = r.ok() && r->status == 201;
+  });
+  ASSERT_TRUE(rtdw::testing::WaitFor([&] { return Call("GET", "/w/_doc/1").status == 200; },
+                                     std::chrono::seconds(30)));
+  const auto start = std::chrono::steady_clock::now();
+  es_.Stop();  // SIGTERM; SIGKILL after 10 s
+  writer.join();
+  EXPECT_TRUE(answered.load());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8));
+}
+
 // The default refresh_interval (1s) shows a write to searches within about a second, by itself;
 // a long interval does not show it before its time. Source: index-modules.html (refresh_interval).
 TEST_F(EsLiteStrictTest, ScheduledRefreshFollowsTheIndexInterval) {

@@ -151,6 +151,7 @@ int main(int argc, char** argv) {
     int sig = 0;
     sigwait(&stop_signals, &sig);
     fprintf(stderr, "rtdw-es-lite: signal %d, stopping\n", sig);
+    store.value()->StopWaiting();  // ?refresh=wait_for requests answer now
     server.Stop();
   });
   bool ok = server.Listen();

@@ -487,13 +487,17 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
   return store;
 }
 
-Store::~Store() {
+void Store::StopWaiting() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     closing_ = true;
   }
   schedule_cv_.notify_all();
   refreshed_cv_.notify_all();
+}
+
+Store::~Store() {
+  StopWaiting();
   if (refresher_.joinable()) refresher_.join();
   indices_.clear();  // releases the refreshed views (snapshots) before the database closes
   if (db_) {

@@ -164,6 +164,10 @@ class Store {
   // Blocks until every write to `names` acknowledged before the call is visible to Scan() (a
   // scheduled or explicit refresh), or the store is closing. `?refresh=wait_for`.
   void WaitForRefresh(const std::vector<std::string>& names);
+  // Wakes every WaitForRefresh() and stops the scheduled refreshes, for shutdown: call it before
+  // stopping the server, whose worker threads may be waiting (an index with refresh_interval -1
+  // would otherwise hold them forever). Writes and explicit refreshes keep working.
+  void StopWaiting();
 
   static std::optional<EsError> ValidateIndexName(absl::string_view name);
   static std::string NewId();
