@@ -1395,8 +1395,12 @@ EsLiteServer::EsLiteServer(Store* store, Faults* faults, const ServerOptions& op
   } else {
     http_->set_default_headers({});
   }
+  // cpp-httplib calls the logger once the answer is written: until then a stop must not shut the
+  // connection down (the answer would be lost).
+  http_->set_logger([this](const httplib::Request&, const httplib::Response&) { unwritten_--; });
   auto handler = [this](const httplib::Request& req, httplib::Response& res) {
     in_flight_++;
+    unwritten_++;
     Reply r = Handle(req);
     in_flight_--;
     if (r.abort_connection) {
@@ -1529,6 +1533,12 @@ void EsLiteServer::Stop() {
   http_->stop();
   auto deadline = Clock::now() + std::chrono::seconds(5);
   while (in_flight_.load() > 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  // Handled requests whose answers are still being written (bounded: an aborted connection's
+  // answer may never be).
+  deadline = std::min(deadline, Clock::now() + std::chrono::seconds(1));
+  while (unwritten_.load() > 0 && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   // Idle keep-alive connections would hold their worker threads until the keep-alive timeout.

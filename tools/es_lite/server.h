@@ -86,7 +86,8 @@ class EsLiteServer {
 
   std::string error_;
   std::unique_ptr<httplib::Server> http_;
-  std::atomic<int> in_flight_{0};
+  std::atomic<int> in_flight_{0};  // requests in Handle()
+  std::atomic<int> unwritten_{0};  // handled requests whose answer is not written yet
 };
 
 }  // namespace rtdw::eslite
