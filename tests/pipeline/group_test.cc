@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "connectors/es/es_client.h"
+#include "connectors/es/templates.h"
 #include "gtest/gtest.h"
 #include "tests/pipeline/pipeline_stack.h"
 
@@ -40,6 +42,22 @@ TEST(GroupTest, ThreeInstancesJoinLeaveAndDieEndExactlyOnce) {
   ASSERT_TRUE(stack.GenerateDb().ok());
   ASSERT_EQ(stack.RunToIdle("db-split"), 0) << stack.DaemonLog();
   ASSERT_TRUE(stack.GenerateLogs().ok());
+  // Searches see only refreshed writes. The DAU indices here refresh only when asked (a template
+  // above rtdwd's, with refresh_interval -1): a new owner's de-dup restore that did not _refresh
+  // first would miss its predecessor's documents and count their users again.
+  {
+    EsClientOptions eo;
+    eo.urls = {stack.es().url()};
+    auto es = EsClient::Create(eo);
+    ASSERT_TRUE(es.ok()) << es.status();
+    IndexTemplateSettings ts;
+    ts.refresh_interval = "-1";
+    ts.priority = 500;
+    ASSERT_TRUE((*es)
+                    ->PutIndexTemplate("test_dau_refresh_when_asked",
+                                       DauIndexTemplate("gmall_dau_info_", ts))
+                    .ok());
+  }
 
   const std::map<std::string, std::string> props = {{"session.timeout.ms", "6000"},
                                                     {"heartbeat.interval.ms", "500"}};
