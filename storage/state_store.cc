@@ -510,24 +510,44 @@ absl::StatusOr<std::optional<int64_t>> PendingBatch::GetOffset(std::string_view 
 
 namespace {
 std::string WatermarkName(int32_t partition) { return absl::StrCat("watermark.", partition); }
+std::string InputWatermarkName(std::string_view topic, int32_t partition) {
+  return absl::StrCat("watermark.", ToAbsl(topic), ".", partition);
+}
 }  // namespace
 
-absl::StatusOr<std::optional<int64_t>> PendingBatch::GetWatermark(int32_t partition) const {
-  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
-  RTDW_ASSIGN_OR_RETURN(std::optional<std::string> v,
-                        impl_->Get(kCfMeta, WatermarkName(partition)));
+absl::StatusOr<std::optional<int64_t>> PendingBatch::ReadWatermark(const std::string& name) const {
+  RTDW_ASSIGN_OR_RETURN(std::optional<std::string> v, impl_->Get(kCfMeta, name));
   if (!v) return std::optional<int64_t>();
   int64_t ms = 0;
   if (!absl::SimpleAtoi(*v, &ms)) {
-    return absl::DataLossError(absl::StrCat("meta ", WatermarkName(partition), " is not a number"));
+    return absl::DataLossError(absl::StrCat("meta ", name, " is not a number"));
   }
   return std::optional<int64_t>(ms);
+}
+
+absl::StatusOr<std::optional<int64_t>> PendingBatch::GetWatermark(int32_t partition) const {
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  return ReadWatermark(WatermarkName(partition));
 }
 
 absl::Status PendingBatch::SetWatermark(int32_t partition, int64_t event_ms) {
   RTDW_RETURN_IF_ERROR(CheckPartition(partition));
   // Decimal text, so `rtdw meta show` prints it as it is.
   return impl_->Put(kCfMeta, WatermarkName(partition), std::to_string(event_ms));
+}
+
+absl::StatusOr<std::optional<int64_t>> PendingBatch::GetInputWatermark(std::string_view topic,
+                                                                       int32_t partition) const {
+  RTDW_RETURN_IF_ERROR(CheckId("topic", topic));
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  return ReadWatermark(InputWatermarkName(topic, partition));
+}
+
+absl::Status PendingBatch::SetInputWatermark(std::string_view topic, int32_t partition,
+                                             int64_t event_ms) {
+  RTDW_RETURN_IF_ERROR(CheckId("topic", topic));
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  return impl_->Put(kCfMeta, InputWatermarkName(topic, partition), std::to_string(event_ms));
 }
 
 absl::StatusOr<std::vector<JoinRow>> PendingBatch::ExpireJoinRows(int32_t partition,
@@ -1157,6 +1177,9 @@ absl::Status StateStore::DropPartitionState(int32_t partition,
   for (const auto& topic : topics) {
     RTDW_RETURN_IF_ERROR(CheckId("topic", topic));
     if (auto s = wb.Delete(cf(kCfOffsets), state_keys::OffsetKey(topic, partition)); !s.ok()) {
+      return fail(s);
+    }
+    if (auto s = wb.Delete(cf(kCfMeta), InputWatermarkName(topic, partition)); !s.ok()) {
       return fail(s);
     }
   }

@@ -196,6 +196,12 @@ class PendingBatch : public BatchState {
   // committed with the batch.
   absl::StatusOr<std::optional<int64_t>> GetWatermark(int32_t partition) const override;
   absl::Status SetWatermark(int32_t partition, int64_t event_ms) override;
+  // The watermark of one input topic partition (order-wide's two inputs; `meta`
+  // "watermark.<topic>.<p>"), committed with the batch.
+  absl::StatusOr<std::optional<int64_t>> GetInputWatermark(std::string_view topic,
+                                                           int32_t partition) const override;
+  absl::Status SetInputWatermark(std::string_view topic, int32_t partition,
+                                 int64_t event_ms) override;
 
   bool empty() const;
   size_t mutation_count() const;  // puts and deletes so far (journal and dead letters excluded)
@@ -207,6 +213,7 @@ class PendingBatch : public BatchState {
   friend class StateStore;
   struct Impl;
   explicit PendingBatch(std::unique_ptr<Impl> impl);
+  absl::StatusOr<std::optional<int64_t>> ReadWatermark(const std::string& name) const;
   std::unique_ptr<Impl> impl_;
 };
 
@@ -266,8 +273,9 @@ class StateStore {
   absl::Status DropDedupDaysBefore(DayNumber day);
 
   // Group mode's hand-over (DESIGN.md "Scaling"): forgets everything of source partition number
-  // `partition` — its de-dup slots of every day, its join rows, its watermark, and its stored
-  // offsets in `topics` — in one synced write, before the state is rebuilt for a new owner.
+  // `partition` — its de-dup slots of every day, its join rows, its watermarks (the partition's
+  // and those of `topics`), and its stored offsets in `topics` — in one synced write, before the
+  // state is rebuilt for a new owner.
   absl::Status DropPartitionState(int32_t partition, const std::vector<std::string>& topics);
 
   // ---- join

@@ -400,6 +400,11 @@ bool KafkaConsumer::AtEnd() const {
   return true;
 }
 
+bool KafkaConsumer::PartitionAtEnd(const TopicPartition& tp) const {
+  auto it = at_end_.find(tp);
+  return it != at_end_.end() && it->second;
+}
+
 bool KafkaConsumer::VerifiedAtEnd() {
   if (!AtEnd()) return false;
   for (const auto& [tp, next] : next_) {

@@ -139,6 +139,7 @@ TEST(ConfigTest, MinimalFileLoadsWithEveryDefault) {
   EXPECT_EQ(c.jobs.order_wide.index_prefix, "gmall_order_wide_");
   EXPECT_EQ(c.jobs.order_wide.join_ttl, std::chrono::seconds(86400));
   EXPECT_EQ(c.jobs.order_wide.max_future, std::chrono::seconds(86400));
+  EXPECT_EQ(c.jobs.order_wide.idle_input, std::chrono::seconds(60));
   EXPECT_EQ(c.NeededServices(), (ServiceNeeds{true, true, true}));
 }
 
@@ -374,6 +375,7 @@ retention_days = 0
 max_record_bytes = -5
 [jobs.order-wide]
 join_ttl = 0
+idle_input = -1
 )");
   EXPECT_THAT(
       p, ElementsAre("t.toml:4: es.bulk_max_bytes: negative value -1 (expected an integer >= 1 "
@@ -385,7 +387,9 @@ join_ttl = 0
                      "t.toml:11: jobs.log-split.max_record_bytes: negative value -5 (expected an "
                      "integer from 1 to 1073741824 bytes)",
                      "t.toml:13: jobs.order-wide.join_ttl: value 0 too small (expected an integer "
-                     "from 1 to 31536000 seconds)"));
+                     "from 1 to 31536000 seconds)",
+                     "t.toml:14: jobs.order-wide.idle_input: negative value -1 (expected an "
+                     "integer from 0 to 31536000 seconds)"));
 }
 
 TEST(ConfigTest, BadEnumValuesSuggest) {
@@ -710,7 +714,8 @@ TEST(ConfigTest, ExampleDocumentsEveryKeyTheLoaderKnows) {
                           "max_future",
                           "order_topic",
                           "detail_topic",
-                          "join_ttl"}) {
+                          "join_ttl",
+                          "idle_input"}) {
     EXPECT_THAT(example, HasSubstr(key));
   }
 }

@@ -610,6 +610,10 @@ TEST(StateStorePartition, DropPartitionStateForgetsOnlyThatPartition) {
     ASSERT_TRUE(b.PutJoinRow(row).ok());
     ASSERT_TRUE(b.PutJoinRow(JoinRow{p, "43", JoinSide::kDetail, "7", 6000, false, "{}"}).ok());
     ASSERT_TRUE(b.SetWatermark(p, 7000 + p).ok());
+    ASSERT_TRUE(b.SetInputWatermark("ORDERS", p, 8000 + p).ok());
+    ASSERT_TRUE(b.SetInputWatermark("DETAILS", p, 9000 + p).ok());
+    // A batch reads its own watermark writes.
+    EXPECT_EQ(**b.GetInputWatermark("DETAILS", p), 9000 + p);
     ASSERT_TRUE(b.SetOffset("ORDERS", p, 500).ok());
     ASSERT_TRUE(b.SetOffset("DETAILS", p, 600).ok());
   }
@@ -660,7 +664,11 @@ TEST(StateStorePartition, DropPartitionStateForgetsOnlyThatPartition) {
   EXPECT_FALSE(store->GetOffset("ORDERS", 3)->has_value());
   EXPECT_FALSE(store->GetOffset("DETAILS", 3)->has_value());
   EXPECT_FALSE(store->NewBatch().GetWatermark(3)->has_value());
+  EXPECT_FALSE(store->NewBatch().GetInputWatermark("ORDERS", 3)->has_value());
+  EXPECT_FALSE(store->NewBatch().GetInputWatermark("DETAILS", 3)->has_value());
   for (int32_t p : {2, 4}) {  // the neighbours keep everything
+    EXPECT_EQ(**store->NewBatch().GetInputWatermark("ORDERS", p), 8000 + p);
+    EXPECT_EQ(**store->NewBatch().GetInputWatermark("DETAILS", p), 9000 + p);
     EXPECT_EQ(store->GetJoinRows(p)->size(), 2u);
     EXPECT_TRUE(store->GetDedup(20241125, p, "m1")->has_value());
     EXPECT_EQ(**store->GetOffset("DETAILS", p), 600);

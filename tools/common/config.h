@@ -169,6 +169,8 @@ struct OrderWideJob : JobCommon {
   std::string index_prefix = "gmall_order_wide_";
   std::chrono::seconds join_ttl{86400};
   std::chrono::seconds max_future{86400};
+  // An input topic partition at its end for this long stops holding the join's watermark back.
+  std::chrono::seconds idle_input{60};
 };
 
 struct JobsConfig {

@@ -224,6 +224,7 @@ std::string DumpConfig(const Config& c) {
   w.Str("index_prefix", ow.index_prefix);
   w.Int("join_ttl", ow.join_ttl.count());
   w.Int("max_future", ow.max_future.count());
+  w.Int("idle_input", ow.idle_input.count());
   return w.Take();
 }
 

@@ -309,6 +309,7 @@ absl::StatusOr<size_t> EsJobRunner::RunOnce() {
     return size_t{0};
   }
   if (group_mode_) CommitHandover(/*force=*/false);
+  UpdateIdleInputs();
   if (batch_.empty()) {
     consumer_at_end_ = consumer_->VerifiedAtEnd();
     lag_.Update(consumer_->HighWatermarks(), consumer_at_end_);
@@ -422,6 +423,34 @@ void EsJobRunner::DeliveryLoop() {
     }
     cv_.notify_all();
   }
+}
+
+void EsJobRunner::UpdateIdleInputs() {
+  if (!settings_.idle_input) return;
+  const auto now = std::chrono::steady_clock::now();
+  for (const InputRecord& rec : batch_.records()) {
+    at_end_since_.erase({std::string(rec.topic), rec.partition});
+  }
+  std::vector<TopicPartition> idle;
+  std::map<TopicPartition, std::chrono::steady_clock::time_point> kept;
+  for (const TopicPartition& tp : consumer_->assignment()) {
+    if (!consumer_->PartitionAtEnd(tp)) continue;
+    auto it = at_end_since_.find(tp);
+    const auto since = it == at_end_since_.end() ? now : it->second;
+    kept[tp] = since;
+    if (now - since >= *settings_.idle_input) idle.push_back(tp);
+  }
+  at_end_since_ = std::move(kept);
+  if (idle == idle_inputs_) return;
+  for (const TopicPartition& tp : idle) {
+    if (std::find(idle_inputs_.begin(), idle_inputs_.end(), tp) == idle_inputs_.end()) {
+      spdlog::info(
+          "{}: {}/{} is at its end and idle for {} s: it no longer holds the join watermark back",
+          settings_.job, tp.first, tp.second, settings_.idle_input->count());
+    }
+  }
+  idle_inputs_ = idle;
+  transform_->SetIdleInputs(std::move(idle));
 }
 
 void EsJobRunner::DropOldDedupDays() {
@@ -716,6 +745,8 @@ absl::Status EsJobRunner::RestoreDedupFromEs(int32_t partition) {
       });
   if (absl::IsNotFound(st)) st = absl::OkStatus();  // no DAU index yet
   RTDW_RETURN_IF_ERROR(st);
+  // Never ahead of the wall clock (FORMATS.md §6): a fast device's document may lie ahead.
+  if (max_ts) max_ts = std::min(*max_ts, NowMs());
   if (max_ts) {
     auto wm = batch.GetWatermark(partition);
     if (wm.ok() && (!wm->has_value() || **wm < *max_ts)) {
