@@ -253,8 +253,7 @@ TEST(DbGenTest, SameSeedSameBytes) {
   EXPECT_NE(a, c);
 }
 
-TEST(DbGenTest, TruthAgreesWithDbSplitAndAJoin) {
-  DbGenOptions o = DbOpts(9);
+void CheckDbTruth(const DbGenOptions& o) {
   std::string truth_text;
   auto recs = AllDb(o, &truth_text);
   auto truth = Parse(truth_text);
@@ -332,9 +331,20 @@ TEST(DbGenTest, TruthAgreesWithDbSplitAndAJoin) {
   }
 
   // Order-wide: join each detail with its order insert and the dims (FORMATS.md §5).
-  const auto& ow = truth["order_wide"]["2025-11-25"];
-  EXPECT_EQ(ow.MemberCount(), detail_inserts.size());
-  EXPECT_EQ(truth["order_wide_count"]["2025-11-25"].GetUint64(), detail_inserts.size());
+  // By the day of create_time.
+  std::map<std::string, uint64_t> per_day;
+  for (const auto& det : detail_inserts) {
+    const auto& order = order_inserts.at(det["order_id"].GetInt64());
+    ++per_day[std::string(order["create_time"].GetString()).substr(0, 10)];
+  }
+  EXPECT_EQ(per_day.size(), static_cast<size_t>(o.days));
+  EXPECT_EQ(truth["order_wide"].MemberCount(), per_day.size());
+  EXPECT_EQ(truth["order_wide_count"].MemberCount(), per_day.size());
+  for (const auto& [day, n] : per_day) {
+    ASSERT_TRUE(truth["order_wide"].HasMember(day.c_str())) << day;
+    EXPECT_EQ(truth["order_wide"][day.c_str()].MemberCount(), n) << day;
+    EXPECT_EQ(truth["order_wide_count"][day.c_str()].GetUint64(), n) << day;
+  }
   for (const auto& det : detail_inserts) {
     const auto& order = order_inserts.at(det["order_id"].GetInt64());
     rapidjson::Document doc(rapidjson::kObjectType);
@@ -368,9 +378,27 @@ TEST(DbGenTest, TruthAgreesWithDbSplitAndAJoin) {
     doc.AddMember("user_age", *AgeInYears(user["birthday"].GetString(), ct.substr(0, 10)), a);
     copy("user_gender", user, "gender");
     std::string id = std::to_string(det["id"].GetInt64());
+    const auto& ow = truth["order_wide"][ct.substr(0, 10).c_str()];
     ASSERT_TRUE(ow.HasMember(id.c_str())) << id;
     EXPECT_TRUE(SameJson(ow[id.c_str()], doc)) << id;
   }
+}
+
+TEST(DbGenTest, TruthAgreesWithDbSplitAndAJoin) { CheckDbTruth(DbOpts(9)); }
+
+// --days 3: orders (and updates) over three days, the truth's documents by create_date.
+TEST(DbGenTest, SeveralDays) {
+  DbGenOptions o = DbOpts(9);
+  o.days = 3;
+  CheckDbTruth(o);
+  for (const auto& [key, value] : AllDb(o)) {
+    auto d = Parse(value);
+    if (std::string(d["table"].GetString()) != "order_info") continue;
+    std::string day = std::string(d["data"]["create_time"].GetString()).substr(0, 10);
+    EXPECT_TRUE(day >= "2025-11-25" && day <= "2025-11-27") << day;
+  }
+  o.days = 0;
+  EXPECT_FALSE(ValidateDbGenOptions(o).ok());
 }
 
 TEST(DbGenTest, CreateTimesInTheDayAndIdsInCommitOrder) {

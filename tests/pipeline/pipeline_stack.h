@@ -27,6 +27,7 @@ struct StackOptions {
   int users = 400;
   int events = 20000;
   int orders = 600;
+  int days = 1;  // rtdw-gen db --days
   // Additive knobs (outage tests): "" keeps the defaults (no HTTP endpoint, state under the
   // stack's dir); `extra_config` is appended to the config as is (e.g. "[jobs.dau]\n...").
   std::string http_listen;

@@ -25,6 +25,7 @@ enum : uint64_t {
   kOrderUpdateStream = 14,
   kUserUpdatePlanStream = 15,
   kUserUpdateStream = 16,
+  kOrderDayStream = 17,
 };
 
 void Str(JsonWriter& w, std::string_view s) {
@@ -297,16 +298,20 @@ OrderRow DbGenerator::State::MakeOrder(const OrderPlan& p) const {
 
 void DbGenerator::State::Plan() {
   day_start_s = absl::ToUnixSeconds(o.tz.At(absl::CivilSecond(o.day)).pre);
-  day_end_s = absl::ToUnixSeconds(o.tz.At(absl::CivilSecond(o.day + 1)).pre);
+  day_end_s = absl::ToUnixSeconds(o.tz.At(absl::CivilSecond(o.day + o.days)).pre);
   boot_s = day_start_s - 3600;
 
-  // Orders: create times over the day, ids in commit order.
+  // Orders: create times over the days, ids in commit order.
   orders.resize(o.orders);
   for (int64_t i = 0; i < o.orders; ++i) {
     Rng r(Mix(o.seed, kOrderPlanStream, i));
+    int64_t d = 0;  // which day (its own stream: days = 1 keeps the bytes)
+    if (o.days > 1) d = Rng(Mix(o.seed, kOrderDayStream, i)).Range(0, o.days - 1);
+    const int64_t start = absl::ToUnixSeconds(o.tz.At(absl::CivilSecond(o.day + d)).pre);
+    const int64_t end = absl::ToUnixSeconds(o.tz.At(absl::CivilSecond(o.day + d + 1)).pre);
     size_t hour = r.Weighted(kHourWeights);
-    int64_t t = day_start_s + static_cast<int64_t>(hour) * 3600 + r.Range(0, 3599);
-    orders[i].create_s = std::min(t, day_end_s - 1);
+    int64_t t = start + static_cast<int64_t>(hour) * 3600 + r.Range(0, 3599);
+    orders[i].create_s = std::min(t, end - 1);
     orders[i].gen_index = static_cast<uint32_t>(i);
     orders[i].n_details = static_cast<int>(r.Range(1, 5));
   }
@@ -349,7 +354,7 @@ void DbGenerator::State::Plan() {
     if (!r.Chance(o.user_update_share)) continue;
     int n = static_cast<int>(r.Range(1, 3));
     std::vector<int64_t>& times = user_updates[u];
-    for (int k = 0; k < n; ++k) times.push_back(day_start_s + r.Range(0, 86399));
+    for (int k = 0; k < n; ++k) times.push_back(day_start_s + r.Range(0, 86400 * o.days - 1));
     std::sort(times.begin(), times.end());
     for (size_t k = 1; k < times.size(); ++k) times[k] = std::max(times[k], times[k - 1] + 1);
     while (!times.empty() && times.back() >= day_end_s) times.pop_back();
@@ -536,6 +541,7 @@ absl::Status ValidateDbGenOptions(const DbGenOptions& o) {
   if (!(o.user_update_share >= 0 && o.user_update_share <= 1)) {
     return absl::InvalidArgumentError("--user-update-share must be between 0 and 1");
   }
+  if (o.days < 1 || o.days > 366) return absl::InvalidArgumentError("--days must be 1 to 366");
   return absl::OkStatus();
 }
 
@@ -702,6 +708,10 @@ std::string DbGenerator::TruthJson() const {
   w.Int64(s.o.provinces);
   w.Key("user_update_share");
   w.Double(s.o.user_update_share);
+  if (s.o.days > 1) {
+    w.Key("days");
+    w.Int(s.o.days);
+  }
   w.EndObject();
   w.Key("records");
   w.Uint64(s.emitted);
@@ -744,17 +754,34 @@ std::string DbGenerator::TruthJson() const {
 
   // Order-wide documents by day of create_time: detail id -> OrderWide (FORMATS.md §5), from the
   // order_info insert, the detail row and the dimension rows above.
-  const std::string day = absl::FormatCivilTime(s.o.day);
+  // Orders are in create_time order, so each day's are consecutive.
+  std::vector<std::pair<std::string, uint64_t>> day_counts;  // create_date -> details
+  for (const OrderPlan& p : s.orders) {
+    std::string day = s.Local(p.create_s).substr(0, 10);
+    if (day_counts.empty() || day_counts.back().first != day) day_counts.push_back({day, 0});
+    day_counts.back().second += static_cast<uint64_t>(p.n_details);
+  }
+  if (day_counts.empty()) day_counts.push_back({absl::FormatCivilTime(s.o.day), 0});
   w.Key("order_wide_count");
   w.StartObject();
-  Str(w, day);
-  w.Uint64(s.detail_count);
+  for (const auto& [day, n] : day_counts) {
+    Str(w, day);
+    w.Uint64(n);
+  }
   w.EndObject();
   w.Key("order_wide");
   w.StartObject();
-  Str(w, day);
-  w.StartObject();
+  std::string open_day;
+  bool open = false;
   for (const OrderPlan& p : s.orders) {
+    std::string day = s.Local(p.create_s).substr(0, 10);
+    if (!open || day != open_day) {
+      if (open) w.EndObject();
+      Str(w, day);
+      w.StartObject();
+      open_day = day;
+      open = true;
+    }
     OrderRow r = s.MakeOrder(p);
     const UserRow& u = users[r.user_id - 1];
     for (const DetailRow& d : r.details) {
@@ -835,6 +862,10 @@ std::string DbGenerator::TruthJson() const {
       Str(w, u.gender);
       w.EndObject();
     }
+  }
+  if (!open) {  // no orders: the (empty) first day, as before
+    Str(w, absl::FormatCivilTime(s.o.day));
+    w.StartObject();
   }
   w.EndObject();
   w.EndObject();

@@ -9,8 +9,10 @@
 //
 // Promises:
 //  - The same options (seed included) give the same bytes.
-//  - Every order's create_time ("yyyy-MM-dd HH:mm:ss", local time in time_zone) lies in `day`;
-//    updates after the day's end are not generated. Ids are assigned in commit order (1, 2, ...).
+//  - Every order's create_time ("yyyy-MM-dd HH:mm:ss", local time in time_zone) lies in `day` or,
+//    with days > 1, in one of the days after it (each day drawn uniformly); updates after the
+//    last day's end are not generated. days = 1 gives the bytes of a build without `days`. Ids are
+//    assigned in commit order (1, 2, ...).
 //  - Kafka keys as Maxwell partitions: the row id; order_detail by its order_id (so it
 //    co-partitions with its order); the table name for bootstrap markers.
 //  - user updates never change `birthday` or `gender`, so the dimension fields of the wide tables
@@ -31,7 +33,8 @@
 namespace rtdw::gen {
 
 struct DbGenOptions {
-  absl::CivilDay day;
+  absl::CivilDay day;  // the first day
+  int days = 1;        // orders and updates spread over `day` and the days-1 after it
   std::string time_zone = "Asia/Shanghai";
   absl::TimeZone tz;  // time_zone, loaded by the caller
   int64_t users = 1000;

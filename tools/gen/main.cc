@@ -210,6 +210,8 @@ int main(int argc, char** argv) {
   db->add_option("--orders", dbo.orders, "orders during the day")->capture_default_str();
   db->add_option("--provinces", dbo.provinces, "base_province rows (bootstrapped)")
       ->capture_default_str();
+  db->add_option("--days", dbo.days, "days of orders from --day on (catch-up tests)")
+      ->capture_default_str();
   db->add_option("--user-update-share", dbo.user_update_share,
                  "share of users updated during the day")
       ->capture_default_str();
