@@ -628,21 +628,32 @@ TEST(ConfigTest, EmptyJobListIsAnError) {
                              "log-split, db-split, dau, order-wide)"));
 }
 
-TEST(ConfigTest, TopicFingerprintIsStableAndFollowsTheTopics) {
+TEST(ConfigTest, StateFingerprintIsStableAndFollowsWhatStateDependsOn) {
   Config a = LoadOk(kMinimal);
-  EXPECT_EQ(TopicFingerprint(a, "dau"), "rtdw-topics/1 job=dau source_topic=DWD_PAGE_LOG_TOPIC");
-  EXPECT_EQ(TopicFingerprint(a, "order-wide"),
+  EXPECT_EQ(StateFingerprint(a, "dau"),
+            "rtdw-topics/1 job=dau source_topic=DWD_PAGE_LOG_TOPIC time_zone=Asia/Shanghai "
+            "index_prefix=gmall_dau_info_ retention_days=2");
+  EXPECT_EQ(StateFingerprint(a, "order-wide"),
             "rtdw-topics/1 job=order-wide order_topic=DWD_ORDER_INFO_I "
-            "detail_topic=DWD_ORDER_DETAIL_I");
-  EXPECT_EQ(TopicFingerprint(a, "unknown"), "");
+            "detail_topic=DWD_ORDER_DETAIL_I time_zone=Asia/Shanghai "
+            "index_prefix=gmall_order_wide_ join_ttl=86400");
+  EXPECT_EQ(StateFingerprint(a, "unknown"), "");
   Config b = LoadOk(std::string(kMinimal) +
                     "[jobs.dau]\nsource_topic = \"OTHER\"\n"
                     "max_future = 5\n");
-  EXPECT_NE(TopicFingerprint(a, "dau"), TopicFingerprint(b, "dau"));
-  // Only topics count: a changed tuning key keeps the fingerprint.
+  EXPECT_NE(StateFingerprint(a, "dau"), StateFingerprint(b, "dau"));
+  for (const char* extra :
+       {"[jobs.dau]\ntime_zone = \"UTC\"\n", "[jobs.dau]\nindex_prefix = \"x_\"\n",
+        "[dedup]\nretention_days = 3\n"}) {
+    Config c = LoadOk(std::string(kMinimal) + extra);
+    EXPECT_NE(StateFingerprint(a, "dau"), StateFingerprint(c, "dau")) << extra;
+  }
+  Config e = LoadOk(std::string(kMinimal) + "[jobs.order-wide]\njoin_ttl = 60\n");
+  EXPECT_THAT(StateFingerprint(e, "order-wide"), HasSubstr(" join_ttl=60"));
+  // Only what state depends on counts: a changed tuning key keeps the fingerprint.
   Config d = LoadOk(std::string(kMinimal) + "[jobs.log-split]\nmax_depth = 10\n");
-  EXPECT_EQ(TopicFingerprint(a, "log-split"), TopicFingerprint(d, "log-split"));
-  EXPECT_THAT(TopicFingerprint(a, "log-split"),
+  EXPECT_EQ(StateFingerprint(a, "log-split"), StateFingerprint(d, "log-split"));
+  EXPECT_THAT(StateFingerprint(a, "log-split"),
               AllOf(HasSubstr("source_topic=ODS_BASE_LOG"), HasSubstr("page_topic=")));
 }
 

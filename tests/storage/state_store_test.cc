@@ -187,6 +187,40 @@ TEST(StateStoreOpen, ChangedFingerprintNamesTheResetCommand) {
             "rtdw-topics/1 job=dau source_topic=B");
 }
 
+// The fingerprint is compared key by key: a store of an older rtdw (fewer keys) takes the new
+// keys; every changed key is named with both values; later values (partition counts) merge in.
+TEST(StateStoreOpen, FingerprintNamesEachChangedKeyAndAddsNewOnes) {
+  TempDir tmp;
+  auto o = Opts(tmp.path());
+  o.topic_fingerprint = "rtdw-topics/1 job=dau source_topic=A";
+  { ASSERT_TRUE(MustOpen(o)); }
+  o.topic_fingerprint = "rtdw-topics/1 job=dau source_topic=A time_zone=UTC retention_days=2";
+  {
+    auto store = MustOpen(o);
+    ASSERT_TRUE(store);
+    EXPECT_EQ(store->GetMeta(kMetaTopicFingerprint)->value_or(""), o.topic_fingerprint);
+    ASSERT_TRUE(store->MergeFingerprint("partitions.A=4").ok());
+    ASSERT_TRUE(store->MergeFingerprint("partitions.A=4").ok());
+    absl::Status st = store->MergeFingerprint("partitions.A=6");
+    EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_TRUE(
+        absl::StrContains(Msg(st), "the partition count of topic A: stored \"4\", now \"6\""))
+        << st;
+  }
+  o.topic_fingerprint =
+      "rtdw-topics/1 job=dau source_topic=A time_zone=Asia/Shanghai retention_days=3";
+  auto s = StateStore::Open(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(Msg(s.status()),
+                                "jobs.dau.time_zone: stored \"UTC\", now \"Asia/Shanghai\""))
+      << s.status();
+  EXPECT_TRUE(absl::StrContains(Msg(s.status()), "dedup.retention_days: stored \"2\", now \"3\""))
+      << s.status();
+  // Unchanged keys are not named.
+  EXPECT_FALSE(absl::StrContains(Msg(s.status()), "source_topic")) << s.status();
+}
+
 // Makes a store with some data and flushed SST files, closed.
 void MakeFlushedStore(const std::string& root) {
   auto store = MustOpen(Opts(root));

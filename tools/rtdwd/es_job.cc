@@ -245,6 +245,7 @@ absl::Status EsJobRunner::TryAssign() {
                               "): ", std::string(partitions.status().message())));
       return absl::OkStatus();
     }
+    if (auto st = CheckPartitionCount(*store_, topic, *partitions); !st.ok()) return st;
     if (settings_.co_partitioned && first_count >= 0 && *partitions != first_count) {
       return absl::FailedPreconditionError(absl::StrCat(
           settings_.job, ": the source topics ", absl::StrJoin(settings_.source_topics, " and "),

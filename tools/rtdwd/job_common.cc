@@ -42,7 +42,7 @@ absl::StatusOr<std::unique_ptr<StateStore>> OpenJobStore(const Config& config,
   so.block_cache_mb = config.state.block_cache_mb;
   so.sync = config.state.sync;
   so.min_free_mb = config.state.min_free_mb;
-  so.topic_fingerprint = TopicFingerprint(config, job);
+  so.topic_fingerprint = StateFingerprint(config, job);
   so.log = [job](std::string_view msg) { spdlog::info("{}: {}", job, std::string(msg)); };
   return StateStore::Open(so);
 }
@@ -119,6 +119,10 @@ absl::StatusOr<PartitionStart> StartOf(const Config& config, const std::string& 
                        " and kafka.auto_offset_reset is \"error\""));
   }
   return s;
+}
+
+absl::Status CheckPartitionCount(StateStore& store, const std::string& topic, int partitions) {
+  return store.MergeFingerprint(absl::StrCat("partitions.", topic, "=", partitions));
 }
 
 absl::StatusOr<std::vector<PartitionStart>> PartitionStarts(const StateStore& store,

@@ -48,7 +48,7 @@ class JobProblem {
   std::string problem_;  // guarded by mu_
 };
 
-// `<state.dir>/<job>` with the config's cache size, sync and the job's topic fingerprint; the
+// `<state.dir>/<job>` with the config's cache size, sync and the job's state fingerprint; the
 // store's messages go to the log.
 absl::StatusOr<std::unique_ptr<StateStore>> OpenJobStore(const Config& config,
                                                          const std::string& job);
@@ -73,6 +73,11 @@ KafkaConsumerOptions JobConsumerOptions(const Config& config, const std::string&
 // The start of partitions 0..partitions-1 of `topic`: the offset stored in `store`, or, for a
 // partition without one, the beginning / the end per kafka.auto_offset_reset (FailedPrecondition
 // naming the partition when it is "error").
+// Checks a source topic's partition count against the one the store's state was built with (its
+// fingerprint, StateStore::MergeFingerprint) and records it the first time: FailedPrecondition
+// (rtdwd exits 1) naming the topic, both counts and `rtdw meta reset-fingerprint`.
+absl::Status CheckPartitionCount(StateStore& store, const std::string& topic, int partitions);
+
 absl::StatusOr<std::vector<PartitionStart>> PartitionStarts(const StateStore& store,
                                                             const Config& config,
                                                             const std::string& topic,

@@ -173,6 +173,9 @@ absl::Status SplitJobRunner::TryAssign() {
     caught_up_ = false;
     return absl::OkStatus();
   }
+  if (auto st = CheckPartitionCount(*store_, settings_.source_topic, *partitions); !st.ok()) {
+    return st;
+  }
   if (group_mode_) {
     if (auto st = consumer_->Subscribe({settings_.source_topic}, this); !st.ok()) return st;
     assigned_ = true;
