@@ -216,6 +216,46 @@ void CheckLogTruth(const LogGenOptions& o) {
 
 TEST(LogGenTest, TruthAgreesWithLogSplitAndDau) { CheckLogTruth(LogOpts(11)); }
 
+// --days 3 --disorder: the truth still agrees; some devices' first pages arrive largest-ts-first
+// across days, and no record arrives more than one day behind the newest before it (so none is
+// late with the default retention, FORMATS.md §6).
+TEST(LogGenTest, SeveralDaysWithDisorder) {
+  LogGenOptions o = LogOpts(13);
+  o.days = 3;
+  o.disorder = 0.3;
+  CheckLogTruth(o);
+  std::string truth_text;
+  auto recs = AllLogs(o, &truth_text);
+  auto truth = Parse(truth_text);
+  EXPECT_EQ(truth["dau"].MemberCount(), 3u);
+  EXPECT_EQ(truth["late_below_retention_days"].GetInt(), 2);
+  int64_t newest = 0;
+  int max_behind = 0;
+  size_t cross_day = 0;
+  std::map<std::string, int64_t> last_first_page;  // mid -> ts of its last first page
+  for (const auto& text : recs) {
+    auto d = Parse(text);
+    const int64_t ts = d["ts"].GetInt64();
+    if (newest > 0) {
+      max_behind =
+          std::max(max_behind, static_cast<int>(CivilDayOf(newest, o.tz) - CivilDayOf(ts, o.tz)));
+    }
+    newest = std::max(newest, ts);
+    if (!d.HasMember("page") || d.HasMember("err")) continue;
+    const auto& page = d["page"];
+    if (page.HasMember("last_page_id") && page["last_page_id"].GetStringLength() > 0) continue;
+    auto [it, inserted] = last_first_page.try_emplace(d["common"]["mid"].GetString(), ts);
+    if (!inserted) {
+      if (it->second > ts && CivilDayOf(it->second, o.tz) != CivilDayOf(ts, o.tz)) ++cross_day;
+      it->second = ts;
+    }
+  }
+  EXPECT_EQ(max_behind, 1);
+  EXPECT_GT(cross_day, 20u);
+  o.disorder = 1.5;
+  EXPECT_FALSE(ValidateLogGenOptions(o).ok());
+}
+
 TEST(LogGenTest, TruthWithErrorsAndMalformedRecords) {
   LogGenOptions o = LogOpts(12);
   o.error_share = 0.1;

@@ -26,6 +26,8 @@ struct StackOptions {
   int mids = 1500;
   int users = 400;
   int events = 20000;
+  int log_days = 1;         // rtdw-gen logs --days
+  double log_disorder = 0;  // rtdw-gen logs --disorder
   int orders = 600;
   int days = 1;  // rtdw-gen db --days
   // Additive knobs (outage tests): "" keeps the defaults (no HTTP endpoint, state under the
@@ -84,8 +86,10 @@ class PipelineStack {
                                                               const std::string& log_name);
   std::string LogTail(const std::string& log_name, size_t bytes = 6000) const;
 
-  // All documents of `index_pattern` by _id (refreshes first).
-  absl::StatusOr<std::map<std::string, std::string>> EsDocuments(const std::string& pattern);
+  // All documents of `index_pattern` by _id (refreshes first); with `by_index`, by
+  // "<index>/<_id>" (the same _id may then be in several indices, as a mid on several days).
+  absl::StatusOr<std::map<std::string, std::string>> EsDocuments(const std::string& pattern,
+                                                                 bool by_index = false);
   // DAU / order-wide documents in ES vs the truth (dimension fields computed from the db truth).
   absl::StatusOr<Comparison> CompareDau(DimExpectation dims = DimExpectation::kFromTruth);
   absl::StatusOr<Comparison> CompareOrderWide(DimExpectation dims = DimExpectation::kFromTruth);

@@ -192,6 +192,10 @@ int main(int argc, char** argv) {
   logs->add_option("--users", lo.users, "users (uid 1..U) who log in on the devices")
       ->capture_default_str();
   logs->add_option("--events", lo.events, "records to generate")->capture_default_str();
+  logs->add_option("--days", lo.days, "days of visits from --day on")->capture_default_str();
+  logs->add_option("--disorder", lo.disorder,
+                   "share of devices whose visits arrive a day late, later visits first")
+      ->capture_default_str();
   logs->add_option("--error-share", lo.error_share, "share of records carrying err")
       ->capture_default_str();
   logs->add_option("--malformed-share", lo.malformed_share,
