@@ -4,6 +4,7 @@
 // event time of either topic, not capped by the wall clock) fails it:
 //  - CatchUp: three days of orders read before any detail exists (one topic days ahead of the
 //    other): ES must equal rtdw-gen's truth, with no `late` and no `join_expired`.
+//  - IdleInput: a silent detail topic stops holding the join back after idle_input seconds.
 //  - DauDisorder: three days of logs, a share of devices' first pages delivered largest-ts-first
 //    across batches and days, SIGKILLs at random moments: ES == truth.
 //  - FastClock: a device 20 h ahead on a busy partition, then delayed first pages of yesterday and
@@ -169,6 +170,48 @@ TEST(EventTimePipelineTest, DauDisorderOverThreeDaysMatchesTheTruth) {
   std::cout << "dau " << dau->Summary() << "\n";
   std::map<std::string, int> reasons = DeadLetterReasons(stack, "dau");
   EXPECT_TRUE(reasons.empty()) << "late: " << reasons["late"];
+}
+
+// The idle rule in the daemon: with the detail topic silent (at its end) for idle_input seconds,
+// the orders alone move the join's watermark, and an order that waited past the TTL expires.
+TEST(EventTimePipelineTest, AnIdleInputStopsHoldingTheJoinBack) {
+  StackOptions o;
+  o.extra_config = "[jobs.order-wide]\nidle_input = 2\njoin_ttl = 3600\n";
+  PipelineStack stack(o);
+  ASSERT_TRUE(stack.Start().ok());
+  auto order = [](int id, const std::string& ct) {
+    return absl::StrCat(R"({"id":)", id, R"(,"user_id":1,"province_id":1,"create_time":")", ct,
+                        R"("})");
+  };
+  const std::string bootstrap = stack.kafka().bootstrap();
+  ASSERT_TRUE(
+      ProduceAll(bootstrap, "DWD_ORDER_INFO_I", {order(1, "2026-11-20 10:00:00")}, {"1"}).ok());
+  auto daemon = stack.StartDaemon("order-wide");
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  // The detail partitions are at their end from the start; after 2 s they are idle.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return absl::StrContains(ReadFileOrEmpty(stack.dir().Sub("rtdwd.log")),
+                                 "no longer holds the join watermark back");
+      },
+      std::chrono::seconds(60)))
+      << stack.DaemonLog();
+  // Two hours later (TTL 1 h): order 1 expires unmatched.
+  ASSERT_TRUE(
+      ProduceAll(bootstrap, "DWD_ORDER_INFO_I", {order(2, "2026-11-20 12:00:00")}, {"1"}).ok());
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        CommandResult dl = RunCommand({BinDir() + "/rtdw", "--state-dir", stack.state_dir(),
+                                       "--json", "deadletter", "list", "--job", "order-wide"});
+        return absl::StrContains(dl.out, "join_expired");
+      },
+      std::chrono::seconds(60)))
+      << stack.DaemonLog();
+  (*daemon)->Signal(SIGTERM);
+  EXPECT_EQ((*daemon)->Wait(std::chrono::seconds(30)), 0) << stack.DaemonLog();
+  std::map<std::string, int> reasons = DeadLetterReasons(stack, "order-wide");
+  EXPECT_EQ(reasons["join_expired"], 1);
+  EXPECT_EQ(reasons.size(), 1u);
 }
 
 // Local "yyyy-MM-dd" of an instant in `tz`.
