@@ -28,6 +28,7 @@ enum : uint64_t {
   kRecordStream = 4,
   kDisorderStream = 5,
   kVisitDayStream = 6,
+  kSkewStream = 7,
 };
 
 // --- The device catalogue. ---
@@ -62,7 +63,8 @@ struct Device {
   const char* version = "";
   int province = 1;
   bool is_new = false;
-  int64_t user = 0;  // 0: nobody logs in on it
+  int64_t user = 0;     // 0: nobody logs in on it
+  int64_t skew_ms = 0;  // its clock's error (LogGenOptions::clock_skew)
 };
 
 // --- Pages. ---
@@ -229,6 +231,10 @@ enum class Break { kNone, kCut, kNotObject, kNoMid, kTsString, kBadUtf8 };
 constexpr const char* kBreakReason[] = {"",       "not_json", "not_object",
                                         "no_mid", "bad_type", "bad_utf8"};
 
+// The largest clock error of a device with --clock-skew (fast or slow), within the jobs' default
+// max_future of a day.
+constexpr int64_t kMaxSkewMs = 20 * 3600 * 1000;
+
 void Str(JsonWriter& w, std::string_view s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
@@ -271,6 +277,8 @@ struct LogGenerator::State {
   // (day, mid index) -> its winner.
   std::map<std::pair<std::string, uint32_t>, DauWinner> dau;
   std::vector<bool> disordered;  // by mid index
+  std::optional<absl::CivilDay> newest_first_page;
+  int64_t max_days_behind = 0;
 
   int64_t DayStartMs(int64_t d) const {
     return absl::ToUnixMillis(o.tz.At(absl::CivilSecond(o.day + d)).pre);
@@ -298,6 +306,12 @@ void LogGenerator::State::Plan() {
     d.province = static_cast<int>(r.Range(1, kProvinces));
     d.is_new = r.Chance(0.1);
     d.user = o.users > 0 ? r.Range(1, o.users) : 0;
+  }
+  if (o.clock_skew > 0) {
+    for (int64_t m = 0; m < o.mids; ++m) {
+      Rng r(Mix(o.seed, kSkewStream, m));
+      if (r.Chance(o.clock_skew)) devices[m].skew_ms = r.Range(-kMaxSkewMs, kMaxSkewMs);
+    }
   }
   disordered.assign(o.mids, false);
   if (o.disorder > 0) {
@@ -461,6 +475,12 @@ void LogGenerator::State::MakeRecord(Active& a) {
   }
   int64_t delay = r.Chance(0.97) ? r.Range(0, 2000) : static_cast<int64_t>(r.Exponential(60000));
   a.send = std::min(rec.ts + delay + a.shift, a.send_limit);
+  // The device's clock error: its records say another time than when they happened (the upload
+  // order above follows the true time).
+  if (const int64_t skew = devices[a.v.mid].skew_ms; skew != 0) {
+    rec.ts += skew;
+    for (Action& act : rec.actions) act.ts += skew;
+  }
 }
 
 void LogGenerator::State::Serialize(const Active& a, const Rec& rec, Break brk, std::string* out) {
@@ -623,6 +643,13 @@ void LogGenerator::State::Account(const Active& a, const Rec& rec, Break brk) {
   n_display += rec.displays.size();
   n_action += rec.actions.size();
   if (!rec.last_page) {
+    // How far (in days of the zone) this first page is behind the newest one before it: dau
+    // judges lateness by such a watermark (FORMATS.md §6), per partition, never above this one.
+    const absl::CivilDay day = CivilDayOf(rec.ts, o.tz);
+    if (newest_first_page) {
+      max_days_behind = std::max<int64_t>(max_days_behind, *newest_first_page - day);
+    }
+    if (!newest_first_page || day > *newest_first_page) newest_first_page = day;
     DauWinner& w = dau[{DayOf(rec.ts, o.tz), a.v.mid}];
     if (rec.ts < w.ts) {  // ties keep the earlier record (smaller input order)
       w.ts = rec.ts;
@@ -651,6 +678,9 @@ absl::Status ValidateLogGenOptions(const LogGenOptions& o) {
   if (o.days < 1 || o.days > 366) return absl::InvalidArgumentError("--days must be 1 to 366");
   if (!(o.disorder >= 0 && o.disorder <= 1)) {
     return absl::InvalidArgumentError("--disorder must be between 0 and 1");
+  }
+  if (!(o.clock_skew >= 0 && o.clock_skew <= 1)) {
+    return absl::InvalidArgumentError("--clock-skew must be between 0 and 1");
   }
   return absl::OkStatus();
 }
@@ -734,12 +764,17 @@ std::string LogGenerator::TruthJson() const {
     w.Key("disorder");
     w.Double(s.o.disorder);
   }
+  if (s.o.clock_skew > 0) {
+    w.Key("clock_skew");
+    w.Double(s.o.clock_skew);
+  }
   w.EndObject();
-  if (s.o.days > 1 || s.o.disorder > 0) {
-    // FORMATS.md §6: no record arrives more than a day behind the newest one before it, so with
-    // dedup.retention_days >= this no first page is late (and every `dau` document exists).
+  if (s.o.days > 1 || s.o.disorder > 0 || s.o.clock_skew > 0) {
+    // FORMATS.md §6: no first page arrives more than max_days_behind days behind the newest one
+    // before it, so with dedup.retention_days >= this + 1 none is late (every `dau` document
+    // exists), whatever the partitioning.
     w.Key("late_below_retention_days");
-    w.Int(2);
+    w.Int64(s.max_days_behind + 1);
   }
   w.Key("records");
   w.Uint64(s.emitted);

@@ -196,6 +196,9 @@ int main(int argc, char** argv) {
   logs->add_option("--disorder", lo.disorder,
                    "share of devices whose visits arrive a day late, later visits first")
       ->capture_default_str();
+  logs->add_option("--clock-skew", lo.clock_skew,
+                   "share of devices whose clock is off by up to 20 h (fast or slow)")
+      ->capture_default_str();
   logs->add_option("--error-share", lo.error_share, "share of records carrying err")
       ->capture_default_str();
   logs->add_option("--malformed-share", lo.malformed_share,
