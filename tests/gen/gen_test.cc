@@ -467,6 +467,42 @@ TEST(DbGenTest, SeveralDays) {
   EXPECT_FALSE(ValidateDbGenOptions(o).ok());
 }
 
+// Arrival orders of real change streams: details days behind their orders, dimensions after the
+// facts. The truth is the same documents and dimension rows.
+TEST(DbGenTest, DetailsDaysBehindAndDimensionsLast) {
+  DbGenOptions o = DbOpts(21);
+  o.days = 3;
+  o.detail_lag_days = 2;
+  o.dims_last = true;
+  CheckDbTruth(o);
+  auto recs = AllDb(o);
+  std::string newest_order;  // the newest order create_time delivered so far
+  size_t details = 0, far_behind = 0, facts_after_dims = 0;
+  bool dims_seen = false;
+  for (const auto& [key, value] : recs) {
+    auto d = Parse(value);
+    std::string table = d["table"].GetString();
+    if (table == "user_info" || table == "base_province") {
+      if (std::string(d["type"].GetString()).rfind("bootstrap", 0) == 0) dims_seen = true;
+      continue;
+    }
+    if (dims_seen) ++facts_after_dims;
+    if (std::string(d["type"].GetString()) != "insert") continue;
+    std::string ct = d["data"]["create_time"].GetString();
+    if (table == "order_info") newest_order = std::max(newest_order, ct);
+    if (table != "order_detail") continue;
+    ++details;
+    auto newest = LocalDateTimeToEpochMs(newest_order, o.tz);
+    auto mine = LocalDateTimeToEpochMs(ct, o.tz);
+    ASSERT_TRUE(newest.ok() && mine.ok());
+    if (*newest - *mine > 86400000) ++far_behind;  // more than a day behind the order table
+  }
+  EXPECT_EQ(facts_after_dims, 0u);
+  EXPECT_GT(far_behind, details / 4);
+  o.detail_lag_days = 31;
+  EXPECT_FALSE(ValidateDbGenOptions(o).ok());
+}
+
 TEST(DbGenTest, CreateTimesInTheDayAndIdsInCommitOrder) {
   DbGenOptions o = DbOpts(2);
   auto recs = AllDb(o);

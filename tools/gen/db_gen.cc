@@ -169,7 +169,7 @@ struct OrderUpdate {
   int64_t time_s = 0;
 };
 
-enum class EvKind : uint8_t { kOrderInsert, kOrderUpdate, kUserUpdate };
+enum class EvKind : uint8_t { kOrderInsert, kOrderUpdate, kUserUpdate, kDetailInsert };
 struct Event {
   int64_t time_s;
   uint64_t seq;
@@ -196,6 +196,7 @@ struct DbGenerator::State {
   std::optional<OrderRow> pending_order;  // an order whose details are being emitted
   size_t pending_detail = 0;
   int64_t xid = 100000;
+  bool booted = false;  // dims_last: the bootstraps were emitted
   uint64_t emitted = 0;
   rapidjson::StringBuffer sb;
 
@@ -331,6 +332,10 @@ void DbGenerator::State::Plan() {
   for (size_t i = 0; i < orders.size(); ++i) {
     const OrderPlan& p = orders[i];
     events.push_back(Event{p.create_s, seq++, EvKind::kOrderInsert, static_cast<uint32_t>(i), 0});
+    if (o.detail_lag_days > 0) {
+      events.push_back(Event{p.create_s + int64_t{86400} * o.detail_lag_days, seq++,
+                             EvKind::kDetailInsert, static_cast<uint32_t>(i), 0});
+    }
     Rng r(Mix(o.seed, kOrderUpdateStream, p.gen_index));
     std::vector<OrderUpdate>& ups = order_updates[i];
     if (r.Chance(0.8)) {
@@ -367,6 +372,10 @@ void DbGenerator::State::Plan() {
   std::sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
     return a.time_s != b.time_s ? a.time_s < b.time_s : a.seq < b.seq;
   });
+  if (o.dims_last) {
+    phase = Phase::kEvents;
+    boot_s = (events.empty() ? day_end_s : std::max(day_end_s, events.back().time_s)) + 60;
+  }
 }
 
 void DbGenerator::State::Begin(JsonWriter& w, std::string_view table, std::string_view type,
@@ -542,6 +551,9 @@ absl::Status ValidateDbGenOptions(const DbGenOptions& o) {
     return absl::InvalidArgumentError("--user-update-share must be between 0 and 1");
   }
   if (o.days < 1 || o.days > 366) return absl::InvalidArgumentError("--days must be 1 to 366");
+  if (o.detail_lag_days < 0 || o.detail_lag_days > 30) {
+    return absl::InvalidArgumentError("--detail-lag-days must be 0 to 30");
+  }
   return absl::OkStatus();
 }
 
@@ -573,14 +585,19 @@ bool DbGenerator::Next(std::string* key, std::string* value) {
         w.EndObject();
         *key = table;
         if (i == n + 1) {
-          s.phase = users ? State::Phase::kProvinceBoot : State::Phase::kEvents;
+          s.phase = users           ? State::Phase::kProvinceBoot
+                    : s.o.dims_last ? State::Phase::kDone
+                                    : State::Phase::kEvents;
           s.boot_i = 0;
         }
       } else {
         s.Begin(w, table, "bootstrap-insert", s.boot_s, {}, false, 0);
         w.Key("data");
         if (users) {
-          s.WriteUser(w, s.MakeUser(i - 1, 0));
+          // A bootstrap after the changes reads the rows as they are then.
+          s.WriteUser(w, s.MakeUser(i - 1, s.o.dims_last
+                                               ? static_cast<uint32_t>(s.user_updates[i - 1].size())
+                                               : 0));
         } else {
           s.WriteProvince(w, i);
         }
@@ -608,18 +625,31 @@ bool DbGenerator::Next(std::string* key, std::string* value) {
       break;
     }
     if (s.event_i >= s.events.size()) {
+      if (s.o.dims_last && !s.booted) {
+        s.booted = true;
+        s.phase = State::Phase::kUserBoot;
+        continue;
+      }
       s.phase = State::Phase::kDone;
       return false;
     }
     const Event& e = s.events[s.event_i++];
+    if (e.kind == EvKind::kDetailInsert) {  // detail_lag_days: the details' own transaction
+      s.pending_order = s.MakeOrder(s.orders[e.a]);
+      s.pending_detail = 0;
+      continue;
+    }
     if (e.kind == EvKind::kOrderInsert) {
       OrderRow r = s.MakeOrder(s.orders[e.a]);
-      s.Begin(w, "order_info", "insert", e.time_s, s.xid, false, 0);
+      const bool alone = s.o.detail_lag_days > 0;  // its details come later
+      s.Begin(w, "order_info", "insert", e.time_s, alone ? s.xid++ : s.xid, alone, 0);
       w.Key("data");
       s.WriteOrder(w, r);
       *key = std::to_string(r.id);
-      s.pending_order = std::move(r);
-      s.pending_detail = 0;
+      if (!alone) {
+        s.pending_order = std::move(r);
+        s.pending_detail = 0;
+      }
     } else if (e.kind == EvKind::kOrderUpdate) {
       OrderRow r = s.MakeOrder(s.orders[e.a]);
       const auto& ups = s.order_updates[e.a];

@@ -219,6 +219,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   db->add_option("--days", dbo.days, "days of orders from --day on (catch-up tests)")
       ->capture_default_str();
+  db->add_option("--detail-lag-days", dbo.detail_lag_days,
+                 "order_detail rows arrive this many days after their orders")
+      ->capture_default_str();
+  db->add_flag("--dims-last", dbo.dims_last,
+               "the dimension bootstraps come after every fact (with the rows' final values)");
   db->add_option("--user-update-share", dbo.user_update_share,
                  "share of users updated during the day")
       ->capture_default_str();
