@@ -1411,7 +1411,8 @@ std::pair<std::string, std::string> DescribeFingerprintKey(std::string_view job_
 }  // namespace
 
 absl::StatusOr<std::string> StateStore::MergedFingerprint(std::string_view stored,
-                                                          std::string_view current) const {
+                                                          std::string_view current,
+                                                          bool replace) const {
   if (stored.empty()) return std::string(current);
   if (stored == current) return std::string(stored);
   ParsedFingerprint old_fp = ParseFingerprint(stored);
@@ -1425,7 +1426,7 @@ absl::StatusOr<std::string> StateStore::MergedFingerprint(std::string_view store
   };
   for (const auto& [key, value] : new_fp.values) {
     const std::string* was = old_fp.Find(key);
-    if (was != nullptr && *was != value) change(key, *was, value);
+    if (was != nullptr && *was != value && !replace) change(key, *was, value);
   }
   if (old_fp.values.empty() && new_fp.values.empty()) change("fingerprint", stored, current);
   if (!changes.empty()) {
@@ -1435,19 +1436,24 @@ absl::StatusOr<std::string> StateStore::MergedFingerprint(std::string_view store
         ". To accept the change, run `rtdw meta reset-fingerprint --job ", job_,
         "` (the store then records the new settings at the next start) and start again"));
   }
-  // Keep the stored values (and tag), add the keys it did not record yet.
-  std::string merged(stored);
+  // Keep the stored tag and values (but those replaced), add the keys it did not record yet.
+  std::string merged = old_fp.tag;
+  for (const auto& [key, value] : old_fp.values) {
+    const std::string* now = replace ? new_fp.Find(key) : nullptr;
+    absl::StrAppend(&merged, merged.empty() ? "" : " ", key, "=", now ? *now : value);
+  }
   for (const auto& [key, value] : new_fp.values) {
     if (old_fp.Find(key) == nullptr) absl::StrAppend(&merged, " ", key, "=", value);
   }
   return merged;
 }
 
-absl::Status StateStore::MergeFingerprint(std::string_view values) {
+absl::Status StateStore::MergeFingerprint(std::string_view values, bool replace) {
   RTDW_RETURN_IF_ERROR(CheckWritable());
   std::lock_guard<std::mutex> lock(fingerprint_mu_);
   RTDW_ASSIGN_OR_RETURN(std::optional<std::string> stored, GetMeta(kMetaTopicFingerprint));
-  RTDW_ASSIGN_OR_RETURN(std::string merged, MergedFingerprint(stored.value_or(""), values));
+  RTDW_ASSIGN_OR_RETURN(std::string merged,
+                        MergedFingerprint(stored.value_or(""), values, replace));
   if (merged == stored.value_or("")) return absl::OkStatus();
   return SetMeta(kMetaTopicFingerprint, merged);
 }

@@ -326,8 +326,10 @@ class StateStore {
   absl::Status ResetFingerprint(std::string_view fingerprint = {});
   // Checks `values` ("key=value ...", e.g. "partitions.T=4", known only once Kafka answers)
   // against the stored fingerprint as the open does: FailedPrecondition naming each changed key;
-  // otherwise the new keys are recorded (synced). Needs a writable store.
-  absl::Status MergeFingerprint(std::string_view values);
+  // otherwise the new keys are recorded (synced). With `replace`, changed keys take the new
+  // values instead (a change the daemon itself accepted: partitions added while it runs).
+  // Needs a writable store.
+  absl::Status MergeFingerprint(std::string_view values, bool replace = false);
 
   // ---- introspection
   // Per column family sizes and key counts (estimates unless exact_counts, which iterates).
@@ -359,8 +361,8 @@ class StateStore {
   absl::Status InitMeta(const StateStoreOptions& options);
   // `current` merged into `stored` (the fingerprint format of StateStoreOptions), or
   // FailedPrecondition naming each changed key.
-  absl::StatusOr<std::string> MergedFingerprint(std::string_view stored,
-                                                std::string_view current) const;
+  absl::StatusOr<std::string> MergedFingerprint(std::string_view stored, std::string_view current,
+                                                bool replace = false) const;
   absl::Status CheckWritable() const;
   // Exact number of keys in a column family (iterates).
   absl::StatusOr<uint64_t> CountKeys(std::string_view cf_name) const;

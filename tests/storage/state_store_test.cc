@@ -206,6 +206,10 @@ TEST(StateStoreOpen, FingerprintNamesEachChangedKeyAndAddsNewOnes) {
     EXPECT_TRUE(
         absl::StrContains(Msg(st), "the partition count of topic A: stored \"4\", now \"6\""))
         << st;
+    // The daemon accepting partitions added while it runs: the count is replaced in place.
+    ASSERT_TRUE(store->MergeFingerprint("partitions.A=6", /*replace=*/true).ok());
+    EXPECT_EQ(store->GetMeta(kMetaTopicFingerprint)->value_or(""),
+              o.topic_fingerprint + " partitions.A=6");
   }
   o.topic_fingerprint =
       "rtdw-topics/1 job=dau source_topic=A time_zone=Asia/Shanghai retention_days=3";

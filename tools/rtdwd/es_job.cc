@@ -312,7 +312,9 @@ absl::StatusOr<size_t> EsJobRunner::RunOnce() {
   if (group_mode_) CommitHandover(/*force=*/false);
   UpdateIdleInputs();
   if (batch_.empty()) {
-    consumer_at_end_ = consumer_->VerifiedAtEnd();
+    bool at_end = consumer_->VerifiedAtEnd();
+    if (!group_mode_ && PickUpNewPartitions(at_end)) at_end = false;
+    consumer_at_end_ = at_end;
     lag_.Update(consumer_->HighWatermarks(), consumer_at_end_);
     return size_t{0};
   }
@@ -424,6 +426,36 @@ void EsJobRunner::DeliveryLoop() {
     }
     cv_.notify_all();
   }
+}
+
+bool EsJobRunner::PickUpNewPartitions(bool at_end) {
+  const auto now = std::chrono::steady_clock::now();
+  const bool arriving_at_end = at_end && !consumer_at_end_.load();
+  const auto interval = at_end ? std::chrono::seconds(1) : std::chrono::seconds(60);
+  if (!arriving_at_end && now - last_partition_check_ < interval) return false;
+  last_partition_check_ = now;
+  auto grown = GrownTopics(*consumer_, *store_, settings_.job, settings_.source_topics);
+  if (!grown.ok()) {
+    SetProblem(
+        absl::StrCat("checking for new partitions: ", std::string(grown.status().message())));
+    return false;
+  }
+  if (grown->empty()) return false;
+  if (settings_.co_partitioned) {
+    std::set<int> counts;
+    for (const auto& topic : settings_.source_topics) {
+      auto n = consumer_->PartitionCount(topic, std::chrono::seconds(5));
+      if (n.ok()) counts.insert(*n);
+    }
+    if (counts.size() != 1) {
+      SetProblem(absl::StrCat("partitions were added to ", grown->front().first,
+                              " but not to every source topic: the join relies on "
+                              "co-partitioning; reading the old partitions until they match"));
+      return true;  // not at its end: records on the new partitions are unread
+    }
+  }
+  assigned_ = false;  // the next RunOnce assigns again, with the new partitions
+  return true;
 }
 
 void EsJobRunner::UpdateIdleInputs() {

@@ -126,6 +126,10 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   // After a poll: which source partitions are idle (at their end for settings_.idle_input, no
   // record since), told to the transform when that set changes.
   void UpdateIdleInputs();
+  // Lone mode, after an empty poll: partitions added to a source topic while running are noticed
+  // (a metadata check every minute, and before the job first says it is at its end, then every
+  // second) and picked up by assigning again (TryAssign). True when the job reassigns.
+  bool PickUpNewPartitions(bool at_end);
   void SetProblem(std::string problem);
   size_t Backlog() const;
 
@@ -150,6 +154,7 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   // Since when each source partition has been at its end with no record (UpdateIdleInputs).
   std::map<TopicPartition, std::chrono::steady_clock::time_point> at_end_since_;
   std::vector<TopicPartition> idle_inputs_;  // as last told to the transform
+  std::chrono::steady_clock::time_point last_partition_check_{};
 
   // Delivery: entries committed and not yet completed, in seq order.
   mutable std::mutex mu_;

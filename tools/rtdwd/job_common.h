@@ -78,6 +78,15 @@ KafkaConsumerOptions JobConsumerOptions(const Config& config, const std::string&
 // (rtdwd exits 1) naming the topic, both counts and `rtdw meta reset-fingerprint`.
 absl::Status CheckPartitionCount(StateStore& store, const std::string& topic, int partitions);
 
+// Lone mode's watch for partitions added to source topics while rtdwd runs (spec/CONFIG.md):
+// asks the broker for the partition counts of `topics` (one metadata request each) and returns
+// those larger than what `consumer` has assigned of the topic, as (topic, new count), after
+// recording each new count in the store's fingerprint and logging it. A topic the broker cannot
+// describe now is left out (checked again next time).
+absl::StatusOr<std::vector<std::pair<std::string, int>>> GrownTopics(
+    KafkaConsumer& consumer, StateStore& store, const std::string& job,
+    const std::vector<std::string>& topics);
+
 absl::StatusOr<std::vector<PartitionStart>> PartitionStarts(const StateStore& store,
                                                             const Config& config,
                                                             const std::string& topic,

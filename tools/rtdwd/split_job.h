@@ -28,6 +28,7 @@
 #define RTDW_TOOLS_RTDWD_SPLIT_JOB_H_
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -152,6 +153,8 @@ class SplitJobRunner : public JobRunner, private RebalanceListener {
   bool abandoned_ = false;
   bool waiting_for_space_ = false;  // the problem set is "not reading" for the state disk
   std::atomic<bool> caught_up_{false};
+  // Lone mode's watch for partitions added while running (as EsJobRunner::PickUpNewPartitions).
+  std::chrono::steady_clock::time_point last_partition_check_{};
 
   Counter* retries_;
 };
