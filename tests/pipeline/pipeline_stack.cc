@@ -110,7 +110,8 @@ absl::Status PipelineStack::GenerateDb() {
   CommandResult r = RunCommand(
       {BinDir() + "/rtdw-gen", "db", "--day", options_.day, "--seed", std::to_string(options_.seed),
        "--users", std::to_string(options_.users), "--orders", std::to_string(options_.orders),
-       "--days", std::to_string(options_.days), "--brokers", kafka_.bootstrap(), "--truth",
+       "--days", std::to_string(options_.days), "--detail-lag-days",
+       std::to_string(options_.detail_lag_days), "--brokers", kafka_.bootstrap(), "--truth",
        dir_.Sub("db-truth.json"), "--quiet"},
       std::chrono::seconds(120));
   if (r.exit_code != 0) return absl::InternalError(absl::StrCat("rtdw-gen db: ", r.err));

@@ -29,7 +29,8 @@ struct StackOptions {
   int log_days = 1;         // rtdw-gen logs --days
   double log_disorder = 0;  // rtdw-gen logs --disorder
   int orders = 600;
-  int days = 1;  // rtdw-gen db --days
+  int days = 1;             // rtdw-gen db --days
+  int detail_lag_days = 0;  // rtdw-gen db --detail-lag-days
   // Additive knobs (outage tests): "" keeps the defaults (no HTTP endpoint, state under the
   // stack's dir); `extra_config` is appended to the config as is (e.g. "[jobs.dau]\n...").
   std::string http_listen;
