@@ -141,8 +141,10 @@ absl::Status DauTransform::ProcessBatch(std::span<const InputRecord> records, in
         continue;
       }
     }
-    if (!wm.ms || ts > *wm.ms) {
-      wm.ms = ts;
+    // Never ahead of the wall clock (§6): a future record moves the watermark to now_ms only.
+    const int64_t wm_ts = std::min(ts, now_ms);
+    if (!wm.ms || wm_ts > *wm.ms) {
+      wm.ms = wm_ts;
       wm.dirty = true;
     }
 

@@ -12,9 +12,10 @@
 //     counted `filtered`, nothing else (it neither moves the watermark nor is judged late/future).
 //  3. Event time (§6): the day and hour of `ts` in the job's zone. A first page more than
 //     max_future ahead of now_ms is dead-lettered `future`. The partition's watermark is the
-//     largest `ts` of its accepted first pages; a record whose day is before the watermark's day
-//     minus (retention_days - 1) is dead-lettered `late`. Watermarks are read with GetWatermark
-//     and written back (SetWatermark) once per batch, only when they moved.
+//     largest `ts` of its accepted first pages, but never more than now_ms (a future record gets
+//     its document and moves the watermark to now_ms only); a record whose day is before the
+//     watermark's day minus (retention_days - 1) is dead-lettered `late`. Watermarks are read
+//     with GetWatermark and written back (SetWatermark) once per batch, only when they moved.
 //  4. De-dup (§4): the winner of (day, source partition, mid) has the smallest (ts, offset)
 //     (DedupBeats). A record that beats the stored incumbent (or has none) is PutDedup'ed and
 //     becomes the batch's document for (day, mid), replacing one of this batch; any other record

@@ -18,6 +18,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -51,6 +52,13 @@ class BatchState {
   // the first run did. nullopt before the partition's first record.
   virtual absl::StatusOr<std::optional<int64_t>> GetWatermark(int32_t partition) const = 0;
   virtual absl::Status SetWatermark(int32_t partition, int64_t event_ms) = 0;
+  // The watermark of one input topic's partition, for a job with several inputs (order-wide: the
+  // join's watermark above is the slower input's, FORMATS.md §5). Committed with the batch too.
+  // nullopt before that topic partition's first record.
+  virtual absl::StatusOr<std::optional<int64_t>> GetInputWatermark(std::string_view topic,
+                                                                   int32_t partition) const = 0;
+  virtual absl::Status SetInputWatermark(std::string_view topic, int32_t partition,
+                                         int64_t event_ms) = 0;
 };
 
 // Dimension rows by Redis key (`DIM:USER_INFO:37`). Unavailable when the store cannot be reached
@@ -111,6 +119,10 @@ class EsTransform {
   virtual absl::Status ProcessBatch(std::span<const InputRecord> records, int64_t now_ms,
                                     DimensionSource* dims, BatchState* state, BulkOutput* out) = 0;
   virtual const EsTransformCounters& counters() const = 0;
+  // The input topic partitions that are at their end and have been idle for the job's idle time
+  // (jobs.order-wide.idle_input): they stop holding a multi-input watermark back. Applies to the
+  // following ProcessBatch calls. A single-input job ignores it.
+  virtual void SetIdleInputs(std::vector<std::pair<std::string, int32_t>> idle) { (void)idle; }
 };
 
 }  // namespace rtdw

@@ -1,6 +1,7 @@
 #include "core/order_wide_transform.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -119,6 +120,37 @@ OrderWideTransform::OrderWideTransform(OrderWideOptions options)
       aux_parser_(JsonLimits{0, options_.max_depth}),
       writer_(doc_) {
   if (options_.expire_limit == 0) options_.expire_limit = 1;
+}
+
+void OrderWideTransform::SetIdleInputs(std::vector<std::pair<std::string, int32_t>> idle) {
+  idle_.clear();
+  for (const auto& [topic, partition] : idle) {
+    if (topic == options_.order_topic) idle_.insert({kOrderInput, partition});
+    if (topic == options_.detail_topic) idle_.insert({kDetailInput, partition});
+  }
+}
+
+void OrderWideTransform::AdvanceWatermark(int32_t partition, Watermark* wm) const {
+  // The slowest input that is not idle; an input that has delivered nothing holds it back. When
+  // every input is idle, the furthest of them (nothing is arriving to be judged).
+  std::optional<int64_t> slowest, furthest_idle;
+  bool all_idle = true;
+  for (int side : {kOrderInput, kDetailInput}) {
+    const std::optional<int64_t>& in = wm->input[side];
+    if (idle_.contains({side, partition})) {
+      if (in && (!furthest_idle || *in > *furthest_idle)) furthest_idle = in;
+      continue;
+    }
+    all_idle = false;
+    if (!in) return;  // held back
+    if (!slowest || *in < *slowest) slowest = in;
+  }
+  std::optional<int64_t> candidate = all_idle ? furthest_idle : slowest;
+  // Never back: an input that comes back from idleness behind it cannot undo what was judged.
+  if (candidate && (!wm->ms || *candidate > *wm->ms)) {
+    wm->ms = candidate;
+    wm->dirty = true;
+  }
 }
 
 std::string_view OrderWideTransform::Keep(std::string s) {
@@ -255,6 +287,10 @@ absl::Status OrderWideTransform::ProcessBatch(std::span<const InputRecord> recor
     Watermark& wm = wm_it->second;
     if (wm_new) {
       RTDW_ASSIGN_OR_RETURN(wm.ms, state->GetWatermark(in.partition));
+      for (int side : {kOrderInput, kDetailInput}) {
+        RTDW_ASSIGN_OR_RETURN(wm.input[side],
+                              state->GetInputWatermark(InputTopic(side), in.partition));
+      }
     }
     if (wm.ms && event_ms < *wm.ms - ttl_ms_) {
       dead(ReasonCode(Reason::kLate),
@@ -263,11 +299,16 @@ absl::Status OrderWideTransform::ProcessBatch(std::span<const InputRecord> recor
                         options_.join_ttl.count(), " s)"));
       continue;
     }
-    if (!wm.ms || event_ms > *wm.ms) {
-      wm.ms = event_ms;
-      wm.dirty = true;
+    // This input's watermark, never ahead of the wall clock (§6); then the join's.
+    const int side = is_order ? kOrderInput : kDetailInput;
+    const int64_t capped_ms = std::min(event_ms, now_ms);
+    if (!wm.input[side] || capped_ms > *wm.input[side]) {
+      wm.input[side] = capped_ms;
+      wm.input_dirty[side] = true;
     }
-    const int64_t cutoff_ms = *wm.ms - ttl_ms_;
+    AdvanceWatermark(in.partition, &wm);
+    // Before the join has a watermark (an input still silent) nothing is expired.
+    const int64_t cutoff_ms = wm.ms ? *wm.ms - ttl_ms_ : std::numeric_limits<int64_t>::min();
 
     if (is_order) {
       // The order's buffered rows: its details waiting, and itself if it came before.
@@ -354,12 +395,16 @@ absl::Status OrderWideTransform::ProcessBatch(std::span<const InputRecord> recor
   // --- Expiry and watermarks, per touched partition, in partition order. ---
   std::vector<int32_t> partitions;
   partitions.reserve(watermarks_.size());
-  for (const auto& [p, wm] : watermarks_) {
-    if (wm.ms) partitions.push_back(p);
-  }
+  for (const auto& [p, wm] : watermarks_) partitions.push_back(p);
   std::sort(partitions.begin(), partitions.end());
   for (int32_t p : partitions) {
     const Watermark& wm = watermarks_[p];
+    for (int side : {kOrderInput, kDetailInput}) {
+      if (wm.input_dirty[side]) {
+        RTDW_RETURN_IF_ERROR(state->SetInputWatermark(InputTopic(side), p, *wm.input[side]));
+      }
+    }
+    if (!wm.ms) continue;
     if (wm.dirty) RTDW_RETURN_IF_ERROR(state->SetWatermark(p, *wm.ms));
     RTDW_ASSIGN_OR_RETURN(std::vector<JoinRow> rows,
                           state->ExpireJoinRows(p, *wm.ms - ttl_ms_, options_.expire_limit));

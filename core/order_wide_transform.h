@@ -11,9 +11,15 @@
 //     or, for a detail, no usable `order_id` (no_id); `create_time` missing or not a real
 //     "yyyy-MM-dd HH:mm:ss" (bad_type).
 //  2. Event time (§6) = `create_time` read in the job's zone. A row more than max_future ahead of
-//     now_ms: `future`. The partition's watermark is the largest event time of its accepted rows
-//     across both topics (read with GetWatermark, written back once per batch when it moved). A
-//     row older than watermark - join_ttl on arrival: `late`. Neither moves the watermark.
+//     now_ms: `future`. Each input topic partition has its own watermark: the largest event
+//     time of its accepted rows, but never more than now_ms (a future row moves it to now_ms
+//     only). The join's watermark of partition number p (§5) is the slower input's: the
+//     minimum of the two topics' watermarks for p — none while one of them has delivered
+//     nothing — leaving out an input that SetIdleInputs named idle (when both are, the
+//     larger); it never goes back. All are read with GetWatermark / GetInputWatermark and
+//     written back once per batch when they moved. A row older than the join's watermark -
+//     join_ttl on arrival: `late`. Neither moves a watermark. Without a join watermark nothing
+//     is late and nothing expires.
 //  3. Join (partition = the record's partition number; row ids: the order id, the detail id):
 //     - a detail whose order is buffered emits its document and marks the order matched; else
 //       the detail is buffered (side kDetail) until its order comes or the TTL passes;
@@ -61,9 +67,11 @@
 #include <deque>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "core/dims.h"
@@ -105,8 +113,11 @@ class OrderWideTransform : public EsTransform {
                             DimensionSource* dims, BatchState* state, BulkOutput* out) override;
   // Accumulated over the batches that returned OK.
   const EsTransformCounters& counters() const override { return counters_; }
+  // Topic partitions (of order_topic / detail_topic) that stop holding the join's watermark back.
+  void SetIdleInputs(std::vector<std::pair<std::string, int32_t>> idle) override;
 
  private:
+  enum { kOrderInput = 0, kDetailInput = 1 };
   // A document owed by this batch (pass 1), written in pass 2.
   struct Emit {
     std::string_view order_row;   // the order_info row (JSON text)
@@ -119,10 +130,18 @@ class OrderWideTransform : public EsTransform {
     DimensionBatch::Handle province = DimensionBatch::kNone;
   };
   struct Watermark {
-    std::optional<int64_t> ms;
+    std::optional<int64_t> ms;  // the join's: the slower input's
     bool dirty = false;
+    std::optional<int64_t> input[2];  // by kOrderInput / kDetailInput
+    bool input_dirty[2] = {false, false};
   };
   struct OrderInfo;  // what pass 1 knows of an order row
+
+  const std::string& InputTopic(int side) const {
+    return side == kOrderInput ? options_.order_topic : options_.detail_topic;
+  }
+  // Moves wm->ms up to the slower non-idle input's watermark (promise 2).
+  void AdvanceWatermark(int32_t partition, Watermark* wm) const;
 
   void DeadLetter(std::string_view reason, std::string_view detail, std::string_view src,
                   std::string_view raw, int64_t now_ms, BatchState* state, EsTransformCounters* c);
@@ -142,6 +161,7 @@ class OrderWideTransform : public EsTransform {
   std::vector<Emit> emits_;
   std::deque<std::string> arena_;  // owned texts the emits point into (stable addresses)
   absl::flat_hash_map<int32_t, Watermark> watermarks_;
+  absl::flat_hash_set<std::pair<int, int32_t>> idle_;  // (input, partition)
   std::string src_;
   std::string scratch_;
   std::string order_id_;

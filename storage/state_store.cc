@@ -21,6 +21,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/status_util.h"
@@ -510,24 +511,44 @@ absl::StatusOr<std::optional<int64_t>> PendingBatch::GetOffset(std::string_view 
 
 namespace {
 std::string WatermarkName(int32_t partition) { return absl::StrCat("watermark.", partition); }
+std::string InputWatermarkName(std::string_view topic, int32_t partition) {
+  return absl::StrCat("watermark.", ToAbsl(topic), ".", partition);
+}
 }  // namespace
 
-absl::StatusOr<std::optional<int64_t>> PendingBatch::GetWatermark(int32_t partition) const {
-  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
-  RTDW_ASSIGN_OR_RETURN(std::optional<std::string> v,
-                        impl_->Get(kCfMeta, WatermarkName(partition)));
+absl::StatusOr<std::optional<int64_t>> PendingBatch::ReadWatermark(const std::string& name) const {
+  RTDW_ASSIGN_OR_RETURN(std::optional<std::string> v, impl_->Get(kCfMeta, name));
   if (!v) return std::optional<int64_t>();
   int64_t ms = 0;
   if (!absl::SimpleAtoi(*v, &ms)) {
-    return absl::DataLossError(absl::StrCat("meta ", WatermarkName(partition), " is not a number"));
+    return absl::DataLossError(absl::StrCat("meta ", name, " is not a number"));
   }
   return std::optional<int64_t>(ms);
+}
+
+absl::StatusOr<std::optional<int64_t>> PendingBatch::GetWatermark(int32_t partition) const {
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  return ReadWatermark(WatermarkName(partition));
 }
 
 absl::Status PendingBatch::SetWatermark(int32_t partition, int64_t event_ms) {
   RTDW_RETURN_IF_ERROR(CheckPartition(partition));
   // Decimal text, so `rtdw meta show` prints it as it is.
   return impl_->Put(kCfMeta, WatermarkName(partition), std::to_string(event_ms));
+}
+
+absl::StatusOr<std::optional<int64_t>> PendingBatch::GetInputWatermark(std::string_view topic,
+                                                                       int32_t partition) const {
+  RTDW_RETURN_IF_ERROR(CheckId("topic", topic));
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  return ReadWatermark(InputWatermarkName(topic, partition));
+}
+
+absl::Status PendingBatch::SetInputWatermark(std::string_view topic, int32_t partition,
+                                             int64_t event_ms) {
+  RTDW_RETURN_IF_ERROR(CheckId("topic", topic));
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  return impl_->Put(kCfMeta, InputWatermarkName(topic, partition), std::to_string(event_ms));
 }
 
 absl::StatusOr<std::vector<JoinRow>> PendingBatch::ExpireJoinRows(int32_t partition,
@@ -719,15 +740,10 @@ absl::Status StateStore::InitMeta(const StateStoreOptions& options) {
         absl::StrCat("state store ", path_, " belongs to job \"", *job, "\", not \"", job_, "\""));
   }
   RTDW_ASSIGN_OR_RETURN(std::optional<std::string> fingerprint, GetMeta(kMetaTopicFingerprint));
-  if (!options.topic_fingerprint.empty() && fingerprint && !fingerprint->empty() &&
-      *fingerprint != options.topic_fingerprint) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the topic configuration of job ", job_, " changed: the state store ", path_,
-        " was built for \"", *fingerprint, "\" but the config now gives \"",
-        options.topic_fingerprint,
-        "\". Its offsets and state belong to the old topics. To accept the change, run "
-        "`rtdw meta reset-fingerprint --job ",
-        job_, "` and start again"));
+  std::string merged_fingerprint;
+  if (!options.topic_fingerprint.empty()) {
+    RTDW_ASSIGN_OR_RETURN(merged_fingerprint,
+                          MergedFingerprint(fingerprint.value_or(""), options.topic_fingerprint));
   }
   RTDW_ASSIGN_OR_RETURN(std::optional<std::string> clean, GetMeta(kMetaCleanShutdown));
   if (clean) previous_shutdown_clean_ = (*clean == "true");
@@ -755,8 +771,8 @@ absl::Status StateStore::InitMeta(const StateStoreOptions& options) {
   };
   if (!version) put(kMetaSchemaVersion, absl::StrCat(kStateSchemaVersion));
   if (!job) put(kMetaJob, job_);
-  if (!options.topic_fingerprint.empty() && (!fingerprint || fingerprint->empty())) {
-    put(kMetaTopicFingerprint, options.topic_fingerprint);
+  if (!merged_fingerprint.empty() && merged_fingerprint != fingerprint.value_or("")) {
+    put(kMetaTopicFingerprint, merged_fingerprint);
   }
   if (created_ || !version) put(kMetaCreatedMs, absl::StrCat(NowMs()));
   if (track_shutdown_) {
@@ -1165,6 +1181,9 @@ absl::Status StateStore::DropPartitionState(int32_t partition,
     if (auto s = wb.Delete(cf(kCfOffsets), state_keys::OffsetKey(topic, partition)); !s.ok()) {
       return fail(s);
     }
+    if (auto s = wb.Delete(cf(kCfMeta), InputWatermarkName(topic, partition)); !s.ok()) {
+      return fail(s);
+    }
   }
   rocksdb::WriteOptions wo;
   wo.sync = true;
@@ -1324,6 +1343,125 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> StateStore::Lis
                                     return true;
                                   }));
   return out;
+}
+
+namespace {
+
+// "<tag> key=value key=value ...": the keyed tokens in order, and the rest (the tag).
+struct ParsedFingerprint {
+  std::string tag;
+  std::vector<std::pair<std::string, std::string>> values;
+  const std::string* Find(std::string_view key) const {
+    for (const auto& [k, v] : values) {
+      if (k == key) return &v;
+    }
+    return nullptr;
+  }
+};
+
+ParsedFingerprint ParseFingerprint(std::string_view text) {
+  ParsedFingerprint out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find(' ', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view token = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (token.empty()) continue;
+    size_t eq = token.find('=');
+    if (eq == std::string_view::npos) {
+      if (!out.tag.empty()) out.tag.push_back(' ');
+      out.tag.append(token);
+    } else {
+      out.values.emplace_back(std::string(token.substr(0, eq)), std::string(token.substr(eq + 1)));
+    }
+  }
+  return out;
+}
+
+// The config key (or what else) a fingerprint key stands for, and what accepting its change does.
+std::pair<std::string, std::string> DescribeFingerprintKey(std::string_view job_view,
+                                                           std::string_view key_view) {
+  const std::string job(job_view), key(key_view);
+  if (absl::StartsWith(key, "partitions.")) {
+    return {absl::StrCat("the partition count of topic ", key.substr(11)),
+            "de-dup and join state are kept per partition number, and a key may now hash to "
+            "another partition: state of the old partitions stays where it was"};
+  }
+  if (key == "retention_days") {
+    return {"dedup.retention_days",
+            "the de-dup window follows the new value (a shorter one drops the older days at the "
+            "next retention pass)"};
+  }
+  std::string name = absl::StrCat("jobs.", job, ".", key);
+  if (key == "time_zone") {
+    return {name,
+            "days stored so far (de-dup days, documents already written) keep the old zone's "
+            "days; new records get the new zone's"};
+  }
+  if (key == "index_prefix") {
+    return {name,
+            "documents go to the new indices while the de-dup state still holds the mids written "
+            "under the old prefix (they are not written again): to start de-dup over, `rtdw "
+            "backup create`, then move the store aside"};
+  }
+  if (key == "join_ttl") return {name, "rows waiting in the join expire by the new TTL"};
+  if (absl::EndsWith(key, "_topic")) {
+    return {name,
+            "offsets and state belong to the old topic: set the new topic's offsets with `rtdw "
+            "offsets set`, or it starts from kafka.auto_offset_reset"};
+  }
+  return {name, ""};
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> StateStore::MergedFingerprint(std::string_view stored,
+                                                          std::string_view current,
+                                                          bool replace) const {
+  if (stored.empty()) return std::string(current);
+  if (stored == current) return std::string(stored);
+  ParsedFingerprint old_fp = ParseFingerprint(stored);
+  ParsedFingerprint new_fp = ParseFingerprint(current);
+  std::vector<std::string> changes;
+  auto change = [&](std::string_view key, std::string_view was, std::string_view now) {
+    auto [name, effect] = DescribeFingerprintKey(job_, key);
+    changes.push_back(absl::StrCat(name, ": stored \"", ToAbsl(was), "\", now \"", ToAbsl(now),
+                                   "\"", effect.empty() ? "" : " (accepting: ", effect,
+                                   effect.empty() ? "" : ")"));
+  };
+  for (const auto& [key, value] : new_fp.values) {
+    const std::string* was = old_fp.Find(key);
+    if (was != nullptr && *was != value && !replace) change(key, *was, value);
+  }
+  if (old_fp.values.empty() && new_fp.values.empty()) change("fingerprint", stored, current);
+  if (!changes.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the settings the state of job ", job_, " was built under changed (state store ", path_,
+        "): ", absl::StrJoin(changes, "; "),
+        ". To accept the change, run `rtdw meta reset-fingerprint --job ", job_,
+        "` (the store then records the new settings at the next start) and start again"));
+  }
+  // Keep the stored tag and values (but those replaced), add the keys it did not record yet.
+  std::string merged = old_fp.tag;
+  for (const auto& [key, value] : old_fp.values) {
+    const std::string* now = replace ? new_fp.Find(key) : nullptr;
+    absl::StrAppend(&merged, merged.empty() ? "" : " ", key, "=", now ? *now : value);
+  }
+  for (const auto& [key, value] : new_fp.values) {
+    if (old_fp.Find(key) == nullptr) absl::StrAppend(&merged, " ", key, "=", value);
+  }
+  return merged;
+}
+
+absl::Status StateStore::MergeFingerprint(std::string_view values, bool replace) {
+  RTDW_RETURN_IF_ERROR(CheckWritable());
+  std::lock_guard<std::mutex> lock(fingerprint_mu_);
+  RTDW_ASSIGN_OR_RETURN(std::optional<std::string> stored, GetMeta(kMetaTopicFingerprint));
+  RTDW_ASSIGN_OR_RETURN(std::string merged,
+                        MergedFingerprint(stored.value_or(""), values, replace));
+  if (merged == stored.value_or("")) return absl::OkStatus();
+  return SetMeta(kMetaTopicFingerprint, merged);
 }
 
 absl::Status StateStore::ResetFingerprint(std::string_view fingerprint) {

@@ -17,7 +17,8 @@
 //    the path and the RocksDB status, and no file of it is changed (only RocksDB's own info
 //    LOG may be rotated by the attempt).
 //  - `meta` guards: a store written by a newer schema is refused; a store of another job is
-//    refused; a changed topic fingerprint is refused with the command that accepts it.
+//    refused; a changed setting of the fingerprint (topics, partition counts, time zone, index
+//    prefix, retention, join TTL) is refused, naming each, with the command that accepts it.
 //  - Read-only opening (the CLI's reads) creates nothing and works while a daemon holds the store
 //    (it reads the state as of the open).
 //  - Memory is bounded: one LRU block cache (block_cache_mb) holds data, index and filter blocks,
@@ -92,8 +93,10 @@ struct StateStoreOptions {
   // less free space than this: the store stops growing before RocksDB meets a full disk, whose
   // recovery is its own and slow. 0: no floor.
   int64_t min_free_mb = 0;
-  // The job's topic fingerprint (config.h TopicFingerprint). "" skips the check; a store
-  // without one records it.
+  // What the job's state depends on (config.h StateFingerprint): "<tag> key=value key=value ...".
+  // "" skips the check; a store without one records it. A key whose stored value differs is
+  // refused (FailedPrecondition naming each such key, both values and the accepting command); a
+  // key the store has not recorded yet (an older store) is added.
   std::string topic_fingerprint;
   bool create_if_missing = true;  // ignored when read_only
   bool read_only = false;
@@ -196,6 +199,12 @@ class PendingBatch : public BatchState {
   // committed with the batch.
   absl::StatusOr<std::optional<int64_t>> GetWatermark(int32_t partition) const override;
   absl::Status SetWatermark(int32_t partition, int64_t event_ms) override;
+  // The watermark of one input topic partition (order-wide's two inputs; `meta`
+  // "watermark.<topic>.<p>"), committed with the batch.
+  absl::StatusOr<std::optional<int64_t>> GetInputWatermark(std::string_view topic,
+                                                           int32_t partition) const override;
+  absl::Status SetInputWatermark(std::string_view topic, int32_t partition,
+                                 int64_t event_ms) override;
 
   bool empty() const;
   size_t mutation_count() const;  // puts and deletes so far (journal and dead letters excluded)
@@ -207,6 +216,7 @@ class PendingBatch : public BatchState {
   friend class StateStore;
   struct Impl;
   explicit PendingBatch(std::unique_ptr<Impl> impl);
+  absl::StatusOr<std::optional<int64_t>> ReadWatermark(const std::string& name) const;
   std::unique_ptr<Impl> impl_;
 };
 
@@ -216,7 +226,7 @@ class StateStore {
   //   NotFound            no store and create_if_missing false / read_only
   //   Unavailable         the store is locked by another process (a running rtdwd)
   //   DataLoss            RocksDB reports corruption
-  //   FailedPrecondition  newer schema, another job's store, changed topic fingerprint, or a
+  //   FailedPrecondition  newer schema, another job's store, changed fingerprint, or a
   //                       store that exists but is not a complete RocksDB database
   //   Internal/other      any other RocksDB failure, with its status text
   static absl::StatusOr<std::unique_ptr<StateStore>> Open(const StateStoreOptions& options);
@@ -266,8 +276,9 @@ class StateStore {
   absl::Status DropDedupDaysBefore(DayNumber day);
 
   // Group mode's hand-over (DESIGN.md "Scaling"): forgets everything of source partition number
-  // `partition` — its de-dup slots of every day, its join rows, its watermark, and its stored
-  // offsets in `topics` — in one synced write, before the state is rebuilt for a new owner.
+  // `partition` — its de-dup slots of every day, its join rows, its watermarks (the partition's
+  // and those of `topics`), and its stored offsets in `topics` — in one synced write, before the
+  // state is rebuilt for a new owner.
   absl::Status DropPartitionState(int32_t partition, const std::vector<std::string>& topics);
 
   // ---- join
@@ -313,6 +324,12 @@ class StateStore {
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListMeta() const;
   // Replaces the stored topic fingerprint ("" clears it: the next daemon open records its own).
   absl::Status ResetFingerprint(std::string_view fingerprint = {});
+  // Checks `values` ("key=value ...", e.g. "partitions.T=4", known only once Kafka answers)
+  // against the stored fingerprint as the open does: FailedPrecondition naming each changed key;
+  // otherwise the new keys are recorded (synced). With `replace`, changed keys take the new
+  // values instead (a change the daemon itself accepted: partitions added while it runs).
+  // Needs a writable store.
+  absl::Status MergeFingerprint(std::string_view values, bool replace = false);
 
   // ---- introspection
   // Per column family sizes and key counts (estimates unless exact_counts, which iterates).
@@ -346,6 +363,10 @@ class StateStore {
   StateStore() = default;
   absl::Status OpenImpl(const StateStoreOptions& options);
   absl::Status InitMeta(const StateStoreOptions& options);
+  // `current` merged into `stored` (the fingerprint format of StateStoreOptions), or
+  // FailedPrecondition naming each changed key.
+  absl::StatusOr<std::string> MergedFingerprint(std::string_view stored, std::string_view current,
+                                                bool replace = false) const;
   absl::Status CheckWritable() const;
   // Exact number of keys in a column family (iterates).
   absl::StatusOr<uint64_t> CountKeys(std::string_view cf_name) const;
@@ -368,6 +389,7 @@ class StateStore {
   std::optional<bool> previous_shutdown_clean_;
   int schema_version_ = kStateSchemaVersion;
   mutable std::mutex seq_mu_;  // guards next_seq_ and the order of seq-allocating writes
+  std::mutex fingerprint_mu_;  // MergeFingerprint's read-modify-write
   uint64_t next_seq_ = 1;
   std::function<void(std::string_view)> log_;
 };

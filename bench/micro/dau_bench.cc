@@ -212,6 +212,14 @@ class StoreBatchState : public BatchState {
     (*wm_)[partition] = event_ms;
     return absl::OkStatus();
   }
+  absl::StatusOr<std::optional<int64_t>> GetInputWatermark(std::string_view topic,
+                                                           int32_t partition) const override {
+    return b_->GetInputWatermark(topic, partition);
+  }
+  absl::Status SetInputWatermark(std::string_view topic, int32_t partition,
+                                 int64_t event_ms) override {
+    return b_->SetInputWatermark(topic, partition, event_ms);
+  }
 
  private:
   PendingBatch* b_;

@@ -467,6 +467,11 @@ bool KafkaConsumer::AtEnd() const {
   return true;
 }
 
+bool KafkaConsumer::PartitionAtEnd(const TopicPartition& tp) const {
+  auto it = at_end_.find(tp);
+  return it != at_end_.end() && it->second;
+}
+
 bool KafkaConsumer::VerifiedAtEnd(std::chrono::milliseconds timeout) {
   if (!AtEnd()) return false;
   if (next_.empty()) return true;

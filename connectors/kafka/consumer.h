@@ -140,6 +140,8 @@ class KafkaConsumer {
   absl::Status Poll(size_t max_records, std::chrono::milliseconds max_wait, ConsumedBatch* out);
   // True when every assigned partition has reported its end since its last record.
   bool AtEnd() const;
+  // The same for one assigned partition (false for one not assigned). No network call.
+  bool PartitionAtEnd(const TopicPartition& tp) const;
   // (In group mode, false until the first assignment: a member still joining is not at its end.)
   // AtEnd(), confirmed against the broker: for every assigned partition, the position (next
   // offset handed to the application) has reached the high watermark the broker reports now.

@@ -139,6 +139,7 @@ TEST(ConfigTest, MinimalFileLoadsWithEveryDefault) {
   EXPECT_EQ(c.jobs.order_wide.index_prefix, "gmall_order_wide_");
   EXPECT_EQ(c.jobs.order_wide.join_ttl, std::chrono::seconds(86400));
   EXPECT_EQ(c.jobs.order_wide.max_future, std::chrono::seconds(86400));
+  EXPECT_EQ(c.jobs.order_wide.idle_input, std::chrono::seconds(60));
   EXPECT_EQ(c.NeededServices(), (ServiceNeeds{true, true, true}));
 }
 
@@ -374,6 +375,7 @@ retention_days = 0
 max_record_bytes = -5
 [jobs.order-wide]
 join_ttl = 0
+idle_input = -1
 )");
   EXPECT_THAT(
       p, ElementsAre("t.toml:4: es.bulk_max_bytes: negative value -1 (expected an integer >= 1 "
@@ -385,7 +387,9 @@ join_ttl = 0
                      "t.toml:11: jobs.log-split.max_record_bytes: negative value -5 (expected an "
                      "integer from 1 to 1073741824 bytes)",
                      "t.toml:13: jobs.order-wide.join_ttl: value 0 too small (expected an integer "
-                     "from 1 to 31536000 seconds)"));
+                     "from 1 to 31536000 seconds)",
+                     "t.toml:14: jobs.order-wide.idle_input: negative value -1 (expected an "
+                     "integer from 0 to 31536000 seconds)"));
 }
 
 TEST(ConfigTest, BadEnumValuesSuggest) {
@@ -624,21 +628,32 @@ TEST(ConfigTest, EmptyJobListIsAnError) {
                              "log-split, db-split, dau, order-wide)"));
 }
 
-TEST(ConfigTest, TopicFingerprintIsStableAndFollowsTheTopics) {
+TEST(ConfigTest, StateFingerprintIsStableAndFollowsWhatStateDependsOn) {
   Config a = LoadOk(kMinimal);
-  EXPECT_EQ(TopicFingerprint(a, "dau"), "rtdw-topics/1 job=dau source_topic=DWD_PAGE_LOG_TOPIC");
-  EXPECT_EQ(TopicFingerprint(a, "order-wide"),
+  EXPECT_EQ(StateFingerprint(a, "dau"),
+            "rtdw-topics/1 job=dau source_topic=DWD_PAGE_LOG_TOPIC time_zone=Asia/Shanghai "
+            "index_prefix=gmall_dau_info_ retention_days=2");
+  EXPECT_EQ(StateFingerprint(a, "order-wide"),
             "rtdw-topics/1 job=order-wide order_topic=DWD_ORDER_INFO_I "
-            "detail_topic=DWD_ORDER_DETAIL_I");
-  EXPECT_EQ(TopicFingerprint(a, "unknown"), "");
+            "detail_topic=DWD_ORDER_DETAIL_I time_zone=Asia/Shanghai "
+            "index_prefix=gmall_order_wide_ join_ttl=86400");
+  EXPECT_EQ(StateFingerprint(a, "unknown"), "");
   Config b = LoadOk(std::string(kMinimal) +
                     "[jobs.dau]\nsource_topic = \"OTHER\"\n"
                     "max_future = 5\n");
-  EXPECT_NE(TopicFingerprint(a, "dau"), TopicFingerprint(b, "dau"));
-  // Only topics count: a changed tuning key keeps the fingerprint.
+  EXPECT_NE(StateFingerprint(a, "dau"), StateFingerprint(b, "dau"));
+  for (const char* extra :
+       {"[jobs.dau]\ntime_zone = \"UTC\"\n", "[jobs.dau]\nindex_prefix = \"x_\"\n",
+        "[dedup]\nretention_days = 3\n"}) {
+    Config c = LoadOk(std::string(kMinimal) + extra);
+    EXPECT_NE(StateFingerprint(a, "dau"), StateFingerprint(c, "dau")) << extra;
+  }
+  Config e = LoadOk(std::string(kMinimal) + "[jobs.order-wide]\njoin_ttl = 60\n");
+  EXPECT_THAT(StateFingerprint(e, "order-wide"), HasSubstr(" join_ttl=60"));
+  // Only what state depends on counts: a changed tuning key keeps the fingerprint.
   Config d = LoadOk(std::string(kMinimal) + "[jobs.log-split]\nmax_depth = 10\n");
-  EXPECT_EQ(TopicFingerprint(a, "log-split"), TopicFingerprint(d, "log-split"));
-  EXPECT_THAT(TopicFingerprint(a, "log-split"),
+  EXPECT_EQ(StateFingerprint(a, "log-split"), StateFingerprint(d, "log-split"));
+  EXPECT_THAT(StateFingerprint(a, "log-split"),
               AllOf(HasSubstr("source_topic=ODS_BASE_LOG"), HasSubstr("page_topic=")));
 }
 
@@ -710,7 +725,8 @@ TEST(ConfigTest, ExampleDocumentsEveryKeyTheLoaderKnows) {
                           "max_future",
                           "order_topic",
                           "detail_topic",
-                          "join_ttl"}) {
+                          "join_ttl",
+                          "idle_input"}) {
     EXPECT_THAT(example, HasSubstr(key));
   }
 }

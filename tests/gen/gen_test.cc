@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -216,6 +217,71 @@ void CheckLogTruth(const LogGenOptions& o) {
 
 TEST(LogGenTest, TruthAgreesWithLogSplitAndDau) { CheckLogTruth(LogOpts(11)); }
 
+// What the order of a log stream shows a dau job: how many days (of the zone) a first page is at
+// most behind the newest first page before it, and how many first pages arrive after a later one
+// of their device on another day.
+struct FirstPageOrder {
+  int64_t max_days_behind = 0;
+  size_t cross_day_inversions = 0;
+};
+FirstPageOrder MeasureFirstPages(const LogGenOptions& o, const std::vector<std::string>& recs) {
+  FirstPageOrder out;
+  std::optional<absl::CivilDay> newest;
+  std::map<std::string, int64_t> last;  // mid -> ts of its last first page
+  for (const auto& text : recs) {
+    auto d = Parse(text);
+    if (!d.HasMember("page") || d.HasMember("err")) continue;
+    const auto& page = d["page"];
+    if (page.HasMember("last_page_id") && page["last_page_id"].GetStringLength() > 0) continue;
+    const int64_t ts = d["ts"].GetInt64();
+    const absl::CivilDay day = CivilDayOf(ts, o.tz);
+    if (newest) out.max_days_behind = std::max<int64_t>(out.max_days_behind, *newest - day);
+    if (!newest || day > *newest) newest = day;
+    auto [it, inserted] = last.try_emplace(d["common"]["mid"].GetString(), ts);
+    if (!inserted) {
+      if (it->second > ts && CivilDayOf(it->second, o.tz) != day) ++out.cross_day_inversions;
+      it->second = ts;
+    }
+  }
+  return out;
+}
+
+// --days 3 --disorder: the truth still agrees; some devices' first pages arrive largest-ts-first
+// across days, never more than one day behind (none late with the default retention, FORMATS.md
+// §6), and the truth says so.
+TEST(LogGenTest, SeveralDaysWithDisorder) {
+  LogGenOptions o = LogOpts(13);
+  o.days = 3;
+  o.disorder = 0.3;
+  CheckLogTruth(o);
+  std::string truth_text;
+  auto recs = AllLogs(o, &truth_text);
+  auto truth = Parse(truth_text);
+  EXPECT_EQ(truth["dau"].MemberCount(), 3u);
+  FirstPageOrder order = MeasureFirstPages(o, recs);
+  EXPECT_EQ(order.max_days_behind, 1);
+  EXPECT_GT(order.cross_day_inversions, 20u);
+  EXPECT_EQ(truth["late_below_retention_days"].GetInt64(), order.max_days_behind + 1);
+  o.disorder = 1.5;
+  EXPECT_FALSE(ValidateLogGenOptions(o).ok());
+}
+
+// --clock-skew: devices off by up to 20 h put documents on the days their clocks say; the truth's
+// lateness bound is what the stream shows.
+TEST(LogGenTest, ClockSkew) {
+  LogGenOptions o = LogOpts(14);
+  o.clock_skew = 0.2;
+  CheckLogTruth(o);
+  std::string truth_text;
+  auto recs = AllLogs(o, &truth_text);
+  auto truth = Parse(truth_text);
+  EXPECT_GE(truth["dau"].MemberCount(), 2u);  // skewed clocks reach the neighbouring days
+  FirstPageOrder order = MeasureFirstPages(o, recs);
+  EXPECT_EQ(truth["late_below_retention_days"].GetInt64(), order.max_days_behind + 1);
+  o.clock_skew = -0.1;
+  EXPECT_FALSE(ValidateLogGenOptions(o).ok());
+}
+
 TEST(LogGenTest, TruthWithErrorsAndMalformedRecords) {
   LogGenOptions o = LogOpts(12);
   o.error_share = 0.1;
@@ -253,8 +319,7 @@ TEST(DbGenTest, SameSeedSameBytes) {
   EXPECT_NE(a, c);
 }
 
-TEST(DbGenTest, TruthAgreesWithDbSplitAndAJoin) {
-  DbGenOptions o = DbOpts(9);
+void CheckDbTruth(const DbGenOptions& o) {
   std::string truth_text;
   auto recs = AllDb(o, &truth_text);
   auto truth = Parse(truth_text);
@@ -332,9 +397,20 @@ TEST(DbGenTest, TruthAgreesWithDbSplitAndAJoin) {
   }
 
   // Order-wide: join each detail with its order insert and the dims (FORMATS.md §5).
-  const auto& ow = truth["order_wide"]["2025-11-25"];
-  EXPECT_EQ(ow.MemberCount(), detail_inserts.size());
-  EXPECT_EQ(truth["order_wide_count"]["2025-11-25"].GetUint64(), detail_inserts.size());
+  // By the day of create_time.
+  std::map<std::string, uint64_t> per_day;
+  for (const auto& det : detail_inserts) {
+    const auto& order = order_inserts.at(det["order_id"].GetInt64());
+    ++per_day[std::string(order["create_time"].GetString()).substr(0, 10)];
+  }
+  EXPECT_EQ(per_day.size(), static_cast<size_t>(o.days));
+  EXPECT_EQ(truth["order_wide"].MemberCount(), per_day.size());
+  EXPECT_EQ(truth["order_wide_count"].MemberCount(), per_day.size());
+  for (const auto& [day, n] : per_day) {
+    ASSERT_TRUE(truth["order_wide"].HasMember(day.c_str())) << day;
+    EXPECT_EQ(truth["order_wide"][day.c_str()].MemberCount(), n) << day;
+    EXPECT_EQ(truth["order_wide_count"][day.c_str()].GetUint64(), n) << day;
+  }
   for (const auto& det : detail_inserts) {
     const auto& order = order_inserts.at(det["order_id"].GetInt64());
     rapidjson::Document doc(rapidjson::kObjectType);
@@ -368,9 +444,63 @@ TEST(DbGenTest, TruthAgreesWithDbSplitAndAJoin) {
     doc.AddMember("user_age", *AgeInYears(user["birthday"].GetString(), ct.substr(0, 10)), a);
     copy("user_gender", user, "gender");
     std::string id = std::to_string(det["id"].GetInt64());
+    const auto& ow = truth["order_wide"][ct.substr(0, 10).c_str()];
     ASSERT_TRUE(ow.HasMember(id.c_str())) << id;
     EXPECT_TRUE(SameJson(ow[id.c_str()], doc)) << id;
   }
+}
+
+TEST(DbGenTest, TruthAgreesWithDbSplitAndAJoin) { CheckDbTruth(DbOpts(9)); }
+
+// --days 3: orders (and updates) over three days, the truth's documents by create_date.
+TEST(DbGenTest, SeveralDays) {
+  DbGenOptions o = DbOpts(9);
+  o.days = 3;
+  CheckDbTruth(o);
+  for (const auto& [key, value] : AllDb(o)) {
+    auto d = Parse(value);
+    if (std::string(d["table"].GetString()) != "order_info") continue;
+    std::string day = std::string(d["data"]["create_time"].GetString()).substr(0, 10);
+    EXPECT_TRUE(day >= "2025-11-25" && day <= "2025-11-27") << day;
+  }
+  o.days = 0;
+  EXPECT_FALSE(ValidateDbGenOptions(o).ok());
+}
+
+// Arrival orders of real change streams: details days behind their orders, dimensions after the
+// facts. The truth is the same documents and dimension rows.
+TEST(DbGenTest, DetailsDaysBehindAndDimensionsLast) {
+  DbGenOptions o = DbOpts(21);
+  o.days = 3;
+  o.detail_lag_days = 2;
+  o.dims_last = true;
+  CheckDbTruth(o);
+  auto recs = AllDb(o);
+  std::string newest_order;  // the newest order create_time delivered so far
+  size_t details = 0, far_behind = 0, facts_after_dims = 0;
+  bool dims_seen = false;
+  for (const auto& [key, value] : recs) {
+    auto d = Parse(value);
+    std::string table = d["table"].GetString();
+    if (table == "user_info" || table == "base_province") {
+      if (std::string(d["type"].GetString()).rfind("bootstrap", 0) == 0) dims_seen = true;
+      continue;
+    }
+    if (dims_seen) ++facts_after_dims;
+    if (std::string(d["type"].GetString()) != "insert") continue;
+    std::string ct = d["data"]["create_time"].GetString();
+    if (table == "order_info") newest_order = std::max(newest_order, ct);
+    if (table != "order_detail") continue;
+    ++details;
+    auto newest = LocalDateTimeToEpochMs(newest_order, o.tz);
+    auto mine = LocalDateTimeToEpochMs(ct, o.tz);
+    ASSERT_TRUE(newest.ok() && mine.ok());
+    if (*newest - *mine > 86400000) ++far_behind;  // more than a day behind the order table
+  }
+  EXPECT_EQ(facts_after_dims, 0u);
+  EXPECT_GT(far_behind, details / 4);
+  o.detail_lag_days = 31;
+  EXPECT_FALSE(ValidateDbGenOptions(o).ok());
 }
 
 TEST(DbGenTest, CreateTimesInTheDayAndIdsInCommitOrder) {

@@ -111,19 +111,39 @@ absl::Status PipelineStack::GenerateDb() {
   CommandResult r = RunCommand(
       {BinDir() + "/rtdw-gen", "db", "--day", options_.day, "--seed", std::to_string(options_.seed),
        "--users", std::to_string(options_.users), "--orders", std::to_string(options_.orders),
-       "--brokers", kafka_.bootstrap(), "--truth", dir_.Sub("db-truth.json"), "--quiet"},
+       "--days", std::to_string(options_.days), "--detail-lag-days",
+       std::to_string(options_.detail_lag_days), "--brokers", kafka_.bootstrap(), "--truth",
+       dir_.Sub("db-truth.json"), "--quiet"},
       std::chrono::seconds(120));
   if (r.exit_code != 0) return absl::InternalError(absl::StrCat("rtdw-gen db: ", r.err));
   return LoadJson(dir_.Sub("db-truth.json"), &db_truth_);
 }
 
 absl::Status PipelineStack::GenerateLogs() {
-  CommandResult r = RunCommand(
-      {BinDir() + "/rtdw-gen", "logs", "--day", options_.day, "--seed",
-       std::to_string(options_.seed), "--mids", std::to_string(options_.mids), "--users",
-       std::to_string(options_.users), "--events", std::to_string(options_.events), "--key", "mid",
-       "--brokers", kafka_.bootstrap(), "--truth", dir_.Sub("log-truth.json"), "--quiet"},
-      std::chrono::seconds(120));
+  CommandResult r = RunCommand({BinDir() + "/rtdw-gen",
+                                "logs",
+                                "--day",
+                                options_.day,
+                                "--seed",
+                                std::to_string(options_.seed),
+                                "--mids",
+                                std::to_string(options_.mids),
+                                "--users",
+                                std::to_string(options_.users),
+                                "--events",
+                                std::to_string(options_.events),
+                                "--key",
+                                "mid",
+                                "--days",
+                                std::to_string(options_.log_days),
+                                "--disorder",
+                                absl::StrCat(options_.log_disorder),
+                                "--brokers",
+                                kafka_.bootstrap(),
+                                "--truth",
+                                dir_.Sub("log-truth.json"),
+                                "--quiet"},
+                               std::chrono::seconds(120));
   if (r.exit_code != 0) return absl::InternalError(absl::StrCat("rtdw-gen logs: ", r.err));
   return LoadJson(dir_.Sub("log-truth.json"), &log_truth_);
 }
@@ -204,7 +224,7 @@ size_t PipelineStack::ExpectedDimKeys() const {
 }
 
 absl::StatusOr<std::map<std::string, std::string>> PipelineStack::EsDocuments(
-    const std::string& pattern) {
+    const std::string& pattern, bool by_index) {
   EsClientOptions o;
   o.urls = {es_.url()};
   o.warn = [](std::string_view) {};
@@ -218,7 +238,8 @@ absl::StatusOr<std::map<std::string, std::string>> PipelineStack::EsDocuments(
   // The templates' unique keyword of each wide table (never _id: ES 8 refuses sorting on it).
   so.sort = {"_index", absl::StrContains(pattern, "order_wide") ? "detail_id" : "mid"};
   absl::Status st = (*client)->ScrollAll(pattern, so, [&](const SearchHit& hit) {
-    if (!docs.emplace(hit.id, hit.source).second) {
+    if (!docs.emplace(by_index ? absl::StrCat(hit.index, "/", hit.id) : hit.id, hit.source)
+             .second) {
       return absl::InternalError(absl::StrCat("duplicate _id ", hit.id, " across indices"));
     }
     return absl::OkStatus();
@@ -228,7 +249,8 @@ absl::StatusOr<std::map<std::string, std::string>> PipelineStack::EsDocuments(
 }
 
 absl::StatusOr<Comparison> PipelineStack::CompareDau(DimExpectation dim_expectation) {
-  auto docs = EsDocuments("gmall_dau_info_*");
+  // By index and _id: a mid active on several days has one document in each day's index.
+  auto docs = EsDocuments("gmall_dau_info_*", /*by_index=*/true);
   if (!docs.ok()) return docs.status();
   const rapidjson::Value& dims = db_truth_["dims"];
   Comparison c;
@@ -238,11 +260,12 @@ absl::StatusOr<Comparison> PipelineStack::CompareDau(DimExpectation dim_expectat
     for (auto m = day->value.MemberBegin(); m != day->value.MemberEnd(); ++m) {
       ++c.expected;
       std::string mid = m->name.GetString();
-      seen.insert(mid);
-      auto it = docs->find(mid);
+      const std::string key = absl::StrCat("gmall_dau_info_", day->name.GetString(), "/", mid);
+      seen.insert(key);
+      auto it = docs->find(key);
       if (it == docs->end()) {
         ++c.missing;
-        if (c.samples.size() < 5) c.samples.push_back("missing mid " + mid);
+        if (c.samples.size() < 5) c.samples.push_back("missing " + key);
         continue;
       }
       // The expected document: the truth's fields plus the dimension fields.
@@ -290,10 +313,10 @@ absl::StatusOr<Comparison> PipelineStack::CompareDau(DimExpectation dim_expectat
       }
     }
   }
-  for (const auto& [id, source] : *docs) {
-    if (!seen.count(id)) {
+  for (const auto& [key, source] : *docs) {
+    if (!seen.count(key)) {
       ++c.extra;
-      if (c.samples.size() < 5) c.samples.push_back("extra mid " + id);
+      if (c.samples.size() < 5) c.samples.push_back("extra " + key);
     }
   }
   return c;

@@ -26,7 +26,11 @@ struct StackOptions {
   int mids = 1500;
   int users = 400;
   int events = 20000;
+  int log_days = 1;         // rtdw-gen logs --days
+  double log_disorder = 0;  // rtdw-gen logs --disorder
   int orders = 600;
+  int days = 1;             // rtdw-gen db --days
+  int detail_lag_days = 0;  // rtdw-gen db --detail-lag-days
   // Additive knobs (outage tests): "" keeps the defaults (no HTTP endpoint, state under the
   // stack's dir); `extra_config` is appended to the config as is (e.g. "[jobs.dau]\n...").
   std::string http_listen;
@@ -84,8 +88,10 @@ class PipelineStack {
   std::string LogTail(const std::string& log_name, size_t bytes = 6000) const;
 
   // All documents of `index_pattern` (DAU or order-wide indices) by _id; refreshes first, pages
-  // sorted on the template's unique keyword (mid, detail_id).
-  absl::StatusOr<std::map<std::string, std::string>> EsDocuments(const std::string& pattern);
+  // sorted on the template's unique keyword (mid, detail_id). With `by_index`, keyed by
+  // "<index>/<_id>" (the same _id may then be in several indices, as a mid on several days).
+  absl::StatusOr<std::map<std::string, std::string>> EsDocuments(const std::string& pattern,
+                                                                 bool by_index = false);
   // DAU / order-wide documents in ES vs the truth (dimension fields computed from the db truth).
   absl::StatusOr<Comparison> CompareDau(DimExpectation dims = DimExpectation::kFromTruth);
   absl::StatusOr<Comparison> CompareOrderWide(DimExpectation dims = DimExpectation::kFromTruth);

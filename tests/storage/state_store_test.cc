@@ -187,6 +187,44 @@ TEST(StateStoreOpen, ChangedFingerprintNamesTheResetCommand) {
             "rtdw-topics/1 job=dau source_topic=B");
 }
 
+// The fingerprint is compared key by key: a store of an older rtdw (fewer keys) takes the new
+// keys; every changed key is named with both values; later values (partition counts) merge in.
+TEST(StateStoreOpen, FingerprintNamesEachChangedKeyAndAddsNewOnes) {
+  TempDir tmp;
+  auto o = Opts(tmp.path());
+  o.topic_fingerprint = "rtdw-topics/1 job=dau source_topic=A";
+  { ASSERT_TRUE(MustOpen(o)); }
+  o.topic_fingerprint = "rtdw-topics/1 job=dau source_topic=A time_zone=UTC retention_days=2";
+  {
+    auto store = MustOpen(o);
+    ASSERT_TRUE(store);
+    EXPECT_EQ(store->GetMeta(kMetaTopicFingerprint)->value_or(""), o.topic_fingerprint);
+    ASSERT_TRUE(store->MergeFingerprint("partitions.A=4").ok());
+    ASSERT_TRUE(store->MergeFingerprint("partitions.A=4").ok());
+    absl::Status st = store->MergeFingerprint("partitions.A=6");
+    EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_TRUE(
+        absl::StrContains(Msg(st), "the partition count of topic A: stored \"4\", now \"6\""))
+        << st;
+    // The daemon accepting partitions added while it runs: the count is replaced in place.
+    ASSERT_TRUE(store->MergeFingerprint("partitions.A=6", /*replace=*/true).ok());
+    EXPECT_EQ(store->GetMeta(kMetaTopicFingerprint)->value_or(""),
+              o.topic_fingerprint + " partitions.A=6");
+  }
+  o.topic_fingerprint =
+      "rtdw-topics/1 job=dau source_topic=A time_zone=Asia/Shanghai retention_days=3";
+  auto s = StateStore::Open(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(Msg(s.status()),
+                                "jobs.dau.time_zone: stored \"UTC\", now \"Asia/Shanghai\""))
+      << s.status();
+  EXPECT_TRUE(absl::StrContains(Msg(s.status()), "dedup.retention_days: stored \"2\", now \"3\""))
+      << s.status();
+  // Unchanged keys are not named.
+  EXPECT_FALSE(absl::StrContains(Msg(s.status()), "source_topic")) << s.status();
+}
+
 // Makes a store with some data and flushed SST files, closed.
 void MakeFlushedStore(const std::string& root) {
   auto store = MustOpen(Opts(root));
@@ -610,6 +648,10 @@ TEST(StateStorePartition, DropPartitionStateForgetsOnlyThatPartition) {
     ASSERT_TRUE(b.PutJoinRow(row).ok());
     ASSERT_TRUE(b.PutJoinRow(JoinRow{p, "43", JoinSide::kDetail, "7", 6000, false, "{}"}).ok());
     ASSERT_TRUE(b.SetWatermark(p, 7000 + p).ok());
+    ASSERT_TRUE(b.SetInputWatermark("ORDERS", p, 8000 + p).ok());
+    ASSERT_TRUE(b.SetInputWatermark("DETAILS", p, 9000 + p).ok());
+    // A batch reads its own watermark writes.
+    EXPECT_EQ(**b.GetInputWatermark("DETAILS", p), 9000 + p);
     ASSERT_TRUE(b.SetOffset("ORDERS", p, 500).ok());
     ASSERT_TRUE(b.SetOffset("DETAILS", p, 600).ok());
   }
@@ -660,7 +702,11 @@ TEST(StateStorePartition, DropPartitionStateForgetsOnlyThatPartition) {
   EXPECT_FALSE(store->GetOffset("ORDERS", 3)->has_value());
   EXPECT_FALSE(store->GetOffset("DETAILS", 3)->has_value());
   EXPECT_FALSE(store->NewBatch().GetWatermark(3)->has_value());
+  EXPECT_FALSE(store->NewBatch().GetInputWatermark("ORDERS", 3)->has_value());
+  EXPECT_FALSE(store->NewBatch().GetInputWatermark("DETAILS", 3)->has_value());
   for (int32_t p : {2, 4}) {  // the neighbours keep everything
+    EXPECT_EQ(**store->NewBatch().GetInputWatermark("ORDERS", p), 8000 + p);
+    EXPECT_EQ(**store->NewBatch().GetInputWatermark("DETAILS", p), 9000 + p);
     EXPECT_EQ(store->GetJoinRows(p)->size(), 2u);
     EXPECT_TRUE(store->GetDedup(20241125, p, "m1")->has_value());
     EXPECT_EQ(**store->GetOffset("DETAILS", p), 600);

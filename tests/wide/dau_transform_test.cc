@@ -541,10 +541,15 @@ TEST_F(DauTest, LateAndFutureRecords) {
   EXPECT_TRUE(docs_.count({"gmall_dau_info_2025-11-26", "edge"}));
   EXPECT_EQ(docs_.size(), 4u);
   EXPECT_EQ(dau_->counters().dead_letters, 2u);
-  // The future record did not move the watermark; `edge` did.
-  EXPECT_EQ(store_.watermarks.at(0), edge.ts);
+  // `edge` got its document but moved the watermark only to the wall clock (FORMATS.md §6).
+  EXPECT_EQ(store_.watermarks.at(0), kNow);
 
-  // Retention is judged against the committed watermark in later batches too.
+  // Retention is judged against the committed watermark in later batches too: a day later (by
+  // the wall clock and the partition's records) the 24th is out of the window.
+  Page next_day;
+  next_day.mid = "next-day";
+  next_day.ts = kNow + kDayMs;
+  Add(next_day);
   Page late2;
   late2.mid = "late2";
   late2.ts = kDay25;  // the 25th is now the day before the watermark's day (26th): kept
@@ -553,9 +558,40 @@ TEST_F(DauTest, LateAndFutureRecords) {
   late3.mid = "late3";
   late3.ts = kDay25 - 1;  // the 24th: late now
   Add(late3);
-  Run(kNow);
+  Run(kNow + kDayMs);
   EXPECT_EQ(DeadReasons(), (std::vector<std::string>{"late", "future", "late"}));
   EXPECT_TRUE(docs_.count({"gmall_dau_info_2025-11-25", "late2"}));
+}
+
+// A device whose clock is hours fast cannot make the other devices' pages of yesterday `late`
+// (FORMATS.md §6): the watermark stops at the wall clock.
+TEST_F(DauTest, FastClockDoesNotMakeYesterdayLate) {
+  Page fast;
+  fast.mid = "fast";
+  fast.ts = kNow + 20 * kHour;  // 2025-11-26 08:00 by a clock 20 h fast
+  Add(fast);
+  Run();
+  EXPECT_EQ(store_.watermarks.at(0), kNow);
+  Page yesterday;
+  yesterday.mid = "yesterday";
+  yesterday.ts = kDay25 - kDayMs + kHour;  // 2025-11-24 01:00, delayed
+  Add(yesterday);
+  Page today;
+  today.mid = "today";
+  today.ts = kDay25 + kHour;
+  Add(today);
+  Run();
+  EXPECT_TRUE(store_.dead_letters.empty()) << store_.dead_letters.front();
+  EXPECT_TRUE(docs_.count({"gmall_dau_info_2025-11-26", "fast"}));  // its own event day
+  EXPECT_TRUE(docs_.count({"gmall_dau_info_2025-11-24", "yesterday"}));
+  EXPECT_TRUE(docs_.count({"gmall_dau_info_2025-11-25", "today"}));
+  // Later records move it on as usual.
+  Page later;
+  later.mid = "later";
+  later.ts = kNow + kHour;
+  Add(later);
+  Run(kNow + 30 * kHour);
+  EXPECT_EQ(store_.watermarks.at(0), kNow + kHour);
 }
 
 TEST_F(DauTest, BadRecordsAreDeadLetters) {

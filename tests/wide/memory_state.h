@@ -39,6 +39,7 @@ struct MemoryStore {
   // `join` (as the RocksDB store's time index).
   std::set<std::tuple<int32_t, int64_t, JoinKey>> join_time;
   std::map<int32_t, int64_t> watermarks;
+  std::map<std::pair<std::string, int32_t>, int64_t> input_watermarks;  // (topic, partition)
   std::vector<std::string> dead_letters;
 };
 
@@ -122,6 +123,17 @@ class MemoryBatch : public BatchState {
   }
   absl::Status SetWatermark(int32_t partition, int64_t event_ms) override {
     s_->watermarks[partition] = event_ms;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::optional<int64_t>> GetInputWatermark(std::string_view topic,
+                                                           int32_t partition) const override {
+    auto it = s_->input_watermarks.find({std::string(topic), partition});
+    if (it == s_->input_watermarks.end()) return std::optional<int64_t>();
+    return std::optional<int64_t>(it->second);
+  }
+  absl::Status SetInputWatermark(std::string_view topic, int32_t partition,
+                                 int64_t event_ms) override {
+    s_->input_watermarks[{std::string(topic), partition}] = event_ms;
     return absl::OkStatus();
   }
 

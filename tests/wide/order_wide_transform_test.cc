@@ -365,6 +365,8 @@ TEST_F(OrderWideTest, TtlExpiryDeadLettersUnmatchedRowsAndDropsMatchedOrders) {
   Order(4, "2025-11-25 10:30:00", 1);    // another partition: its own watermark
   Run();
   EXPECT_EQ(JoinRows(), (std::vector<std::string>{"O1+", "O2", "D31", "O4"}));
+  // The detail topic goes idle: the orders alone move the join's watermark (FORMATS.md §5).
+  ow_->SetIdleInputs({{kDetails, 0}});
   // Watermark 11:00:00 on partition 0: cutoff 10:00:00, nothing is older yet.
   Order(5, "2025-11-25 11:00:00");
   Run();
@@ -407,6 +409,7 @@ TEST_F(OrderWideTest, RowsPastTheCutoffNeverMatch) {
     OrderWideOptions o = Options();
     o.expire_limit = limit;
     Reset(o);
+    ow_->SetIdleInputs({{kDetails, 0}});  // the orders alone move the join's watermark
     Order(1, "2025-11-25 10:00:00");
     Order(2, "2025-11-25 10:00:00");
     Order(3, "2025-11-25 10:00:00");
@@ -440,6 +443,7 @@ TEST_F(OrderWideTest, RepeatedOrderKeepsItsMatch) {
   Order(1, "2025-11-25 10:00:00");  // delivered again
   Run();
   EXPECT_EQ(JoinRows(), (std::vector<std::string>{"O1+"}));
+  ow_->SetIdleInputs({{kDetails, 0}});  // the orders alone move the join's watermark
   Order(2, "2025-11-25 11:30:00");
   Run();
   EXPECT_TRUE(store_.dead_letters.empty());  // a matched order expires silently
@@ -447,22 +451,25 @@ TEST_F(OrderWideTest, RepeatedOrderKeepsItsMatch) {
 }
 
 TEST_F(OrderWideTest, LateAndFutureRows) {
+  // The detail topic is idle: the orders alone move the join's watermark (FORMATS.md §5).
+  ow_->SetIdleInputs({{kDetails, 0}, {kDetails, 1}});
   Order(1, "2025-11-25 11:00:00");
   Detail(11, 9, "2025-11-25 10:00:00");     // exactly at watermark - TTL: accepted
   Detail(12, 9, "2025-11-25 09:59:59");     // older: late
-  Detail(13, 9, "2025-11-25 09:59:59", 1);  // partition 1 has no watermark: accepted
+  Detail(13, 9, "2025-11-25 09:59:59", 1);  // partition 1's orders hold its watermark back
   Order(2, "2025-11-26 12:00:01");          // more than a day ahead of the wall clock: future
   Order(3, "2025-11-26 12:00:00");          // exactly max_future ahead: accepted
   Run();
-  // Order 1 and detail 11 expire at the end of the batch, when order 3 has moved the watermark.
-  EXPECT_EQ(DeadReasons(),
-            (std::vector<std::string>{"late", "future", "join_expired", "join_expired"}));
+  // Order 3 moved the watermark to the wall clock (12:00, never beyond it: FORMATS.md §6), the
+  // future order not at all: detail 11 (10:00) expires at the end of the batch, order 1
+  // (11:00) does not.
+  EXPECT_EQ(DeadReasons(), (std::vector<std::string>{"late", "future", "join_expired"}));
   EXPECT_EQ(Str(Parse(store_.dead_letters[0]), "src"), "DWD_ORDER_DETAIL_I/0/1");
   EXPECT_EQ(Str(Parse(store_.dead_letters[1]), "src"), "DWD_ORDER_INFO_I/0/1");
-  // Order 3 moved the watermark (the future order did not).
-  EXPECT_EQ(store_.watermarks.at(0), 1764000000000 + 36 * 3600 * 1000);
-  EXPECT_EQ(store_.watermarks.at(1), 1764000000000 + 10 * 3600 * 1000 - 1000);
-  EXPECT_EQ(ow_->counters().join_expired, 2u);
+  EXPECT_EQ(Str(Parse(store_.dead_letters[2]), "src"), "DWD_ORDER_DETAIL_I/0/0");
+  EXPECT_EQ(store_.watermarks.at(0), kNow);
+  EXPECT_FALSE(store_.watermarks.count(1));
+  EXPECT_EQ(ow_->counters().join_expired, 1u);
 }
 
 TEST_F(OrderWideTest, BadRowsAreDeadLetters) {

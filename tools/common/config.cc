@@ -907,6 +907,7 @@ void Loader::LoadJobs(Section& s, JobsConfig* jobs) {
     }
     js.Seconds("join_ttl", &j.join_ttl, {1, 365 * kDay, "seconds"});
     js.Seconds("max_future", &j.max_future, {0, 365 * kDay, "seconds"});
+    js.Seconds("idle_input", &j.idle_input, {0, 365 * kDay, "seconds"});
     js.Finish();
   }
 }

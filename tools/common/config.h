@@ -169,6 +169,8 @@ struct OrderWideJob : JobCommon {
   std::string index_prefix = "gmall_order_wide_";
   std::chrono::seconds join_ttl{86400};
   std::chrono::seconds max_future{86400};
+  // An input topic partition at its end for this long stops holding the join's watermark back.
+  std::chrono::seconds idle_input{60};
 };
 
 struct JobsConfig {
@@ -252,10 +254,14 @@ absl::StatusOr<Config> LoadConfigFromString(std::string_view text, const std::st
 // password) shown as "***" with its origin in a comment. Safe to log.
 std::string DumpConfig(const Config& config);
 
-// A stable, human-readable fingerprint of a job's topic names (source and output topics, in a
-// fixed order), e.g. "rtdw-topics/1 job=dau source_topic=DWD_PAGE_LOG_TOPIC". The state store
-// keeps it to detect a changed topic list. Empty for an unknown job.
-std::string TopicFingerprint(const Config& config, std::string_view job);
+// A stable, human-readable fingerprint of what a job's state depends on (spec/CONFIG.md "What
+// state depends on is fingerprinted"): its topic names (source and output topics, in a fixed
+// order), then for dau `time_zone`, `index_prefix`, `retention_days` (dedup.retention_days) and
+// for order-wide `time_zone`, `index_prefix`, `join_ttl`, e.g. "rtdw-topics/1 job=dau
+// source_topic=DWD_PAGE_LOG_TOPIC time_zone=Asia/Shanghai index_prefix=gmall_dau_info_
+// retention_days=2". The state store keeps it and names each key that changed (the partition
+// counts are added by the daemon once Kafka answers). Empty for an unknown job.
+std::string StateFingerprint(const Config& config, std::string_view job);
 
 }  // namespace rtdw
 

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "tools/common/config.h"
 #include "tools/common/config_values.h"
 
@@ -224,16 +225,27 @@ std::string DumpConfig(const Config& c) {
   w.Str("index_prefix", ow.index_prefix);
   w.Int("join_ttl", ow.join_ttl.count());
   w.Int("max_future", ow.max_future.count());
+  w.Int("idle_input", ow.idle_input.count());
   return w.Take();
 }
 
-std::string TopicFingerprint(const Config& config, std::string_view job) {
+std::string StateFingerprint(const Config& config, std::string_view job) {
   std::vector<std::pair<std::string_view, std::string>> topics = JobTopics(config, job);
   if (topics.empty()) return {};
   std::string out = "rtdw-topics/1 job=";
   out.append(job);
   for (const auto& [role, topic] : topics) {
     out.append(" ").append(role).append("=").append(topic);
+  }
+  // Names and values hold no spaces (zone names, index prefixes and numbers never do).
+  if (job == kJobDau) {
+    const DauJob& j = config.jobs.dau;
+    absl::StrAppend(&out, " time_zone=", j.time_zone, " index_prefix=", j.index_prefix,
+                    " retention_days=", config.dedup.retention_days);
+  } else if (job == kJobOrderWide) {
+    const OrderWideJob& j = config.jobs.order_wide;
+    absl::StrAppend(&out, " time_zone=", j.time_zone, " index_prefix=", j.index_prefix,
+                    " join_ttl=", j.join_ttl.count());
   }
   return out;
 }

@@ -25,6 +25,7 @@ enum : uint64_t {
   kOrderUpdateStream = 14,
   kUserUpdatePlanStream = 15,
   kUserUpdateStream = 16,
+  kOrderDayStream = 17,
 };
 
 void Str(JsonWriter& w, std::string_view s) {
@@ -168,7 +169,7 @@ struct OrderUpdate {
   int64_t time_s = 0;
 };
 
-enum class EvKind : uint8_t { kOrderInsert, kOrderUpdate, kUserUpdate };
+enum class EvKind : uint8_t { kOrderInsert, kOrderUpdate, kUserUpdate, kDetailInsert };
 struct Event {
   int64_t time_s;
   uint64_t seq;
@@ -195,6 +196,7 @@ struct DbGenerator::State {
   std::optional<OrderRow> pending_order;  // an order whose details are being emitted
   size_t pending_detail = 0;
   int64_t xid = 100000;
+  bool booted = false;  // dims_last: the bootstraps were emitted
   uint64_t emitted = 0;
   rapidjson::StringBuffer sb;
 
@@ -297,16 +299,20 @@ OrderRow DbGenerator::State::MakeOrder(const OrderPlan& p) const {
 
 void DbGenerator::State::Plan() {
   day_start_s = absl::ToUnixSeconds(o.tz.At(absl::CivilSecond(o.day)).pre);
-  day_end_s = absl::ToUnixSeconds(o.tz.At(absl::CivilSecond(o.day + 1)).pre);
+  day_end_s = absl::ToUnixSeconds(o.tz.At(absl::CivilSecond(o.day + o.days)).pre);
   boot_s = day_start_s - 3600;
 
-  // Orders: create times over the day, ids in commit order.
+  // Orders: create times over the days, ids in commit order.
   orders.resize(o.orders);
   for (int64_t i = 0; i < o.orders; ++i) {
     Rng r(Mix(o.seed, kOrderPlanStream, i));
+    int64_t d = 0;  // which day (its own stream: days = 1 keeps the bytes)
+    if (o.days > 1) d = Rng(Mix(o.seed, kOrderDayStream, i)).Range(0, o.days - 1);
+    const int64_t start = absl::ToUnixSeconds(o.tz.At(absl::CivilSecond(o.day + d)).pre);
+    const int64_t end = absl::ToUnixSeconds(o.tz.At(absl::CivilSecond(o.day + d + 1)).pre);
     size_t hour = r.Weighted(kHourWeights);
-    int64_t t = day_start_s + static_cast<int64_t>(hour) * 3600 + r.Range(0, 3599);
-    orders[i].create_s = std::min(t, day_end_s - 1);
+    int64_t t = start + static_cast<int64_t>(hour) * 3600 + r.Range(0, 3599);
+    orders[i].create_s = std::min(t, end - 1);
     orders[i].gen_index = static_cast<uint32_t>(i);
     orders[i].n_details = static_cast<int>(r.Range(1, 5));
   }
@@ -326,6 +332,10 @@ void DbGenerator::State::Plan() {
   for (size_t i = 0; i < orders.size(); ++i) {
     const OrderPlan& p = orders[i];
     events.push_back(Event{p.create_s, seq++, EvKind::kOrderInsert, static_cast<uint32_t>(i), 0});
+    if (o.detail_lag_days > 0) {
+      events.push_back(Event{p.create_s + int64_t{86400} * o.detail_lag_days, seq++,
+                             EvKind::kDetailInsert, static_cast<uint32_t>(i), 0});
+    }
     Rng r(Mix(o.seed, kOrderUpdateStream, p.gen_index));
     std::vector<OrderUpdate>& ups = order_updates[i];
     if (r.Chance(0.8)) {
@@ -349,7 +359,7 @@ void DbGenerator::State::Plan() {
     if (!r.Chance(o.user_update_share)) continue;
     int n = static_cast<int>(r.Range(1, 3));
     std::vector<int64_t>& times = user_updates[u];
-    for (int k = 0; k < n; ++k) times.push_back(day_start_s + r.Range(0, 86399));
+    for (int k = 0; k < n; ++k) times.push_back(day_start_s + r.Range(0, 86400 * o.days - 1));
     std::sort(times.begin(), times.end());
     for (size_t k = 1; k < times.size(); ++k) times[k] = std::max(times[k], times[k - 1] + 1);
     while (!times.empty() && times.back() >= day_end_s) times.pop_back();
@@ -362,6 +372,10 @@ void DbGenerator::State::Plan() {
   std::sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
     return a.time_s != b.time_s ? a.time_s < b.time_s : a.seq < b.seq;
   });
+  if (o.dims_last) {
+    phase = Phase::kEvents;
+    boot_s = (events.empty() ? day_end_s : std::max(day_end_s, events.back().time_s)) + 60;
+  }
 }
 
 void DbGenerator::State::Begin(JsonWriter& w, std::string_view table, std::string_view type,
@@ -536,6 +550,10 @@ absl::Status ValidateDbGenOptions(const DbGenOptions& o) {
   if (!(o.user_update_share >= 0 && o.user_update_share <= 1)) {
     return absl::InvalidArgumentError("--user-update-share must be between 0 and 1");
   }
+  if (o.days < 1 || o.days > 366) return absl::InvalidArgumentError("--days must be 1 to 366");
+  if (o.detail_lag_days < 0 || o.detail_lag_days > 30) {
+    return absl::InvalidArgumentError("--detail-lag-days must be 0 to 30");
+  }
   return absl::OkStatus();
 }
 
@@ -567,14 +585,19 @@ bool DbGenerator::Next(std::string* key, std::string* value) {
         w.EndObject();
         *key = table;
         if (i == n + 1) {
-          s.phase = users ? State::Phase::kProvinceBoot : State::Phase::kEvents;
+          s.phase = users           ? State::Phase::kProvinceBoot
+                    : s.o.dims_last ? State::Phase::kDone
+                                    : State::Phase::kEvents;
           s.boot_i = 0;
         }
       } else {
         s.Begin(w, table, "bootstrap-insert", s.boot_s, {}, false, 0);
         w.Key("data");
         if (users) {
-          s.WriteUser(w, s.MakeUser(i - 1, 0));
+          // A bootstrap after the changes reads the rows as they are then.
+          s.WriteUser(w, s.MakeUser(i - 1, s.o.dims_last
+                                               ? static_cast<uint32_t>(s.user_updates[i - 1].size())
+                                               : 0));
         } else {
           s.WriteProvince(w, i);
         }
@@ -602,18 +625,31 @@ bool DbGenerator::Next(std::string* key, std::string* value) {
       break;
     }
     if (s.event_i >= s.events.size()) {
+      if (s.o.dims_last && !s.booted) {
+        s.booted = true;
+        s.phase = State::Phase::kUserBoot;
+        continue;
+      }
       s.phase = State::Phase::kDone;
       return false;
     }
     const Event& e = s.events[s.event_i++];
+    if (e.kind == EvKind::kDetailInsert) {  // detail_lag_days: the details' own transaction
+      s.pending_order = s.MakeOrder(s.orders[e.a]);
+      s.pending_detail = 0;
+      continue;
+    }
     if (e.kind == EvKind::kOrderInsert) {
       OrderRow r = s.MakeOrder(s.orders[e.a]);
-      s.Begin(w, "order_info", "insert", e.time_s, s.xid, false, 0);
+      const bool alone = s.o.detail_lag_days > 0;  // its details come later
+      s.Begin(w, "order_info", "insert", e.time_s, alone ? s.xid++ : s.xid, alone, 0);
       w.Key("data");
       s.WriteOrder(w, r);
       *key = std::to_string(r.id);
-      s.pending_order = std::move(r);
-      s.pending_detail = 0;
+      if (!alone) {
+        s.pending_order = std::move(r);
+        s.pending_detail = 0;
+      }
     } else if (e.kind == EvKind::kOrderUpdate) {
       OrderRow r = s.MakeOrder(s.orders[e.a]);
       const auto& ups = s.order_updates[e.a];
@@ -702,6 +738,10 @@ std::string DbGenerator::TruthJson() const {
   w.Int64(s.o.provinces);
   w.Key("user_update_share");
   w.Double(s.o.user_update_share);
+  if (s.o.days > 1) {
+    w.Key("days");
+    w.Int(s.o.days);
+  }
   w.EndObject();
   w.Key("records");
   w.Uint64(s.emitted);
@@ -744,17 +784,34 @@ std::string DbGenerator::TruthJson() const {
 
   // Order-wide documents by day of create_time: detail id -> OrderWide (FORMATS.md §5), from the
   // order_info insert, the detail row and the dimension rows above.
-  const std::string day = absl::FormatCivilTime(s.o.day);
+  // Orders are in create_time order, so each day's are consecutive.
+  std::vector<std::pair<std::string, uint64_t>> day_counts;  // create_date -> details
+  for (const OrderPlan& p : s.orders) {
+    std::string day = s.Local(p.create_s).substr(0, 10);
+    if (day_counts.empty() || day_counts.back().first != day) day_counts.push_back({day, 0});
+    day_counts.back().second += static_cast<uint64_t>(p.n_details);
+  }
+  if (day_counts.empty()) day_counts.push_back({absl::FormatCivilTime(s.o.day), 0});
   w.Key("order_wide_count");
   w.StartObject();
-  Str(w, day);
-  w.Uint64(s.detail_count);
+  for (const auto& [day, n] : day_counts) {
+    Str(w, day);
+    w.Uint64(n);
+  }
   w.EndObject();
   w.Key("order_wide");
   w.StartObject();
-  Str(w, day);
-  w.StartObject();
+  std::string open_day;
+  bool open = false;
   for (const OrderPlan& p : s.orders) {
+    std::string day = s.Local(p.create_s).substr(0, 10);
+    if (!open || day != open_day) {
+      if (open) w.EndObject();
+      Str(w, day);
+      w.StartObject();
+      open_day = day;
+      open = true;
+    }
     OrderRow r = s.MakeOrder(p);
     const UserRow& u = users[r.user_id - 1];
     for (const DetailRow& d : r.details) {
@@ -835,6 +892,10 @@ std::string DbGenerator::TruthJson() const {
       Str(w, u.gender);
       w.EndObject();
     }
+  }
+  if (!open) {  // no orders: the (empty) first day, as before
+    Str(w, absl::FormatCivilTime(s.o.day));
+    w.StartObject();
   }
   w.EndObject();
   w.EndObject();

@@ -9,10 +9,13 @@
 //
 // Promises:
 //  - The same options (seed included) give the same bytes.
-//  - Every order's create_time ("yyyy-MM-dd HH:mm:ss", local time in time_zone) lies in `day`;
-//    updates after the day's end are not generated. Ids are assigned in commit order (1, 2, ...).
+//  - Every order's create_time ("yyyy-MM-dd HH:mm:ss", local time in time_zone) lies in `day` or,
+//    with days > 1, in one of the days after it (each day drawn uniformly); updates after the
+//    last day's end are not generated. days = 1 gives the bytes of a build without `days`. Ids are
+//    assigned in commit order (1, 2, ...).
 //  - Kafka keys as Maxwell partitions: the row id; order_detail by its order_id (so it
 //    co-partitions with its order); the table name for bootstrap markers.
+//  - detail_lag_days / dims_last change only where rows are in the stream, never the truth.
 //  - user updates never change `birthday` or `gender`, so the dimension fields of the wide tables
 //    do not depend on when a row was looked up.
 //  - Maxwell-like values: ids and amounts are JSON numbers (amounts written with two decimals,
@@ -31,7 +34,8 @@
 namespace rtdw::gen {
 
 struct DbGenOptions {
-  absl::CivilDay day;
+  absl::CivilDay day;  // the first day
+  int days = 1;        // orders and updates spread over `day` and the days-1 after it
   std::string time_zone = "Asia/Shanghai";
   absl::TimeZone tz;  // time_zone, loaded by the caller
   int64_t users = 1000;
@@ -39,6 +43,13 @@ struct DbGenOptions {
   int64_t provinces = 34;
   uint64_t seed = 1;
   double user_update_share = 0.2;  // users updated during the day (1-3 times each)
+  // Arrival orders that real change streams show (the rows' `ts` stay their commit times):
+  // order_detail rows come this many days after their orders (their own transaction), so the
+  // detail table's rows arrive days behind the order table's;
+  int detail_lag_days = 0;
+  // the dimension bootstraps (user_info, base_province, with the rows' final values) come after
+  // every fact that needs them.
+  bool dims_last = false;
 };
 
 absl::Status ValidateDbGenOptions(const DbGenOptions& options);

@@ -21,7 +21,15 @@ namespace {
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
 // Sub-seed streams.
-enum : uint64_t { kDeviceStream = 1, kVisitStream = 2, kMalformedStream = 3, kRecordStream = 4 };
+enum : uint64_t {
+  kDeviceStream = 1,
+  kVisitStream = 2,
+  kMalformedStream = 3,
+  kRecordStream = 4,
+  kDisorderStream = 5,
+  kVisitDayStream = 6,
+  kSkewStream = 7,
+};
 
 // --- The device catalogue. ---
 struct BrandInfo {
@@ -55,7 +63,8 @@ struct Device {
   const char* version = "";
   int province = 1;
   bool is_new = false;
-  int64_t user = 0;  // 0: nobody logs in on it
+  int64_t user = 0;     // 0: nobody logs in on it
+  int64_t skew_ms = 0;  // its clock's error (LogGenOptions::clock_skew)
 };
 
 // --- Pages. ---
@@ -192,7 +201,8 @@ struct Rec {
 };
 
 struct Visit {
-  int64_t t0 = 0;  // ts of the first page
+  int64_t t0 = 0;   // ts of the first page
+  int32_t day = 0;  // days after the first day
   uint32_t mid = 0;
   uint32_t pages = 0;
   bool has_start = false;
@@ -210,12 +220,20 @@ struct Active {
   int64_t uid = 0;
   Rec rec;           // the pending record
   int64_t send = 0;  // its upload time
+  // A disordered visit (LogGenOptions::disorder): added to every upload time, which stays at
+  // most send_limit.
+  int64_t shift = 0;
+  int64_t send_limit = INT64_MAX;
 };
 
 // How a malformed record is broken (and the reason log-split must give).
 enum class Break { kNone, kCut, kNotObject, kNoMid, kTsString, kBadUtf8 };
 constexpr const char* kBreakReason[] = {"",       "not_json", "not_object",
                                         "no_mid", "bad_type", "bad_utf8"};
+
+// The largest clock error of a device with --clock-skew (fast or slow), within the jobs' default
+// max_future of a day.
+constexpr int64_t kMaxSkewMs = 20 * 3600 * 1000;
 
 void Str(JsonWriter& w, std::string_view s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
@@ -256,8 +274,15 @@ struct LogGenerator::State {
   // Truth.
   uint64_t n_start = 0, n_page = 0, n_display = 0, n_action = 0, n_error = 0;
   std::map<std::string, uint64_t> dead_by_reason;
-  std::vector<DauWinner> dau;  // by mid index
+  // (day, mid index) -> its winner.
+  std::map<std::pair<std::string, uint32_t>, DauWinner> dau;
+  std::vector<bool> disordered;  // by mid index
+  std::optional<absl::CivilDay> newest_first_page;
+  int64_t max_days_behind = 0;
 
+  int64_t DayStartMs(int64_t d) const {
+    return absl::ToUnixMillis(o.tz.At(absl::CivilSecond(o.day + d)).pre);
+  }
   void Plan();
   void Activate(const Visit& v);
   void MakeRecord(Active& a);
@@ -267,7 +292,7 @@ struct LogGenerator::State {
 
 void LogGenerator::State::Plan() {
   day_start_ms = absl::ToUnixMillis(o.tz.At(absl::CivilSecond(o.day)).pre);
-  day_end_ms = absl::ToUnixMillis(o.tz.At(absl::CivilSecond(o.day + 1)).pre);
+  day_end_ms = absl::ToUnixMillis(o.tz.At(absl::CivilSecond(o.day + o.days)).pre);
   devices.resize(o.mids);
   for (int64_t m = 0; m < o.mids; ++m) {
     Rng r(Mix(o.seed, kDeviceStream, m));
@@ -282,9 +307,20 @@ void LogGenerator::State::Plan() {
     d.is_new = r.Chance(0.1);
     d.user = o.users > 0 ? r.Range(1, o.users) : 0;
   }
-  dau.resize(o.mids);
+  if (o.clock_skew > 0) {
+    for (int64_t m = 0; m < o.mids; ++m) {
+      Rng r(Mix(o.seed, kSkewStream, m));
+      if (r.Chance(o.clock_skew)) devices[m].skew_ms = r.Range(-kMaxSkewMs, kMaxSkewMs);
+    }
+  }
+  disordered.assign(o.mids, false);
+  if (o.disorder > 0) {
+    for (int64_t m = 0; m < o.mids; ++m) {
+      disordered[m] = Rng(Mix(o.seed, kDisorderStream, m)).Chance(o.disorder);
+    }
+  }
 
-  absl::flat_hash_set<uint64_t> used;  // (mid, first-page ts): never iterated
+  absl::flat_hash_set<std::pair<uint32_t, int64_t>> used;  // (mid, first-page ts)
   int64_t remaining = o.events;
   uint32_t index = 0;
   while (remaining > 0) {
@@ -301,17 +337,18 @@ void LogGenerator::State::Plan() {
     v.pages = static_cast<uint32_t>(pages);
     v.mid = static_cast<uint32_t>(std::min<int64_t>(
         o.mids - 1, static_cast<int64_t>(static_cast<double>(o.mids) * std::pow(r.Real(), 1.6))));
-    const int64_t max_duration = pages * 23000 + 1000;
-    const int64_t lo = day_start_ms + 30000;
-    const int64_t hi = std::max(lo, day_end_ms - max_duration - 1);
-    size_t hour = r.Weighted(kHourWeights);
-    int64_t t0 = day_start_ms + static_cast<int64_t>(hour) * 3600000 + r.Range(0, 3599999);
-    t0 = std::clamp(t0, lo, hi);
-    while (!used.insert(static_cast<uint64_t>(v.mid) * 100000000ull +
-                        static_cast<uint64_t>(t0 - day_start_ms))
-                .second) {
-      t0 = t0 + 1 <= hi ? t0 + 1 : lo;
+    // Its day (an own stream: days = 1 keeps the bytes).
+    if (o.days > 1) {
+      v.day = static_cast<int32_t>(Rng(Mix(o.seed, kVisitDayStream, v.index)).Range(0, o.days - 1));
     }
+    const int64_t start = DayStartMs(v.day), end = DayStartMs(v.day + 1);
+    const int64_t max_duration = pages * 23000 + 1000;
+    const int64_t lo = start + 30000;
+    const int64_t hi = std::max(lo, end - max_duration - 1);
+    size_t hour = r.Weighted(kHourWeights);
+    int64_t t0 = start + static_cast<int64_t>(hour) * 3600000 + r.Range(0, 3599999);
+    t0 = std::clamp(t0, lo, hi);
+    while (!used.insert({v.mid, t0}).second) t0 = t0 + 1 <= hi ? t0 + 1 : lo;
     v.t0 = t0;
     visits.push_back(v);
     remaining -= len;
@@ -338,6 +375,13 @@ void LogGenerator::State::Activate(const Visit& v) {
   a.total = v.pages + (v.has_start ? 1 : 0);
   a.cursor = v.t0;
   a.uid = a.rng.Chance(0.7) ? devices[v.mid].user : 0;
+  if (disordered[v.mid] && v.day % 2 == 0) {
+    // Held back to the last two hours of the next day, the day's later visits first (after the
+    // device's visits of that next day, which come on time).
+    const int64_t start = DayStartMs(v.day), next_end = DayStartMs(v.day + 2);
+    a.shift = next_end - 3600000 - (v.t0 - start) / 24 - v.t0;
+    a.send_limit = next_end - 1;
+  }
   MakeRecord(a);
   heap.push(HeapItem{a.send, v.index, slot});
 }
@@ -430,7 +474,13 @@ void LogGenerator::State::MakeRecord(Active& a) {
     rec.error_line = static_cast<int>(r.Range(1, 999999));
   }
   int64_t delay = r.Chance(0.97) ? r.Range(0, 2000) : static_cast<int64_t>(r.Exponential(60000));
-  a.send = rec.ts + delay;
+  a.send = std::min(rec.ts + delay + a.shift, a.send_limit);
+  // The device's clock error: its records say another time than when they happened (the upload
+  // order above follows the true time).
+  if (const int64_t skew = devices[a.v.mid].skew_ms; skew != 0) {
+    rec.ts += skew;
+    for (Action& act : rec.actions) act.ts += skew;
+  }
 }
 
 void LogGenerator::State::Serialize(const Active& a, const Rec& rec, Break brk, std::string* out) {
@@ -593,7 +643,14 @@ void LogGenerator::State::Account(const Active& a, const Rec& rec, Break brk) {
   n_display += rec.displays.size();
   n_action += rec.actions.size();
   if (!rec.last_page) {
-    DauWinner& w = dau[a.v.mid];
+    // How far (in days of the zone) this first page is behind the newest one before it: dau
+    // judges lateness by such a watermark (FORMATS.md §6), per partition, never above this one.
+    const absl::CivilDay day = CivilDayOf(rec.ts, o.tz);
+    if (newest_first_page) {
+      max_days_behind = std::max<int64_t>(max_days_behind, *newest_first_page - day);
+    }
+    if (!newest_first_page || day > *newest_first_page) newest_first_page = day;
+    DauWinner& w = dau[{DayOf(rec.ts, o.tz), a.v.mid}];
     if (rec.ts < w.ts) {  // ties keep the earlier record (smaller input order)
       w.ts = rec.ts;
       w.order = emitted;
@@ -617,6 +674,13 @@ absl::Status ValidateLogGenOptions(const LogGenOptions& o) {
   }
   if (!(o.malformed_share >= 0 && o.malformed_share <= 1)) {
     return absl::InvalidArgumentError("--malformed-share must be between 0 and 1");
+  }
+  if (o.days < 1 || o.days > 366) return absl::InvalidArgumentError("--days must be 1 to 366");
+  if (!(o.disorder >= 0 && o.disorder <= 1)) {
+    return absl::InvalidArgumentError("--disorder must be between 0 and 1");
+  }
+  if (!(o.clock_skew >= 0 && o.clock_skew <= 1)) {
+    return absl::InvalidArgumentError("--clock-skew must be between 0 and 1");
   }
   return absl::OkStatus();
 }
@@ -692,7 +756,26 @@ std::string LogGenerator::TruthJson() const {
   w.Double(s.o.error_share);
   w.Key("malformed_share");
   w.Double(s.o.malformed_share);
+  if (s.o.days > 1) {
+    w.Key("days");
+    w.Int(s.o.days);
+  }
+  if (s.o.disorder > 0) {
+    w.Key("disorder");
+    w.Double(s.o.disorder);
+  }
+  if (s.o.clock_skew > 0) {
+    w.Key("clock_skew");
+    w.Double(s.o.clock_skew);
+  }
   w.EndObject();
+  if (s.o.days > 1 || s.o.disorder > 0 || s.o.clock_skew > 0) {
+    // FORMATS.md §6: no first page arrives more than max_days_behind days behind the newest one
+    // before it, so with dedup.retention_days >= this + 1 none is late (every `dau` document
+    // exists), whatever the partitioning.
+    w.Key("late_below_retention_days");
+    w.Int64(s.max_days_behind + 1);
+  }
   w.Key("records");
   w.Uint64(s.emitted);
   w.Key("dwd");
@@ -720,12 +803,11 @@ std::string LogGenerator::TruthJson() const {
   }
   w.EndObject();
 
-  // DAU documents by day (all in `day` by construction, grouped anyway).
-  std::map<std::string, std::vector<uint32_t>> by_day;
-  for (uint32_t m = 0; m < s.dau.size(); ++m) {
-    if (s.dau[m].ts == INT64_MAX) continue;
-    by_day[DayOf(s.dau[m].ts, s.o.tz)].push_back(m);
-  }
+  // DAU documents by day, mids in index order.
+  std::map<std::string,
+           std::vector<const std::pair<const std::pair<std::string, uint32_t>, DauWinner>*>>
+      by_day;
+  for (const auto& entry : s.dau) by_day[entry.first.first].push_back(&entry);
   w.Key("dau_count");
   w.StartObject();
   for (const auto& [day, mids] : by_day) {
@@ -738,8 +820,9 @@ std::string LogGenerator::TruthJson() const {
   for (const auto& [day, mids] : by_day) {
     Str(w, day);
     w.StartObject();
-    for (uint32_t m : mids) {
-      const DauWinner& win = s.dau[m];
+    for (const auto* entry : mids) {
+      const uint32_t m = entry->first.second;
+      const DauWinner& win = entry->second;
       const Rec& r = win.rec;
       const Device& d = s.devices[m];
       std::string mid = absl::StrCat("mid_", m + 1);

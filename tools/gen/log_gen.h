@@ -11,8 +11,14 @@
 //
 // Promises:
 //  - Exactly `events` records; the same options (seed included) give the same bytes.
-//  - Every `ts` lies in `day` in `time_zone`; first-page records of one device never share a `ts`
-//    (so the DAU winner never depends on a tie-break).
+//  - Every `ts` lies in `day` (or, with days > 1, one of the days after it) in `time_zone`;
+//    first-page records of one device never share a `ts` (so the DAU winner never depends on a
+//    tie-break). days = 1 and disorder = 0 give the bytes of a build without them.
+//  - With days > 1, disorder or clock_skew, the truth's `late_below_retention_days` is one more
+//    than the most days (of the zone) a first page is behind the newest first page delivered
+//    before it, computed from the emitted stream: with dedup.retention_days at least that, no
+//    first page is `late` (spec/FORMATS.md §6), whatever the partitioning. With disorder alone
+//    it is 2. clock_skew moves `ts` off the days (by up to 20 h).
 //  - The truth is computed from the generator's own model, not by parsing its output.
 #ifndef RTDW_TOOLS_GEN_LOG_GEN_H_
 #define RTDW_TOOLS_GEN_LOG_GEN_H_
@@ -30,7 +36,8 @@
 namespace rtdw::gen {
 
 struct LogGenOptions {
-  absl::CivilDay day;
+  absl::CivilDay day;  // the first day
+  int days = 1;        // visits spread over `day` and the days-1 after it
   std::string time_zone = "Asia/Shanghai";
   absl::TimeZone tz;  // time_zone, loaded by the caller
   int64_t mids = 1000;
@@ -39,6 +46,16 @@ struct LogGenOptions {
   uint64_t seed = 1;
   double error_share = 0.02;     // records carrying `err`
   double malformed_share = 0.0;  // records broken on purpose (dead letters of log-split)
+  // Share of devices whose visits are delivered out of order: every record of such a device's
+  // visits of the 1st, 3rd, 5th, ... day is held back to the last two hours of the next day,
+  // later visits first (and after its visits of that next day, which come on time), so its
+  // first pages arrive largest-ts-first, across batches and days — never more than one day
+  // behind the newest event delivered before them.
+  double disorder = 0.0;
+  // Share of devices with a fast or slow clock: each such device's `ts` (and action ts) is off by
+  // a fixed amount drawn from -20 h .. +20 h (within the jobs' default max_future of a day); the
+  // upload order follows the true time. Its documents fall on the days its clock says.
+  double clock_skew = 0.0;
 };
 
 absl::Status ValidateLogGenOptions(const LogGenOptions& options);

@@ -192,6 +192,13 @@ int main(int argc, char** argv) {
   logs->add_option("--users", lo.users, "users (uid 1..U) who log in on the devices")
       ->capture_default_str();
   logs->add_option("--events", lo.events, "records to generate")->capture_default_str();
+  logs->add_option("--days", lo.days, "days of visits from --day on")->capture_default_str();
+  logs->add_option("--disorder", lo.disorder,
+                   "share of devices whose visits arrive a day late, later visits first")
+      ->capture_default_str();
+  logs->add_option("--clock-skew", lo.clock_skew,
+                   "share of devices whose clock is off by up to 20 h (fast or slow)")
+      ->capture_default_str();
   logs->add_option("--error-share", lo.error_share, "share of records carrying err")
       ->capture_default_str();
   logs->add_option("--malformed-share", lo.malformed_share,
@@ -210,6 +217,13 @@ int main(int argc, char** argv) {
   db->add_option("--orders", dbo.orders, "orders during the day")->capture_default_str();
   db->add_option("--provinces", dbo.provinces, "base_province rows (bootstrapped)")
       ->capture_default_str();
+  db->add_option("--days", dbo.days, "days of orders from --day on (catch-up tests)")
+      ->capture_default_str();
+  db->add_option("--detail-lag-days", dbo.detail_lag_days,
+                 "order_detail rows arrive this many days after their orders")
+      ->capture_default_str();
+  db->add_flag("--dims-last", dbo.dims_last,
+               "the dimension bootstraps come after every fact (with the rows' final values)");
   db->add_option("--user-update-share", dbo.user_update_share,
                  "share of users updated during the day")
       ->capture_default_str();

@@ -196,7 +196,7 @@ int main(int argc, char** argv) {
     g.es.max_response_mb = config->es.max_response_mb;
     g.dau_index_prefix = config->jobs.dau.index_prefix;
     g.order_wide_index_prefix = config->jobs.order_wide.index_prefix;
-    if (!job.empty()) g.topic_fingerprint = rtdw::TopicFingerprint(*config, job);
+    if (!job.empty()) g.topic_fingerprint = rtdw::StateFingerprint(*config, job);
   } else {
     if (const char* env = std::getenv("RTDW_STATE_DIR"); env && *env) g.state_dir = env;
     if (const char* env = std::getenv("RTDW_ES_URL"); env && *env) g.es.urls = SplitUrls(env);

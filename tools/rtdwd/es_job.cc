@@ -266,6 +266,7 @@ absl::Status EsJobRunner::TryAssign() {
                               "): ", std::string(partitions.status().message())));
       return absl::OkStatus();
     }
+    if (auto st = CheckPartitionCount(*store_, topic, *partitions); !st.ok()) return st;
     if (settings_.co_partitioned && first_count >= 0 && *partitions != first_count) {
       return absl::FailedPreconditionError(absl::StrCat(
           settings_.job, ": the source topics ", absl::StrJoin(settings_.source_topics, " and "),
@@ -334,8 +335,11 @@ absl::StatusOr<size_t> EsJobRunner::RunOnce() {
     return size_t{0};
   }
   if (group_mode_) CommitHandover(/*force=*/false);
+  UpdateIdleInputs();
   if (batch_.empty()) {
-    consumer_at_end_ = consumer_->VerifiedAtEnd();
+    bool at_end = consumer_->VerifiedAtEnd();
+    if (!group_mode_ && PickUpNewPartitions(at_end)) at_end = false;
+    consumer_at_end_ = at_end;
     lag_.Update(consumer_->HighWatermarks(), consumer_at_end_);
     return size_t{0};
   }
@@ -456,6 +460,64 @@ void EsJobRunner::DeliveryLoop() {
     }
     cv_.notify_all();
   }
+}
+
+bool EsJobRunner::PickUpNewPartitions(bool at_end) {
+  const auto now = std::chrono::steady_clock::now();
+  const bool arriving_at_end = at_end && !consumer_at_end_.load();
+  const auto interval = at_end ? std::chrono::seconds(1) : std::chrono::seconds(60);
+  if (!arriving_at_end && now - last_partition_check_ < interval) return false;
+  last_partition_check_ = now;
+  auto grown = GrownTopics(*consumer_, *store_, settings_.job, settings_.source_topics);
+  if (!grown.ok()) {
+    SetProblem(
+        absl::StrCat("checking for new partitions: ", std::string(grown.status().message())));
+    return false;
+  }
+  if (grown->empty()) return false;
+  if (settings_.co_partitioned) {
+    std::set<int> counts;
+    for (const auto& topic : settings_.source_topics) {
+      auto n = consumer_->PartitionCount(topic, std::chrono::seconds(5));
+      if (n.ok()) counts.insert(*n);
+    }
+    if (counts.size() != 1) {
+      SetProblem(absl::StrCat("partitions were added to ", grown->front().first,
+                              " but not to every source topic: the join relies on "
+                              "co-partitioning; reading the old partitions until they match"));
+      return true;  // not at its end: records on the new partitions are unread
+    }
+  }
+  assigned_ = false;  // the next RunOnce assigns again, with the new partitions
+  return true;
+}
+
+void EsJobRunner::UpdateIdleInputs() {
+  if (!settings_.idle_input) return;
+  const auto now = std::chrono::steady_clock::now();
+  for (const InputRecord& rec : batch_.records()) {
+    at_end_since_.erase({std::string(rec.topic), rec.partition});
+  }
+  std::vector<TopicPartition> idle;
+  std::map<TopicPartition, std::chrono::steady_clock::time_point> kept;
+  for (const TopicPartition& tp : consumer_->assignment()) {
+    if (!consumer_->PartitionAtEnd(tp)) continue;
+    auto it = at_end_since_.find(tp);
+    const auto since = it == at_end_since_.end() ? now : it->second;
+    kept[tp] = since;
+    if (now - since >= *settings_.idle_input) idle.push_back(tp);
+  }
+  at_end_since_ = std::move(kept);
+  if (idle == idle_inputs_) return;
+  for (const TopicPartition& tp : idle) {
+    if (std::find(idle_inputs_.begin(), idle_inputs_.end(), tp) == idle_inputs_.end()) {
+      spdlog::info(
+          "{}: {}/{} is at its end and idle for {} s: it no longer holds the join watermark back",
+          settings_.job, tp.first, tp.second, settings_.idle_input->count());
+    }
+  }
+  idle_inputs_ = idle;
+  transform_->SetIdleInputs(std::move(idle));
 }
 
 void EsJobRunner::DropOldDedupDays() {
@@ -785,6 +847,8 @@ absl::Status EsJobRunner::RestoreDedupFromEs(int32_t partition) {
       });
   if (absl::IsNotFound(st)) st = absl::OkStatus();  // no DAU index yet
   RTDW_RETURN_IF_ERROR(st);
+  // Never ahead of the wall clock (FORMATS.md §6): a fast device's document may lie ahead.
+  if (max_ts) max_ts = std::min(*max_ts, NowMs());
   if (max_ts) {
     auto wm = batch.GetWatermark(partition);
     if (wm.ok() && (!wm->has_value() || **wm < *max_ts)) {

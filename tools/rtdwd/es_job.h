@@ -27,11 +27,13 @@
 #define RTDW_TOOLS_RTDWD_ES_JOB_H_
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -65,6 +67,9 @@ struct EsJobSettings {
   std::string order_wide_index_prefix;  // "" = no order-wide template
   // dau: keep the watermark's day and the N-1 days before it (0 = no de-dup state to drop).
   int dedup_retention_days = 0;
+  // order-wide (jobs.order-wide.idle_input): a source partition at its end for this long is
+  // named idle to the transform (EsTransform::SetIdleInputs). Unset: none is ever idle.
+  std::optional<std::chrono::seconds> idle_input;
   absl::TimeZone time_zone;
 };
 
@@ -117,6 +122,13 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   // Delivers one entry until it is done or the runner is cancelled (false).
   bool DeliverOne(const JournalEntry& entry);
   void DropOldDedupDays();
+  // After a poll: which source partitions are idle (at their end for settings_.idle_input, no
+  // record since), told to the transform when that set changes.
+  void UpdateIdleInputs();
+  // Lone mode, after an empty poll: partitions added to a source topic while running are noticed
+  // (a metadata check every minute, and before the job first says it is at its end, then every
+  // second) and picked up by assigning again (TryAssign). True when the job reassigns.
+  bool PickUpNewPartitions(bool at_end);
   void SetProblem(std::string problem);
   size_t Backlog() const;
 
@@ -138,6 +150,10 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   ConsumedBatch batch_;
   bool assigned_ = false;
   uint64_t batches_since_retention_ = 0;
+  // Since when each source partition has been at its end with no record (UpdateIdleInputs).
+  std::map<TopicPartition, std::chrono::steady_clock::time_point> at_end_since_;
+  std::vector<TopicPartition> idle_inputs_;  // as last told to the transform
+  std::chrono::steady_clock::time_point last_partition_check_{};
 
   // Delivery: entries committed and not yet completed, in seq order.
   mutable std::mutex mu_;

@@ -86,7 +86,7 @@ absl::StatusOr<std::unique_ptr<StateStore>> OpenJobStore(const Config& config,
   so.block_cache_mb = config.state.block_cache_mb;
   so.sync = config.state.sync;
   so.min_free_mb = config.state.min_free_mb;
-  so.topic_fingerprint = TopicFingerprint(config, job);
+  so.topic_fingerprint = StateFingerprint(config, job);
   so.log = [job](std::string_view msg) { spdlog::info("{}: {}", job, std::string(msg)); };
   return StateStore::Open(so);
 }
@@ -105,6 +105,9 @@ KafkaConsumerOptions JobConsumerOptions(const Config& config, const std::string&
   // mids/day: 633 MB peak RSS vs 448 MB with 20000 / 16 MB); [kafka.properties] queued.*
   // overrides it.
   co.queued_min_messages = 200000;
+  // Partitions added to a source topic are noticed within a minute (group mode: librdkafka's
+  // metadata refresh then rebalances; lone mode: EsJobRunner / SplitJobRunner check themselves).
+  co.properties.try_emplace("topic.metadata.refresh.interval.ms", "60000");
   co.log = KafkaLogToSpdlog(job);
   return co;
 }
@@ -163,6 +166,32 @@ absl::StatusOr<PartitionStart> StartOf(const Config& config, const std::string& 
                        " and kafka.auto_offset_reset is \"error\""));
   }
   return s;
+}
+
+absl::Status CheckPartitionCount(StateStore& store, const std::string& topic, int partitions) {
+  return store.MergeFingerprint(absl::StrCat("partitions.", topic, "=", partitions));
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, int>>> GrownTopics(
+    KafkaConsumer& consumer, StateStore& store, const std::string& job,
+    const std::vector<std::string>& topics) {
+  std::vector<std::pair<std::string, int>> grown;
+  for (const std::string& topic : topics) {
+    int assigned = 0;
+    for (const auto& [t, p] : consumer.assignment()) {
+      if (t == topic) ++assigned;
+    }
+    auto count = consumer.PartitionCount(topic, std::chrono::seconds(5));
+    if (!count.ok() || *count <= assigned) continue;
+    RTDW_RETURN_IF_ERROR(store.MergeFingerprint(absl::StrCat("partitions.", topic, "=", *count),
+                                                /*replace=*/true));
+    spdlog::warn(
+        "{}: {} has {} partitions now, {} when assigned: partitions {}-{} are picked up (from "
+        "their stored offsets, else kafka.auto_offset_reset)",
+        job, topic, *count, assigned, assigned, *count - 1);
+    grown.emplace_back(topic, *count);
+  }
+  return grown;
 }
 
 absl::StatusOr<std::vector<PartitionStart>> PartitionStarts(const StateStore& store,

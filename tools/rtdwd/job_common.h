@@ -60,7 +60,7 @@ class JobProblem {
   std::string problem_;  // guarded by mu_
 };
 
-// `<state.dir>/<job>` with the config's cache size, sync and the job's topic fingerprint; the
+// `<state.dir>/<job>` with the config's cache size, sync and the job's state fingerprint; the
 // store's messages go to the log.
 absl::StatusOr<std::unique_ptr<StateStore>> OpenJobStore(const Config& config,
                                                          const std::string& job);
@@ -85,6 +85,20 @@ KafkaConsumerOptions JobConsumerOptions(const Config& config, const std::string&
 // The start of partitions 0..partitions-1 of `topic`: the offset stored in `store`, or, for a
 // partition without one, the beginning / the end per kafka.auto_offset_reset (FailedPrecondition
 // naming the partition when it is "error").
+// Checks a source topic's partition count against the one the store's state was built with (its
+// fingerprint, StateStore::MergeFingerprint) and records it the first time: FailedPrecondition
+// (rtdwd exits 1) naming the topic, both counts and `rtdw meta reset-fingerprint`.
+absl::Status CheckPartitionCount(StateStore& store, const std::string& topic, int partitions);
+
+// Lone mode's watch for partitions added to source topics while rtdwd runs (spec/CONFIG.md):
+// asks the broker for the partition counts of `topics` (one metadata request each) and returns
+// those larger than what `consumer` has assigned of the topic, as (topic, new count), after
+// recording each new count in the store's fingerprint and logging it. A topic the broker cannot
+// describe now is left out (checked again next time).
+absl::StatusOr<std::vector<std::pair<std::string, int>>> GrownTopics(
+    KafkaConsumer& consumer, StateStore& store, const std::string& job,
+    const std::vector<std::string>& topics);
+
 absl::StatusOr<std::vector<PartitionStart>> PartitionStarts(const StateStore& store,
                                                             const Config& config,
                                                             const std::string& topic,

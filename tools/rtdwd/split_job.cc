@@ -167,6 +167,9 @@ absl::Status SplitJobRunner::TryAssign() {
     caught_up_ = false;
     return absl::OkStatus();
   }
+  if (auto st = CheckPartitionCount(*store_, settings_.source_topic, *partitions); !st.ok()) {
+    return st;
+  }
   if (group_mode_) {
     if (auto st = consumer_->Subscribe({settings_.source_topic}, this); !st.ok()) return st;
     assigned_ = true;
@@ -286,7 +289,24 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
       SetProblem(std::string(polled.message()));
       return size_t{0};
     }
-    caught_up_ = consumer_->VerifiedAtEnd();
+    bool at_end = consumer_->VerifiedAtEnd();
+    if (!group_mode_) {
+      // Partitions added while running: checked every minute, and before the job first says it
+      // is at its end (then every second), so --exit-when-idle never leaves them unread.
+      const auto now = std::chrono::steady_clock::now();
+      const bool arriving_at_end = at_end && !caught_up_.load();
+      const auto interval = at_end ? std::chrono::seconds(1) : std::chrono::seconds(60);
+      if (arriving_at_end || now - last_partition_check_ >= interval) {
+        last_partition_check_ = now;
+        auto grown = GrownTopics(*consumer_, *store_, settings_.job, {settings_.source_topic});
+        if (!grown.ok()) return grown.status();
+        if (!grown->empty()) {
+          assigned_ = false;  // the next RunOnce assigns again, with the new partitions
+          at_end = false;
+        }
+      }
+    }
+    caught_up_ = at_end;
     lag_.Update(consumer_->HighWatermarks(), caught_up_);
     return size_t{0};
   }

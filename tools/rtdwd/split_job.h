@@ -28,6 +28,7 @@
 #define RTDW_TOOLS_RTDWD_SPLIT_JOB_H_
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -164,6 +165,8 @@ class SplitJobRunner : public JobRunner, private RebalanceListener {
   bool waiting_for_space_ = false;  // the problem set is "not reading" for the state disk
   std::string given_up_;            // GivenUp(): what the stop left for the next start
   std::atomic<bool> caught_up_{false};
+  // Lone mode's watch for partitions added while running (as EsJobRunner::PickUpNewPartitions).
+  std::chrono::steady_clock::time_point last_partition_check_{};
 
   Counter* retries_;
 };

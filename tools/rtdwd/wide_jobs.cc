@@ -43,6 +43,7 @@ std::unique_ptr<JobRunner> MakeOrderWideRunner(const Config& config, MetricsRegi
   s.batch_max_records = job.batch_max_records;
   s.batch_max_ms = job.batch_max_ms;
   s.order_wide_index_prefix = job.index_prefix;
+  s.idle_input = job.idle_input;
   s.time_zone = job.tz;
   return std::make_unique<EsJobRunner>(config, s, std::make_unique<OrderWideTransform>(o), metrics);
 }
