@@ -298,6 +298,11 @@ absl::Status Baseline::Restore() {
   std::vector<std::string> mids;
   ScrollOptions so;
   so.fetch_source = false;
+  so.sort = {"mid"};  // the DAU template's unique keyword (ES 8 refuses sorting on _id)
+  // A search sees only refreshed writes.
+  if (absl::Status rs = workers_[0]->es->Refresh(index); !rs.ok() && !absl::IsNotFound(rs)) {
+    return rs;
+  }
   absl::Status st = workers_[0]->es->ScrollAll(index, so, [&](const SearchHit& hit) {
     mids.push_back(hit.id);
     return absl::OkStatus();

@@ -273,6 +273,7 @@ absl::StatusOr<std::map<std::string, int64_t>> IndexDocs(EsClient& es, const std
   ScrollOptions so;
   so.source_includes = {"ts"};
   so.page_size = 5000;
+  so.sort = {"mid"};  // the DAU template's unique keyword (ES 8 refuses sorting on _id)
   absl::Status st = es.ScrollAll(index, so, [&](const SearchHit& hit) {
     int64_t ts = 0;
     rapidjson::Document d;

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -40,6 +41,7 @@ struct Exchange {
   std::string error;  // transport error text when code != CURLE_OK
   int status = 0;
   std::string response;
+  std::string product;  // X-Elastic-Product
   bool overflow = false;
   bool transport_ok() const { return code == CURLE_OK && !overflow; }
 };
@@ -58,6 +60,19 @@ size_t WriteCallback(char* data, size_t size, size_t nmemb, void* user) {
     return 0;  // aborts the transfer
   }
   sink->out->append(data, n);
+  return n;
+}
+
+// Keeps the X-Elastic-Product header of an answer (the only header rtdw reads).
+size_t HeaderCallback(char* data, size_t size, size_t nmemb, void* user) {
+  const size_t n = size * nmemb;
+  std::string_view line(data, n);
+  constexpr std::string_view kName = "x-elastic-product:";
+  if (line.size() > kName.size() &&
+      absl::EqualsIgnoreCase(ToAbsl(line.substr(0, kName.size())), ToAbsl(kName))) {
+    auto* out = static_cast<std::string*>(user);
+    *out = std::string(absl::StripAsciiWhitespace(ToAbsl(line.substr(kName.size()))));
+  }
   return n;
 }
 
@@ -285,6 +300,9 @@ class EsClient::Transport {
     sink->overflow = &ex->overflow;
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, WriteCallback);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, sink);
+    ex->product.clear();
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, HeaderCallback);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &ex->product);
   }
 
   const EsClientOptions& options_;
@@ -438,39 +456,86 @@ absl::StatusOr<HttpResponse> EsClient::Perform(std::string_view method, std::str
       ++request_errors_;
       continue;
     }
-    return HttpResponse{ex.status, std::move(ex.response)};
+    return HttpResponse{ex.status, std::move(ex.response), std::move(ex.product)};
   }
   Warn(last_error);
   return absl::UnavailableError(last_error);
 }
 
-absl::StatusOr<EsInfo> EsClient::Info() {
-  RTDW_ASSIGN_OR_RETURN(HttpResponse r, Perform("GET", "/"));
-  RTDW_RETURN_IF_ERROR(StatusFromEsResponse(r, "GET /"));
+std::string EsInfo::Describe() const {
+  return absl::StrCat(distribution == EsDistribution::kOpenSearch ? "OpenSearch" : "Elasticsearch",
+                      " ", version);
+}
+
+absl::StatusOr<EsInfo> RecognizeServer(std::string_view body, bool product_header) {
   rapidjson::Document doc;
-  absl::Status st = ParseJson(r.body, &doc);
+  absl::Status st = ParseJson(body, &doc);
   if (!st.ok() || !doc.IsObject()) {
-    return absl::DataLossError(
-        absl::StrCat("GET /: not an Elasticsearch answer: ", r.body.substr(0, 200)));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "GET /: not a JSON object (", ToAbsl(body.substr(0, 200)), "); ", kSupportedServers));
   }
   EsInfo info;
+  info.product_header = product_header;
   info.name = std::string(StringMember(doc, "name"));
   info.cluster_name = std::string(StringMember(doc, "cluster_name"));
   info.cluster_uuid = std::string(StringMember(doc, "cluster_uuid"));
+  std::string distribution, build_flavor;
   auto version = doc.FindMember("version");
-  if (version != doc.MemberEnd())
+  if (version != doc.MemberEnd() && version->value.IsObject()) {
     info.version = std::string(StringMember(version->value, "number"));
-  std::vector<std::string> parts = absl::StrSplit(info.version, absl::MaxSplits('.', 2));
-  if (parts.size() < 2 || !absl::SimpleAtoi(parts[0], &info.major) ||
-      !absl::SimpleAtoi(parts[1], &info.minor)) {
-    return absl::DataLossError(
-        absl::StrCat("GET /: no usable version.number (got \"", info.version, "\")"));
+    distribution = std::string(StringMember(version->value, "distribution"));
+    build_flavor = std::string(StringMember(version->value, "build_flavor"));
   }
-  if (info.major < 7) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("Elasticsearch ", info.version, " is too old: rtdw needs 7.x or later"));
+  const std::string tagline(StringMember(doc, "tagline"));
+  std::vector<std::string> parts = absl::StrSplit(info.version, absl::MaxSplits('.', 2));
+  const bool numeric = parts.size() >= 2 && absl::SimpleAtoi(parts[0], &info.major) &&
+                       absl::SimpleAtoi(parts[1], &info.minor);
+  auto unsupported = [&](std::string_view what) {
+    return absl::FailedPreconditionError(absl::StrCat(ToAbsl(what), "; ", kSupportedServers));
+  };
+  if (distribution == "opensearch") {
+    info.distribution = EsDistribution::kOpenSearch;
+    if (!numeric) {
+      return unsupported(
+          absl::StrCat("OpenSearch with no usable version.number (\"", info.version, "\")"));
+    }
+    if (info.major < 1 || (info.major == 1 && info.minor < 3)) {
+      return unsupported(absl::StrCat("OpenSearch ", info.version, " is too old"));
+    }
+    if (info.major > 2)
+      return unsupported(absl::StrCat("OpenSearch ", info.version, " is not supported"));
+    return info;
+  }
+  const bool looks_es =
+      product_header || tagline == "You Know, for Search" || !build_flavor.empty();
+  if (!distribution.empty() || !looks_es || !numeric) {
+    return unsupported(absl::StrCat(
+        "the server's GET / answer is neither Elasticsearch's nor OpenSearch's (version.number \"",
+        info.version, "\"", distribution.empty() ? "" : ", version.distribution \"", distribution,
+        distribution.empty() ? "" : "\"", ", tagline \"", tagline, "\", ",
+        product_header ? "with" : "without", " the X-Elastic-Product header)"));
+  }
+  info.distribution = EsDistribution::kElasticsearch;
+  if (info.major < 7 || (info.major == 7 && info.minor < 10)) {
+    return unsupported(absl::StrCat("Elasticsearch ", info.version, " is too old"));
+  }
+  if (info.major > 8) {
+    return unsupported(absl::StrCat("Elasticsearch ", info.version, " is not supported (yet)"));
+  }
+  // Since 7.14 every Elasticsearch answer carries the product header; the official clients refuse
+  // a server claiming such a version without it.
+  if ((info.major > 7 || info.minor >= 14) && !product_header) {
+    return unsupported(absl::StrCat("the server claims Elasticsearch ", info.version,
+                                    " but its answer lacks the X-Elastic-Product: Elasticsearch "
+                                    "header every Elasticsearch since 7.14 sends"));
   }
   return info;
+}
+
+absl::StatusOr<EsInfo> EsClient::Info() {
+  RTDW_ASSIGN_OR_RETURN(HttpResponse r, Perform("GET", "/"));
+  RTDW_RETURN_IF_ERROR(StatusFromEsResponse(r, "GET /"));
+  return RecognizeServer(r.body, r.product == "Elasticsearch");
 }
 
 absl::Status EsClient::Ping() { return Info().status(); }
@@ -700,7 +765,7 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
         continue;
       }
       if (IsTransientStatus(ex.status) || ex.status >= 500) {
-        HttpResponse resp{ex.status, ex.response};
+        HttpResponse resp{ex.status, ex.response, {}};
         retry_all(std::string(StatusFromEsResponse(resp, "bulk request").message()));
         continue;
       }
@@ -720,7 +785,7 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
         continue;
       }
       // Another whole-request rejection (auth, bad request): not an item's fault.
-      HttpResponse resp{ex.status, ex.response};
+      HttpResponse resp{ex.status, ex.response, {}};
       return StatusFromEsResponse(resp, "bulk request");
     }
 

@@ -65,15 +65,34 @@ struct EsClientOptions {
   std::function<void(std::string_view)> warn;
 };
 
+// The search servers rtdw runs on (docs/ES-LITE.md has the compatibility table).
+enum class EsDistribution { kElasticsearch, kOpenSearch };
+
 // What GET / says.
 struct EsInfo {
   std::string name;
   std::string cluster_name;
   std::string cluster_uuid;
+  EsDistribution distribution = EsDistribution::kElasticsearch;
   std::string version;  // "8.11.0"
   int major = 0;
   int minor = 0;
+  bool product_header = false;  // the answer carried X-Elastic-Product: Elasticsearch
+  // "Elasticsearch 8.11.0", "OpenSearch 2.11.1".
+  std::string Describe() const;
 };
+
+// Which servers rtdw supports, for messages.
+inline constexpr char kSupportedServers[] =
+    "rtdw supports Elasticsearch 7.10+ and 8.x, and OpenSearch 1.3+ and 2.x";
+
+// Recognises the server from its GET / answer (`body`, and whether the X-Elastic-Product:
+// Elasticsearch header came with it): OpenSearch by version.distribution "opensearch",
+// Elasticsearch by its tagline, build_flavor or product header. FailedPrecondition, naming what was
+// found and kSupportedServers, for anything else: an older or newer major, a server that is
+// neither, or an Elasticsearch 7.14+ without its product header (which the official clients
+// refuse too: something in between is not Elasticsearch), or an answer that is not a JSON object.
+absl::StatusOr<EsInfo> RecognizeServer(std::string_view body, bool product_header);
 
 // One retry round of a Bulk() call.
 struct BulkRetryEvent {
@@ -126,6 +145,7 @@ struct EsClientStats {
 struct HttpResponse {
   int status = 0;
   std::string body;
+  std::string product;  // the X-Elastic-Product header ("" when absent)
 };
 
 struct SearchHit {
@@ -148,11 +168,11 @@ struct ScrollOptions {
   std::vector<std::string> source_includes;  // empty = the whole _source
   bool fetch_source = true;
   size_t page_size = 1000;
-  // "field" or "field:desc". Must order documents totally (unique per hit) or a page boundary
-  // inside a tie loses documents. rtdw-es-lite and ES 7 accept "_id"; ES 8 refuses sorting on
-  // _id unless indices.id_field_data.enabled, so there sort on a unique keyword field instead
-  // (e.g. {"_index", "mid"} for DAU, {"_index", "detail_id"} for order-wide).
-  std::vector<std::string> sort = {"_index", "_id"};
+  // "field" or "field:desc"; required. Must order documents totally (unique per hit) or a page
+  // boundary inside a tie loses documents: use a unique keyword field of the index template
+  // (e.g. {"_index", "mid"} for DAU, {"_index", "detail_id"} for order-wide). Never "_id":
+  // Elasticsearch 8 refuses sorting on it (indices.id_field_data.enabled is false).
+  std::vector<std::string> sort;
 };
 
 class EsClient {
@@ -162,7 +182,7 @@ class EsClient {
   EsClient(const EsClient&) = delete;
   EsClient& operator=(const EsClient&) = delete;
 
-  // GET /; FailedPrecondition when the version's major is below 7.
+  // GET /, recognised by RecognizeServer (FailedPrecondition for an unsupported server).
   absl::StatusOr<EsInfo> Info();
   absl::Status Ping();
 

@@ -235,6 +235,8 @@ TEST_F(ConnectorTest, StoredBodyIsDeliveredWithPerItemOutcomes) {
   auto again = client->BulkBody(body);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->items[0].result, "updated");
+  ASSERT_TRUE(
+      client->Refresh("gmall_dau_info_2025-11-25").ok());  // a count sees refreshed writes only
   EXPECT_EQ(*client->Count("gmall_dau_info_2025-11-25"), 18u);
   EXPECT_FALSE(client->BulkBody("{\"index\":{}}\n{}\n").ok());  // no _index
 }
@@ -253,6 +255,7 @@ TEST_F(ConnectorTest, BodiesAreSplitByBytes) {
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->delivered, 300u);
   EXPECT_GE(result->requests, bytes / 4096);
+  ASSERT_TRUE(client->Refresh("split").ok());  // a count sees refreshed writes only
   EXPECT_EQ(*client->Count("split"), 300u);
 }
 
@@ -276,6 +279,7 @@ TEST_F(ConnectorTest, TooLargeForTheServerIsSplitOrFailsAlone) {
   EXPECT_EQ(result->FailedPositions(), std::vector<size_t>{400});
   EXPECT_EQ(result->items[400].status, 413);
   EXPECT_EQ(result->items[400].error_type, "request_entity_too_large");
+  ASSERT_TRUE(client->Refresh("big").ok());  // a count sees refreshed writes only
   EXPECT_EQ(*client->Count("big"), 400u);
 }
 
@@ -327,6 +331,7 @@ TEST_F(ConnectorTest, ADeadNodeIsSkipped) {
     EXPECT_EQ(result->delivered, 50u);
   }
   EXPECT_TRUE(client->Info().ok());
+  ASSERT_TRUE(client->Refresh("nodes").ok());  // a count sees refreshed writes only
   EXPECT_EQ(*client->Count("nodes"), 150u);
   std::lock_guard<std::mutex> lock(mu_);
   bool skipped = false;
@@ -348,6 +353,7 @@ TEST_F(ConnectorTest, RetriesUntilTheServerComesBack) {
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->delivered, 1u);
   EXPECT_GT(result->retry_rounds, 0);
+  ASSERT_TRUE(client->Refresh("back").ok());  // a count sees refreshed writes only
   EXPECT_EQ(*client->Count("back"), 1u);
 }
 
@@ -415,9 +421,10 @@ TEST_F(ConnectorTest, ReadingBack) {
   EXPECT_EQ(seen, 833);  // i % 3 == 1 for i < 2500
   // A callback error stops the walk and is returned.
   int calls = 0;
-  st = client->ScrollAll("gmall_dau_info_*", ScrollOptions{}, [&](const SearchHit&) {
-    return ++calls == 3 ? absl::AbortedError("enough") : absl::OkStatus();
-  });
+  st = client->ScrollAll("gmall_dau_info_*", ScrollOptions{"", {}, true, 1000, {"_index", "mid"}},
+                         [&](const SearchHit&) {
+                           return ++calls == 3 ? absl::AbortedError("enough") : absl::OkStatus();
+                         });
   EXPECT_EQ(st.code(), absl::StatusCode::kAborted);
   EXPECT_EQ(calls, 3);
   // Errors carry ES's type.

@@ -61,14 +61,18 @@ class EsLiteTest : public ::testing::Test {
     return d["error"]["type"].GetString();
   }
 
+  // A bulk that must succeed, refreshed (?refresh=true) so that searches see it, as ES's own REST
+  // tests write their fixtures.
   void Bulk(const std::string& ndjson) {
-    HttpResponse r = Call("POST", "/_bulk", ndjson, "application/x-ndjson");
+    HttpResponse r = Call("POST", "/_bulk?refresh=true", ndjson, "application/x-ndjson");
     ASSERT_EQ(r.status, 200) << r.body;
     Document d = Json(r);
     ASSERT_FALSE(d["errors"].GetBool()) << r.body;
   }
 
+  // _count after a _refresh of the pattern (a count sees only refreshed writes, as in ES).
   uint64_t Count(const std::string& pattern, const std::string& query = "") {
+    (void)client_->Refresh(pattern);
     auto c = client_->Count(pattern, query);
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? *c : 0;
@@ -338,7 +342,14 @@ TEST_F(EsLiteTest, UnsupportedPartsAre400sNamingThem) {
   EXPECT_EQ(Call("GET", "/_bulk").status, 405);
 }
 
-TEST_F(EsLiteTest, SearchQueriesSortingAndPaging) {
+// Sorting on _id is Elasticsearch 7's (and OpenSearch's): Elasticsearch 8 refuses it (see
+// IdSortRefusedAsElasticsearch8Does), so these run against es-lite presenting itself as ES 7.
+class EsLiteEs7Test : public EsLiteTest {
+ protected:
+  void SetUp() override { StartWith({"--identity", "es-7"}); }
+};
+
+TEST_F(EsLiteEs7Test, SearchQueriesSortingAndPaging) {
   std::string ndjson;
   const char* channels[] = {"xiaomi", "huawei", "oppo", "vivo"};
   for (int i = 0; i < 1000; ++i) {
@@ -585,6 +596,543 @@ TEST_F(EsLiteTest, BodyLimitAndFaultsApi) {
   EXPECT_EQ((*client)->Perform("GET", "/")->status, 200);
   // SIGTERM stops it cleanly.
   small.Stop();
+}
+
+}  // namespace
+}  // namespace rtdw
+
+namespace rtdw {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Strictness where rtdw's correctness depends on it (refresh, versions, settings and blocks,
+// empty ids, late answers, server identities). Each test names the Elasticsearch sources it was
+// checked against: the reference docs (elastic.co/guide/en/elasticsearch/reference/8.11/...)
+// and the REST API YAML tests in elastic/elasticsearch
+// (rest-api-spec/src/yamlRestTest/resources/rest-api-spec/test/...).
+
+using rapidjson::Document;
+
+class EsLiteStrictTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start({}); }
+
+  void Start(const std::vector<std::string>& args) {
+    auto st = es_.Start(args);
+    ASSERT_TRUE(st.ok()) << st;
+    client_ = NewClient(std::chrono::milliseconds(60000));
+  }
+
+  std::unique_ptr<EsClient> NewClient(std::chrono::milliseconds timeout) {
+    EsClientOptions o;
+    o.urls = {es_.url()};
+    o.read_retries = 0;
+    o.request_timeout = timeout;
+    o.warn = [](std::string_view) {};
+    auto c = EsClient::Create(o);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? std::move(*c) : nullptr;
+  }
+
+  HttpResponse Call(const std::string& method, const std::string& path,
+                    const std::string& body = "",
+                    const std::string& content_type = "application/json") {
+    auto r = client_->Perform(method, path, body, content_type);
+    EXPECT_TRUE(r.ok()) << method << " " << path << ": " << r.status();
+    return r.ok() ? *r : HttpResponse{};
+  }
+
+  static Document Json(const HttpResponse& r) {
+    Document d;
+    d.Parse(r.body.c_str());
+    EXPECT_FALSE(d.HasParseError()) << r.body;
+    return d;
+  }
+
+  // The error's type and reason ("" when the answer is not an error).
+  static std::string ErrorType(const HttpResponse& r) {
+    Document d = Json(r);
+    if (!d.IsObject() || !d.HasMember("error") || !d["error"].IsObject()) return "";
+    return d["error"]["type"].GetString();
+  }
+  static std::string ErrorReason(const HttpResponse& r) {
+    Document d = Json(r);
+    if (!d.IsObject() || !d.HasMember("error") || !d["error"].IsObject()) return "";
+    return d["error"]["reason"].GetString();
+  }
+
+  // _count without a refresh: what a search sees now.
+  int64_t CountNow(const std::string& index) {
+    HttpResponse r = Call("POST", "/" + index + "/_count");
+    EXPECT_EQ(r.status, 200) << r.body;
+    Document d = Json(r);
+    return d.IsObject() && d.HasMember("count") ? d["count"].GetInt64() : -1;
+  }
+
+  rtdw::testing::EsLite es_;
+  std::unique_ptr<EsClient> client_;
+};
+
+// Sources: reference "Refresh API" (indices-refresh.html), "?refresh" (docs-refresh.html: true,
+// wait_for, false; "wait_for ... if index.refresh_interval is -1 ... waits until a refresh"),
+// index-modules.html#index-refresh-interval (default 1s, -1 disables), "Get API" (realtime by
+// default); YAML index/60_refresh.yml (forced_refresh true with refresh=true, absent with
+// wait_for), bulk/10_basic.yml (bulk refresh=true then count).
+TEST_F(EsLiteStrictTest, SearchesSeeOnlyRefreshedWritesGetIsRealTime) {
+  ASSERT_EQ(Call("PUT", "/r1", R"({"settings":{"index":{"refresh_interval":"-1"}}})").status, 200);
+  ASSERT_EQ(Call("PUT", "/r1/_doc/a", R"({"k":"a"})").status, 201);
+  // Not refreshed: search, _count and aggregations see nothing; GET and _mget see the write.
+  EXPECT_EQ(CountNow("r1"), 0);
+  Document s =
+      Json(Call("POST", "/r1/_search",
+                R"({"query":{"term":{"_id":"a"}},"aggs":{"n":{"value_count":{"field":"_id"}}}})"));
+  EXPECT_EQ(s["hits"]["total"]["value"].GetInt(), 0);
+  EXPECT_EQ(s["aggregations"]["n"]["value"].GetInt(), 0);
+  EXPECT_TRUE(Json(Call("GET", "/r1/_doc/a"))["found"].GetBool());
+  EXPECT_EQ(Call("GET", "/r1/_doc/a?realtime=false").status, 404);
+  Document mg = Json(Call("POST", "/_mget", R"({"docs":[{"_index":"r1","_id":"a"}]})"));
+  EXPECT_TRUE(mg["docs"][0]["found"].GetBool());
+  Document cat = Json(Call("GET", "/_cat/indices/r1?format=json"));
+  EXPECT_STREQ(cat[0]["docs.count"].GetString(), "0");
+  // _refresh on a pattern makes it visible.
+  Document rr = Json(Call("POST", "/r*/_refresh"));
+  EXPECT_EQ(rr["_shards"]["failed"].GetInt(), 0);
+  EXPECT_EQ(CountNow("r1"), 1);
+  // ?refresh=true: visible at once, the answer says forced_refresh.
+  Document w = Json(Call("PUT", "/r1/_doc/b?refresh=true", R"({"k":"b"})"));
+  EXPECT_TRUE(w["forced_refresh"].GetBool()) << w["result"].GetString();
+  EXPECT_EQ(CountNow("r1"), 2);
+  // ?refresh= (empty) means true too.
+  w = Json(Call("PUT", "/r1/_doc/c?refresh=", R"({"k":"c"})"));
+  EXPECT_TRUE(w.HasMember("forced_refresh"));
+  EXPECT_EQ(CountNow("r1"), 3);
+  EXPECT_EQ(ErrorType(Call("PUT", "/r1/_doc/d?refresh=later", R"({"k":"d"})")),
+            "illegal_argument_exception");
+  // Bulk ?refresh=true: successful items carry forced_refresh; failed ones do not.
+  Document b = Json(Call("POST", "/_bulk?refresh=true",
+                         "{\"index\":{\"_index\":\"r1\",\"_id\":\"e\"}}\n{\"k\":\"e\"}\n"
+                         "{\"create\":{\"_index\":\"r1\",\"_id\":\"a\"}}\n{\"k\":\"a\"}\n",
+                         "application/x-ndjson"));
+  EXPECT_TRUE(b["items"][0]["index"]["forced_refresh"].GetBool());
+  EXPECT_FALSE(b["items"][1]["create"].HasMember("forced_refresh"));
+  EXPECT_EQ(CountNow("r1"), 4);
+  // A delete is not visible to searches before a refresh either.
+  ASSERT_EQ(Call("DELETE", "/r1/_doc/e").status, 200);
+  EXPECT_EQ(CountNow("r1"), 4);
+  EXPECT_EQ(Call("GET", "/r1/_doc/e").status, 404);
+  // wait_for with refresh_interval -1 waits for a refresh (here: an explicit _refresh).
+  std::atomic<bool> answered{false};
+  std::string answer;
+  std::thread writer([&] {
+    auto c = NewClient(std::chrono::milliseconds(60000));
+    auto r = c->Perform("PUT", "/r1/_doc/f?refresh=wait_for", R"({"k":"f"})");
+    if (r.ok()) answer = r->body;
+    answered = true;
+  });
+  ASSERT_TRUE(rtdw::testing::WaitFor(
+      [&] {
+        return Json(Call("GET", "/r1/_doc/f")).HasMember("found") &&
+               Json(Call("GET", "/r1/_doc/f"))["found"].GetBool();
+      },
+      std::chrono::seconds(30)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(answered.load()) << "wait_for answered before any refresh: " << answer;
+  ASSERT_EQ(Call("POST", "/r1/_refresh").status, 200);
+  writer.join();
+  Document wf = Json(HttpResponse{200, answer, {}});
+  EXPECT_STREQ(wf["result"].GetString(), "created");
+  EXPECT_FALSE(wf.HasMember("forced_refresh"));
+  // Durability does not depend on refreshes: an unrefreshed write survives kill -9 (and is
+  // searchable after the restart, as after ES's recovery).
+  ASSERT_EQ(Call("PUT", "/r1/_doc/g", R"({"k":"g"})").status, 201);
+  es_.Kill9();
+  ASSERT_TRUE(es_.Restart().ok());
+  client_ = NewClient(std::chrono::milliseconds(60000));
+  EXPECT_TRUE(Json(Call("GET", "/r1/_doc/g"))["found"].GetBool());
+  EXPECT_EQ(CountNow("r1"), 5);  // a b c f g
+}
+
+// The default refresh_interval (1s) shows a write to searches within about a second, by itself;
+// a long interval does not show it before its time. Source: index-modules.html (refresh_interval).
+TEST_F(EsLiteStrictTest, ScheduledRefreshFollowsTheIndexInterval) {
+  ASSERT_EQ(Call("PUT", "/slow", R"({"settings":{"index.refresh_interval":"1h"}})").status, 200);
+  ASSERT_EQ(Call("PUT", "/slow/_doc/1", R"({"k":1})").status, 201);
+  ASSERT_EQ(Call("PUT", "/fast/_doc/1", R"({"k":1})").status, 201);  // auto-created: 1s
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(
+      rtdw::testing::WaitFor([&] { return CountNow("fast") == 1; }, std::chrono::seconds(30)));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  EXPECT_EQ(CountNow("slow"), 0);
+  // PUT _settings changes the interval of a live index: from -1/1h to 1s it refreshes by itself.
+  ASSERT_EQ(Call("PUT", "/slow/_settings", R"({"index":{"refresh_interval":"1s"}})").status, 200);
+  EXPECT_TRUE(
+      rtdw::testing::WaitFor([&] { return CountNow("slow") == 1; }, std::chrono::seconds(30)));
+}
+
+// Sources: reference docs-index_.html#index-versioning ("external"/"external_gte", the version
+// must be a non-negative long, the stored version becomes the given one), docs-delete.html
+// (versioned deletes; index.gc_deletes keeps the deleted version 60s), docs-bulk.html (version,
+// version_type per action); YAML index/35_external_version.yml, index/36_external_gte_version.yml,
+// bulk/10_basic.yml. Messages: ES's VersionType explainConflictForWrites and IndexRequest /
+// DeleteRequest validate().
+TEST_F(EsLiteStrictTest, ExternalVersionsFollowEsRules) {
+  auto put = [&](const std::string& id, const std::string& q) {
+    return Call("PUT", "/v/_doc/" + id + "?" + q, R"({"f":1})");
+  };
+  HttpResponse r = put("1", "version_type=external&version=0");
+  EXPECT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Json(r)["_version"].GetInt(), 0);
+  r = put("1", "version_type=external&version=5");
+  EXPECT_EQ(Json(r)["_version"].GetInt(), 5);
+  EXPECT_STREQ(Json(r)["result"].GetString(), "updated");
+  r = put("1", "version_type=external&version=5");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(ErrorType(r), "version_conflict_engine_exception");
+  EXPECT_EQ(
+      ErrorReason(r),
+      "[1]: version conflict, current version [5] is higher or equal to the one provided [5]");
+  Document err = Json(r);
+  EXPECT_STREQ(err["error"]["index"].GetString(), "v");
+  EXPECT_STREQ(err["error"]["shard"].GetString(), "0");
+  EXPECT_EQ(put("1", "version_type=external&version=0").status, 409);
+  EXPECT_EQ(Json(put("1", "version_type=external&version=6"))["_version"].GetInt(), 6);
+  // external_gte: equal is accepted, lower is not.
+  r = put("1", "version_type=external_gte&version=6");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Json(r)["_version"].GetInt(), 6);
+  r = put("1", "version_type=external_gte&version=4");
+  EXPECT_EQ(ErrorReason(r),
+            "[1]: version conflict, current version [6] is higher than the one provided [4]");
+  // The version shows in GET and, with version=true, in search hits.
+  EXPECT_EQ(Json(Call("GET", "/v/_doc/1"))["_version"].GetInt(), 6);
+  ASSERT_EQ(Call("POST", "/v/_refresh").status, 200);
+  Document s = Json(Call("POST", "/v/_search", R"({"version":true})"));
+  EXPECT_EQ(s["hits"]["hits"][0]["_version"].GetInt(), 6);
+  // A versioned delete: lower conflicts, higher deletes; the tombstone keeps the version, so an
+  // older external write that arrives after the delete still conflicts (within gc_deletes).
+  r = Call("DELETE", "/v/_doc/1?version_type=external&version=3");
+  EXPECT_EQ(r.status, 409);
+  r = Call("DELETE", "/v/_doc/1?version_type=external&version=10");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Json(r)["_version"].GetInt(), 10);
+  EXPECT_STREQ(Json(r)["result"].GetString(), "deleted");
+  r = put("1", "version_type=external&version=8");
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(
+      ErrorReason(r),
+      "[1]: version conflict, current version [10] is higher or equal to the one provided [8]");
+  r = put("1", "version_type=external&version=11");
+  EXPECT_EQ(r.status, 201) << r.body;
+  // Internal versions continue from a tombstone, and count per document.
+  ASSERT_EQ(Call("PUT", "/v/_doc/i", R"({"f":1})").status, 201);
+  ASSERT_EQ(Call("DELETE", "/v/_doc/i").status, 200);
+  EXPECT_EQ(Json(Call("PUT", "/v/_doc/i", R"({"f":1})"))["_version"].GetInt(), 3);
+  // Invalid versioning is a 400 action_request_validation_exception with ES's messages.
+  r = put("2", "version=3");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(ErrorReason(r),
+            "Validation Failed: 1: internal versioning can not be used for optimistic concurrency "
+            "control. Please use `if_seq_no` and `if_primary_term` instead;");
+  r = put("2", "version_type=external&version=-2");
+  EXPECT_EQ(ErrorReason(r),
+            "Validation Failed: 1: illegal version value [-2] for version type [EXTERNAL];");
+  r = Call("PUT", "/v/_create/2?version_type=external&version=3", R"({"f":1})");
+  EXPECT_EQ(ErrorReason(r),
+            "Validation Failed: 1: create operations only support internal versioning. use index "
+            "instead;2: create operations do not support explicit versions. use index instead;");
+  r = put("2", "version_type=force&version=3");
+  EXPECT_EQ(ErrorType(r), "illegal_argument_exception");
+  EXPECT_EQ(ErrorReason(r), "No version type match [force]");
+  EXPECT_EQ(Call("GET", "/v/_doc/2").status, 404);
+
+  // Bulk items: per-item 409s, the rest applied; ES's order-independence.
+  HttpResponse br = Call("POST", "/_bulk",
+                         "{\"index\":{\"_index\":\"v\",\"_id\":\"b\",\"version\":20,"
+                         "\"version_type\":\"external\"}}\n{\"f\":20}\n"
+                         "{\"index\":{\"_index\":\"v\",\"_id\":\"b\",\"version\":7,"
+                         "\"version_type\":\"external\"}}\n{\"f\":7}\n"
+                         "{\"index\":{\"_index\":\"v\",\"_id\":\"b\",\"version\":20,"
+                         "\"version_type\":\"external_gte\"}}\n{\"f\":21}\n"
+                         "{\"delete\":{\"_index\":\"v\",\"_id\":\"nope\",\"version\":4,"
+                         "\"version_type\":\"external\"}}\n",
+                         "application/x-ndjson");
+  ASSERT_EQ(br.status, 200) << br.body;
+  Document bd = Json(br);
+  EXPECT_TRUE(bd["errors"].GetBool());
+  EXPECT_EQ(bd["items"][0]["index"]["_version"].GetInt(), 20);
+  EXPECT_EQ(bd["items"][1]["index"]["status"].GetInt(), 409);
+  EXPECT_STREQ(bd["items"][1]["index"]["error"]["type"].GetString(),
+               "version_conflict_engine_exception");
+  EXPECT_STREQ(bd["items"][1]["index"]["error"]["reason"].GetString(),
+               "[b]: version conflict, current version [20] is higher or equal to the one "
+               "provided [7]");
+  EXPECT_EQ(bd["items"][2]["index"]["status"].GetInt(), 200);
+  EXPECT_EQ(bd["items"][3]["delete"]["status"].GetInt(), 404);
+  EXPECT_STREQ(bd["items"][3]["delete"]["result"].GetString(), "not_found");
+  EXPECT_EQ(bd["items"][3]["delete"]["_version"].GetInt(), 4);
+  Document got = Json(Call("GET", "/v/_doc/b"));
+  EXPECT_EQ(got["_source"]["f"].GetInt(), 21);
+  // An invalid item refuses the whole bulk (BulkRequest.validate), nothing written.
+  br = Call("POST", "/_bulk",
+            "{\"index\":{\"_index\":\"v\",\"_id\":\"c\"}}\n{\"f\":1}\n"
+            "{\"create\":{\"_index\":\"v\",\"_id\":\"d\",\"version\":2,"
+            "\"version_type\":\"external\"}}\n{\"f\":1}\n",
+            "application/x-ndjson");
+  EXPECT_EQ(br.status, 400);
+  EXPECT_EQ(ErrorType(br), "action_request_validation_exception");
+  EXPECT_EQ(Call("GET", "/v/_doc/c").status, 404);
+}
+
+// Sources: reference index-modules-blocks.html (index.blocks.write / read_only /
+// read_only_allow_delete; "index [x] blocked by: [FORBIDDEN/8/index write (api)];"),
+// indices-update-settings.html (PUT /<index>/_settings, dynamic settings only, null resets),
+// indices-get-settings.html; YAML indices.put_settings/10_basic.yml,
+// indices.put_settings/20_update_non_dynamic_settings.yml.
+TEST_F(EsLiteStrictTest, SettingsAndWriteBlocks) {
+  ASSERT_EQ(Call("PUT", "/old", R"({"settings":{"number_of_replicas":1}})").status, 200);
+  ASSERT_EQ(Call("PUT", "/old/_doc/1?refresh=true", R"({"f":1})").status, 201);
+  HttpResponse r = Call("PUT", "/old/_settings", R"({"index":{"blocks.write":true,
+                                                    "number_of_replicas":0}})");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(Json(r)["acknowledged"].GetBool());
+  Document st = Json(Call("GET", "/old/_settings"));
+  EXPECT_STREQ(st["old"]["settings"]["index"]["blocks"]["write"].GetString(), "true");
+  EXPECT_STREQ(st["old"]["settings"]["index"]["number_of_replicas"].GetString(), "0");
+  EXPECT_STREQ(Json(Call("GET", "/_cluster/health/old"))["status"].GetString(), "green");
+  // A bulk over a blocked and a writable index: per-item 403, the other items applied.
+  r = Call("POST", "/_bulk",
+           "{\"index\":{\"_index\":\"old\",\"_id\":\"2\"}}\n{\"f\":2}\n"
+           "{\"index\":{\"_index\":\"new\",\"_id\":\"2\"}}\n{\"f\":2}\n"
+           "{\"delete\":{\"_index\":\"old\",\"_id\":\"1\"}}\n",
+           "application/x-ndjson");
+  ASSERT_EQ(r.status, 200) << r.body;
+  Document b = Json(r);
+  EXPECT_TRUE(b["errors"].GetBool());
+  EXPECT_EQ(b["items"][0]["index"]["status"].GetInt(), 403);
+  EXPECT_STREQ(b["items"][0]["index"]["error"]["type"].GetString(), "cluster_block_exception");
+  EXPECT_STREQ(b["items"][0]["index"]["error"]["reason"].GetString(),
+               "index [old] blocked by: [FORBIDDEN/8/index write (api)];");
+  EXPECT_EQ(b["items"][1]["index"]["status"].GetInt(), 201);
+  EXPECT_EQ(b["items"][2]["delete"]["status"].GetInt(), 403);
+  // Single-document writes: a top-level 403.
+  r = Call("PUT", "/old/_doc/3", R"({"f":3})");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(ErrorType(r), "cluster_block_exception");
+  EXPECT_EQ(Call("DELETE", "/old/_doc/1").status, 403);
+  EXPECT_EQ(Call("POST", "/old/_update/1", R"({"doc":{"g":1}})").status, 403);
+  // Reads still work.
+  EXPECT_TRUE(Json(Call("GET", "/old/_doc/1"))["found"].GetBool());
+  EXPECT_EQ(CountNow("old"), 1);
+  // read_only also refuses settings changes other than blocks.
+  ASSERT_EQ(Call("PUT", "/old/_settings", R"({"index.blocks.read_only":true})").status, 200);
+  r = Call("PUT", "/old/_settings", R"({"index.refresh_interval":"5s"})");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(ErrorReason(r), "index [old] blocked by: [FORBIDDEN/5/index read-only (api)];");
+  r = Call("PUT", "/old/_doc/4", R"({"f":4})");
+  EXPECT_EQ(ErrorReason(r),
+            "index [old] blocked by: [FORBIDDEN/5/index read-only (api), FORBIDDEN/8/index write "
+            "(api)];");
+  // Lifting the blocks (null resets to the default) makes it writable again.
+  ASSERT_EQ(
+      Call("PUT", "/old/_settings", R"({"index":{"blocks":{"read_only":null,"write":false}}})")
+          .status,
+      200);
+  EXPECT_EQ(Call("PUT", "/old/_doc/5", R"({"f":5})").status, 201);
+  // The flood-stage block (ES 8: 429) still lets deletes through.
+  ASSERT_EQ(Call("PUT", "/old/_settings", R"({"index.blocks.read_only_allow_delete":true})").status,
+            200);
+  r = Call("PUT", "/old/_doc/6", R"({"f":6})");
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(ErrorType(r), "cluster_block_exception");
+  EXPECT_EQ(Call("DELETE", "/old/_doc/5").status, 200);
+  // Bad settings: unknown, non-dynamic, unparsable values are 400s; a missing index is a 404.
+  EXPECT_EQ(Call("PUT", "/new/_settings", R"({"index.number_of_shards":3})").status, 400);
+  EXPECT_EQ(Call("PUT", "/new/_settings", R"({"index.refresh_interval":"soon"})").status, 400);
+  EXPECT_EQ(Call("PUT", "/new/_settings", R"({"index.blocks.write":"yes"})").status, 400);
+  EXPECT_EQ(Call("PUT", "/new/_settings", R"({"index.no_such_thing":1})").status, 400);
+  EXPECT_EQ(Call("PUT", "/missing/_settings", R"({"index.blocks.write":true})").status, 404);
+  // Settings survive a restart.
+  es_.Kill9();
+  ASSERT_TRUE(es_.Restart().ok());
+  client_ = NewClient(std::chrono::milliseconds(60000));
+  EXPECT_EQ(Call("PUT", "/old/_doc/7", R"({"f":7})").status, 429);
+}
+
+// Source: YAML bulk/10_basic.yml "Empty _id" (per-item 400 illegal_argument_exception "if _id is
+// specified it must not be empty", the other items created, count 2).
+TEST_F(EsLiteStrictTest, EmptyIdIsRefusedPerItem) {
+  HttpResponse r = Call("POST", "/_bulk?refresh=true",
+                        "{\"index\":{\"_index\":\"e\",\"_id\":\"\"}}\n{\"f\":1}\n"
+                        "{\"index\":{\"_index\":\"e\",\"_id\":\"id\"}}\n{\"f\":2}\n"
+                        "{\"index\":{\"_index\":\"e\"}}\n{\"f\":3}\n"
+                        "{\"create\":{\"_index\":\"e\",\"_id\":\"\"}}\n{\"f\":4}\n",
+                        "application/x-ndjson");
+  ASSERT_EQ(r.status, 200) << r.body;
+  Document d = Json(r);
+  EXPECT_TRUE(d["errors"].GetBool());
+  EXPECT_EQ(d["items"][0]["index"]["status"].GetInt(), 400);
+  EXPECT_STREQ(d["items"][0]["index"]["error"]["type"].GetString(), "illegal_argument_exception");
+  EXPECT_STREQ(d["items"][0]["index"]["error"]["reason"].GetString(),
+               "if _id is specified it must not be empty");
+  EXPECT_STREQ(d["items"][1]["index"]["result"].GetString(), "created");
+  EXPECT_STREQ(d["items"][2]["index"]["result"].GetString(), "created");
+  EXPECT_EQ(d["items"][3]["create"]["status"].GetInt(), 400);
+  EXPECT_EQ(CountNow("e"), 2);
+}
+
+// The late-answer fault: the write is applied (and durable) at once, the answer comes after the
+// client gave up. Not an ES behaviour: what a slow or partitioned cluster looks like to a client.
+TEST_F(EsLiteStrictTest, AnswerLateFaultAppliesThenAnswersAfterTheClientTimeout) {
+  ASSERT_EQ(
+      Call("POST", "/_rtdw/faults", R"({"answer_late_fraction":1.0,"answer_late_ms":3000})").status,
+      200);
+  auto impatient = NewClient(std::chrono::milliseconds(500));
+  auto r = impatient->Perform("POST", "/_bulk",
+                              "{\"index\":{\"_index\":\"late\",\"_id\":\"1\"}}\n{\"f\":1}\n",
+                              "application/x-ndjson");
+  EXPECT_FALSE(r.ok()) << "answered in time: " << (r.ok() ? r->body : "");
+  Document faults = Json(Call("DELETE", "/_rtdw/faults"));
+  EXPECT_GE(faults["counters"]["answered_late"].GetInt(), 1);
+  EXPECT_TRUE(Json(Call("GET", "/late/_doc/1"))["found"].GetBool());
+  EXPECT_EQ(Call("POST", "/_rtdw/faults", R"({"answer_late_ms":-1})").status, 400);
+}
+
+// Sources: reference sort-search-results.html and mapping-id-field.html ("_id ... is restricted
+// from use in aggregations, sorting and scripting ... indices.id_field_data.enabled"), ES 8
+// breaking changes (id_field_data disabled by default); the error as ES 8 answers it.
+TEST_F(EsLiteStrictTest, IdSortRefusedAsElasticsearch8Does) {
+  ASSERT_EQ(Call("PUT", "/ids/_doc/1?refresh=true", R"({"k":"1"})").status, 201);
+  for (const std::string body : {R"({"sort":["_id"]})", R"({"sort":[{"_id":"asc"}]})",
+                                 R"({"sort":[{"_index":"asc"},{"_id":{"order":"desc"}}]})"}) {
+    HttpResponse r = Call("POST", "/ids/_search", body);
+    EXPECT_EQ(r.status, 400) << body;
+    Document d = Json(r);
+    EXPECT_STREQ(d["error"]["type"].GetString(), "search_phase_execution_exception");
+    EXPECT_STREQ(d["error"]["root_cause"][0]["type"].GetString(), "illegal_argument_exception");
+    EXPECT_NE(std::string(d["error"]["caused_by"]["reason"].GetString())
+                  .find("Fielddata access on the _id field is disallowed"),
+              std::string::npos);
+  }
+  EXPECT_EQ(Call("POST", "/ids/_search?sort=_id").status, 400);
+  EXPECT_EQ(Call("POST", "/ids/_search", R"({"sort":[{"k.keyword":"asc"}]})").status, 200);
+}
+
+// Each identity answers GET / as that server does, with the product header only where that
+// server sends it (ES 7.14+), and its media types. Sources: reference rest-api-compatibility.html
+// (compatible-with=7|8 on ES 8), the Elasticsearch clients' product check (X-Elastic-Product
+// since 7.14), OpenSearch's GET / ("distribution":"opensearch", no product header).
+TEST(EsLiteIdentityTest, EachIdentityAnswersAsThatServer) {
+  struct Case {
+    std::string identity;
+    std::string number;
+    bool opensearch;
+    bool product_header;
+    bool vendor_type_8;  // application/vnd.elasticsearch+json; compatible-with=8 accepted
+    bool id_sort;
+  };
+  const Case cases[] = {{"es-8", "8.11.0", false, true, true, false},
+                        {"es-7", "7.17.15", false, true, false, true},
+                        {"es-7.10", "7.10.2", false, false, false, true},
+                        {"opensearch-2", "2.11.1", true, false, false, true},
+                        {"opensearch-1", "1.3.14", true, false, false, true},
+                        {"es-6", "6.8.23", false, false, false, true}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.identity);
+    rtdw::testing::EsLite es;
+    ASSERT_TRUE(es.Start({"--identity", c.identity}).ok());
+    auto out = rtdw::testing::RunCommand({"curl", "-s", "-i", es.url() + "/"});
+    EXPECT_EQ(out.out.find("X-Elastic-Product: Elasticsearch") != std::string::npos,
+              c.product_header)
+        << out.out;
+    Document info;
+    info.Parse(out.out.substr(out.out.find("\r\n\r\n") + 4).c_str());
+    ASSERT_TRUE(info.IsObject()) << out.out;
+    EXPECT_EQ(info["version"]["number"].GetString(), c.number);
+    EXPECT_EQ(info["version"].HasMember("distribution"), c.opensearch);
+    EXPECT_EQ(info["version"].HasMember("build_flavor"), !c.opensearch);
+    auto vendor = rtdw::testing::RunCommand(
+        {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-XPUT", es.url() + "/x/_doc/1",
+         "-H", "Content-Type: application/vnd.elasticsearch+json; compatible-with=8", "-d",
+         R"({"a":1})"});
+    EXPECT_EQ(vendor.out == "201", c.vendor_type_8) << vendor.out;
+    auto plain =
+        rtdw::testing::RunCommand({"curl", "-s", "-XPUT", es.url() + "/x/_doc/2?refresh=true", "-H",
+                                   "Content-Type: application/json", "-d", R"({"a":1})"});
+    EXPECT_NE(plain.out.find("\"created\""), std::string::npos) << plain.out;
+    auto sorted = rtdw::testing::RunCommand(
+        {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-XPOST", es.url() + "/x/_search",
+         "-H", "Content-Type: application/json", "-d", R"({"sort":["_id"]})"});
+    EXPECT_EQ(sorted.out, c.id_sort ? "200" : "400");
+  }
+  rtdw::testing::EsLite other;
+  ASSERT_TRUE(other.Start({"--identity", "other"}).ok());
+  auto body = rtdw::testing::RunCommand({"curl", "-s", other.url() + "/"});
+  EXPECT_EQ(body.out.find("tagline"), std::string::npos) << body.out;
+  auto bad = rtdw::testing::RunCommand({rtdw::testing::BinDir() + "/rtdw-es-lite", "--data-dir",
+                                        "/tmp/unused", "--identity", "es-5"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--identity must be one of"), std::string::npos) << bad.err;
+}
+
+// rtdw's recognition of the server (connectors/es RecognizeServer via EsClient::Info) against
+// es-lite in every identity: the supported ones are recognised, the others refused with a
+// message naming what was found and what is supported.
+TEST(EsLiteIdentityTest, ClientRecognisesSupportedServersAndRefusesOthers) {
+  struct Case {
+    std::string identity;
+    bool supported;
+    std::string described_or_message;
+  };
+  const Case cases[] = {{"es-8", true, "Elasticsearch 8.11.0"},
+                        {"es-7", true, "Elasticsearch 7.17.15"},
+                        {"es-7.10", true, "Elasticsearch 7.10.2"},
+                        {"opensearch-2", true, "OpenSearch 2.11.1"},
+                        {"opensearch-1", true, "OpenSearch 1.3.14"},
+                        {"es-6", false, "Elasticsearch 6.8.23 is too old"},
+                        {"other", false, "neither Elasticsearch's nor OpenSearch's"}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.identity);
+    rtdw::testing::EsLite es;
+    ASSERT_TRUE(es.Start({"--identity", c.identity}).ok());
+    EsClientOptions o;
+    o.urls = {es.url()};
+    o.read_retries = 0;
+    auto client = EsClient::Create(o);
+    ASSERT_TRUE(client.ok());
+    auto info = (*client)->Info();
+    if (c.supported) {
+      ASSERT_TRUE(info.ok()) << info.status();
+      EXPECT_EQ(info->Describe(), c.described_or_message);
+    } else {
+      ASSERT_FALSE(info.ok());
+      EXPECT_EQ(info.status().code(), absl::StatusCode::kFailedPrecondition);
+      EXPECT_NE(std::string(info.status().message()).find(c.described_or_message),
+                std::string::npos)
+          << info.status();
+      EXPECT_NE(std::string(info.status().message()).find(kSupportedServers), std::string::npos)
+          << info.status();
+    }
+  }
+  // Answers rtdw must refuse although no es-lite identity gives them.
+  EXPECT_FALSE(RecognizeServer(R"({"version":{"number":"9.0.0","build_flavor":"default"},
+                                   "tagline":"You Know, for Search"})",
+                               true)
+                   .ok());
+  EXPECT_FALSE(
+      RecognizeServer(R"({"version":{"number":"3.0.0","distribution":"opensearch"}})", false).ok());
+  EXPECT_FALSE(
+      RecognizeServer(R"({"version":{"number":"1.2.4","distribution":"opensearch"}})", false).ok());
+  EXPECT_FALSE(RecognizeServer(R"({"version":{"number":"7.9.3","build_flavor":"default"},
+                                   "tagline":"You Know, for Search"})",
+                               false)
+                   .ok());
+  // ES 7.14+ without the product header is not Elasticsearch (as the official clients say).
+  auto no_header = RecognizeServer(R"({"version":{"number":"8.11.0","build_flavor":"default"},
+                                       "tagline":"You Know, for Search"})",
+                                   false);
+  EXPECT_FALSE(no_header.ok());
+  EXPECT_NE(std::string(no_header.status().message()).find("X-Elastic-Product"), std::string::npos);
+  EXPECT_FALSE(RecognizeServer("<html>hello</html>", false).ok());
 }
 
 }  // namespace

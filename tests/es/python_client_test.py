@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """rtdw-es-lite used the way the official Python client (Debian's python3-elasticsearch) uses
 Elasticsearch: product check, index templates, helpers.bulk, count, search with sort +
-search_after paging, aggregations, get/mget and error mapping.
+search_after paging, aggregations, get/mget and error mapping; and the strict parts (refresh,
+external versions, settings and write blocks, empty _id, ES 8's refusal of _id sorts).
 
 Usage: python_client_test.py PATH/TO/rtdw-es-lite
 Runs the checks twice: with plain JSON headers and with ELASTIC_CLIENT_APIVERSIONING=1
@@ -144,6 +145,107 @@ def run_checks(url, prefix):
     check(not es.indices.exists(index=prefix + "2025-11-27"), "indices.delete")
 
 
+def strict_checks(url, prefix):
+    """What rtdw's correctness depends on, through the client's own methods. Sources: the ES 8.11
+    reference (docs-refresh, index-modules refresh_interval, docs-index_ versioning,
+    index-modules-blocks, indices-update-settings) and the REST API YAML tests index/60_refresh.yml,
+    index/35_external_version.yml, index/36_external_gte_version.yml, bulk/10_basic.yml
+    ("Empty _id"); see docs/ES-LITE.md."""
+    import elasticsearch
+    from elasticsearch import Elasticsearch, helpers
+
+    es = Elasticsearch([url])
+    idx = prefix + "strict"
+    # Refresh: searches see only refreshed writes; GET is real-time.
+    es.indices.create(index=idx, body={"settings": {"index": {"refresh_interval": "-1",
+                                                              "number_of_replicas": 0}}})
+    es.index(index=idx, id="a", body={"k": "a"})
+    check(es.count(index=idx)["count"] == 0, "refresh_interval -1: count sees no unrefreshed write")
+    check(es.search(index=idx, body={"query": {"match_all": {}}})["hits"]["total"]["value"] == 0,
+          "refresh_interval -1: search sees no unrefreshed write")
+    check(es.get(index=idx, id="a")["found"], "get is real-time")
+    es.indices.refresh(index=idx)
+    check(es.count(index=idx)["count"] == 1, "indices.refresh makes it searchable")
+    r = es.index(index=idx, id="b", body={"k": "b"}, refresh=True)
+    check(r.get("forced_refresh") is True and es.count(index=idx)["count"] == 2,
+          "index(refresh=True): forced_refresh, searchable at once")
+    ok, _ = helpers.bulk(es, [{"_index": idx, "_id": "c", "_source": {"k": "c"}}], refresh=True)
+    check(ok == 1 and es.count(index=idx)["count"] == 3, "helpers.bulk(refresh=True)")
+    other = prefix + "strict_default"
+    r = es.index(index=other, id="1", body={"k": 1}, refresh="wait_for")
+    check("forced_refresh" not in r and es.count(index=other)["count"] == 1,
+          "index(refresh='wait_for') returns once a (scheduled, 1s) refresh shows the write")
+
+    # External versions.
+    r = es.index(index=idx, id="v", body={"n": 5}, version=5, version_type="external")
+    check(r["_version"] == 5, "index with an external version: _version is the given one")
+    try:
+        es.index(index=idx, id="v", body={"n": 4}, version=4, version_type="external")
+        check(False, "an older external version conflicts")
+    except elasticsearch.exceptions.ConflictError as e:
+        check(e.status_code == 409 and e.error == "version_conflict_engine_exception" and
+              "current version [5] is higher or equal to the one provided [4]" in str(e.info),
+              "an older external version: 409 version_conflict_engine_exception, ES's reason")
+    r = es.index(index=idx, id="v", body={"n": 55}, version=5, version_type="external_gte")
+    check(r["result"] == "updated" and r["_version"] == 5, "external_gte accepts an equal version")
+    check(es.get(index=idx, id="v")["_version"] == 5, "get shows _version")
+    ok, errors = helpers.bulk(es, [
+        {"_index": idx, "_id": "w", "_version": 9, "_version_type": "external", "_source": {"n": 9}},
+        {"_index": idx, "_id": "w", "_version": 3, "_version_type": "external", "_source": {"n": 3}},
+    ], raise_on_error=False, refresh=True)
+    check(ok == 1 and len(errors) == 1 and errors[0]["index"]["status"] == 409,
+          "helpers.bulk with versions: the older item gets its own 409, the newer is applied")
+    hits = es.search(index=idx, body={"query": {"ids": {"values": ["w"]}}, "version": True})
+    check(hits["hits"]["hits"][0]["_version"] == 9 and
+          es.get(index=idx, id="w")["_source"]["n"] == 9, "search version=true shows _version")
+    try:
+        es.delete(index=idx, id="w", version=8, version_type="external")
+        check(False, "an older versioned delete conflicts")
+    except elasticsearch.exceptions.ConflictError:
+        check(True, "delete with an older external version: 409")
+    try:
+        es.index(index=idx, id="x", body={"n": 1}, version=2)
+        check(False, "internal version refused")
+    except elasticsearch.exceptions.RequestError as e:
+        check(e.error == "action_request_validation_exception",
+              "a version without version_type (internal): 400 action_request_validation_exception")
+
+    # Settings and write blocks.
+    es.indices.put_settings(index=idx, body={"index": {"blocks": {"write": True}}})
+    s = es.indices.get_settings(index=idx)
+    check(s[idx]["settings"]["index"]["blocks"]["write"] == "true", "put_settings / get_settings")
+    try:
+        es.index(index=idx, id="blocked", body={"k": 1})
+        check(False, "write into a blocked index")
+    except elasticsearch.exceptions.AuthorizationException as e:
+        check(e.status_code == 403 and e.error == "cluster_block_exception",
+              "index into a write-blocked index: 403 cluster_block_exception")
+    ok, errors = helpers.bulk(es, [{"_index": idx, "_id": "p", "_source": {"k": 1}},
+                                   {"_index": other, "_id": "p", "_source": {"k": 1}}],
+                              raise_on_error=False)
+    check(ok == 1 and len(errors) == 1 and errors[0]["index"]["status"] == 403 and
+          errors[0]["index"]["error"]["type"] == "cluster_block_exception",
+          "helpers.bulk: the blocked index's item fails with 403, the other is applied")
+    check(es.count(index=idx)["count"] >= 3 and es.get(index=idx, id="a")["found"],
+          "reads of a write-blocked index still work")
+    es.indices.put_settings(index=idx, body={"index.blocks.write": None})
+
+    # Empty _id.
+    ok, errors = helpers.bulk(es, [{"_index": idx, "_id": "", "_source": {"k": 1}}],
+                              raise_on_error=False)
+    check(ok == 0 and errors[0]["index"]["status"] == 400 and
+          errors[0]["index"]["error"]["reason"] == "if _id is specified it must not be empty",
+          "empty _id: per-item 400 illegal_argument_exception")
+
+    # Sorting on _id, as Elasticsearch 8 refuses it.
+    try:
+        es.search(index=idx, body={"sort": ["_id"]})
+        check(False, "sort on _id refused")
+    except elasticsearch.exceptions.RequestError as e:
+        check(e.status_code == 400 and e.error == "search_phase_execution_exception",
+              "sort on _id: 400 search_phase_execution_exception (indices.id_field_data.enabled)")
+
+
 def main():
     if len(sys.argv) != 2:
         raise SystemExit(__doc__)
@@ -154,8 +256,10 @@ def main():
     proc, url = start_es_lite(binary, data_dir)
     try:
         run_checks(url, "rtdw_py_plain_")
+        strict_checks(url, "rtdw_py_plain_")
         os.environ["ELASTIC_CLIENT_APIVERSIONING"] = "1"
         run_checks(url, "rtdw_py_compat_")
+        strict_checks(url, "rtdw_py_compat_")
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

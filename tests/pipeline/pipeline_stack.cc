@@ -5,6 +5,7 @@
 #include <iostream>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "connectors/es/es_client.h"
@@ -209,9 +210,13 @@ absl::StatusOr<std::map<std::string, std::string>> PipelineStack::EsDocuments(
   o.warn = [](std::string_view) {};
   auto client = EsClient::Create(o);
   if (!client.ok()) return client.status();
+  // Like any client reading what was just written: refresh first (a search sees only what the
+  // last refresh made visible).
   (void)(*client)->Refresh(pattern);
   std::map<std::string, std::string> docs;
   ScrollOptions so;
+  // The templates' unique keyword of each wide table (never _id: ES 8 refuses sorting on it).
+  so.sort = {"_index", absl::StrContains(pattern, "order_wide") ? "detail_id" : "mid"};
   absl::Status st = (*client)->ScrollAll(pattern, so, [&](const SearchHit& hit) {
     if (!docs.emplace(hit.id, hit.source).second) {
       return absl::InternalError(absl::StrCat("duplicate _id ", hit.id, " across indices"));

@@ -83,7 +83,8 @@ class PipelineStack {
                                                               const std::string& log_name);
   std::string LogTail(const std::string& log_name, size_t bytes = 6000) const;
 
-  // All documents of `index_pattern` by _id (refreshes first).
+  // All documents of `index_pattern` (DAU or order-wide indices) by _id; refreshes first, pages
+  // sorted on the template's unique keyword (mid, detail_id).
   absl::StatusOr<std::map<std::string, std::string>> EsDocuments(const std::string& pattern);
   // DAU / order-wide documents in ES vs the truth (dimension fields computed from the db truth).
   absl::StatusOr<Comparison> CompareDau(DimExpectation dims = DimExpectation::kFromTruth);

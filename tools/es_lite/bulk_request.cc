@@ -18,6 +18,7 @@ std::optional<EsError> ParseBulkRequest(absl::string_view body, const std::strin
   }
   size_t pos = 0;
   int line_no = 0;
+  std::vector<std::string> validation;
   auto next_line = [&](absl::string_view* line) {
     while (pos < body.size()) {
       size_t nl = body.find('\n', pos);
@@ -74,9 +75,22 @@ std::optional<EsError> ParseBulkRequest(absl::string_view body, const std::strin
         (key == "_index" ? op.index : op.id) = std::string(Sv(v));
       } else if (key == "routing" || key == "retry_on_conflict" ||
                  (key == "require_alias" && v.IsBool() && !v.GetBool())) {
-      } else if (key == "version" || key == "version_type" || key == "if_seq_no" ||
-                 key == "if_primary_term" || key == "pipeline" || key == "require_alias" ||
-                 key == "dynamic_templates" || key == "_source") {
+      } else if (key == "version") {
+        if (!v.IsInt64()) {
+          return IllegalArgument(absl::StrCat("Malformed action/metadata line [", line_no,
+                                              "], [version] must be an integer"));
+        }
+        op.version = v.GetInt64();
+      } else if (key == "version_type") {
+        if (!v.IsString()) {
+          return IllegalArgument(absl::StrCat("Malformed action/metadata line [", line_no,
+                                              "], [version_type] must be a string"));
+        }
+        auto type = ParseVersionType(Sv(v));
+        if (!type.ok()) return type.error();
+        op.version_type = type.value();
+      } else if (key == "if_seq_no" || key == "if_primary_term" || key == "pipeline" ||
+                 key == "require_alias" || key == "dynamic_templates" || key == "_source") {
         return Unsupported(absl::StrCat("bulk action parameter [", key, "]"));
       } else {
         return IllegalArgument(absl::StrCat("Action/metadata line [", line_no,
@@ -127,7 +141,16 @@ std::optional<EsError> ParseBulkRequest(absl::string_view body, const std::strin
       op.source = std::string(source);
       op.body = std::move(doc);
     }
-    if (op.id.empty()) {
+    // ES validates every item first and refuses the whole bulk when one is invalid
+    // (BulkRequest.validate: an action_request_validation_exception listing them all).
+    for (auto& m : ValidateVersioning(op.type, op.version, op.version_type)) {
+      validation.push_back(std::move(m));
+    }
+    if (op.id.empty() && meta.HasMember("_id") &&
+        (op.type == OpType::kIndex || op.type == OpType::kCreate)) {
+      // An explicit "" is refused per item, never given a generated id (ES's IndexRouting).
+      if (!op.error) op.error = IllegalArgument("if _id is specified it must not be empty");
+    } else if (op.id.empty()) {
       if (op.type == OpType::kIndex || op.type == OpType::kCreate) {
         op.id = Store::NewId();
       } else if (!op.error) {
@@ -148,6 +171,7 @@ std::optional<EsError> ParseBulkRequest(absl::string_view body, const std::strin
     return BadRequest("action_request_validation_exception",
                       "Validation Failed: 1: no requests added;");
   }
+  if (!validation.empty()) return ValidationFailed(validation);
   return std::nullopt;
 }
 

@@ -32,6 +32,14 @@ std::optional<EsError> Faults::Update(const rapidjson::Value& body) {
       fraction = &c.close_after_read_fraction;
     } else if (key == "close_after_write_fraction") {
       fraction = &c.close_after_write_fraction;
+    } else if (key == "answer_late_fraction") {
+      fraction = &c.answer_late_fraction;
+    } else if (key == "answer_late_ms") {
+      if (!v.IsInt64() || v.GetInt64() < 0 || v.GetInt64() > 600000) {
+        return IllegalArgument("answer_late_ms must be an integer in [0, 600000]");
+      }
+      c.answer_late_ms = v.GetInt64();
+      continue;
     } else if (key == "latency_ms") {
       if (!v.IsInt64() || v.GetInt64() < 0 || v.GetInt64() > 600000) {
         return IllegalArgument("latency_ms must be an integer in [0, 600000]");
@@ -78,6 +86,10 @@ std::string Faults::ToJson() const {
   w.Double(c.close_after_write_fraction);
   w.Key("latency_ms");
   w.Int64(c.latency_ms);
+  w.Key("answer_late_fraction");
+  w.Double(c.answer_late_fraction);
+  w.Key("answer_late_ms");
+  w.Int64(c.answer_late_ms);
   w.Key("counters");
   w.StartObject();
   w.Key("requests_503");
@@ -88,6 +100,8 @@ std::string Faults::ToJson() const {
   w.Uint64(counters_.closed_after_read.load());
   w.Key("closed_after_write");
   w.Uint64(counters_.closed_after_write.load());
+  w.Key("answered_late");
+  w.Uint64(counters_.answered_late.load());
   w.EndObject();
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());

@@ -21,6 +21,10 @@ struct FaultConfig {
   double close_after_read_fraction = 0;   // connection closed after reading, nothing applied
   double close_after_write_fraction = 0;  // request applied, then the connection closed unanswered
   int64_t latency_ms = 0;                 // added to every request
+  // Requests applied (and synced) at once but answered only after answer_late_ms: with
+  // answer_late_ms above the client's timeout, the client gives up on a write that was applied.
+  double answer_late_fraction = 0;
+  int64_t answer_late_ms = 0;
 };
 
 struct FaultCounters {
@@ -28,6 +32,7 @@ struct FaultCounters {
   std::atomic<uint64_t> bulk_items_429{0};
   std::atomic<uint64_t> closed_after_read{0};
   std::atomic<uint64_t> closed_after_write{0};
+  std::atomic<uint64_t> answered_late{0};
 };
 
 class Faults {

@@ -104,6 +104,11 @@ std::string EsError::Body() const {
   w.StartArray();
   EsError root = *this;
   root.caused_by_type.clear();
+  if (!root_cause_type.empty()) {
+    root = EsError();
+    root.type = root_cause_type;
+    root.reason = root_cause_reason;
+  }
   root.WriteCause(w);
   w.EndArray();
   WriteKey(w, "type");

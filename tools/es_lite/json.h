@@ -42,6 +42,10 @@ struct EsError {
   std::vector<std::pair<std::string, std::string>> extra;  // e.g. {"index", "foo"}
   std::string caused_by_type;
   std::string caused_by_reason;
+  // The root cause when it is not the error itself (e.g. a search_phase_execution_exception
+  // whose root cause is an illegal_argument_exception); empty: the error itself.
+  std::string root_cause_type;
+  std::string root_cause_reason;
 
   // The inner object {"type":...,"reason":...,...}.
   void WriteCause(Writer& w) const;

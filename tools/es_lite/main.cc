@@ -47,6 +47,10 @@ int main(int argc, char** argv) {
   app.add_option("--node-name", options.node_name, "name in GET /");
   app.add_option("--cluster-name", options.cluster_name, "cluster_name in GET /");
   app.add_flag("--log-requests", options.log_requests, "log every request to stderr");
+  std::string identity = "es-8";
+  app.add_option("--identity", identity,
+                 "the server to present itself as: es-8 (default), es-7, es-7.10, opensearch-2, "
+                 "opensearch-1; es-6 and other for tests of clients' refusal");
   app.add_option("--basic-auth", options.basic_auth,
                  "USER:PASSWORD: require HTTP basic authentication (401 otherwise)");
   app.add_option("--api-key", options.api_key,
@@ -69,12 +73,25 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--fault-latency-ms", faults.latency_ms, "latency added to every request")
       ->check(CLI::Range(0, 600000));
+  app.add_option("--fault-answer-late", faults.answer_late_fraction,
+                 "fraction of requests applied at once but answered after --fault-answer-late-ms")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--fault-answer-late-ms", faults.answer_late_ms,
+                 "how late those answers come (set it above the client's timeout)")
+      ->check(CLI::Range(0, 600000));
   app.add_option("--fault-seed", seed, "seed of the fault dice (default: random)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return e.get_exit_code() == 0 ? code : 2;
+  }
+  if (auto id = rtdw::eslite::ParseIdentity(identity)) {
+    options.identity = *id;
+  } else {
+    fprintf(stderr, "rtdw-es-lite: --identity must be one of %s, got '%s'\n",
+            rtdw::eslite::IdentityNames(), identity.c_str());
+    return 2;
   }
   if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
     fprintf(stderr, "rtdw-es-lite: --tls-cert and --tls-key go together\n");

@@ -621,7 +621,8 @@ bool ParamTrue(const Params& params, const std::string& key) {
 }  // namespace
 
 Result<std::string> RunSearch(const Store& store, const std::vector<IndexInfo>& indices,
-                              const rapidjson::Value* body, const Params& params) {
+                              const rapidjson::Value* body, const Params& params,
+                              const SearchOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   auto req_or = ParseRequest(body, params);
   if (!req_or.ok()) return req_or.error();
@@ -674,6 +675,21 @@ Result<std::string> RunSearch(const Store& store, const std::vector<IndexInfo>& 
     auto parsed = ParseSortBody(*req.sort);
     if (!parsed.ok()) return parsed.error();
     specs = std::move(parsed.value());
+  }
+  if (!options.id_field_data) {
+    for (const auto& spec : specs) {
+      if (spec.special != SortSpec::kId) continue;
+      const std::string why =
+          "Fielddata access on the _id field is disallowed, you can re-enable it by updating the "
+          "dynamic cluster setting: indices.id_field_data.enabled";
+      EsError e = BadRequest("search_phase_execution_exception", "all shards failed");
+      e.extra = {{"phase", "query"}};
+      e.root_cause_type = "illegal_argument_exception";
+      e.root_cause_reason = why;
+      e.caused_by_type = "illegal_argument_exception";
+      e.caused_by_reason = why;
+      return e;
+    }
   }
   auto bound = BindSort(specs, indices);
   if (!bound.ok()) return bound.error();
@@ -737,7 +753,7 @@ Result<std::string> RunSearch(const Store& store, const std::vector<IndexInfo>& 
     }
     size_t taken_here = 0;
     bool stop_all = false;
-    store.Scan(idx.name, from_id, [&](absl::string_view id, const DocRecord& rec) {
+    store.Scan(idx, from_id, [&](absl::string_view id, const DocRecord& rec) {
       ctx.Reset(&idx, static_cast<int>(ord), id, &rec);
       if (!Matches(compiled[ord], ctx)) return true;
       for (auto& c : collectors) c->Collect(ctx);
@@ -783,7 +799,7 @@ Result<std::string> RunSearch(const Store& store, const std::vector<IndexInfo>& 
     const uint64_t limit =
         req.track_total < 0 ? UINT64_MAX : static_cast<uint64_t>(req.track_total);
     for (size_t ord = 0; ord < indices.size() && total < limit; ++ord) {
-      store.Scan(indices[ord].name, "", [&](absl::string_view id, const DocRecord& rec) {
+      store.Scan(indices[ord], "", [&](absl::string_view id, const DocRecord& rec) {
         ctx.Reset(&indices[ord], static_cast<int>(ord), id, &rec);
         if (Matches(compiled[ord], ctx) && (!post || Matches(compiled_post[ord], ctx))) ++total;
         return total < limit;
@@ -844,6 +860,10 @@ Result<std::string> RunSearch(const Store& store, const std::vector<IndexInfo>& 
     w.StartObject();
     WriteKey(w, "_index");
     WriteStr(w, indices[c.ordinal].name);
+    if (options.doc_type) {
+      WriteKey(w, "_type");
+      WriteStr(w, "_doc");
+    }
     WriteKey(w, "_id");
     WriteStr(w, c.id);
     if (req.version) {
@@ -911,7 +931,7 @@ Result<uint64_t> RunCount(const Store& store, const std::vector<IndexInfo>& indi
       total += indices[ord].docs;
       continue;
     }
-    store.Scan(indices[ord].name, "", [&](absl::string_view id, const DocRecord& rec) {
+    store.Scan(indices[ord], "", [&](absl::string_view id, const DocRecord& rec) {
       ctx.Reset(&indices[ord], static_cast<int>(ord), id, &rec);
       if (Matches(c.value(), ctx)) ++total;
       return true;

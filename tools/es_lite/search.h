@@ -41,9 +41,18 @@ class SourceFilter {
   std::vector<std::string> excludes_;
 };
 
+// What differs between the servers es-lite can present itself as (see server.h Identity).
+struct SearchOptions {
+  // False as on Elasticsearch 8 (indices.id_field_data.enabled: false): sorting on _id is a 400
+  // search_phase_execution_exception caused by illegal_argument_exception.
+  bool id_field_data = true;
+  bool doc_type = false;  // hits carry "_type": "_doc" (Elasticsearch 7)
+};
+
 // Runs a search over `indices` (resolved, sorted); returns the response body.
 Result<std::string> RunSearch(const Store& store, const std::vector<IndexInfo>& indices,
-                              const rapidjson::Value* body, const Params& params);
+                              const rapidjson::Value* body, const Params& params,
+                              const SearchOptions& options = {});
 
 // Counts the documents matching body.query (all when absent).
 Result<uint64_t> RunCount(const Store& store, const std::vector<IndexInfo>& indices,

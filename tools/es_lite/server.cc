@@ -90,6 +90,40 @@ bool ParamBool(const httplib::Request& req, const std::string& key, bool def) {
   return v.empty() || v == "true";
 }
 
+// ?refresh= of a write (ES's WriteRequest.RefreshPolicy.parse): "" and "true" refresh the touched
+// indices before answering, "wait_for" waits for a refresh to show the write.
+enum class RefreshPolicy { kNone, kImmediate, kWaitFor };
+
+Result<RefreshPolicy> ParseRefresh(const httplib::Request& req) {
+  if (!req.has_param("refresh")) return RefreshPolicy::kNone;
+  std::string v = req.get_param_value("refresh");
+  if (v.empty() || v == "true") return RefreshPolicy::kImmediate;
+  if (v == "false") return RefreshPolicy::kNone;
+  if (v == "wait_for") return RefreshPolicy::kWaitFor;
+  return IllegalArgument(absl::StrCat("Unknown value for refresh: [", v, "]."));
+}
+
+// ?version= and ?version_type= of a single-document write, validated as ES does.
+std::optional<EsError> ParseVersionParams(const httplib::Request& req, OpType type, WriteOp* op) {
+  if (req.has_param("version")) {
+    std::string v = req.get_param_value("version");
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(v, &n)) {
+      return IllegalArgument(
+          absl::StrCat("Failed to parse long parameter [version] with value [", v, "]"));
+    }
+    op->version = n;
+  }
+  if (req.has_param("version_type")) {
+    auto t = ParseVersionType(req.get_param_value("version_type"));
+    if (!t.ok()) return t.error();
+    op->version_type = t.value();
+  }
+  auto problems = ValidateVersioning(type, op->version, op->version_type);
+  if (!problems.empty()) return ValidationFailed(problems);
+  return std::nullopt;
+}
+
 // Parses the body as JSON; *present is false for an empty body.
 std::optional<EsError> ParseBody(const httplib::Request& req, rapidjson::Document* doc,
                                  bool* present) {
@@ -212,6 +246,11 @@ std::string Pretty(const std::string& body) {
   return std::string(buf.GetString(), buf.GetSize()) + "\n";
 }
 
+bool HasProductHeader(Identity id) { return id == Identity::kEs8 || id == Identity::kEs7; }
+bool HasDocType(Identity id) {
+  return id == Identity::kEs7 || id == Identity::kEs710 || id == Identity::kEs6;
+}
+
 // ---------------------------------------------------------------- the API
 
 class Api {
@@ -263,8 +302,9 @@ class Api {
       if (s1 == "_search" || s1 == "_count" || s1 == "_refresh" || s1 == "_mget") {
         return IndexAction(req, s0, s1);
       }
+      if (s1 == "_settings" && m == "PUT") return PutSettings(req, s0);
       if (s1 == "_mapping" || s1 == "_settings") {
-        if (!IsGetOrHead(req)) return BadMethod(req, "GET");
+        if (!IsGetOrHead(req)) return BadMethod(req, s1 == "_settings" ? "GET, PUT" : "GET");
         return GetIndex(req, s0, s1 == "_mapping" ? "mappings" : "settings");
       }
       if (s1 == "_doc") {
@@ -305,6 +345,7 @@ class Api {
   Reply Info() {
     rapidjson::StringBuffer buf;
     Writer w(buf);
+    if (options_.identity != Identity::kEs8) return InfoAs(options_.identity);
     w.StartObject();
     w.Key("name");
     WriteStr(w, options_.node_name);
@@ -339,6 +380,82 @@ class Api {
     return JsonReply(200, Done(w, buf));
   }
 
+  // GET / as the other identities answer it (versions of late releases of each line).
+  Reply InfoAs(Identity id) {
+    struct Shape {
+      const char* number;
+      const char* lucene;
+      const char* wire;
+      const char* index;
+      bool opensearch;
+    };
+    Shape shape{};
+    switch (id) {
+      case Identity::kEs7:
+        shape = {"7.17.15", "8.11.1", "6.8.0", "6.0.0-beta1", false};
+        break;
+      case Identity::kEs710:
+        shape = {"7.10.2", "8.7.0", "6.8.0", "6.0.0-beta1", false};
+        break;
+      case Identity::kOpenSearch2:
+        shape = {"2.11.1", "9.7.0", "7.10.0", "7.0.0", true};
+        break;
+      case Identity::kOpenSearch1:
+        shape = {"1.3.14", "8.10.1", "6.8.0", "6.0.0-beta1", true};
+        break;
+      case Identity::kEs6:
+        shape = {"6.8.23", "7.7.3", "5.6.0", "5.0.0", false};
+        break;
+      case Identity::kOther:
+        // Some other HTTP service answering JSON on GET /.
+        return JsonReply(200,
+                         R"({"status":"ok","service":"not-a-search-engine","version":"3.1.4"})");
+      case Identity::kEs8:
+        break;
+    }
+    rapidjson::StringBuffer buf;
+    Writer w(buf);
+    w.StartObject();
+    w.Key("name");
+    WriteStr(w, options_.node_name);
+    w.Key("cluster_name");
+    WriteStr(w, options_.cluster_name);
+    w.Key("cluster_uuid");
+    WriteStr(w, store_->cluster_uuid());
+    w.Key("version");
+    w.StartObject();
+    if (shape.opensearch) {
+      w.Key("distribution");
+      w.String("opensearch");
+    }
+    w.Key("number");
+    w.String(shape.number);
+    if (!shape.opensearch) {
+      w.Key("build_flavor");
+      w.String("default");
+    }
+    w.Key("build_type");
+    w.String("tar");
+    w.Key("build_hash");
+    w.String("0000000000000000000000000000000000000000");
+    w.Key("build_date");
+    w.String("2023-11-04T10:04:57.184859352Z");
+    w.Key("build_snapshot");
+    w.Bool(false);
+    w.Key("lucene_version");
+    w.String(shape.lucene);
+    w.Key("minimum_wire_compatibility_version");
+    w.String(shape.wire);
+    w.Key("minimum_index_compatibility_version");
+    w.String(shape.index);
+    w.EndObject();
+    w.Key("tagline");
+    w.String(shape.opensearch ? "The OpenSearch Project: https://opensearch.org/"
+                              : "You Know, for Search");
+    w.EndObject();
+    return JsonReply(200, Done(w, buf));
+  }
+
   // ------------------------------------------------------------ faults
   Reply FaultsApi(const httplib::Request& req) {
     if (req.method == "DELETE") {
@@ -364,6 +481,8 @@ class Api {
                                    "_source", "_source_includes", "_source_excludes"})) {
       return ErrorReply(*e);
     }
+    auto refresh = ParseRefresh(req);
+    if (!refresh.ok()) return ErrorReply(refresh.error());
     std::vector<WriteOp> ops;
     if (auto e = ParseBulkRequest(req.body, default_index, &ops)) return ErrorReply(*e);
     // Fault injection: some items are refused as by a full write queue.
@@ -384,6 +503,7 @@ class Api {
     }
     auto results = store_->Write(ops);
     if (!results.ok()) return ErrorReply(results.error());
+    const bool forced = ApplyRefresh(refresh.value(), results.value());
     rapidjson::StringBuffer buf;
     Writer w(buf);
     bool errors = false;
@@ -399,7 +519,7 @@ class Api {
       const WriteResult& r = results.value()[i];
       w.StartObject();
       WriteKey(w, OpName(ops[i].type));
-      WriteItem(w, r, true);
+      WriteItem(w, r, true, forced);
       w.EndObject();
     }
     w.EndArray();
@@ -407,11 +527,33 @@ class Api {
     return JsonReply(200, Done(w, buf));
   }
 
+  // Refreshes (or waits for a refresh of) the indices `results` wrote to. True when it refreshed
+  // (ES then marks the successful items "forced_refresh": true).
+  bool ApplyRefresh(RefreshPolicy policy, const std::vector<WriteResult>& results) {
+    if (policy == RefreshPolicy::kNone) return false;
+    std::vector<std::string> names;
+    for (const auto& r : results) {
+      if (!r.error && std::find(names.begin(), names.end(), r.index) == names.end()) {
+        names.push_back(r.index);
+      }
+    }
+    if (policy == RefreshPolicy::kImmediate) {
+      store_->Refresh(names);
+      return true;
+    }
+    store_->WaitForRefresh(names);
+    return false;
+  }
+
   // The object of one write outcome (bulk item or single-document answer).
-  void WriteItem(Writer& w, const WriteResult& r, bool with_status) {
+  void WriteItem(Writer& w, const WriteResult& r, bool with_status, bool forced_refresh) {
     w.StartObject();
     w.Key("_index");
     WriteStr(w, r.index);
+    if (HasDocType(options_.identity)) {
+      w.Key("_type");
+      w.String("_doc");
+    }
     w.Key("_id");
     WriteStr(w, r.id);
     if (r.error) {
@@ -426,6 +568,10 @@ class Api {
       w.Uint64(r.version);
       w.Key("result");
       WriteStr(w, r.result);
+      if (forced_refresh) {
+        w.Key("forced_refresh");
+        w.Bool(true);
+      }
       if (r.result == "noop") {
         WriteShards(w, 0, 0);
       } else {
@@ -444,26 +590,33 @@ class Api {
   }
 
   // ------------------------------------------------------------ single documents
-  Reply WriteOne(WriteOp op) {
+  // One document write; errors (409, 403 blocks, 400 mapping) are the top-level answer, except
+  // a delete's not_found, which is a 404 with the item body (as in ES).
+  Reply WriteOne(const httplib::Request& req, WriteOp op) {
+    auto refresh = ParseRefresh(req);
+    if (!refresh.ok()) return ErrorReply(refresh.error());
     std::vector<WriteOp> ops;
     ops.push_back(std::move(op));
     auto results = store_->Write(ops);
     if (!results.ok()) return ErrorReply(results.error());
     const WriteResult& r = results.value()[0];
     if (r.error) return ErrorReply(*r.error);
+    const bool forced = ApplyRefresh(refresh.value(), results.value());
     rapidjson::StringBuffer buf;
     Writer w(buf);
-    WriteItem(w, r, false);
+    WriteItem(w, r, false, forced);
     return JsonReply(r.status, Done(w, buf));
   }
 
   Reply WriteDoc(const httplib::Request& req, const std::string& index, const std::string& id,
                  OpType type) {
-    if (auto e = CheckParams(
-            req, {"refresh", "op_type", "routing", "wait_for_active_shards", "require_alias"})) {
+    if (auto e = CheckParams(req, {"refresh", "op_type", "routing", "wait_for_active_shards",
+                                   "require_alias", "version", "version_type"})) {
       return ErrorReply(*e);
     }
     if (auto e = Store::ValidateIndexName(index)) return ErrorReply(*e);
+    WriteOp op;
+    if (auto e = ParseVersionParams(req, type, &op)) return ErrorReply(*e);
     auto doc = std::make_shared<rapidjson::Document>();
     bool present = false;
     if (auto e = ParseBody(req, doc.get(), &present)) return ErrorReply(*e);
@@ -471,7 +624,6 @@ class Api {
     if (!doc->IsObject()) {
       return ErrorReply(BadRequest("mapper_parsing_exception", "failed to parse"));
     }
-    WriteOp op;
     op.type = type;
     op.index = index;
     op.id = id;
@@ -483,7 +635,7 @@ class Api {
                                    "Validation Failed: 1: id is too long, must be no longer than "
                                    "512 bytes;"));
     }
-    return WriteOne(std::move(op));
+    return WriteOne(req, std::move(op));
   }
 
   Reply UpdateDoc(const httplib::Request& req, const std::string& index, const std::string& id) {
@@ -509,27 +661,21 @@ class Api {
     op.index = index;
     op.id = id;
     op.body = std::move(doc);
-    return WriteOne(std::move(op));
+    return WriteOne(req, std::move(op));
   }
 
   Reply DeleteDoc(const httplib::Request& req, const std::string& index, const std::string& id) {
-    if (auto e = CheckParams(req, {"refresh", "routing", "wait_for_active_shards"})) {
+    if (auto e = CheckParams(
+            req, {"refresh", "routing", "wait_for_active_shards", "version", "version_type"})) {
       return ErrorReply(*e);
     }
     if (!store_->GetIndex(index)) return ErrorReply(IndexNotFound(index));
     WriteOp op;
+    if (auto e = ParseVersionParams(req, OpType::kDelete, &op)) return ErrorReply(*e);
     op.type = OpType::kDelete;
     op.index = index;
     op.id = id;
-    std::vector<WriteOp> ops;
-    ops.push_back(std::move(op));
-    auto results = store_->Write(ops);
-    if (!results.ok()) return ErrorReply(results.error());
-    const WriteResult& r = results.value()[0];
-    rapidjson::StringBuffer buf;
-    Writer w(buf);
-    WriteItem(w, r, false);
-    return JsonReply(r.status, Done(w, buf));
+    return WriteOne(req, std::move(op));
   }
 
   void WriteFoundDoc(Writer& w, const IndexInfo& idx, absl::string_view id,
@@ -537,6 +683,10 @@ class Api {
     w.StartObject();
     w.Key("_index");
     WriteStr(w, idx.name);
+    if (HasDocType(options_.identity)) {
+      w.Key("_type");
+      w.String("_doc");
+    }
     w.Key("_id");
     WriteStr(w, id);
     if (rec) {
@@ -570,7 +720,14 @@ class Api {
     if (!idx) return ErrorReply(IndexNotFound(index));
     auto filter = SourceFilter::Create(nullptr, req.params);
     if (!filter.ok()) return ErrorReply(filter.error());
-    auto rec = store_->GetDoc(index, id);
+    // Real-time unless realtime=false (then as of the last refresh); refresh=true refreshes first.
+    if (ParamBool(req, "refresh", false)) {
+      store_->Refresh({index});
+      idx = store_->GetIndex(index);
+      if (!idx) return ErrorReply(IndexNotFound(index));
+    }
+    auto rec = ParamBool(req, "realtime", true) ? store_->GetDoc(index, id)
+                                                : store_->GetRefreshedDoc(*idx, id);
     if (source_only) {
       if (!rec) {
         EsError e;
@@ -657,6 +814,12 @@ class Api {
       return ErrorReply(
           BadRequest("action_request_validation_exception", "Validation Failed: " + errors));
     }
+    const bool realtime = ParamBool(req, "realtime", true);
+    if (ParamBool(req, "refresh", false)) {
+      std::vector<std::string> names;
+      for (const auto& item : items) names.push_back(item.index);
+      store_->Refresh(names);
+    }
     rapidjson::StringBuffer buf;
     Writer w(buf);
     w.StartObject();
@@ -689,8 +852,10 @@ class Api {
         w.EndObject();
         continue;
       }
-      WriteFoundDoc(w, *idx, item.id, store_->GetDoc(item.index, item.id),
-                    item.filter ? *item.filter : url_filter.value());
+      WriteFoundDoc(
+          w, *idx, item.id,
+          realtime ? store_->GetDoc(item.index, item.id) : store_->GetRefreshedDoc(*idx, item.id),
+          item.filter ? *item.filter : url_filter.value());
     }
     w.EndArray();
     w.EndObject();
@@ -718,6 +883,9 @@ class Api {
       }
       auto indices = store_->Resolve(expr, ro);
       if (!indices.ok()) return ErrorReply(indices.error());
+      std::vector<std::string> names;
+      for (const auto& idx : indices.value()) names.push_back(idx.name);
+      store_->Refresh(names);
       int total = 0, ok = 0;
       for (const auto& idx : indices.value()) {
         total += idx.settings->shards * (1 + idx.settings->replicas);
@@ -794,7 +962,10 @@ class Api {
     if (req.has_param("scroll")) return ErrorReply(Unsupported("[scroll]"));
     auto indices = store_->Resolve(expr, ro);
     if (!indices.ok()) return ErrorReply(indices.error());
-    auto result = RunSearch(*store_, indices.value(), present ? &body : nullptr, req.params);
+    SearchOptions so;
+    so.id_field_data = options_.identity != Identity::kEs8;
+    so.doc_type = HasDocType(options_.identity);
+    auto result = RunSearch(*store_, indices.value(), present ? &body : nullptr, req.params, so);
     if (!result.ok()) return ErrorReply(result.error());
     return JsonReply(200, std::move(result.value()));
   }
@@ -845,6 +1016,31 @@ class Api {
     }
     if (m == "GET") return GetIndex(req, name, "");
     return BadMethod(req, "DELETE, GET, HEAD, PUT");
+  }
+
+  // PUT /<indices>/_settings: {"index":{...}}, {"settings":{...}} or flat keys.
+  Reply PutSettings(const httplib::Request& req, const std::string& expr) {
+    if (auto e = CheckParams(req, {"ignore_unavailable", "allow_no_indices", "expand_wildcards",
+                                   "flat_settings", "preserve_existing", "reopen"})) {
+      return ErrorReply(*e);
+    }
+    rapidjson::Document body;
+    bool present = false;
+    if (auto e = ParseBody(req, &body, &present)) return ErrorReply(*e);
+    if (!present || !body.IsObject()) {
+      return ErrorReply(BadRequest("action_request_validation_exception",
+                                   "Validation Failed: 1: no settings to update;"));
+    }
+    const rapidjson::Value* settings = &body;
+    if (body.HasMember("settings") && body.MemberCount() == 1) settings = &body["settings"];
+    ResolveOptions ro;
+    ro.ignore_unavailable = ParamBool(req, "ignore_unavailable", false);
+    auto indices = store_->Resolve(expr, ro);
+    if (!indices.ok()) return ErrorReply(indices.error());
+    std::vector<std::string> names;
+    for (const auto& idx : indices.value()) names.push_back(idx.name);
+    if (auto e = store_->UpdateSettings(names, *settings)) return ErrorReply(*e);
+    return JsonReply(200, "{\"acknowledged\":true}");
   }
 
   Reply GetIndex(const httplib::Request& req, const std::string& expr, const std::string& part) {
@@ -1121,21 +1317,22 @@ class Api {
   const ServerOptions& options_;
 };
 
-bool AcceptedMediaType(absl::string_view ct, std::string* error) {
+bool AcceptedMediaType(absl::string_view ct, Identity identity, std::string* error) {
   std::string lower = absl::AsciiStrToLower(ct);
   absl::string_view base = lower;
   base = base.substr(0, base.find(';'));
   base = absl::StripAsciiWhitespace(base);
   if (base == "application/json" || base == "application/x-ndjson") return true;
-  if (base == "application/vnd.elasticsearch+json" ||
-      base == "application/vnd.elasticsearch+x-ndjson") {
+  const bool vendor_types = identity == Identity::kEs8 || identity == Identity::kEs7;
+  if (vendor_types && (base == "application/vnd.elasticsearch+json" ||
+                       base == "application/vnd.elasticsearch+x-ndjson")) {
     size_t p = lower.find("compatible-with=");
     if (p == std::string::npos) {
       *error = absl::StrCat("Invalid media-type value on headers [Content-Type]: ", ct);
       return false;
     }
     std::string v(absl::StripAsciiWhitespace(lower.substr(p + 16)));
-    if (v != "7" && v != "8") {
+    if (v != "7" && (v != "8" || identity != Identity::kEs8)) {
       *error = absl::StrCat(
           "A compatible version is required on both Content-Type and Accept "
           "headers if either one has requested a compatible version. Accept=null"
@@ -1152,6 +1349,25 @@ bool AcceptedMediaType(absl::string_view ct, std::string* error) {
 }  // namespace
 
 // ---------------------------------------------------------------- EsLiteServer
+
+std::optional<Identity> ParseIdentity(const std::string& name) {
+  static const std::pair<const char*, Identity> kNames[] = {
+      {"es-8", Identity::kEs8},
+      {"es-7", Identity::kEs7},
+      {"es-7.10", Identity::kEs710},
+      {"opensearch-2", Identity::kOpenSearch2},
+      {"opensearch-1", Identity::kOpenSearch1},
+      {"es-6", Identity::kEs6},
+      {"other", Identity::kOther}};
+  for (const auto& [n, id] : kNames) {
+    if (name == n) return id;
+  }
+  return std::nullopt;
+}
+
+const char* IdentityNames() {
+  return "es-8, es-7, es-7.10, opensearch-2, opensearch-1, es-6, other";
+}
 
 EsLiteServer::EsLiteServer(Store* store, Faults* faults, const ServerOptions& options)
     : store_(store), faults_(faults), options_(options) {
@@ -1174,7 +1390,11 @@ EsLiteServer::EsLiteServer(Store* store, Faults* faults, const ServerOptions& op
   http_->set_keep_alive_timeout(30);
   http_->set_read_timeout(120);
   http_->set_write_timeout(120);
-  http_->set_default_headers({{"X-Elastic-Product", "Elasticsearch"}});
+  if (HasProductHeader(options_.identity)) {
+    http_->set_default_headers({{"X-Elastic-Product", "Elasticsearch"}});
+  } else {
+    http_->set_default_headers({});
+  }
   auto handler = [this](const httplib::Request& req, httplib::Response& res) {
     in_flight_++;
     Reply r = Handle(req);
@@ -1192,7 +1412,9 @@ EsLiteServer::EsLiteServer(Store* store, Faults* faults, const ServerOptions& op
       std::string sent = absl::AsciiStrToLower(req.get_header_value("Content-Type"));
       if (absl::StrContains(accept, "vnd.elasticsearch") ||
           absl::StrContains(sent, "vnd.elasticsearch")) {
-        ct = "application/vnd.elasticsearch+json;compatible-with=8";
+        ct = options_.identity == Identity::kEs8
+                 ? "application/vnd.elasticsearch+json;compatible-with=8"
+                 : "application/vnd.elasticsearch+json;compatible-with=7";
       }
       if (req.has_param("pretty") && !r.body.empty()) r.body = Pretty(r.body);
       // With the charset parameter cpp-httplib does not compress the answer: its brotli at the
@@ -1347,16 +1569,23 @@ EsLiteServer::Reply EsLiteServer::Handle(const httplib::Request& req) {
     std::string error;
     std::string ct = req.get_header_value("Content-Type");
     if (ct.empty()) return SimpleError(406, "Content-Type header is missing");
-    if (!AcceptedMediaType(ct, &error)) {
+    if (!AcceptedMediaType(ct, options_.identity, &error)) {
       if (absl::StartsWith(error, "Content-Type header")) return SimpleError(406, error);
       return ErrorReply(BadRequest("media_type_header_exception", error));
     }
   }
   Api api(store_, faults_, options_);
   Reply reply = api.Route(req);
-  if (!fault_free && faults_->Roll(faults_->config().close_after_write_fraction)) {
-    faults_->counters().closed_after_write++;
-    reply.abort_connection = true;
+  if (!fault_free) {
+    const FaultConfig f = faults_->config();
+    if (faults_->Roll(f.close_after_write_fraction)) {
+      faults_->counters().closed_after_write++;
+      reply.abort_connection = true;
+    } else if (f.answer_late_ms > 0 && faults_->Roll(f.answer_late_fraction)) {
+      // Applied and synced above; the answer comes late (after the client's timeout, if set so).
+      faults_->counters().answered_late++;
+      std::this_thread::sleep_for(std::chrono::milliseconds(f.answer_late_ms));
+    }
   }
   return reply;
 }

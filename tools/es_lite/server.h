@@ -1,5 +1,6 @@
 // The REST API of rtdw-es-lite on cpp-httplib: routes, ES response shapes, content types, fault
-// injection. Every response carries X-Elastic-Product: Elasticsearch.
+// injection. It presents itself as one server (Identity): Elasticsearch 8 by default, whose
+// responses all carry X-Elastic-Product: Elasticsearch.
 #ifndef RTDW_TOOLS_ES_LITE_SERVER_H_
 #define RTDW_TOOLS_ES_LITE_SERVER_H_
 
@@ -20,7 +21,19 @@ struct Request;
 
 namespace rtdw::eslite {
 
+// Which server rtdw-es-lite presents itself as, as each really answers: the GET / body, the
+// X-Elastic-Product header (Elasticsearch 7.14+ only), the vendor media types
+// (application/vnd.elasticsearch+json: ES 8 takes compatible-with=7|8, ES 7.17 compatible-with=7,
+// ES 7.10 and OpenSearch none), "_type": "_doc" in ES 7's document answers, and ES 8's refusal
+// of sorts on _id (indices.id_field_data.enabled false). kEs6 and kOther exist to test clients'
+// refusal of servers they do not support.
+enum class Identity { kEs8, kEs7, kEs710, kOpenSearch2, kOpenSearch1, kEs6, kOther };
+// "es-8", "es-7", "es-7.10", "opensearch-2", "opensearch-1", "es-6", "other"; nullopt otherwise.
+std::optional<Identity> ParseIdentity(const std::string& name);
+const char* IdentityNames();  // the accepted names, for messages
+
 struct ServerOptions {
+  Identity identity = Identity::kEs8;
   std::string node_name = "rtdw-es-lite";
   std::string cluster_name = "rtdw-es-lite";
   size_t max_content_length = 100 * 1024 * 1024;  // http.max_content_length (413 beyond)

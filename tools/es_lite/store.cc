@@ -8,8 +8,10 @@
 #include <unordered_map>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
@@ -26,11 +28,23 @@ struct Store::IndexState {
   uint64_t docs = 0;
   uint64_t bytes = 0;
   uint64_t next_seq = 0;
+  // Refresh: write_gen counts the Write() calls that touched the index; the refreshed view holds
+  // everything up to view_gen.
+  uint64_t write_gen = 0;
+  uint64_t view_gen = 0;
+  std::shared_ptr<const rocksdb::Snapshot> view;  // null: nothing refreshed (empty to searches)
+  uint64_t view_docs = 0;
+  uint64_t view_bytes = 0;
+  std::chrono::steady_clock::time_point next_refresh;  // of the schedule (refresh_interval > 0)
 };
 
 namespace {
 
+using SteadyClock = std::chrono::steady_clock;
+
 constexpr char kDocPrefix = 'D';
+constexpr char kLiveTag = 1;
+constexpr char kTombstoneTag = 2;
 constexpr char kIndexPrefix = 'I';
 constexpr char kTemplatePrefix = 'T';
 constexpr char kSeqPrefix = 'S';
@@ -60,7 +74,7 @@ uint64_t GetFixed64(const char* p) {
 std::string EncodeDoc(uint64_t version, uint64_t seq, absl::string_view source) {
   std::string v;
   v.reserve(17 + source.size());
-  v.push_back(1);
+  v.push_back(kLiveTag);
   PutFixed64(&v, version);
   PutFixed64(&v, seq);
   v.append(source.data(), source.size());
@@ -68,11 +82,45 @@ std::string EncodeDoc(uint64_t version, uint64_t seq, absl::string_view source) 
 }
 
 bool DecodeDoc(absl::string_view v, DocRecord* out) {
-  if (v.size() < 17 || v[0] != 1) return false;
+  if (v.size() < 17 || v[0] != kLiveTag) return false;
   out->version = GetFixed64(v.data() + 1);
   out->seq_no = GetFixed64(v.data() + 9);
   out->source.assign(v.data() + 17, v.size() - 17);
   return true;
+}
+
+// A delete tombstone: the version a deleted document had, kept for index.gc_deletes so that
+// versioning continues from it (ES's LiveVersionMap / version map tombstones).
+std::string EncodeTombstone(uint64_t version, uint64_t seq, int64_t deleted_at_ms) {
+  std::string v;
+  v.push_back(kTombstoneTag);
+  PutFixed64(&v, version);
+  PutFixed64(&v, seq);
+  PutFixed64(&v, static_cast<uint64_t>(deleted_at_ms));
+  return v;
+}
+
+// What a write finds under its key: a live document, a tombstone, or nothing.
+struct Current {
+  bool live = false;
+  bool tombstone = false;  // a delete within gc_deletes
+  DocRecord rec;           // live: the document; tombstone: version (and seq_no)
+  bool found() const { return live || tombstone; }
+};
+
+Current DecodeCurrent(absl::string_view v, int64_t now_ms, int64_t gc_deletes_ms) {
+  Current c;
+  if (DecodeDoc(v, &c.rec)) {
+    c.live = true;
+  } else if (v.size() == 25 && v[0] == kTombstoneTag) {
+    int64_t at = static_cast<int64_t>(GetFixed64(v.data() + 17));
+    if (now_ms - at <= gc_deletes_ms) {
+      c.tombstone = true;
+      c.rec.version = GetFixed64(v.data() + 1);
+      c.rec.seq_no = GetFixed64(v.data() + 9);
+    }
+  }
+  return c;
 }
 
 std::string SeqValue(uint64_t seq) {
@@ -111,15 +159,86 @@ void FlattenSettings(const rapidjson::Value& v, const std::string& prefix,
   }
 }
 
-EsError VersionConflict(absl::string_view id, uint64_t version, absl::string_view index,
-                        absl::string_view uuid) {
+// ES's VersionConflictEngineException: "[<id>]: version conflict, <explanation>".
+EsError VersionConflict(absl::string_view id, absl::string_view explanation,
+                        absl::string_view index, absl::string_view uuid) {
   EsError e;
   e.status = 409;
   e.type = "version_conflict_engine_exception";
-  e.reason = absl::StrCat(
-      "[", id, "]: version conflict, document already exists (current version [", version, "])");
+  e.reason = absl::StrCat("[", id, "]: version conflict, ", explanation);
   e.extra = {{"index_uuid", std::string(uuid)}, {"shard", "0"}, {"index", std::string(index)}};
   return e;
+}
+
+// ES's VersionType.isVersionConflictForWrites + explainConflictForWrites for the external types:
+// the explanation of a conflict, or "" when the write may proceed.
+std::string ExternalConflict(VersionType type, const Current& cur, int64_t expected) {
+  if (!cur.found()) return "";
+  const uint64_t current = cur.rec.version;
+  const auto want = static_cast<uint64_t>(expected);
+  if (type == VersionType::kExternal && current >= want) {
+    return absl::StrCat("current version [", current, "] is higher or equal to the one provided [",
+                        want, "]");
+  }
+  if (type == VersionType::kExternalGte && current > want) {
+    return absl::StrCat("current version [", current, "] is higher than the one provided [", want,
+                        "]");
+  }
+  return "";
+}
+
+// The write blocks of an index that refuse an operation: ES's ClusterBlockException text.
+std::optional<EsError> WriteBlock(const IndexSettings& s, absl::string_view index, bool is_delete) {
+  std::vector<std::string> blocks;
+  int status = 403;
+  if (s.block_read_only) blocks.push_back("FORBIDDEN/5/index read-only (api)");
+  if (s.block_write) blocks.push_back("FORBIDDEN/8/index write (api)");
+  if (s.block_read_only_allow_delete && !is_delete) {
+    // ES 8 answers the flood-stage block with 429 (7.x: FORBIDDEN/12, 403).
+    blocks.push_back(
+        "TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage watermark, index has "
+        "read-only-allow-delete block");
+    if (blocks.size() == 1) status = 429;
+  }
+  if (blocks.empty()) return std::nullopt;
+  EsError e;
+  e.status = status;
+  e.type = "cluster_block_exception";
+  e.reason = absl::StrCat("index [", index, "] blocked by: [", absl::StrJoin(blocks, ", "), "];");
+  return e;
+}
+
+// ES's TimeValue.parseTimeValue for a setting: -1, 0, or a number with a unit.
+std::optional<EsError> ParseTimeSetting(const std::string& key, const std::string& text,
+                                        int64_t* ms) {
+  if (text == "-1") {
+    *ms = -1;
+    return std::nullopt;
+  }
+  if (text == "0") {
+    *ms = 0;
+    return std::nullopt;
+  }
+  static const std::pair<absl::string_view, double> kUnits[] = {
+      {"nanos", 1e-6}, {"micros", 1e-3}, {"ms", 1},      {"s", 1000},
+      {"m", 60000},    {"h", 3600000},   {"d", 86400000}};
+  std::string lower = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
+  for (const auto& [unit, factor] : kUnits) {
+    if (!absl::EndsWith(lower, unit)) continue;
+    std::string num = lower.substr(0, lower.size() - unit.size());
+    // "ms" also ends with "s", "nanos" with "s": the first match in this order is the right one
+    // except for "s" after "m"/"o"; check the number parses.
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(num, &n)) continue;
+    if (n < 0) {
+      return IllegalArgument(absl::StrCat("failed to parse value [", text, "] for setting [", key,
+                                          "], must be >= [-1]"));
+    }
+    *ms = static_cast<int64_t>(static_cast<double>(n) * factor);
+    return std::nullopt;
+  }
+  return IllegalArgument(absl::StrCat("failed to parse setting [", key, "] with value [", text,
+                                      "] as a time value: unit is missing or unrecognized"));
 }
 
 EsError DocumentMissing(absl::string_view id, absl::string_view index, absl::string_view uuid) {
@@ -134,6 +253,74 @@ EsError DocumentMissing(absl::string_view id, absl::string_view index, absl::str
 bool JsonEqual(const rapidjson::Value& a, const rapidjson::Value& b) { return a == b; }
 
 }  // namespace
+
+absl::string_view VersionTypeName(VersionType t) {
+  switch (t) {
+    case VersionType::kInternal:
+      return "INTERNAL";
+    case VersionType::kExternal:
+      return "EXTERNAL";
+    case VersionType::kExternalGte:
+      return "EXTERNAL_GTE";
+  }
+  return "INTERNAL";
+}
+
+Result<VersionType> ParseVersionType(absl::string_view text) {
+  if (text == "internal") return VersionType::kInternal;
+  if (text == "external" || text == "external_gt") return VersionType::kExternal;
+  if (text == "external_gte") return VersionType::kExternalGte;
+  return IllegalArgument(absl::StrCat("No version type match [", text, "]"));
+}
+
+std::vector<std::string> ValidateVersioning(OpType type, std::optional<int64_t> version,
+                                            VersionType version_type) {
+  std::vector<std::string> out;
+  if (type == OpType::kCreate) {
+    if (version_type != VersionType::kInternal) {
+      out.push_back("create operations only support internal versioning. use index instead");
+    }
+    if (version)
+      out.push_back("create operations do not support explicit versions. use index instead");
+    return out;
+  }
+  if (type == OpType::kUpdate) {
+    if (version_type != VersionType::kInternal) {
+      out.push_back(absl::StrCat("version type [",
+                                 absl::AsciiStrToLower(VersionTypeName(version_type)),
+                                 "] is not supported by the update API"));
+    } else if (version) {
+      out.push_back(
+          "internal versioning can not be used for optimistic concurrency control. Please use "
+          "`if_seq_no` and `if_primary_term` instead");
+    }
+    return out;
+  }
+  if (version_type != VersionType::kInternal) {
+    if (!version || *version < 0) {
+      // Without a version the request carries ES's MATCH_ANY (-3).
+      out.push_back(absl::StrCat("illegal version value [", version ? *version : -3,
+                                 "] for version type [", VersionTypeName(version_type), "]"));
+    }
+  } else if (version && *version != -3) {  // -3: ES's MATCH_ANY, the default
+    if (*version < 0) {
+      out.push_back(absl::StrCat("illegal version value [", *version, "] for version type [",
+                                 VersionTypeName(version_type), "]"));
+    } else {
+      out.push_back(
+          "internal versioning can not be used for optimistic concurrency control. Please use "
+          "`if_seq_no` and `if_primary_term` instead");
+    }
+  }
+  return out;
+}
+
+EsError ValidationFailed(const std::vector<std::string>& messages) {
+  std::string reason = "Validation Failed: ";
+  for (size_t i = 0; i < messages.size(); ++i)
+    absl::StrAppend(&reason, i + 1, ": ", messages[i], ";");
+  return BadRequest("action_request_validation_exception", reason);
+}
 
 absl::string_view OpName(OpType t) {
   switch (t) {
@@ -187,7 +374,11 @@ std::optional<EsError> ParseIndexSettings(const rapidjson::Value& settings, Inde
                                                   "index.lifecycle.rollover_alias",
                                                   "index.auto_expand_replicas",
                                                   "index.number_of_routing_shards",
-                                                  "index.write.wait_for_active_shards"};
+                                                  "index.write.wait_for_active_shards",
+                                                  "index.gc_deletes",
+                                                  "index.blocks.write",
+                                                  "index.blocks.read_only",
+                                                  "index.blocks.read_only_allow_delete"};
   for (const auto& [raw_key, v] : flat) {
     std::string key = absl::StartsWith(raw_key, "index.") ? raw_key : "index." + raw_key;
     if (!kAccepted.count(key)) {
@@ -215,6 +406,19 @@ std::optional<EsError> ParseIndexSettings(const rapidjson::Value& settings, Inde
       if (auto e = int_setting(0, &out->replicas)) return e;
     } else if (key == "index.max_result_window") {
       if (auto e = int_setting(1, &out->max_result_window)) return e;
+    } else if (key == "index.refresh_interval") {
+      if (auto e = ParseTimeSetting(key, text, &out->refresh_interval_ms)) return e;
+    } else if (key == "index.gc_deletes") {
+      if (auto e = ParseTimeSetting(key, text, &out->gc_deletes_ms)) return e;
+    } else if (absl::StartsWith(key, "index.blocks.")) {
+      if (text != "true" && text != "false") {
+        return IllegalArgument(absl::StrCat("Failed to parse value [", text,
+                                            "] as only [true] or [false] are allowed."));
+      }
+      bool on = text == "true";
+      if (key == "index.blocks.write") out->block_write = on;
+      if (key == "index.blocks.read_only") out->block_read_only = on;
+      if (key == "index.blocks.read_only_allow_delete") out->block_read_only_allow_delete = on;
     }
     out->values[key] = text;
   }
@@ -279,13 +483,92 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
   }
   std::unique_ptr<Store> store(new Store(std::unique_ptr<rocksdb::DB>(raw)));
   if (auto err = store->Load()) return *err;
+  store->refresher_ = std::thread([s = store.get()] { s->RefreshLoop(); });
   return store;
 }
 
 Store::~Store() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closing_ = true;
+  }
+  schedule_cv_.notify_all();
+  refreshed_cv_.notify_all();
+  if (refresher_.joinable()) refresher_.join();
+  indices_.clear();  // releases the refreshed views (snapshots) before the database closes
   if (db_) {
     db_->FlushWAL(true);
     db_->Close();
+  }
+}
+
+// ---------------------------------------------------------------- refresh
+
+void Store::RefreshLocked(const std::vector<IndexState*>& states) {
+  if (states.empty()) return;
+  rocksdb::DB* db = db_.get();
+  std::shared_ptr<const rocksdb::Snapshot> snap(
+      db->GetSnapshot(), [db](const rocksdb::Snapshot* s) { db->ReleaseSnapshot(s); });
+  for (IndexState* s : states) {
+    s->view = snap;
+    s->view_gen = s->write_gen;
+    s->view_docs = s->docs;
+    s->view_bytes = s->bytes;
+  }
+  refreshed_cv_.notify_all();
+}
+
+void Store::Refresh(const std::vector<std::string>& names) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<IndexState*> states;
+  for (const auto& n : names) {
+    auto it = indices_.find(n);
+    if (it != indices_.end()) states.push_back(it->second.get());
+  }
+  RefreshLocked(states);
+}
+
+void Store::WaitForRefresh(const std::vector<std::string>& names) {
+  std::unique_lock<std::mutex> lock(mu_);
+  std::vector<std::pair<std::string, uint64_t>> want;
+  for (const auto& n : names) {
+    auto it = indices_.find(n);
+    if (it != indices_.end()) want.emplace_back(n, it->second->write_gen);
+  }
+  refreshed_cv_.wait(lock, [&] {
+    if (closing_) return true;
+    for (const auto& [n, gen] : want) {
+      auto it = indices_.find(n);
+      // A deleted (or deleted and re-created) index has nothing left to wait for.
+      if (it != indices_.end() && it->second->view_gen < gen && it->second->write_gen >= gen) {
+        return false;
+      }
+    }
+    return true;
+  });
+}
+
+void Store::RefreshLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!closing_) {
+    const auto now = SteadyClock::now();
+    auto wake = now + std::chrono::milliseconds(200);
+    std::vector<IndexState*> due;
+    for (auto& [name, s] : indices_) {
+      const int64_t interval = s->settings->refresh_interval_ms;
+      if (interval <= 0) continue;
+      if (s->next_refresh == SteadyClock::time_point()) {
+        s->next_refresh = now + std::chrono::milliseconds(interval);
+      }
+      if (s->next_refresh <= now) {
+        // ES schedules the next refresh one interval after this one.
+        if (s->view_gen != s->write_gen || s->view == nullptr) due.push_back(s.get());
+        s->next_refresh = now + std::chrono::milliseconds(interval);
+      }
+      wake = std::min(wake, s->next_refresh);
+    }
+    RefreshLocked(due);
+    schedule_cv_.wait_until(lock, wake);
   }
 }
 
@@ -389,21 +672,29 @@ std::optional<EsError> Store::Load() {
     if (nul == absl::string_view::npos) continue;
     auto found = indices_.find(std::string(key.substr(0, nul)));
     if (found == indices_.end()) continue;
+    if (it->value().size() == 0 || it->value()[0] != kLiveTag) continue;  // a tombstone
     found->second->docs++;
     found->second->bytes += it->value().size() > 17 ? it->value().size() - 17 : 0;
   }
   if (!it->status().ok()) return fail(absl::StrCat("reading the store: ", it->status().ToString()));
+  // After a restart everything on disk is searchable, as after ES's recovery.
+  std::vector<IndexState*> all;
+  for (auto& [name, s] : indices_) all.push_back(s.get());
+  RefreshLocked(all);
   return std::nullopt;
 }
 
 // ---------------------------------------------------------------- indices
 
+IndexInfo Store::InfoOf(const IndexState& s) const {
+  return IndexInfo{s.name,     s.uuid,      s.creation_date, s.mapping,
+                   s.settings, s.view_docs, s.view_bytes,    s.view};
+}
+
 std::vector<IndexInfo> Store::Indices() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<IndexInfo> out;
-  for (const auto& [name, s] : indices_) {
-    out.push_back({s->name, s->uuid, s->creation_date, s->mapping, s->settings, s->docs, s->bytes});
-  }
+  for (const auto& [name, s] : indices_) out.push_back(InfoOf(*s));
   return out;
 }
 
@@ -411,8 +702,78 @@ std::optional<IndexInfo> Store::GetIndex(absl::string_view name) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = indices_.find(std::string(name));
   if (it == indices_.end()) return std::nullopt;
-  const auto& s = it->second;
-  return IndexInfo{s->name, s->uuid, s->creation_date, s->mapping, s->settings, s->docs, s->bytes};
+  return InfoOf(*it->second);
+}
+
+std::optional<EsError> Store::UpdateSettings(const std::vector<std::string>& names,
+                                             const rapidjson::Value& body) {
+  if (!body.IsObject()) return IllegalArgument("settings must be an object");
+  std::vector<std::pair<std::string, const rapidjson::Value*>> flat;
+  FlattenSettings(body, "", &flat);
+  if (flat.empty()) {
+    return BadRequest("action_request_validation_exception",
+                      "Validation Failed: 1: no settings to update;");
+  }
+  bool only_blocks = true;
+  for (auto& [key, v] : flat) {
+    if (!absl::StartsWith(key, "index.")) key = "index." + key;
+    if (!absl::StartsWith(key, "index.blocks.")) only_blocks = false;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<IndexState>> updated;
+  rocksdb::WriteBatch batch;
+  for (const auto& name : names) {
+    auto it = indices_.find(name);
+    if (it == indices_.end()) return IndexNotFound(name);
+    const IndexState& cur = *it->second;
+    if (cur.settings->block_read_only && !only_blocks) {
+      EsError e;
+      e.status = 403;
+      e.type = "cluster_block_exception";
+      e.reason =
+          absl::StrCat("index [", name, "] blocked by: [FORBIDDEN/5/index read-only (api)];");
+      return e;
+    }
+    // The merged settings, re-parsed from scratch (null resets to the default).
+    rapidjson::Document merged(rapidjson::kObjectType);
+    auto& alloc = merged.GetAllocator();
+    std::map<std::string, std::string> values = cur.settings->values;
+    for (const auto& [key, v] : flat) {
+      if (key == "index.number_of_shards" || key == "index.number_of_routing_shards") {
+        return IllegalArgument(
+            absl::StrCat("final ", name, " setting [", key, "], not updateable"));
+      }
+      if (key == "index.codec") {
+        return IllegalArgument(absl::StrCat("Can't update non dynamic settings [[", key,
+                                            "]] for open indices [[", name, "/", cur.uuid, "]]"));
+      }
+      if (v->IsNull()) {
+        values.erase(key);
+      } else if (v->IsObject() || v->IsArray()) {
+        return IllegalArgument(absl::StrCat("setting [", key, "] must be a value"));
+      } else {
+        values[key] = ScalarText(*v);
+      }
+    }
+    for (const auto& [k, v] : values) {
+      merged.AddMember(rapidjson::Value(k.c_str(), alloc), rapidjson::Value(v.c_str(), alloc),
+                       alloc);
+    }
+    auto settings = std::make_shared<IndexSettings>();
+    if (auto e = ParseIndexSettings(merged, settings.get())) return e;
+    auto next = std::make_shared<IndexState>(cur);
+    if (settings->refresh_interval_ms != cur.settings->refresh_interval_ms) {
+      next->next_refresh = SteadyClock::time_point();  // rescheduled from now
+    }
+    next->settings = settings;
+    batch.Put(std::string(1, kIndexPrefix) + name, MetaJson(*next));
+    updated.push_back(next);
+  }
+  rocksdb::Status st = SyncWrite(&batch);
+  if (!st.ok()) return BadRequest("io_exception", st.ToString());
+  for (auto& s : updated) indices_[s->name] = s;
+  schedule_cv_.notify_all();
+  return std::nullopt;
 }
 
 Result<std::vector<IndexInfo>> Store::Resolve(absl::string_view expression,
@@ -508,6 +869,9 @@ Result<std::shared_ptr<Store::IndexState>> Store::MakeIndex(absl::string_view na
   auto s = std::make_shared<IndexSettings>();
   if (auto err = ParseIndexSettings(settings, s.get())) return *err;
   state->settings = s;
+  if (s->refresh_interval_ms > 0) {
+    state->next_refresh = SteadyClock::now() + std::chrono::milliseconds(s->refresh_interval_ms);
+  }
   auto m = Mapping::FromJson(mappings);
   if (!m.ok()) return m.error();
   state->mapping = m.value();
@@ -552,6 +916,7 @@ std::optional<EsError> Store::CreateIndex(absl::string_view name, const rapidjso
   rocksdb::Status s = SyncWrite(&batch);
   if (!s.ok()) return BadRequest("io_exception", s.ToString());
   indices_[state.value()->name] = state.value();
+  schedule_cv_.notify_all();
   return std::nullopt;
 }
 
@@ -567,6 +932,7 @@ std::optional<EsError> Store::DeleteIndices(const std::vector<std::string>& name
   rocksdb::Status s = SyncWrite(&batch);
   if (!s.ok()) return BadRequest("io_exception", s.ToString());
   for (const auto& name : names) indices_.erase(name);
+  refreshed_cv_.notify_all();  // nothing left to wait for in them
   return std::nullopt;
 }
 
@@ -695,12 +1061,27 @@ std::optional<DocRecord> Store::GetDoc(absl::string_view index, absl::string_vie
   return rec;
 }
 
-void Store::Scan(absl::string_view index, absl::string_view from_id,
+std::optional<DocRecord> Store::GetRefreshedDoc(const IndexInfo& index,
+                                                absl::string_view id) const {
+  if (index.view == nullptr) return std::nullopt;
+  rocksdb::ReadOptions ro;
+  ro.snapshot = index.view.get();
+  std::string value;
+  if (!db_->Get(ro, DocKey(index.name, id), &value).ok()) return std::nullopt;
+  DocRecord rec;
+  if (!DecodeDoc(value, &rec)) return std::nullopt;
+  return rec;
+}
+
+void Store::Scan(const IndexInfo& info, absl::string_view from_id,
                  const std::function<bool(absl::string_view, const DocRecord&)>& fn) const {
+  if (info.view == nullptr) return;  // never refreshed: empty to searches
+  absl::string_view index = info.name;
   std::string upper = std::string(1, kDocPrefix) + std::string(index) + '\1';
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
+  ro.snapshot = info.view.get();
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
   std::string start = DocKey(index, from_id);
   const size_t prefix_len = index.size() + 2;
@@ -715,13 +1096,14 @@ void Store::Scan(absl::string_view index, absl::string_view from_id,
 
 Result<std::vector<WriteResult>> Store::Write(std::vector<WriteOp>& ops) {
   std::vector<WriteResult> results(ops.size());
+  const int64_t now_ms = NowMillis();
   std::lock_guard<std::mutex> lock(mu_);
   rocksdb::WriteBatch batch;
   // Working copies of the touched indices; committed only after the synced write.
   std::map<std::string, std::shared_ptr<IndexState>> work;
   std::set<std::string> created;
   std::set<std::string> mapping_changed;
-  std::unordered_map<std::string, std::optional<DocRecord>> overlay;  // key -> state in batch
+  std::unordered_map<std::string, std::string> overlay;  // key -> encoded value in the batch
 
   auto index_for = [&](const std::string& name) -> Result<IndexState*> {
     if (auto it = work.find(name); it != work.end()) return it->second.get();
@@ -736,13 +1118,14 @@ Result<std::vector<WriteResult>> Store::Write(std::vector<WriteOp>& ops) {
     created.insert(name);
     return made.value().get();
   };
-  auto current = [&](const std::string& key) -> std::optional<DocRecord> {
-    if (auto it = overlay.find(key); it != overlay.end()) return it->second;
+  auto current = [&](const std::string& key, const IndexState& idx) -> Current {
     std::string value;
-    if (!db_->Get(rocksdb::ReadOptions(), key, &value).ok()) return std::nullopt;
-    DocRecord rec;
-    if (!DecodeDoc(value, &rec)) return std::nullopt;
-    return rec;
+    if (auto it = overlay.find(key); it != overlay.end()) {
+      value = it->second;
+    } else if (!db_->Get(rocksdb::ReadOptions(), key, &value).ok()) {
+      return Current();
+    }
+    return DecodeCurrent(value, now_ms, idx.settings->gc_deletes_ms);
   };
 
   for (size_t i = 0; i < ops.size(); ++i) {
@@ -764,10 +1147,28 @@ Result<std::vector<WriteResult>> Store::Write(std::vector<WriteOp>& ops) {
       continue;
     }
     IndexState* idx = idx_or.value();
+    if (auto blocked = WriteBlock(*idx->settings, idx->name, op.type == OpType::kDelete)) {
+      fail(*blocked);
+      continue;
+    }
     std::string key = DocKey(op.index, op.id);
-    std::optional<DocRecord> cur = current(key);
+    const Current cur = current(key, *idx);
+    const bool external = op.version_type != VersionType::kInternal && op.version.has_value();
+    if (external) {
+      std::string why = ExternalConflict(op.version_type, cur, *op.version);
+      if (!why.empty()) {
+        fail(VersionConflict(op.id, why, op.index, idx->uuid));
+        continue;
+      }
+    }
+    // The version this write gives the document: the external one, or one past the current
+    // (live or tombstone), as ES's InternalEngine does.
+    const uint64_t next_version =
+        external ? static_cast<uint64_t>(*op.version) : (cur.found() ? cur.rec.version + 1 : 1);
+    idx->write_gen++;
 
-    auto put_doc = [&](const rapidjson::Value& doc, absl::string_view source) -> bool {
+    auto put_doc = [&](const rapidjson::Value& doc, absl::string_view source,
+                       uint64_t version) -> bool {
       auto checked = Mapping::CheckDocument(idx->mapping, doc, op.id);
       if (!checked.ok()) {
         fail(checked.error());
@@ -777,69 +1178,74 @@ Result<std::vector<WriteResult>> Store::Write(std::vector<WriteOp>& ops) {
         idx->mapping = checked.value();
         mapping_changed.insert(idx->name);
       }
-      DocRecord rec;
-      rec.version = cur ? cur->version + 1 : 1;
-      rec.seq_no = idx->next_seq++;
-      rec.source = std::string(source);
-      batch.Put(key, EncodeDoc(rec.version, rec.seq_no, rec.source));
-      if (cur) {
-        idx->bytes -= std::min<uint64_t>(idx->bytes, cur->source.size());
+      const uint64_t seq = idx->next_seq++;
+      std::string value = EncodeDoc(version, seq, source);
+      batch.Put(key, value);
+      if (cur.live) {
+        idx->bytes -= std::min<uint64_t>(idx->bytes, cur.rec.source.size());
       } else {
         idx->docs++;
       }
-      idx->bytes += rec.source.size();
-      r.status = cur ? 200 : 201;
-      r.result = cur ? "updated" : "created";
-      r.version = rec.version;
-      r.seq_no = rec.seq_no;
-      overlay[key] = std::move(rec);
+      idx->bytes += source.size();
+      r.status = cur.live ? 200 : 201;
+      r.result = cur.live ? "updated" : "created";
+      r.version = version;
+      r.seq_no = seq;
+      overlay[key] = std::move(value);
       return true;
     };
 
     switch (op.type) {
       case OpType::kCreate:
-        if (cur) {
-          fail(VersionConflict(op.id, cur->version, op.index, idx->uuid));
+        if (cur.live) {
+          fail(VersionConflict(
+              op.id,
+              absl::StrCat("document already exists (current version [", cur.rec.version, "])"),
+              op.index, idx->uuid));
           break;
         }
-        [[fallthrough]];
-      case OpType::kIndex:
-        put_doc(*op.body, op.source);
+        put_doc(*op.body, op.source, next_version);
         break;
-      case OpType::kDelete:
-        if (!cur) {
+      case OpType::kIndex:
+        put_doc(*op.body, op.source, next_version);
+        break;
+      case OpType::kDelete: {
+        // A delete leaves a tombstone with its version (also of a missing document), which
+        // later writes are versioned against until index.gc_deletes passes.
+        const uint64_t seq = idx->next_seq++;
+        std::string value = EncodeTombstone(next_version, seq, now_ms);
+        batch.Put(key, value);
+        overlay[key] = std::move(value);
+        r.version = next_version;
+        r.seq_no = seq;
+        if (!cur.live) {
           r.status = 404;
           r.result = "not_found";
-          r.version = 1;
-          r.seq_no = idx->next_seq++;
           break;
         }
-        batch.Delete(key);
         idx->docs--;
-        idx->bytes -= std::min<uint64_t>(idx->bytes, cur->source.size());
+        idx->bytes -= std::min<uint64_t>(idx->bytes, cur.rec.source.size());
         r.status = 200;
         r.result = "deleted";
-        r.version = cur->version + 1;
-        r.seq_no = idx->next_seq++;
-        overlay[key] = std::nullopt;
         break;
+      }
       case OpType::kUpdate: {
         const rapidjson::Value& body = *op.body;
         const rapidjson::Value* doc = body.HasMember("doc") ? &body["doc"] : nullptr;
         bool doc_as_upsert = body.HasMember("doc_as_upsert") && body["doc_as_upsert"].IsBool() &&
                              body["doc_as_upsert"].GetBool();
         const rapidjson::Value* upsert = body.HasMember("upsert") ? &body["upsert"] : nullptr;
-        if (!cur) {
+        if (!cur.live) {
           const rapidjson::Value* fresh = doc_as_upsert ? doc : upsert;
           if (fresh == nullptr) {
             fail(DocumentMissing(op.id, op.index, idx->uuid));
             break;
           }
-          put_doc(*fresh, ToJson(*fresh));
+          put_doc(*fresh, ToJson(*fresh), next_version);
           break;
         }
         rapidjson::Document merged;
-        if (ParseJson(cur->source, &merged) || !merged.IsObject()) {
+        if (ParseJson(cur.rec.source, &merged) || !merged.IsObject()) {
           fail(BadRequest("mapper_parsing_exception", "stored document is not an object"));
           break;
         }
@@ -849,11 +1255,11 @@ Result<std::vector<WriteResult>> Store::Write(std::vector<WriteOp>& ops) {
         if (JsonEqual(before, merged)) {
           r.status = 200;
           r.result = "noop";
-          r.version = cur->version;
-          r.seq_no = cur->seq_no;
+          r.version = cur.rec.version;
+          r.seq_no = cur.rec.seq_no;
           break;
         }
-        put_doc(merged, ToJson(merged));
+        put_doc(merged, ToJson(merged), next_version);
         break;
       }
     }
@@ -880,6 +1286,7 @@ Result<std::vector<WriteResult>> Store::Write(std::vector<WriteOp>& ops) {
     }
   }
   for (auto& [name, state] : work) indices_[name] = state;
+  if (!created.empty()) schedule_cv_.notify_all();
   return results;
 }
 

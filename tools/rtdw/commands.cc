@@ -620,19 +620,24 @@ namespace {
 
 const std::vector<std::string> kDauFields = {"mid", "ts", "rtdw_src"};
 
-// Every document of a DAU index, sorted by `mid` (a keyword under the DAU template). An index made
-// without the template has `mid` as text, which cannot be sorted on: then by `_id` (which is the
-// mid; accepted by ES 7 and rtdw-es-lite).
+// Every document of a DAU index, refreshed first (a search sees only what the index's last refresh
+// made visible), sorted by `mid` (a keyword under the DAU template). An index made without the
+// template has `mid` as text, which cannot be sorted on: then by its dynamic `mid.keyword`. Never
+// by `_id`: Elasticsearch 8 refuses that (indices.id_field_data.enabled is false).
+// NotFound when the index does not exist.
 absl::Status ScanDauIndex(
     EsAccess& es, const std::string& index,
     const std::function<absl::Status(std::string_view, std::string_view)>& fn) {
+  RTDW_RETURN_IF_ERROR(es.Refresh(index));
   bool any = false;
   auto counted = [&](std::string_view id, std::string_view source) {
     any = true;
     return fn(id, source);
   };
   absl::Status s = es.ForEachDocument(index, "mid", kDauFields, counted);
-  if (absl::IsInvalidArgument(s) && !any) s = es.ForEachDocument(index, "_id", kDauFields, fn);
+  if (absl::IsInvalidArgument(s) && !any) {
+    s = es.ForEachDocument(index, "mid.keyword", kDauFields, fn);
+  }
   return s;
 }
 
@@ -743,11 +748,9 @@ int Verify(const Globals& g, const DayArgs& a, Out& out) {
   // ES.
   auto es = ConnectEs(g.es);
   if (!es.ok()) return error(es.status());
-  absl::Status rs = (*es)->Refresh(index);
-  bool index_missing = absl::IsNotFound(rs);
-  if (!rs.ok() && !index_missing) return error(rs);
+  bool index_missing = false;
   std::unordered_map<std::string, int64_t> docs;
-  if (!index_missing) {
+  {
     s = ScanDauIndex(**es, index, [&](std::string_view id, std::string_view source) {
       // A document without its lineage cannot have come from rtdw: it never matches the state.
       std::optional<DauDocumentSource> d = ParseDauDocumentSource(source);

@@ -689,6 +689,9 @@ absl::Status EsJobRunner::RestoreDedupFromEs(int32_t partition) {
   so.sort = {"_index", "mid"};
   so.page_size = 5000;
   auto started = std::chrono::steady_clock::now();
+  // A search sees only what the last refresh made visible: without this, documents written just
+  // before (by this job's previous owner) would be missed and their users counted again.
+  RTDW_RETURN_IF_ERROR(es_->Refresh(absl::StrCat(settings_.dau_index_prefix, "*")));
   PendingBatch batch = store_->NewBatch();
   uint64_t docs = 0, restored = 0, skipped = 0;
   std::optional<int64_t> max_ts;

@@ -110,7 +110,7 @@ void ServiceMonitor::ProbeOne(Service& service) {
     // Reachable, but not usable (version): waiting will not fix it.
     fatal_ = absl::FailedPreconditionError(
         absl::StrCat("Elasticsearch at ", service.where, ": ", std::string(st.message()),
-                     " — point es.url at a supported cluster (7.x or 8.x)"));
+                     " — point es.url at a supported cluster"));
   }
   auto delay = service.backoff.NextDelay();
   service.problem = absl::StrCat(service.name, " unreachable at ", service.where, " (",
