@@ -64,13 +64,17 @@ class TableLists {
   absl::flat_hash_set<std::string> dims_;
 };
 
-// One Redis write, in input order.
+// One Redis write, in input order. `offset` is its source position (the Maxwell record's offset
+// in its partition; a row's changes all come from one partition, Maxwell partitions by id):
+// RedisClient::ApplyAtomically applies the write only when (epoch, offset) is newer than the
+// position that made the key's current value (docs/STATE.md). -1: applied unconditionally.
 struct RedisWrite {
   enum class Op { kSet, kDel };
   Op op = Op::kSet;
   std::string key;    // DIM:<TABLE>:<id>
   std::string value;  // JSON of `data` (kSet only)
   std::string src;    // input position, for logs and dead letters
+  int64_t offset = -1;
   friend bool operator==(const RedisWrite&, const RedisWrite&) = default;
 };
 

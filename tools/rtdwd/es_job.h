@@ -164,6 +164,7 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   Counter* duplicates_;
   Counter* delivered_docs_;
   Counter* rejected_docs_;
+  Counter* superseded_docs_;
   Gauge* backlog_gauge_;
   Counter* group_assignments_;   // group mode: assignments received
   Counter* partitions_rebuilt_;  // group mode: partitions whose state was rebuilt
