@@ -5,8 +5,9 @@
 //  - OK: every document of the entry was either acknowledged by the cluster (created, updated,
 //    an idempotent no-op such as a 409 on `create`, or superseded: a 409 version conflict of a
 //    write with an external version, core/es_version.h — ES holds a better document) or refused
-//    for good (a 4xx other than 409/429), and the refused ones are listed in `rejected`. The caller then dead-letters the
-//    rejected items and deletes the entry — in one write (StateStore::CompleteJournal).
+//    for good (a 4xx other than 409/429), and the refused ones are listed in `rejected`. The
+//    caller then dead-letters the rejected items and deletes the entry — in one write
+//    (StateStore::CompleteJournal).
 //  - Error: the entry is still owed. Nothing may be assumed about which items arrived; the entry
 //    is delivered again later, whole (deterministic `_id`s make that harmless). Transient
 //    failures (429, 5xx, timeouts, connection errors) are retried inside Deliver() with backoff
