@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/dau_document.h"
 #include "core/dead_letter.h"
+#include "core/es_version.h"
 #include "core/journal_entry.h"
 #include "core/status_util.h"
 
@@ -242,7 +243,8 @@ void DauTransform::WriteDocument(const InputRecord& in, const Winner& w, BulkOut
   index_.assign(options_.index_prefix);
   index_.append(day.day_view());
   AppendJournalIndexAction(&out->body, index_, JsonStringView(*f[kDocMid]),
-                           std::string_view(doc_.GetString(), doc_.GetSize()));
+                           std::string_view(doc_.GetString(), doc_.GetSize()),
+                           DauEsVersion(ts, day.start_ms, in.offset));
   ++out->docs;
   ++c->documents;
   out_days_.push_back(w.day);

@@ -25,10 +25,11 @@
 //     batch's winners. An error from it is returned; the batch then committed nothing (its
 //     BatchState writes are the driver's pending batch; counters are only added on success).
 //  6. Output: `*out` is replaced by the bulk body: one `index` action per document (`_index` =
-//     index_prefix + dt, `_id` = mid), at most one per (_index, _id), in the order in which the
-//     batch first made a document for that key; `out->target` is the sorted, comma-separated list
-//     of the distinct indices. The document has the §4 fields in §4 order, then `rtdw_src`:
-//     the DWD fields keep their JSON types, numbers their exact source text (`during_time`,
+//     index_prefix + dt, `_id` = mid, `version` = DauEsVersion(ts, start of dt, offset) with
+//     version_type external_gte: core/es_version.h), at most one per (_index, _id), in the
+//     order in which the batch first made a document for that key; `out->target` is the
+//     sorted, comma-separated list of the distinct indices. The document has the §4 fields in
+//     §4 order, then `rtdw_src`: the DWD fields keep their JSON types, numbers their exact source text (`during_time`,
 //     `ts`); absent, null and "" fields are left out;
 //     user_gender/user_age from the user row (age in whole years on `dt`), province_name,
 //     province_iso_code, province_3166_2, province_area_code from the province row; a missing

@@ -179,6 +179,7 @@ DbSplitResult DbSplitTransform::Process(const InputRecord& in, const TableLists&
     w.key = DimKey(table, key_);
     if (kind != 2) w.value.assign(value);
     w.src = src_;
+    w.offset = in.offset;
     redis->push_back(std::move(w));
     ++(kind == 2 ? counters_.dim_dels : counters_.dim_sets);
     result.outcome = DbOutcome::kDimension;

@@ -22,8 +22,10 @@
 //    DbSplitOptions::key_fields), falling back to `id`, then to the table name when neither is an
 //    id. src = "<topic>/<partition>/<offset>" of the input record.
 //  - Dimension table: insert / update / bootstrap-insert -> RedisWrite SET `DIM:<TABLE>:<id>` =
-//    the `data` object written as for a fact; delete -> RedisWrite DEL of that key. The caller
-//    applies a batch's writes in order (one MULTI/EXEC), so per-key order follows the input.
+//    the `data` object written as for a fact; delete -> RedisWrite DEL of that key; each write
+//    carries the record's offset. The caller applies a batch's writes atomically and
+//    order-independently (RedisClient::ApplyAtomically: a write older than the key's stored
+//    position is skipped), so a re-sent or stale batch never puts an older row back.
 //  - A table in both lists is routed both ways (nothing dropped while an operator moves it).
 //  - Table names are matched against the lists ignoring ASCII case (Maxwell writes MySQL's own
 //    case: `Order_Info` is `order_info`); topic names and Redis keys upper-case them, so both
@@ -64,13 +66,17 @@ class TableLists {
   absl::flat_hash_set<std::string> dims_;
 };
 
-// One Redis write, in input order.
+// One Redis write, in input order. `offset` is its source position (the Maxwell record's offset
+// in its partition; a row's changes all come from one partition, Maxwell partitions by id):
+// RedisClient::ApplyAtomically applies the write only when (epoch, offset) is newer than the
+// position that made the key's current value (docs/STATE.md). -1: applied unconditionally.
 struct RedisWrite {
   enum class Op { kSet, kDel };
   Op op = Op::kSet;
   std::string key;    // DIM:<TABLE>:<id>
   std::string value;  // JSON of `data` (kSet only)
   std::string src;    // input position, for logs and dead letters
+  int64_t offset = -1;
   friend bool operator==(const RedisWrite&, const RedisWrite&) = default;
 };
 

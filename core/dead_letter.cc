@@ -92,6 +92,10 @@ void AppendDeadLetterJson(const DeadLetterFields& f, std::string* out) {
     w.Key("status");
     w.Int(f.status);
   }
+  if (f.version >= 0) {
+    w.Key("version");
+    w.Int64(f.version);
+  }
   if (!f.src.empty()) {
     w.Key("src");
     Str(w, SafeText(f.src, 1024, &scratch));

@@ -2,8 +2,9 @@
 //
 // Promises of the encoder:
 //  - One line of valid JSON (no raw newline), fields in this order: job, reason, detail, then for
-//    es_rejected index, id, status, then src, ts_ingest, raw | raw_base64, truncated. Empty
-//    optional fields (src, index, id; status < 0) are left out, never written as null or "".
+//    es_rejected index, id, status, version, then src, ts_ingest, raw | raw_base64, truncated.
+//    Empty optional fields (src, index, id; status, version < 0) are left out, never written as
+//    null or "".
 //  - `raw` holds the original record as a JSON string when it is valid UTF-8; otherwise
 //    `raw_base64` holds its bytes in base64. Beyond kDeadLetterMaxRawBytes the record is cut (at a
 //    character boundary for `raw`) and "truncated":true is added, so a dead letter always fits
@@ -56,6 +57,7 @@ struct DeadLetterFields {
   std::string_view index;
   std::string_view id;
   int status = -1;
+  int64_t version = -1;  // the external version the document was sent with (core/es_version.h)
 };
 
 // Appends the dead-letter line (no trailing newline) to `out`.

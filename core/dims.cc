@@ -140,6 +140,7 @@ const EventDay& EventDayCache::Get(int64_t epoch_ms) {
   absl::CivilHour h = absl::ToCivilHour(absl::FromUnixMillis(epoch_ms), tz_);
   value_.civil = absl::CivilDay(h);
   value_.number = DayNumberOf(value_.civil);
+  value_.start_ms = absl::ToUnixMillis(tz_.At(absl::CivilSecond(value_.civil)).pre);
   // The text of an out-of-range year keeps its last four digits (such a day is never valid()).
   int y = static_cast<int>(((h.year() % 10000) + 10000) % 10000);
   Put2(value_.day, y / 100);

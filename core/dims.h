@@ -120,6 +120,7 @@ struct EventDay {
   uint32_t number = 0;  // yyyymmdd (a DayNumber); 0 when the year is outside 1..9999
   char day[11] = {};    // "yyyy-MM-dd", NUL-terminated
   char hour[3] = {};    // "HH"
+  int64_t start_ms = 0;  // the day's first instant in the zone, epoch ms
   std::string_view day_view() const { return {day, 10}; }
   std::string_view hour_view() const { return {hour, 2}; }
   bool valid() const { return number != 0; }

@@ -126,7 +126,7 @@ absl::StatusOr<std::vector<JournalAction>> ParseJournalActions(std::string_view 
 }
 
 void AppendJournalIndexAction(std::string* body, std::string_view index, std::string_view id,
-                              std::string_view source_json) {
+                              std::string_view source_json, int64_t version) {
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
   w.StartObject();
@@ -136,6 +136,12 @@ void AppendJournalIndexAction(std::string* body, std::string_view index, std::st
   w.String(index.data(), static_cast<rapidjson::SizeType>(index.size()));
   w.Key("_id");
   w.String(id.data(), static_cast<rapidjson::SizeType>(id.size()));
+  if (version >= 0) {
+    w.Key("version");
+    w.Int64(version);
+    w.Key("version_type");
+    w.String("external_gte");
+  }
   w.EndObject();
   w.EndObject();
   body->append(sb.GetString(), sb.GetSize());
@@ -164,6 +170,7 @@ std::string EsRejectedDeadLetter(std::string_view job, const RejectedItem& item,
   f.index = item.index;
   f.id = item.id;
   f.status = item.status;
+  f.version = item.version;
   return DeadLetterJson(f);
 }
 

@@ -51,9 +51,11 @@ struct JournalAction {
 absl::StatusOr<std::vector<JournalAction>> ParseJournalActions(std::string_view body);
 
 // Appends one `index` action and its source line to `body`. `source_json` must be one line of
-// JSON (no raw newline: JSON strings escape them).
+// JSON (no raw newline: JSON strings escape them). A `version` >= 0 adds `"version":<version>,
+// "version_type":"external_gte"` to the action line (core/es_version.h): the version lives in
+// the body, so every sender (the daemon, `rtdw journal replay`) sends it.
 void AppendJournalIndexAction(std::string* body, std::string_view index, std::string_view id,
-                              std::string_view source_json);
+                              std::string_view source_json, int64_t version = -1);
 
 }  // namespace rtdw
 

@@ -3,9 +3,11 @@
 //
 // Contract of Deliver():
 //  - OK: every document of the entry was either acknowledged by the cluster (created, updated,
-//    or an idempotent no-op such as a 409 on `create`) or refused for good (a 4xx other than
-//    409/429), and the refused ones are listed in `rejected`. The caller then dead-letters the
-//    rejected items and deletes the entry — in one write (StateStore::CompleteJournal).
+//    an idempotent no-op such as a 409 on `create`, or superseded: a 409 version conflict of a
+//    write with an external version, core/es_version.h — ES holds a better document) or refused
+//    for good (a 4xx other than 409/429), and the refused ones are listed in `rejected`. The
+//    caller then dead-letters the rejected items and deletes the entry — in one write
+//    (StateStore::CompleteJournal).
 //  - Error: the entry is still owed. Nothing may be assumed about which items arrived; the entry
 //    is delivered again later, whole (deterministic `_id`s make that harmless). Transient
 //    failures (429, 5xx, timeouts, connection errors) are retried inside Deliver() with backoff
@@ -33,12 +35,14 @@ struct RejectedItem {
   std::string error_type;    // ES error.type, e.g. "mapper_parsing_exception"
   std::string error_reason;  // ES error.reason
   std::string document;      // the source line sent (one line of JSON); "" for delete
+  int64_t version = -1;      // the external version it was sent with; -1 = none
 };
 
 struct DeliveryReport {
   uint64_t seq = 0;
   uint32_t docs = 0;          // documents in the entry
-  uint32_t acknowledged = 0;  // documents the cluster accepted
+  uint32_t acknowledged = 0;  // documents the cluster accepted (superseded ones included)
+  uint32_t superseded = 0;    // of those, versioned writes ES refused as older (409)
   std::vector<RejectedItem> rejected;
   uint32_t requests = 0;  // bulk requests sent, retries included
   uint32_t retries = 0;   // of those, retries of transient failures
@@ -52,7 +56,8 @@ class JournalSink {
 
 // The dead-letter line (spec/FORMATS.md §7, core/dead_letter.h) for a rejected ES item:
 // {"job":J,"reason":"es_rejected","detail":"<type>: <reason>","index":I,"id":D,"status":S,
-//  "src":<the document's rtdw_src, if any>,"ts_ingest":now_ms,"raw":<document>}
+//  "src":<the document's rtdw_src, if any>,"ts_ingest":now_ms,"raw":<document>,
+//  "version":<the external version, when it had one>}
 std::string EsRejectedDeadLetter(std::string_view job, const RejectedItem& item, int64_t now_ms);
 
 }  // namespace rtdw

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/dead_letter.h"
+#include "core/es_version.h"
 #include "core/journal_entry.h"
 #include "core/status_util.h"
 
@@ -206,6 +207,7 @@ void OrderWideTransform::AddEmit(const OrderInfo& order, std::string_view detail
 absl::Status OrderWideTransform::ProcessBatch(std::span<const InputRecord> records, int64_t now_ms,
                                               DimensionSource* dims, BatchState* state,
                                               BulkOutput* out) {
+  batch_version_ = OrderWideEsVersion(now_ms);
   EsTransformCounters c;
   emits_.clear();
   arena_.clear();
@@ -499,7 +501,7 @@ bool OrderWideTransform::WriteDocument(const Emit& e, BulkOutput* out, EsTransfo
   index_.assign(options_.index_prefix);
   index_.append(e.create_date, 10);
   AppendJournalIndexAction(&out->body, index_, e.detail_id,
-                           std::string_view(doc_.GetString(), doc_.GetSize()));
+                           std::string_view(doc_.GetString(), doc_.GetSize()), batch_version_);
   ++out->docs;
   ++c->documents;
   return true;

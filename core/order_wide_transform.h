@@ -38,7 +38,8 @@
 //     DIM:BASE_PROVINCE:<province_id> keys of the orders of the batch's documents (pass 1 joins,
 //     pass 2 writes). An error from it is returned; the batch then committed nothing.
 //  6. Output: `*out` is replaced by the bulk body: one `index` action per document (`_index` =
-//     index_prefix + create_date of the order, `_id` = detail id), at most one per (_index, _id)
+//     index_prefix + create_date of the order, `_id` = detail id, `version` =
+//     OrderWideEsVersion(now_ms), external_gte: core/es_version.h), at most one per (_index, _id)
 //     — the last one the batch made, placed where the batch first made one for that key;
 //     `out->target` lists the distinct indices, sorted, comma-separated. The document has the §5
 //     fields in §5 order, then `rtdw_src` (of the detail row): detail_id (the detail's `id`),
@@ -159,6 +160,7 @@ class OrderWideTransform : public EsTransform {
   JsonParser aux_parser_;  // buffered rows; in pass 2 the order row
   DimensionBatch dims_;
   std::vector<Emit> emits_;
+  int64_t batch_version_ = 0;  // OrderWideEsVersion of the batch (core/es_version.h)
   std::deque<std::string> arena_;  // owned texts the emits point into (stable addresses)
   absl::flat_hash_map<int32_t, Watermark> watermarks_;
   absl::flat_hash_set<std::pair<int, int32_t>> idle_;  // (input, partition)

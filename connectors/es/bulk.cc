@@ -40,6 +40,15 @@ void AppendSourceLine(std::string_view source, std::string* out) {
   out->push_back('\n');
 }
 
+void AppendVersion(const BulkAction& a, std::string* out) {
+  if (a.version < 0) return;
+  absl::StrAppend(out, ",\"version\":", a.version);
+  if (!a.version_type.empty()) {
+    out->append(",\"version_type\":");
+    AppendJsonString(a.version_type, out);
+  }
+}
+
 }  // namespace
 
 void AppendBulkAction(const BulkAction& a, std::string* out) {
@@ -51,6 +60,7 @@ void AppendBulkAction(const BulkAction& a, std::string* out) {
     out->append(",\"_id\":");
     AppendJsonString(a.id, out);
   }
+  AppendVersion(a, out);
   out->append("}}\n");
   if (a.op != BulkOp::kDelete) AppendSourceLine(a.source, out);
 }
@@ -67,6 +77,7 @@ size_t EncodedBulkActionSize(const BulkAction& a) {
     tmp.append(",\"_id\":");
     AppendJsonString(a.id, &tmp);
   }
+  AppendVersion(a, &tmp);
   tmp.append("}}\n");
   size_t n = tmp.size();
   if (a.op != BulkOp::kDelete) n += a.source.size() + 1;
@@ -134,6 +145,14 @@ absl::StatusOr<std::vector<BulkAction>> ParseBulkBody(std::string_view body,
           absl::StrCat("bulk body line ", line_no, ": action without _index"));
     }
     a.id = std::string(StringMember(meta, "_id"));
+    if (auto v = meta.FindMember("version"); v != meta.MemberEnd()) {
+      if (!v->value.IsInt64() || v->value.GetInt64() < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("bulk body line ", line_no, ": version is not a non-negative integer"));
+      }
+      a.version = v->value.GetInt64();
+      a.version_type = std::string(StringMember(meta, "version_type"));
+    }
     if (a.op != BulkOp::kDelete) {
       int action_line = line_no;
       if (!next_line(&line)) {
@@ -193,10 +212,13 @@ absl::StatusOr<std::vector<BulkItemAnswer>> ParseBulkResponse(std::string_view b
   return answers;
 }
 
-ItemVerdict ClassifyBulkItem(BulkOp op, const BulkItemAnswer& a) {
+ItemVerdict ClassifyBulkItem(BulkOp op, const BulkItemAnswer& a, bool versioned) {
   const int s = a.status;
   if (s == 0) return ItemVerdict::kRetry;
   if (s == 200 || s == 201) return ItemVerdict::kDone;
+  if (s == 409 && versioned && a.error_type == "version_conflict_engine_exception") {
+    return ItemVerdict::kSuperseded;
+  }
   if (s == 409 && op == BulkOp::kCreate) return ItemVerdict::kDone;
   if (s == 404 && op == BulkOp::kDelete && a.error_type.empty()) return ItemVerdict::kDone;
   if (s == 429 || s == 408 || s >= 500) return ItemVerdict::kRetry;

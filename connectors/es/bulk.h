@@ -5,6 +5,7 @@
 #define RTDW_CONNECTORS_ES_BULK_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -30,6 +31,10 @@ struct BulkAction {
   std::string index;
   std::string id;
   std::string source;
+  // External versioning (core/es_version.h): `version` >= 0 is sent with `version_type`
+  // (e.g. "external_gte"); -1 = none (ES's internal versioning).
+  int64_t version = -1;
+  std::string version_type;
 };
 
 // Appends the action line and (except for delete) the source line, each ending in '\n'.
@@ -59,11 +64,14 @@ absl::StatusOr<std::vector<BulkItemAnswer>> ParseBulkResponse(std::string_view b
                                                               size_t expected_items);
 
 enum class ItemVerdict {
-  kDone,       // 200/201; 409 on create (already there); 404 not_found on delete (already gone)
-  kRetry,      // 429, 5xx, 408, or no status at all
-  kPermanent,  // any other answer: the caller dead-letters it
+  kDone,        // 200/201; 409 on create (already there); 404 not_found on delete (already gone)
+  kSuperseded,  // 409 version_conflict_engine_exception on a versioned write: ES holds a newer
+                // version, so this write is delivered (it lost, as it should)
+  kRetry,       // 429, 5xx, 408, or no status at all
+  kPermanent,   // any other answer: the caller dead-letters it
 };
-ItemVerdict ClassifyBulkItem(BulkOp op, const BulkItemAnswer& answer);
+// `versioned`: the action carried an external version (BulkAction::version >= 0).
+ItemVerdict ClassifyBulkItem(BulkOp op, const BulkItemAnswer& answer, bool versioned = false);
 
 // Checks a JSON text for nesting deeper than `max_depth` without parsing it (strings and escapes
 // are honoured). RapidJSON's iterative parser survives any depth, but the code walking a DOM

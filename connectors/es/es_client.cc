@@ -742,7 +742,14 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
           size_t i = c->items[k];
           BulkItemAnswer& a = (*answers)[k];
           BulkItemResult& r = result.items[i];
-          switch (ClassifyBulkItem(actions[i].op, a)) {
+          switch (ClassifyBulkItem(actions[i].op, a, actions[i].version >= 0)) {
+            case ItemVerdict::kSuperseded:
+              r.ok = true;
+              r.status = a.status;
+              r.result = "superseded";
+              r.error_type = std::move(a.error_type);
+              r.reason = std::move(a.reason);
+              break;
             case ItemVerdict::kDone:
               r.ok = true;
               r.status = a.status;
@@ -827,6 +834,7 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
   for (const auto& r : result.items) {
     if (r.ok) {
       ++result.delivered;
+      if (r.result == "superseded") ++result.superseded;
     } else {
       ++result.failed;
     }

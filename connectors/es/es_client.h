@@ -5,7 +5,8 @@
 // - Connections are kept alive and reused; several nodes (`urls`) are used round-robin, and a node
 //   whose connection failed or timed out is skipped for `node_retry_after` (when all are being
 //   skipped, the one that failed longest ago is tried).
-// - Bulk() returns only when every item is done (200/201, 409 on create, not_found on delete) or
+// - Bulk() returns only when every item is done (200/201, 409 on create, not_found on delete,
+//   409 version_conflict_engine_exception of a write with an external version: superseded) or
 //   permanently failed (any other 4xx, returned with the item and ES's error type and reason).
 //   429, 408, 5xx, timeouts, connection errors and unreadable answers are retried without a time
 //   limit, re-sending only the affected items, with exponential backoff and full jitter
@@ -112,14 +113,17 @@ struct BulkItemResult {
   bool ok = false;     // done (see ClassifyBulkItem); false = permanent failure
   int status = 0;      // the item's last HTTP status (or the request's, for whole-request errors)
   std::string result;  // when ok: "created", "updated", "deleted", "not_found", "noop",
-                       // or "exists" (create of a document that is already there: 409)
+                       // "exists" (create of a document that is already there: 409), or
+                       // "superseded" (409 version conflict of a versioned write: ES holds a
+                       // newer version; the write is done, it lost as it should)
   std::string error_type;  // when !ok (also set for 409-on-create, which is ok)
   std::string reason;
 };
 
 struct BulkResult {
   std::vector<BulkItemResult> items;  // one per action, in input order
-  size_t delivered = 0;
+  size_t delivered = 0;   // superseded items included
+  size_t superseded = 0;  // of those, versioned writes refused for an older version (409)
   size_t failed = 0;
   uint64_t requests = 0;       // HTTP requests sent
   uint64_t retried_items = 0;  // item re-sends

@@ -63,6 +63,7 @@ absl::StatusOr<DeliveryReport> EsJournalSink::Deliver(const JournalEntry& entry)
     return result.status();
   }
   report.acknowledged = static_cast<uint32_t>(result->delivered);
+  report.superseded = static_cast<uint32_t>(result->superseded);
   report.requests = static_cast<uint32_t>(result->requests);
   report.retries = static_cast<uint32_t>(result->retry_rounds);
   for (size_t pos : result->FailedPositions()) {
@@ -75,6 +76,7 @@ absl::StatusOr<DeliveryReport> EsJournalSink::Deliver(const JournalEntry& entry)
     item.error_type = r.error_type;
     item.error_reason = r.reason;
     item.document = a.op == BulkOp::kDelete ? std::string() : a.source;
+    item.version = a.version;
     report.rejected.push_back(std::move(item));
   }
   return report;

@@ -160,41 +160,109 @@ absl::StatusOr<std::optional<std::vector<std::string>>> RedisClient::SMembers(
   return std::optional<std::vector<std::string>>(std::move(members));
 }
 
-absl::Status RedisClient::ApplyAtomically(const std::vector<RedisWrite>& writes) {
+namespace {
+
+// KEYS[1] = the epoch key; then per write i: KEYS[2i] = the row key, KEYS[2i+1] = its position
+// key. ARGV per write: op ("S" set / "D" delete), offset (-1: no position), value.
+// Positions are "<epoch>:<offset>"; Lua numbers are doubles, exact to 2^53.
+constexpr char kApplyScript[] = R"lua(
+local epoch = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local stale = 0
+for i = 1, (#KEYS - 1) / 2 do
+  local key, pkey = KEYS[2 * i], KEYS[2 * i + 1]
+  local op, off, val = ARGV[3 * i - 2], tonumber(ARGV[3 * i - 1]), ARGV[3 * i]
+  local apply = true
+  if off >= 0 then
+    local cur = redis.call('GET', pkey)
+    if cur then
+      local ce, co = string.match(cur, '^(%d+):(%d+)$')
+      ce, co = tonumber(ce), tonumber(co)
+      if ce and co and (ce > epoch or (ce == epoch and co >= off)) then apply = false end
+    end
+  end
+  if apply then
+    if op == 'S' then redis.call('SET', key, val) else redis.call('DEL', key) end
+    if off >= 0 then redis.call('SET', pkey, epoch .. ':' .. string.format('%d', off)) end
+  else
+    stale = stale + 1
+  end
+end
+return stale
+)lua";
+
+}  // namespace
+
+std::string RedisClient::PositionKey(std::string_view dim_key) {
+  if (dim_key.substr(0, 4) == "DIM:") dim_key.remove_prefix(4);
+  return std::string("DIMPOS:").append(dim_key);
+}
+
+absl::Status RedisClient::ApplyAtomically(const std::vector<RedisWrite>& writes, uint64_t* stale) {
+  if (stale != nullptr) *stale = 0;
   if (writes.empty()) return absl::OkStatus();
   if (auto st = EnsureConnected(); !st.ok()) return st;
-  redisAppendCommand(ctx_, "MULTI");
+  std::vector<std::string> args;
+  args.reserve(3 + writes.size() * 5);
+  args.emplace_back("EVALSHA");
+  args.emplace_back();  // the sha, filled below
+  args.push_back(absl::StrCat(1 + 2 * writes.size()));
+  args.emplace_back(kDimEpochKey);
   for (const auto& w : writes) {
-    if (w.op == RedisWrite::Op::kSet) {
-      const char* argv[] = {"SET", w.key.data(), w.value.data()};
-      size_t lens[] = {3, w.key.size(), w.value.size()};
-      redisAppendCommandArgv(ctx_, 3, argv, lens);
-    } else {
-      const char* argv[] = {"DEL", w.key.data()};
-      size_t lens[] = {3, w.key.size()};
-      redisAppendCommandArgv(ctx_, 2, argv, lens);
-    }
+    args.push_back(w.key);
+    args.push_back(PositionKey(w.key));
   }
-  redisAppendCommand(ctx_, "EXEC");
-  absl::Status result = absl::OkStatus();
-  for (size_t i = 0; i < writes.size() + 2; ++i) {
-    void* raw = nullptr;
-    if (redisGetReply(ctx_, &raw) != REDIS_OK) {
+  for (const auto& w : writes) {
+    args.emplace_back(w.op == RedisWrite::Op::kSet ? "S" : "D");
+    args.push_back(absl::StrCat(w.offset < 0 ? -1 : w.offset));
+    args.push_back(w.op == RedisWrite::Op::kSet ? w.value : std::string());
+  }
+  auto call = [&](const std::vector<std::string>& a) -> absl::StatusOr<Reply> {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    argv.reserve(a.size());
+    lens.reserve(a.size());
+    for (const auto& x : a) {
+      argv.push_back(x.data());
+      lens.push_back(x.size());
+    }
+    Reply r(static_cast<redisReply*>(
+        redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data())));
+    if (!r) {
       std::string err = ctx_->errstr;
       Disconnect();
-      return absl::UnavailableError(absl::StrCat("redis MULTI/EXEC: ", err));
+      return absl::UnavailableError(absl::StrCat("redis ", a[0], ": ", err));
     }
-    Reply r(static_cast<redisReply*>(raw));
-    if (i == writes.size() + 1) {
-      if (r->type != REDIS_REPLY_ARRAY) {
-        result = r->type == REDIS_REPLY_ERROR ? ReplyError(r.get(), "EXEC")
-                                              : absl::AbortedError("redis EXEC was aborted");
+    return r;
+  };
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (script_sha_.empty()) {
+      auto loaded = call({"SCRIPT", "LOAD", kApplyScript});
+      if (!loaded.ok()) return loaded.status();
+      if ((*loaded)->type != REDIS_REPLY_STRING) {
+        return (*loaded)->type == REDIS_REPLY_ERROR
+                   ? ReplyError(loaded->get(), "SCRIPT LOAD")
+                   : absl::InternalError("redis SCRIPT LOAD: unexpected answer");
       }
-    } else if (r->type == REDIS_REPLY_ERROR && result.ok()) {
-      result = ReplyError(r.get(), "MULTI");
+      script_sha_.assign((*loaded)->str, (*loaded)->len);
     }
+    args[1] = script_sha_;
+    auto r = call(args);
+    if (!r.ok()) return r.status();
+    if ((*r)->type == REDIS_REPLY_ERROR) {
+      std::string_view err((*r)->str, (*r)->len);
+      if (err.substr(0, 8) == "NOSCRIPT" && attempt == 0) {  // the server lost its scripts
+        script_sha_.clear();
+        continue;
+      }
+      return ReplyError(r->get(), "EVALSHA (dimension writes)");
+    }
+    if ((*r)->type != REDIS_REPLY_INTEGER) {
+      return absl::InternalError("redis EVALSHA (dimension writes): unexpected answer");
+    }
+    if (stale != nullptr) *stale = static_cast<uint64_t>((*r)->integer);
+    return absl::OkStatus();
   }
-  return result;
+  return absl::InternalError("redis EVALSHA (dimension writes): script not found after loading");
 }
 
 }  // namespace rtdw

@@ -1,5 +1,6 @@
 // A Redis client (hiredis, synchronous, pipelined) for what rtdw asks of Redis: dimension rows
-// (MGET), table lists (SMEMBERS) and a batch of dimension writes applied atomically (MULTI/EXEC).
+// (MGET), table lists (SMEMBERS) and a batch of dimension writes applied atomically and
+// order-independently (one Lua script, EVALSHA).
 //
 // Every call reconnects on a broken connection and fails with Unavailable when Redis cannot be
 // reached; the caller decides how long to wait (core/backoff.h). hiredis 0.14 has no TLS.
@@ -7,9 +8,11 @@
 #define RTDW_CONNECTORS_REDIS_REDIS_CLIENT_H_
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -44,8 +47,23 @@ class RedisClient {
       const std::vector<std::string>& keys);
   // Members of a set; nullopt when the key does not exist.
   absl::StatusOr<std::optional<std::vector<std::string>>> SMembers(const std::string& key);
-  // Applies every write in one MULTI/EXEC: all or nothing.
-  absl::Status ApplyAtomically(const std::vector<RedisWrite>& writes);
+  // Applies a batch of dimension writes in one Lua script run (EVALSHA; the script is loaded with
+  // SCRIPT LOAD and re-loaded after NOSCRIPT): all or nothing, and order-independent. A write
+  // with a position (RedisWrite::offset >= 0) is applied only when (epoch, offset) is newer than
+  // the position stored at `DIMPOS:<TABLE>:<id>` (the key's name with DIM: replaced), comparing
+  // the epoch first; it then stores its own position there. A delete removes the row and leaves
+  // its position as a tombstone (kept, so an older write can never bring the row back). The
+  // epoch is the integer at kDimEpochKey (absent = 0), read inside the script. A write with
+  // offset -1 is applied unconditionally and leaves the position alone. `*stale`, when given,
+  // receives the number of writes skipped as older.
+  absl::Status ApplyAtomically(const std::vector<RedisWrite>& writes, uint64_t* stale = nullptr);
+
+  // The Redis key of the dimension position epoch. An operator who resets db-split's offsets or
+  // re-creates the source topic (offsets start again at 0) runs `INCR DIMPOS:EPOCH` first, with
+  // db-split stopped; without it every new write would look older and dimensions would freeze.
+  static constexpr char kDimEpochKey[] = "DIMPOS:EPOCH";
+  // `DIMPOS:<TABLE>:<id>` for `DIM:<TABLE>:<id>` (any other key: "DIMPOS:" + key).
+  static std::string PositionKey(std::string_view dim_key);
 
  private:
   absl::Status EnsureConnected();
@@ -53,6 +71,7 @@ class RedisClient {
 
   RedisClientOptions options_;
   redisContext* ctx_ = nullptr;
+  std::string script_sha_;  // of the apply script, once loaded
 };
 
 }  // namespace rtdw

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/es_version.h"
 #include "core/journal_entry.h"
 #include "core/journal_sink.h"
 #include "gtest/gtest.h"
@@ -611,6 +612,12 @@ TEST_F(RtdwCliTest, ConfigGivesTheStateDirAndTheFingerprint) {
 // ES commands: journal replay, dedup restore, verify (against rtdw-es-lite)
 
 #if RTDW_CLI_HAS_ES
+}  // namespace
+}  // namespace rtdw
+#include "connectors/es/es_client.h"
+namespace rtdw {
+namespace {
+
 class RtdwCliEsTest : public RtdwCliTest {
  protected:
   void SetUp() override {
@@ -713,6 +720,68 @@ TEST_F(RtdwCliEsTest, ReplayDeadLettersARejectedDocument) {
   EXPECT_STREQ(letter["id"].GetString(), "mid_bad");
   EXPECT_STREQ(letter["index"].GetString(), kIndex);
   EXPECT_EQ(letter["status"].GetInt(), 400);
+  EXPECT_EQ(*Open()->JournalBacklog(), 0u);
+}
+
+// "Retry after retention": a DAU document ES refused (its index was write-blocked) is
+// dead-lettered with its version; a better winner (smaller ts) of the same mid is delivered
+// later; the de-dup day is gone (no de-dup entry, as after retention dropped it), so
+// `deadletter retry` cannot tell the document is stale and re-queues it. ES must keep the winner:
+// the re-sent document carries its version and is refused as superseded (409), which counts as
+// delivered.
+TEST_F(RtdwCliEsTest, DeadLetterRetryAfterRetentionKeepsTheBetterWinner) {
+  EsClientOptions eo;
+  eo.urls = {es_.url()};
+  auto es = EsClient::Create(eo);
+  ASSERT_TRUE(es.ok()) << es.status();
+  auto put = [&](const std::string& path, const std::string& body) {
+    auto r = (*es)->Perform("PUT", path, body);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->status, 200) << path << ": " << r->body;
+  };
+  constexpr int64_t kDayStart = 1732492800000;  // 2024-11-25T00:00:00Z (the store's zone: UTC)
+  const int64_t worse_ts = kDayStart + 36000000, better_ts = kDayStart + 30000000;
+  auto journal = [&](int64_t ts, int64_t offset) {
+    auto store = Open();
+    auto b = store->NewBatch();
+    JournalEntry e;
+    e.target = kIndex;
+    AppendJournalIndexAction(&e.body, kIndex, "mid_r", DauDoc("mid_r", ts, 0, offset),
+                             DauEsVersion(ts, kDayStart, offset));
+    e.doc_count = 1;
+    b.SetJournal(e);
+    ASSERT_TRUE(store->Commit(std::move(b)).ok());
+  };
+  rapidjson::Document d;
+  put(absl::StrCat("/", kIndex), "{}");
+  put(absl::StrCat("/", kIndex, "/_settings"), R"({"index.blocks.write":true})");
+  journal(worse_ts, 50);
+  auto r = RunJson({"--job", "dau", "journal", "replay", "--es-url", es_.url()}, &d);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_EQ(d["jobs"][0]["delivered"][0]["rejected"].GetUint64(), 1u) << r.out;
+  put(absl::StrCat("/", kIndex, "/_settings"), R"({"index.blocks.write":false})");
+
+  journal(better_ts, 80);
+  r = RunJson({"--job", "dau", "journal", "replay", "--es-url", es_.url()}, &d);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_EQ(d["jobs"][0]["delivered"][0]["acknowledged"].GetUint(), 1u) << r.out;
+
+  r = RunJson({"--job", "dau", "deadletter", "retry"}, &d);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_EQ(d["requeued"].Size(), 1u) << r.out;
+  r = RunJson({"--job", "dau", "journal", "replay", "--es-url", es_.url()}, &d);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const auto& sent = d["jobs"][0]["delivered"][0];
+  EXPECT_EQ(sent["acknowledged"].GetUint(), 1u) << r.out;
+  EXPECT_EQ(sent["superseded"].GetUint(), 1u) << r.out;
+  EXPECT_EQ(sent["rejected"].GetUint64(), 0u) << r.out;
+
+  auto doc = (*es)->Perform("GET", absl::StrCat("/", kIndex, "/_doc/mid_r"));
+  ASSERT_TRUE(doc.ok());
+  rapidjson::Document got;
+  got.Parse(doc->body.c_str());
+  ASSERT_TRUE(got.IsObject() && got.HasMember("_source")) << doc->body;
+  EXPECT_EQ(got["_source"]["ts"].GetInt64(), better_ts) << doc->body;
   EXPECT_EQ(*Open()->JournalBacklog(), 0u);
 }
 #else

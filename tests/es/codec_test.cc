@@ -17,6 +17,22 @@ namespace {
 
 using std::chrono::milliseconds;
 
+TEST(BulkEncode, ExternalVersionsSurviveAStoredBody) {
+  BulkAction a{BulkOp::kIndex, "idx", "m1", "{\"x\":1}", 4611686018427387903, "external_gte"};
+  std::string body;
+  AppendBulkAction(a, &body);
+  EXPECT_EQ(body,
+            "{\"index\":{\"_index\":\"idx\",\"_id\":\"m1\",\"version\":4611686018427387903,"
+            "\"version_type\":\"external_gte\"}}\n{\"x\":1}\n");
+  EXPECT_EQ(EncodedBulkActionSize(a), body.size());
+  auto parsed = ParseBulkBody(body);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ((*parsed)[0].version, a.version);
+  EXPECT_EQ((*parsed)[0].version_type, "external_gte");
+  EXPECT_FALSE(ParseBulkBody("{\"index\":{\"_index\":\"a\",\"version\":-1}}\n{}\n").ok());
+  EXPECT_FALSE(ParseBulkBody("{\"index\":{\"_index\":\"a\",\"version\":\"1\"}}\n{}\n").ok());
+}
+
 TEST(BulkEncode, ActionAndSourceLinesWithTrailingNewline) {
   std::vector<BulkAction> actions = {
       {BulkOp::kIndex, "idx", "1", R"({"a":1})"},
@@ -106,6 +122,9 @@ TEST(BulkResponse, ReadsItemsAndErrors) {
   EXPECT_NE(a[3].reason.find("For input string"), std::string::npos);
   EXPECT_EQ(ClassifyBulkItem(BulkOp::kDelete, a[4]), ItemVerdict::kDone);
   EXPECT_EQ(ClassifyBulkItem(BulkOp::kIndex, a[5]), ItemVerdict::kRetry);
+  // A version conflict of a write with an external version: a better document is there.
+  EXPECT_EQ(ClassifyBulkItem(BulkOp::kIndex, a[1], /*versioned=*/true), ItemVerdict::kSuperseded);
+  EXPECT_EQ(ClassifyBulkItem(BulkOp::kIndex, a[3], /*versioned=*/true), ItemVerdict::kPermanent);
   EXPECT_FALSE(ParseBulkResponse(body, 5).ok());  // wrong count: retry everything
   EXPECT_FALSE(ParseBulkResponse("<html>", 1).ok());
 }

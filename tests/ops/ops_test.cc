@@ -362,11 +362,13 @@ TEST(OpsTest, MetricsExportEveryJobSeriesFromTheStartAndFollowTheData) {
   }
   for (const char* job : {"dau", "order-wide"}) {
     for (const char* name : {"rtdw_journal_backlog", "rtdw_es_retries_total",
-                             "rtdw_redis_errors_total", "rtdw_es_documents_delivered_total"}) {
+                             "rtdw_redis_errors_total", "rtdw_es_documents_delivered_total",
+                             "rtdw_es_superseded_total"}) {
       EXPECT_EQ(Metric(page, Series(name, job)), 0) << name << " of " << job;
     }
   }
   EXPECT_EQ(Metric(page, Series("rtdw_redis_errors_total", "db-split")), 0);
+  EXPECT_EQ(Metric(page, Series("rtdw_redis_dim_stale_total", "db-split")), 0);
   EXPECT_EQ(Metric(page, "rtdw_dead_letters_total{job=\"log-split\",reason=\"not_json\"}"), 0);
   for (int p = 0; p < 4; ++p) {
     EXPECT_EQ(Metric(page, Lag("log-split", "ODS_BASE_LOG", p)), 0) << p;

@@ -1,4 +1,5 @@
 #include "core/dau_transform.h"
+#include "core/es_version.h"
 
 #include <algorithm>
 #include <map>
@@ -173,7 +174,9 @@ TEST_F(DauTest, EveryFieldWithItsType) {
   EXPECT_EQ(out.docs, 1u);
   EXPECT_EQ(out.target, "gmall_dau_info_2025-11-25");
   EXPECT_EQ(out.body.substr(0, out.body.find('\n')),
-            R"({"index":{"_index":"gmall_dau_info_2025-11-25","_id":"mid_1"}})");
+            // version = ((2^27 - 1 - 32400001 ms into the day) << 35) | (2^35 - 1 - offset 1234)
+            R"({"index":{"_index":"gmall_dau_info_2025-11-25","_id":"mid_1",)"
+            R"("version":3498430460944448301,"version_type":"external_gte"}})");
 
   rapidjson::Document d = Doc("gmall_dau_info_2025-11-25", "mid_1");
   // The 23 fields of FORMATS.md §4 in its order, then the lineage field.
@@ -686,6 +689,31 @@ TEST_F(DauTest, NumbersPassThroughByteExact) {
   rapidjson::Document dl = Parse(store_.dead_letters[0]);
   EXPECT_EQ(Str(dl, "reason"), "bad_type");
   EXPECT_EQ(Str(dl, "raw"), R"({"mid":"n","during_time":99999999999999.99,"ts":1.764036E12})");
+}
+
+}  // namespace
+}  // namespace rtdw
+
+namespace rtdw {
+namespace {
+
+// The DAU version (core/es_version.h) orders exactly as the winner rule: smaller (ts, offset) ->
+// larger version, over a whole 25-hour day and offsets up to 2^35 - 1; beyond, offsets tie.
+TEST(DauEsVersionTest, OrdersAsTheWinnerRule) {
+  const int64_t day = 1732492800000;
+  const int64_t last_ms = 25LL * 3600 * 1000 - 1;
+  const int64_t max_off = (int64_t{1} << 35) - 1;
+  std::vector<std::pair<int64_t, int64_t>> keys = {
+      {0, 0}, {0, 1}, {0, max_off}, {1, 0}, {1000, 5}, {last_ms, 0}, {last_ms, max_off}};
+  for (size_t i = 0; i + 1 < keys.size(); ++i) {
+    EXPECT_GT(DauEsVersion(day + keys[i].first, day, keys[i].second),
+              DauEsVersion(day + keys[i + 1].first, day, keys[i + 1].second))
+        << i;
+  }
+  EXPECT_LT(DauEsVersion(day, day, 0), int64_t{1} << 62);
+  EXPECT_GE(DauEsVersion(day + last_ms, day, max_off), 0);
+  EXPECT_EQ(DauEsVersion(day, day, max_off), DauEsVersion(day, day, max_off + 7));  // beyond: ties
+  EXPECT_EQ(DauEsVersion(day - 5, day, 3), DauEsVersion(day, day, 3));  // clamped, never negative
 }
 
 }  // namespace

@@ -147,7 +147,9 @@ TEST_F(OrderWideTest, DocumentFieldsAndTypes) {
   EXPECT_EQ(out.docs, 1u);
   EXPECT_EQ(out.target, kIndex);
   EXPECT_EQ(out.body.substr(0, out.body.find('\n')),
-            R"({"index":{"_index":"gmall_order_wide_2025-11-25","_id":"7"}})");
+            // version = the batch's wall clock (the now_ms the test runs it with)
+            R"({"index":{"_index":"gmall_order_wide_2025-11-25","_id":"7",)"
+            R"("version":1764043200000,"version_type":"external_gte"}})");
   rapidjson::Document d = Doc("7");
   EXPECT_EQ(Keys(d), (std::vector<std::string>{
                          "detail_id",

@@ -363,6 +363,7 @@ int JournalReplay(const Globals& g, Out& out) {
         out.Set(&v, "target", out.Str(entry.target));
         out.Set(&v, "docs", Value(report.docs));
         out.Set(&v, "acknowledged", Value(report.acknowledged));
+        out.Set(&v, "superseded", Value(report.superseded));
         out.Set(&v, "rejected", Value(static_cast<uint64_t>(report.rejected.size())));
         Value seqs(rapidjson::kArrayType);
         for (uint64_t s : dl_seqs) seqs.PushBack(U64(s), out.alloc());
@@ -371,6 +372,9 @@ int JournalReplay(const Globals& g, Out& out) {
         delivered.PushBack(v, out.alloc());
         out.text() << "  sent " << entry.seq << "  " << entry.target << ": " << report.docs
                    << " docs, " << report.acknowledged << " acknowledged";
+        if (report.superseded > 0) {
+          out.text() << " (" << report.superseded << " superseded: ES holds a newer version)";
+        }
         if (!report.rejected.empty()) {
           out.text() << ", " << report.rejected.size() << " rejected -> dead letters "
                      << absl::StrJoin(dl_seqs, ",");
@@ -413,6 +417,7 @@ struct ParsedLetter {
   std::string reason, index, id, raw;
   bool truncated = false;
   bool has_raw = false;
+  int64_t version = -1;  // the external version the document was sent with (-1: none)
 };
 
 ParsedLetter ParseLetter(std::string_view line) {
@@ -431,6 +436,9 @@ ParsedLetter ParseLetter(std::string_view line) {
   str("index", &p.index);
   str("id", &p.id);
   p.has_raw = str("raw", &p.raw);
+  if (const JsonValue* v = d.Find("version"); v != nullptr && v->IsInt64() && v->GetInt64() >= 0) {
+    p.version = v->GetInt64();
+  }
   const JsonValue* t = d.Find("truncated");
   p.truncated = t != nullptr && t->GetBool();
   return p;
@@ -530,7 +538,9 @@ int DeadLetterRetry(const Globals& g, const DeadLetterSeqArgs& a, Out& out) {
       out.text() << "  skipped " << l.seq << ": " << why << "\n";
       continue;
     }
-    AppendJournalIndexAction(&entry.body, p.index, p.id, p.raw);
+    // Re-sent with the version it was made with: ES then refuses it (409, counted superseded)
+    // when a better document has been written since, even after the de-dup day was dropped.
+    AppendJournalIndexAction(&entry.body, p.index, p.id, p.raw, p.version);
     ++entry.doc_count;
     indices.insert(p.index);
     requeue.push_back(l.seq);

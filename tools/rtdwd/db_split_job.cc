@@ -34,7 +34,11 @@ class DbSplitStep : public SplitStep {
                                      {{"job", std::string(kJobDbSplit)}})),
         dim_writes_(metrics->GetCounter("rtdw_redis_dim_writes_total",
                                         "Dimension rows written to / deleted from Redis",
-                                        {{"job", std::string(kJobDbSplit)}})) {}
+                                        {{"job", std::string(kJobDbSplit)}})),
+        dim_stale_(metrics->GetCounter(
+            "rtdw_redis_dim_stale_total",
+            "Dimension writes skipped: Redis holds a row from a newer source position",
+            {{"job", std::string(kJobDbSplit)}})) {}
 
   absl::Status BeginBatch() override {
     writes_.clear();
@@ -55,9 +59,11 @@ class DbSplitStep : public SplitStep {
   }
 
   absl::Status BeforeFlush(RecordSink* sink) override {
-    absl::Status st = redis_.ApplyAtomically(writes_);
+    uint64_t stale = 0;
+    absl::Status st = redis_.ApplyAtomically(writes_, &stale);
     if (!st.ok()) return Fail(st);
-    dim_writes_->Add(writes_.size());
+    dim_writes_->Add(writes_.size() - stale);
+    dim_stale_->Add(stale);
     writes_.clear();
     for (const auto& o : buffered_.outputs) {
       sink->Emit(OutputRecord{o.slot, o.topic, o.key, o.value, o.src, o.idx});
@@ -89,6 +95,7 @@ class DbSplitStep : public SplitStep {
   Counter* redis_errors_;
   Counter* skipped_;
   Counter* dim_writes_;
+  Counter* dim_stale_;
 };
 
 }  // namespace

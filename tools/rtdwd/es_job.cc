@@ -56,6 +56,9 @@ EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
       metrics_->GetCounter("rtdw_es_documents_delivered_total", "Documents ES acknowledged", job);
   rejected_docs_ = metrics_->GetCounter("rtdw_es_documents_rejected_total",
                                         "Documents ES refused for good (dead-lettered)", job);
+  superseded_docs_ = metrics_->GetCounter(
+      "rtdw_es_superseded_total",
+      "Versioned writes ES refused as older than its document (409; counted delivered)", job);
   backlog_gauge_ = metrics_->GetGauge("rtdw_journal_backlog", "Journal entries owed to ES", job);
   metrics_
       ->GetGauge("rtdw_journal_backlog_limit",
@@ -172,6 +175,7 @@ bool EsJobRunner::DeliverOne(const JournalEntry& entry) {
       }
       delivered_docs_->Add(report->acknowledged);
       rejected_docs_->Add(report->rejected.size());
+      superseded_docs_->Add(report->superseded);
       common_.dead_letters->Add(report->rejected.size());
       es_rejected_->Add(report->rejected.size());
       delivery_seconds_->Observe(

@@ -182,6 +182,7 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   Counter* duplicates_;
   Counter* delivered_docs_;
   Counter* rejected_docs_;
+  Counter* superseded_docs_;
   Gauge* backlog_gauge_;
   Counter* es_rejected_;         // rtdw_dead_letters_total{reason="es_rejected"}
   Counter* group_assignments_;   // group mode: assignments received

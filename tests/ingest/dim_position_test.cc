@@ -1,0 +1,121 @@
+// Order-independent dimension writes (db-split, spec "Order-independent dimension writes"):
+// RedisClient::ApplyAtomically against a real redis-server applies a write only when its
+// (epoch, offset) is newer than the position that made the key's current value. Each case
+// delivers an older write after a newer one — what the MULTI/EXEC writes before applied blindly.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "connectors/redis/redis_client.h"
+#include "tests/harness/services.h"
+
+namespace rtdw {
+namespace {
+
+RedisWrite Set(const std::string& key, const std::string& value, int64_t offset) {
+  RedisWrite w;
+  w.op = RedisWrite::Op::kSet;
+  w.key = key;
+  w.value = value;
+  w.offset = offset;
+  w.src = "ODS_BASE_DB/0/" + std::to_string(offset);
+  return w;
+}
+RedisWrite Del(const std::string& key, int64_t offset) {
+  RedisWrite w;
+  w.op = RedisWrite::Op::kDel;
+  w.key = key;
+  w.offset = offset;
+  w.src = "ODS_BASE_DB/0/" + std::to_string(offset);
+  return w;
+}
+
+class DimPositionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto st = redis_.Start();
+    ASSERT_TRUE(st.ok()) << st;
+    RedisClientOptions o;
+    o.port = redis_.port();
+    client_ = std::make_unique<RedisClient>(o);
+  }
+  std::string Get(const std::string& key) {
+    auto v = redis_.Command({"GET", key});
+    EXPECT_TRUE(v.ok()) << v.status();
+    return v.ok() ? *v : "";
+  }
+  // Applies `writes`; returns how many were skipped as older.
+  uint64_t Apply(const std::vector<RedisWrite>& writes) {
+    uint64_t stale = 99;
+    auto st = client_->ApplyAtomically(writes, &stale);
+    EXPECT_TRUE(st.ok()) << st;
+    return stale;
+  }
+
+  testing::RedisServer redis_;
+  std::unique_ptr<RedisClient> client_;
+};
+
+TEST_F(DimPositionTest, AnOlderWriteOrDeleteNeverReplacesANewerOne) {
+  const std::string k = "DIM:USER_INFO:7";
+  EXPECT_EQ(Apply({Set(k, R"({"id":7,"name":"new"})", 10)}), 0u);
+  // Readers see plain row JSON; the position lives beside it.
+  EXPECT_EQ(Get(k), R"({"id":7,"name":"new"})");
+  EXPECT_EQ(Get("DIMPOS:USER_INFO:7"), "0:10");
+
+  EXPECT_EQ(Apply({Set(k, R"({"id":7,"name":"old"})", 5)}), 1u);  // older write
+  EXPECT_EQ(Get(k), R"({"id":7,"name":"new"})");
+  EXPECT_EQ(Apply({Del(k, 7)}), 1u);  // older delete
+  EXPECT_EQ(Get(k), R"({"id":7,"name":"new"})");
+  EXPECT_EQ(Apply({Set(k, R"({"id":7,"name":"new"})", 10)}), 1u);  // the same write again
+  EXPECT_EQ(Get("DIMPOS:USER_INFO:7"), "0:10");
+
+  // A newer delete leaves a tombstone position: an older write cannot bring the row back.
+  EXPECT_EQ(Apply({Del(k, 20)}), 0u);
+  EXPECT_EQ(Get(k), "(nil)");
+  EXPECT_EQ(Get("DIMPOS:USER_INFO:7"), "0:20");
+  EXPECT_EQ(Apply({Set(k, R"({"id":7,"name":"resurrected"})", 15)}), 1u);
+  EXPECT_EQ(Get(k), "(nil)");
+  EXPECT_EQ(Apply({Set(k, R"({"id":7,"name":"again"})", 21)}), 0u);  // a newer insert
+  EXPECT_EQ(Get(k), R"({"id":7,"name":"again"})");
+}
+
+TEST_F(DimPositionTest, WithinOneBatchTheNewestWinsWhateverItsPlace) {
+  const std::string a = "DIM:BASE_PROVINCE:1", b = "DIM:BASE_PROVINCE:2";
+  // Newest first in the batch (a re-sent batch after a newer one, merged): still the newest stays.
+  EXPECT_EQ(Apply({Set(a, "A30", 30), Set(a, "A25", 25), Set(b, "B3", 3), Del(b, 2)}), 2u);
+  EXPECT_EQ(Get(a), "A30");
+  EXPECT_EQ(Get(b), "B3");
+}
+
+TEST_F(DimPositionTest, AnEpochBumpMakesRestartedOffsetsNewer) {
+  const std::string k = "DIM:USER_INFO:9";
+  EXPECT_EQ(Apply({Set(k, "before-reset", 5000)}), 0u);
+  // The source topic is re-created: offsets start again at 0 and look older...
+  EXPECT_EQ(Apply({Set(k, "after-reset", 1)}), 1u);
+  EXPECT_EQ(Get(k), "before-reset");
+  // ...until the operator bumps the epoch (docs/OPERATIONS.md).
+  ASSERT_TRUE(redis_.Command({"INCR", RedisClient::kDimEpochKey}).ok());
+  EXPECT_EQ(Apply({Set(k, "after-reset", 1)}), 0u);
+  EXPECT_EQ(Get(k), "after-reset");
+  EXPECT_EQ(Get("DIMPOS:USER_INFO:9"), "1:1");
+  // A write of the old epoch (a stale member) is older than every write of the new one.
+  ASSERT_TRUE(redis_.Command({"SET", "DIMPOS:USER_INFO:10", "0:99999"}).ok());
+  EXPECT_EQ(Apply({Set("DIM:USER_INFO:10", "new-epoch", 0)}), 0u);
+  EXPECT_EQ(Get("DIM:USER_INFO:10"), "new-epoch");
+}
+
+TEST_F(DimPositionTest, SurvivesAFlushedScriptCacheAndAppliesUnpositionedWrites) {
+  EXPECT_EQ(Apply({Set("DIM:USER_INFO:1", "one", 1)}), 0u);
+  ASSERT_TRUE(redis_.Command({"SCRIPT", "FLUSH"}).ok());  // as after a Redis restart
+  EXPECT_EQ(Apply({Set("DIM:USER_INFO:1", "two", 2)}), 0u);
+  EXPECT_EQ(Get("DIM:USER_INFO:1"), "two");
+  RedisWrite plain = Set("DIM:USER_INFO:1", "plain", -1);  // no position: applied as is
+  EXPECT_EQ(Apply({plain}), 0u);
+  EXPECT_EQ(Get("DIM:USER_INFO:1"), "plain");
+  EXPECT_EQ(Get("DIMPOS:USER_INFO:1"), "0:2");
+}
+
+}  // namespace
+}  // namespace rtdw
