@@ -1,8 +1,8 @@
 #include "core/dau_document.h"
 
 #include "absl/strings/numbers.h"
+#include "core/json_limits.h"
 #include "core/status_util.h"
-#include "rapidjson/document.h"
 
 namespace rtdw {
 
@@ -20,22 +20,16 @@ bool ParseRtdwSrc(std::string_view src, std::string* topic, int32_t* partition, 
 }
 
 std::optional<DauDocumentSource> ParseDauDocumentSource(std::string_view source_json) {
-  rapidjson::Document d;
-  d.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
-      source_json.data(), source_json.size());
-  if (d.HasParseError() || !d.IsObject()) return std::nullopt;
-  auto ts = d.FindMember("ts");
-  auto src = d.FindMember("rtdw_src");
-  if (ts == d.MemberEnd() || !ts->value.IsInt64() || src == d.MemberEnd() ||
-      !src->value.IsString()) {
+  JsonParser parser(JsonLimits{0, kMaxSupportedJsonDepth});
+  if (parser.Parse(source_json) != JsonStatus::kOk || !parser.root().IsObject()) {
     return std::nullopt;
   }
+  const JsonValue* ts = parser.root().Find("ts");
+  const JsonValue* src = parser.root().Find("rtdw_src");
+  if (ts == nullptr || !ts->IsInt64() || src == nullptr || !src->IsString()) return std::nullopt;
   DauDocumentSource out;
-  out.ts_ms = ts->value.GetInt64();
-  if (!ParseRtdwSrc(std::string_view(src->value.GetString(), src->value.GetStringLength()),
-                    &out.topic, &out.partition, &out.offset)) {
-    return std::nullopt;
-  }
+  out.ts_ms = ts->GetInt64();
+  if (!ParseRtdwSrc(src->text(), &out.topic, &out.partition, &out.offset)) return std::nullopt;
   return out;
 }
 

@@ -27,8 +27,8 @@ struct DauDocumentSource {
 // unless the partition is an integer >= 0 and the offset an integer.
 bool ParseRtdwSrc(std::string_view src, std::string* topic, int32_t* partition, int64_t* offset);
 
-// `ts` (an integer) and `rtdw_src` of a document's _source; nullopt when the source is not a JSON
-// object or either field is missing or malformed.
+// `ts` (an integer literal) and `rtdw_src` of a document's _source (of duplicate keys the last);
+// nullopt when the source is not a JSON object or either field is missing or malformed.
 std::optional<DauDocumentSource> ParseDauDocumentSource(std::string_view source_json);
 
 // FORMATS.md §4 on one (day, partition, mid) slot: puts `candidate` when the slot is empty or

@@ -11,7 +11,7 @@
 namespace rtdw {
 namespace {
 
-using rapidjson::Value;
+using Value = JsonValue;
 
 // ES refuses an `_id` longer than this many bytes.
 constexpr size_t kMaxIdBytes = 512;
@@ -230,8 +230,7 @@ void DauTransform::WriteDocument(const InputRecord& in, const Winner& w, BulkOut
   }
   WriteStringField(writer_, "dt", day.day_view());
   WriteStringField(writer_, "hr", day.hour_view());
-  writer_.Key("ts");
-  writer_.Int64(ts);
+  WriteField(writer_, "ts", f[kDocTs]);  // the integer as written in the source
   src_.clear();
   AppendSourcePosition(in.topic, in.partition, in.offset, &src_);
   WriteStringField(writer_, "rtdw_src", src_);

@@ -27,11 +27,12 @@
 //     index_prefix + dt, `_id` = mid), at most one per (_index, _id), in the order in which the
 //     batch first made a document for that key; `out->target` is the sorted, comma-separated list
 //     of the distinct indices. The document has the §4 fields in §4 order, then `rtdw_src`:
-//     the DWD fields keep their JSON types; absent, null and "" fields are left out;
+//     the DWD fields keep their JSON types, numbers their exact source text (`during_time`,
+//     `ts`); absent, null and "" fields are left out;
 //     user_gender/user_age from the user row (age in whole years on `dt`), province_name,
 //     province_iso_code, province_3166_2, province_area_code from the province row; a missing
 //     row leaves its fields out and counts `dims_missing` (once per missing row per document
-//     written). dt "yyyy-MM-dd", hr "HH", ts the epoch-ms number.
+//     written). dt "yyyy-MM-dd", hr "HH", ts the epoch-ms integer as the record wrote it.
 // Hence the documents that reach ES, applied batch after batch, depend neither on batch
 // boundaries nor on the order in which records arrive (apart from which records are late) —
 // given that all records of a mid are on one partition, as log-split's key (the mid) makes them.

@@ -1,58 +1,50 @@
 #include "core/db_split.h"
 
-#include <charconv>
+#include <algorithm>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/status_util.h"
-#include "rapidjson/internal/dtoa.h"
 
 namespace rtdw {
 namespace {
 
-using rapidjson::Value;
+using Value = JsonValue;
 
 constexpr size_t kMaxCachedTables = 4096;
 
-// The text of a scalar id / key value; false for anything else or an empty string.
-bool KeyText(const Value& v, std::string* out) {
-  out->clear();
-  char buf[40];
-  if (v.IsString()) {
-    if (v.GetStringLength() == 0) return false;
-    out->assign(v.GetString(), v.GetStringLength());
-  } else if (v.IsInt64()) {
-    out->assign(buf, std::to_chars(buf, buf + sizeof(buf), v.GetInt64()).ptr);
-  } else if (v.IsUint64()) {
-    out->assign(buf, std::to_chars(buf, buf + sizeof(buf), v.GetUint64()).ptr);
-  } else if (v.IsDouble()) {
-    out->assign(buf, rapidjson::internal::dtoa(v.GetDouble(), buf));
-  } else {
-    return false;
-  }
-  return true;
-}
+// What Process reads of the record (one pass over its members).
+enum { kType, kTable, kData, kRootFields };
+constexpr std::string_view kRootNames[kRootFields] = {"type", "table", "data"};
 
-const Value* Member(const Value& obj, std::string_view name) {
-  auto m = obj.FindMember(rapidjson::StringRef(name.data(), name.size()));
-  return m == obj.MemberEnd() ? nullptr : &m->value;
+// `name` in ASCII lower case, in `buf` when it has upper-case letters (else `name` itself).
+std::string_view Folded(std::string_view name, std::string* buf) {
+  if (std::none_of(name.begin(), name.end(), absl::ascii_isupper)) return name;
+  buf->assign(name.data(), name.size());
+  absl::AsciiStrToLower(buf);
+  return *buf;
 }
-
-std::string_view StringOf(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
 
 }  // namespace
 
 TableLists TableLists::From(const std::vector<std::string>& facts,
                             const std::vector<std::string>& dims) {
   TableLists t;
-  t.facts.insert(facts.begin(), facts.end());
-  t.dims.insert(dims.begin(), dims.end());
+  for (const std::string& f : facts) t.facts_.insert(absl::AsciiStrToLower(f));
+  for (const std::string& d : dims) t.dims_.insert(absl::AsciiStrToLower(d));
   return t;
 }
 
-bool TableLists::IsFact(std::string_view table) const { return facts.contains(ToAbsl(table)); }
-bool TableLists::IsDim(std::string_view table) const { return dims.contains(ToAbsl(table)); }
+bool TableLists::IsFact(std::string_view table) const {
+  std::string buf;
+  return facts_.contains(ToAbsl(Folded(table, &buf)));
+}
+
+bool TableLists::IsDim(std::string_view table) const {
+  std::string buf;
+  return dims_.contains(ToAbsl(Folded(table, &buf)));
+}
 
 void DbSplitCounters::Add(const DbSplitCounters& o) {
   records += o.records;
@@ -82,6 +74,9 @@ DbSplitTransform::DbSplitTransform(DbSplitOptions options)
       parser_(JsonLimits{static_cast<uint64_t>(std::max<int64_t>(options_.max_record_bytes, 0)),
                          options_.max_depth}) {
   if (!options_.now_ms) options_.now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
+  absl::flat_hash_map<std::string, std::string> folded;
+  for (auto& [table, field] : options_.key_fields) folded[absl::AsciiStrToLower(table)] = field;
+  options_.key_fields = std::move(folded);
 }
 
 const std::array<std::string, 3>& DbSplitTransform::TopicsOf(std::string_view table) {
@@ -126,16 +121,13 @@ DbSplitResult DbSplitTransform::Process(const InputRecord& in, const TableLists&
   if (!root.IsObject()) {
     return DeadLetter(in, Reason::kNotObject, "the record is not a JSON object", sink);
   }
-  const Value* table_v = Member(root, "table");
-  if (table_v == nullptr || !table_v->IsString() || table_v->GetStringLength() == 0) {
-    return DeadLetter(in, Reason::kBadType, "table is missing or not a non-empty string", sink);
-  }
-  const Value* type_v = Member(root, "type");
+  const Value* top[kRootFields];
+  FindMembers(root, kRootNames, kRootFields, top);
+  const Value* type_v = top[kType];
   if (type_v == nullptr || !type_v->IsString()) {
     return DeadLetter(in, Reason::kBadType, "type is missing or not a string", sink);
   }
-  const std::string_view table = StringOf(*table_v);
-  const std::string_view type = StringOf(*type_v);
+  const std::string_view type = type_v->text();
   int kind;  // 0 I, 1 U, 2 D
   if (type == "insert" || type == "bootstrap-insert") {
     kind = 0;
@@ -144,28 +136,40 @@ DbSplitResult DbSplitTransform::Process(const InputRecord& in, const TableLists&
   } else if (type == "delete") {
     kind = 2;
   } else {
-    ++counters_.skipped_no_row;
+    ++counters_.skipped_no_row;  // whether or not it names a table (database-create has none)
     return DbSplitResult{DbOutcome::kSkippedNoRow, {}, Reason::kNotJson};
   }
-  const bool is_fact = tables.IsFact(table);
-  const bool is_dim = tables.IsDim(table);
+  const Value* table_v = top[kTable];
+  if (table_v == nullptr || !table_v->IsString() || table_v->GetStringLength() == 0) {
+    return DeadLetter(in, Reason::kBadType, "table is missing or not a non-empty string", sink);
+  }
+  const std::string_view table = table_v->text();
+  const std::string_view folded = Folded(table, &folded_);  // the lists hold lower case
+  const bool is_fact = tables.IsFact(folded);
+  const bool is_dim = tables.IsDim(folded);
   if (!is_fact && !is_dim) {
     ++counters_.skipped_unknown_table;
     return DbSplitResult{DbOutcome::kSkippedUnknownTable, {}, Reason::kNotJson};
   }
-  const Value* data = Member(root, "data");
+  const Value* data = top[kData];
   if (data == nullptr || !data->IsObject()) {
     scratch_ = absl::StrCat("data of a ", ToAbsl(type), " row is missing or not an object");
     return DeadLetter(in, Reason::kNoPayload, scratch_, sink);
   }
-  const Value* id = Member(*data, "id");
-  if (is_dim && (id == nullptr || !KeyText(*id, &key_))) {
+  // `id` and the table's key field, in one pass over the row.
+  auto kf = options_.key_fields.find(ToAbsl(folded));
+  const std::string_view row_names[2] = {
+      "id", kf != options_.key_fields.end() ? std::string_view(kf->second) : std::string_view()};
+  const Value* row_fields[2];
+  FindMembers(*data, row_names, row_names[1].empty() ? 1 : 2, row_fields);
+  const Value* id = row_fields[0];
+  if (is_dim && (id == nullptr || !IdText(*id, &key_))) {
     return DeadLetter(in, Reason::kNoId, "the dimension row has no usable data.id", sink);
   }
 
   out_.Clear();
   writer_.Reset(out_);
-  data->Accept(writer_);
+  WriteJson(writer_, *data);
   const std::string_view value(out_.GetString(), out_.GetSize());
 
   DbSplitResult result;
@@ -180,12 +184,9 @@ DbSplitResult DbSplitTransform::Process(const InputRecord& in, const TableLists&
     result.outcome = DbOutcome::kDimension;
   }
   if (is_fact) {
-    const Value* key_v = nullptr;
-    if (auto kf = options_.key_fields.find(ToAbsl(table)); kf != options_.key_fields.end()) {
-      key_v = Member(*data, kf->second);
-    }
-    if (key_v == nullptr || !KeyText(*key_v, &key_)) {
-      if (id == nullptr || !KeyText(*id, &key_)) key_.assign(table);
+    const Value* key_v = row_names[1].empty() ? nullptr : row_fields[1];
+    if (key_v == nullptr || !IdText(*key_v, &key_)) {
+      if (id == nullptr || !IdText(*id, &key_)) key_.assign(table);
     }
     const std::string& topic = TopicsOf(table)[kind];
     sink->Emit(OutputRecord{-1, topic, key_, value, src_, -1});

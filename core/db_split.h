@@ -4,24 +4,30 @@
 // Promises of Process():
 //  - Exactly one outcome per record, checked in this order:
 //    1. too_big / too_deep / bad_utf8 / not_json (the parse), not_object -> dead letter;
-//    2. `table` not a non-empty string, or `type` not a string -> dead letter bad_type;
+//    2. `type` not a string -> dead letter bad_type;
 //    3. `type` none of insert, update, delete, bootstrap-insert (bootstrap-start/-complete, DDL
-//       such as table-create, ...) -> skipped, counted in `skipped_no_row`;
-//    4. `table` in neither list -> skipped, counted in `skipped_unknown_table`;
-//    5. `data` not an object -> dead letter no_payload;
-//    6. a dimension row whose `data.id` is missing, null, empty or not a scalar -> dead letter
-//       no_id.
+//       such as table-create, database-level DDL such as database-create that has no `table`,
+//       ...) -> skipped, counted in `skipped_no_row`;
+//    4. `table` not a non-empty string -> dead letter bad_type;
+//    5. `table` in neither list -> skipped, counted in `skipped_unknown_table`;
+//    6. `data` not an object -> dead letter no_payload;
+//    7. a dimension row whose `data.id` is not an id (IdText: missing, null, "", a fraction, an
+//       integer beyond 64 bits, an object...) -> dead letter no_id.
 //  - Fact table: one record to topic `DWD_<TABLE>_<I|U|D>` (table upper-cased; insert and
-//    bootstrap-insert -> I, update -> U, delete -> D), value = the `data` object re-serialized
-//    (values keep their JSON types and values; `8197.00` may come out as `8197.0`), key = the
-//    row's key field (`order_id` for order_detail, so it co-partitions with its order_info;
-//    `id` otherwise; see DbSplitOptions::key_fields), falling back to `id`, then to the table
-//    name when absent. src = "<topic>/<partition>/<offset>" of the input record.
+//    bootstrap-insert -> I, update -> U, delete -> D), value = the `data` object written again
+//    with WriteJson: values keep their JSON types and numbers their exact source text (`8197.00`
+//    stays `8197.00`, `4500000001.512456777` and 18446744073709551615 keep every digit); of
+//    duplicate keys only the last is written. Key = IdText of the row's key field (`order_id` for
+//    order_detail, so it co-partitions with its order_info; `id` otherwise; see
+//    DbSplitOptions::key_fields), falling back to `id`, then to the table name when neither is an
+//    id. src = "<topic>/<partition>/<offset>" of the input record.
 //  - Dimension table: insert / update / bootstrap-insert -> RedisWrite SET `DIM:<TABLE>:<id>` =
-//    the `data` object re-serialized; delete -> RedisWrite DEL of that key. The caller applies a
-//    batch's writes in order (one MULTI/EXEC), so per-key order follows the input.
+//    the `data` object written as for a fact; delete -> RedisWrite DEL of that key. The caller
+//    applies a batch's writes in order (one MULTI/EXEC), so per-key order follows the input.
 //  - A table in both lists is routed both ways (nothing dropped while an operator moves it).
-//  - Table names are compared as Maxwell writes them (exact, case-sensitive).
+//  - Table names are matched against the lists ignoring ASCII case (Maxwell writes MySQL's own
+//    case: `Order_Info` is `order_info`); topic names and Redis keys upper-case them, so both
+//    spellings give the same topic and key.
 //
 // Not thread-safe: one transform per worker thread.
 #ifndef RTDW_CORE_DB_SPLIT_H_
@@ -45,15 +51,17 @@
 namespace rtdw {
 
 // The fact and dimension table lists of the current batch (Redis sets FACT:TABLES and
-// DIM:TABLES, or the configured defaults while a set is absent).
-struct TableLists {
-  absl::flat_hash_set<std::string> facts;
-  absl::flat_hash_set<std::string> dims;
-
+// DIM:TABLES, or the configured defaults while a set is absent). Names match ignoring ASCII case.
+class TableLists {
+ public:
   static TableLists From(const std::vector<std::string>& facts,
                          const std::vector<std::string>& dims);
   bool IsFact(std::string_view table) const;
   bool IsDim(std::string_view table) const;
+
+ private:
+  absl::flat_hash_set<std::string> facts_;  // lower case
+  absl::flat_hash_set<std::string> dims_;
 };
 
 // One Redis write, in input order.
@@ -71,7 +79,7 @@ struct DbSplitOptions {
   // Limits on the input record (Maxwell rows are flat; 0 bytes = no size limit).
   int64_t max_record_bytes = 0;
   int max_depth = 64;
-  // Per fact table, the `data` field whose value is the Kafka key (default: `id`).
+  // Per fact table (any case), the `data` field whose value is the Kafka key (default: `id`).
   absl::flat_hash_map<std::string, std::string> key_fields = {{"order_detail", "order_id"}};
   // Wall clock for the dead letters' ts_ingest, epoch ms. Default: absl::Now().
   std::function<int64_t()> now_ms;
@@ -82,7 +90,7 @@ struct DbSplitCounters {
   uint64_t fact_rows[3] = {};  // by I, U, D
   uint64_t dim_sets = 0;
   uint64_t dim_dels = 0;
-  uint64_t skipped_no_row = 0;         // bootstrap markers, DDL, other types
+  uint64_t skipped_no_row = 0;         // bootstrap markers, DDL (with or without a table), ...
   uint64_t skipped_unknown_table = 0;  // rows of tables in neither list
   uint64_t dead_letters = 0;
   uint64_t dead_by_reason[kReasonCount] = {};
@@ -128,6 +136,7 @@ class DbSplitTransform {
   absl::flat_hash_map<std::string, std::array<std::string, 3>> topics_;  // cache by table
   std::string src_;
   std::string key_;
+  std::string folded_;  // the table name in lower case, when it has upper-case letters
   std::string scratch_;
   std::string dead_line_;
   DbSplitCounters counters_;

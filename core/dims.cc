@@ -1,6 +1,5 @@
 #include "core/dims.h"
 
-#include <charconv>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -18,11 +17,11 @@ void Put2(char* p, int v) {
 }
 
 // The JSON text of `v` ("" when OmittedValue).
-std::string JsonText(const rapidjson::Value* v) {
+std::string JsonText(const JsonValue* v) {
   if (OmittedValue(v)) return std::string();
   rapidjson::StringBuffer sb;
   DocWriter w(sb);
-  v->Accept(w);
+  WriteJson(w, *v);
   return std::string(sb.GetString(), sb.GetSize());
 }
 
@@ -31,44 +30,10 @@ std::string JsonText(const rapidjson::Value* v) {
 // ---------------------------------------------------------------------------------------------
 // JSON helpers
 
-void FindMembers(const rapidjson::Value& obj, const std::string_view* names, size_t count,
-                 const rapidjson::Value** found) {
-  for (size_t i = 0; i < count; ++i) found[i] = nullptr;
-  for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m) {
-    std::string_view k = JsonStringView(m->name);
-    for (size_t i = 0; i < count; ++i) {
-      if (k == names[i]) {
-        if (found[i] == nullptr) found[i] = &m->value;
-        break;
-      }
-    }
-  }
-}
-
-bool IdText(const rapidjson::Value& v, std::string* out) {
-  out->clear();
-  if (v.IsString()) {
-    std::string_view s = JsonStringView(v);
-    if (s.empty() || s.find('\0') != std::string_view::npos) return false;
-    out->assign(s.data(), s.size());
-    return true;
-  }
-  char buf[24];
-  if (v.IsInt64()) {
-    out->assign(buf, std::to_chars(buf, buf + sizeof(buf), v.GetInt64()).ptr);
-    return true;
-  }
-  if (v.IsUint64()) {
-    out->assign(buf, std::to_chars(buf, buf + sizeof(buf), v.GetUint64()).ptr);
-    return true;
-  }
-  return false;
-}
-
-void WriteField(DocWriter& w, std::string_view name, const rapidjson::Value* v) {
+void WriteField(DocWriter& w, std::string_view name, const JsonValue* v) {
   if (OmittedValue(v)) return;
   w.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
-  v->Accept(w);
+  WriteJson(w, *v);
 }
 
 void WriteRawField(DocWriter& w, std::string_view name, std::string_view json) {
@@ -90,7 +55,7 @@ std::optional<int> UserDim::AgeOn(absl::CivilDay day) const {
   return AgeInYears(*birthday, day);
 }
 
-DimensionBatch::DimensionBatch() : parser_(kDimRowLimits, 16 * 1024) {}
+DimensionBatch::DimensionBatch() : parser_(kDimRowLimits) {}
 
 void DimensionBatch::Clear() {
   keys_.clear();
@@ -126,9 +91,9 @@ absl::Status DimensionBatch::SetRows(const std::vector<std::optional<std::string
       continue;
     }
     e.found = true;
-    const rapidjson::Value& row = parser_.root();
+    const JsonValue& row = parser_.root();
     if (e.is_user) {
-      const rapidjson::Value* f[2];
+      const JsonValue* f[2];
       FindMembers(row, kUserNames, 2, f);
       e.user.gender_json = JsonText(f[0]);
       e.user.birthday.reset();
@@ -137,7 +102,7 @@ absl::Status DimensionBatch::SetRows(const std::vector<std::optional<std::string
         if (day.ok()) e.user.birthday = *day;
       }
     } else {
-      const rapidjson::Value* f[4];
+      const JsonValue* f[4];
       FindMembers(row, kProvinceNames, 4, f);
       e.province.name_json = JsonText(f[0]);
       e.province.area_code_json = JsonText(f[1]);

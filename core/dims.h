@@ -7,7 +7,8 @@
 //    with ONE DimensionSource::Get per batch, and parses each row once. It does no I/O itself.
 //  - A row that is absent, not a JSON object, or not parsable is "missing": its fields are left
 //    out of documents. A field of a found row that is absent, null or "" is left out too (never
-//    written as null or ""). Values keep their JSON types (stored as their JSON text).
+//    written as null or ""). Values keep their JSON types and, for numbers, their exact source
+//    text (stored as their JSON text); of duplicate keys in a row the last one counts.
 //  - Ages are whole years from the row's `birthday` to a given day (the record's day, never the
 //    wall clock), so a replay writes the same document.
 //  - The time helpers are pure functions of their arguments (core/event_time.h underneath), never
@@ -28,7 +29,6 @@
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "core/json_limits.h"
-#include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 
@@ -42,28 +42,11 @@ using DocWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 // ---------------------------------------------------------------------------------------------
 // JSON helpers
 
-inline std::string_view JsonStringView(const rapidjson::Value& v) {
-  return {v.GetString(), v.GetStringLength()};
-}
+// JsonStringView, OmittedValue, FindMembers and IdText: core/json_limits.h.
 
-// True for a value a document leaves out: a missing member (nullptr), null, or "".
-inline bool OmittedValue(const rapidjson::Value* v) {
-  return v == nullptr || v->IsNull() || (v->IsString() && v->GetStringLength() == 0);
-}
-
-// Fills found[i] with the first member of `obj` named names[i] (nullptr when absent). One pass
-// over the members; `obj` must be an object.
-void FindMembers(const rapidjson::Value& obj, const std::string_view* names, size_t count,
-                 const rapidjson::Value** found);
-
-// The text of an id as it appears in keys (Redis keys, state keys, ES `_id`s): a non-empty string
-// as is, an integer in decimal. False for anything else (null, a fraction, a boolean, an object,
-// an array, "", or a string holding a NUL byte, which the state store refuses).
-bool IdText(const rapidjson::Value& v, std::string* out);
-
-// Writes `"name":<v>` unless OmittedValue(v). Strings are escaped, numbers keep their type
-// (integers stay integers; a double is written back as the same double).
-void WriteField(DocWriter& w, std::string_view name, const rapidjson::Value* v);
+// Writes `"name":<v>` unless OmittedValue(v) (WriteJson: numbers as their source text, strings
+// escaped, duplicate keys inside `v` resolved to the last).
+void WriteField(DocWriter& w, std::string_view name, const JsonValue* v);
 // Writes `"name":<json>` of a value stored as JSON text; nothing when `json` is empty.
 void WriteRawField(DocWriter& w, std::string_view name, std::string_view json);
 void WriteStringField(DocWriter& w, std::string_view name, std::string_view value);

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <type_traits>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "core/status_util.h"
 #include "rapidjson/error/en.h"
@@ -11,26 +13,12 @@
 namespace rtdw {
 namespace {
 
-// Converts the text of a JSON number (already checked against the JSON grammar by the reader) into
-// the handler call RapidJSON itself would make: Int64/Uint64 for an integer that fits, Double
-// otherwise (correctly rounded, std::from_chars). A magnitude beyond the double range fails the
-// parse (RapidJSON's "number too big"); one below it is a signed zero.
-template <typename Target>
-bool ConvertNumber(const char* s, size_t n, Target* t) {
+// The double nearest to the text of a JSON number (already checked against the JSON grammar by
+// the reader), correctly rounded (std::from_chars); false when its magnitude is beyond the double
+// range (RapidJSON's "number too big"). One below the range is a signed zero.
+bool NumberToDouble(const char* s, size_t n, double* d) {
   const char* end = s + n;
-  if (std::find_if(s, end, [](char c) { return c == '.' || c == 'e' || c == 'E'; }) == end) {
-    if (*s == '-') {
-      int64_t i;
-      auto r = std::from_chars(s, end, i);
-      if (r.ec == std::errc() && r.ptr == end) return t->Int64(i);
-    } else {
-      uint64_t u;
-      auto r = std::from_chars(s, end, u);
-      if (r.ec == std::errc() && r.ptr == end) return t->Uint64(u);
-    }
-  }
-  double d = 0;
-  auto r = std::from_chars(s, end, d);
+  auto r = std::from_chars(s, end, *d);
   if (r.ptr != end) return false;
   if (r.ec == std::errc::result_out_of_range) {
     // Too large or too small: the decimal exponent of the first significant digit says which.
@@ -55,15 +43,137 @@ bool ConvertNumber(const char* s, size_t n, Target* t) {
       if (neg) exp = -exp;
     }
     if (lead + exp > 0) return false;  // too big for a double
-    d = *s == '-' ? -0.0 : 0.0;
+    *d = *s == '-' ? -0.0 : 0.0;
   } else if (r.ec != std::errc()) {
     return false;
   }
-  return t->Double(d);
+  return true;
 }
 
-// Forwards SAX events to `Target` (a rapidjson::Document) and stops the parse, by returning
-// false, as soon as the nesting passes `max_depth`.
+bool IsIntegerText(const char* s, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (s[i] == '.' || s[i] == 'e' || s[i] == 'E') return false;
+  }
+  return n > 0;
+}
+
+// Whether the text of a JSON number lies within the double range, cheaply: RapidJSON's reader
+// refuses long mantissas and large exponents itself, but lets through an exponent near the limit
+// (`9e308`); without an exponent only a number of more than 308 digits can be beyond the range.
+bool NumberInDoubleRange(const char* s, size_t n) {
+  bool exponent = false;
+  for (size_t i = 0; i < n; ++i) exponent |= (s[i] | 0x20) == 'e';
+  if (!exponent && n < 300) return true;
+  double d;
+  return NumberToDouble(s, n, &d);
+}
+
+// A rapidjson::Document as the target of the reader with numbers as text: each number becomes
+// the call RapidJSON itself would make: Int64/Uint64 for an integer that fits, Double otherwise
+// (NumberToDouble). RapidJSON 1.1's own full-precision conversion turns a zero with a large
+// exponent into garbage (`0e300` -> -1.9e109, found by fuzz/log_record; its DiyFp::Normalize
+// calls clz(0)).
+class ConvertingDocument {
+ public:
+  explicit ConvertingDocument(rapidjson::Document* d) : d_(d) {}
+  bool Null() { return d_->Null(); }
+  bool Bool(bool b) { return d_->Bool(b); }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool /*copy*/) {
+    const char* end = s + n;
+    if (IsIntegerText(s, n)) {
+      if (*s == '-') {
+        int64_t i;
+        auto r = std::from_chars(s, end, i);
+        if (r.ec == std::errc() && r.ptr == end) return d_->Int64(i);
+      } else {
+        uint64_t u;
+        auto r = std::from_chars(s, end, u);
+        if (r.ec == std::errc() && r.ptr == end) return d_->Uint64(u);
+      }
+    }
+    double d = 0;
+    if (!NumberToDouble(s, n, &d)) {
+      out_of_range_ = true;
+      return false;
+    }
+    return d_->Double(d);
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) { return d_->String(s, n, copy); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return d_->Key(s, n, copy); }
+  bool StartObject() { return d_->StartObject(); }
+  bool EndObject(rapidjson::SizeType n) { return d_->EndObject(n); }
+  bool StartArray() { return d_->StartArray(); }
+  bool EndArray(rapidjson::SizeType n) { return d_->EndArray(n); }
+  bool out_of_range() const { return out_of_range_; }
+
+ private:
+  rapidjson::Document* d_;
+  bool out_of_range_ = false;
+};
+
+}  // namespace
+
+// Builds the JsonValue array of an in-place parse: every value is appended in document order; a
+// container's size and span are filled in at its end.
+class JsonTapeBuilder {
+ public:
+  JsonTapeBuilder(std::vector<JsonValue>* tape, std::vector<uint32_t>* open)
+      : tape_(tape), open_(open) {}
+
+  bool Null() { return Scalar(JsonValue::Type::kNull, nullptr, 0); }
+  bool Bool(bool b) {
+    return Scalar(b ? JsonValue::Type::kTrue : JsonValue::Type::kFalse, nullptr, 0);
+  }
+  // In place (kParseInsituFlag) the text of numbers and strings stays in the parser's buffer.
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool /*copy*/) {
+    if (!NumberInDoubleRange(s, n)) {
+      out_of_range_ = true;
+      return false;
+    }
+    return Scalar(JsonValue::Type::kNumber, s, n);
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool /*copy*/) {
+    return Scalar(JsonValue::Type::kString, s, n);
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return String(s, n, copy); }
+  bool StartObject() { return Open(JsonValue::Type::kObject); }
+  bool EndObject(rapidjson::SizeType n) { return Close(n); }
+  bool StartArray() { return Open(JsonValue::Type::kArray); }
+  bool EndArray(rapidjson::SizeType n) { return Close(n); }
+
+  bool out_of_range() const { return out_of_range_; }
+
+ private:
+  bool Scalar(JsonValue::Type t, const char* s, rapidjson::SizeType n) {
+    JsonValue& v = tape_->emplace_back();
+    v.ptr_ = s;
+    v.len_ = n;
+    v.meta_ = (1u << 3) | static_cast<uint32_t>(t);
+    return true;
+  }
+  bool Open(JsonValue::Type t) {
+    open_->push_back(static_cast<uint32_t>(tape_->size()));
+    tape_->emplace_back().meta_ = static_cast<uint32_t>(t);
+    return true;
+  }
+  bool Close(rapidjson::SizeType n) {
+    uint32_t at = open_->back();
+    open_->pop_back();
+    JsonValue& v = (*tape_)[at];
+    v.len_ = n;
+    v.meta_ |= (static_cast<uint32_t>(tape_->size()) - at) << 3;
+    return true;
+  }
+
+  std::vector<JsonValue>* tape_;
+  std::vector<uint32_t>* open_;
+  bool out_of_range_ = false;
+};
+
+namespace {
+
+// Forwards SAX events to `Target` (JsonTapeBuilder or ConvertingDocument) and stops the parse, by
+// returning false, as soon as the nesting passes `max_depth`.
 template <typename Target>
 class DepthLimitedHandler {
  public:
@@ -72,16 +182,15 @@ class DepthLimitedHandler {
 
   bool Null() { return t_->Null(); }
   bool Bool(bool b) { return t_->Bool(b); }
-  bool Int(int i) { return t_->Int(i); }
-  bool Uint(unsigned i) { return t_->Uint(i); }
-  bool Int64(int64_t i) { return t_->Int64(i); }
-  bool Uint64(uint64_t i) { return t_->Uint64(i); }
-  bool Double(double d) { return t_->Double(d); }
-  // Numbers arrive as their text (kParseNumbersAsStringsFlag) and are converted here: RapidJSON
-  // 1.1's full-precision conversion turns a zero with a large exponent into garbage (`0e300` ->
-  // -1.9e109, found by fuzz/log_record; its DiyFp::Normalize calls clz(0)).
-  bool RawNumber(const Ch* s, rapidjson::SizeType n, bool /*copy*/) {
-    return ConvertNumber(s, n, t_);
+  // Numbers arrive as their text only (kParseNumbersAsStringsFlag): the reader never calls
+  // Int/Uint/Int64/Uint64/Double.
+  bool Int(int) { return false; }
+  bool Uint(unsigned) { return false; }
+  bool Int64(int64_t) { return false; }
+  bool Uint64(uint64_t) { return false; }
+  bool Double(double) { return false; }
+  bool RawNumber(const Ch* s, rapidjson::SizeType n, bool copy) {
+    return t_->RawNumber(s, n, copy);
   }
   bool String(const Ch* s, rapidjson::SizeType n, bool copy) { return t_->String(s, n, copy); }
   bool Key(const Ch* s, rapidjson::SizeType n, bool copy) { return t_->Key(s, n, copy); }
@@ -112,24 +221,40 @@ class DepthLimitedHandler {
   bool exceeded_ = false;
 };
 
+// What one run of the reader left: its result and the target's own reasons to stop it.
+struct ParseRun {
+  rapidjson::ParseResult result;
+  bool exceeded = false;      // nesting deeper than the limit
+  bool out_of_range = false;  // a number beyond the double range
+};
+
+// Runs `reader` over `stream` into `target` through the depth limit.
+template <unsigned kFlags, typename Stream, typename Target>
+ParseRun RunParse(rapidjson::Reader* reader, Stream* stream, Target* target, int max_depth) {
+  DepthLimitedHandler<Target> handler(target, max_depth);
+  ParseRun run;
+  run.result = reader->Parse<kFlags>(*stream, handler);
+  run.exceeded = handler.exceeded();
+  run.out_of_range = target->out_of_range();
+  return run;
+}
+
 // The generator for Document::Populate: runs `reader` over `stream` into the document.
 template <unsigned kFlags, typename Stream>
-struct LimitedParse {
+struct DocumentParse {
   rapidjson::Reader* reader;
   Stream* stream;
   int max_depth;
-  rapidjson::ParseResult result;
-  bool exceeded = false;
+  ParseRun run;
 
   bool operator()(rapidjson::Document& doc) {
-    DepthLimitedHandler<rapidjson::Document> handler(&doc, max_depth);
-    result = reader->Parse<kFlags>(*stream, handler);
-    exceeded = handler.exceeded();
-    return !result.IsError();
+    ConvertingDocument target(&doc);
+    run = RunParse<kFlags>(reader, stream, &target, max_depth);
+    return !run.result.IsError();
   }
 };
 
-// What the reader is asked for: kSafeParseFlags, numbers as text (converted by ConvertNumber).
+// What the reader is asked for: kSafeParseFlags, numbers as text.
 constexpr unsigned kReaderFlags = kSafeParseFlags | rapidjson::kParseNumbersAsStringsFlag;
 
 int EffectiveDepth(int max_depth) { return std::clamp(max_depth, 1, kMaxSupportedJsonDepth); }
@@ -161,8 +286,7 @@ size_t LoneLowSurrogateEscape(std::string_view text) {
 }
 
 // Classifies a finished parse; fills `detail` on failure.
-template <typename Gen>
-JsonStatus Classify(const Gen& gen, size_t consumed, std::string_view text, int max_depth,
+JsonStatus Classify(const ParseRun& gen, size_t consumed, std::string_view text, int max_depth,
                     std::string* detail) {
   if (gen.exceeded) {
     if (detail) *detail = absl::StrCat("JSON nesting deeper than ", max_depth);
@@ -181,7 +305,9 @@ JsonStatus Classify(const Gen& gen, size_t consumed, std::string_view text, int 
       return JsonStatus::kBadUtf8;
     }
     if (detail) {
-      if (gen.result.IsError()) {
+      if (gen.out_of_range) {
+        *detail = absl::StrCat("number beyond the double range at offset ", gen.result.Offset());
+      } else if (gen.result.IsError()) {
         *detail = absl::StrCat(rapidjson::GetParseError_En(gen.result.Code()), " at offset ",
                                gen.result.Offset());
       } else {
@@ -267,32 +393,290 @@ size_t Utf8PrefixLength(std::string_view s, size_t limit) {
   return n;
 }
 
-JsonParser::JsonParser(JsonLimits limits, size_t pool_bytes)
-    : limits_(limits),
-      pool_buffer_(new char[std::max<size_t>(pool_bytes, 1024)]),
-      pool_(pool_buffer_.get(), std::max<size_t>(pool_bytes, 1024)),
-      doc_(&pool_) {
+// ---------------------------------------------------------------------------------------------
+// JsonValue, JsonParser
+
+namespace {
+
+// The sign and magnitude of a number written as an integer (`-?digits`, as the JSON grammar
+// writes one); false for a fraction or exponent form or a magnitude beyond uint64.
+bool IntegerParts(const JsonValue& v, bool* negative, uint64_t* magnitude) {
+  if (!v.IsNumber()) return false;
+  const char* p = v.GetString();
+  const char* end = p + v.GetStringLength();
+  *negative = p < end && *p == '-';
+  if (*negative) ++p;
+  if (p == end) return false;
+  uint64_t m = 0;
+  for (; p < end; ++p) {
+    const unsigned digit = static_cast<unsigned char>(*p) - '0';
+    if (digit > 9) return false;  // '.', 'e', 'E'
+    if (m > (UINT64_MAX - digit) / 10) return false;
+    m = m * 10 + digit;
+  }
+  *magnitude = m;
+  return true;
+}
+
+template <typename T>
+bool IntegerOf(const JsonValue& v, T* out) {
+  bool negative;
+  uint64_t m;
+  if (!IntegerParts(v, &negative, &m)) return false;
+  if constexpr (std::is_unsigned_v<T>) {
+    if (negative && m != 0) return false;
+    *out = m;
+  } else {
+    if (negative) {
+      if (m > uint64_t{1} << 63) return false;
+      *out = static_cast<int64_t>(0 - m);
+    } else {
+      if (m > static_cast<uint64_t>(INT64_MAX)) return false;
+      *out = static_cast<int64_t>(m);
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool JsonValue::IsInt64() const {
+  int64_t i;
+  return IntegerOf(*this, &i);
+}
+
+bool JsonValue::IsUint64() const {
+  uint64_t u;
+  return IntegerOf(*this, &u);
+}
+
+int64_t JsonValue::GetInt64() const {
+  int64_t i = 0;
+  return IntegerOf(*this, &i) ? i : 0;
+}
+
+uint64_t JsonValue::GetUint64() const {
+  uint64_t u = 0;
+  return IntegerOf(*this, &u) ? u : 0;
+}
+
+const JsonValue* JsonValue::Find(std::string_view name) const {
+  const JsonValue* found = nullptr;
+  for (Member m : Members()) {
+    if (m.name.text() == name) found = &m.value;
+  }
+  return found;
+}
+
+const JsonValue JsonParser::kNull;
+
+JsonParser::JsonParser(JsonLimits limits) : limits_(limits) {
   limits_.max_depth = EffectiveDepth(limits_.max_depth);
 }
 
 JsonStatus JsonParser::Parse(std::string_view text) {
   detail_.clear();
-  doc_.SetNull();
-  pool_.Clear();
-  if (limits_.max_bytes > 0 && text.size() > limits_.max_bytes) {
-    detail_ =
-        absl::StrCat("record of ", text.size(), " bytes is over the limit of ", limits_.max_bytes);
+  tape_.clear();
+  open_.clear();
+  const uint64_t max_bytes = limits_.max_bytes > 0 && limits_.max_bytes < kMaxJsonRecordBytes
+                                 ? limits_.max_bytes
+                                 : kMaxJsonRecordBytes;
+  if (text.size() > max_bytes) {
+    detail_ = absl::StrCat("record of ", text.size(), " bytes is over the limit of ", max_bytes);
     return JsonStatus::kTooBig;
   }
   buffer_.assign(text.data(), text.size());  // NUL-terminated by std::string
   rapidjson::InsituStringStream stream(buffer_.data());
-  LimitedParse<kReaderFlags | rapidjson::kParseInsituFlag, rapidjson::InsituStringStream> gen{
-      &reader_, &stream, limits_.max_depth, {}, false};
-  doc_.Populate(gen);
-  JsonStatus st = Classify(gen, stream.Tell(), text, limits_.max_depth, &detail_);
-  if (st != JsonStatus::kOk) doc_.SetNull();
+  JsonTapeBuilder builder(&tape_, &open_);
+  ParseRun run = RunParse<kReaderFlags | rapidjson::kParseInsituFlag>(&reader_, &stream, &builder,
+                                                                      limits_.max_depth);
+  JsonStatus st = Classify(run, stream.Tell(), text, limits_.max_depth, &detail_);
+  if (st != JsonStatus::kOk) tape_.clear();
   return st;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reading and copying records
+
+void FindMembers(const JsonValue& obj, const std::string_view* names, size_t count,
+                 const JsonValue** found) {
+  for (size_t i = 0; i < count; ++i) found[i] = nullptr;
+  for (JsonValue::Member m : obj.Members()) {
+    std::string_view k = m.name.text();
+    for (size_t i = 0; i < count; ++i) {
+      if (k == names[i]) {
+        found[i] = &m.value;  // a later duplicate replaces an earlier one
+        break;
+      }
+    }
+  }
+}
+
+bool IdText(const JsonValue& v, std::string* out) {
+  out->clear();
+  if (v.IsString()) {
+    std::string_view s = v.text();
+    if (s.empty() || s.find('\0') != std::string_view::npos) return false;
+    out->assign(s.data(), s.size());
+    return true;
+  }
+  char buf[24];
+  int64_t i;
+  if (IntegerOf(v, &i)) {
+    out->assign(buf, std::to_chars(buf, buf + sizeof(buf), i).ptr);
+    return true;
+  }
+  uint64_t u;
+  if (IntegerOf(v, &u)) {
+    out->assign(buf, std::to_chars(buf, buf + sizeof(buf), u).ptr);
+    return true;
+  }
+  return false;
+}
+
+namespace {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void WriteScalar(Writer& w, const JsonValue& v) {
+  switch (v.type()) {
+    case JsonValue::Type::kNull:
+      w.Null();
+      break;
+    case JsonValue::Type::kFalse:
+    case JsonValue::Type::kTrue:
+      w.Bool(v.GetBool());
+      break;
+    case JsonValue::Type::kNumber:
+      // Writer::RawNumber of RapidJSON 1.1 quotes the text; RawValue writes it as it is.
+      w.RawValue(v.GetString(), v.GetStringLength(), rapidjson::kNumberType);
+      break;
+    case JsonValue::Type::kString:
+      w.String(v.GetString(), v.GetStringLength());
+      break;
+    case JsonValue::Type::kObject:
+    case JsonValue::Type::kArray:
+      break;
+  }
+}
+
+// Scratch of WriteJson, per thread (reused: no allocation in steady state).
+struct WriteScratch {
+  struct Frame {
+    const JsonValue* next;  // the next member's name, or the next element
+    uint32_t left;          // members or elements still to visit
+    uint32_t index;         // of the next member
+    size_t dropped_base;    // where this object's flags start in `dropped`
+    bool object;
+  };
+  std::vector<Frame> frames;
+  std::vector<uint8_t> dropped;  // per member of the open objects: 1 = a later one has its name
+  std::vector<std::string_view> names;
+  absl::flat_hash_set<std::string_view> seen;
+};
+
+// Appends to `dropped` one flag per member of `obj`: 1 when a later member has the same name.
+void MarkSuperseded(const JsonValue& obj, WriteScratch* s) {
+  const size_t base = s->dropped.size();
+  const uint32_t n = obj.Size();
+  s->dropped.resize(base + n, 0);
+  if (n < 2) return;
+  if (n <= 32) {
+    // A small open-addressing table of member indexes (+1), at most half full.
+    const JsonValue* names[32];  // uninitialized: only the first j are read
+    uint8_t slots[64] = {};
+    uint32_t j = 0;
+    for (JsonValue::Member m : obj.Members()) {
+      const std::string_view k(m.name.GetString(), m.name.GetStringLength());
+      names[j] = &m.name;
+      uint32_t h = static_cast<uint32_t>(k.size());
+      if (!k.empty()) {
+        h = h * 31 + static_cast<uint8_t>(k.front());
+        h = h * 31 + static_cast<uint8_t>(k[k.size() / 2]);
+        h = h * 31 + static_cast<uint8_t>(k.back());
+      }
+      h = (h * 0x9E3779B1u) >> 26;
+      for (;; h = (h + 1) & 63) {
+        if (slots[h] == 0) {
+          slots[h] = static_cast<uint8_t>(j + 1);
+          break;
+        }
+        const uint32_t i = slots[h] - 1u;
+        if (names[i]->GetStringLength() == k.size() &&
+            std::memcmp(names[i]->GetString(), k.data(), k.size()) ==
+                0) {  // an earlier member of this name: the later one replaces it
+          s->dropped[base + i] = 1;
+          slots[h] = static_cast<uint8_t>(j + 1);
+          break;
+        }
+      }
+      ++j;
+    }
+    return;
+  }
+  s->names.clear();
+  for (JsonValue::Member m : obj.Members()) s->names.push_back(m.name.text());
+  s->seen.clear();
+  for (uint32_t i = n; i-- > 0;) {
+    if (!s->seen.insert(s->names[i]).second) s->dropped[base + i] = 1;
+  }
+}
+
+}  // namespace
+
+namespace json_internal {
+
+void WriteJsonValue(Writer& w, const JsonValue& v) {
+  if (!v.IsObject() && !v.IsArray()) {
+    WriteScalar(w, v);
+    return;
+  }
+  thread_local WriteScratch scratch;
+  WriteScratch* s = &scratch;
+  const size_t frames_base = s->frames.size();
+  auto open = [&](const JsonValue& c) {
+    WriteScratch::Frame f{&c + 1, c.Size(), 0, s->dropped.size(), c.IsObject()};
+    if (f.object) {
+      w.StartObject();
+      MarkSuperseded(c, s);
+    } else {
+      w.StartArray();
+    }
+    s->frames.push_back(f);
+  };
+  open(v);
+  while (s->frames.size() > frames_base) {
+    WriteScratch::Frame& f = s->frames.back();
+    if (f.left == 0) {
+      if (f.object) {
+        w.EndObject();
+      } else {
+        w.EndArray();
+      }
+      s->dropped.resize(f.dropped_base);
+      s->frames.pop_back();
+      continue;
+    }
+    const JsonValue* item = f.next;
+    --f.left;
+    if (f.object) {
+      const JsonValue* name = item;
+      item = name + 1;
+      f.next = item->Next();
+      if (s->dropped[f.dropped_base + f.index++]) continue;
+      w.Key(name->GetString(), name->GetStringLength());
+    } else {
+      f.next = item->Next();
+    }
+    if (item->IsObject() || item->IsArray()) {
+      open(*item);  // invalidates `f`
+    } else {
+      WriteScalar(w, *item);
+    }
+  }
+}
+
+}  // namespace json_internal
 
 JsonStatus ParseJsonSafely(std::string_view text, const JsonLimits& limits,
                            rapidjson::Document* doc, std::string* detail) {
@@ -307,9 +691,9 @@ JsonStatus ParseJsonSafely(std::string_view text, const JsonLimits& limits,
   rapidjson::MemoryStream ms(text.data(), text.size());
   rapidjson::Reader reader;
   int depth = EffectiveDepth(limits.max_depth);
-  LimitedParse<kReaderFlags, rapidjson::MemoryStream> gen{&reader, &ms, depth, {}, false};
+  DocumentParse<kReaderFlags, rapidjson::MemoryStream> gen{&reader, &ms, depth, {}};
   doc->Populate(gen);
-  JsonStatus st = Classify(gen, ms.Tell(), text, depth, detail);
+  JsonStatus st = Classify(gen.run, ms.Tell(), text, depth, detail);
   if (st != JsonStatus::kOk) doc->SetNull();
   return st;
 }

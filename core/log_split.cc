@@ -1,18 +1,16 @@
 #include "core/log_split.h"
 
-#include <charconv>
 #include <cstring>
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/status_util.h"
-#include "rapidjson/internal/dtoa.h"
 
 namespace rtdw {
 namespace {
 
-using rapidjson::Value;
+using Value = JsonValue;
 
 // A source field copied to an output field.
 struct FieldMap {
@@ -21,15 +19,16 @@ struct FieldMap {
   bool as_string = false;  // the DWD field is a string whatever the source's type
 };
 
-// Fills out[i] with the first member of `obj` named maps[i].src (nullptr when absent).
+// Fills out[i] with the member of `obj` named maps[i].src (nullptr when absent; of duplicate
+// keys the last one).
 template <size_t N>
 void Lookup(const Value& obj, const FieldMap (&maps)[N], const Value* (&out)[N]) {
   for (auto& p : out) p = nullptr;
-  for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m) {
-    std::string_view k(m->name.GetString(), m->name.GetStringLength());
+  for (Value::Member m : obj.Members()) {
+    std::string_view k = m.name.text();
     for (size_t i = 0; i < N; ++i) {
       if (k == maps[i].src) {
-        if (out[i] == nullptr) out[i] = &m->value;
+        out[i] = &m.value;
         break;
       }
     }
@@ -66,18 +65,12 @@ constexpr FieldMap kActionFields[] = {{"action_id", "action_id"},
                                       {"item_type", "action_item_type"},
                                       {"ts", "action_ts"}};
 
-// The text of a scalar for an `as_string` field; false for objects, arrays and null.
+// The text of a scalar for an `as_string` field (a number's exact source text); false for
+// objects, arrays and null.
 bool ScalarText(const Value& v, std::string* out) {
   out->clear();
-  char buf[40];
-  if (v.IsString()) {
-    out->assign(v.GetString(), v.GetStringLength());
-  } else if (v.IsInt64()) {
-    out->assign(buf, std::to_chars(buf, buf + sizeof(buf), v.GetInt64()).ptr);
-  } else if (v.IsUint64()) {
-    out->assign(buf, std::to_chars(buf, buf + sizeof(buf), v.GetUint64()).ptr);
-  } else if (v.IsDouble()) {
-    out->assign(buf, rapidjson::internal::dtoa(v.GetDouble(), buf));
+  if (v.IsString() || v.IsNumber()) {
+    out->assign(v.text());
   } else if (v.IsBool()) {
     out->assign(v.GetBool() ? "true" : "false");
   } else {
@@ -200,18 +193,20 @@ SplitOutcome LogSplitTransform::Process(const InputRecord& in, RecordSink* sink)
       scratch_ = absl::StrCat(ToAbsl(kRoot[which].src), " is not an array");
       return DeadLetter(in, Reason::kBadType, scratch_, sink);
     }
-    for (rapidjson::SizeType i = 0; i < arr->Size(); ++i) {
-      if (!(*arr)[i].IsObject()) {
+    uint32_t i = 0;
+    for (const Value& e : arr->Elements()) {
+      if (!e.IsObject()) {
         scratch_ = absl::StrCat(ToAbsl(kRoot[which].src), "[", i, "] is not an object");
         return DeadLetter(in, Reason::kBadType, scratch_, sink);
       }
+      ++i;
     }
-  }
-  if (start == nullptr && page == nullptr) {
-    return DeadLetter(in, Reason::kNoPayload, "the record has neither start nor page", sink);
   }
   const Value* err = top[kErr];
   const bool has_err = err != nullptr && !err->IsNull();
+  if (start == nullptr && page == nullptr && !has_err) {
+    return DeadLetter(in, Reason::kNoPayload, "the record has none of start, page and err", sink);
+  }
 
   const Value* starts[std::size(kStartFields)];
   const Value* pages[std::size(kPageFields)];
@@ -228,16 +223,17 @@ SplitOutcome LogSplitTransform::Process(const InputRecord& in, RecordSink* sink)
       }
     }
     if (page != nullptr && top[kDisplays] != nullptr) {
-      const Value& arr = *top[kDisplays];
-      for (rapidjson::SizeType d = 0; d < arr.Size(); ++d) {
+      uint32_t d = 0;
+      for (const Value& display : top[kDisplays]->Elements()) {
         for (const FieldMap& fm : kDisplayFields) {
           if (!fm.as_string) continue;
-          auto m = arr[d].FindMember(rapidjson::StringRef(fm.src.data(), fm.src.size()));
-          if (m != arr[d].MemberEnd() && !m->value.IsNull() && !IsScalar(m->value)) {
+          const Value* v = display.Find(fm.src);
+          if (v != nullptr && !v->IsNull() && !IsScalar(*v)) {
             scratch_ = absl::StrCat("displays[", d, "].", ToAbsl(fm.src), " is not a scalar");
             return DeadLetter(in, Reason::kBadType, scratch_, sink);
           }
         }
+        ++d;
       }
     }
   }
@@ -256,7 +252,7 @@ SplitOutcome LogSplitTransform::Process(const InputRecord& in, RecordSink* sink)
   auto put_value = [&](std::string_view dst, const Value& v) {
     PutKey(out_, dst, &first);
     writer_.Reset(out_);
-    v.Accept(writer_);
+    WriteJson(writer_, v);
   };
   // Writes the mapped fields of `obj` present in `vals` (null counts as absent).
   auto put_fields = [&](const FieldMap* maps, size_t n, const Value* const* vals) {
@@ -306,23 +302,25 @@ SplitOutcome LogSplitTransform::Process(const InputRecord& in, RecordSink* sink)
     ++counters_.page;
     if (const Value* arr = top[kDisplays]; arr != nullptr) {
       const Value* vals[std::size(kDisplayFields)];
-      for (rapidjson::SizeType i = 0; i < arr->Size(); ++i) {
+      int i = 0;
+      for (const Value& display : arr->Elements()) {
         out_.Pop(out_.GetSize() - page_mark);
-        Lookup((*arr)[i], kDisplayFields, vals);
+        Lookup(display, kDisplayFields, vals);
         put_fields(kDisplayFields, std::size(kDisplayFields), vals);
         out_.Put('}');
-        emit(LogSlot::kDisplay, static_cast<int>(i));
+        emit(LogSlot::kDisplay, i++);
         ++counters_.display;
       }
     }
     if (const Value* arr = top[kActions]; arr != nullptr) {
       const Value* vals[std::size(kActionFields)];
-      for (rapidjson::SizeType i = 0; i < arr->Size(); ++i) {
+      int i = 0;
+      for (const Value& action : arr->Elements()) {
         out_.Pop(out_.GetSize() - page_mark);
-        Lookup((*arr)[i], kActionFields, vals);
+        Lookup(action, kActionFields, vals);
         put_fields(kActionFields, std::size(kActionFields), vals);
         out_.Put('}');
-        emit(LogSlot::kAction, static_cast<int>(i));
+        emit(LogSlot::kAction, i++);
         ++counters_.action;
       }
     }

@@ -6,18 +6,22 @@
 //    max_record_bytes), too_deep / bad_utf8 / not_json (the parse), not_object, too_many_items
 //    (`displays` or `actions` longer than max_array_items), bad_type (`common` not an object),
 //    no_mid (no non-empty string `common.mid`), bad_type (`ts` missing or not an integer;
-//    `start`/`page` not objects; `displays`/`actions` not arrays of objects), no_payload (neither
-//    `start` nor `page`). These apply whether or not the record carries `err`.
+//    `start`/`page` not objects; `displays`/`actions` not arrays of objects), no_payload (none of
+//    `start`, `page` and `err`). These apply whether or not the record carries `err`.
 //  - A valid record that carries `err` (present and not null) goes whole and byte-for-byte
-//    unchanged to LogSlot::kError and is not split further.
+//    unchanged to LogSlot::kError and is not split further — also when it has neither `start`
+//    nor `page` (an error-only record, as newer app-log generators emit).
 //  - Otherwise: `start` -> one StartLog (LogSlot::kStart); `page` -> one PageLog (kPage), one
 //    PageDisplayLog per element of `displays` (kDisplay, idx = its index) and one PageActionLog
 //    per element of `actions` (kAction, idx = its index), in that order. A record with both `start`
 //    and `page` is split both ways. `displays`/`actions` without `page` are ignored.
 //  - Output records are flat JSON objects with exactly the fields of §2, in the order listed
-//    there, absent source fields omitted. Values keep their JSON types, except `open_ad_id`,
-//    `display_order` and `display_pos_id`, which become strings (a number is written as its JSON
-//    text, a boolean as true/false); one of those that is an object, array or null is bad_type.
+//    there, absent source fields omitted. Values keep their JSON types, and numbers their exact
+//    source text (`13968`, `10130.00`, `-0.50`, `1.5E+3` are copied as written), except
+//    `open_ad_id`, `display_order` and `display_pos_id`, which become strings (a number is written
+//    as its source text, a boolean as true/false); one of those that is an object or array is
+//    bad_type. Of duplicate keys in an object the last one counts (for validation too). `ts` must
+//    be an integer literal (no fraction or exponent) within int64.
 //  - Every output is keyed by `common.mid` and carries src = "<topic>/<partition>/<offset>" of the
 //    input record.
 //  - Never throws, never recurses on the input, no heap allocation per record in steady state

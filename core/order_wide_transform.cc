@@ -11,7 +11,7 @@
 namespace rtdw {
 namespace {
 
-using rapidjson::Value;
+using Value = JsonValue;
 
 // A dead-letter code of this job (FORMATS.md §7 allows new ones): a record of neither input topic.
 constexpr std::string_view kReasonUnknownTopic = "unknown_topic";

@@ -43,9 +43,10 @@
 //     create_date / create_hour = characters 0-9 / 11-12 of the order's create_time; province_name,
 //     province_area_code, province_3166_2_code, province_iso_code from the province row
 //     (name, area_code, iso_3166_2, iso_code); user_age (whole years from birthday to
-//     create_date) and user_gender from the user row. Values keep their Maxwell JSON types;
-//     absent, null and "" fields are left out; a missing dimension row leaves its fields out and
-//     counts dims_missing (once per missing row per document written).
+//     create_date) and user_gender from the user row. Values keep their Maxwell JSON types, and
+//     ids and amounts their exact source text (`10130.00`, 2^64-1); of duplicate keys in a row
+//     the last one counts; absent, null and "" fields are left out; a missing dimension row leaves
+//     its fields out and counts dims_missing (once per missing row per document written).
 // Hence the same inputs in the same order give the same documents whatever the batch boundaries.
 //
 // Buffered rows (JoinRow::row_json) are `{"src":"<topic/partition/offset>","row":<the input
@@ -126,7 +127,7 @@ class OrderWideTransform : public EsTransform {
   void DeadLetter(std::string_view reason, std::string_view detail, std::string_view src,
                   std::string_view raw, int64_t now_ms, BatchState* state, EsTransformCounters* c);
   std::string_view Keep(std::string s);  // moves `s` into arena_
-  bool ReadOrder(const rapidjson::Value& row, std::string_view text, OrderInfo* info);
+  bool ReadOrder(const JsonValue& row, std::string_view text, OrderInfo* info);
   void AddEmit(const OrderInfo& order, std::string_view detail_row, std::string_view detail_src,
                std::string_view detail_id);
   // False (and nothing written) if a row no longer reads, which pass 1 rules out.

@@ -6,16 +6,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string_view>
+#include <vector>
 
 #include "core/json_limits.h"
 
-#define FUZZ_CHECK(cond, what)                                                         \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
-      std::fprintf(stderr, "%s:%d: fuzz invariant broken: %s (%s)\n", __FILE__, __LINE__, \
-                   #cond, what);                                                      \
-      std::abort();                                                                    \
-    }                                                                                  \
+#define FUZZ_CHECK(cond, what)                                                                   \
+  do {                                                                                           \
+    if (!(cond)) {                                                                               \
+      std::fprintf(stderr, "%s:%d: fuzz invariant broken: %s (%s)\n", __FILE__, __LINE__, #cond, \
+                   what);                                                                        \
+      std::abort();                                                                              \
+    }                                                                                            \
   } while (0)
 
 namespace rtdw::fuzz {
@@ -25,6 +26,34 @@ inline bool IsJsonObject(std::string_view text) {
   rapidjson::Document doc;
   return ParseJsonSafely(text, JsonLimits{0, kMaxSupportedJsonDepth}, &doc) == JsonStatus::kOk &&
          doc.IsObject();
+}
+
+// True when `output` is JSON whose every number is written exactly as some number text of
+// `input` (numbers pass through byte-exact: nothing converted them) and whose objects name each
+// key once (duplicate keys resolved to one member).
+inline bool NumbersAndNamesFrom(std::string_view output, std::string_view input) {
+  JsonParser parser(JsonLimits{0, kMaxSupportedJsonDepth});
+  if (parser.Parse(output) != JsonStatus::kOk) return false;
+  std::vector<const JsonValue*> stack = {&parser.root()};
+  while (!stack.empty()) {
+    const JsonValue* v = stack.back();
+    stack.pop_back();
+    if (v->IsNumber()) {
+      if (input.find(v->text()) == std::string_view::npos) return false;
+    } else if (v->IsObject()) {
+      std::vector<std::string_view> names;
+      for (JsonValue::Member m : v->Members()) {
+        for (std::string_view n : names) {
+          if (n == m.name.text()) return false;
+        }
+        names.push_back(m.name.text());
+        stack.push_back(&m.value);
+      }
+    } else if (v->IsArray()) {
+      for (const JsonValue& e : v->Elements()) stack.push_back(&e);
+    }
+  }
+  return true;
 }
 
 }  // namespace rtdw::fuzz

@@ -3,7 +3,8 @@
 // Beyond "no crash, no sanitizer report", it checks the transform's promises: exactly one
 // outcome per record (a dead letter and nothing else, or outputs and no dead letter), outputs
 // that are JSON objects keyed by a non-empty mid, an error record passed through byte for byte,
-// and a dead letter that is one JSON object naming its reason.
+// a dead letter that is one JSON object naming its reason, and DWD records whose numbers are the
+// input's number texts and whose objects name each key once (docs/DATA.md).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -17,6 +18,7 @@
 namespace {
 
 using rtdw::fuzz::IsJsonObject;
+using rtdw::fuzz::NumbersAndNamesFrom;
 
 struct CheckingSink : rtdw::RecordSink {
   std::string_view input;
@@ -31,6 +33,7 @@ struct CheckingSink : rtdw::RecordSink {
       FUZZ_CHECK(r.value == input, "an error record goes out unchanged");
     } else {
       FUZZ_CHECK(IsJsonObject(r.value), "a DWD record is a JSON object");
+      FUZZ_CHECK(NumbersAndNamesFrom(r.value, input), "numbers as written, each key once");
     }
   }
   void DeadLetter(const rtdw::DeadLetterRecord& r) override {

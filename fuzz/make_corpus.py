@@ -59,6 +59,26 @@ def pick_db(lines, n):
     return [r for rs in seen.values() for r in rs]
 
 
+# Exact data (docs/DATA.md): numbers kept as text, duplicate keys, table case, DDL without a
+# table, error-only app logs.
+LOG_EXACT = [
+    b'{"common":{"mid":"m","vc":"a","vc":"b"},"page":{"during_time":10130.00,"item":-0.50,'
+    b'"item":1.5E+3},"displays":[{"order":18446744073709551616,"pos_id":2.50e-1}],'
+    b'"ts":1764036000000}',
+    b'{"common":{"mid":"m"},"err":{"error_code":3245},"ts":1764036000000}',
+    b'{"common":{"mid":"m"},"page":{},"ts":1.764036E12}',
+    b'{"common":{"mid":"m"},"page":{"a":{"k":1,"k":2,"k":[3,{"x":1,"x":0e300}]}},'
+    b'"ts":-9223372036854775808}',
+]
+MAXWELL_EXACT = [
+    b'{"table":"Order_Info","type":"insert","data":{"id":18446744073709551615,'
+    b'"total_amount":4500000001.512456777,"total_amount":10130.00,"feight_fee":1.5E+3}}',
+    b'{"type":"database-create","database":"gmall2","def":{"charset":"utf8mb4"},"ts":1}',
+    b'{"table":"USER_INFO","type":"update","data":{"id":9007199254740993,"id":7E0}}',
+    b'{"table":"order_detail","type":"insert","data":{"id":1,"order_id":-0,"order_id":99999999999999.99}}',
+]
+
+
 def main():
     build = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "build")
     logs = gen(build, "logs", "--day", "2024-11-25", "--events", "400", "--seed", "7",
@@ -74,7 +94,7 @@ def main():
                  b'{"common":{"mid":"m"},"start":{"open_ad_id":1.5e300},"ts":9223372036854775807}',
                  b'{"common":{"mid":"\\u0000"},"page":{"page_id":"\\ud800"},"ts":-1}',
                  b"[" * 200, b'{"common":{"mid":"m\xff"},"page":{},"ts":1}',
-                 b'{"common":{"mid":"m","mid":"n"},"page":{},"err":null,"ts":1}']:
+                 b'{"common":{"mid":"m","mid":"n"},"page":{},"err":null,"ts":1}'] + LOG_EXACT:
         write("log_record", edge)
 
     # --- Maxwell records (db-split)
@@ -85,7 +105,7 @@ def main():
                  b'{"table":"order_detail","type":"insert","data":{"order_id":null,"id":1.0}}',
                  b'{"table":"order_info","type":"update","data":{"id":1},"old":{}}',
                  b'{"table":"","type":"insert","data":{"id":1}}',
-                 b'{"table":"order_info","type":"table-create","def":{}}']:
+                 b'{"table":"order_info","type":"table-create","def":{}}'] + MAXWELL_EXACT:
         write("maxwell_record", edge)
 
     # --- TOML configs

@@ -3,7 +3,8 @@
 // Checks the transform's promises beyond memory safety: exactly one outcome per record; a fact
 // is one JSON object on a DWD_<TABLE>_<I|U|D> topic; a dimension row is one Redis write of a
 // DIM:<TABLE>:<id> key (a SET's value a JSON object); skips emit nothing; a dead letter is one
-// JSON object and nothing else.
+// JSON object and nothing else. Every number written is the text of a number of the input, and
+// every object written names each key once (docs/DATA.md).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -17,8 +18,10 @@
 namespace {
 
 using rtdw::fuzz::IsJsonObject;
+using rtdw::fuzz::NumbersAndNamesFrom;
 
 struct CheckingSink : rtdw::RecordSink {
+  std::string_view input;
   int emitted = 0;
   int dead = 0;
   std::string topic;
@@ -26,6 +29,7 @@ struct CheckingSink : rtdw::RecordSink {
     ++emitted;
     topic = std::string(r.topic);
     FUZZ_CHECK(IsJsonObject(r.value), "a fact record is a JSON object");
+    FUZZ_CHECK(NumbersAndNamesFrom(r.value, input), "numbers as written, each key once");
   }
   void DeadLetter(const rtdw::DeadLetterRecord& r) override {
     ++dead;
@@ -47,6 +51,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       rtdw::TableLists::From({"order_info", "order_detail", "both"}, {"user_info", "both"}));
   std::string_view value(reinterpret_cast<const char*>(data), size);
   CheckingSink sink;
+  sink.input = value;
   std::vector<rtdw::RedisWrite> redis;
   rtdw::InputRecord in;
   in.topic = "ODS_BASE_DB";
@@ -73,7 +78,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   for (const auto& w : redis) {
     FUZZ_CHECK(w.key.rfind("DIM:", 0) == 0, "a dimension key is DIM:...");
-    if (w.op == rtdw::RedisWrite::Op::kSet) FUZZ_CHECK(IsJsonObject(w.value), "a row is JSON");
+    if (w.op == rtdw::RedisWrite::Op::kSet) {
+      FUZZ_CHECK(IsJsonObject(w.value), "a row is JSON");
+      FUZZ_CHECK(NumbersAndNamesFrom(w.value, value), "numbers as written, each key once");
+    }
   }
   return 0;
 }

@@ -33,7 +33,7 @@ namespace rtdw::baseline {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using rapidjson::Value;
+using Value = JsonValue;
 
 std::atomic<bool> g_stop{false};
 

@@ -72,7 +72,8 @@ TEST_F(DbSplitTest, FactInsertUpdateDelete) {
   EXPECT_TRUE(JsonEq(R"({"id":3501,"user_id":37,"province_id":11,"order_status":"1001",)"
                      R"("total_amount":8197.00,"create_time":"2025-11-25 10:00:01"})",
                      o.value));
-  EXPECT_EQ(ParseOrDie(o.value)["total_amount"].GetDouble(), 8197.0);
+  EXPECT_EQ(o.value, R"({"id":3501,"user_id":37,"province_id":11,"order_status":"1001",)"
+                     R"("total_amount":8197.00,"create_time":"2025-11-25 10:00:01"})");
   EXPECT_TRUE(ParseOrDie(o.value)["id"].IsInt());
 
   Run(R"({"table":"order_info","type":"update","data":{"id":3501,"order_status":"1002"},)"
@@ -144,30 +145,148 @@ TEST_F(DbSplitTest, MarkersAndUnknownTablesAreSkipped) {
   // Unknown table with a bad row: still just skipped (not ours).
   EXPECT_EQ(Run(R"({"table":"sku_info","type":"insert","data":7})").outcome,
             DbOutcome::kSkippedUnknownTable);
-  // Case matters: Maxwell writes lower case.
-  EXPECT_EQ(Run(R"({"table":"ORDER_INFO","type":"insert","data":{"id":1}})").outcome,
-            DbOutcome::kSkippedUnknownTable);
+  // Database-level DDL has no table: skipped and counted like the other types without a row.
+  EXPECT_EQ(Run(R"({"type":"database-create","database":"gmall2","def":{"database":"gmall2",)"
+                R"("charset":"utf8mb4"},"ts":1764036000,"sql":"create database gmall2"})")
+                .outcome,
+            DbOutcome::kSkippedNoRow);
+  EXPECT_EQ(Run(R"({"type":"database-drop","database":"gmall2","def":{"database":"gmall2",)"
+                R"("charset":"utf8mb4"},"ts":1764036001,"sql":"drop database gmall2"})")
+                .outcome,
+            DbOutcome::kSkippedNoRow);
+  EXPECT_EQ(Run(R"({"type":"database-alter","database":"gmall","ts":1764036002})").outcome,
+            DbOutcome::kSkippedNoRow);
   EXPECT_TRUE(sink_.outputs.empty());
   EXPECT_TRUE(sink_.dead_letters.empty());
   EXPECT_TRUE(redis_.empty());
-  EXPECT_EQ(split_.counters().skipped_no_row, 3u);
-  EXPECT_EQ(split_.counters().skipped_unknown_table, 3u);
+  EXPECT_EQ(split_.counters().skipped_no_row, 6u);
+  EXPECT_EQ(split_.counters().skipped_unknown_table, 2u);
+  EXPECT_EQ(split_.counters().dead_letters, 0u);
+}
+
+// Maxwell writes MySQL's own case; the sets are matched ignoring it, and topic names and Redis
+// keys are upper-cased as always.
+TEST_F(DbSplitTest, TableNamesMatchInAnyCase) {
+  auto r = Run(R"({"database":"gmall","table":"Order_Info","type":"insert","data":{"id":7}})");
+  EXPECT_EQ(r.outcome, DbOutcome::kFact);
+  EXPECT_EQ(r.topic, "DWD_ORDER_INFO_I");
+  // The key field of order_detail applies to Order_Detail too.
+  r = Run(R"({"table":"ORDER_DETAIL","type":"update","data":{"id":9,"order_id":7}})");
+  EXPECT_EQ(r.topic, "DWD_ORDER_DETAIL_U");
+  EXPECT_EQ(Run(R"({"table":"User_Info","type":"insert","data":{"id":37,"name":"x"}})").outcome,
+            DbOutcome::kDimension);
+  EXPECT_EQ(Run(R"({"table":"BASE_PROVINCE","type":"delete","data":{"id":11}})").outcome,
+            DbOutcome::kDimension);
+  ASSERT_EQ(sink_.outputs.size(), 2u);
+  EXPECT_EQ(sink_.outputs[0].topic, "DWD_ORDER_INFO_I");
+  EXPECT_EQ(sink_.outputs[0].key, "7");
+  EXPECT_EQ(sink_.outputs[1].topic, "DWD_ORDER_DETAIL_U");
+  EXPECT_EQ(sink_.outputs[1].key, "7");
+  ASSERT_EQ(redis_.size(), 2u);
+  EXPECT_EQ(redis_[0].key, "DIM:USER_INFO:37");
+  EXPECT_EQ(redis_[1].key, "DIM:BASE_PROVINCE:11");
+  EXPECT_EQ(redis_[1].op, RedisWrite::Op::kDel);
+  // Set members written in another case by an operator match too.
+  tables_ = TableLists::From({"SKU_Info"}, {"Spu_Info"});
+  EXPECT_EQ(Run(R"({"table":"sku_info","type":"insert","data":{"id":1}})").outcome,
+            DbOutcome::kFact);
+  EXPECT_EQ(Run(R"({"table":"SPU_INFO","type":"insert","data":{"id":1}})").outcome,
+            DbOutcome::kDimension);
+  EXPECT_EQ(Run(R"({"table":"order_info","type":"insert","data":{"id":1}})").outcome,
+            DbOutcome::kSkippedUnknownTable);
+  EXPECT_EQ(sink_.outputs.back().topic, "DWD_SKU_INFO_I");
+  EXPECT_EQ(redis_.back().key, "DIM:SPU_INFO:1");
+}
+
+// Money and ids as MySQL decimal(16,2) / bigint unsigned columns reach Maxwell: the DWD record
+// and the Redis row carry each number exactly as the source wrote it (compared as text).
+TEST_F(DbSplitTest, NumbersPassThroughByteExact) {
+  const std::string fact_data =
+      R"({"id":18446744073709551615,"consignee":"张三","total_amount":10130.00,)"
+      R"("order_status":"1001","user_id":9007199254740993,"payment_way":"1101",)"
+      R"("create_time":"2025-11-25 10:00:01","operate_time":null,"province_id":34,)"
+      R"("activity_reduce_amount":-0.50,"coupon_reduce_amount":0.00,)"
+      R"("original_total_amount":4500000001.512456777,"feight_fee":1.5E+3,)"
+      R"("feight_fee_reduce":99999999999999.99,"refundable_time":"2025-12-02 10:00:01"})";
+  auto r = Run(R"({"database":"gmall","table":"order_info","type":"insert","ts":1764036001,)"
+               R"("xid":8713,"commit":true,"data":)" +
+               fact_data + "}");
+  EXPECT_EQ(r.outcome, DbOutcome::kFact);
+  const std::string detail_data =
+      R"({"id":9223372036854775808,"order_id":18446744073709551615,"sku_id":3,)"
+      R"("sku_name":"Apple iPhone 12","order_price":8197.00,"sku_num":1,)"
+      R"("split_total_amount":12345678901234567.89,"split_activity_amount":-0.00,)"
+      R"("split_coupon_amount":2.50e-1})";
+  Run(R"({"table":"order_detail","type":"bootstrap-insert","ts":1764036001,"data":)" + detail_data +
+      "}");
+  const std::string dim_data =
+      R"({"id":18446744073709551614,"name":"北京","region_id":"1","area_code":110000,)"
+      R"("iso_code":"CN-11","credit":10130.00,"score":-1.25E-7})";
+  Run(R"({"table":"base_province","type":"update","data":)" + dim_data +
+      R"(,"old":{"credit":10130.10}})");
+  ASSERT_EQ(sink_.outputs.size(), 2u);
+  EXPECT_EQ(sink_.outputs[0].value, fact_data);
+  EXPECT_EQ(sink_.outputs[0].key, "18446744073709551615");
+  EXPECT_EQ(sink_.outputs[1].value, detail_data);
+  EXPECT_EQ(sink_.outputs[1].key, "18446744073709551615");  // by its order
+  ASSERT_EQ(redis_.size(), 1u);
+  EXPECT_EQ(redis_[0].key, "DIM:BASE_PROVINCE:18446744073709551614");
+  EXPECT_EQ(redis_[0].value, dim_data);
+}
+
+// Where a number is a key it must be an exact integer: exponent forms and fractions are not ids
+// (a dimension row is no_id; a fact row falls back to its id, then to the table name), nor are
+// integers beyond 64 bits.
+TEST_F(DbSplitTest, KeysAreExactIntegers) {
+  Run(R"({"table":"order_detail","type":"insert","data":{"id":5,"order_id":1E3}})");
+  Run(R"({"table":"order_detail","type":"insert","data":{"id":5.0,"order_id":18446744073709551616}})");
+  Run(R"({"table":"order_info","type":"insert","data":{"id":-9223372036854775808}})");
+  ASSERT_EQ(sink_.outputs.size(), 3u);
+  EXPECT_EQ(sink_.outputs[0].key, "5");
+  EXPECT_EQ(sink_.outputs[1].key, "order_detail");
+  EXPECT_EQ(sink_.outputs[1].value, R"({"id":5.0,"order_id":18446744073709551616})");
+  EXPECT_EQ(sink_.outputs[2].key, "-9223372036854775808");
+  ExpectDead(R"({"table":"user_info","type":"insert","data":{"id":3.7e1}})", "no_id");
+  ExpectDead(R"({"table":"user_info","type":"insert","data":{"id":37.0}})", "no_id");
+  ExpectDead(R"({"table":"user_info","type":"insert","data":{"id":18446744073709551616}})",
+             "no_id");
+}
+
+// Duplicate keys: the last one wins, at the top level of the Maxwell record and in `data`; the
+// DWD record and the Redis row carry each name once, with its last value.
+TEST_F(DbSplitTest, DuplicateKeysLastWins) {
+  auto r = Run(R"({"table":"user_info","type":"insert","table":"order_info",)"
+               R"("data":{"id":1,"order_status":"1001","total_amount":1.00,"order_status":"1002",)"
+               R"("id":2}})");
+  EXPECT_EQ(r.outcome, DbOutcome::kFact);
+  ASSERT_EQ(sink_.outputs.size(), 1u);
+  EXPECT_EQ(sink_.outputs[0].key, "2");
+  EXPECT_EQ(sink_.outputs[0].value, R"({"total_amount":1.00,"order_status":"1002","id":2})");
+  EXPECT_TRUE(redis_.empty());
+  Run(R"({"table":"user_info","type":"update","data":{"id":37,"gender":"M","gender":"F"},)"
+      R"("data":{"id":38,"gender":"M","gender":"F","name":"x"}})");
+  ASSERT_EQ(redis_.size(), 1u);
+  EXPECT_EQ(redis_[0].key, "DIM:USER_INFO:38");
+  EXPECT_EQ(redis_[0].value, R"({"id":38,"gender":"F","name":"x"})");
+  // A later `type` that carries no row makes the record one without a row.
+  EXPECT_EQ(
+      Run(R"({"table":"order_info","type":"insert","data":{"id":1},"type":"table-alter"})").outcome,
+      DbOutcome::kSkippedNoRow);
 }
 
 TEST_F(DbSplitTest, TableListsChangeBetweenCalls) {
   const char* rec = R"({"table":"sku_info","type":"insert","data":{"id":5,"sku_name":"x"}})";
   EXPECT_EQ(Run(rec).outcome, DbOutcome::kSkippedUnknownTable);
-  tables_.dims.insert("sku_info");
+  tables_ = TableLists::From({"order_info"}, {"user_info", "sku_info"});
   EXPECT_EQ(Run(rec).outcome, DbOutcome::kDimension);
   ASSERT_EQ(redis_.size(), 1u);
   EXPECT_EQ(redis_[0].key, "DIM:SKU_INFO:5");
-  tables_.dims.erase("sku_info");
-  tables_.facts.insert("sku_info");
+  tables_ = TableLists::From({"order_info", "sku_info"}, {"user_info"});
   auto r = Run(rec);
   EXPECT_EQ(r.outcome, DbOutcome::kFact);
   EXPECT_EQ(r.topic, "DWD_SKU_INFO_I");
   // In both lists: both ways.
-  tables_.dims.insert("sku_info");
+  tables_ = TableLists::From({"order_info", "sku_info"}, {"user_info", "sku_info"});
   Run(rec);
   EXPECT_EQ(redis_.size(), 2u);
   EXPECT_EQ(sink_.outputs.size(), 2u);
@@ -179,6 +298,7 @@ TEST_F(DbSplitTest, DeadLetters) {
              "bad_utf8");
   ExpectDead(R"([1,2])", "not_object");
   ExpectDead(R"({"type":"insert","data":{"id":1}})", "bad_type");
+  ExpectDead(R"({"type":"delete","database":"gmall","data":{"id":1}})", "bad_type");
   ExpectDead(R"({"table":"","type":"insert","data":{"id":1}})", "bad_type");
   ExpectDead(R"({"table":7,"type":"insert","data":{"id":1}})", "bad_type");
   ExpectDead(R"({"table":"order_info","data":{"id":1}})", "bad_type");

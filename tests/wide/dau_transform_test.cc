@@ -616,5 +616,41 @@ TEST_F(DauTest, NumbersAndOddValuesKeepTheirTypes) {
   EXPECT_EQ(Str(d, "hr"), "10");
 }
 
+// Numbers pass into the document as their source text (compared as text): ids above 2^53 and at
+// 2^64-1, decimals with trailing zeros and many digits, negative and exponent forms — from the
+// DWD record and from the dimension rows. Ids that key a dimension lookup are exact integers.
+// Duplicate keys: the last one wins, in the record and in the dimension row.
+TEST_F(DauTest, NumbersPassThroughByteExact) {
+  dims_.rows["DIM:USER_INFO:18446744073709551615"] =
+      R"({"id":18446744073709551615,"birthday":"1974-06-09","gender":"M","gender":"F"})";
+  dims_.rows["DIM:BASE_PROVINCE:9007199254740993"] =
+      R"({"id":9007199254740993,"name":"北京","area_code":110000.00,"iso_code":"CN-11",)"
+      R"("iso_3166_2":"CN-BJ","area_code":110000.10})";
+  // A double would look up DIM:BASE_PROVINCE:9007199254740992 and find nothing.
+  dims_.rows["DIM:BASE_PROVINCE:9007199254740992"] = R"({"id":1,"name":"wrong row"})";
+  const std::string rec =
+      R"({"mid":"m","user_id":18446744073709551615,"province_id":9007199254740993,)"
+      R"("brand":1.5E+3,"page_id":"home","page_item":10130.00,"source_type":-0.50,)"
+      R"("during_time":4500000001.512456777,"during_time":13968.000,"ts":1764036000000})";
+  Add(rec);
+  Add(R"({"mid":"n","during_time":99999999999999.99,"ts":1.764036E12})");
+  Run();
+  auto it = docs_.find({"gmall_dau_info_2025-11-25", "m"});
+  ASSERT_NE(it, docs_.end());
+  EXPECT_EQ(it->second,
+            R"({"mid":"m","user_id":18446744073709551615,"province_id":9007199254740993,)"
+            R"("brand":1.5E+3,"page_id":"home","page_item":10130.00,"source_type":-0.50,)"
+            R"("during_time":13968.000,"user_gender":"F","user_age":51,"province_name":"北京",)"
+            R"("province_iso_code":"CN-11","province_3166_2":"CN-BJ",)"
+            R"("province_area_code":110000.10,"dt":"2025-11-25","hr":"10",)"
+            R"("ts":1764036000000,"rtdw_src":"DWD_PAGE_LOG_TOPIC/0/0"})");
+  EXPECT_EQ(dau_->counters().dims_missing, 0u);
+  // ts in an exponent form is not an integer: a dead letter whose raw is the record as written.
+  ASSERT_EQ(store_.dead_letters.size(), 1u);
+  rapidjson::Document dl = Parse(store_.dead_letters[0]);
+  EXPECT_EQ(Str(dl, "reason"), "bad_type");
+  EXPECT_EQ(Str(dl, "raw"), R"({"mid":"n","during_time":99999999999999.99,"ts":1.764036E12})");
+}
+
 }  // namespace
 }  // namespace rtdw

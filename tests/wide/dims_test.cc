@@ -11,22 +11,39 @@
 namespace rtdw {
 namespace {
 
-using ::rtdw::testing::Parse;
-
 TEST(DimsTest, IdText) {
   std::string s;
-  rapidjson::Document d =
-      Parse(R"({"a":"37","b":37,"c":18446744073709551615,"d":-5,"e":1.5,"f":"","g":null,"h":true,)"
-            R"("i":"x\u0000y","j":[1]})");
-  EXPECT_TRUE(IdText(d["a"], &s));
+  JsonParser p(JsonLimits{});
+  ASSERT_EQ(
+      p.Parse(
+          R"({"a":"37","b":37,"c":18446744073709551615,"d":-5,"e":1.5,"f":"","g":null,"h":true,)"
+          R"("i":"x\u0000y","j":[1],"k":-9223372036854775808,"l":9007199254740993,"m":-0,)"
+          R"("n":18446744073709551616,"o":-9223372036854775809,"p":1E3,"q":37.0,"r":3.7e1})"),
+      JsonStatus::kOk);
+  const JsonValue& d = p.root();
+  auto id = [&](const char* name) {
+    const JsonValue* v = d.Find(name);
+    EXPECT_NE(v, nullptr) << name;
+    return v != nullptr && IdText(*v, &s);
+  };
+  EXPECT_TRUE(id("a"));
   EXPECT_EQ(s, "37");
-  EXPECT_TRUE(IdText(d["b"], &s));
+  EXPECT_TRUE(id("b"));
   EXPECT_EQ(s, "37");
-  EXPECT_TRUE(IdText(d["c"], &s));
+  EXPECT_TRUE(id("c"));  // 2^64-1
   EXPECT_EQ(s, "18446744073709551615");
-  EXPECT_TRUE(IdText(d["d"], &s));
+  EXPECT_TRUE(id("d"));
   EXPECT_EQ(s, "-5");
-  for (const char* bad : {"e", "f", "g", "h", "i", "j"}) EXPECT_FALSE(IdText(d[bad], &s)) << bad;
+  EXPECT_TRUE(id("k"));  // -2^63
+  EXPECT_EQ(s, "-9223372036854775808");
+  EXPECT_TRUE(id("l"));  // 2^53+1: a double would say ...992
+  EXPECT_EQ(s, "9007199254740993");
+  EXPECT_TRUE(id("m"));
+  EXPECT_EQ(s, "0");
+  // Fractions, exponent forms (even of whole numbers) and integers beyond 64 bits are no ids.
+  for (const char* bad : {"e", "f", "g", "h", "i", "j", "n", "o", "p", "q", "r"}) {
+    EXPECT_FALSE(id(bad)) << bad;
+  }
 }
 
 TEST(DimsTest, BatchGivesOneHandlePerKeyAndParsesRows) {

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "tests/wide/memory_state.h"
@@ -217,8 +218,9 @@ TEST_F(OrderWideTest, DocumentFieldsAndTypes) {
   EXPECT_EQ(d["user_age"].GetInt(), 51);
   EXPECT_EQ(Str(d, "user_gender"), "F");
   EXPECT_EQ(Str(d, "rtdw_src"), "DWD_ORDER_DETAIL_I/0/41");
-  // The body keeps the amounts' values (8197.00 is written back as 8197.0).
-  EXPECT_NE(out.body.find(R"("order_price":8197.0,)"), std::string::npos);
+  // The body keeps the amounts' source text (8197.00, not 8197.0).
+  EXPECT_NE(out.body.find(R"("order_price":8197.00,)"), std::string::npos);
+  EXPECT_NE(out.body.find(R"("coupon_reduce_amount":12.50,)"), std::string::npos);
 }
 
 TEST_F(OrderWideTest, DetailBeforeOrder) {
@@ -601,6 +603,60 @@ TEST(BufferedRowTest, RoundTrip) {
   EXPECT_FALSE(DecodeBufferedRow(R"({"id":7})", &src, &back));
   EXPECT_EQ(back, R"({"id":7})");
   EXPECT_EQ(src, "");
+}
+
+// Ids and amounts pass into the document as their source text (compared as text with the rows):
+// decimal(16,2) money with trailing zeros and 19+ digits, ids above 2^53 and at 2^64-1, negative
+// and exponent forms. The join keys (order_id, id) are exact integers, so an order 2^64-1 meets
+// its details, also when the order waited in the join state. Duplicate keys: the last one wins.
+TEST_F(OrderWideTest, NumbersPassThroughByteExact) {
+  dims_.rows["DIM:USER_INFO:9007199254740993"] =
+      R"({"id":9007199254740993,"birthday":"1974-06-09","gender":"F"})";
+  dims_.rows["DIM:BASE_PROVINCE:34"] =
+      R"({"id":34,"name":"台湾","area_code":710000.00,"iso_code":"CN-71","iso_3166_2":"CN-TW"})";
+  const std::string order =
+      R"({"id":18446744073709551615,"consignee":"张三","total_amount":4500000001.512456777,)"
+      R"("order_status":"1001","user_id":9007199254740993,"payment_way":"1101",)"
+      R"("create_time":"2025-11-25 10:00:01","operate_time":null,)"
+      R"("expire_time":"2025-11-25 10:15:01","province_id":34,"activity_reduce_amount":-0.50,)"
+      R"("coupon_reduce_amount":0.00,"original_total_amount":99999999999999.99,)"
+      R"("feight_fee":1.5E+3,"feight_fee_reduce":10130.00,"refundable_time":"2025-12-02 10:00:01",)"
+      R"("order_status":"1002"})";
+  const std::string detail =
+      R"({"id":9223372036854775808,"order_id":18446744073709551615,"sku_id":12345678901234567890,)"
+      R"("sku_name":"Apple iPhone 12","order_price":10130.00,"sku_num":1,"sku_num":2,)"
+      R"("create_time":"2025-11-25 10:00:01","split_total_amount":12345678901234567.89,)"
+      R"("split_activity_amount":-0.00,"split_coupon_amount":2.50e-1})";
+  Raw(kOrders, order);
+  Run();  // the order waits in the join state
+  Raw(kDetails, detail);
+  BulkOutput out = Run();
+  ASSERT_EQ(out.docs, 1u) << absl::StrJoin(DeadReasons(), ",");
+  auto it = docs_.find({kIndex, "9223372036854775808"});
+  ASSERT_NE(it, docs_.end());
+  EXPECT_EQ(it->second,
+            R"({"detail_id":9223372036854775808,"order_id":18446744073709551615,)"
+            R"("sku_id":12345678901234567890,"order_price":10130.00,"sku_num":2,)"
+            R"("sku_name":"Apple iPhone 12","split_total_amount":12345678901234567.89,)"
+            R"("split_activity_amount":-0.00,"split_coupon_amount":2.50e-1,"province_id":34,)"
+            R"("order_status":"1002","user_id":9007199254740993,)"
+            R"("total_amount":4500000001.512456777,"activity_reduce_amount":-0.50,)"
+            R"("coupon_reduce_amount":0.00,"original_total_amount":99999999999999.99,)"
+            R"("feight_fee":1.5E+3,"feight_fee_reduce":10130.00,)"
+            R"("expire_time":"2025-11-25 10:15:01","refundable_time":"2025-12-02 10:00:01",)"
+            R"("create_time":"2025-11-25 10:00:01","create_date":"2025-11-25",)"
+            R"("create_hour":"10","province_name":"台湾","province_area_code":710000.00,)"
+            R"("province_3166_2_code":"CN-TW","province_iso_code":"CN-71","user_age":51,)"
+            R"("user_gender":"F","rtdw_src":"DWD_ORDER_DETAIL_I/0/0"})");
+  EXPECT_EQ(ow_->counters().dims_missing, 0u);
+  // An id in an exponent form is no id: a dead letter that keeps the row as written.
+  const std::string bad = R"({"id":7E0,"order_id":1,"create_time":"2025-11-25 10:00:01"})";
+  Raw(kDetails, bad);
+  Run();
+  ASSERT_EQ(store_.dead_letters.size(), 1u);
+  rapidjson::Document dl = Parse(store_.dead_letters[0]);
+  EXPECT_EQ(Str(dl, "reason"), "no_id");
+  EXPECT_EQ(Str(dl, "raw"), bad);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "core/dau_document.h"
 #include "core/journal_entry.h"
 #include "core/journal_sink.h"
+#include "core/json_limits.h"
 #include "core/status_util.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
@@ -416,53 +417,45 @@ struct ParsedLetter {
 
 ParsedLetter ParseLetter(std::string_view line) {
   ParsedLetter p;
-  rapidjson::Document d;
-  d.Parse<kParseFlags>(line.data(), line.size());
-  if (d.HasParseError() || !d.IsObject()) return p;
-  auto str = [&](const char* k, std::string* out) {
-    auto it = d.FindMember(k);
-    if (it != d.MemberEnd() && it->value.IsString()) {
-      out->assign(it->value.GetString(), it->value.GetStringLength());
-      return true;
-    }
-    return false;
+  JsonParser parser(JsonLimits{0, kMaxSupportedJsonDepth});
+  if (parser.Parse(line) != JsonStatus::kOk || !parser.root().IsObject()) return p;
+  const JsonValue& d = parser.root();
+  auto str = [&](const char* k, std::string* out) {  // of duplicate keys the last one
+    const JsonValue* v = d.Find(k);
+    if (v == nullptr || !v->IsString()) return false;
+    out->assign(v->text());
+    return true;
   };
   p.ok = true;
   str("reason", &p.reason);
   str("index", &p.index);
   str("id", &p.id);
   p.has_raw = str("raw", &p.raw);
-  auto t = d.FindMember("truncated");
-  p.truncated = t != d.MemberEnd() && t->value.IsBool() && t->value.GetBool();
+  const JsonValue* t = d.Find("truncated");
+  p.truncated = t != nullptr && t->GetBool();
   return p;
 }
 
 // For a DAU document: false when the de-dup state knows a different winner for its slot (the
 // document was superseded by a later one; re-sending it would overwrite the newer winner).
 bool StillTheWinner(const StateStore& store, const std::string& raw) {
-  rapidjson::Document d;
-  d.Parse<kParseFlags>(raw.data(), raw.size());
-  if (d.HasParseError() || !d.IsObject()) return true;
-  auto dt = d.FindMember("dt"), src = d.FindMember("rtdw_src"), ts = d.FindMember("ts"),
-       mid = d.FindMember("mid");
-  if (dt == d.MemberEnd() || src == d.MemberEnd() || ts == d.MemberEnd() || mid == d.MemberEnd() ||
-      !dt->value.IsString() || !src->value.IsString() || !ts->value.IsInt64() ||
-      !mid->value.IsString()) {
+  JsonParser parser(JsonLimits{0, kMaxSupportedJsonDepth});
+  if (parser.Parse(raw) != JsonStatus::kOk || !parser.root().IsObject()) return true;
+  const JsonValue& d = parser.root();
+  const JsonValue *dt = d.Find("dt"), *src = d.Find("rtdw_src"), *ts = d.Find("ts"),
+                  *mid = d.Find("mid");
+  if (dt == nullptr || src == nullptr || ts == nullptr || mid == nullptr || !dt->IsString() ||
+      !src->IsString() || !ts->IsInt64() || !mid->IsString()) {
     return true;
   }
-  auto day = ParseDay(std::string_view(dt->value.GetString(), dt->value.GetStringLength()));
+  auto day = ParseDay(dt->text());
   std::string topic;
   int32_t partition;
   int64_t offset;
-  if (!day.ok() ||
-      !ParseRtdwSrc(std::string_view(src->value.GetString(), src->value.GetStringLength()), &topic,
-                    &partition, &offset)) {
-    return true;
-  }
-  auto v = store.GetDedup(*day, partition,
-                          std::string_view(mid->value.GetString(), mid->value.GetStringLength()));
+  if (!day.ok() || !ParseRtdwSrc(src->text(), &topic, &partition, &offset)) return true;
+  auto v = store.GetDedup(*day, partition, mid->text());
   if (!v.ok() || !v->has_value()) return true;
-  return (*v)->ts_ms == ts->value.GetInt64();
+  return (*v)->ts_ms == ts->GetInt64();
 }
 
 }  // namespace
