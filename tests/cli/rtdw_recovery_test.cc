@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <string>
 #include <vector>
@@ -99,7 +100,7 @@ TEST_F(RecoveryTest, StateInitCreatesAMissingStoreOnly) {
 TEST_F(RecoveryTest, StateInitWithAConfigRecordsTheDaemonsFingerprint) {
   std::string config = tmp_.Sub("rtdw.toml");
   std::ofstream(config) << "[kafka]\nbrokers = \"" << kafka_.bootstrap() << "\"\n[state]\ndir = \""
-                        << root() << "\"\n";
+                        << root() << "\"\n[redis]\n[es]\n[jobs]\n";
   CommandResult r = Rtdw({"--config", config, "--job", "dau", "--json", "state", "init"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(std::string(Json(r)["topic_fingerprint"].GetString()),
@@ -274,6 +275,8 @@ TEST(RecoveryDrill, LostDauStateDirectoryAsDocumented) {
   int64_t imported = sum();
   EXPECT_GT(imported, 0) << r.out;
   EXPECT_LE(imported, consumed) << "the group commits after the store";
+  std::cout << "records " << total << ", consumed before the stop " << consumed
+            << ", imported from the group " << imported << "\n";
   r = Rtdw({"--config", f, "dedup", "restore", "--from-es", "--day", day});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   r = Rtdw({"--config", f, "verify", "--day", day});
