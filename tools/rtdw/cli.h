@@ -6,7 +6,8 @@
 //  - Exactly one JSON document on stdout with --json, also on failure ({"error": ...} at least);
 //    human text on stdout otherwise; error messages always on stderr.
 //  - Reading opens stores read-only and creates nothing (no directory, no file). Writing opens
-//    a store that must exist and is refused while a daemon holds it (RocksDB's LOCK).
+//    a store that must exist and is refused while a daemon holds it (RocksDB's LOCK); only
+//    `state init` creates one (and refuses one that exists).
 #ifndef RTDW_TOOLS_RTDW_CLI_H_
 #define RTDW_TOOLS_RTDW_CLI_H_
 
