@@ -172,7 +172,22 @@ TEST_F(RecoveryTest, OffsetsSetIsCheckedAgainstTheBroker) {
   EXPECT_EQ((stored[{kTopic, 0}]), 0);
   EXPECT_EQ((stored[{kTopic, 1}]), high_[1]);
 
+  // --to-* without --partition: every partition of the topic, in one write.
+  r = Run({"offsets", "set", "--topic", kTopic, "--to-latest"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  d = Json(r);
+  ASSERT_EQ(d["offsets"].Size(), 4u) << r.out;
+  for (const auto& o : d["offsets"].GetArray()) {
+    EXPECT_EQ(o["offset"].GetInt64(), high_[o["partition"].GetInt()]) << r.out;
+  }
+  stored = StoredOffsets(root(), "dau");
+  EXPECT_EQ((stored[{kTopic, 0}]), high_[0]);
+  EXPECT_EQ((stored[{kTopic, 3}]), high_[3]);
+
   // Malformed: exit 2, naming the flag.
+  r = Run({"offsets", "set", "--topic", kTopic, "--offset", "1"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r.err, "--offset needs --partition")) << r.err;
   r = Run({"offsets", "set", "--topic", kTopic, "--partition", "0", "--to-time", "yesterday"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(r.err, "--to-time \"yesterday\": expected")) << r.err;
@@ -320,10 +335,8 @@ TEST_F(RecoveryDrill, LostOrderWideStateDirectoryAsDocumented) {
   MustRun({"--config", f, "state", "init", "--job", "order-wide"});
   MustRun({"--config", f, "offsets", "import-group", "--job", "order-wide"});
   for (const char* topic : {"DWD_ORDER_INFO_I", "DWD_ORDER_DETAIL_I"}) {
-    for (int p = 0; p < so_.partitions; ++p) {
-      MustRun({"--config", f, "offsets", "set", "--job", "order-wide", "--topic", topic,
-               "--partition", absl::StrCat(p), "--to-earliest"});
-    }
+    MustRun({"--config", f, "offsets", "set", "--job", "order-wide", "--topic", topic,
+             "--to-earliest"});
   }
   ASSERT_EQ(stack_->RunToIdle("order-wide"), 0) << stack_->DaemonLog();
   ExpectEsExact(*stack_);

@@ -100,8 +100,9 @@ int main(int argc, char** argv) {
   auto* offsets_set = offsets->add_subcommand(
       "set", "set where a partition resumes (refused while rtdwd holds the store)");
   offsets_set->add_option("--topic", offsets_set_args.topic, "topic")->required();
-  offsets_set->add_option("--partition", offsets_set_args.partition, "partition")
-      ->required()
+  offsets_set
+      ->add_option("--partition", offsets_set_args.partition,
+                   "partition (required with --offset; default with --to-*: every partition)")
       ->check(CLI::NonNegativeNumber);
   offsets_set->add_option("--offset", offsets_set_args.offset,
                           "next offset to read (within the broker's retained range)");

@@ -2,7 +2,9 @@
 // (checked against the broker), `offsets delete` and `offsets import-group`. JSON shapes:
 // docs/STATE.md.
 #include <algorithm>
+#include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -103,7 +105,6 @@ int OffsetsSet(const Globals& g, const OffsetsSetArgs& a, Out& out) {
   int code;
   if (!NeedJob(g, "offsets set", out, &code)) return code;
   if (a.topic.empty()) return Usage(out, "offsets set needs --topic");
-  if (a.partition < 0) return Usage(out, "offsets set needs --partition >= 0");
   int targets = (a.offset ? 1 : 0) + (a.to_earliest ? 1 : 0) + (a.to_latest ? 1 : 0) +
                 (a.to_time.empty() ? 0 : 1);
   if (targets != 1) {
@@ -112,6 +113,7 @@ int OffsetsSet(const Globals& g, const OffsetsSetArgs& a, Out& out) {
                  "--to-time T");
   }
   if (a.offset && *a.offset < 0) return Usage(out, "--offset must be >= 0");
+  if (a.offset && a.partition < 0) return Usage(out, "--offset needs --partition P (>= 0)");
   std::optional<int64_t> time_ms;
   if (!a.to_time.empty()) {
     time_ms = ParseTime(a.to_time);
@@ -133,58 +135,102 @@ int OffsetsSet(const Globals& g, const OffsetsSetArgs& a, Out& out) {
                            absl::StrJoin(g.source_topics, ", "), ")")));
   }
 
-  int64_t target = a.offset.value_or(-1);
-  std::optional<std::pair<int64_t, int64_t>> range;
-  if (!a.unchecked) {
+  // Per partition: the target offset and the broker's range (none when unchecked).
+  struct Target {
+    int32_t partition;
+    int64_t offset;
+    std::optional<std::pair<int64_t, int64_t>> range;
+  };
+  std::vector<Target> targets_list;
+  if (a.unchecked) {
+    targets_list.push_back({a.partition, *a.offset, std::nullopt});
+  } else {
     auto consumer = Connect(g, absl::StrCat("rtdw-cli.", g.job));
     if (!consumer.ok()) return Failed(out, consumer.status());
-    absl::Status s = CheckTopicPartition(g, **consumer, a.topic, a.partition);
-    if (!s.ok()) return Failed(out, s);
-    auto wm = (*consumer)->QueryWatermarks(a.topic, a.partition, g.kafka_timeout);
-    if (!wm.ok()) return Failed(out, wm.status());
-    range = *wm;
-    if (a.to_earliest) target = wm->first;
-    if (a.to_latest) target = wm->second;
-    if (time_ms) {
-      auto at = (*consumer)->OffsetsForTime(a.topic, {a.partition}, *time_ms, g.kafka_timeout);
-      if (!at.ok()) return Failed(out, at.status());
-      int64_t o = at->count(a.partition) ? at->at(a.partition) : -1;
-      target = o < 0 ? wm->second : std::clamp(o, wm->first, wm->second);
+    std::vector<int32_t> partitions;
+    if (a.partition >= 0) {
+      absl::Status s = CheckTopicPartition(g, **consumer, a.topic, a.partition);
+      if (!s.ok()) return Failed(out, s);
+      partitions.push_back(a.partition);
+    } else {  // --to-*: every partition of the topic
+      auto count = (*consumer)->PartitionCount(a.topic, g.kafka_timeout);
+      if (absl::IsNotFound(count.status())) {
+        return Failed(out,
+                      absl::NotFoundError(absl::StrCat(
+                          "--topic ", a.topic, ": no such topic on the broker ", g.kafka_brokers)));
+      }
+      if (!count.ok()) return Failed(out, count.status());
+      for (int32_t p = 0; p < *count; ++p) partitions.push_back(p);
     }
-    if (target < wm->first || target > wm->second) {
-      return Failed(out, absl::OutOfRangeError(absl::StrCat(
-                             "--offset ", target, ": ", a.topic, " [", a.partition,
-                             "] holds offsets ", wm->first, " to ", wm->second,
-                             " (the next one to be written); give an offset in that range")));
+    std::map<int32_t, int64_t> at_time;
+    if (time_ms) {
+      auto at = (*consumer)->OffsetsForTime(a.topic, partitions, *time_ms, g.kafka_timeout);
+      if (!at.ok()) return Failed(out, at.status());
+      at_time = *at;
+    }
+    for (int32_t p : partitions) {
+      auto wm = (*consumer)->QueryWatermarks(a.topic, p, g.kafka_timeout);
+      if (!wm.ok()) return Failed(out, wm.status());
+      int64_t target = a.offset.value_or(-1);
+      if (a.to_earliest) target = wm->first;
+      if (a.to_latest) target = wm->second;
+      if (time_ms) {
+        int64_t o = at_time.count(p) ? at_time[p] : -1;
+        target = o < 0 ? wm->second : std::clamp(o, wm->first, wm->second);
+      }
+      if (target < wm->first || target > wm->second) {
+        return Failed(out, absl::OutOfRangeError(absl::StrCat(
+                               "--offset ", target, ": ", a.topic, " [", p, "] holds offsets ",
+                               wm->first, " to ", wm->second,
+                               " (the next one to be written); give an offset in that range")));
+      }
+      targets_list.push_back({p, target, *wm});
     }
   }
 
   auto store = OpenWrite(g, g.job);
   if (!store.ok()) return Failed(out, store.status());
-  auto prev = (*store)->GetOffset(a.topic, a.partition);
-  if (!prev.ok()) return Failed(out, prev.status());
-  absl::Status s = (*store)->SetOffset(a.topic, a.partition, target);
-  if (s.ok()) s = (*store)->Close();
+  PendingBatch batch = (*store)->NewBatch();
+  Value results(rapidjson::kArrayType);
+  for (const auto& t : targets_list) {
+    auto prev = (*store)->GetOffset(a.topic, t.partition);
+    if (!prev.ok()) return Failed(out, prev.status());
+    absl::Status s = batch.SetOffset(a.topic, t.partition, t.offset);
+    if (!s.ok()) return Failed(out, s);
+    Value e(rapidjson::kObjectType);
+    out.Set(&e, "partition", Value(t.partition));
+    out.Set(&e, "previous", prev->has_value() ? Value(static_cast<int64_t>(**prev)) : Null());
+    out.Set(&e, "offset", Value(t.offset));
+    if (t.range) {
+      Value r(rapidjson::kObjectType);
+      out.Set(&r, "low", Value(t.range->first));
+      out.Set(&r, "high", Value(t.range->second));
+      out.Set(&e, "broker_range", std::move(r));
+    } else {
+      out.Set(&e, "broker_range", Null());
+    }
+    results.PushBack(e, out.alloc());
+    out.text() << g.job << ": " << a.topic << " [" << t.partition << "] "
+               << (prev->has_value() ? absl::StrCat(**prev) : std::string("(none)")) << " -> "
+               << t.offset
+               << (t.range
+                       ? absl::StrCat(" (broker holds ", t.range->first, "..", t.range->second, ")")
+                       : std::string(" (unchecked)"))
+               << "\n";
+  }
+  auto committed = (*store)->Commit(std::move(batch));
+  absl::Status s = committed.ok() ? (*store)->Close() : committed.status();
   if (!s.ok()) return Failed(out, s);
   out.Set("job", out.Str(g.job));
   out.Set("topic", out.Str(a.topic));
-  out.Set("partition", Value(a.partition));
-  out.Set("previous", prev->has_value() ? Value(static_cast<int64_t>(**prev)) : Null());
-  out.Set("offset", Value(target));
-  if (range) {
-    Value r(rapidjson::kObjectType);
-    out.Set(&r, "low", Value(range->first));
-    out.Set(&r, "high", Value(range->second));
-    out.Set("broker_range", std::move(r));
+  if (a.partition >= 0) {  // one partition: its fields at the top level
+    for (auto& m : results[0].GetObject()) {
+      out.Set(std::string_view(m.name.GetString(), m.name.GetStringLength()),
+              Value(m.value, out.alloc()));
+    }
   } else {
-    out.Set("broker_range", Null());
+    out.Set("offsets", std::move(results));
   }
-  out.text() << g.job << ": " << a.topic << " [" << a.partition << "] "
-             << (prev->has_value() ? absl::StrCat(**prev) : std::string("(none)")) << " -> "
-             << target
-             << (range ? absl::StrCat(" (broker holds ", range->first, "..", range->second, ")")
-                       : std::string(" (unchecked)"))
-             << "\n";
   return kExitOk;
 }
 
