@@ -1,6 +1,7 @@
 #include "storage/state_store.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/time.h>
@@ -278,6 +279,29 @@ void FsyncDir(const std::string& dir) {
   }
 }
 
+// A store being created lives in `<root>/.<job>.creating-<pid>-<n>` until it is complete.
+constexpr char kCreatingInfix[] = ".creating-";
+
+// Removes what a creation killed midway left behind: `.<job>.creating-<pid>-*` directories whose
+// process is gone (a live one may be creating the store right now). Best effort.
+void RemoveCreationLeftovers(const std::string& root, const std::string& job) {
+  std::error_code ec;
+  const std::string prefix = absl::StrCat(".", job, kCreatingInfix);
+  fs::directory_iterator it(root, ec);
+  if (ec) return;
+  for (const auto& entry : it) {
+    std::string name = entry.path().filename().string();
+    if (!absl::StartsWith(name, prefix)) continue;
+    std::string rest = name.substr(prefix.size());
+    int pid = 0;
+    if (!absl::SimpleAtoi(rest.substr(0, rest.find('-')), &pid) || pid <= 0) continue;
+    if (pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH) {
+      std::error_code e2;
+      fs::remove_all(entry.path(), e2);
+    }
+  }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -384,6 +408,12 @@ absl::Status PendingBatch::SetOffset(std::string_view topic, int32_t partition,
   RTDW_RETURN_IF_ERROR(CheckPartition(partition));
   return impl_->Put(kCfOffsets, state_keys::OffsetKey(topic, partition),
                     state_keys::EncodeOffsetValue(next_offset));
+}
+
+absl::Status PendingBatch::DeleteOffset(std::string_view topic, int32_t partition) {
+  RTDW_RETURN_IF_ERROR(CheckId("topic", topic));
+  RTDW_RETURN_IF_ERROR(CheckPartition(partition));
+  return impl_->Delete(kCfOffsets, state_keys::OffsetKey(topic, partition));
 }
 
 absl::Status PendingBatch::PutDedup(DayNumber day, int32_t partition, std::string_view mid,
@@ -637,29 +667,78 @@ absl::Status StateStore::OpenImpl(const StateStoreOptions& options) {
     return absl::FailedPreconditionError(
         absl::StrCat("state store ", path_, " exists but is not a directory"));
   }
+  if (!read_only_) RemoveCreationLeftovers(root_, job_);
   bool fresh = !exists || fs::is_empty(path_, ec);
   if (fresh) {
     if (read_only_ || !options.create_if_missing) {
       return absl::NotFoundError(absl::StrCat("no state store for job ", job_, " at ", path_));
     }
-    fs::create_directories(path_, ec);
-    if (ec) {
-      return absl::InternalError(absl::StrCat("cannot create ", path_, ": ", ec.message()));
-    }
-    created_ = true;
+    RTDW_ASSIGN_OR_RETURN(created_, CreateAtomically(options));
   }
+  RTDW_RETURN_IF_ERROR(OpenRocks(options, /*create=*/false));
+  if (created_ && log_) log_(absl::StrCat("created state store for job ", job_, " at ", path_));
+  if (log_ && track_shutdown_ && previous_shutdown_clean_ == false) {
+    log_(absl::StrCat("state store ", path_,
+                      ": the previous run did not shut down cleanly (it crashed or was killed)"));
+  }
+  return absl::OkStatus();
+}
 
+absl::StatusOr<bool> StateStore::CreateAtomically(const StateStoreOptions& options) {
+  std::error_code ec;
+  fs::create_directories(root_, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", root_, ": ", ec.message()));
+  // A hidden sibling (skipped by ListJobStores), named by this process so that a later open can
+  // tell a leftover of a killed creation from a creation in progress.
+  static std::atomic<uint64_t> counter{0};
+  std::string tmp = absl::StrCat(StorePath(root_, ""), ".", job_, kCreatingInfix, ::getpid(), "-",
+                                 counter.fetch_add(1));
+  fs::remove_all(tmp, ec);
+  fs::create_directory(tmp, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", tmp, ": ", ec.message()));
+  {
+    std::unique_ptr<StateStore> staging(new StateStore());
+    staging->root_ = root_;
+    staging->path_ = tmp;
+    staging->job_ = job_;
+    staging->read_only_ = false;
+    staging->sync_ = true;
+    staging->track_shutdown_ = false;  // the real open below records the open
+    absl::Status s = staging->OpenRocks(options, /*create=*/true);
+    if (s.ok()) s = staging->Close();
+    staging.reset();
+    if (!s.ok()) {
+      fs::remove_all(tmp, ec);
+      return absl::Status(s.code(), absl::StrCat("create state store ", path_, ": ", s.message()));
+    }
+  }
+  // rename(2) replaces an empty directory at path_ and fails on a non-empty one.
+  if (::rename(tmp.c_str(), path_.c_str()) != 0) {
+    int err = errno;
+    fs::remove_all(tmp, ec);
+    if (err == ENOTEMPTY || err == EEXIST) return false;  // another process created it meanwhile
+    return absl::InternalError(absl::StrCat("cannot move the new state store ", tmp, " to ", path_,
+                                            ": ", std::strerror(err)));
+  }
+  FsyncDir(root_);
+  return true;
+}
+
+absl::Status StateStore::OpenRocks(const StateStoreOptions& options, bool create) {
   rocks_ = std::make_unique<Rocks>();
   rocks_->cache = options.cache ? options.cache : NewStateCache(options.block_cache_mb);
   rocksdb::DBOptions db_options = DbOptions(*rocks_->cache);
-  db_options.create_if_missing = created_;
-  db_options.error_if_exists = created_;
+  db_options.create_if_missing = create;
+  db_options.error_if_exists = create;
   if (!read_only_) db_options.info_log = OpenInfoLog(path_);
 
   std::vector<std::string> names;
-  if (!created_) {
+  if (!create) {
     rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, path_, &names);
-    if (!s.ok()) return OpenError(path_, job_, s);
+    if (!s.ok()) {
+      rocks_.reset();
+      return OpenError(path_, job_, s);
+    }
   }
   // Every family present must be opened (RocksDB's rule for a writable open), ours always.
   std::vector<std::string> wanted = {rocksdb::kDefaultColumnFamilyName};
@@ -670,6 +749,7 @@ absl::Status StateStore::OpenImpl(const StateStoreOptions& options) {
   if (read_only_) {
     for (auto n : kStateColumnFamilies) {
       if (std::find(names.begin(), names.end(), n) == names.end()) {
+        rocks_.reset();
         return absl::FailedPreconditionError(
             absl::StrCat("state store ", path_, " has no column family \"", ToAbsl(n),
                          "\" (not an rtdw state store, or one whose creation was interrupted)"));
@@ -688,18 +768,12 @@ absl::Status StateStore::OpenImpl(const StateStoreOptions& options) {
   }
   if (!s.ok()) {
     rocks_.reset();
-    if (created_) {
-      // Nothing was there before this open: take back what the failed creation left, so that
-      // the next attempt is a creation again rather than "exists but cannot be opened".
-      fs::remove_all(path_, ec);
-      if (exists) fs::create_directory(path_, ec);
-      return FromRocks(s, absl::StrCat("create state store ", path_));
-    }
+    if (create) return FromRocks(s, absl::StrCat("create state store ", path_));
     return OpenError(path_, job_, s);
   }
   rocks_->db.reset(raw);
   for (auto* h : rocks_->handles) rocks_->by_name[h->GetName()] = h;
-  absl::Status meta = InitMeta(options);
+  absl::Status meta = InitMeta(options, create);
   if (!meta.ok()) {
     closed_ = true;  // refused: close without touching meta
     for (auto* h : rocks_->handles) rocks_->db->DestroyColumnFamilyHandle(h);
@@ -708,15 +782,10 @@ absl::Status StateStore::OpenImpl(const StateStoreOptions& options) {
     rocks_.reset();
     return meta;
   }
-  if (created_ && log_) log_(absl::StrCat("created state store for job ", job_, " at ", path_));
-  if (log_ && track_shutdown_ && previous_shutdown_clean_ == false) {
-    log_(absl::StrCat("state store ", path_,
-                      ": the previous run did not shut down cleanly (it crashed or was killed)"));
-  }
   return absl::OkStatus();
 }
 
-absl::Status StateStore::InitMeta(const StateStoreOptions& options) {
+absl::Status StateStore::InitMeta(const StateStoreOptions& options, bool create) {
   RTDW_ASSIGN_OR_RETURN(std::optional<std::string> version, GetMeta(kMetaSchemaVersion));
   if (version) {
     int v = 0;
@@ -774,7 +843,7 @@ absl::Status StateStore::InitMeta(const StateStoreOptions& options) {
   if (!merged_fingerprint.empty() && merged_fingerprint != fingerprint.value_or("")) {
     put(kMetaTopicFingerprint, merged_fingerprint);
   }
-  if (created_ || !version) put(kMetaCreatedMs, absl::StrCat(NowMs()));
+  if (create || !version) put(kMetaCreatedMs, absl::StrCat(NowMs()));
   if (track_shutdown_) {
     put(kMetaLastOpenMs, absl::StrCat(NowMs()));
     put(kMetaCleanShutdown, "false");

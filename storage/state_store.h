@@ -167,6 +167,8 @@ class PendingBatch : public BatchState {
 
   // Writes. Arguments are checked (partition >= 0, no 0x00 in topic / ids / mids).
   absl::Status SetOffset(std::string_view topic, int32_t partition, int64_t next_offset);
+  // Forgets the partition's stored offset (the job then starts it at kafka.auto_offset_reset).
+  absl::Status DeleteOffset(std::string_view topic, int32_t partition);
   absl::Status PutDedup(DayNumber day, int32_t partition, std::string_view mid,
                         const DedupValue& value) override;
   absl::Status DeleteDedup(DayNumber day, int32_t partition, std::string_view mid);
@@ -362,7 +364,13 @@ class StateStore {
   friend class PendingBatch;
   StateStore() = default;
   absl::Status OpenImpl(const StateStoreOptions& options);
-  absl::Status InitMeta(const StateStoreOptions& options);
+  // Builds a complete store (families, meta) in a hidden sibling directory and renames it to
+  // path_, so that no crash leaves a partial store at path_. True when this call created it,
+  // false when another process's creation got there first.
+  absl::StatusOr<bool> CreateAtomically(const StateStoreOptions& options);
+  // Opens (or, with `create`, creates) the RocksDB database at path_ and initializes meta.
+  absl::Status OpenRocks(const StateStoreOptions& options, bool create);
+  absl::Status InitMeta(const StateStoreOptions& options, bool create);
   // `current` merged into `stored` (the fingerprint format of StateStoreOptions), or
   // FailedPrecondition naming each changed key.
   absl::StatusOr<std::string> MergedFingerprint(std::string_view stored, std::string_view current,

@@ -273,6 +273,50 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> KafkaConsumer::Committed(
   return out;
 }
 
+absl::StatusOr<std::pair<int64_t, int64_t>> KafkaConsumer::QueryWatermarks(
+    const std::string& topic, int32_t partition, std::chrono::milliseconds timeout) {
+  int64_t low = -1, high = -1;
+  rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+      rk_, topic.c_str(), partition, &low, &high, static_cast<int>(timeout.count()));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(
+        absl::StrCat("kafka watermarks of ", topic, " [", partition, "]: ", rd_kafka_err2str(err)));
+  }
+  return std::make_pair(low, high);
+}
+
+absl::StatusOr<std::map<int32_t, int64_t>> KafkaConsumer::OffsetsForTime(
+    const std::string& topic, const std::vector<int32_t>& partitions, int64_t ms,
+    std::chrono::milliseconds timeout) {
+  std::map<int32_t, int64_t> out;
+  if (partitions.empty()) return out;
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
+  for (int32_t p : partitions)
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = ms;
+  rd_kafka_resp_err_t err =
+      rd_kafka_offsets_for_times(rk_, list, static_cast<int>(timeout.count()));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_topic_partition_list_destroy(list);
+    return absl::UnavailableError(
+        absl::StrCat("kafka offsets for time ", ms, " of ", topic, ": ", rd_kafka_err2str(err)));
+  }
+  absl::Status status;
+  for (int i = 0; i < list->cnt; ++i) {
+    const auto& e = list->elems[i];
+    if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      status =
+          absl::UnavailableError(absl::StrCat("kafka offsets for time ", ms, " of ", topic, " [",
+                                              e.partition, "]: ", rd_kafka_err2str(e.err)));
+      break;
+    }
+    out[e.partition] = e.offset >= 0 ? e.offset : -1;
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  if (!status.ok()) return status;
+  return out;
+}
+
 absl::Status KafkaConsumer::CommitSync(const std::map<TopicPartition, int64_t>& next_offsets,
                                        std::chrono::milliseconds timeout) {
   if (next_offsets.empty()) return absl::OkStatus();

@@ -129,6 +129,18 @@ class KafkaConsumer {
   // The group's committed next offset per partition (absent: none committed). Synchronous.
   absl::StatusOr<std::map<TopicPartition, int64_t>> Committed(
       const std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout);
+  // The partition's low watermark (first retained offset) and high watermark (the next offset to
+  // be written), asked of its leader now (ListOffsets). Unavailable when it does not answer
+  // within `timeout`.
+  absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& topic,
+                                                              int32_t partition,
+                                                              std::chrono::milliseconds timeout);
+  // Per partition: the first offset whose record timestamp is >= `ms` (ListOffsets by time),
+  // or -1 when no retained record is that late. Brokers without time lookups answer -1 too.
+  absl::StatusOr<std::map<int32_t, int64_t>> OffsetsForTime(const std::string& topic,
+                                                            const std::vector<int32_t>& partitions,
+                                                            int64_t ms,
+                                                            std::chrono::milliseconds timeout);
   // Commits next offsets to the group and waits for the coordinator's answer, at most `timeout`
   // (DeadlineExceeded then: the commit may still land later, or not).
   absl::Status CommitSync(const std::map<TopicPartition, int64_t>& next_offsets,

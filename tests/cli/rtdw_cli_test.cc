@@ -199,7 +199,7 @@ TEST_F(RtdwCliTest, MissingStateDirIsAnErrorAndStaysMissing) {
   }
   // Write commands do not create a store either.
   auto r = Run({"--state-dir", root(), "--job", "dau", "offsets", "set", "--topic", "T",
-                "--partition", "0", "--offset", "5"});
+                "--partition", "0", "--offset", "5", "--unchecked"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_FALSE(fs::exists(root()));
 }
@@ -324,7 +324,10 @@ TEST_F(RtdwCliTest, ReadsWorkWhileLockedAndWritesAreRefused) {
   r = RunJson({"offsets", "show"}, &d);
   EXPECT_EQ(r.exit_code, 0);
   for (std::vector<std::string> cmd : std::vector<std::vector<std::string>>{
-           {"--job", "dau", "offsets", "set", "--topic", "T", "--partition", "0", "--offset", "1"},
+           {"--job", "dau", "offsets", "set", "--topic", "T", "--partition", "0", "--offset", "1",
+            "--unchecked"},
+           {"--job", "dau", "offsets", "delete", "--topic", "DWD_PAGE_LOG_TOPIC"},
+           {"--job", "dau", "state", "init"},
            {"--job", "dau", "journal", "replay"},
            {"--job", "dau", "deadletter", "drop", "--seq", "2"},
            {"--job", "dau", "deadletter", "retry"},
@@ -361,16 +364,17 @@ TEST_F(RtdwCliTest, OffsetsShowAndSet) {
   EXPECT_STREQ(offs[1]["topic"].GetString(), "DWD_PAGE_LOG_TOPIC");
   EXPECT_EQ(offs[1]["partition"].GetInt(), 1);
   EXPECT_EQ(offs[1]["offset"].GetInt64(), 250);
+  // (Unchecked: no broker here; tests/cli/rtdw_recovery_test.cc checks against one.)
   r = RunJson({"--job", "dau", "offsets", "set", "--topic", "DWD_PAGE_LOG_TOPIC", "--partition",
-               "1", "--offset", "7"},
+               "1", "--offset", "7", "--unchecked"},
               &d);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_STREQ(d["job"].GetString(), "dau");
   EXPECT_EQ(d["previous"].GetInt64(), 250);
   EXPECT_EQ(d["offset"].GetInt64(), 7);
-  r = RunJson(
-      {"--job", "dau", "offsets", "set", "--topic", "NEW", "--partition", "3", "--offset", "0"},
-      &d);
+  r = RunJson({"--job", "dau", "offsets", "set", "--topic", "NEW", "--partition", "3", "--offset",
+               "0", "--unchecked"},
+              &d);
   ASSERT_EQ(r.exit_code, 0);
   EXPECT_TRUE(d["previous"].IsNull());
   r = RunJson({"offsets", "show", "--topic", "DWD_PAGE_LOG_TOPIC"}, &d);
@@ -542,7 +546,7 @@ TEST_F(RtdwCliTest, BackupCreateListRestore) {
 
   // Change the store, then restore: the change is gone, the replaced store kept aside.
   ASSERT_EQ(Run({"--state-dir", root(), "--job", "dau", "offsets", "set", "--topic",
-                 "DWD_PAGE_LOG_TOPIC", "--partition", "0", "--offset", "999"})
+                 "DWD_PAGE_LOG_TOPIC", "--partition", "0", "--offset", "999", "--unchecked"})
                 .exit_code,
             0);
   r = RunJson({"--job", "dau", "backup", "restore", "--from", bk}, &d);

@@ -12,6 +12,9 @@
 //       deletes it; with KILL_AFTER, SIGKILLs itself after that many deliveries, before the delete.
 //   rtdw-state-test-child hold ROOT JOB
 //       Opens the store for writing, prints "ready", and waits to be killed.
+//   rtdw-state-test-child create ROOT JOB
+//       Creates the stores JOB0, JOB1, ... one after another (open, close), printing "created K"
+//       after each, until killed: a kill from outside almost always lands inside a creation.
 //
 // The batch i written by `commit` (see CheckBatchInvariants in state_store_test.cc):
 //   offsets   T/p = 10*i + p for p in 0..3
@@ -122,10 +125,20 @@ int Hold(const std::string& root, const std::string& job) {
   for (;;) ::pause();
 }
 
+int CreateMany(const std::string& root, const std::string& job) {
+  for (int k = 0;; ++k) {
+    auto store = OpenStore(root, absl::StrCat(job, k));
+    if (!store->created()) Die(absl::StrCat(job, k, " was not created"));
+    if (!store->Close().ok()) Die("Close");
+    std::printf("created %d\n", k);
+    std::fflush(stdout);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 4) Die("usage: commit|replay|hold ROOT JOB ...");
+  if (argc < 4) Die("usage: commit|replay|hold|create ROOT JOB ...");
   std::string mode = argv[1], root = argv[2], job = argv[3];
   if (mode == "commit") {
     return Commit(root, job, argc > 4 ? std::atoll(argv[4]) : -1, argc > 5 ? argv[5] : "",
@@ -136,5 +149,6 @@ int main(int argc, char** argv) {
     return Replay(root, job, argv[4], argc > 5 ? std::atoll(argv[5]) : 0);
   }
   if (mode == "hold") return Hold(root, job);
+  if (mode == "create") return CreateMany(root, job);
   Die("unknown mode " + mode);
 }

@@ -886,6 +886,76 @@ TEST(StateStoreCrash, ReplayAfterKillRedeliversInOrder) {
   EXPECT_EQ(*MustOpen(o)->JournalBacklog(), 0u);
 }
 
+// A kill at any instant of a creation leaves no store or a complete one at <root>/<job>: the next
+// open creates it or opens it (never "exists but cannot be opened"), and removes what the killed
+// creation left in its hidden staging directory. The child creates store after store, so the kill
+// lands inside a creation almost every time.
+TEST(StateStoreCrash, KillDuringCreationNeverLeavesAHalfStore) {
+  TempDir tmp;
+  std::mt19937 rng(20241206);
+  for (int round = 0; round < 24; ++round) {
+    std::string root = tmp.Sub(absl::StrCat("state", round));
+    std::string out = tmp.Sub(absl::StrCat("create", round, ".out"));
+    ProcessOptions po;
+    po.stdout_path = out;
+    auto child = ChildProcess::Start({ChildBin(), "create", root, "s"}, po);
+    ASSERT_TRUE(child.ok());
+    int want = 1 + static_cast<int>(rng() % 3);
+    ASSERT_TRUE(WaitFor([&] { return CountLines(ReadFileOrEmpty(out)) >= want; },
+                        std::chrono::seconds(60)));
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 20000));
+    (*child)->Kill9();
+    int reported = CountLines(ReadFileOrEmpty(out));
+    for (int k = 0; k < reported; ++k) {  // reported complete: opens as it is
+      auto o = Opts(root, absl::StrCat("s", k));
+      o.create_if_missing = false;
+      auto store = MustOpen(o);
+      ASSERT_TRUE(store) << "round " << round << " store s" << k;
+    }
+    // The creation in flight: complete (renamed in before the kill) or created now.
+    std::string job = absl::StrCat("s", reported);
+    auto st = StateStore::Open(Opts(root, job));
+    ASSERT_TRUE(st.ok()) << "round " << round << ": " << st.status();
+    EXPECT_EQ((*st)->GetMeta(kMetaJob)->value_or(""), job);
+    EXPECT_EQ((*st)->GetMeta(kMetaSchemaVersion)->value_or(""), "1");
+    st->reset();
+    for (const auto& name : ListDir(root)) {
+      EXPECT_FALSE(absl::StrContains(name, ".creating-")) << "round " << round << ": " << name;
+    }
+    auto listed = ListJobStores(root);
+    ASSERT_TRUE(listed.ok());
+    EXPECT_EQ(listed->size(), static_cast<size_t>(reported + 1)) << "round " << round;
+  }
+}
+
+// A staging directory of a creation whose process is gone is removed by the next writable open
+// of that job; one of a live process (a creation in progress) and other jobs' are left alone.
+TEST(StateStoreOpen, RemovesLeftoversOfAKilledCreationOnly) {
+  TempDir tmp;
+  std::string root = tmp.Sub("state");
+  auto gone = ChildProcess::Start({"/bin/true"});
+  ASSERT_TRUE(gone.ok());
+  ASSERT_EQ((*gone)->Wait(std::chrono::seconds(30)), 0);
+  std::string dead = absl::StrCat(root, "/.dau.creating-", (*gone)->pid(), "-0");
+  std::string live = absl::StrCat(root, "/.dau.creating-", ::getppid(), "-0");
+  std::string other = absl::StrCat(root, "/.order-wide.creating-", (*gone)->pid(), "-0");
+  for (const auto& d : {dead, live, other}) {
+    fs::create_directories(d);
+    std::ofstream(d + "/MANIFEST-000001") << "partial";
+  }
+  auto ro = Opts(root);
+  ro.read_only = true;
+  EXPECT_EQ(StateStore::Open(ro).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(fs::exists(dead));  // reading removes nothing
+  auto store = MustOpen(Opts(root));
+  ASSERT_TRUE(store);
+  EXPECT_TRUE(store->created());
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_TRUE(fs::exists(live));
+  EXPECT_TRUE(fs::exists(other));
+  EXPECT_EQ(ListJobStores(root)->size(), 1u);
+}
+
 TEST(StateStoreLock, LockedStoreIsReportedWithThePid) {
   TempDir tmp;
   std::string root = tmp.Sub("state");

@@ -6,18 +6,25 @@
 //  - Exactly one JSON document on stdout with --json, also on failure ({"error": ...} at least);
 //    human text on stdout otherwise; error messages always on stderr.
 //  - Reading opens stores read-only and creates nothing (no directory, no file). Writing opens
-//    a store that must exist and is refused while a daemon holds it (RocksDB's LOCK).
+//    a store that must exist and is refused while a daemon holds it (RocksDB's LOCK); only
+//    `state init` creates one (and refuses one that exists).
 #ifndef RTDW_TOOLS_RTDW_CLI_H_
 #define RTDW_TOOLS_RTDW_CLI_H_
 
+#include <chrono>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "rapidjson/document.h"
+#include "storage/state_store.h"
 #include "tools/rtdw/es_access.h"
 
 namespace rtdw::cli {
@@ -37,6 +44,13 @@ struct Globals {
   std::string dau_index_prefix = "gmall_dau_info_";
   std::string order_wide_index_prefix = "gmall_order_wide_";
   std::string topic_fingerprint;  // of `job`, when a config and a job are given
+  // Kafka (offsets set, offsets import-group): --brokers, else the config's kafka.brokers;
+  // "" when neither is given.
+  std::string kafka_brokers;
+  std::map<std::string, std::string> kafka_properties;  // the config's kafka.properties
+  std::string kafka_group;                 // the config's kafka.group; "" = rtdwd's default
+  std::vector<std::string> source_topics;  // the topics `job` consumes, from the config
+  std::chrono::milliseconds kafka_timeout{10000};
 };
 
 // A command's output: a JSON document (root object) and the same facts as text.
@@ -66,6 +80,17 @@ class Out {
 // Writes the document as one line of JSON.
 std::string ToJson(const rapidjson::Value& v);
 
+// ---- shared by the command files (commands.cc)
+
+// Opens `job`'s store for writing: it must exist; refused while a daemon holds it.
+absl::StatusOr<std::unique_ptr<StateStore>> OpenWrite(const Globals& g, const std::string& job);
+// Reports a usage problem: exit 2.
+int Usage(Out& out, std::string_view message);
+// Reports a failure: exit 1.
+int Failed(Out& out, const absl::Status& s);
+// Writes need one job: false (with *code set to 2) without --job.
+bool NeedJob(const Globals& g, std::string_view command, Out& out, int* code);
+
 // ---- commands (each returns the exit code)
 struct ShowArgs {
   bool exact = false;
@@ -77,12 +102,31 @@ struct OffsetsShowArgs {
 };
 int OffsetsShow(const Globals& g, const OffsetsShowArgs& a, Out& out);
 
+// offsets set / delete / import-group and state init: recovery_commands.cc.
 struct OffsetsSetArgs {
   std::string topic;
   int32_t partition = -1;
-  int64_t offset = -1;
+  std::optional<int64_t> offset;
+  bool to_earliest = false;
+  bool to_latest = false;
+  std::string to_time;     // yyyy-mm-ddThh:mm:ss[.mmm]Z, or epoch ms
+  bool unchecked = false;  // skip the broker checks (no broker reachable)
 };
 int OffsetsSet(const Globals& g, const OffsetsSetArgs& a, Out& out);
+
+struct OffsetsDeleteArgs {
+  std::string topic;
+  std::optional<int32_t> partition;  // absent: every partition of the topic
+};
+int OffsetsDelete(const Globals& g, const OffsetsDeleteArgs& a, Out& out);
+
+struct ImportGroupArgs {
+  std::vector<std::string> topics;  // absent: the job's source topics from the config
+  std::string group;                // absent: "<kafka.group or rtdw>.<job>"
+};
+int OffsetsImportGroup(const Globals& g, const ImportGroupArgs& a, Out& out);
+
+int StateInit(const Globals& g, Out& out);
 
 struct JournalListArgs {
   bool bodies = false;

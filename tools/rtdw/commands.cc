@@ -80,6 +80,8 @@ absl::StatusOr<std::unique_ptr<StateStore>> OpenRead(const Globals& g, const std
   return StateStore::Open(o);
 }
 
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<StateStore>> OpenWrite(const Globals& g, const std::string& job) {
   std::error_code ec;
   StateStoreOptions o;
@@ -108,6 +110,8 @@ bool NeedJob(const Globals& g, std::string_view command, Out& out, int* code) {
   *code = Usage(out, absl::StrCat(ToAbsl(command), " needs --job NAME"));
   return false;
 }
+
+namespace {
 
 // Runs `fn` for each job a read command covers, collecting {"jobs":[...]}; a job whose store
 // cannot be read gets {"job":J,"error":...} and makes the exit code 1.
@@ -272,30 +276,6 @@ int OffsetsShow(const Globals& g, const OffsetsShowArgs& a, Out& out) {
     out.Set(&e, "offsets", std::move(arr));
     return absl::OkStatus();
   });
-}
-
-int OffsetsSet(const Globals& g, const OffsetsSetArgs& a, Out& out) {
-  int code;
-  if (!NeedJob(g, "offsets set", out, &code)) return code;
-  if (a.topic.empty()) return Usage(out, "offsets set needs --topic");
-  if (a.partition < 0) return Usage(out, "offsets set needs --partition >= 0");
-  if (a.offset < 0) return Usage(out, "offsets set needs --offset >= 0");
-  auto store = OpenWrite(g, g.job);
-  if (!store.ok()) return Failed(out, store.status());
-  auto prev = (*store)->GetOffset(a.topic, a.partition);
-  if (!prev.ok()) return Failed(out, prev.status());
-  absl::Status s = (*store)->SetOffset(a.topic, a.partition, a.offset);
-  if (s.ok()) s = (*store)->Close();
-  if (!s.ok()) return Failed(out, s);
-  out.Set("job", out.Str(g.job));
-  out.Set("topic", out.Str(a.topic));
-  out.Set("partition", Value(a.partition));
-  out.Set("previous", prev->has_value() ? I64(**prev) : Null());
-  out.Set("offset", I64(a.offset));
-  out.text() << g.job << ": " << a.topic << " [" << a.partition << "] "
-             << (prev->has_value() ? absl::StrCat(**prev) : std::string("(none)")) << " -> "
-             << a.offset << "\n";
-  return kExitOk;
 }
 
 // ---------------------------------------------------------------------------------------------

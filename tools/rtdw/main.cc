@@ -44,6 +44,17 @@ std::vector<std::string> SplitUrls(const std::string& s) {
   return urls;
 }
 
+// The topics `job` consumes (what its stored offsets are for); empty for an unknown job.
+std::vector<std::string> SourceTopics(const rtdw::Config& c, const std::string& job) {
+  if (job == rtdw::kJobLogSplit) return {c.jobs.log_split.source_topic};
+  if (job == rtdw::kJobDbSplit) return {c.jobs.db_split.source_topic};
+  if (job == rtdw::kJobDau) return {c.jobs.dau.source_topic};
+  if (job == rtdw::kJobOrderWide) {
+    return {c.jobs.order_wide.order_topic, c.jobs.order_wide.detail_topic};
+  }
+  return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -61,6 +72,10 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_path, "rtdw TOML config (state.dir, es.*, job topics)");
   app.add_option("--job", job, "the job whose store to use (default for reads: every job)");
   app.add_flag("--json", json, "print exactly one JSON document on stdout");
+  std::string brokers;
+  app.add_option("--brokers", brokers,
+                 "Kafka bootstrap servers for offsets set / import-group (default: the config's "
+                 "kafka.brokers)");
 
   // state
   auto* state = app.add_subcommand("state", "the stores")->require_subcommand(1);
@@ -70,6 +85,10 @@ int main(int argc, char** argv) {
       "per job: column family sizes and key counts, journal backlog, dead letters, "
       "last clean shutdown, schema version, fingerprint");
   state_show->add_flag("--exact", show_args.exact, "count every key (slower) instead of estimates");
+  auto* state_init = state->add_subcommand(
+      "init",
+      "create the empty store of --job as rtdwd would (with the config's topic fingerprint); "
+      "refused when it exists");
 
   // offsets
   auto* offsets =
@@ -81,12 +100,32 @@ int main(int argc, char** argv) {
   auto* offsets_set = offsets->add_subcommand(
       "set", "set where a partition resumes (refused while rtdwd holds the store)");
   offsets_set->add_option("--topic", offsets_set_args.topic, "topic")->required();
-  offsets_set->add_option("--partition", offsets_set_args.partition, "partition")
-      ->required()
+  offsets_set
+      ->add_option("--partition", offsets_set_args.partition,
+                   "partition (required with --offset; default with --to-*: every partition)")
       ->check(CLI::NonNegativeNumber);
-  offsets_set->add_option("--offset", offsets_set_args.offset, "next offset to read")
-      ->required()
-      ->check(CLI::NonNegativeNumber);
+  offsets_set->add_option("--offset", offsets_set_args.offset,
+                          "next offset to read (within the broker's retained range)");
+  offsets_set->add_flag("--to-earliest", offsets_set_args.to_earliest,
+                        "the first offset the broker still holds");
+  offsets_set->add_flag("--to-latest", offsets_set_args.to_latest,
+                        "the broker's end (only records written from now on)");
+  offsets_set->add_option("--to-time", offsets_set_args.to_time,
+                          "the first record at or after this time (RFC 3339 or epoch ms)");
+  offsets_set->add_flag("--unchecked", offsets_set_args.unchecked,
+                        "with --offset: do not check against Kafka (broker unreachable)");
+  OffsetsDeleteArgs offsets_delete_args;
+  auto* offsets_delete =
+      offsets->add_subcommand("delete", "forget stored offsets of a topic (or one partition)");
+  offsets_delete->add_option("--topic", offsets_delete_args.topic, "topic")->required();
+  offsets_delete->add_option("--partition", offsets_delete_args.partition, "only this partition");
+  ImportGroupArgs import_args;
+  auto* offsets_import = offsets->add_subcommand(
+      "import-group",
+      "store the offsets the job's Kafka group (<kafka.group or rtdw>.<job>) committed");
+  offsets_import->add_option("--topic", import_args.topics,
+                             "topics (repeatable; default: the job's source topics)");
+  offsets_import->add_option("--group", import_args.group, "another group id");
 
   // journal
   auto* journal =
@@ -197,11 +236,16 @@ int main(int argc, char** argv) {
     g.dau_index_prefix = config->jobs.dau.index_prefix;
     g.order_wide_index_prefix = config->jobs.order_wide.index_prefix;
     if (!job.empty()) g.topic_fingerprint = rtdw::StateFingerprint(*config, job);
+    g.kafka_brokers = config->kafka.brokers;
+    g.kafka_properties = config->kafka.ResolvedProperties();
+    g.kafka_group = config->kafka.group.value_or("");
+    g.source_topics = SourceTopics(*config, job);
   } else {
     if (const char* env = std::getenv("RTDW_STATE_DIR"); env && *env) g.state_dir = env;
     if (const char* env = std::getenv("RTDW_ES_URL"); env && *env) g.es.urls = SplitUrls(env);
   }
   if (!state_dir.empty()) g.state_dir = state_dir;
+  if (!brokers.empty()) g.kafka_brokers = brokers;
   if (g.state_dir.empty()) g.state_dir = "./var/state";
   if (!es_url.empty()) {
     g.es.urls = SplitUrls(es_url);
@@ -214,6 +258,12 @@ int main(int argc, char** argv) {
   int code = kExitUsage;
   if (state_show->parsed()) {
     code = StateShow(g, show_args, out);
+  } else if (state_init->parsed()) {
+    code = StateInit(g, out);
+  } else if (offsets_delete->parsed()) {
+    code = OffsetsDelete(g, offsets_delete_args, out);
+  } else if (offsets_import->parsed()) {
+    code = OffsetsImportGroup(g, import_args, out);
   } else if (offsets_show->parsed()) {
     code = OffsetsShow(g, offsets_show_args, out);
   } else if (offsets_set->parsed()) {

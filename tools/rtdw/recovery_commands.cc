@@ -1,0 +1,364 @@
+// The rtdw commands that rebuild a job's position after a loss: `state init`, `offsets set`
+// (checked against the broker), `offsets delete` and `offsets import-group`. JSON shapes:
+// docs/STATE.md.
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "connectors/kafka/consumer.h"
+#include "core/status_util.h"
+#include "storage/state_store.h"
+#include "tools/rtdw/cli.h"
+
+namespace rtdw::cli {
+namespace {
+
+using rapidjson::Value;
+
+Value Null() { return Value(rapidjson::kNullType); }
+
+// A consumer used only for metadata, watermarks and the group's committed offsets: it never
+// subscribes, assigns or commits.
+absl::StatusOr<std::unique_ptr<KafkaConsumer>> Connect(const Globals& g, const std::string& group) {
+  KafkaConsumerOptions o;
+  o.brokers = g.kafka_brokers;
+  o.group_id = group;
+  o.properties = g.kafka_properties;
+  o.properties["enable.auto.commit"] = "false";
+  o.log = [](int, std::string_view, std::string_view) {};  // failures come back as statuses
+  return KafkaConsumer::Create(o);
+}
+
+// "2025-11-25T10:00:00Z" (RFC 3339, any offset) or epoch milliseconds.
+std::optional<int64_t> ParseTime(const std::string& text) {
+  int64_t ms = 0;
+  if (absl::SimpleAtoi(text, &ms) && ms >= 0) return ms;
+  absl::Time t;
+  std::string err;
+  if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return absl::ToUnixMillis(t);
+  return std::nullopt;
+}
+
+// Checks `topic` and `partition` against the broker: exit-1 refusals name the flag.
+absl::Status CheckTopicPartition(const Globals& g, KafkaConsumer& consumer,
+                                 const std::string& topic, int32_t partition) {
+  auto count = consumer.PartitionCount(topic, g.kafka_timeout);
+  if (absl::IsNotFound(count.status())) {
+    return absl::NotFoundError(
+        absl::StrCat("--topic ", topic, ": no such topic on the broker ", g.kafka_brokers));
+  }
+  if (!count.ok()) return count.status();
+  if (partition >= *count) {
+    return absl::OutOfRangeError(absl::StrCat("--partition ", partition, ": topic ", topic, " has ",
+                                              *count, " partitions (0-", *count - 1, ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// state init
+
+int StateInit(const Globals& g, Out& out) {
+  int code;
+  if (!NeedJob(g, "state init", out, &code)) return code;
+  if (!ValidJobName(g.job))
+    return Usage(out, absl::StrCat("--job \"", g.job, "\" is not a job name"));
+  StateStoreOptions o;
+  o.root = g.state_dir;
+  o.job = g.job;
+  o.create_if_missing = true;
+  o.track_shutdown = false;  // no daemon ran: the first start records its own open
+  o.block_cache_mb = 16;
+  o.topic_fingerprint = g.topic_fingerprint;
+  auto store = StateStore::Open(o);
+  if (!store.ok()) return Failed(out, store.status());
+  if (!(*store)->created()) {
+    return Failed(out, absl::AlreadyExistsError(absl::StrCat(
+                           "state store for job ", g.job, " already exists at ", (*store)->path(),
+                           "; state init only creates a missing one")));
+  }
+  absl::Status s = (*store)->Close();
+  if (!s.ok()) return Failed(out, s);
+  out.Set("job", out.Str(g.job));
+  out.Set("path", out.Str((*store)->path()));
+  out.Set("created", Value(true));
+  out.Set("topic_fingerprint", g.topic_fingerprint.empty() ? Null() : out.Str(g.topic_fingerprint));
+  out.text() << g.job << ": created an empty state store at " << (*store)->path()
+             << (g.topic_fingerprint.empty() ? " (no topic fingerprint: no --config)" : "") << "\n";
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------------------------
+// offsets set
+
+int OffsetsSet(const Globals& g, const OffsetsSetArgs& a, Out& out) {
+  int code;
+  if (!NeedJob(g, "offsets set", out, &code)) return code;
+  if (a.topic.empty()) return Usage(out, "offsets set needs --topic");
+  int targets = (a.offset ? 1 : 0) + (a.to_earliest ? 1 : 0) + (a.to_latest ? 1 : 0) +
+                (a.to_time.empty() ? 0 : 1);
+  if (targets != 1) {
+    return Usage(out,
+                 "offsets set needs exactly one of --offset O, --to-earliest, --to-latest, "
+                 "--to-time T");
+  }
+  if (a.offset && *a.offset < 0) return Usage(out, "--offset must be >= 0");
+  if (a.offset && a.partition < 0) return Usage(out, "--offset needs --partition P (>= 0)");
+  std::optional<int64_t> time_ms;
+  if (!a.to_time.empty()) {
+    time_ms = ParseTime(a.to_time);
+    if (!time_ms) {
+      return Usage(out, absl::StrCat("--to-time \"", a.to_time,
+                                     "\": expected yyyy-mm-ddThh:mm:ssZ (RFC 3339) or epoch ms"));
+    }
+  }
+  if (a.unchecked && !a.offset) return Usage(out, "--unchecked needs --offset");
+  if (!a.unchecked && g.kafka_brokers.empty()) {
+    return Usage(out,
+                 "offsets set checks the topic, partition and offset against Kafka: give "
+                 "--config or --brokers (or --unchecked with --offset)");
+  }
+  if (!g.source_topics.empty() &&
+      std::find(g.source_topics.begin(), g.source_topics.end(), a.topic) == g.source_topics.end()) {
+    return Failed(out, absl::InvalidArgumentError(absl::StrCat(
+                           "--topic ", a.topic, ": job ", g.job, " does not read it (it reads ",
+                           absl::StrJoin(g.source_topics, ", "), ")")));
+  }
+
+  // Per partition: the target offset and the broker's range (none when unchecked).
+  struct Target {
+    int32_t partition;
+    int64_t offset;
+    std::optional<std::pair<int64_t, int64_t>> range;
+  };
+  std::vector<Target> targets_list;
+  if (a.unchecked) {
+    targets_list.push_back({a.partition, *a.offset, std::nullopt});
+  } else {
+    auto consumer = Connect(g, absl::StrCat("rtdw-cli.", g.job));
+    if (!consumer.ok()) return Failed(out, consumer.status());
+    std::vector<int32_t> partitions;
+    if (a.partition >= 0) {
+      absl::Status s = CheckTopicPartition(g, **consumer, a.topic, a.partition);
+      if (!s.ok()) return Failed(out, s);
+      partitions.push_back(a.partition);
+    } else {  // --to-*: every partition of the topic
+      auto count = (*consumer)->PartitionCount(a.topic, g.kafka_timeout);
+      if (absl::IsNotFound(count.status())) {
+        return Failed(out,
+                      absl::NotFoundError(absl::StrCat(
+                          "--topic ", a.topic, ": no such topic on the broker ", g.kafka_brokers)));
+      }
+      if (!count.ok()) return Failed(out, count.status());
+      for (int32_t p = 0; p < *count; ++p) partitions.push_back(p);
+    }
+    std::map<int32_t, int64_t> at_time;
+    if (time_ms) {
+      auto at = (*consumer)->OffsetsForTime(a.topic, partitions, *time_ms, g.kafka_timeout);
+      if (!at.ok()) return Failed(out, at.status());
+      at_time = *at;
+    }
+    for (int32_t p : partitions) {
+      auto wm = (*consumer)->QueryWatermarks(a.topic, p, g.kafka_timeout);
+      if (!wm.ok()) return Failed(out, wm.status());
+      int64_t target = a.offset.value_or(-1);
+      if (a.to_earliest) target = wm->first;
+      if (a.to_latest) target = wm->second;
+      if (time_ms) {
+        int64_t o = at_time.count(p) ? at_time[p] : -1;
+        target = o < 0 ? wm->second : std::clamp(o, wm->first, wm->second);
+      }
+      if (target < wm->first || target > wm->second) {
+        return Failed(out, absl::OutOfRangeError(absl::StrCat(
+                               "--offset ", target, ": ", a.topic, " [", p, "] holds offsets ",
+                               wm->first, " to ", wm->second,
+                               " (the next one to be written); give an offset in that range")));
+      }
+      targets_list.push_back({p, target, *wm});
+    }
+  }
+
+  auto store = OpenWrite(g, g.job);
+  if (!store.ok()) return Failed(out, store.status());
+  PendingBatch batch = (*store)->NewBatch();
+  Value results(rapidjson::kArrayType);
+  for (const auto& t : targets_list) {
+    auto prev = (*store)->GetOffset(a.topic, t.partition);
+    if (!prev.ok()) return Failed(out, prev.status());
+    absl::Status s = batch.SetOffset(a.topic, t.partition, t.offset);
+    if (!s.ok()) return Failed(out, s);
+    Value e(rapidjson::kObjectType);
+    out.Set(&e, "partition", Value(t.partition));
+    out.Set(&e, "previous", prev->has_value() ? Value(static_cast<int64_t>(**prev)) : Null());
+    out.Set(&e, "offset", Value(t.offset));
+    if (t.range) {
+      Value r(rapidjson::kObjectType);
+      out.Set(&r, "low", Value(t.range->first));
+      out.Set(&r, "high", Value(t.range->second));
+      out.Set(&e, "broker_range", std::move(r));
+    } else {
+      out.Set(&e, "broker_range", Null());
+    }
+    results.PushBack(e, out.alloc());
+    out.text() << g.job << ": " << a.topic << " [" << t.partition << "] "
+               << (prev->has_value() ? absl::StrCat(**prev) : std::string("(none)")) << " -> "
+               << t.offset
+               << (t.range
+                       ? absl::StrCat(" (broker holds ", t.range->first, "..", t.range->second, ")")
+                       : std::string(" (unchecked)"))
+               << "\n";
+  }
+  auto committed = (*store)->Commit(std::move(batch));
+  absl::Status s = committed.ok() ? (*store)->Close() : committed.status();
+  if (!s.ok()) return Failed(out, s);
+  out.Set("job", out.Str(g.job));
+  out.Set("topic", out.Str(a.topic));
+  if (a.partition >= 0) {  // one partition: its fields at the top level
+    for (auto& m : results[0].GetObject()) {
+      out.Set(std::string_view(m.name.GetString(), m.name.GetStringLength()),
+              Value(m.value, out.alloc()));
+    }
+  } else {
+    out.Set("offsets", std::move(results));
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------------------------
+// offsets delete
+
+int OffsetsDelete(const Globals& g, const OffsetsDeleteArgs& a, Out& out) {
+  int code;
+  if (!NeedJob(g, "offsets delete", out, &code)) return code;
+  if (a.topic.empty()) return Usage(out, "offsets delete needs --topic");
+  if (a.partition && *a.partition < 0) return Usage(out, "--partition must be >= 0");
+  auto store = OpenWrite(g, g.job);
+  if (!store.ok()) return Failed(out, store.status());
+  auto entries = (*store)->GetOffsets(a.topic);
+  if (!entries.ok()) return Failed(out, entries.status());
+  PendingBatch batch = (*store)->NewBatch();
+  Value deleted(rapidjson::kArrayType);
+  for (const auto& e : *entries) {
+    if (a.partition && e.partition != *a.partition) continue;
+    absl::Status s = batch.DeleteOffset(e.topic, e.partition);
+    if (!s.ok()) return Failed(out, s);
+    Value d(rapidjson::kObjectType);
+    out.Set(&d, "partition", Value(e.partition));
+    out.Set(&d, "offset", Value(static_cast<int64_t>(e.next_offset)));
+    deleted.PushBack(d, out.alloc());
+    out.text() << g.job << ": deleted " << a.topic << " [" << e.partition << "] " << e.next_offset
+               << "\n";
+  }
+  out.Set("job", out.Str(g.job));
+  out.Set("topic", out.Str(a.topic));
+  if (deleted.Empty()) {
+    out.Set("deleted", std::move(deleted));
+    return Failed(out, absl::NotFoundError(absl::StrCat(
+                           "no stored offset for ", a.topic,
+                           a.partition ? absl::StrCat(" [", *a.partition, "]") : std::string(),
+                           " (see rtdw offsets show --job ", g.job, ")")));
+  }
+  out.Set("deleted", std::move(deleted));
+  auto committed = (*store)->Commit(std::move(batch));
+  absl::Status s = committed.ok() ? (*store)->Close() : committed.status();
+  if (!s.ok()) return Failed(out, s);
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------------------------
+// offsets import-group
+
+int OffsetsImportGroup(const Globals& g, const ImportGroupArgs& a, Out& out) {
+  int code;
+  if (!NeedJob(g, "offsets import-group", out, &code)) return code;
+  if (g.kafka_brokers.empty()) {
+    return Usage(out,
+                 "offsets import-group reads the group from Kafka: give --config or --brokers");
+  }
+  std::vector<std::string> topics = a.topics.empty() ? g.source_topics : a.topics;
+  if (topics.empty()) {
+    return Usage(
+        out, absl::StrCat("offsets import-group needs the job's topics: --config (with job ", g.job,
+                          ") or --topic T"));
+  }
+  std::string group =
+      !a.group.empty() ? a.group
+                       : absl::StrCat(g.kafka_group.empty() ? "rtdw" : g.kafka_group, ".", g.job);
+  auto consumer = Connect(g, group);
+  if (!consumer.ok()) return Failed(out, consumer.status());
+  std::vector<TopicPartition> partitions;
+  for (const auto& t : topics) {
+    auto count = (*consumer)->PartitionCount(t, g.kafka_timeout);
+    if (absl::IsNotFound(count.status())) {
+      return Failed(out, absl::NotFoundError(absl::StrCat(
+                             "--topic ", t, ": no such topic on the broker ", g.kafka_brokers)));
+    }
+    if (!count.ok()) return Failed(out, count.status());
+    for (int32_t p = 0; p < *count; ++p) partitions.emplace_back(t, p);
+  }
+  auto committed = (*consumer)->Committed(partitions, g.kafka_timeout);
+  if (!committed.ok()) return Failed(out, committed.status());
+  if (committed->empty()) {
+    return Failed(out, absl::NotFoundError(absl::StrCat(
+                           "group ", group, " has no committed offsets for ",
+                           absl::StrJoin(topics, ", "), " (is it the job's group? see --group)")));
+  }
+  // Each committed offset must still be on the broker, as offsets set demands.
+  for (const auto& [tp, offset] : *committed) {
+    auto wm = (*consumer)->QueryWatermarks(tp.first, tp.second, g.kafka_timeout);
+    if (!wm.ok()) return Failed(out, wm.status());
+    if (offset < wm->first || offset > wm->second) {
+      return Failed(out, absl::OutOfRangeError(absl::StrCat(
+                             "group ", group, " committed ", offset, " for ", tp.first, " [",
+                             tp.second, "], but the broker holds ", wm->first, " to ", wm->second,
+                             ": set that partition with offsets set --to-earliest")));
+    }
+  }
+  auto store = OpenWrite(g, g.job);
+  if (!store.ok()) return Failed(out, store.status());
+  PendingBatch batch = (*store)->NewBatch();
+  Value imported(rapidjson::kArrayType);
+  Value missing(rapidjson::kArrayType);
+  for (const auto& tp : partitions) {
+    auto it = committed->find(tp);
+    Value e(rapidjson::kObjectType);
+    out.Set(&e, "topic", out.Str(tp.first));
+    out.Set(&e, "partition", Value(tp.second));
+    if (it == committed->end()) {
+      missing.PushBack(e, out.alloc());
+      out.text() << g.job << ": " << tp.first << " [" << tp.second
+                 << "] no committed offset (starts at kafka.auto_offset_reset)\n";
+      continue;
+    }
+    auto prev = (*store)->GetOffset(tp.first, tp.second);
+    if (!prev.ok()) return Failed(out, prev.status());
+    absl::Status s = batch.SetOffset(tp.first, tp.second, it->second);
+    if (!s.ok()) return Failed(out, s);
+    out.Set(&e, "previous", prev->has_value() ? Value(static_cast<int64_t>(**prev)) : Null());
+    out.Set(&e, "offset", Value(static_cast<int64_t>(it->second)));
+    imported.PushBack(e, out.alloc());
+    out.text() << g.job << ": " << tp.first << " [" << tp.second << "] "
+               << (prev->has_value() ? absl::StrCat(**prev) : std::string("(none)")) << " -> "
+               << it->second << "\n";
+  }
+  auto c = (*store)->Commit(std::move(batch));
+  absl::Status s = c.ok() ? (*store)->Close() : c.status();
+  if (!s.ok()) return Failed(out, s);
+  out.Set("job", out.Str(g.job));
+  out.Set("group", out.Str(group));
+  out.Set("imported", std::move(imported));
+  out.Set("missing", std::move(missing));
+  return kExitOk;
+}
+
+}  // namespace rtdw::cli
