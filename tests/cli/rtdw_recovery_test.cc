@@ -106,7 +106,8 @@ TEST_F(RecoveryTest, StateInitWithAConfigRecordsTheDaemonsFingerprint) {
   CommandResult r = Rtdw({"--config", config, "--job", "dau", "--json", "state", "init"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(std::string(Json(r)["topic_fingerprint"].GetString()),
-            "rtdw-topics/1 job=dau source_topic=DWD_PAGE_LOG_TOPIC");
+            "rtdw-topics/1 job=dau source_topic=DWD_PAGE_LOG_TOPIC time_zone=Asia/Shanghai "
+            "index_prefix=gmall_dau_info_ retention_days=2");
   r = Rtdw({"--state-dir", root(), "--job", "dau", "--json", "meta", "show"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   rapidjson::Document d = Json(r);
@@ -114,7 +115,8 @@ TEST_F(RecoveryTest, StateInitWithAConfigRecordsTheDaemonsFingerprint) {
   EXPECT_EQ(std::string(meta["job"].GetString()), "dau");
   EXPECT_EQ(std::string(meta["schema_version"].GetString()), "1");
   EXPECT_EQ(std::string(meta["topic_fingerprint"].GetString()),
-            "rtdw-topics/1 job=dau source_topic=DWD_PAGE_LOG_TOPIC");
+            "rtdw-topics/1 job=dau source_topic=DWD_PAGE_LOG_TOPIC time_zone=Asia/Shanghai "
+            "index_prefix=gmall_dau_info_ retention_days=2");
   // With a config, a topic the job does not read is refused.
   r = Rtdw({"--config", config, "--job", "dau", "--json", "offsets", "set", "--topic",
             "ODS_BASE_LOG", "--partition", "0", "--offset", "0"});
