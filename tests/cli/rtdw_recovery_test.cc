@@ -269,12 +269,20 @@ class RecoveryDrill : public ::testing::Test {
   // Runs `job` until it stored offsets summing to a quarter of `total` records, stops it, and
   // removes its state directory. Returns the offsets' sum at the stop.
   int64_t RunPartWayAndLoseTheDisk(const std::string& job, int64_t total) {
+    // Every bulk answered 150 ms late: the journal backlog then paces the job (back-pressure),
+    // so the stop below reliably lands part-way, however fast or loaded the machine is.
+    const std::string faults = stack_->es().url() + "/_rtdw/faults";
+    EXPECT_EQ(RunCommand({"curl", "-sf", "-XPOST", "-H", "Content-Type: application/json", "-d",
+                          R"({"latency_ms":150})", faults})
+                  .exit_code,
+              0);
     auto daemon = stack_->StartDaemon(job);
     EXPECT_TRUE(daemon.ok());
     if (!daemon.ok()) return -1;
     EXPECT_TRUE(WaitFor([&] { return StoredSum(job) >= total / 4; }, std::chrono::seconds(120)))
         << stack_->DaemonLog();
     EXPECT_EQ((*daemon)->Stop(std::chrono::seconds(60)), 0) << stack_->DaemonLog();
+    EXPECT_EQ(RunCommand({"curl", "-sf", "-XDELETE", faults}).exit_code, 0);
     int64_t consumed = StoredSum(job);
     EXPECT_LT(consumed, total) << job << " finished before the stop: the drill proves nothing";
     fs::remove_all(stack_->state_dir() + "/" + job);
