@@ -85,11 +85,12 @@ TEST(DaemonSecurityTest, DefaultHttpIsLoopbackOnlyAndCliWritesAreRefusedWhileItR
       << ReadFileOrEmpty(dir.Sub("rtdwd.log"));
   const std::string rtdw = BinDir() + "/rtdw";
   std::string pid = absl::StrCat((*daemon)->pid());
-  for (std::vector<std::string> cmd : std::vector<std::vector<std::string>>{
-           {"offsets", "set", "--topic", "ODS_BASE_LOG", "--partition", "0", "--offset", "1"},
-           {"journal", "replay"},
-           {"deadletter", "retry"},
-           {"meta", "reset-fingerprint"}}) {
+  for (std::vector<std::string> cmd :
+       std::vector<std::vector<std::string>>{{"offsets", "set", "--topic", "ODS_BASE_LOG",
+                                              "--partition", "0", "--offset", "1", "--unchecked"},
+                                             {"journal", "replay"},
+                                             {"deadletter", "retry"},
+                                             {"meta", "reset-fingerprint"}}) {
     std::vector<std::string> argv = {rtdw, "--state-dir", state, "--job", "log-split"};
     argv.insert(argv.end(), cmd.begin(), cmd.end());
     CommandResult r = RunCommand(argv, std::chrono::seconds(60));
@@ -110,9 +111,10 @@ TEST(DaemonSecurityTest, DefaultHttpIsLoopbackOnlyAndCliWritesAreRefusedWhileItR
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 0) << ReadFileOrEmpty(dir.Sub("rtdwd.log"));
   // Once it stopped, the same write goes through.
-  CommandResult w = RunCommand({rtdw, "--state-dir", state, "--job", "log-split", "offsets", "set",
-                                "--topic", "ODS_BASE_LOG", "--partition", "0", "--offset", "1"},
-                               std::chrono::seconds(60));
+  CommandResult w =
+      RunCommand({rtdw, "--state-dir", state, "--job", "log-split", "offsets", "set", "--topic",
+                  "ODS_BASE_LOG", "--partition", "0", "--offset", "1", "--unchecked"},
+                 std::chrono::seconds(60));
   EXPECT_EQ(w.exit_code, 0) << w.out << w.err;
 }
 
