@@ -67,7 +67,8 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
     own.emplace_back("partition.assignment.strategy", options.assignment_strategy);
   }
   RTDW_ASSIGN_OR_RETURN(rd_kafka_conf_t * conf,
-                        kafka_internal::NewKafkaConf(options.properties, defaults, own));
+                        kafka_internal::NewKafkaConf(kafka_internal::ClientRole::kConsumer,
+                                                     options.properties, defaults, own));
   auto callbacks = std::make_shared<Callbacks>();
   callbacks->log = options.log;
   rd_kafka_conf_set_opaque(conf, callbacks.get());

@@ -50,7 +50,8 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(
       {"message.max.bytes", "1000000"},
   };
   RTDW_ASSIGN_OR_RETURN(rd_kafka_conf_t * conf,
-                        kafka_internal::NewKafkaConf(options.properties, {}, own));
+                        kafka_internal::NewKafkaConf(kafka_internal::ClientRole::kProducer,
+                                                     options.properties, {}, own));
   rd_kafka_conf_set_dr_msg_cb(conf, &Callbacks::OnDeliveryReport);
   if (options.log) rd_kafka_conf_set_log_cb(conf, &Callbacks::OnLog);
   auto producer = std::unique_ptr<KafkaProducer>(new KafkaProducer(nullptr));

@@ -129,6 +129,46 @@ TEST(BulkResponse, ReadsItemsAndErrors) {
   EXPECT_FALSE(ParseBulkResponse("<html>", 1).ok());
 }
 
+// The item rows of docs/OPERATIONS.md's "ES item error policy" table, with answers shaped as ES
+// 7.10+/8.x sends them: a change of verdict must change that table too.
+TEST(BulkResponse, ItemErrorPolicyOfOperationsMd) {
+  std::string body = R"({"took":1,"errors":true,"items":[
+    {"index":{"_index":"d","_id":"1","status":429,"error":{"type":"cluster_block_exception",
+      "reason":"index [d] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage watermark, index has read-only-allow-delete block];"}}},
+    {"index":{"_index":"d","_id":"2","status":403,"error":{"type":"cluster_block_exception",
+      "reason":"index [d] blocked by: [FORBIDDEN/8/index write (api)];"}}},
+    {"index":{"_index":"d","_id":"3","status":400,"error":{"type":"index_closed_exception",
+      "reason":"closed"}}},
+    {"index":{"_index":"d","_id":"4","status":404,"error":{"type":"index_not_found_exception",
+      "reason":"no such index [d]"}}},
+    {"delete":{"_index":"d","_id":"5","status":404,"error":{"type":"index_not_found_exception",
+      "reason":"no such index [d]"}}},
+    {"index":{"_index":"d","_id":"6","status":408,"error":{"type":"timeout","reason":"x"}}},
+    {"index":{"_index":"d","_id":"7","status":409,"error":{"type":"illegal_state_exception",
+      "reason":"x"}}},
+    {"index":{"_index":"d","_id":"8","status":400,"error":{"type":"document_parsing_exception",
+      "reason":"x"}}},
+    {"index":{"_index":"d","_id":"9","status":202,"result":"created"}},
+    {"index":{"_index":"d","_id":"10"}}]})";
+  auto answers = ParseBulkResponse(body, 10);
+  ASSERT_TRUE(answers.ok()) << answers.status();
+  const auto& a = *answers;
+  const bool v = true;  // every DAU and order-wide write carries a version
+  EXPECT_EQ(ClassifyBulkItem(BulkOp::kIndex, a[0], v), ItemVerdict::kRetry);  // flood stage
+  EXPECT_EQ(a[0].error_type, "cluster_block_exception");
+  EXPECT_EQ(ClassifyBulkItem(BulkOp::kIndex, a[1], v), ItemVerdict::kPermanent);  // write block
+  EXPECT_EQ(a[1].error_type, "cluster_block_exception");
+  EXPECT_EQ(ClassifyBulkItem(BulkOp::kIndex, a[2], v), ItemVerdict::kPermanent);  // closed
+  EXPECT_EQ(a[2].error_type, "index_closed_exception");
+  EXPECT_EQ(ClassifyBulkItem(BulkOp::kIndex, a[3], v), ItemVerdict::kPermanent);  // no index
+  EXPECT_EQ(ClassifyBulkItem(BulkOp::kDelete, a[4]), ItemVerdict::kPermanent);    // not "gone"
+  EXPECT_EQ(ClassifyBulkItem(BulkOp::kIndex, a[5], v), ItemVerdict::kRetry);
+  EXPECT_EQ(ClassifyBulkItem(BulkOp::kIndex, a[6], v), ItemVerdict::kPermanent);  // other 409
+  EXPECT_EQ(ClassifyBulkItem(BulkOp::kIndex, a[7], v), ItemVerdict::kPermanent);
+  EXPECT_EQ(ClassifyBulkItem(BulkOp::kIndex, a[8], v), ItemVerdict::kDone);
+  EXPECT_EQ(ClassifyBulkItem(BulkOp::kIndex, a[9], v), ItemVerdict::kRetry);  // no status
+}
+
 TEST(Templates, MappingsFollowTheFormats) {
   for (const std::string& body :
        {DauIndexTemplate("gmall_dau_info_"), OrderWideIndexTemplate("gmall_order_wide_")}) {
