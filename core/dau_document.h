@@ -1,4 +1,4 @@
-// What a DauInfo document (spec/FORMATS.md §4) says about its de-dup slot, and the §4 rule for
+// What a DauInfo document (docs/FORMATS.md §4) says about its de-dup slot, and the §4 rule for
 // one slot: shared by the dau transform and every de-dup restore from ES (rtdwd's group
 // hand-over, `rtdw dedup restore`), so that all three judge a winner the same way.
 #ifndef RTDW_CORE_DAU_DOCUMENT_H_
@@ -31,7 +31,7 @@ bool ParseRtdwSrc(std::string_view src, std::string* topic, int32_t* partition, 
 // nullopt when the source is not a JSON object or either field is missing or malformed.
 std::optional<DauDocumentSource> ParseDauDocumentSource(std::string_view source_json);
 
-// FORMATS.md §4 on one (day, partition, mid) slot: puts `candidate` when the slot is empty or
+// docs/FORMATS.md §4 on one (day, partition, mid) slot: puts `candidate` when the slot is empty or
 // `candidate` beats its incumbent (DedupBeats); true when it was put, false when the incumbent
 // stays.
 absl::StatusOr<bool> PutDedupIfBeats(BatchState& state, DayNumber day, int32_t partition,

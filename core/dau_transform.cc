@@ -22,7 +22,7 @@ enum { kMid, kTs, kLastPageId, kUserId, kProvinceId, kPass1Fields };
 constexpr std::string_view kPass1Names[kPass1Fields] = {"mid", "ts", "last_page_id", "user_id",
                                                         "province_id"};
 
-// The DauInfo fields copied from the DWD record, in FORMATS.md §4 order, then `ts` (written
+// The DauInfo fields copied from the DWD record, in docs/FORMATS.md §4 order, then `ts` (written
 // after the fields of its own).
 constexpr std::string_view kDocSourceFields[] = {
     "mid",       "user_id",        "province_id",  "channel",     "is_new",
@@ -126,7 +126,7 @@ absl::Status DauTransform::ProcessBatch(std::span<const InputRecord> records, in
       continue;
     }
 
-    // Watermark and retention (FORMATS.md §6).
+    // Watermark and retention (docs/FORMATS.md §6).
     auto [wm_it, wm_new] = watermarks_.try_emplace(in.partition);
     Watermark& wm = wm_it->second;
     if (wm_new) {

@@ -1,5 +1,5 @@
-// dau: DWD page records (spec/FORMATS.md §2 PageLog) into DauInfo documents (§4), one per mid and
-// day, through the batch transaction of DESIGN.md. Pure: no I/O; state through BatchState,
+// dau: DWD page records (docs/FORMATS.md §2 PageLog) into DauInfo documents (§4), one per mid and
+// day, through the batch transaction of docs/DESIGN.md. Pure: no I/O; state through BatchState,
 // dimensions through DimensionSource.
 //
 // Promises of ProcessBatch (records are taken in input order):
@@ -29,17 +29,17 @@
 //     version_type external_gte: core/es_version.h), at most one per (_index, _id), in the
 //     order in which the batch first made a document for that key; `out->target` is the
 //     sorted, comma-separated list of the distinct indices. The document has the §4 fields in
-//     §4 order, then `rtdw_src`: the DWD fields keep their JSON types, numbers their exact source text (`during_time`,
-//     `ts`); absent, null and "" fields are left out;
-//     user_gender/user_age from the user row (age in whole years on `dt`), province_name,
-//     province_iso_code, province_3166_2, province_area_code from the province row; a missing
-//     row leaves its fields out and counts `dims_missing` (once per missing row per document
-//     written). dt "yyyy-MM-dd", hr "HH", ts the epoch-ms integer as the record wrote it.
+//     §4 order, then `rtdw_src`: the DWD fields keep their JSON types, numbers their exact source
+//     text (`during_time`, `ts`); absent, null and "" fields are left out; user_gender/user_age
+//     from the user row (age in whole years on `dt`), province_name, province_iso_code,
+//     province_3166_2, province_area_code from the province row; a missing row leaves its fields
+//     out and counts `dims_missing` (once per missing row per document written). dt "yyyy-MM-dd",
+//     hr "HH", ts the epoch-ms integer as the record wrote it.
 // Hence the documents that reach ES, applied batch after batch, depend neither on batch
 // boundaries nor on the order in which records arrive (apart from which records are late) —
 // given that all records of a mid are on one partition, as log-split's key (the mid) makes them.
-// (De-dup is per partition, DESIGN.md "Scaling"; were a mid on two partitions, each partition's
-// winner would be written in turn, the last one written staying.)
+// (De-dup is per partition, docs/DESIGN.md "Scaling out"; were a mid on two partitions, each
+// partition's winner would be written in turn, the last one written staying.)
 //
 // Not thread-safe: one transform per job instance.
 #ifndef RTDW_CORE_DAU_TRANSFORM_H_

@@ -1,4 +1,4 @@
-// db-split: one Maxwell change record (spec/FORMATS.md §3) into a fact DWD record, a dimension
+// db-split: one Maxwell change record (docs/FORMATS.md §3) into a fact DWD record, a dimension
 // write for Redis, a skip, or a dead letter.
 //
 // Promises of Process():

@@ -1,4 +1,4 @@
-// Dead letters (spec/FORMATS.md §7): the reason codes and the one-line JSON value.
+// Dead letters (docs/FORMATS.md §7): the reason codes and the one-line JSON value.
 //
 // Promises of the encoder:
 //  - One line of valid JSON (no raw newline), fields in this order: job, reason, detail, then for

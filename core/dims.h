@@ -1,4 +1,4 @@
-// What the two wide-table transforms (dau, order-wide; spec/FORMATS.md §4, §5) share: dimension
+// What the two wide-table transforms (dau, order-wide; docs/FORMATS.md §4, §5) share: dimension
 // enrichment from the Redis rows `DIM:USER_INFO:<id>` and `DIM:BASE_PROVINCE:<id>`, the JSON
 // helpers that copy values with their types, and the few event-time helpers they need.
 //
@@ -112,7 +112,7 @@ class DimensionBatch {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Event time (spec/FORMATS.md §6)
+// Event time (docs/FORMATS.md §6)
 
 // The event day and hour of an instant in a zone.
 struct EventDay {

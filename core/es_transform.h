@@ -45,16 +45,16 @@ class BatchState {
   // Rows of `partition` with event time < cutoff_ms, oldest first, deleted in this batch.
   virtual absl::StatusOr<std::vector<JoinRow>> ExpireJoinRows(int32_t partition, int64_t cutoff_ms,
                                                               size_t limit) = 0;
-  // One dead-letter line (spec/FORMATS.md §7), committed with the batch.
+  // One dead-letter line (docs/FORMATS.md §7), committed with the batch.
   virtual void AddDeadLetter(std::string json_line) = 0;
   // The event-time watermark of a source partition number (the largest event time, epoch ms, it
-  // has seen; FORMATS.md §6), committed with the batch so a replay judges lateness exactly as
+  // has seen; docs/FORMATS.md §6), committed with the batch so a replay judges lateness exactly as
   // the first run did. nullopt before the partition's first record.
   virtual absl::StatusOr<std::optional<int64_t>> GetWatermark(int32_t partition) const = 0;
   virtual absl::Status SetWatermark(int32_t partition, int64_t event_ms) = 0;
   // The watermark of one input topic's partition, for a job with several inputs (order-wide: the
-  // join's watermark above is the slower input's, FORMATS.md §5). Committed with the batch too.
-  // nullopt before that topic partition's first record.
+  // join's watermark above is the slower input's, docs/FORMATS.md §5). Committed with the batch
+  // too. nullopt before that topic partition's first record.
   virtual absl::StatusOr<std::optional<int64_t>> GetInputWatermark(std::string_view topic,
                                                                    int32_t partition) const = 0;
   virtual absl::Status SetInputWatermark(std::string_view topic, int32_t partition,

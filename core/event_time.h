@@ -1,4 +1,4 @@
-// Event-time helpers (spec/FORMATS.md §4-§6): the day and hour of an event in the job's time zone,
+// Event-time helpers (docs/FORMATS.md §4-§6): the day and hour of an event in the job's time zone,
 // local date-time text, and whole-year ages. Pure functions of their arguments — never the wall
 // clock — so a replay computes the same values.
 #ifndef RTDW_CORE_EVENT_TIME_H_

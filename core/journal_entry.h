@@ -4,7 +4,7 @@
 //
 // Invariants:
 //  - `seq` is assigned by the state store when the batch that carries the entry commits; entries
-//    are delivered strictly in seq order (DESIGN.md, "The batch transaction").
+//    are delivered strictly in seq order (docs/DESIGN.md, "The batch transaction").
 //  - `body` is the exact NDJSON bulk body: per document one action line naming `_index` and
 //    `_id` (deterministic ids, so a re-delivery is harmless) and, for index/create/update, one
 //    source line; it ends with '\n'.

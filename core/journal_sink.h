@@ -54,7 +54,7 @@ class JournalSink {
   virtual absl::StatusOr<DeliveryReport> Deliver(const JournalEntry& entry) = 0;
 };
 
-// The dead-letter line (spec/FORMATS.md §7, core/dead_letter.h) for a rejected ES item:
+// The dead-letter line (docs/FORMATS.md §7, core/dead_letter.h) for a rejected ES item:
 // {"job":J,"reason":"es_rejected","detail":"<type>: <reason>","index":I,"id":D,"status":S,
 //  "src":<the document's rtdw_src, if any>,"ts_ingest":now_ms,"raw":<document>,
 //  "version":<the external version, when it had one>}

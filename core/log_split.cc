@@ -40,7 +40,7 @@ enum { kCommon, kStart, kPage, kDisplays, kActions, kErr, kTs, kRootFields };
 constexpr FieldMap kRoot[kRootFields] = {{"common", ""},   {"start", ""},   {"page", ""},
                                          {"displays", ""}, {"actions", ""}, {"err", ""},
                                          {"ts", ""}};
-// The common part of all four DWD records (spec/FORMATS.md §2), in output order.
+// The common part of all four DWD records (docs/FORMATS.md §2), in output order.
 constexpr FieldMap kCommonFields[] = {
     {"mid", "mid"},           {"uid", "user_id"},     {"ar", "province_id"},
     {"ch", "channel"},        {"is_new", "is_new"},   {"md", "model"},

@@ -1,4 +1,4 @@
-// log-split: one ODS app-log record (spec/FORMATS.md §1) into the DWD log records of §2.
+// log-split: one ODS app-log record (docs/FORMATS.md §1) into the DWD log records of §2.
 //
 // Promises of Process():
 //  - Validation comes before routing; a record that fails it goes to sink->DeadLetter() with one

@@ -15,7 +15,8 @@ namespace {
 
 using Value = JsonValue;
 
-// A dead-letter code of this job (FORMATS.md §7 allows new ones): a record of neither input topic.
+// A dead-letter code of this job (docs/FORMATS.md §7 allows new ones): a record of neither input
+// topic.
 constexpr std::string_view kReasonUnknownTopic = "unknown_topic";
 
 // What pass 1 reads of a row.
@@ -23,7 +24,7 @@ enum { kId, kOrderId, kCreateTime, kUserId, kProvinceId, kPass1Fields };
 constexpr std::string_view kPass1Names[kPass1Fields] = {"id", "order_id", "create_time", "user_id",
                                                         "province_id"};
 
-// Document fields from the detail row: source name -> document name (FORMATS.md §5 order).
+// Document fields from the detail row: source name -> document name (docs/FORMATS.md §5 order).
 constexpr std::string_view kDetailSource[] = {"id",
                                               "order_id",
                                               "sku_id",

@@ -1,7 +1,7 @@
-// order-wide: DWD order_info and order_detail insert rows (spec/FORMATS.md §3 `data` objects, from
+// order-wide: DWD order_info and order_detail insert rows (docs/FORMATS.md §3 `data` objects, from
 // DWD_ORDER_INFO_I / DWD_ORDER_DETAIL_I, co-partitioned by order id) joined into OrderWide
-// documents (§5), one per order detail, through the batch transaction of DESIGN.md. Pure: no I/O;
-// join rows through BatchState, dimensions through DimensionSource.
+// documents (§5), one per order detail, through the batch transaction of docs/DESIGN.md. Pure: no
+// I/O; join rows through BatchState, dimensions through DimensionSource.
 //
 // Promises of ProcessBatch (records are taken in input order; a record's side is told by its
 // topic: order_topic or detail_topic):

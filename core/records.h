@@ -26,7 +26,7 @@ struct InputRecord {
 };
 
 // "topic/partition/offset": the lineage text carried by the `rtdw-src` header and the `src`
-// field of dead letters and documents (spec/FORMATS.md §2, §4, §7).
+// field of dead letters and documents (docs/FORMATS.md §2, §4, §7).
 std::string SourcePosition(std::string_view topic, int32_t partition, int64_t offset);
 inline std::string SourcePosition(const InputRecord& r) {
   return SourcePosition(r.topic, r.partition, r.offset);
@@ -45,7 +45,7 @@ enum class LogSlot : int {
 };
 inline constexpr int kLogSlotCount = 5;
 
-// Header names (spec/FORMATS.md §2, §7).
+// Header names (docs/FORMATS.md §2, §7).
 inline constexpr std::string_view kHeaderSrc = "rtdw-src";
 inline constexpr std::string_view kHeaderIdx = "rtdw-idx";
 inline constexpr std::string_view kHeaderReason = "rtdw-reason";
@@ -62,7 +62,7 @@ struct OutputRecord {
   int idx = -1;            // header rtdw-idx: element index in displays/actions; -1 = none
 };
 
-// One rejected input record for the job's dead-letter topic (spec/FORMATS.md §7).
+// One rejected input record for the job's dead-letter topic (docs/FORMATS.md §7).
 struct DeadLetterRecord {
   std::string_view key;     // the source record's key (often empty)
   std::string_view value;   // the one-line dead-letter JSON (core/dead_letter.h)

@@ -1,4 +1,4 @@
-// The value types of rtdw's state (DESIGN.md, "RocksDB layout"), shared by the transforms (core/)
+// The value types of rtdw's state (docs/DESIGN.md, "State"), shared by the transforms (core/)
 // and the state store that encodes them (storage/state_keys.h).
 #ifndef RTDW_CORE_STATE_TYPES_H_
 #define RTDW_CORE_STATE_TYPES_H_
@@ -20,13 +20,13 @@ std::string FormatDay(DayNumber day);
 // True when `day` is a real calendar day.
 bool ValidDay(DayNumber day);
 
-// The winning record of a (day, partition, mid) de-dup slot (FORMATS.md §4).
+// The winning record of a (day, partition, mid) de-dup slot (docs/FORMATS.md §4).
 struct DedupValue {
   int64_t ts_ms = 0;   // event time of the winning page record
   int64_t offset = 0;  // its input offset
   friend bool operator==(const DedupValue&, const DedupValue&) = default;
 };
-// FORMATS.md §4: a candidate replaces the incumbent when its ts is smaller, or equal with a
+// docs/FORMATS.md §4: a candidate replaces the incumbent when its ts is smaller, or equal with a
 // smaller input offset.
 inline bool DedupBeats(const DedupValue& candidate, const DedupValue& incumbent) {
   return candidate.ts_ms < incumbent.ts_ms ||

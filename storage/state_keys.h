@@ -12,7 +12,7 @@
 //   join index BE32(partition) 'T' BE64(event ms ^ 2^63) order_id 0x00 side row_id -> ""
 //   join offsets BE32(partition) 'O' side BE64(source offset) order_id 0x00 row_id -> ""
 //   journal    BE64(seq)                                          -> core/journal_entry.h encoding
-//   deadletter BE64(seq)                                          -> one JSON line (FORMATS.md §7)
+//   deadletter BE64(seq)                                          -> JSON line (docs/FORMATS.md §7)
 //   meta       name (ASCII)                                       -> value (text, or BE64 for
 //                                                                    next_seq)
 //

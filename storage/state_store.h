@@ -1,6 +1,6 @@
 // The state store: one RocksDB database per job instance at `<state.dir>/<job>` with the column
-// families `offsets`, `dedup`, `join`, `journal`, `deadletter` and `meta` (DESIGN.md, "RocksDB
-// layout"; key encodings in storage/state_keys.h and docs/STATE.md).
+// families `offsets`, `dedup`, `join`, `journal`, `deadletter` and `meta` (docs/DESIGN.md,
+// "State"; key encodings in storage/state_keys.h and docs/STATE.md).
 //
 // Promises:
 //  - Atomicity: everything a PendingBatch collects (offsets, de-dup and join mutations, at most
@@ -115,7 +115,7 @@ struct OffsetEntry {
 
 struct DeadLetter {
   uint64_t seq = 0;
-  std::string line;  // one JSON line (FORMATS.md §7)
+  std::string line;  // one JSON line (docs/FORMATS.md §7)
 };
 
 struct CommitResult {
@@ -277,10 +277,10 @@ class StateStore {
   // Retention: drops every day < `day` with one DeleteRange (sync per options).
   absl::Status DropDedupDaysBefore(DayNumber day);
 
-  // Group mode's hand-over (DESIGN.md "Scaling"): forgets everything of source partition number
-  // `partition` — its de-dup slots of every day, its join rows, its watermarks (the partition's
-  // and those of `topics`), and its stored offsets in `topics` — in one synced write, before the
-  // state is rebuilt for a new owner.
+  // Group mode's hand-over (docs/DESIGN.md "Scaling out"): forgets everything of source partition
+  // number `partition` — its de-dup slots of every day, its join rows, its watermarks (the
+  // partition's and those of `topics`), and its stored offsets in `topics` — in one synced write,
+  // before the state is rebuilt for a new owner.
   absl::Status DropPartitionState(int32_t partition, const std::vector<std::string>& topics);
 
   // ---- join

@@ -198,7 +198,7 @@ struct PartitionWork {
   absl::Status status;
 };
 
-// The DauInfo fields copied from the DWD record (spec/FORMATS.md §4 order), then ts.
+// The DauInfo fields copied from the DWD record (docs/FORMATS.md §4 order), then ts.
 constexpr std::string_view kFields[] = {
     "mid",         "user_id",        "province_id",  "channel",     "is_new",
     "model",       "operate_system", "version_code", "brand",       "page_id",

@@ -1,6 +1,7 @@
 // rtdw-baseline-dau: the SEED-STYLE BASELINE of the dau job, for the benchmark suite only.
 //
-// This is the seed's own design (../shared/seed/README.md §3-4, the Spark-Streaming "DauApp"),
+// This is the seed's own design (the Spark-Streaming "DauApp" of the system rtdw replaces;
+// docs/BENCHMARKS.md, "The seed-style baseline"),
 // written honestly and well in C++ with rtdw's connectors, so that rtdw-bench can put it side by
 // side with rtdw's `dau` job on the same data. It is NOT part of the pipeline and must not be
 // deployed: it loses users when it crashes at the wrong moment (the state-restoration problem).
@@ -14,7 +15,7 @@
 //          whether the mid is new, i.e. SISMEMBER + SADD in one atomic round trip);
 //        for a new mid: GET its user and province dimension rows (one MGET of the record's two
 //          keys: one round trip per record);
-//        build the DauInfo document (the same fields as rtdw's dau, spec/FORMATS.md §4, without
+//        build the DauInfo document (the same fields as rtdw's dau, docs/FORMATS.md §4, without
 //          rtdw's lineage field rtdw_src)
 //   -> [fault point after_sadd: the seed's crash window — state written, output not]
 //   -> per partition, in parallel: ES bulk of its documents (`index`, _id = mid, idempotent)

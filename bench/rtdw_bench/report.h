@@ -1,4 +1,4 @@
-// rtdw-bench's outputs: the table on stdout, DIR/results.json (DESIGN.md "Processes": machine,
+// rtdw-bench's outputs: the table on stdout, DIR/results.json (docs/BENCHMARKS.md: machine,
 // commit, scenarios with figures named with their units), the target verdicts, and the plots
 // (SVG, drawn by gnuplot with the scripts of bench/plots).
 #ifndef RTDW_BENCH_RTDW_BENCH_REPORT_H_

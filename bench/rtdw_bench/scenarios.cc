@@ -129,7 +129,7 @@ absl::Status GenDb(const Stack& stack, const std::string& day, const Sizes& s, i
   return r.ok() ? absl::OkStatus() : r.status();
 }
 
-// A flat DWD page record (spec/FORMATS.md §2), as log-split writes it.
+// A flat DWD page record (docs/FORMATS.md §2), as log-split writes it.
 std::string DwdPage(const std::string& mid, int64_t ts, bool first, int64_t user, int province) {
   std::string r = absl::StrCat("{\"mid\":\"", mid, "\"");
   if (user > 0) absl::StrAppend(&r, ",\"user_id\":\"", user, "\"");
@@ -144,7 +144,7 @@ std::string DwdPage(const std::string& mid, int64_t ts, bool first, int64_t user
   return r;
 }
 
-// An ODS app-log first page (spec/FORMATS.md §1) of device `mid` at `ts`.
+// An ODS app-log first page (docs/FORMATS.md §1) of device `mid` at `ts`.
 std::string OdsFirstPage(const std::string& mid, int64_t ts, int64_t user, int province) {
   return absl::StrCat(
       "{\"common\":{\"ar\":\"", province,

@@ -1,4 +1,4 @@
-// The index templates of rtdw's two wide tables, with the mappings of spec/FORMATS.md §4 (DAU)
+// The index templates of rtdw's two wide tables, with the mappings of docs/FORMATS.md §4 (DAU)
 // and §5 (order-wide). Index prefixes are configurable: a template covers `<prefix>*`.
 #ifndef RTDW_CONNECTORS_ES_TEMPLATES_H_
 #define RTDW_CONNECTORS_ES_TEMPLATES_H_

@@ -6,7 +6,7 @@
 //  - Assign(): the caller owns every partition it names, at offsets it chooses (the state store's
 //    `offsets` column family is the source of truth); Kafka's committed offsets are written only
 //    for lag monitoring (CommitAsync).
-//  - Subscribe() (kafka.group, DESIGN.md "Scaling"): the group coordinator splits the partitions
+//  - Subscribe() (kafka.group; docs/DESIGN.md "Scaling out"): the coordinator splits partitions
 //    among the members. A RebalanceListener is called on the polling thread, inside Poll(), when
 //    partitions are given (it says where each starts) or taken away (it finishes what it owes
 //    for them first); the group's committed offsets are the hand-over point between owners.

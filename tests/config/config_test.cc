@@ -1,6 +1,6 @@
-// The config loader against spec/CONFIG.md: defaults, every kind of problem and its message
-// (FILE:LINE: KEY: what (expected)), secrets and their masking, environment overrides, the shipped
-// example and local configs.
+// The config loader against docs/CONFIG.md and deploy/rtdw.example.toml: defaults, every kind of
+// problem and its message (FILE:LINE: KEY: what (expected)), secrets and their masking, environment
+// overrides, the shipped example and local configs.
 
 #include "tools/common/config.h"
 

@@ -24,7 +24,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// A DAU document (spec/FORMATS.md §4) with some non-ASCII text.
+// A DAU document (docs/FORMATS.md §4) with some non-ASCII text.
 std::string DauDoc(int i, const std::string& day, bool bad = false) {
   const char* provinces[] = {"北京", "上海", "广东", "浙江"};
   std::string during = bad ? "\"not a number\"" : std::to_string(1000 + i * 13);

@@ -1,4 +1,4 @@
-// Event time through the whole daemon (spec/FORMATS.md §5, §6), on the real local services
+// Event time through the whole daemon (docs/FORMATS.md §5, §6), on the real local services
 // (rtdw-kafka-mock, redis-server, rtdw-es-lite) and rtdwd processes killed with SIGKILL on the
 // way. Each scenario is built so that the old watermark (one per partition number, the largest
 // event time of either topic, not capped by the wall clock) fails it:
@@ -238,8 +238,8 @@ TEST(EventTimePipelineTest, DetailsDaysBehindInTheChangeStream) {
   PipelineStack stack(o);
   ASSERT_TRUE(stack.Start().ok());
   ASSERT_TRUE(stack.GenerateDb().ok());
-  // The dimensions first (FORMATS.md §4: tests load them before the facts), by a db-split of its
-  // own that splits no fact table.
+  // The dimensions first (docs/FORMATS.md §4: tests load them before the facts), by a db-split of
+  // its own that splits no fact table.
   auto dims_only = stack.WriteInstanceConfig("dims", {"db-split"}, "", {});
   ASSERT_TRUE(dims_only.ok()) << dims_only.status();
   std::ofstream(*dims_only, std::ios::app) << "[jobs.db-split]\nfact_tables = []\n";

@@ -1,5 +1,5 @@
-// State that knows the config it was built under (spec/CONFIG.md "What state depends on is
-// fingerprinted"), through rtdwd and rtdw on the real local services: each fingerprinted setting
+// State that knows the config it was built under (docs/STATE.md "State
+// fingerprint"), through rtdwd and rtdw on the real local services: each fingerprinted setting
 // changed in turn stops the start with exit 1 naming the key, its stored and its new value and
 // the accepting command; `rtdw meta reset-fingerprint` then lets the job start, and the store
 // records the new value (the old config is refused from then on).

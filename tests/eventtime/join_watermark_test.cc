@@ -1,4 +1,4 @@
-// The order-wide join's event time (spec/FORMATS.md §5, §6) against the in-memory state of
+// The order-wide join's event time (docs/FORMATS.md §5, §6) against the in-memory state of
 // tests/wide/memory_state.h: the join's watermark is the slower input's, an input that has
 // delivered nothing holds it back until it is named idle, and no watermark runs ahead of the wall
 // clock. Each scenario is one that the old watermark (the largest create_time of either topic,
@@ -184,7 +184,7 @@ TEST_F(JoinWatermarkTest, AnIdleInputStopsHoldingTheWatermarkBack) {
 }
 
 // A future create_time (within max_future) gets its document but moves its input's watermark
-// only to the wall clock, so it cannot make the rows of the last hours late (FORMATS.md §6).
+// only to the wall clock, so it cannot make the rows of the last hours late (docs/FORMATS.md §6).
 TEST_F(JoinWatermarkTest, FutureRowsMoveTheWatermarkOnlyToTheWallClock) {
   const int64_t now = kDay25 + 12 * kHour;
   Order(1, now + 20 * kHour);

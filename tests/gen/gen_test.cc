@@ -141,7 +141,7 @@ TEST(LogGenTest, WellFormedAndInTheDay) {
 }
 
 // Feeds the records through log-split; checks the per-topic counts, then computes DAU from the
-// page records the way FORMATS.md §4 says and compares with the truth.
+// page records the way docs/FORMATS.md §4 says and compares with the truth.
 void CheckLogTruth(const LogGenOptions& o) {
   std::string truth_text;
   auto recs = AllLogs(o, &truth_text);
@@ -247,8 +247,8 @@ FirstPageOrder MeasureFirstPages(const LogGenOptions& o, const std::vector<std::
 }
 
 // --days 3 --disorder: the truth still agrees; some devices' first pages arrive largest-ts-first
-// across days, never more than one day behind (none late with the default retention, FORMATS.md
-// §6), and the truth says so.
+// across days, never more than one day behind (none late with the default retention,
+// docs/FORMATS.md §6), and the truth says so.
 TEST(LogGenTest, SeveralDaysWithDisorder) {
   LogGenOptions o = LogOpts(13);
   o.days = 3;
@@ -396,7 +396,7 @@ void CheckDbTruth(const DbGenOptions& o) {
     EXPECT_TRUE(SameJson(dims[key.c_str()], Parse(value))) << key;
   }
 
-  // Order-wide: join each detail with its order insert and the dims (FORMATS.md §5).
+  // Order-wide: join each detail with its order insert and the dims (docs/FORMATS.md §5).
   // By the day of create_time.
   std::map<std::string, uint64_t> per_day;
   for (const auto& det : detail_inserts) {

@@ -1,4 +1,4 @@
-// Exact data end to end (spec/FORMATS.md "Numbers pass through byte-exact", "Duplicate keys",
+// Exact data end to end (docs/FORMATS.md "Numbers pass through byte-exact", "Duplicate keys",
 // §2 error-only records, §3 table case and DDL without a table): real-world record shapes go
 // through the real rtdwd — log-split, db-split, dau, order-wide — against rtdw-kafka-mock,
 // redis-server and rtdw-es-lite, and the bytes that land in Kafka, Redis and ES are compared as

@@ -37,7 +37,7 @@ TEST(ChaosTest, KillsAndEsFaultsEndExactlyOnce) {
   PipelineStack stack(o);
   ASSERT_TRUE(stack.Start().ok());
   ASSERT_TRUE(stack.GenerateDb().ok());
-  // Dimension rows first (FORMATS.md §4), then the chaos on all four jobs.
+  // Dimension rows first (docs/FORMATS.md §4), then the chaos on all four jobs.
   ASSERT_EQ(stack.RunToIdle("db-split"), 0) << stack.DaemonLog();
   ASSERT_TRUE(stack.GenerateLogs().ok());
 

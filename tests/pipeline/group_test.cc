@@ -2,9 +2,9 @@
 // log-split, dau and order-wide jobs over rtdw-kafka-mock, each with its own state dir, while
 // instances join, one is SIGKILLed (and later comes back on its old disk) and one leaves with
 // SIGTERM. Partitions move between owners several times; every move goes through the hand-over of
-// DESIGN.md "Scaling" (group offset never past an unacknowledged document or a live join row; the
-// new owner rebuilds de-dup from ES and the join by replay). At the end ES must equal the truth
-// exactly.
+// docs/DESIGN.md "Scaling out" (group offset never past an unacknowledged document or a live join
+// row; the new owner rebuilds de-dup from ES and the join by replay). At the end ES must equal the
+// truth exactly.
 #include <signal.h>
 
 #include <fstream>
@@ -61,7 +61,8 @@ TEST(GroupTest, ThreeInstancesJoinLeaveAndDieEndExactlyOnce) {
 
   const std::map<std::string, std::string> props = {{"session.timeout.ms", "6000"},
                                                     {"heartbeat.interval.ms", "500"}};
-  // db-split ran first (dimension rows before facts, FORMATS.md §4); the group splits the rest.
+  // db-split ran first (dimension rows before facts, docs/FORMATS.md §4); the group splits the
+  // rest.
   const std::vector<std::string> jobs = {"log-split", "dau", "order-wide"};
   std::map<std::string, std::string> configs;
   for (const std::string name : {"a", "b", "c"}) {

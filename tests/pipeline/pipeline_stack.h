@@ -1,6 +1,6 @@
 // The whole local stack for pipeline tests: rtdw-kafka-mock, redis-server, rtdw-es-lite, a
 // config for rtdwd, generated input (rtdw-gen) with its truth file, and the comparison of what
-// landed in ES with that truth (spec/FORMATS.md §4, §5).
+// landed in ES with that truth (docs/FORMATS.md §4, §5).
 #ifndef RTDW_TESTS_PIPELINE_PIPELINE_STACK_H_
 #define RTDW_TESTS_PIPELINE_PIPELINE_STACK_H_
 
@@ -42,7 +42,7 @@ struct StackOptions {
 // What the comparison expects of the dimension fields (user_*, province_*).
 enum class DimExpectation {
   kFromTruth,  // present as the db truth's dims say (the default)
-  kAbsent,     // Redis held no dimension rows: the fields must be absent (FORMATS.md §4)
+  kAbsent,     // Redis held no dimension rows: the fields must be absent (docs/FORMATS.md §4)
 };
 
 // The outcome of comparing ES with the truth.

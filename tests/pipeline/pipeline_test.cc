@@ -12,7 +12,7 @@
 namespace rtdw::testing {
 namespace {
 
-// Dimension rows first (FORMATS.md §4: tests that compare with a truth load dimensions first).
+// Dimension rows first (docs/FORMATS.md §4: tests that compare with a truth load dimensions first).
 void LoadDims(PipelineStack& stack) {
   ASSERT_TRUE(stack.GenerateDb().ok());
   ASSERT_EQ(stack.RunToIdle("db-split"), 0) << stack.DaemonLog();

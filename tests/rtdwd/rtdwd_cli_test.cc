@@ -1,4 +1,5 @@
-// rtdwd's command line and lifecycle contract (DESIGN.md "Processes", CONFIG.md exit codes),
+// rtdwd's command line and lifecycle contract (docs/DESIGN.md "Processes",
+// docs/OPERATIONS.md "Signals and lifecycle" for the exit codes),
 // exercised on the real binary.
 #include <signal.h>
 

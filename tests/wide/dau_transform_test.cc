@@ -39,7 +39,7 @@ absl::TimeZone Zone(const char* name) {
   return tz;
 }
 
-// A DWD PageLog record (FORMATS.md §2).
+// A DWD PageLog record (docs/FORMATS.md §2).
 struct Page {
   std::string mid = "mid_1";
   std::optional<std::string> user_id = "37";
@@ -179,7 +179,7 @@ TEST_F(DauTest, EveryFieldWithItsType) {
             R"("version":3498430460944448301,"version_type":"external_gte"}})");
 
   rapidjson::Document d = Doc("gmall_dau_info_2025-11-25", "mid_1");
-  // The 23 fields of FORMATS.md §4 in its order, then the lineage field.
+  // The 23 fields of docs/FORMATS.md §4 in its order, then the lineage field.
   EXPECT_EQ(Keys(d), (std::vector<std::string>{"mid",
                                                "user_id",
                                                "province_id",
@@ -544,7 +544,7 @@ TEST_F(DauTest, LateAndFutureRecords) {
   EXPECT_TRUE(docs_.count({"gmall_dau_info_2025-11-26", "edge"}));
   EXPECT_EQ(docs_.size(), 4u);
   EXPECT_EQ(dau_->counters().dead_letters, 2u);
-  // `edge` got its document but moved the watermark only to the wall clock (FORMATS.md §6).
+  // `edge` got its document but moved the watermark only to the wall clock (docs/FORMATS.md §6).
   EXPECT_EQ(store_.watermarks.at(0), kNow);
 
   // Retention is judged against the committed watermark in later batches too: a day later (by
@@ -567,7 +567,7 @@ TEST_F(DauTest, LateAndFutureRecords) {
 }
 
 // A device whose clock is hours fast cannot make the other devices' pages of yesterday `late`
-// (FORMATS.md §6): the watermark stops at the wall clock.
+// (docs/FORMATS.md §6): the watermark stops at the wall clock.
 TEST_F(DauTest, FastClockDoesNotMakeYesterdayLate) {
   Page fast;
   fast.mid = "fast";

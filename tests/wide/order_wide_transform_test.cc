@@ -367,7 +367,7 @@ TEST_F(OrderWideTest, TtlExpiryDeadLettersUnmatchedRowsAndDropsMatchedOrders) {
   Order(4, "2025-11-25 10:30:00", 1);    // another partition: its own watermark
   Run();
   EXPECT_EQ(JoinRows(), (std::vector<std::string>{"O1+", "O2", "D31", "O4"}));
-  // The detail topic goes idle: the orders alone move the join's watermark (FORMATS.md §5).
+  // The detail topic goes idle: the orders alone move the join's watermark (docs/FORMATS.md §5).
   ow_->SetIdleInputs({{kDetails, 0}});
   // Watermark 11:00:00 on partition 0: cutoff 10:00:00, nothing is older yet.
   Order(5, "2025-11-25 11:00:00");
@@ -453,7 +453,7 @@ TEST_F(OrderWideTest, RepeatedOrderKeepsItsMatch) {
 }
 
 TEST_F(OrderWideTest, LateAndFutureRows) {
-  // The detail topic is idle: the orders alone move the join's watermark (FORMATS.md §5).
+  // The detail topic is idle: the orders alone move the join's watermark (docs/FORMATS.md §5).
   ow_->SetIdleInputs({{kDetails, 0}, {kDetails, 1}});
   Order(1, "2025-11-25 11:00:00");
   Detail(11, 9, "2025-11-25 10:00:00");     // exactly at watermark - TTL: accepted
@@ -462,7 +462,7 @@ TEST_F(OrderWideTest, LateAndFutureRows) {
   Order(2, "2025-11-26 12:00:01");          // more than a day ahead of the wall clock: future
   Order(3, "2025-11-26 12:00:00");          // exactly max_future ahead: accepted
   Run();
-  // Order 3 moved the watermark to the wall clock (12:00, never beyond it: FORMATS.md §6), the
+  // Order 3 moved the watermark to the wall clock (12:00, never beyond it: docs/FORMATS.md §6), the
   // future order not at all: detail 11 (10:00) expires at the end of the batch, order 1
   // (11:00) does not.
   EXPECT_EQ(DeadReasons(), (std::vector<std::string>{"late", "future", "join_expired"}));

@@ -1,4 +1,4 @@
-// The rtdw configuration: one TOML file (spec/CONFIG.md), loaded and validated in one place.
+// The rtdw configuration: one TOML file (docs/CONFIG.md), loaded and validated in one place.
 //
 // Promise: a Config returned by LoadConfig* is complete and valid — every key holds its effective
 // value (the file's, else the environment override's, else the documented default), every URL is
@@ -254,8 +254,8 @@ absl::StatusOr<Config> LoadConfigFromString(std::string_view text, const std::st
 // password) shown as "***" with its origin in a comment. Safe to log.
 std::string DumpConfig(const Config& config);
 
-// A stable, human-readable fingerprint of what a job's state depends on (spec/CONFIG.md "What
-// state depends on is fingerprinted"): its topic names (source and output topics, in a fixed
+// A stable, human-readable fingerprint of what a job's state depends on (docs/STATE.md
+// "State fingerprint"): its topic names (source and output topics, in a fixed
 // order), then for dau `time_zone`, `index_prefix`, `retention_days` (dedup.retention_days) and
 // for order-wide `time_zone`, `index_prefix`, `join_ttl`, e.g. "rtdw-topics/1 job=dau
 // source_topic=DWD_PAGE_LOG_TOPIC time_zone=Asia/Shanghai index_prefix=gmall_dau_info_

@@ -782,9 +782,9 @@ std::string DbGenerator::TruthJson() const {
   }
   w.EndObject();
 
-  // Order-wide documents by day of create_time: detail id -> OrderWide (FORMATS.md §5), from the
-  // order_info insert, the detail row and the dimension rows above.
-  // Orders are in create_time order, so each day's are consecutive.
+  // Order-wide documents by day of create_time: detail id -> OrderWide (docs/FORMATS.md §5), from
+  // the order_info insert, the detail row and the dimension rows above. Orders are in create_time
+  // order, so each day's are consecutive.
   std::vector<std::pair<std::string, uint64_t>> day_counts;  // create_date -> details
   for (const OrderPlan& p : s.orders) {
     std::string day = s.Local(p.create_s).substr(0, 10);

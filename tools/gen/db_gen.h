@@ -1,4 +1,4 @@
-// The change-data half of rtdw-gen: a deterministic day of Maxwell records (spec/FORMATS.md §3) for
+// The change-data half of rtdw-gen: a deterministic day of Maxwell records (docs/FORMATS.md §3) for
 // ODS_BASE_DB and the truth a test compares the pipeline with (docs/GEN.md).
 //
 // Sequence: a Maxwell bootstrap of user_info (`bootstrap-start`, one `bootstrap-insert` per user,

@@ -644,7 +644,8 @@ void LogGenerator::State::Account(const Active& a, const Rec& rec, Break brk) {
   n_action += rec.actions.size();
   if (!rec.last_page) {
     // How far (in days of the zone) this first page is behind the newest one before it: dau
-    // judges lateness by such a watermark (FORMATS.md §6), per partition, never above this one.
+    // judges lateness by such a watermark (docs/FORMATS.md §6), per partition, never above this
+    // one.
     const absl::CivilDay day = CivilDayOf(rec.ts, o.tz);
     if (newest_first_page) {
       max_days_behind = std::max<int64_t>(max_days_behind, *newest_first_page - day);
@@ -770,8 +771,8 @@ std::string LogGenerator::TruthJson() const {
   }
   w.EndObject();
   if (s.o.days > 1 || s.o.disorder > 0 || s.o.clock_skew > 0) {
-    // FORMATS.md §6: no first page arrives more than max_days_behind days behind the newest one
-    // before it, so with dedup.retention_days >= this + 1 none is late (every `dau` document
+    // docs/FORMATS.md §6: no first page arrives more than max_days_behind days behind the newest
+    // one before it, so with dedup.retention_days >= this + 1 none is late (every `dau` document
     // exists), whatever the partitioning.
     w.Key("late_below_retention_days");
     w.Int64(s.max_days_behind + 1);

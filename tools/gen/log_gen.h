@@ -1,4 +1,4 @@
-// The app-log half of rtdw-gen: a deterministic day of ODS_BASE_LOG records (spec/FORMATS.md §1)
+// The app-log half of rtdw-gen: a deterministic day of ODS_BASE_LOG records (docs/FORMATS.md §1)
 // and the truth a test compares the pipeline with (docs/GEN.md).
 //
 // Model: `mids` devices, each with fixed attributes (brand, model, os, channel, version, province,
@@ -17,7 +17,7 @@
 //  - With days > 1, disorder or clock_skew, the truth's `late_below_retention_days` is one more
 //    than the most days (of the zone) a first page is behind the newest first page delivered
 //    before it, computed from the emitted stream: with dedup.retention_days at least that, no
-//    first page is `late` (spec/FORMATS.md §6), whatever the partitioning. With disorder alone
+//    first page is `late` (docs/FORMATS.md §6), whatever the partitioning. With disorder alone
 //    it is 2. clock_skew moves `ts` off the days (by up to 20 h).
 //  - The truth is computed from the generator's own model, not by parsing its output.
 #ifndef RTDW_TOOLS_GEN_LOG_GEN_H_

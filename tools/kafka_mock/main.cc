@@ -1,7 +1,7 @@
 // rtdw-kafka-mock: a standalone Kafka broker on loopback for development and tests.
 //
 // It is librdkafka's own mock cluster (real Kafka protocol, in memory). It pre-creates every
-// default topic of spec/FORMATS.md with --partitions partitions, prints the bootstrap servers as
+// default topic of docs/FORMATS.md with --partitions partitions, prints the bootstrap servers as
 // the first line of stdout, and serves until SIGTERM/SIGINT. A small HTTP control channel
 // (--control-listen) exposes the mock's fault calls to tests running in other processes:
 //   GET  /                                  {"bootstrap":"...","brokers":N}

@@ -702,7 +702,7 @@ int Verify(const Globals& g, const DayArgs& a, Out& out) {
     out.Set("status", out.Str("error"));
     return Failed(out, s);
   };
-  // The state: mid -> winning ts (across partitions, the FORMATS.md §4 winner).
+  // The state: mid -> winning ts (across partitions, the docs/FORMATS.md §4 winner).
   Globals gj = g;
   gj.job = job;
   auto jobs = JobsToRead(gj);

@@ -1,5 +1,5 @@
 // db-split on the split-job loop: Maxwell CDC -> fact DWD topics and Redis dimension rows
-// (spec/FORMATS.md §3). The table lists are re-read from Redis every batch; a batch's dimension
+// (docs/FORMATS.md §3). The table lists are re-read from Redis every batch; a batch's dimension
 // writes are applied in one MULTI/EXEC before its fact records are produced (so order-wide never
 // sees an order before the user row that came ahead of it) and before its offsets commit, so a
 // replay converges (last write wins per key, order kept per id).

@@ -851,7 +851,7 @@ absl::Status EsJobRunner::RestoreDedupFromEs(int32_t partition) {
       });
   if (absl::IsNotFound(st)) st = absl::OkStatus();  // no DAU index yet
   RTDW_RETURN_IF_ERROR(st);
-  // Never ahead of the wall clock (FORMATS.md §6): a fast device's document may lie ahead.
+  // Never ahead of the wall clock (docs/FORMATS.md §6): a fast device's document may lie ahead.
   if (max_ts) max_ts = std::min(*max_ts, NowMs());
   if (max_ts) {
     auto wm = batch.GetWatermark(partition);

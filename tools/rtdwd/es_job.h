@@ -1,4 +1,4 @@
-// The ES-writing jobs (dau, order-wide) on the batch transaction of DESIGN.md:
+// The ES-writing jobs (dau, order-wide) on the batch transaction of docs/DESIGN.md:
 //
 //   poll -> transform (dedup/join state through the pending batch; dims from Redis, batched)
 //   -> ONE synced WriteBatch: offsets + state mutations + watermarks + dead letters + the journal
@@ -14,11 +14,11 @@
 // the entry) or not at all; an owed entry is re-delivered after any restart; ids are
 // deterministic, so a re-delivery is harmless.
 //
-// Group mode (kafka.group; DESIGN.md "Scaling"): partitions come and go through the consumer
-// group. The group's committed offset of a partition — where its next owner starts — is the
-// hand-over offset: it never passes a record whose documents are not acknowledged by ES, nor (for
-// the join) a row still waiting in the `join` column family. A new owner whose local state of a
-// partition is not exactly at that offset drops it and rebuilds it: de-dup from the partition's
+// Group mode (kafka.group; docs/DESIGN.md "Scaling out"): partitions come and go through the
+// consumer group. The group's committed offset of a partition — where its next owner starts — is
+// the hand-over offset: it never passes a record whose documents are not acknowledged by ES, nor
+// (for the join) a row still waiting in the `join` column family. A new owner whose local state of
+// a partition is not exactly at that offset drops it and rebuilds it: de-dup from the partition's
 // documents in ES (their `rtdw_src`), join rows by replaying from the hand-over offset. Owed
 // journal entries found at start-up are dropped, not delivered: their records lie after the
 // group's offset and are processed again by whoever owns the partition now (a late delivery could

@@ -90,7 +90,8 @@ KafkaConsumerOptions JobConsumerOptions(const Config& config, const std::string&
 // (rtdwd exits 1) naming the topic, both counts and `rtdw meta reset-fingerprint`.
 absl::Status CheckPartitionCount(StateStore& store, const std::string& topic, int partitions);
 
-// Lone mode's watch for partitions added to source topics while rtdwd runs (spec/CONFIG.md):
+// Lone mode's watch for partitions added to source topics while rtdwd runs (docs/OPERATIONS.md,
+// "Scaling"):
 // asks the broker for the partition counts of `topics` (one metadata request each) and returns
 // those larger than what `consumer` has assigned of the topic, as (topic, new count), after
 // recording each new count in the store's fingerprint and logging it. A topic the broker cannot

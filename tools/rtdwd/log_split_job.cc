@@ -1,4 +1,4 @@
-// log-split on the split-job loop: ODS app logs -> the five DWD log topics (spec/FORMATS.md §2).
+// log-split on the split-job loop: ODS app logs -> the five DWD log topics (docs/FORMATS.md §2).
 #include "core/log_split.h"
 #include "tools/rtdwd/jobs.h"
 #include "tools/rtdwd/split_job.h"

@@ -1,4 +1,4 @@
-// rtdwd: the rtdw daemon. Runs the enabled jobs of a TOML config (spec/CONFIG.md).
+// rtdwd: the rtdw daemon. Runs the enabled jobs of a TOML config (docs/CONFIG.md).
 //
 // Exit codes (docs/OPERATIONS.md): 0 after a clean stop (SIGTERM drain that finished,
 // --exit-when-idle, --check of a valid file); 1 when it cannot go on (a start-up check that waiting

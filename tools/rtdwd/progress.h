@@ -2,10 +2,10 @@
 // state stores' sizes, the de-dup keys per day, the process's memory, and the one-line progress
 // report per job every `log.progress_interval` seconds.
 //
-// Every series here is created when the job is created, at 0 (DESIGN.md: "every per-job series is
-// exported from the job's start, at 0"), except the per-day de-dup counts, which exist only for
-// the days the store holds (they are rendered from a snapshot, so a day dropped by retention
-// disappears instead of lingering at its last value).
+// Every series here is created when the job is created, at 0 (docs/OPERATIONS.md,
+// "Monitoring": per-job series "exist from the job's start, at 0"), except the per-day de-dup
+// counts, which exist only for the days the store holds (they are rendered from a snapshot, so a
+// day dropped by retention disappears instead of lingering at its last value).
 #ifndef RTDW_TOOLS_RTDWD_PROGRESS_H_
 #define RTDW_TOOLS_RTDWD_PROGRESS_H_
 
