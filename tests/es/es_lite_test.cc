@@ -29,14 +29,18 @@ class EsLiteTest : public ::testing::Test {
     Connect();
   }
 
-  void Connect() {
+  void Connect() { client_ = NewClient(std::chrono::milliseconds(60000)); }
+
+  // A client of this es-lite that gives up on an answer after `timeout`.
+  std::unique_ptr<EsClient> NewClient(std::chrono::milliseconds timeout) {
     EsClientOptions o;
     o.urls = {es_.url()};
     o.read_retries = 0;
+    o.request_timeout = timeout;
     o.warn = [](std::string_view) {};
     auto c = EsClient::Create(o);
-    ASSERT_TRUE(c.ok()) << c.status();
-    client_ = std::move(*c);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? std::move(*c) : nullptr;
   }
 
   HttpResponse Call(const std::string& method, const std::string& path,
@@ -59,6 +63,19 @@ class EsLiteTest : public ::testing::Test {
     Document d = Json(r);
     if (!d.IsObject() || !d.HasMember("error") || !d["error"].IsObject()) return "";
     return d["error"]["type"].GetString();
+  }
+  static std::string ErrorReason(const HttpResponse& r) {
+    Document d = Json(r);
+    if (!d.IsObject() || !d.HasMember("error") || !d["error"].IsObject()) return "";
+    return d["error"]["reason"].GetString();
+  }
+
+  // _count without a refresh: what a search sees now.
+  int64_t CountNow(const std::string& index) {
+    HttpResponse r = Call("POST", "/" + index + "/_count");
+    EXPECT_EQ(r.status, 200) << r.body;
+    Document d = Json(r);
+    return d.IsObject() && d.HasMember("count") ? d["count"].GetInt64() : -1;
   }
 
   // A bulk that must succeed, refreshed (?refresh=true) so that searches see it, as ES's own REST
@@ -611,66 +628,10 @@ namespace {
 // and the REST API YAML tests in elastic/elasticsearch
 // (rest-api-spec/src/yamlRestTest/resources/rest-api-spec/test/...).
 
-using rapidjson::Document;
-
-class EsLiteStrictTest : public ::testing::Test {
+// The same helpers as EsLiteTest; Start() restarts with other es-lite arguments.
+class EsLiteStrictTest : public EsLiteTest {
  protected:
-  void SetUp() override { Start({}); }
-
-  void Start(const std::vector<std::string>& args) {
-    auto st = es_.Start(args);
-    ASSERT_TRUE(st.ok()) << st;
-    client_ = NewClient(std::chrono::milliseconds(60000));
-  }
-
-  std::unique_ptr<EsClient> NewClient(std::chrono::milliseconds timeout) {
-    EsClientOptions o;
-    o.urls = {es_.url()};
-    o.read_retries = 0;
-    o.request_timeout = timeout;
-    o.warn = [](std::string_view) {};
-    auto c = EsClient::Create(o);
-    EXPECT_TRUE(c.ok()) << c.status();
-    return c.ok() ? std::move(*c) : nullptr;
-  }
-
-  HttpResponse Call(const std::string& method, const std::string& path,
-                    const std::string& body = "",
-                    const std::string& content_type = "application/json") {
-    auto r = client_->Perform(method, path, body, content_type);
-    EXPECT_TRUE(r.ok()) << method << " " << path << ": " << r.status();
-    return r.ok() ? *r : HttpResponse{};
-  }
-
-  static Document Json(const HttpResponse& r) {
-    Document d;
-    d.Parse(r.body.c_str());
-    EXPECT_FALSE(d.HasParseError()) << r.body;
-    return d;
-  }
-
-  // The error's type and reason ("" when the answer is not an error).
-  static std::string ErrorType(const HttpResponse& r) {
-    Document d = Json(r);
-    if (!d.IsObject() || !d.HasMember("error") || !d["error"].IsObject()) return "";
-    return d["error"]["type"].GetString();
-  }
-  static std::string ErrorReason(const HttpResponse& r) {
-    Document d = Json(r);
-    if (!d.IsObject() || !d.HasMember("error") || !d["error"].IsObject()) return "";
-    return d["error"]["reason"].GetString();
-  }
-
-  // _count without a refresh: what a search sees now.
-  int64_t CountNow(const std::string& index) {
-    HttpResponse r = Call("POST", "/" + index + "/_count");
-    EXPECT_EQ(r.status, 200) << r.body;
-    Document d = Json(r);
-    return d.IsObject() && d.HasMember("count") ? d["count"].GetInt64() : -1;
-  }
-
-  rtdw::testing::EsLite es_;
-  std::unique_ptr<EsClient> client_;
+  void Start(const std::vector<std::string>& args) { StartWith(args); }
 };
 
 // Sources: reference "Refresh API" (indices-refresh.html), "?refresh" (docs-refresh.html: true,
