@@ -410,10 +410,35 @@ int64_t TopicCounter::Records(const std::string& topic) {
   return c.ok() ? c->records : 0;
 }
 
+absl::StatusOr<std::map<std::string, int64_t>> TopicCounter::AllTopics() {
+  const rd_kafka_metadata_t* md = nullptr;
+  if (rd_kafka_metadata(rk_, 1, nullptr, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      md == nullptr) {
+    return absl::UnavailableError("kafka: no metadata of all topics");
+  }
+  std::vector<std::string> names;
+  for (int i = 0; i < md->topic_cnt; ++i) names.emplace_back(md->topics[i].topic);
+  rd_kafka_metadata_destroy(md);
+  std::map<std::string, int64_t> out;
+  for (const auto& name : names) {
+    auto c = Count(name);
+    if (!c.ok()) return c.status();
+    out[name] = c->records;
+  }
+  return out;
+}
+
 absl::StatusOr<TopicCount> CountTopic(const std::string& bootstrap, const std::string& topic) {
   auto counter = TopicCounter::Create(bootstrap);
   if (!counter.ok()) return counter.status();
   return (*counter)->Count(topic);
+}
+
+double LoadAverage1m() {
+  std::ifstream in("/proc/loadavg");
+  double load = NAN;
+  if (!(in >> load)) return NAN;
+  return load;
 }
 
 absl::StatusOr<std::unique_ptr<KafkaProducer>> MakeProducer(const std::string& bootstrap) {

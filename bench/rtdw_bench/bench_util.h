@@ -208,6 +208,8 @@ class TopicCounter {
   absl::StatusOr<TopicCount> Count(const std::string& topic);
   // Count(topic).records, or 0 on an error.
   int64_t Records(const std::string& topic);
+  // Every topic the broker knows, with its record count (one metadata request + watermarks).
+  absl::StatusOr<std::map<std::string, int64_t>> AllTopics();
 
  private:
   explicit TopicCounter(rd_kafka_t* rk) : rk_(rk) {}
@@ -225,6 +227,10 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> MakeProducer(const std::string& b
 absl::StatusOr<testing::CommandResult> RunOk(const std::vector<std::string>& argv,
                                              std::chrono::seconds timeout,
                                              const std::vector<std::string>& env = {});
+
+// The machine's 1-minute load average (/proc/loadavg; NaN when unreadable): recorded next to
+// every figure, since the machine may be shared.
+double LoadAverage1m();
 
 // Latency percentiles of samples (ms).
 double Percentile(std::vector<double> values, double p);

@@ -113,8 +113,10 @@ int main(int argc, char** argv) {
                    " records; machine: ", info.machine.cpu_model, ", ", info.machine.cores,
                    " cores"));
   const auto start = Clock::now();
+  info.load_avg_start = LoadAverage1m();
   auto results = RunScenarios(o);
   info.duration_s = SecondsSince(start);
+  info.load_avg_end = LoadAverage1m();
 
   auto targets = JudgeTargets(results, o.records);
   PrintTable(info, results, targets);

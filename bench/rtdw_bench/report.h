@@ -28,7 +28,20 @@ struct Commit {
 };
 Commit DescribeCommit(const std::string& source_dir);
 
-// One target of issue 7, judged on this run's figures.
+// A job's rate against its floor, both measured in this run (docs/BENCHMARKS.md, "Floors").
+struct FloorRatio {
+  std::string job;    // "log-split"
+  std::string floor;  // "kafka-pipe-floor"
+  double job_records_per_s = 0;
+  double floor_records_per_s = 0;
+  double ratio = 0;
+  double target = 0;  // the ratio the job should reach
+};
+// The pairs of which both sides ran: log-split / kafka-pipe-floor, db-split /
+// kafka-pipe-floor-db, dau / consume-floor, order-wide / consume-floor (its two topics).
+std::vector<FloorRatio> FloorRatios(const std::map<std::string, ScenarioResult>& results);
+
+// One target of issues 7 and 20, judged on this run's figures.
 struct TargetVerdict {
   std::string target;    // "log-split >= 0.5 x kcat-ceiling"
   std::string measured;  // "0.09 x"
@@ -49,6 +62,8 @@ struct RunInfo {
   double duration_s = 0;
   std::vector<std::string> order;  // scenario order
   std::string extra_config;        // --extra-config TOML ("" = the defaults)
+  double load_avg_start = 0;       // 1-minute load average before and after the run
+  double load_avg_end = 0;
 };
 
 // Prints the table and the target verdicts.

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/civil_time.h"
+#include "bench/rtdw_bench/floors.h"
 #include "bench/rtdw_bench/null_es.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
@@ -184,6 +185,7 @@ void AddRunFigures(const JobRunOutcome& out, const std::string& job, double inpu
   const double batches = out.final_metrics.Job("rtdw_batches_total", job);
   if (batches > 0) r->Set("mean_batch_records", input / batches);
   r->Set("peak_rss_mb", out.peak_rss_mb);
+  r->Set("load_avg_1m", LoadAverage1m());
   for (const auto& s : out.series) {
     Series copy = s;
     copy.name = s.name == r->name ? absl::StrCat(s.name, " records/s")
@@ -355,7 +357,11 @@ class Runner {
 
   absl::Status PipelinePhase();
   absl::Status RunSplitJob(Stack& stack, const std::string& scenario, const std::string& job,
-                           const std::string& topic, bool report);
+                           const std::string& topic, bool report,
+                           std::vector<std::string>* output_topics = nullptr);
+  absl::Status RunPipeFloor(Stack& stack, const std::string& scenario, const std::string& job,
+                            const std::string& topic, const std::vector<std::string>& job_outputs);
+  absl::Status RunConsumeFloor(Stack& stack);
   absl::Status RunBaseline(Stack& stack);
   absl::Status AllJobsPhase();
   absl::Status Sustained(Stack& stack, Rtdwd& daemon, gen::LogGenerator& gen, double page_share);
@@ -373,10 +379,17 @@ class Runner {
 // kcat-ceiling, log-split, db-split, dau, order-wide, baseline-dau: one stack, one data set.
 
 absl::Status Runner::RunSplitJob(Stack& stack, const std::string& scenario, const std::string& job,
-                                 const std::string& topic, bool report) {
+                                 const std::string& topic, bool report,
+                                 std::vector<std::string>* output_topics) {
   auto counter = TopicCounter::Create(stack.bootstrap());
   if (!counter.ok()) return counter.status();
   const int64_t input = (*counter)->Records(topic);
+  std::map<std::string, int64_t> before;
+  if (output_topics != nullptr) {
+    auto all = (*counter)->AllTopics();
+    if (!all.ok()) return all.status();
+    before = std::move(*all);
+  }
   RtdwdConfig c;
   c.jobs = {job};
   int port = 0;
@@ -390,6 +403,14 @@ absl::Status Runner::RunSplitJob(Stack& stack, const std::string& scenario, cons
   auto out = RunJobsToCompletion(Opts(config, port, {job}, stack.dir().Sub(job + ".log")), spec);
   if (!out.ok()) return out.status();
   Log(absl::StrCat(job, ": ", input, " records in ", out->seconds, " s"));
+  if (output_topics != nullptr) {  // the topics this job wrote to: grown during its run
+    auto after = (*counter)->AllTopics();
+    if (!after.ok()) return after.status();
+    for (const auto& [t, n] : *after) {
+      auto it = before.find(t);
+      if (n > (it == before.end() ? 0 : it->second)) output_topics->push_back(t);
+    }
+  }
   if (!report) return absl::OkStatus();
   ScenarioResult& r = Result(scenario);
   AddRunFigures(*out, job, static_cast<double>(input), &r);
@@ -400,11 +421,82 @@ absl::Status Runner::RunSplitJob(Stack& stack, const std::string& scenario, cons
   return absl::OkStatus();
 }
 
+absl::Status Runner::RunPipeFloor(Stack& stack, const std::string& scenario, const std::string& job,
+                                  const std::string& topic,
+                                  const std::vector<std::string>& job_outputs) {
+  auto counter = TopicCounter::Create(stack.bootstrap());
+  if (!counter.ok()) return counter.status();
+  const int64_t input = (*counter)->Records(topic);
+  // The job's shape: its output messages per input record and their mean size (a second pass
+  // over what it wrote; the mock must still hold all of it).
+  int64_t dropped = 0;
+  for (const auto& t : job_outputs) {
+    auto c = (*counter)->Count(t);
+    if (c.ok()) dropped += c->dropped;
+  }
+  if (dropped > 0) {
+    return absl::FailedPreconditionError(absl::StrCat("the Kafka mock dropped ", dropped, " of ",
+                                                      job, "'s output records: no shape to copy"));
+  }
+  auto bytes = ReadTopicBytes(stack.bootstrap(), job_outputs);
+  if (!bytes.ok()) return bytes.status();
+  if (input <= 0 || bytes->records <= 0) {
+    return absl::FailedPreconditionError(absl::StrCat(job, " wrote nothing to copy"));
+  }
+  PipeShape shape;
+  shape.fanout = static_cast<double>(bytes->records) / static_cast<double>(input);
+  shape.mean_value_bytes = bytes->value_bytes / static_cast<double>(bytes->records);
+  for (size_t i = 0; i < job_outputs.size(); ++i) {
+    shape.topics.push_back(absl::StrCat("BENCH_FLOOR_", job, "_", i));
+  }
+  Log(absl::StrCat(scenario, ": ", input, " records of ", topic, " -> ", shape.fanout,
+                   " messages each of ", shape.mean_value_bytes, " bytes (mean) to ",
+                   shape.topics.size(), " topics"));
+  const double load = LoadAverage1m();
+  auto run = PipeFloor(stack.bootstrap(), topic, input, shape);
+  if (!run.ok()) return run.status();
+  ScenarioResult& r = Result(scenario);
+  r.Set("input_records", static_cast<double>(run->input_records));
+  r.Set("seconds", run->seconds);
+  r.Set("input_records_per_s", run->input_records / run->seconds);
+  r.Set("output_records", static_cast<double>(run->output_records));
+  r.Set("output_per_input", shape.fanout);
+  r.Set("mean_output_value_bytes", shape.mean_value_bytes);
+  r.Set("output_topics", static_cast<double>(shape.topics.size()));
+  r.Set("load_avg_1m", load);
+  Log(absl::StrCat(scenario, ": ", run->input_records, " records in ", run->seconds, " s"));
+  return absl::OkStatus();
+}
+
+absl::Status Runner::RunConsumeFloor(Stack& stack) {
+  auto counter = TopicCounter::Create(stack.bootstrap());
+  if (!counter.ok()) return counter.status();
+  ScenarioResult& r = Result("consume-floor");
+  // dau's input, then order-wide's (two topics), each consumed to its end.
+  const int64_t page = (*counter)->Records(kPage);
+  r.Set("load_avg_1m", LoadAverage1m());
+  auto run = ConsumeFloor(stack.bootstrap(), {kPage}, page);
+  if (!run.ok()) return run.status();
+  r.Set("input_records", static_cast<double>(run->input_records));
+  r.Set("seconds", run->seconds);
+  r.Set("input_records_per_s", run->input_records / run->seconds);
+  Log(absl::StrCat("consume-floor: ", run->input_records, " records of ", kPage, " in ",
+                   run->seconds, " s"));
+  const int64_t orders = (*counter)->Records(kOrderInfoI) + (*counter)->Records(kOrderDetailI);
+  auto order_run = ConsumeFloor(stack.bootstrap(), {kOrderInfoI, kOrderDetailI}, orders);
+  if (!order_run.ok()) return order_run.status();
+  r.Set("order_input_records", static_cast<double>(order_run->input_records));
+  r.Set("order_input_records_per_s", order_run->input_records / order_run->seconds);
+  return absl::OkStatus();
+}
+
 absl::Status Runner::PipelinePhase() {
   const bool want_kcat = Want("kcat-ceiling");
-  const bool need_log_split = Want("log-split") || Want("dau") || Want("baseline-dau");
-  const bool need_db_split =
-      Want("db-split") || Want("dau") || Want("order-wide") || Want("baseline-dau");
+  const bool need_log_split = Want("log-split") || Want("dau") || Want("baseline-dau") ||
+                              Want("kafka-pipe-floor") || Want("consume-floor");
+  const bool need_db_split = Want("db-split") || Want("dau") || Want("order-wide") ||
+                             Want("baseline-dau") || Want("kafka-pipe-floor-db") ||
+                             Want("consume-floor");
   if (!want_kcat && !need_log_split && !need_db_split) return absl::OkStatus();
 
   Stack stack;
@@ -440,6 +532,7 @@ absl::Status Runner::PipelinePhase() {
       res.Set("input_records", static_cast<double>(lines));
       res.Set("seconds", s);
       res.Set("input_records_per_s", lines / s);
+      res.Set("load_avg_1m", LoadAverage1m());
       if (lines != ods->records) {
         res.Note(absl::StrCat("kcat read ", lines, " records, the topic holds ", ods->records));
       }
@@ -448,24 +541,45 @@ absl::Status Runner::PipelinePhase() {
     };
     if (auto st = run(); !st.ok()) Fail("kcat-ceiling", st);
   }
+  // Each floor runs right after its job, on the same broker and data (docs/BENCHMARKS.md).
   if (need_log_split) {
-    if (auto st = RunSplitJob(stack, "log-split", "log-split", kOdsLog, Want("log-split"));
+    std::vector<std::string> outputs;
+    if (auto st =
+            RunSplitJob(stack, "log-split", "log-split", kOdsLog, Want("log-split"), &outputs);
         !st.ok()) {
       Fail("log-split", st);
-      for (const char* s : {"dau", "baseline-dau"}) {
+      for (const char* s : {"dau", "baseline-dau", "kafka-pipe-floor", "consume-floor"}) {
         if (Want(s)) Fail(s, absl::FailedPreconditionError("log-split (its input) failed"));
       }
       return absl::OkStatus();
     }
+    if (Want("kafka-pipe-floor")) {
+      if (auto st = RunPipeFloor(stack, "kafka-pipe-floor", "log-split", kOdsLog, outputs);
+          !st.ok()) {
+        Fail("kafka-pipe-floor", st);
+      }
+    }
   }
   if (need_db_split) {
-    if (auto st = RunSplitJob(stack, "db-split", "db-split", kOdsDb, Want("db-split")); !st.ok()) {
+    std::vector<std::string> outputs;
+    if (auto st = RunSplitJob(stack, "db-split", "db-split", kOdsDb, Want("db-split"), &outputs);
+        !st.ok()) {
       Fail("db-split", st);
-      for (const char* s : {"dau", "order-wide", "baseline-dau"}) {
+      for (const char* s :
+           {"dau", "order-wide", "baseline-dau", "kafka-pipe-floor-db", "consume-floor"}) {
         if (Want(s)) Fail(s, absl::FailedPreconditionError("db-split (its input) failed"));
       }
       return absl::OkStatus();
     }
+    if (Want("kafka-pipe-floor-db")) {
+      if (auto st = RunPipeFloor(stack, "kafka-pipe-floor-db", "db-split", kOdsDb, outputs);
+          !st.ok()) {
+        Fail("kafka-pipe-floor-db", st);
+      }
+    }
+  }
+  if (Want("consume-floor")) {
+    if (auto st = RunConsumeFloor(stack); !st.ok()) Fail("consume-floor", st);
   }
   // Retention check: the mock drops the oldest records beyond ~5 MB per partition.
   for (const char* topic : {kOdsLog, kPage, kOrderInfoI, kOrderDetailI}) {
@@ -548,6 +662,7 @@ absl::Status Runner::RunBaseline(Stack& stack) {
   res.Set("documents_per_s", seconds > 0 ? d["documents"].GetUint64() / seconds : 0);
   res.Set("redis_round_trips", static_cast<double>(d["redis_round_trips"].GetUint64()));
   res.Set("parallelism_workers", o_.baseline_parallelism);
+  res.Set("load_avg_1m", LoadAverage1m());
   if (records != input) {
     res.Note(absl::StrCat("the baseline read ", records, " records, the topic holds ", input));
   }
@@ -1349,7 +1464,8 @@ std::map<std::string, ScenarioResult> Runner::Run() {
     Log(absl::StrCat(what, ": ", st.message()));
   };
   guard("pipeline phase", PipelinePhase(),
-        {"kcat-ceiling", "log-split", "db-split", "dau", "order-wide", "baseline-dau"});
+        {"kcat-ceiling", "log-split", "kafka-pipe-floor", "db-split", "kafka-pipe-floor-db",
+         "consume-floor", "dau", "order-wide", "baseline-dau"});
   if (Want("kill-test")) guard("kill-test", KillTest(), {"kill-test"});
   guard("all-jobs phase", AllJobsPhase(), {"all-jobs", "latency"});
   if (Want("recovery")) guard("recovery", Recovery(), {"recovery"});
@@ -1361,8 +1477,9 @@ std::map<std::string, ScenarioResult> Runner::Run() {
 
 const std::vector<std::string>& AllScenarios() {
   static const std::vector<std::string> kAll = {
-      "kcat-ceiling", "log-split", "db-split", "dau",      "order-wide", "baseline-dau",
-      "kill-test",    "all-jobs",  "latency",  "recovery", "memory"};
+      "kcat-ceiling",  "log-split", "kafka-pipe-floor", "db-split",     "kafka-pipe-floor-db",
+      "consume-floor", "dau",       "order-wide",       "baseline-dau", "kill-test",
+      "all-jobs",      "latency",   "recovery",         "memory"};
   return kAll;
 }
 
