@@ -158,6 +158,11 @@ void BM_LogSplit(benchmark::State& state) {
   SetRates(state, n, bytes, outputs);
 }
 BENCHMARK(BM_LogSplit);
+// Fixed counts for callgrind A/B pairs (instructions per record, independent of the machine's
+// load): valgrind --tool=callgrind --toggle-collect='rtdw::LogSplitTransform::Process*'
+//   build/bin/rtdw-micro-log-split --benchmark_filter='BM_LogSplit/iterations'
+// then divide the collected Ir by 20,000 (docs/BENCHMARKS.md).
+BENCHMARK(BM_LogSplit)->Iterations(20000);
 
 // The parse alone (copy + in-place parse + limits), to see what the split itself adds.
 void BM_LogParseOnly(benchmark::State& state) {
@@ -196,6 +201,7 @@ void BM_DbSplit(benchmark::State& state) {
   SetRates(state, n, bytes, sink.by_name + split.counters().dim_sets);
 }
 BENCHMARK(BM_DbSplit);
+BENCHMARK(BM_DbSplit)->Iterations(20000);  // for callgrind, as BM_LogSplit
 
 }  // namespace
 }  // namespace rtdw

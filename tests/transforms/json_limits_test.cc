@@ -231,6 +231,46 @@ TEST(JsonLimitsTest, BadUtf8) {
   EXPECT_EQ(p.Parse("{\"a\":\"\t\"}"), JsonStatus::kNotJson);
 }
 
+// JsonParser parses a text that is valid UTF-8 as a whole without RapidJSON's per-byte encoding
+// validation (a speed-up), and any other text with it. Both must answer exactly what the always
+// validating protocol parse (ParseJsonSafely) answers: status, and every string's bytes. The
+// cases put the bad byte first, last, in a key, after a depth overflow and next to a control
+// character, so that a parse that skipped validation on a bad text, or took the fast path for one,
+// would answer differently here.
+TEST(JsonLimitsTest, FastAndValidatingPathsAgreeWithTheSafeParse) {
+  const std::string deep = std::string(70, '[') + "\"\xff\"" + std::string(70, ']');
+  const std::vector<std::string> texts = {
+      "{\"a\":\"plain ascii\",\"n\":12.50}",
+      "{\"a\":\"\xe4\xb8\xad\xe6\x96\x87\",\"\xc3\xa9\":\"\xf0\x9f\x98\x80\"}",
+      "{\"a\":\"\\u00e9\\u4e2d\\ud83d\\ude00 \\\" \\\\ \\n\"}",
+      "{\"a\":\"" + std::string(100, 'x') + "\xe4\xb8\xad" + std::string(100, 'y') + "\"}",
+      "{\"a\":\"\xff\"}",
+      "{\"a\":\"ok\",\"b\":\"" + std::string(40, 'z') + "\xc3\"}",
+      "{\"\xc3\":1}",
+      "\xfe{}",
+      deep,
+      "{\"a\":\"\x01\"}",
+      "{\"a\":\"\x01\xff\"}",
+      "{\"a\":\"\xe4\xb8\xad\",}",
+  };
+  JsonParser p(JsonLimits{});
+  for (const std::string& text : texts) {
+    rapidjson::Document doc;
+    std::string detail;
+    const JsonStatus safe = ParseJsonSafely(text, JsonLimits{}, &doc, &detail);
+    ASSERT_EQ(p.Parse(text), safe) << text << ": " << p.detail() << " / " << detail;
+    if (safe != JsonStatus::kOk || !doc.IsObject()) continue;
+    for (auto& m : doc.GetObject()) {
+      const std::string name(m.name.GetString(), m.name.GetStringLength());
+      const JsonValue* v = p.root().Find(name);
+      ASSERT_NE(v, nullptr) << name;
+      if (m.value.IsString()) {
+        EXPECT_EQ(v->text(), std::string_view(m.value.GetString(), m.value.GetStringLength()));
+      }
+    }
+  }
+}
+
 TEST(JsonLimitsTest, UnpairedSurrogateEscapesAreBadUtf8) {
   // RapidJSON 1.1 refuses an unpaired high surrogate escape, but decodes an unpaired low one into
   // the bytes ED xx xx, which are not UTF-8: both are kBadUtf8, in either parse.
