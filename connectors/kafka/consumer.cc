@@ -2,6 +2,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "connectors/kafka/conf.h"
 #include "connectors/kafka/destroy.h"
@@ -45,11 +47,13 @@ void ConsumedBatch::Clear() {
 absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
     const KafkaConsumerOptions& options) {
   kafka_internal::ConfEntries defaults;
-  if (options.queued_min_messages > 0) {
-    defaults.emplace_back("queued.min.messages", std::to_string(options.queued_min_messages));
-  }
-  if (options.queued_max_kbytes > 0) {
-    defaults.emplace_back("queued.max.messages.kbytes", std::to_string(options.queued_max_kbytes));
+  if (options.prefetch_kbytes > 0) {
+    constexpr int64_t kMinFetchBytes = 4194304;  // fetch.message.max.bytes below: one partition
+    const int64_t fetch_bytes =
+        std::max<int64_t>(int64_t{options.prefetch_kbytes} * 1024 / 2, kMinFetchBytes);
+    defaults.emplace_back("queued.max.messages.kbytes", std::to_string(options.prefetch_kbytes));
+    defaults.emplace_back("fetch.max.bytes", std::to_string(fetch_bytes));
+    defaults.emplace_back("queued.min.messages", "10000000");  // librdkafka's maximum
   }
   kafka_internal::ConfEntries own = {
       {"bootstrap.servers", options.brokers},

@@ -42,12 +42,18 @@ struct KafkaConsumerOptions {
   // Subscribe() only: "range" keeps partition p of every subscribed topic on one member (what a
   // co-partitioned join needs); "" leaves librdkafka's default.
   std::string assignment_strategy;
-  // Prefetch bound (librdkafka's queued.min.messages / queued.max.messages.kbytes; 0 keeps
-  // librdkafka's default, 100000 / 65536). Both apply to the one consumer queue; when either is
-  // reached fetching pauses until the fetcher wakes again (up to ~1 s in librdkafka 2.0.2), so
-  // a tight bound caps throughput. A value given in `properties` wins over these.
-  int queued_min_messages = 0;
-  int queued_max_kbytes = 0;
+  // Prefetch, bounded by bytes, never by a message count (docs/BENCHMARKS.md, "Memory"): the
+  // consumer queue all partitions forward into holds up to `prefetch_kbytes` of payload
+  // (librdkafka's queued.max.messages.kbytes), one fetch response brings at most half of that
+  // (fetch.max.bytes; it may land on a queue just under the bound), and queued.min.messages is
+  // librdkafka's maximum, so the byte bound binds first whatever the record size. When the queue
+  // is full librdkafka 2.0.2's fetcher sleeps up to 1 s (fetch.queue.backoff.ms came in 2.4), so
+  // a job reads at most about 1.5 x prefetch_kbytes per second: 48 MB is about a second of the
+  // fastest job's input here (dau, ~220k page records of ~330 bytes) while keeping dau at 10 M
+  // mids a day under 512 MB. Every rtdwd job and rtdw-bench's floors use this default. 0 leaves
+  // librdkafka's own (100000 messages / 65536 KB / 50 MB). A value in `properties` wins.
+  static constexpr int kDefaultPrefetchKbytes = 49152;
+  int prefetch_kbytes = kDefaultPrefetchKbytes;
   // librdkafka's own log lines (syslog level 0-7, facility, message), from its threads. Unset:
   // librdkafka prints them to stderr.
   std::function<void(int level, std::string_view facility, std::string_view message)> log;

@@ -96,15 +96,8 @@ KafkaConsumerOptions JobConsumerOptions(const Config& config, const std::string&
   co.brokers = config.kafka.brokers;
   co.group_id = absl::StrCat(config.kafka.group.value_or("rtdw"), ".", job);
   co.properties = config.kafka.ResolvedProperties();
-  // Prefetch. librdkafka 2.0.2 stops fetching for a fixed 1 s whenever the consumer queue holds
-  // queued.min.messages messages (the high-level consumer's one queue, whatever the partition
-  // count) or queued.max.messages.kbytes (librdkafka #2879; fetch.queue.backoff.ms came in 2.4).
-  // A job faster than the queue's depth per second waits out that backoff: dau drained 857,662
-  // page records in 3.2 s with 200000 messages, 5.8-6.8 s with the default 100000, 26 s with
-  // 20000 / 16 MB (rtdw-bench, 1 M records). The price is memory while a job lags (dau at 10 M
-  // mids/day: 633 MB peak RSS vs 448 MB with 20000 / 16 MB); [kafka.properties] queued.*
-  // overrides it.
-  co.queued_min_messages = 200000;
+  // The prefetch is KafkaConsumerOptions' default, bounded by bytes (connectors/kafka/consumer.h;
+  // rtdw-bench's floors use the same); [kafka.properties] queued.* / fetch.max.bytes override it.
   // Partitions added to a source topic are noticed within a minute (group mode: librdkafka's
   // metadata refresh then rebalances; lone mode: EsJobRunner / SplitJobRunner check themselves).
   co.properties.try_emplace("topic.metadata.refresh.interval.ms", "60000");
