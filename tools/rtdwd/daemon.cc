@@ -65,12 +65,11 @@ absl::Status LostOffsetStatus(const absl::Status& polled, const LostOffset& lost
   const std::string set = absl::StrCat(cli, " offsets set --job ", job, " --topic ", lost.topic,
                                        " --partition ", lost.partition);
   std::string choices =
-      lost.low >= 0
-          ? absl::StrCat("`", set, " --to-earliest` (resume at ", lost.low,
-                         ", the oldest record the broker keeps), `--to-latest` (", lost.high,
-                         ": only new records) or `--offset N` with ", lost.low, " <= N <= ",
-                         lost.high)
-          : absl::StrCat("`", set, " --to-earliest` (or `--to-latest`, `--offset N`)");
+      lost.low >= 0 ? absl::StrCat("`", set, " --to-earliest` (resume at ", lost.low,
+                                   ", the oldest record the broker keeps), `--to-latest` (",
+                                   lost.high, ": only new records) or `--offset N` with ", lost.low,
+                                   " <= N <= ", lost.high)
+                    : absl::StrCat("`", set, " --to-earliest` (or `--to-latest`, `--offset N`)");
   return absl::OutOfRangeError(absl::StrCat(
       std::string(polled.message()), ". Job ", job,
       " stopped (the daemon's other jobs go on; /health names it; rtdwd exits 1 when none is "
@@ -320,6 +319,12 @@ absl::Status Daemon::Run() {
   httplib::Server http;
   std::thread http_thread;
   if (config_.http.enabled()) {
+    // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with which a second rtdwd on
+    // the same http.listen binds too and the kernel splits the scrapes between the two.
+    http.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
     http.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
       rss->Set(static_cast<double>(ProcessRssBytes()));
       healthy->Set(health_problems().empty() ? 1 : 0);  // as /health says now
