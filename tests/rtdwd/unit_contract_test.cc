@@ -348,8 +348,7 @@ TEST_F(UnitContractTest, FreshStoreRefusedWhileEsHoldsTheJobsIndices) {
   ASSERT_TRUE(WaitFor(
       [&] {
         return absl::StrContains(ep.Health(&code),
-                                 "dau: starting: no state store yet: cannot check whether "
-                                 "Elasticsearch holds its indices");
+                                 "dau: starting: waiting for Elasticsearch at http://127.0.0.1:");
       },
       seconds(60)))
       << ep.Health(&code) << ReadFileOrEmpty(log);

@@ -370,7 +370,18 @@ absl::Status Daemon::Run() {
           [&stop_jobs] { return stop_jobs.load() || StopRequested(); },
           [job](std::string_view p) { job->SetStartProblem(p); });
       job->SetStartProblem("");
-      if (st.ok()) st = job->runner->Start();
+      if (!st.ok()) {  // the runner has not started: nothing to stop
+        if (absl::IsCancelled(st) && (stop_jobs.load() || StopRequested())) {
+          spdlog::info("{}: start-up interrupted by the stop: {}", job->name,
+                       std::string(st.message()));
+        } else {
+          job->SetStatus(st);
+          job->failed = true;
+        }
+        job->done = true;
+        return;
+      }
+      st = job->runner->Start();
       if (!st.ok()) {
         if (absl::IsCancelled(st) && (stop_jobs.load() || StopRequested())) {
           spdlog::info("{}: start-up interrupted by the stop: {}", job->name,

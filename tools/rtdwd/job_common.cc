@@ -195,11 +195,11 @@ absl::Status CheckFreshStore(const Config& config, const std::string& job,
           "`); to start empty on purpose, create the store with `", cli, " state init --job ", job,
           "`, then start rtdwd"));
     }
-    problem(
-        absl::StrCat("no state store yet: cannot check whether Elasticsearch holds its indices "
-                     "(",
-                     std::string(indices.status().message()),
-                     "); waiting for Elasticsearch before creating one"));
+    problem(absl::StrCat("waiting for Elasticsearch at ", config.es.urls.front(),
+                         ": no state store yet, and whether Elasticsearch holds the job's recent "
+                         "indices cannot be checked (",
+                         std::string(indices.status().message()),
+                         "); the store is created only once it answers that it holds none"));
     if (!WaitUnlessStopped(backoff.NextDelay(), stopped)) {
       return absl::CancelledError("stopped while checking Elasticsearch for the job's indices");
     }
