@@ -229,6 +229,12 @@ TEST_F(UnitContractTest, TheUnitChecksTheConfigInItsMainProcess) {
       << "ExecStartPre= exits are not covered by RestartPreventExitStatus=";
   EXPECT_EQ(unit_.One("Restart"), "on-failure");
   EXPECT_EQ(exec_.size(), 3u) << absl::StrJoin(exec_, " ");
+  // --help lists the codes the unit's settings are about.
+  CommandResult help = RunCommand({BinDir() + "/rtdwd", "--help"});
+  for (const char* code : {"  1  needs an operator", "  2  bad config", "  3  a stop that left",
+                           "  4  failed, a restart may succeed"}) {
+    EXPECT_TRUE(absl::StrContains(help.out, code)) << code << "\n" << help.out;
+  }
   if (RunCommand({"sh", "-c", "command -v systemd-analyze"}).exit_code != 0) {
     std::cout << "systemd-analyze not installed: the unit's syntax is not verified\n";
     return;

@@ -60,11 +60,15 @@ int ExitCodeOf(const absl::Status& status) {
 }
 
 constexpr char kExitCodesHelp[] =
-    "Exit codes: 0 clean stop; 1 needs an operator (the last log line says what: a store held "
-    "by another process or that cannot be opened, a refused fresh store, a stored offset the "
-    "broker lost, ...) - not restarted by the systemd unit; 2 bad config or command line - not "
-    "restarted; 3 a stop that left work owed at shutdown.timeout (safe, counts as a clean "
-    "stop); 4 failed, a restart may succeed (restarted). docs/OPERATIONS.md \"Exit codes\".";
+    "Exit codes (docs/OPERATIONS.md \"Exit codes\"; deploy/rtdwd.service restarts only 4 and "
+    "crashes):\n"
+    "  0  clean stop\n"
+    "  1  needs an operator: the last log line says what and what to do (a store held by another\n"
+    "     process or that cannot be opened, a refused fresh store, a stored offset the broker\n"
+    "     lost, ...)\n"
+    "  2  bad config or command line\n"
+    "  3  a stop that left work owed at shutdown.timeout (safe; counts as a clean stop)\n"
+    "  4  failed, a restart may succeed (http.listen's port taken, a service or disk failure)";
 
 }  // namespace
 
