@@ -310,7 +310,7 @@ absl::Status KafkaConsumer::LostOffsetError(const rd_kafka_message_t* m, const s
     // The broker's range now, for the message (a broker that does not answer leaves it unknown).
     int64_t low = -1, high = -1;
     if (rd_kafka_query_watermark_offsets(rk_, lost.topic.c_str(), lost.partition, &low, &high,
-                                         5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                                         2000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
       lost.low = low;
       lost.high = high;
     }
