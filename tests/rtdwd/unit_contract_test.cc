@@ -186,11 +186,11 @@ class UnitContractTest : public ::testing::Test {
               << (WouldRestart(unit_, o) ? "restarted" : "not restarted") << "\n";
   }
   std::string Config(const std::string& state, const std::string& jobs, const std::string& es_url,
-                     const std::string& extra = "") {
+                     const std::string& extra = "", const std::string& kafka_lines = "") {
     static int n = 0;
     std::string path = dir_.Sub(absl::StrCat("rtdw-", ++n, ".toml"));
     std::ofstream(path) << "[kafka]\nbrokers = \"" << stack_->kafka().bootstrap() << "\"\n"
-                        << "[redis]\nurl = \"" << stack_->redis().url() << "\"\n"
+                        << kafka_lines << "[redis]\nurl = \"" << stack_->redis().url() << "\"\n"
                         << "[es]\nurl = \"" << es_url << "\"\n"
                         << "[state]\ndir = \"" << dir_.Sub(state) << "\"\n"
                         << "[log]\nprogress_interval = 0\n"
@@ -386,6 +386,20 @@ TEST_F(UnitContractTest, FreshStoreRefusedWhileEsHoldsTheJobsIndices) {
   EXPECT_TRUE(absl::StrContains(text, "to start empty on purpose, create the store with `" + init))
       << text;
   EXPECT_FALSE(std::filesystem::exists(dir_.Sub("state/dau")));
+
+  // Group mode has no such check: a new member starts empty by design and rebuilds what it is
+  // given.
+  std::string group = Config("state-group", "\"dau\"", stack_->es().url(), "", "group = \"g\"\n");
+  log = dir_.Sub("group.log");
+  p = Start(group, log);
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(
+      WaitFor([&] { return std::filesystem::exists(dir_.Sub("state-group/dau")); }, seconds(90)))
+      << ReadFileOrEmpty(log);
+  p->Signal(SIGTERM);
+  std::optional<int> stopped = p->Wait(seconds(60));
+  ASSERT_TRUE(stopped.has_value()) << ReadFileOrEmpty(log);
+  EXPECT_TRUE(*stopped == 0 || *stopped == 3) << *stopped << "\n" << ReadFileOrEmpty(log);
 
   // The documented way to start empty on purpose, then the unit's start.
   CommandResult r =

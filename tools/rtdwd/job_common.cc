@@ -152,6 +152,9 @@ absl::Status CheckFreshStore(const Config& config, const std::string& job,
                              const std::string& config_path, const std::function<bool()>& stopped,
                              const std::function<void(std::string_view)>& problem) {
   if (job != kJobDau && job != kJobOrderWide) return absl::OkStatus();
+  // Group mode: a member starts empty by design (scaling out) and rebuilds each partition it is
+  // given — dau's de-dup from ES, order-wide's join by replay (docs/OPERATIONS.md, "Scaling").
+  if (config.kafka.group) return absl::OkStatus();
   if (!StoreMissing(config.state.dir, job)) return absl::OkStatus();
   const std::string& prefix =
       job == kJobDau ? config.jobs.dau.index_prefix : config.jobs.order_wide.index_prefix;

@@ -70,7 +70,8 @@ absl::StatusOr<std::unique_ptr<StateStore>> OpenJobStore(const Config& config,
 bool StoreMissing(const std::string& state_dir, const std::string& job);
 
 // The start-up check before rtdwd creates a fresh store for an ES job (dau, order-wide): OK when
-// the store exists, when the job is not an ES job, or when Elasticsearch holds none of the job's
+// the store exists, when the job is not an ES job, in group mode (kafka.group: a new member
+// rebuilds each partition it is given), or when Elasticsearch holds none of the job's
 // daily indices (`<index_prefix><yyyy-mm-dd>`) of the days a lost store's state covered — dau:
 // today (the wall clock in the job's time zone) and the dedup.retention_days-1 days before;
 // order-wide: today and the days join_ttl reaches back (at least yesterday); a later day too.
