@@ -4,7 +4,10 @@
 
 #include <algorithm>
 
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "connectors/kafka/conf.h"
 #include "connectors/kafka/destroy.h"
 #include "core/status_util.h"
@@ -278,6 +281,57 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> KafkaConsumer::Committed(
   return out;
 }
 
+namespace {
+constexpr char kLostOffsetPayload[] = "rtdw/kafka/lost-offset";
+}  // namespace
+
+std::optional<LostOffset> LostOffsetOf(const absl::Status& status) {
+  if (!absl::IsOutOfRange(status)) return std::nullopt;
+  auto payload = status.GetPayload(kLostOffsetPayload);
+  if (!payload) return std::nullopt;
+  std::vector<std::string> f = absl::StrSplit(std::string(*payload), '\n');
+  LostOffset lost;
+  if (f.size() != 5 || !absl::SimpleAtoi(f[1], &lost.partition) ||
+      !absl::SimpleAtoi(f[2], &lost.offset) || !absl::SimpleAtoi(f[3], &lost.low) ||
+      !absl::SimpleAtoi(f[4], &lost.high)) {
+    return std::nullopt;
+  }
+  lost.topic = f[0];
+  return lost;
+}
+
+absl::Status KafkaConsumer::LostOffsetError(const rd_kafka_message_t* m, const std::string& where) {
+  LostOffset lost;
+  lost.topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
+  lost.partition = m->partition;
+  // librdkafka reports the offset whose fetch failed; else the position this consumer was at.
+  lost.offset = m->offset;
+  if (lost.offset < 0) {
+    auto it = next_.find({lost.topic, lost.partition});
+    if (it != next_.end()) lost.offset = it->second;
+  }
+  if (!lost.topic.empty()) {
+    // The broker's range now, for the message (a broker that does not answer leaves it unknown).
+    int64_t low = -1, high = -1;
+    if (rd_kafka_query_watermark_offsets(rk_, lost.topic.c_str(), lost.partition, &low, &high,
+                                         2000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      lost.low = low;
+      lost.high = high;
+    }
+  }
+  std::string offset = lost.offset >= 0 ? absl::StrCat(" ", lost.offset) : std::string();
+  std::string range = lost.low >= 0 ? absl::StrCat("; the broker holds offsets ", lost.low, " to ",
+                                                   lost.high, " (the next one to be written)")
+                                    : std::string("; the broker's range is unknown (no answer)");
+  absl::Status st = absl::OutOfRangeError(
+      absl::StrCat(where, ": the stored offset", offset, " is no longer on the broker (",
+                   rd_kafka_message_errstr(m), ")", range, "; refusing to jump"));
+  st.SetPayload(kLostOffsetPayload,
+                absl::Cord(absl::StrCat(lost.topic, "\n", lost.partition, "\n", lost.offset, "\n",
+                                        lost.low, "\n", lost.high)));
+  return st;
+}
+
 absl::StatusOr<std::pair<int64_t, int64_t>> KafkaConsumer::QueryWatermarks(
     const std::string& topic, int32_t partition, std::chrono::milliseconds timeout) {
   int64_t low = -1, high = -1;
@@ -470,9 +524,7 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
             m->rkt ? absl::StrCat(rd_kafka_topic_name(m->rkt), "/", m->partition) : "consumer";
         if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
             m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
-          error = absl::OutOfRangeError(absl::StrCat(
-              where, ": the stored offset is no longer on the broker (", rd_kafka_message_errstr(m),
-              "); refusing to jump — see `rtdw offsets set`"));
+          error = LostOffsetError(m, where);
         }
         // Other errors (broker down, transport) are transient: librdkafka retries.
         rd_kafka_message_destroy(m);

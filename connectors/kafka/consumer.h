@@ -73,6 +73,18 @@ struct PartitionStart {
 
 struct PartitionStart;
 
+// What a Poll() that met a lost stored offset knows of it: carried by its OutOfRange status (a
+// payload), so that the daemon can say where the broker's range is and how to resume.
+struct LostOffset {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = -1;  // the offset the consumer asked for (-1: unknown)
+  int64_t low = -1;     // the broker's first retained offset (-1: the broker did not answer)
+  int64_t high = -1;    // the next offset to be written
+};
+// The LostOffset of a status returned by KafkaConsumer::Poll (nullopt for any other status).
+std::optional<LostOffset> LostOffsetOf(const absl::Status& status);
+
 // Group mode's callbacks, on the thread that calls Poll().
 class RebalanceListener {
  public:
@@ -152,9 +164,9 @@ class KafkaConsumer {
   absl::Status CommitSync(const std::map<TopicPartition, int64_t>& next_offsets,
                           std::chrono::milliseconds timeout);
   // Appends up to `max_records` records, waiting at most `max_wait` for the first ones. A
-  // partition whose stored offset the broker no longer has is an OutOfRange error naming it
-  // (never a silent jump); other consumer errors are retried by librdkafka and logged via the
-  // returned warnings count.
+  // partition whose stored offset the broker no longer has is an OutOfRange error naming it, the
+  // offset and the broker's range (LostOffsetOf() reads them back) — never a silent jump; other
+  // consumer errors are retried by librdkafka and logged via the returned warnings count.
   absl::Status Poll(size_t max_records, std::chrono::milliseconds max_wait, ConsumedBatch* out);
   // True when every assigned partition has reported its end since its last record.
   bool AtEnd() const;
@@ -181,6 +193,8 @@ class KafkaConsumer {
   // The rebalance callback's work (librdkafka's rebalance_cb, on the polling thread).
   void Rebalance(int err, void* partitions);
   void SetAssigned(const std::vector<PartitionStart>& starts);
+  // The OutOfRange error of a fetch that met a lost offset (`m`), with its LostOffset payload.
+  absl::Status LostOffsetError(const rd_kafka_message_t* m, const std::string& where);
   rd_kafka_t* rk_;
   rd_kafka_queue_t* queue_;
   std::shared_ptr<Callbacks> callbacks_;  // shared with a destroy that outlives this object

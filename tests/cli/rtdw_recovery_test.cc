@@ -1,10 +1,12 @@
 // The recovery commands of `rtdw` against a real broker (rtdw-kafka-mock): `state init`,
 // `offsets set` checked against the broker, `offsets delete`, `offsets import-group`, and the
-// lost-state-directory drill of docs/OPERATIONS.md run exactly as written, with ES compared to
-// the generator's truth afterwards.
+// procedures of docs/OPERATIONS.md — lost state directory (dau, order-wide), backup and restore,
+// reprocess — read from its `<!-- drill: NAME -->` code blocks and run exactly as written, with
+// ES compared to the generator's truth afterwards.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -14,6 +16,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
 #include "tests/harness/kafka_reader.h"
@@ -53,6 +60,41 @@ std::map<std::pair<std::string, int>, int64_t> StoredOffsets(const std::string& 
     }
   }
   return out;
+}
+
+// The commands of the code block after `<!-- drill: NAME` in docs/OPERATIONS.md, one word list
+// per line, comments (` # ...`) dropped. The test fails when the block is missing.
+std::vector<std::vector<std::string>> DrillCommands(const std::string& name) {
+  std::ifstream in(std::string(RTDW_SOURCE_DIR) + "/docs/OPERATIONS.md");
+  std::string line;
+  bool found = false, in_block = false;
+  std::vector<std::vector<std::string>> out;
+  while (std::getline(in, line)) {
+    if (!found) {
+      found = absl::StrContains(line, absl::StrCat("<!-- drill: ", name, " ")) ||
+              absl::StrContains(line, absl::StrCat("<!-- drill: ", name, "-->"));
+      continue;
+    }
+    absl::string_view l = absl::StripAsciiWhitespace(line);
+    if (l.empty()) {
+      if (in_block) break;
+      continue;
+    }
+    if (!absl::StartsWith(line, "    ")) break;  // not a code block line
+    in_block = true;
+    if (size_t hash = l.find(" #"); hash != absl::string_view::npos) l = l.substr(0, hash);
+    out.push_back(absl::StrSplit(l, ' ', absl::SkipEmpty()));
+  }
+  EXPECT_TRUE(found && !out.empty()) << "no drill \"" << name << "\" in docs/OPERATIONS.md";
+  return out;
+}
+
+// Today in Asia/Shanghai (the config's default time zone), yyyy-mm-dd: the drills' data are of
+// today, so that ES holds the jobs' indices of the days rtdwd's fresh-store check looks at.
+std::string Today() {
+  absl::TimeZone tz;
+  EXPECT_TRUE(absl::LoadTimeZone("Asia/Shanghai", &tz));
+  return absl::FormatCivilTime(absl::ToCivilDay(absl::Now(), tz));
 }
 
 class RecoveryTest : public ::testing::Test {
@@ -256,6 +298,7 @@ class RecoveryDrill : public ::testing::Test {
  protected:
   void SetUp() override {
     so_.batch_max_records = 50;
+    so_.day = Today();
     stack_ = std::make_unique<PipelineStack>(so_);
     ASSERT_TRUE(stack_->Start().ok());
     ASSERT_TRUE(stack_->GenerateDb().ok());
@@ -266,9 +309,9 @@ class RecoveryDrill : public ::testing::Test {
     for (const auto& [tp, o] : StoredOffsets(stack_->state_dir(), job)) n += o;
     return n;
   }
-  // Runs `job` until it stored offsets summing to a quarter of `total` records, stops it, and
-  // removes its state directory. Returns the offsets' sum at the stop.
-  int64_t RunPartWayAndLoseTheDisk(const std::string& job, int64_t total) {
+  // Runs `job` until it stored offsets summing to a quarter of `total` records and stops it.
+  // Returns the offsets' sum at the stop.
+  int64_t RunPartWay(const std::string& job, int64_t total) {
     // Every bulk answered 150 ms late: the journal backlog then paces the job (back-pressure),
     // so the stop below reliably lands part-way, however fast or loaded the machine is.
     const std::string faults = stack_->es().url() + "/_rtdw/faults";
@@ -285,16 +328,55 @@ class RecoveryDrill : public ::testing::Test {
     EXPECT_EQ(RunCommand({"curl", "-sf", "-XDELETE", faults}).exit_code, 0);
     int64_t consumed = StoredSum(job);
     EXPECT_LT(consumed, total) << job << " finished before the stop: the drill proves nothing";
-    fs::remove_all(stack_->state_dir() + "/" + job);
     return consumed;
+  }
+  // RunPartWay, then its state directory is removed; a plain start is then refused (ES holds the
+  // job's index of today), creating nothing.
+  int64_t RunPartWayAndLoseTheDisk(const std::string& job, int64_t total) {
+    int64_t consumed = RunPartWay(job, total);
+    const std::string store = stack_->state_dir() + "/" + job;
+    fs::remove_all(store);
+    std::string log;
+    EXPECT_EQ(stack_->RunToIdle(job, 1.5, {}, &log), 1) << log;
+    EXPECT_TRUE(absl::StrContains(log, "refusing to create an empty store")) << log;
+    EXPECT_FALSE(fs::exists(store)) << "the refused start created the store";
+    return consumed;
+  }
+  // Runs the drill `name` of docs/OPERATIONS.md as written: `rtdw` lines with this build's
+  // binary, the stack's config for /etc/rtdw/rtdw.toml, `backup_dir` for /backup/rtdw and the
+  // stack's day for the example day; `systemctl start rtdwd` runs `job` ("" all) to the end of
+  // its input, `systemctl stop rtdwd` checks that no daemon runs (each drill starts stopped).
+  // `before_start` runs just before `systemctl start rtdwd` (checks of what the commands did).
+  void RunDrill(const std::string& name, const std::string& job, const std::string& backup_dir = "",
+                const std::function<void()>& before_start = {}) {
+    for (std::vector<std::string> argv : DrillCommands(name)) {
+      const std::string line = absl::StrJoin(argv, " ");
+      std::cout << "drill " << name << ": " << line << "\n";
+      if (line == "systemctl start rtdwd") {
+        if (before_start) before_start();
+        ASSERT_EQ(stack_->RunToIdle(job), 0) << line << "\n" << stack_->DaemonLog();
+        continue;
+      }
+      if (line == "systemctl stop rtdwd") continue;  // the drills begin with the daemon stopped
+      ASSERT_EQ(argv[0], "rtdw") << "a drill line this test cannot run: " << line;
+      argv[0] = BinDir() + "/rtdw";
+      for (std::string& a : argv) {
+        if (a == "/etc/rtdw/rtdw.toml") a = stack_->config();
+        if (a == "/backup/rtdw") a = backup_dir;
+        if (a == "2025-11-25") a = so_.day;
+      }
+      MustRun(argv);
+    }
   }
   int64_t RecordCount(const std::string& topic) {
     auto records = ReadTopic(stack_->kafka().bootstrap(), topic);
     EXPECT_TRUE(records.ok()) << records.status();
     return records.ok() ? static_cast<int64_t>(records->size()) : 0;
   }
-  CommandResult MustRun(const std::vector<std::string>& args) {
-    CommandResult r = Rtdw(args);
+  CommandResult MustRun(std::vector<std::string> args) {
+    if (args.empty() || args[0] != BinDir() + "/rtdw")
+      args.insert(args.begin(), BinDir() + "/rtdw");
+    CommandResult r = RunCommand(args, std::chrono::seconds(120));
     EXPECT_EQ(r.exit_code, 0) << absl::StrJoin(args, " ") << "\n" << r.out << r.err;
     return r;
   }
@@ -314,18 +396,8 @@ TEST_F(RecoveryDrill, LostDauStateDirectoryAsDocumented) {
   const int64_t consumed = RunPartWayAndLoseTheDisk("dau", total);
   ASSERT_FALSE(HasFailure());
 
-  const std::string& f = stack_->config();
-  MustRun({"--config", f, "state", "init", "--job", "dau"});
-  MustRun({"--config", f, "offsets", "import-group", "--job", "dau"});
-  const int64_t imported = StoredSum("dau");
-  EXPECT_GT(imported, 0);
-  EXPECT_LE(imported, consumed) << "the group commits after the store";
-  std::cout << "records " << total << ", consumed before the stop " << consumed
-            << ", imported from the group " << imported << "\n";
-  MustRun({"--config", f, "dedup", "restore", "--from-es", "--day", so_.day});
-  MustRun({"--config", f, "verify", "--day", so_.day});
-  ASSERT_EQ(stack_->RunToIdle("dau"), 0) << stack_->DaemonLog();
-
+  RunDrill("lost-dau", "dau");
+  std::cout << "records " << total << ", consumed before the stop " << consumed << "\n";
   ExpectEsExact(*stack_);
   ExpectVerifyOk(*stack_);
 }
@@ -341,15 +413,58 @@ TEST_F(RecoveryDrill, LostOrderWideStateDirectoryAsDocumented) {
   RunPartWayAndLoseTheDisk("order-wide", total);
   ASSERT_FALSE(HasFailure());
 
-  const std::string& f = stack_->config();
-  MustRun({"--config", f, "state", "init", "--job", "order-wide"});
-  MustRun({"--config", f, "offsets", "import-group", "--job", "order-wide"});
-  for (const char* topic : {"DWD_ORDER_INFO_I", "DWD_ORDER_DETAIL_I"}) {
-    MustRun({"--config", f, "offsets", "set", "--job", "order-wide", "--topic", topic,
-             "--to-earliest"});
-  }
-  ASSERT_EQ(stack_->RunToIdle("order-wide"), 0) << stack_->DaemonLog();
+  RunDrill("lost-order-wide", "order-wide");
   ExpectEsExact(*stack_);
+}
+
+// Backup part-way through the day, the rest of the day, then the restore: the restored store
+// resumes from its backed-up offsets and ES converges to the truth.
+TEST_F(RecoveryDrill, BackupAndRestoreAsDocumented) {
+  for (const char* job : {"log-split", "db-split", "order-wide"}) {
+    ASSERT_EQ(stack_->RunToIdle(job), 0) << stack_->DaemonLog();
+  }
+  const int64_t total = RecordCount(kTopic);
+  const int64_t at_backup = RunPartWay("dau", total);
+  ASSERT_FALSE(HasFailure());
+  const std::string backup = stack_->dir().Sub("backup");
+  RunDrill("backup-create", "dau", backup);  // ... systemctl start: dau runs to the end
+  ASSERT_FALSE(HasFailure());
+  EXPECT_EQ(StoredSum("dau"), total);
+  // The restore brings back the store of the backup: its offsets, not the later ones.
+  RunDrill("backup-restore", "dau", backup, [&] { EXPECT_EQ(StoredSum("dau"), at_backup); });
+  ExpectEsExact(*stack_);
+  ExpectVerifyOk(*stack_);
+}
+
+// After a full day, the documented rewind reads everything again: order-wide writes its documents
+// a second time (a newer version), dau rewrites nothing, and ES still equals the truth.
+TEST_F(RecoveryDrill, ReprocessAsDocumented) {
+  // The dimension rows first (db-split), as in production's steady state.
+  for (const char* job : {"log-split", "db-split", "dau", "order-wide"}) {
+    ASSERT_EQ(stack_->RunToIdle(job), 0) << stack_->DaemonLog();
+  }
+  auto docs = stack_->EsDocuments("gmall_order_wide_*", /*by_index=*/true);
+  ASSERT_TRUE(docs.ok() && !docs->empty()) << docs.status();
+  const std::string one = docs->begin()->first;  // "<index>/<_id>"
+  const std::string doc_url =
+      absl::StrCat(stack_->es().url(), "/", absl::StrReplaceAll(one, {{"/", "/_doc/"}}));
+  auto version = [&] {
+    CommandResult r = RunCommand({"curl", "-sf", doc_url});
+    rapidjson::Document d;
+    d.Parse(r.out.c_str());
+    return !d.HasParseError() && d.IsObject() && d.HasMember("_version") ? d["_version"].GetInt64()
+                                                                         : -1;
+  };
+  const int64_t before = version();
+  ASSERT_GT(before, 0) << doc_url;
+  RunDrill("reprocess", "", "", [&] {
+    EXPECT_EQ(StoredSum("order-wide"), 0) << "not rewound";  // the mock keeps every record
+    EXPECT_EQ(StoredSum("dau"), 0) << "not rewound";
+  });
+  EXPECT_GT(version(), before) << one << " was not written again";
+  EXPECT_EQ(StoredSum("dau"), RecordCount(kTopic));
+  ExpectEsExact(*stack_);
+  ExpectVerifyOk(*stack_);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "connectors/kafka/consumer.h"
 #include "connectors/kafka/destroy.h"
 #include "core/dead_letter.h"
 #include "httplib.h"
@@ -21,6 +22,7 @@
 #include "storage/state_store.h"
 #include "tools/common/logging.h"
 #include "tools/common/signals.h"
+#include "tools/rtdwd/job_common.h"
 #include "tools/rtdwd/jobs.h"
 #include "tools/rtdwd/probes.h"
 #include "tools/rtdwd/progress.h"
@@ -54,6 +56,27 @@ std::string EffectiveUser() {
   return absl::StrCat("user ", pw != nullptr ? pw->pw_name : "?", " (uid ", uid, ")");
 }
 
+// The status a job stops with when its stored offset is gone from the broker: what was lost,
+// the broker's range, and the commands that choose where it resumes.
+absl::Status LostOffsetStatus(const absl::Status& polled, const LostOffset& lost,
+                              const std::string& job, const std::string& config_path) {
+  const std::string cli =
+      config_path.empty() ? std::string("rtdw") : absl::StrCat("rtdw --config ", config_path);
+  const std::string set = absl::StrCat(cli, " offsets set --job ", job, " --topic ", lost.topic,
+                                       " --partition ", lost.partition);
+  std::string choices =
+      lost.low >= 0 ? absl::StrCat("`", set, " --to-earliest` (resume at ", lost.low,
+                                   ", the oldest record the broker keeps), `--to-latest` (",
+                                   lost.high, ": only new records) or `--offset N` with ", lost.low,
+                                   " <= N <= ", lost.high)
+                    : absl::StrCat("`", set, " --to-earliest` (or `--to-latest`, `--offset N`)");
+  return absl::OutOfRangeError(absl::StrCat(
+      std::string(polled.message()), ". Job ", job,
+      " stopped (the daemon's other jobs go on; /health names it; rtdwd exits 1 when none is "
+      "left): choose where it resumes — ",
+      choices, " — then restart rtdwd (docs/OPERATIONS.md, \"A stored offset is lost\")"));
+}
+
 }  // namespace
 
 // One job on its own thread, with what the daemon's other threads read of it.
@@ -66,12 +89,16 @@ struct Daemon::RunningJob {
   std::unique_ptr<JobRunner> runner;
   std::thread thread;
   std::atomic<bool> started{false};
-  std::atomic<bool> failed{false};
+  std::atomic<bool> failed{false};  // the daemon stops (exit code by its status)
+  // A lost stored offset stopped this job alone (its status says how to resume): the daemon's
+  // other jobs go on; it exits 1 once they end too.
+  std::atomic<bool> stopped_alone{false};
   std::atomic<bool> done{false};
   std::atomic<int64_t> last_record_ns{0};  // steady clock of the last batch that had records
 
   mutable std::mutex mu;
-  absl::Status status;                   // guarded by mu
+  absl::Status status;        // guarded by mu
+  std::string start_problem;  // guarded by mu: a start-up check waiting (CheckFreshStore)
   std::optional<Config> pending_reload;  // guarded by mu: live settings to apply
   // Held by the stats thread while it reads the store, so that Stop() cannot close it meanwhile.
   std::mutex store_mu;
@@ -107,12 +134,28 @@ struct Daemon::RunningJob {
     batch_max_seconds->Set(std::chrono::duration<double>(common->batch_max_ms).count());
     reloads_applied->Add();
   }
+  void SetStartProblem(std::string_view p) {
+    std::string line(p);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (line == start_problem) return;
+      start_problem = line;
+    }
+    if (!line.empty()) spdlog::warn("{}: {}", name, line);
+  }
   // The /health line of this job; "" when it is consuming.
   std::string Problem() const {
     if (failed) {
       return absl::StrCat(name, ": failed: ", std::string(GetStatus().message()));
     }
+    if (stopped_alone) {
+      return absl::StrCat(name, ": stopped: ", std::string(GetStatus().message()));
+    }
     std::string p = runner->HealthProblem();
+    if (p.empty()) {
+      std::lock_guard<std::mutex> lock(mu);
+      p = start_problem;
+    }
     if (!started) return absl::StrCat(name, ": starting", p.empty() ? "" : ": ", p);
     return p.empty() ? "" : absl::StrCat(name, ": ", p);
   }
@@ -276,6 +319,12 @@ absl::Status Daemon::Run() {
   httplib::Server http;
   std::thread http_thread;
   if (config_.http.enabled()) {
+    // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with which a second rtdwd on
+    // the same http.listen binds too and the kernel splits the scrapes between the two.
+    http.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
     http.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
       rss->Set(static_cast<double>(ProcessRssBytes()));
       healthy->Set(health_problems().empty() ? 1 : 0);  // as /health says now
@@ -311,10 +360,28 @@ absl::Status Daemon::Run() {
 
   // A member: a job thread left behind at the stop may still read it after Run() returns.
   std::atomic<bool>& stop_jobs = stop_jobs_;
+  const std::string config_path = options_.config_path;
   for (auto& job_ptr : jobs) {
     RunningJob* job = job_ptr.get();
-    job->thread = std::thread([job, &stop_jobs] {
-      absl::Status st = job->runner->Start();
+    job->thread = std::thread([job, &stop_jobs, &config_path] {
+      // No store yet for an ES job: never created while ES holds the job's recent indices.
+      absl::Status st = CheckFreshStore(
+          *job->config, job->name, config_path,
+          [&stop_jobs] { return stop_jobs.load() || StopRequested(); },
+          [job](std::string_view p) { job->SetStartProblem(p); });
+      job->SetStartProblem("");
+      if (!st.ok()) {  // the runner has not started: nothing to stop
+        if (absl::IsCancelled(st) && (stop_jobs.load() || StopRequested())) {
+          spdlog::info("{}: start-up interrupted by the stop: {}", job->name,
+                       std::string(st.message()));
+        } else {
+          job->SetStatus(st);
+          job->failed = true;
+        }
+        job->done = true;
+        return;
+      }
+      st = job->runner->Start();
       if (!st.ok()) {
         if (absl::IsCancelled(st) && (stop_jobs.load() || StopRequested())) {
           spdlog::info("{}: start-up interrupted by the stop: {}", job->name,
@@ -337,8 +404,15 @@ absl::Status Daemon::Run() {
         job->ApplyPendingReload();
         auto n = job->runner->RunOnce();
         if (!n.ok()) {
-          job->SetStatus(n.status());
-          job->failed = true;
+          if (auto lost = LostOffsetOf(n.status())) {
+            // This job alone stops: the operator decides where it resumes.
+            job->SetStatus(LostOffsetStatus(n.status(), *lost, job->name, config_path));
+            spdlog::error("{}: {}", job->name, std::string(job->GetStatus().message()));
+            job->stopped_alone = true;
+          } else {
+            job->SetStatus(n.status());
+            job->failed = true;
+          }
           break;
         }
         if (*n > 0) job->last_record_ns = Clock::now().time_since_epoch().count();
@@ -348,7 +422,7 @@ absl::Status Daemon::Run() {
         job->store_ready = false;  // the stats thread lets go of the store before it closes
       }
       absl::Status stopped = job->runner->Stop();
-      if (!job->failed) job->SetStatus(stopped);
+      if (!job->failed && !job->stopped_alone) job->SetStatus(stopped);
       job->done = true;
     });
   }
@@ -384,8 +458,16 @@ absl::Status Daemon::Run() {
       break;
     }
     bool any_failed = false;
-    for (const auto& job : jobs) any_failed |= job->failed.load();
+    bool all_stopped_alone = !jobs.empty();
+    for (const auto& job : jobs) {
+      any_failed |= job->failed.load();
+      all_stopped_alone &= job->stopped_alone.load() && job->done.load();
+    }
     if (any_failed) break;
+    if (all_stopped_alone) {
+      spdlog::error("rtdwd: every job stopped on a lost stored offset; exiting (exit 1)");
+      break;
+    }
     if (absl::Status fatal = monitor.Fatal(); !fatal.ok()) {
       result = fatal;
       break;
@@ -420,7 +502,10 @@ absl::Status Daemon::Run() {
     }
     if (options_.exit_when_idle) {
       bool idle = true;
+      int running = 0;
       for (const auto& job : jobs) {
+        if (job->stopped_alone) continue;  // the run ends with exit 1 (see below)
+        ++running;
         if (!job->started || !job->runner->CaughtUp()) {
           idle = false;
           break;
@@ -429,7 +514,7 @@ absl::Status Daemon::Run() {
         auto last_tp = last == 0 ? started_at : Clock::time_point(Clock::duration(last));
         if (now - last_tp < *options_.exit_when_idle) idle = false;
       }
-      if (jobs.empty() && now - started_at >= *options_.exit_when_idle) idle = true;
+      if (running == 0) idle = jobs.empty() && now - started_at >= *options_.exit_when_idle;
       if (idle) {
         spdlog::info("rtdwd: every job caught up and idle; exiting (--exit-when-idle)");
         break;

@@ -7,7 +7,13 @@
 //    must be creatable and writable, and no other process may hold a job's store (exit 1 —
 //    waiting will not fix either); Kafka / Redis / Elasticsearch are probed, and one that cannot
 //    be reached is reported (log, /health) and waited for with backoff, not an exit;
-//    Elasticsearch of an unsupported version is an exit 1.
+//    Elasticsearch of an unsupported version is an exit 1. A dau / order-wide job without a
+//    store does not create one while Elasticsearch holds the job's recent indices (exit 1,
+//    CheckFreshStore in tools/rtdwd/job_common.h), and waits while ES cannot be asked.
+//  - A job whose stored offset the broker lost stops alone (its /health line says how to
+//    resume); the others go on, and the run ends with exit 1 once none is left.
+//  - Exit codes (tools/rtdwd/main.cc): Run()'s error status decides between 1 (needs an
+//    operator) and 4 (a restart may heal it).
 //  - systemd: READY=1 once the HTTP server listens and the jobs are launched (Type=notify);
 //    RELOADING=1 / READY=1 around a reload; STOPPING=1 at a stop; STATUS= the health summary.
 //  - SIGTERM/SIGINT: no new poll; each job finishes and commits the batch in hand, delivers its

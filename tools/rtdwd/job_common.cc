@@ -2,11 +2,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "core/backoff.h"
 #include "core/dead_letter.h"
+#include "core/event_time.h"
+#include "core/json_limits.h"
 #include "core/status_util.h"
 #include "spdlog/spdlog.h"
 #include "tools/rtdwd/job_runner.h"
@@ -89,6 +94,119 @@ absl::StatusOr<std::unique_ptr<StateStore>> OpenJobStore(const Config& config,
   so.topic_fingerprint = StateFingerprint(config, job);
   so.log = [job](std::string_view msg) { spdlog::info("{}: {}", job, std::string(msg)); };
   return StateStore::Open(so);
+}
+
+bool StoreMissing(const std::string& state_dir, const std::string& job) {
+  // As StateStore::Open decides whether to create: no directory, or an empty one.
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const std::string path = StorePath(state_dir, job);
+  if (!fs::exists(path, ec)) return true;
+  return fs::is_directory(path, ec) && fs::is_empty(path, ec);
+}
+
+namespace {
+
+// Sleeps `delay` in steps of 100 ms; false as soon as `stopped()` is true.
+bool WaitUnlessStopped(std::chrono::milliseconds delay, const std::function<bool()>& stopped) {
+  const auto until = std::chrono::steady_clock::now() + delay;
+  do {
+    if (stopped()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (std::chrono::steady_clock::now() < until);
+  return !stopped();
+}
+
+// The number of days, today included, whose indices of `job` a lost store's state covered.
+int FreshStoreWindowDays(const Config& config, const std::string& job) {
+  if (job == kJobDau) return std::max(1, config.dedup.retention_days);
+  const int64_t ttl_days = (config.jobs.order_wide.join_ttl.count() + 86399) / 86400;
+  return static_cast<int>(std::max<int64_t>(2, ttl_days + 1));
+}
+
+// The indices of `prefix` ES holds (GET _cat/indices/<prefix>*), by name.
+absl::StatusOr<std::vector<std::string>> JobIndices(EsClient& es, const std::string& prefix) {
+  RTDW_ASSIGN_OR_RETURN(HttpResponse r, es.Perform("GET", absl::StrCat("/_cat/indices/", prefix,
+                                                                       "*?format=json&h=index")));
+  if (r.status != 200) {
+    return absl::UnavailableError(absl::StrCat("GET _cat/indices/", prefix, "*: HTTP ", r.status,
+                                               ": ", r.body.substr(0, 200)));
+  }
+  rapidjson::Document d;
+  if (ParseJsonSafely(r.body, JsonLimits{}, &d) != JsonStatus::kOk || !d.IsArray()) {
+    return absl::UnavailableError(
+        absl::StrCat("GET _cat/indices/", prefix, "*: not a JSON array: ", r.body.substr(0, 200)));
+  }
+  std::vector<std::string> out;
+  for (const auto& row : d.GetArray()) {
+    if (row.IsObject() && row.HasMember("index") && row["index"].IsString()) {
+      out.emplace_back(row["index"].GetString(), row["index"].GetStringLength());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::Status CheckFreshStore(const Config& config, const std::string& job,
+                             const std::string& config_path, const std::function<bool()>& stopped,
+                             const std::function<void(std::string_view)>& problem) {
+  if (job != kJobDau && job != kJobOrderWide) return absl::OkStatus();
+  // Group mode: a member starts empty by design (scaling out) and rebuilds each partition it is
+  // given — dau's de-dup from ES, order-wide's join by replay (docs/OPERATIONS.md, "Scaling").
+  if (config.kafka.group) return absl::OkStatus();
+  if (!StoreMissing(config.state.dir, job)) return absl::OkStatus();
+  const std::string& prefix =
+      job == kJobDau ? config.jobs.dau.index_prefix : config.jobs.order_wide.index_prefix;
+  const absl::TimeZone tz = config.jobs.Common(job)->tz;
+  const int window = FreshStoreWindowDays(config, job);
+  auto client = EsClient::Create(JobEsClientOptions(config, job));
+  if (!client.ok()) return client.status();
+  Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(0),
+                                 std::chrono::seconds(10), 2.0});
+  while (true) {
+    auto indices = JobIndices(**client, prefix);
+    if (indices.ok()) {
+      const absl::CivilDay today = absl::ToCivilDay(absl::Now(), tz);
+      const absl::CivilDay first = today - (window - 1);
+      std::vector<std::string> held;
+      for (const std::string& index : *indices) {
+        auto day = ParseCivilDay(std::string_view(index).substr(prefix.size()));
+        if (day.ok() && *day >= first) held.push_back(index);
+      }
+      std::sort(held.begin(), held.end());
+      if (held.empty()) {
+        spdlog::info(
+            "{}: no state store yet and Elasticsearch holds no {}* index of the last {} days: "
+            "creating an empty store",
+            job, prefix, window);
+        return absl::OkStatus();
+      }
+      const std::string cli =
+          config_path.empty() ? std::string("rtdw") : absl::StrCat("rtdw --config ", config_path);
+      return absl::FailedPreconditionError(absl::StrCat(
+          "no state store for job ", job, " at ", StorePath(config.state.dir, job),
+          ", but Elasticsearch holds its indices of the last ", window, " days (",
+          absl::StrJoin(held, ", "), "): refusing to create an empty store — ",
+          job == kJobDau ? "the de-dup state of those days would be gone and users counted again"
+                         : "the join rows waiting for a partner would be gone",
+          ". Restore the state first (docs/OPERATIONS.md, \"Disaster recovery\": `", cli,
+          " state init --job ", job, "`, `offsets import-group`, ",
+          job == kJobDau ? "`dedup restore --from-es --day D` for each of those days"
+                         : "`offsets set --to-earliest` of both source topics",
+          ") or a backup (`", cli, " backup restore --from DIR --job ", job,
+          "`); to start empty on purpose, create the store with `", cli, " state init --job ", job,
+          "`, then start rtdwd"));
+    }
+    problem(absl::StrCat("waiting for Elasticsearch at ", config.es.urls.front(),
+                         ": no state store yet, and whether Elasticsearch holds the job's recent "
+                         "indices cannot be checked (",
+                         std::string(indices.status().message()),
+                         "); the store is created only once it answers that it holds none"));
+    if (!WaitUnlessStopped(backoff.NextDelay(), stopped)) {
+      return absl::CancelledError("stopped while checking Elasticsearch for the job's indices");
+    }
+  }
 }
 
 KafkaConsumerOptions JobConsumerOptions(const Config& config, const std::string& job) {
@@ -215,11 +333,9 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> GroupCommitted(
     if (committed.ok()) return committed;
     problem(std::string(committed.status().message()));
     // The backoff's delay, in steps short enough that a stop is seen within 100 ms.
-    const auto until = std::chrono::steady_clock::now() + backoff.NextDelay();
-    do {
-      if (stopped()) return absl::CancelledError("stopped while asking the group for its offsets");
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    } while (std::chrono::steady_clock::now() < until);
+    if (!WaitUnlessStopped(backoff.NextDelay(), stopped)) {
+      return absl::CancelledError("stopped while asking the group for its offsets");
+    }
   }
 }
 

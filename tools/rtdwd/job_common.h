@@ -65,6 +65,25 @@ class JobProblem {
 absl::StatusOr<std::unique_ptr<StateStore>> OpenJobStore(const Config& config,
                                                          const std::string& job);
 
+// True when `job` has no state store under `state_dir` yet (no directory, or an empty one): the
+// daemon's open would create it.
+bool StoreMissing(const std::string& state_dir, const std::string& job);
+
+// The start-up check before rtdwd creates a fresh store for an ES job (dau, order-wide): OK when
+// the store exists, when the job is not an ES job, in group mode (kafka.group: a new member
+// rebuilds each partition it is given), or when Elasticsearch holds none of the job's
+// daily indices (`<index_prefix><yyyy-mm-dd>`) of the days a lost store's state covered — dau:
+// today (the wall clock in the job's time zone) and the dedup.retention_days-1 days before;
+// order-wide: today and the days join_ttl reaches back (at least yesterday); a later day too.
+// FailedPrecondition (rtdwd exits 1) when it does, naming the indices, the restore procedure
+// (docs/OPERATIONS.md "Disaster recovery") and `rtdw state init --job J` (start empty on
+// purpose). Elasticsearch unreachable: asked again with backoff (0.5 s doubling to 10 s), each
+// failure going to `problem` (the job's /health line) — never a silent creation; Cancelled once
+// `stopped()` is true.
+absl::Status CheckFreshStore(const Config& config, const std::string& job,
+                             const std::string& config_path, const std::function<bool()>& stopped,
+                             const std::function<void(std::string_view)>& problem);
+
 // librdkafka's log lines of `who` (a job, "probe") into spdlog at the matching level, as
 // "<who>: kafka: <facility>: <message>": for KafkaConsumerOptions::log and
 // KafkaProducerOptions::log.

@@ -1,12 +1,20 @@
 // rtdwd: the rtdw daemon. Runs the enabled jobs of a TOML config (docs/CONFIG.md).
 //
-// Exit codes (docs/OPERATIONS.md): 0 after a clean stop (SIGTERM drain that finished,
-// --exit-when-idle, --check of a valid file); 1 when it cannot go on (a start-up check that waiting
-// cannot fix, a job that failed); 2 for a bad config or command line (incl. a missing file); 3
-// after a stop that gave something up at shutdown.timeout (journal entries left owed, a batch left
-// uncommitted, a consumer group not left, a job left behind) — all of it safe, the next start does
-// it again; the last log line names it. Signals: SIGTERM/SIGINT drain and stop, SIGHUP reloads
-// the config (tools/rtdwd/daemon.h).
+// Exit codes (docs/OPERATIONS.md "Exit codes", kept in step with deploy/rtdwd.service):
+//  0  a clean stop (a SIGTERM drain that finished, --exit-when-idle, --check of a valid file);
+//  1  needs an operator — waiting or restarting cannot fix it: a store held by another process,
+//     a store that cannot be opened (corrupt, newer schema, changed settings), a refused fresh
+//     store (Elasticsearch holds the job's recent indices), a stored offset the broker lost
+//     (that job stops alone; exit 1 once no job is left), order-wide's topics with different
+//     partition counts, an unsupported Elasticsearch, a state dir it cannot write;
+//     the unit's RestartPreventExitStatus=;
+//  2  bad config or command line (incl. a missing file); also RestartPreventExitStatus=;
+//  3  a stop that gave something up at shutdown.timeout (safe: the next start does it again);
+//     the unit's SuccessExitStatus=;
+//  4  failed, but a restart may succeed (http.listen's port taken, a failure of a service or of
+//     the disk that ended a job): the unit restarts it (Restart=on-failure).
+// Everything a service outage causes is waited for in-process, not an exit. Signals: SIGTERM /
+// SIGINT drain and stop, SIGHUP reloads the config (tools/rtdwd/daemon.h).
 #include <unistd.h>
 
 #include <chrono>
@@ -26,14 +34,47 @@
 namespace {
 
 constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
+constexpr int kExitNeedsOperator = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitGaveUp = 3;
+constexpr int kExitRestartable = 4;
+
+// The exit code of a run that ended with `status`: the codes of what a restart may heal (a port,
+// a service, the disk, an unexpected internal error) give 4; the others — the daemon's refusals,
+// which name what to do — give 1.
+int ExitCodeOf(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return kExitOk;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kCancelled:
+      return kExitRestartable;
+    default:
+      return kExitNeedsOperator;
+  }
+}
+
+constexpr char kExitCodesHelp[] =
+    "Exit codes (docs/OPERATIONS.md \"Exit codes\"; deploy/rtdwd.service restarts only 4 and "
+    "crashes):\n"
+    "  0  clean stop\n"
+    "  1  needs an operator: the last log line says what and what to do (a store held by another\n"
+    "     process or that cannot be opened, a refused fresh store, a stored offset the broker\n"
+    "     lost, ...)\n"
+    "  2  bad config or command line\n"
+    "  3  a stop that left work owed at shutdown.timeout (safe; counts as a clean stop)\n"
+    "  4  failed, a restart may succeed (http.listen's port taken, a service or disk failure)";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"rtdwd: the rtdw real-time data warehouse daemon"};
+  app.footer(kExitCodesHelp);
   std::string config_path;
   std::string job;
   double exit_when_idle = -1;
@@ -100,10 +141,9 @@ int main(int argc, char** argv) {
   // destroyed (they still use it) and the process ends with _exit.
   auto* daemon = new rtdw::Daemon(config, options);
   absl::Status status = daemon->Run();
-  int code = kExitOk;
+  int code = ExitCodeOf(status);
   if (!status.ok()) {
-    spdlog::error("rtdwd: {}", std::string(status.message()));
-    code = kExitFailed;
+    spdlog::error("rtdwd: {} (exit {})", std::string(status.message()), code);
   } else if (!daemon->GivenUp().empty()) {
     code = kExitGaveUp;
   }
