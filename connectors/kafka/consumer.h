@@ -161,6 +161,14 @@ class KafkaConsumer {
   // before they are fetched. One ListOffsets round trip per partition leader, bounded by
   // `timeout` (false when the broker does not answer in time): call it when idle.
   bool VerifiedAtEnd(std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  // Group mode: true once librdkafka found that this member's assignment was taken away behind
+  // its back (session timeout, max.poll.interval.ms passed, the coordinator no longer knows the
+  // member); the revoke itself is delivered by a later Poll(). No network call.
+  bool AssignmentLost() const;
+  // Moves the next poll of each given (assigned) partition back to `offset` (records prefetched
+  // past it are dropped by librdkafka). Waits at most `timeout`.
+  absl::Status Seek(const std::map<TopicPartition, int64_t>& next_offsets,
+                    std::chrono::milliseconds timeout);
   // Assigned (topic, partition) pairs.
   const std::vector<std::pair<std::string, int32_t>>& assignment() const { return assigned_; }
   // High watermark per assigned partition as last seen by the fetcher (no network call), for lag.

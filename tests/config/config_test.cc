@@ -263,7 +263,8 @@ TEST(ConfigTest, LibrdkafkaPropertyInKafkaPointsAtProperties) {
   std::vector<std::string> p =
       Problems("[kafka]\n\"security.protocol\" = \"SSL\"\n[redis]\n[es]\n[state]\n[jobs]\n");
   EXPECT_THAT(p, ElementsAre("t.toml:2: kafka.\"security.protocol\": unknown key (known keys: "
-                             "brokers, group, auto_offset_reset, properties; librdkafka properties "
+                             "brokers, group, auto_offset_reset, revoke_timeout, properties; "
+                             "librdkafka properties "
                              "go in [kafka.properties])"));
 }
 
@@ -390,6 +391,29 @@ idle_input = -1
                      "from 1 to 31536000 seconds)",
                      "t.toml:14: jobs.order-wide.idle_input: negative value -1 (expected an "
                      "integer from 0 to 31536000 seconds)"));
+}
+
+TEST(ConfigTest, RevokeTimeoutMustBeWellUnderMaxPollInterval) {
+  EXPECT_EQ(LoadOk("[kafka]\n[redis]\n[es]\n[state]\n[jobs]\n").kafka.revoke_timeout,
+            std::chrono::seconds(10));
+  EXPECT_EQ(LoadOk("[kafka]\nrevoke_timeout = 3\n[kafka.properties]\n"
+                   "\"max.poll.interval.ms\" = 6000\n[redis]\n[es]\n[state]\n[jobs]\n")
+                .kafka.revoke_timeout,
+            std::chrono::seconds(3));
+  EXPECT_THAT(Problems("[kafka]\nrevoke_timeout = 200\n[redis]\n[es]\n[state]\n[jobs]\n"),
+              ElementsAre("t.toml:2: kafka.revoke_timeout: 200 s is not well under librdkafka's "
+                          "default max.poll.interval.ms = 300000 ms (expected at most half of it "
+                          "in seconds: a revoke waits this long for acknowledgements and again "
+                          "for the hand-over commit)"));
+  EXPECT_THAT(Problems("[kafka]\n[kafka.properties]\n\"max.poll.interval.ms\" = 15000\n"
+                       "[redis]\n[es]\n[state]\n[jobs]\n"),
+              ElementsAre("t.toml:1: kafka.revoke_timeout: the default 10 s is not well under "
+                          "kafka.properties.max.poll.interval.ms = 15000 ms (expected at most "
+                          "half of it in seconds: a revoke waits this long for acknowledgements "
+                          "and again for the hand-over commit)"));
+  EXPECT_THAT(Problems("[kafka]\nrevoke_timeout = -1\n[redis]\n[es]\n[state]\n[jobs]\n"),
+              ElementsAre("t.toml:2: kafka.revoke_timeout: negative value -1 (expected an "
+                          "integer from 0 to 3600 seconds)"));
 }
 
 TEST(ConfigTest, BadEnumValuesSuggest) {

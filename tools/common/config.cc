@@ -567,7 +567,39 @@ void Loader::LoadKafka(Section& s, KafkaConfig* kafka) {
                           {{"earliest", AutoOffsetReset::kEarliest},
                            {"latest", AutoOffsetReset::kLatest},
                            {"error", AutoOffsetReset::kError}});
+  s.Seconds("revoke_timeout", &kafka->revoke_timeout, {0, 3600, "seconds"});
   if (const toml::table* props = s.Table("properties")) LoadProperties(*props, "", kafka);
+  // A revoke runs inside the consumer's poll: waiting as long as max.poll.interval.ms (the
+  // group's rebalance timeout) would get the member evicted during its own hand-over.
+  int64_t max_poll_ms = 300000;  // librdkafka's default
+  bool max_poll_given = false;
+  if (auto it = kafka->properties.find("max.poll.interval.ms"); it != kafka->properties.end()) {
+    if (const std::string* text = std::get_if<std::string>(&it->second)) {
+      int64_t v = 0;
+      auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+      if (ec == std::errc() && end == text->data() + text->size()) {
+        max_poll_ms = v;
+        max_poll_given = true;
+      }
+    }
+  }
+  const int64_t revoke_ms = int64_t{kafka->revoke_timeout.count()} * 1000;
+  if (2 * revoke_ms > max_poll_ms) {
+    const toml::node* at = s.Get("revoke_timeout");
+    std::string what =
+        Cat(at != nullptr ? "" : "the default ", IntText(kafka->revoke_timeout.count()),
+            " s is not well under ",
+            max_poll_given ? "kafka.properties.max.poll.interval.ms"
+                           : "librdkafka's default max.poll.interval.ms",
+            " = ", IntText(max_poll_ms),
+            " ms (expected at most half of it in seconds: a revoke waits this long for "
+            "acknowledgements and again for the hand-over commit)");
+    if (at != nullptr) {
+      Report(*at, "kafka.revoke_timeout", what);
+    } else {
+      Add(0, 1, Cat(file_, ":1: kafka.revoke_timeout: ", what));
+    }
+  }
 }
 
 void Loader::LoadProperties(const toml::table& t, const std::string& prefix, KafkaConfig* kafka) {

@@ -74,7 +74,10 @@ class SplitJobRunner::ProducingSink : public RecordSink {
     headers_.push_back({kHeaderReason, record.reason});
     if (!record.src.empty()) headers_.push_back({kHeaderSrc, record.src});
     Fail(producer_->Produce(dead_letter_ref_, record.key, record.value, headers_, -1, group_));
-    metrics_->DeadLetters(record.reason)->Add();
+    // Counted by reason when the batch commits: a batch run again produces its dead letters again.
+    auto it = dead_by_reason_.find(record.reason);
+    if (it == dead_by_reason_.end()) it = dead_by_reason_.emplace(record.reason, 0).first;
+    ++it->second;
     ++dead_;
   }
 
@@ -85,6 +88,9 @@ class SplitJobRunner::ProducingSink : public RecordSink {
   }
   uint64_t TakeEmitted() { return std::exchange(emitted_, 0); }
   uint64_t TakeDead() { return std::exchange(dead_, 0); }
+  std::map<std::string, uint64_t, std::less<>> TakeDeadByReason() {
+    return std::exchange(dead_by_reason_, {});
+  }
 
  private:
   void Fail(absl::Status st) {
@@ -104,6 +110,7 @@ class SplitJobRunner::ProducingSink : public RecordSink {
   absl::Status error_;
   uint64_t emitted_ = 0;
   uint64_t dead_ = 0;
+  std::map<std::string, uint64_t, std::less<>> dead_by_reason_;
 };
 
 SplitJobRunner::SplitJobRunner(const Config& config, SplitJobSettings settings,
@@ -119,6 +126,58 @@ SplitJobRunner::SplitJobRunner(const Config& config, SplitJobSettings settings,
   const Labels job = {{"job", settings_.job}};
   retries_ = metrics_->GetCounter("rtdw_batch_retries_total",
                                   "Batches run again after a produce/Redis failure", job);
+  fenced_ = metrics_->GetCounter(
+      "rtdw_fenced_batches_total",
+      "Batches dropped uncommitted because this member no longer owns their partitions (group "
+      "mode: assignment lost, a later owner's Redis fencing token, or a revoke timeout); the "
+      "partition's owner reads them again",
+      job);
+}
+
+absl::Status FencedError(std::string_view why) {
+  absl::Status st = absl::AbortedError(absl::StrCat("fenced: ", std::string(why)));
+  st.SetPayload("rtdw/fenced", absl::Cord("1"));
+  return st;
+}
+
+bool IsFenced(const absl::Status& st) { return st.GetPayload("rtdw/fenced").has_value(); }
+
+absl::Status SplitJobRunner::CheckOwnership() const {
+  if (group_mode_ && consumer_ != nullptr && consumer_->AssignmentLost()) {
+    return FencedError(
+        "the group took this member's partitions away (session timeout or "
+        "max.poll.interval.ms passed)");
+  }
+  return absl::OkStatus();
+}
+
+void SplitJobRunner::DropFenced(Slot* slot, Slot* behind, const absl::Status& why) {
+  // Where each partition reads again: the first offset of the dropped batches (everything before
+  // it is committed).
+  std::map<TopicPartition, int64_t>& back = rewind_;
+  uint64_t batches = 0, records = 0;
+  for (Slot* s : {slot, behind}) {
+    if (s == nullptr || s->batch.empty()) continue;
+    ++batches;
+    records += s->batch.size();
+    for (const InputRecord& rec : s->batch.records()) {
+      auto [it, added] = back.try_emplace({std::string(rec.topic), rec.partition}, rec.offset);
+      if (!added) it->second = std::min(it->second, rec.offset);
+    }
+    s->batch.Clear();
+    s->dead_by_reason.clear();
+    if (in_flight_ == s) in_flight_ = nullptr;
+  }
+  step_->AbortBatch();
+  fenced_->Add(batches);
+  spdlog::warn("{}: dropped {} batches ({} records) uncommitted, {}", settings_.job, batches,
+               records, std::string(why.message()));
+  // Still assigned (the revoke is delivered by a later poll, or the member owns them again):
+  // read them again rather than skip them.
+  if (auto st = consumer_->Seek(back, std::chrono::milliseconds(5000)); !st.ok()) {
+    spdlog::info("{}: after the fenced drop: {}", settings_.job, std::string(st.message()));
+  }
+  SetProblem(std::string(why.message()));
 }
 
 SplitJobRunner::~SplitJobRunner() {
@@ -208,6 +267,7 @@ absl::StatusOr<std::vector<PartitionStart>> SplitJobRunner::OnAssigned(
     starts.push_back(start);
   }
   lag_.Assigned(starts);
+  step_->Assigned(partitions);
   caught_up_ = false;
   SetProblem("");
   spdlog::info("{}: group gives {} partitions of {}", settings_.job, partitions.size(),
@@ -216,12 +276,28 @@ absl::StatusOr<std::vector<PartitionStart>> SplitJobRunner::OnAssigned(
 }
 
 void SplitJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
-  // The batch being polled is dropped by Poll (read again by the next owner); the one in flight
-  // is acknowledged and committed here, then the hand-over offsets go to the group.
+  // The batch being polled is dropped by Poll (read again by the next owner). The one in flight
+  // is committed when its acknowledgements come within kafka.revoke_timeout, otherwise dropped
+  // (fenced): the rebalance never waits longer, and never on Redis. Then the hand-over offsets
+  // go to the group, unless the assignment was already lost (the group has moved on: a commit
+  // would be refused, or put an older offset over the new owner's).
+  const auto revoke_timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config_.kafka.revoke_timeout);
+  const bool lost = consumer_->AssignmentLost();
   if (in_flight_ != nullptr && !abandoned_) {
-    if (auto st = FinishInFlight(nullptr); !st.ok()) {
-      spdlog::warn("{}: batch in flight at the rebalance not committed: {}", settings_.job,
-                   std::string(st.message()));
+    Slot* slot = in_flight_;
+    absl::Status st = lost ? CheckOwnership() : AwaitDeliveries(&slot->deliveries, revoke_timeout);
+    if (st.ok()) st = CommitBatch(slot);
+    if (st.ok()) {
+      in_flight_ = nullptr;
+    } else {
+      DropFenced(slot, nullptr,
+                 IsFenced(st) ? st
+                              : FencedError(absl::StrCat(
+                                    "batch in flight at the revoke not committed within "
+                                    "kafka.revoke_timeout (",
+                                    config_.kafka.revoke_timeout.count(),
+                                    " s): ", std::string(st.message()))));
     }
   }
   std::map<TopicPartition, int64_t> offsets;
@@ -229,7 +305,11 @@ void SplitJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
     if (auto it = owned_next_.find(tp); it != owned_next_.end()) offsets.insert(*it);
     owned_next_.erase(tp);
   }
-  if (auto st = consumer_->CommitSync(offsets, stop_.Bound(kCommitTimeout)); !st.ok()) {
+  step_->Revoked(partitions);
+  if (lost) {
+    spdlog::warn("{}: group took {} partitions away (assignment lost): no hand-over commit",
+                 settings_.job, partitions.size());
+  } else if (auto st = consumer_->CommitSync(offsets, stop_.Bound(revoke_timeout)); !st.ok()) {
     spdlog::warn("{}: hand-over commit failed ({}); the next owner starts at the last one",
                  settings_.job, std::string(st.message()));
   }
@@ -238,6 +318,7 @@ void SplitJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
 }
 
 absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
+  rewind_.clear();
   if (abandoned_) {
     // Waiting for the daemon to stop this job: see abandoned_.
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -313,6 +394,11 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
   caught_up_ = false;
   const size_t n = slot->batch.size();
   absl::Status produced = ProduceBatch(slot);
+  if (IsFenced(produced)) {
+    DropFenced(in_flight_, slot, produced);  // N too: N+1 could not follow it
+    SleepUnlessCancelled(std::chrono::milliseconds(200), stop_.stopping_flag());
+    return n;
+  }
   if (!produced.ok()) {
     // Batch N+1 failed before all of it was produced: commit N first (it does not depend on
     // N+1), then run N+1 alone until it commits.
@@ -320,7 +406,10 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
       if (auto st = FinishInFlight(nullptr); !st.ok()) return st;
       if (abandoned_) return n;
     }
-    if (auto st = RunAlone(slot, produced); !st.ok()) return st;
+    if (auto st = RunAlone(slot, produced); !st.ok()) {
+      if (!IsFenced(st)) return st;
+      DropFenced(slot, nullptr, st);
+    }
     return n;
   }
   // N+1 is produced: N's acknowledgements came back meanwhile; commit N.
@@ -335,10 +424,13 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
 }
 
 absl::Status SplitJobRunner::ProduceBatch(Slot* slot) {
+  // Nothing of a batch whose partitions were taken away is written or produced.
+  if (absl::Status owned = CheckOwnership(); !owned.ok()) return owned;
   slot->deliveries.ResetError();
   sink_->SetGroup(&slot->deliveries);
   sink_->TakeEmitted();
   sink_->TakeDead();
+  sink_->TakeDeadByReason();
   absl::Status st = step_->BeginBatch();
   if (st.ok()) {
     for (const InputRecord& rec : slot->batch.records()) step_->Process(rec, sink_.get());
@@ -348,6 +440,7 @@ absl::Status SplitJobRunner::ProduceBatch(Slot* slot) {
   if (st.ok()) st = produced;
   slot->emitted = sink_->TakeEmitted();
   slot->dead = sink_->TakeDead();
+  slot->dead_by_reason = sink_->TakeDeadByReason();
   return st;
 }
 
@@ -380,6 +473,8 @@ absl::Status SplitJobRunner::CommitBatch(Slot* slot) {
       nexts[last].offset = std::max(nexts[last].offset, rec.offset + 1);
     }
   }
+  // Offsets of partitions taken away are not committed (the new owner's would be overwritten).
+  if (absl::Status owned = CheckOwnership(); !owned.ok()) return owned;
   if (!pending_) pending_.emplace(store_->NewBatch());
   for (const Next& n : nexts) {
     if (auto s = pending_->SetOffset(n.topic, n.partition, n.offset); !s.ok()) {
@@ -399,6 +494,8 @@ absl::Status SplitJobRunner::CommitBatch(Slot* slot) {
   common_.records_in->Add(slot->batch.size());
   common_.records_out->Add(slot->emitted);
   common_.dead_letters->Add(slot->dead);
+  for (const auto& [reason, count] : slot->dead_by_reason) common_.DeadLetters(reason)->Add(count);
+  slot->dead_by_reason.clear();
   common_.batches->Add();
   lag_.Committed(next);
   lag_.Update(consumer_->HighWatermarks());
@@ -441,15 +538,26 @@ absl::Status SplitJobRunner::FinishInFlight(Slot* behind) {
     st = CommitBatch(slot);
     if (st.ok()) return absl::OkStatus();
   }
+  if (IsFenced(st)) {
+    DropFenced(slot, behind, st);
+    return absl::OkStatus();
+  }
   if (stop_.stopping()) {
     GiveUp(slot, behind, st);
     return absl::OkStatus();
   }
   // N failed: RunAlone waits for everything produced (N+1 too), runs N again alone, then N+1
   // again after it, so that N+1's records stay behind N's in the output topics.
-  if (auto s = RunAlone(slot, st); !s.ok()) return s;
+  if (auto s = RunAlone(slot, st); !s.ok()) {
+    if (!IsFenced(s)) return s;
+    DropFenced(slot, behind, s);
+    return absl::OkStatus();
+  }
   if (behind != nullptr && !abandoned_) {
-    if (auto s = RunAlone(behind, absl::OkStatus()); !s.ok()) return s;
+    if (auto s = RunAlone(behind, absl::OkStatus()); !s.ok()) {
+      if (!IsFenced(s)) return s;
+      DropFenced(behind, nullptr, s);
+    }
   }
   return absl::OkStatus();
 }
@@ -478,10 +586,11 @@ absl::Status SplitJobRunner::RunAlone(Slot* slot, absl::Status failure) {
       }
     }
     st = ProduceBatch(slot);
+    if (IsFenced(st)) return st;
     absl::Status flushed = FlushProducer(kDeliveryTimeout);
     if (st.ok()) st = flushed;
     if (st.ok()) st = CommitBatch(slot);
-    if (st.ok()) return absl::OkStatus();
+    if (st.ok() || IsFenced(st)) return st;
   }
 }
 
