@@ -51,6 +51,16 @@ struct Globals {
   std::string kafka_group;                 // the config's kafka.group; "" = rtdwd's default
   std::vector<std::string> source_topics;  // the topics `job` consumes, from the config
   std::chrono::milliseconds kafka_timeout{10000};
+  // Redis (offsets set of db-split bumps the dimension position epoch): from the config only.
+  struct RedisSettings {
+    std::string url;  // password masked: for messages
+    std::string host;
+    int port = 6379;
+    int db = 0;
+    std::optional<std::string> username;
+    std::optional<std::string> password;
+  };
+  std::optional<RedisSettings> redis;
 };
 
 // A command's output: a JSON document (root object) and the same facts as text.
@@ -111,6 +121,8 @@ struct OffsetsSetArgs {
   bool to_latest = false;
   std::string to_time;     // yyyy-mm-ddThh:mm:ss[.mmm]Z, or epoch ms
   bool unchecked = false;  // skip the broker checks (no broker reachable)
+  // db-split: do not bump DIMPOS:EPOCH in Redis (default: bump it before the offsets change).
+  bool skip_dim_epoch = false;
 };
 int OffsetsSet(const Globals& g, const OffsetsSetArgs& a, Out& out);
 

@@ -135,12 +135,29 @@ SplitJobRunner::SplitJobRunner(const Config& config, SplitJobSettings settings,
 }
 
 absl::Status FencedError(std::string_view why) {
-  absl::Status st = absl::AbortedError(absl::StrCat("fenced: ", std::string(why)));
+  absl::Status st = absl::AbortedError(why.substr(0, 8) == "fenced: "
+                                           ? std::string(why)
+                                           : absl::StrCat("fenced: ", std::string(why)));
   st.SetPayload("rtdw/fenced", absl::Cord("1"));
   return st;
 }
 
 bool IsFenced(const absl::Status& st) { return st.GetPayload("rtdw/fenced").has_value(); }
+
+namespace {
+
+// RunAlone's answer when, in group mode, it has retried for kafka.revoke_timeout.
+absl::Status YieldError(const absl::Status& last) {
+  absl::Status st = absl::UnavailableError(
+      absl::StrCat("batch failing for kafka.revoke_timeout, polling before the next attempt: ",
+                   std::string(last.message())));
+  st.SetPayload("rtdw/yield", absl::Cord("1"));
+  return st;
+}
+
+bool IsYield(const absl::Status& st) { return st.GetPayload("rtdw/yield").has_value(); }
+
+}  // namespace
 
 absl::Status SplitJobRunner::CheckOwnership() const {
   if (group_mode_ && consumer_ != nullptr && consumer_->AssignmentLost()) {
@@ -151,7 +168,14 @@ absl::Status SplitJobRunner::CheckOwnership() const {
   return absl::OkStatus();
 }
 
-void SplitJobRunner::DropFenced(Slot* slot, Slot* behind, const absl::Status& why) {
+std::chrono::milliseconds SplitJobRunner::DeliveryTimeout() const {
+  if (!group_mode_) return kDeliveryTimeout;
+  return std::min(kDeliveryTimeout, std::max(std::chrono::milliseconds(1000),
+                                             std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 config_.kafka.revoke_timeout)));
+}
+
+void SplitJobRunner::DropUncommitted(Slot* slot, Slot* behind, const absl::Status& why, Drop kind) {
   // Where each partition reads again: the first offset of the dropped batches (everything before
   // it is committed).
   std::map<TopicPartition, int64_t>& back = rewind_;
@@ -169,13 +193,20 @@ void SplitJobRunner::DropFenced(Slot* slot, Slot* behind, const absl::Status& wh
     if (in_flight_ == s) in_flight_ = nullptr;
   }
   step_->AbortBatch();
-  fenced_->Add(batches);
-  spdlog::warn("{}: dropped {} batches ({} records) uncommitted, {}", settings_.job, batches,
-               records, std::string(why.message()));
+  if (kind == Drop::kYield) {
+    spdlog::info("{}: {} batches ({} records) put back uncommitted, read again after a poll: {}",
+                 settings_.job, batches, records, std::string(why.message()));
+  } else {
+    fenced_->Add(batches);
+    spdlog::warn("{}: dropped {} batches ({} records) uncommitted, {}", settings_.job, batches,
+                 records, std::string(why.message()));
+  }
   // Still assigned (the revoke is delivered by a later poll, or the member owns them again):
   // read them again rather than skip them.
-  if (auto st = consumer_->Seek(back, std::chrono::milliseconds(5000)); !st.ok()) {
-    spdlog::info("{}: after the fenced drop: {}", settings_.job, std::string(st.message()));
+  if (kind == Drop::kFencedAtRevoke) {
+    back.clear();
+  } else if (auto st = consumer_->Seek(back, std::chrono::milliseconds(5000)); !st.ok()) {
+    spdlog::info("{}: after dropping a batch: {}", settings_.job, std::string(st.message()));
   }
   SetProblem(std::string(why.message()));
 }
@@ -291,13 +322,14 @@ void SplitJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
     if (st.ok()) {
       in_flight_ = nullptr;
     } else {
-      DropFenced(slot, nullptr,
-                 IsFenced(st) ? st
-                              : FencedError(absl::StrCat(
-                                    "batch in flight at the revoke not committed within "
-                                    "kafka.revoke_timeout (",
-                                    config_.kafka.revoke_timeout.count(),
-                                    " s): ", std::string(st.message()))));
+      DropUncommitted(slot, nullptr,
+                      IsFenced(st) ? st
+                                   : FencedError(absl::StrCat(
+                                         "batch in flight at the revoke not committed within "
+                                         "kafka.revoke_timeout (",
+                                         config_.kafka.revoke_timeout.count(),
+                                         " s): ", std::string(st.message()))),
+                      Drop::kFencedAtRevoke);
     }
   }
   std::map<TopicPartition, int64_t> offsets;
@@ -395,7 +427,7 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
   const size_t n = slot->batch.size();
   absl::Status produced = ProduceBatch(slot);
   if (IsFenced(produced)) {
-    DropFenced(in_flight_, slot, produced);  // N too: N+1 could not follow it
+    DropUncommitted(in_flight_, slot, produced, Drop::kFenced);  // N too: N+1 cannot follow it
     SleepUnlessCancelled(std::chrono::milliseconds(200), stop_.stopping_flag());
     return n;
   }
@@ -407,8 +439,8 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
       if (abandoned_) return n;
     }
     if (auto st = RunAlone(slot, produced); !st.ok()) {
-      if (!IsFenced(st)) return st;
-      DropFenced(slot, nullptr, st);
+      if (!IsFenced(st) && !IsYield(st)) return st;
+      DropUncommitted(slot, nullptr, st, IsFenced(st) ? Drop::kFenced : Drop::kYield);
     }
     return n;
   }
@@ -533,13 +565,13 @@ void SplitJobRunner::GiveUp(Slot* slot, Slot* behind, const absl::Status& why) {
 absl::Status SplitJobRunner::FinishInFlight(Slot* behind) {
   Slot* slot = std::exchange(in_flight_, nullptr);
   if (slot == nullptr) return absl::OkStatus();
-  absl::Status st = AwaitDeliveries(&slot->deliveries, kDeliveryTimeout);
+  absl::Status st = AwaitDeliveries(&slot->deliveries, DeliveryTimeout());
   if (st.ok()) {
     st = CommitBatch(slot);
     if (st.ok()) return absl::OkStatus();
   }
   if (IsFenced(st)) {
-    DropFenced(slot, behind, st);
+    DropUncommitted(slot, behind, st, Drop::kFenced);
     return absl::OkStatus();
   }
   if (stop_.stopping()) {
@@ -549,14 +581,14 @@ absl::Status SplitJobRunner::FinishInFlight(Slot* behind) {
   // N failed: RunAlone waits for everything produced (N+1 too), runs N again alone, then N+1
   // again after it, so that N+1's records stay behind N's in the output topics.
   if (auto s = RunAlone(slot, st); !s.ok()) {
-    if (!IsFenced(s)) return s;
-    DropFenced(slot, behind, s);
+    if (!IsFenced(s) && !IsYield(s)) return s;
+    DropUncommitted(slot, behind, s, IsFenced(s) ? Drop::kFenced : Drop::kYield);
     return absl::OkStatus();
   }
   if (behind != nullptr && !abandoned_) {
     if (auto s = RunAlone(behind, absl::OkStatus()); !s.ok()) {
-      if (!IsFenced(s)) return s;
-      DropFenced(behind, nullptr, s);
+      if (!IsFenced(s) && !IsYield(s)) return s;
+      DropUncommitted(behind, nullptr, s, IsFenced(s) ? Drop::kFenced : Drop::kYield);
     }
   }
   return absl::OkStatus();
@@ -566,16 +598,24 @@ absl::Status SplitJobRunner::RunAlone(Slot* slot, absl::Status failure) {
   Backoff backoff(BackoffOptions{std::chrono::milliseconds(200), std::chrono::milliseconds(50),
                                  std::chrono::milliseconds(10000), 2.0});
   absl::Status st = std::move(failure);
+  const auto since = std::chrono::steady_clock::now();
   while (true) {
     if (!st.ok()) {
       // Run the whole batch again: nothing of it was committed.
       step_->AbortBatch();
       retries_->Add();
+      // Group mode: a rebalance is served only by a poll; never hold it up longer than a revoke
+      // may last (the batch is put back and read again after the poll).
+      if (group_mode_ && std::chrono::steady_clock::now() - since >= config_.kafka.revoke_timeout) {
+        if (absl::Status owned = CheckOwnership(); !owned.ok()) return owned;
+        (void)FlushProducer(DeliveryTimeout());
+        return YieldError(st);
+      }
       auto delay = backoff.NextDelay();
       SetProblem(absl::StrCat("batch failed, retrying in ", delay.count(),
                               " ms: ", std::string(st.message())));
       // Records of the failed attempt still queued are waited for (and their errors dropped).
-      (void)FlushProducer(kDeliveryTimeout);
+      (void)FlushProducer(DeliveryTimeout());
       if (stop_.stopping() || !SleepUnlessCancelled(delay, stop_.stopping_flag())) {
         GiveUp(slot, nullptr, st);
         return absl::OkStatus();
@@ -587,7 +627,7 @@ absl::Status SplitJobRunner::RunAlone(Slot* slot, absl::Status failure) {
     }
     st = ProduceBatch(slot);
     if (IsFenced(st)) return st;
-    absl::Status flushed = FlushProducer(kDeliveryTimeout);
+    absl::Status flushed = FlushProducer(DeliveryTimeout());
     if (st.ok()) st = flushed;
     if (st.ok()) st = CommitBatch(slot);
     if (st.ok() || IsFenced(st)) return st;

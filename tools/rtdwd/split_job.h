@@ -25,7 +25,10 @@
 // starts on its new owner. A revoke waits for the acknowledgements of the batch in flight at most
 // kafka.revoke_timeout, commits it when they came, and commits the hand-over offsets to the group
 // (again at most kafka.revoke_timeout); a batch not acknowledged by then is dropped uncommitted
-// (the next owner reads it again). It never waits on Redis.
+// (the next owner reads it again). It never waits on Redis. A batch that keeps failing is retried
+// in place for at most kafka.revoke_timeout, then put back uncommitted (the consumer moves back to
+// its first offsets) so that the job polls — a rebalance is served only by a poll — before trying
+// again; waits on Kafka are bounded by kafka.revoke_timeout too (DeliveryTimeout).
 //
 // Fencing (group mode; docs/OPERATIONS.md "Fencing of the split jobs"): a member applies no Redis
 // write, produces no DWD record and commits no offset for partitions it no longer owns. Before
@@ -156,13 +159,26 @@ class SplitJobRunner : public JobRunner, private RebalanceListener {
   absl::Status FinishInFlight(Slot* behind);
   // The old, unpipelined loop for one batch: produce -> flush -> commit, retried with backoff
   // after `failure` (when not OK) until it commits or a stop is requested (then GiveUp).
-  // Returns a fenced status (IsFenced) without dropping anything when the batch was fenced.
+  // Returns a fenced status (IsFenced) without dropping anything when the batch was fenced; in
+  // group mode, a yield status (IsYield) once it has failed for kafka.revoke_timeout: the caller
+  // puts the batch back (DropUncommitted kYield) and polls, so that a rebalance is never held up
+  // by a Redis or Kafka outage for longer than that.
   absl::Status RunAlone(Slot* slot, absl::Status failure);
   // Group mode: FencedError when librdkafka found the assignment lost; OK otherwise.
   absl::Status CheckOwnership() const;
-  // Drops `slot` and `behind` (either may be null) uncommitted after `why` (fenced): counts them,
-  // forgets the step's batch and moves the consumer back to their first offsets.
-  void DropFenced(Slot* slot, Slot* behind, const absl::Status& why);
+  // Why batches are dropped uncommitted (DropUncommitted).
+  enum class Drop {
+    kFenced,          // this member no longer owns them: counted in rtdw_fenced_batches_total
+    kFencedAtRevoke,  // the same, inside a revoke (their partitions go: no seek)
+    kYield,           // group mode: a retry lasted kafka.revoke_timeout; poll (serve the group)
+  };
+  // Drops `slot` and `behind` (either may be null) uncommitted after `why`: forgets the step's
+  // batch and (but for kFencedAtRevoke) moves the consumer back to their first offsets, so that
+  // they are read again by whoever owns their partitions after the next poll.
+  void DropUncommitted(Slot* slot, Slot* behind, const absl::Status& why, Drop kind);
+  // Group mode: how long a wait on Kafka outside a revoke may last (kafka.revoke_timeout, so that
+  // the job polls — and serves a rebalance — at least that often); otherwise kDeliveryTimeout.
+  std::chrono::milliseconds DeliveryTimeout() const;
   // Producer waits of up to `timeout`, cut short by a stop: once one begins, they last until
   // the stop's deadline at most (what is acknowledged by then still commits).
   absl::Status AwaitDeliveries(KafkaDeliveryGroup* group, std::chrono::milliseconds timeout);
