@@ -23,8 +23,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "connectors/kafka/consumer.h"
 #include "rapidjson/document.h"
 #include "storage/state_store.h"
+#include "tools/common/config.h"
 #include "tools/rtdw/es_access.h"
 
 namespace rtdw::cli {
@@ -51,16 +53,9 @@ struct Globals {
   std::string kafka_group;                 // the config's kafka.group; "" = rtdwd's default
   std::vector<std::string> source_topics;  // the topics `job` consumes, from the config
   std::chrono::milliseconds kafka_timeout{10000};
-  // Redis (offsets set of db-split bumps the dimension position epoch): from the config only.
-  struct RedisSettings {
-    std::string url;  // password masked: for messages
-    std::string host;
-    int port = 6379;
-    int db = 0;
-    std::optional<std::string> username;
-    std::optional<std::string> password;
-  };
-  std::optional<RedisSettings> redis;
+  // The loaded --config (null without one): the jobs' settings for `deadletter retry`'s
+  // re-judging, Redis, the split jobs' dead-letter topics, the DAU time zone for `verify`.
+  std::shared_ptr<const Config> config;
 };
 
 // A command's output: a JSON document (root object) and the same facts as text.

@@ -243,14 +243,7 @@ int main(int argc, char** argv) {
     g.kafka_properties = config->kafka.ResolvedProperties();
     g.kafka_group = config->kafka.group.value_or("");
     g.source_topics = SourceTopics(*config, job);
-    g.redis = Globals::RedisSettings{config->redis.url,
-                                     config->redis.host,
-                                     config->redis.port,
-                                     config->redis.db,
-                                     config->redis.username,
-                                     config->redis.password
-                                         ? std::optional<std::string>(config->redis.password->value)
-                                         : std::nullopt};
+    g.config = std::make_shared<const rtdw::Config>(*config);
   } else {
     if (const char* env = std::getenv("RTDW_STATE_DIR"); env && *env) g.state_dir = env;
     if (const char* env = std::getenv("RTDW_ES_URL"); env && *env) g.es.urls = SplitUrls(env);

@@ -194,24 +194,26 @@ int OffsetsSet(const Globals& g, const OffsetsSetArgs& a, Out& out) {
   // offsets then cannot be written, a bumped epoch costs nothing (every write after it wins).
   std::optional<int64_t> dim_epoch;
   if (g.job == "db-split" && !a.skip_dim_epoch) {
-    if (!g.redis) {
+    if (g.config == nullptr) {
       return Usage(out,
                    "offsets set of db-split bumps the dimension position epoch (DIMPOS:EPOCH) in "
                    "Redis: give --config (its redis.url), or --skip-dim-epoch");
     }
-    RedisClient redis(RedisClientOptions{g.redis->host, g.redis->port, g.redis->db,
-                                         g.redis->username, g.redis->password,
-                                         std::chrono::milliseconds(5000)});
+    const RedisConfig& rc = g.config->redis;
+    RedisClient redis(RedisClientOptions{
+        rc.host, rc.port, rc.db, rc.username,
+        rc.password ? std::optional<std::string>(rc.password->value) : std::nullopt,
+        std::chrono::milliseconds(5000)});
     auto epoch = redis.BumpDimEpoch();
     if (!epoch.ok()) {
       return Failed(out, absl::UnavailableError(absl::StrCat(
                              "offsets not changed: cannot bump ", RedisClient::kDimEpochKey,
-                             " in Redis ", g.redis->url, " (", epoch.status().message(),
+                             " in Redis ", g.config->redis.url, " (", epoch.status().message(),
                              "); bring Redis back, or give --skip-dim-epoch and run `INCR ",
                              RedisClient::kDimEpochKey, "` there before db-split starts")));
     }
     dim_epoch = *epoch;
-    out.text() << "db-split: " << RedisClient::kDimEpochKey << " in Redis " << g.redis->url
+    out.text() << "db-split: " << RedisClient::kDimEpochKey << " in Redis " << g.config->redis.url
                << " is now " << *epoch
                << ": dimension rows read from the new offsets win over the positions stored "
                   "before\n";
