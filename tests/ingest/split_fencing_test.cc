@@ -33,16 +33,6 @@ std::string UserRow(int id, int level) {
                       "\"}");
 }
 
-// The value of one sample line `name{labels}` of a Prometheus text page; -1 when absent.
-double Sample(const std::string& page, const std::string& series) {
-  size_t at = 0;
-  while ((at = page.find(series + " ", at)) != std::string::npos) {
-    if (at == 0 || page[at - 1] == '\n') return std::stod(page.substr(at + series.size() + 1));
-    at += series.size();
-  }
-  return -1;
-}
-
 std::string Metrics(int port) {
   return RunCommand(
              {"curl", "-s", "--max-time", "5", absl::StrCat("http://127.0.0.1:", port, "/metrics")},
@@ -159,14 +149,16 @@ TEST(SplitFencingTest, StoppedMemberNeverPutsAnOldDimensionRowOverTheNewOwners) 
   ASSERT_TRUE(produce(1, kUsers).ok());
   ASSERT_TRUE(WaitFor([&] { return level_in_redis(kUsers) == 1; }, std::chrono::seconds(120)))
       << ReadFile(log_a);
-  ASSERT_EQ(Sample(Metrics(port_a), "rtdw_fenced_batches_total{job=\"db-split\"}"), 0)
+  ASSERT_EQ(SampleWith(Metrics(port_a), "rtdw_fenced_batches_total", {"job=\"db-split\""}), 0)
       << "exported at 0 from the start";
 
   // A owes the next batch's writes: Redis refuses its script from now on.
   ASSERT_TRUE(redis.Command({"ACL", "SETUSER", "member-a", "-evalsha", "-eval"}).ok());
   ASSERT_TRUE(produce(2, kUsers).ok());
   ASSERT_TRUE(WaitFor(
-      [&] { return Sample(Metrics(port_a), "rtdw_batch_retries_total{job=\"db-split\"}") >= 1; },
+      [&] {
+        return SampleWith(Metrics(port_a), "rtdw_batch_retries_total", {"job=\"db-split\""}) >= 1;
+      },
       std::chrono::seconds(120)))
       << ReadFile(log_a);
   EXPECT_EQ(level_in_redis(1), 1) << "A's update batch must still be owed";
@@ -200,7 +192,7 @@ TEST(SplitFencingTest, StoppedMemberNeverPutsAnOldDimensionRowOverTheNewOwners) 
       WaitFor([&] { return ReadFile(log_a).find("(assignment lost)") != std::string::npos; },
               std::chrono::seconds(120)))
       << ReadFile(log_a);
-  EXPECT_GE(Sample(Metrics(port_a), "rtdw_fenced_batches_total{job=\"db-split\"}"), 1)
+  EXPECT_GE(SampleWith(Metrics(port_a), "rtdw_fenced_batches_total", {"job=\"db-split\""}), 1)
       << "A's retry of its old batch must be fenced\n"
       << ReadFile(log_a);
   {
@@ -272,7 +264,9 @@ TEST(SplitFencingTest, MemberStuckOnRedisDoesNotHoldTheRebalanceUp) {
   ASSERT_TRUE(redis.Command({"ACL", "SETUSER", "member-a", "-evalsha", "-eval"}).ok());
   ASSERT_TRUE(produce(2).ok());
   ASSERT_TRUE(WaitFor(
-      [&] { return Sample(Metrics(port_a), "rtdw_batch_retries_total{job=\"db-split\"}") >= 1; },
+      [&] {
+        return SampleWith(Metrics(port_a), "rtdw_batch_retries_total", {"job=\"db-split\""}) >= 1;
+      },
       std::chrono::seconds(120)))
       << ReadFile(log_a);
 
