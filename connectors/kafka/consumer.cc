@@ -257,6 +257,8 @@ void KafkaConsumer::Rebalance(int err, void* opaque_list) {
   }
 }
 
+bool KafkaConsumer::AssignmentLost() const { return rd_kafka_assignment_lost(rk_) == 1; }
+
 absl::StatusOr<std::map<TopicPartition, int64_t>> KafkaConsumer::Committed(
     const std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout) {
   std::map<TopicPartition, int64_t> out;
@@ -558,6 +560,38 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
     return st;
   }
   return error;
+}
+
+absl::Status KafkaConsumer::Seek(const std::map<TopicPartition, int64_t>& next_offsets,
+                                 std::chrono::milliseconds timeout) {
+  if (next_offsets.empty()) return absl::OkStatus();
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size()));
+  for (const auto& [tp, offset] : next_offsets) {
+    rd_kafka_topic_partition_list_add(list, tp.first.c_str(), tp.second)->offset = offset;
+  }
+  rd_kafka_error_t* err = rd_kafka_seek_partitions(rk_, list, static_cast<int>(timeout.count()));
+  absl::Status st;
+  if (err != nullptr) {
+    st = absl::UnavailableError(absl::StrCat("kafka seek: ", rd_kafka_error_string(err)));
+    rd_kafka_error_destroy(err);
+  } else {
+    for (int i = 0; i < list->cnt; ++i) {
+      if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR && st.ok()) {
+        st = absl::UnavailableError(absl::StrCat("kafka seek ", list->elems[i].topic, "/",
+                                                 list->elems[i].partition, ": ",
+                                                 rd_kafka_err2str(list->elems[i].err)));
+      }
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  if (st.ok()) {
+    for (const auto& [tp, offset] : next_offsets) {
+      if (auto it = next_.find(tp); it != next_.end()) it->second = offset;
+      if (auto it = at_end_.find(tp); it != at_end_.end()) it->second = false;
+    }
+  }
+  return st;
 }
 
 bool KafkaConsumer::AtEnd() const {

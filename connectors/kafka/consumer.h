@@ -144,6 +144,10 @@ class KafkaConsumer {
   // Poll(). The listener must outlive the consumer.
   absl::Status Subscribe(const std::vector<std::string>& topics, RebalanceListener* listener);
   bool group_mode() const { return listener_ != nullptr; }
+  // Group mode, inside OnRevoked: true when the assignment is already lost (the coordinator
+  // dropped this member, e.g. after session.timeout.ms without a heartbeat): the partitions may
+  // belong to another member by now, and nothing may be written for them any more.
+  bool AssignmentLost() const;
   // The group's committed next offset per partition (absent: none committed). Synchronous.
   absl::StatusOr<std::map<TopicPartition, int64_t>> Committed(
       const std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout);
@@ -179,6 +183,10 @@ class KafkaConsumer {
   // before they are fetched. One ListOffsets round trip per partition leader, bounded by
   // `timeout` (false when the broker does not answer in time): call it when idle.
   bool VerifiedAtEnd(std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  // Moves the next poll of each given (assigned) partition back to `offset` (records prefetched
+  // past it are dropped by librdkafka). Waits at most `timeout`.
+  absl::Status Seek(const std::map<TopicPartition, int64_t>& next_offsets,
+                    std::chrono::milliseconds timeout);
   // Assigned (topic, partition) pairs.
   const std::vector<std::pair<std::string, int32_t>>& assignment() const { return assigned_; }
   // High watermark per assigned partition as last seen by the fetcher (no network call), for lag.

@@ -2,6 +2,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace rtdw {
@@ -162,15 +163,22 @@ absl::StatusOr<std::optional<std::vector<std::string>>> RedisClient::SMembers(
 
 namespace {
 
-// KEYS[1] = the epoch key; then per write i: KEYS[2i] = the row key, KEYS[2i+1] = its position
-// key. ARGV per write: op ("S" set / "D" delete), offset (-1: no position), value.
-// Positions are "<epoch>:<offset>"; Lua numbers are doubles, exact to 2^53.
+// KEYS[1] = the epoch key; KEYS[2 .. F+1] = fence keys; then per write i: KEYS[F+2i] = the row
+// key, KEYS[F+2i+1] = its position key. ARGV[1] = F; ARGV[2 .. F+1] = the fence tokens; then per
+// write: op ("S" set / "D" delete), offset (-1: no position), value.
+// Positions are "<epoch>:<offset>"; Lua numbers are doubles, exact to 2^53. Returns the number of
+// stale writes, or -1 (nothing applied) when a fence key holds another token.
 constexpr char kApplyScript[] = R"lua(
+local nf = tonumber(ARGV[1])
+for i = 1, nf do
+  if redis.call('GET', KEYS[1 + i]) ~= ARGV[1 + i] then return -1 end
+end
 local epoch = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 local stale = 0
-for i = 1, (#KEYS - 1) / 2 do
-  local key, pkey = KEYS[2 * i], KEYS[2 * i + 1]
-  local op, off, val = ARGV[3 * i - 2], tonumber(ARGV[3 * i - 1]), ARGV[3 * i]
+for i = 1, (#KEYS - 1 - nf) / 2 do
+  local key, pkey = KEYS[nf + 2 * i], KEYS[nf + 2 * i + 1]
+  local a = nf + 1 + 3 * i
+  local op, off, val = ARGV[a - 2], tonumber(ARGV[a - 1]), ARGV[a]
   local apply = true
   if off >= 0 then
     local cur = redis.call('GET', pkey)
@@ -190,6 +198,8 @@ end
 return stale
 )lua";
 
+constexpr char kFencedPrefix[] = "fenced: ";
+
 }  // namespace
 
 std::string RedisClient::PositionKey(std::string_view dim_key) {
@@ -197,20 +207,49 @@ std::string RedisClient::PositionKey(std::string_view dim_key) {
   return std::string("DIMPOS:").append(dim_key);
 }
 
-absl::Status RedisClient::ApplyAtomically(const std::vector<RedisWrite>& writes, uint64_t* stale) {
+std::string RedisClient::FenceKey(std::string_view topic, int32_t partition) {
+  return absl::StrCat("DIMFENCE:", std::string(topic), ":", partition);
+}
+
+bool RedisClient::IsFencedRejection(const absl::Status& st) {
+  return absl::IsFailedPrecondition(st) && absl::StartsWith(st.message(), kFencedPrefix);
+}
+
+absl::StatusOr<int64_t> RedisClient::ClaimFence(const std::string& key) {
+  if (auto st = EnsureConnected(); !st.ok()) return st;
+  const char* argv[] = {"INCR", key.data()};
+  size_t lens[] = {4, key.size()};
+  Reply r(static_cast<redisReply*>(redisCommandArgv(ctx_, 2, argv, lens)));
+  if (!r) {
+    std::string err = ctx_->errstr;
+    Disconnect();
+    return absl::UnavailableError(absl::StrCat("redis INCR: ", err));
+  }
+  if (r->type == REDIS_REPLY_ERROR) return ReplyError(r.get(), "INCR");
+  if (r->type != REDIS_REPLY_INTEGER) return absl::InternalError("redis INCR: unexpected answer");
+  return static_cast<int64_t>(r->integer);
+}
+
+absl::StatusOr<int64_t> RedisClient::BumpDimEpoch() { return ClaimFence(kDimEpochKey); }
+
+absl::Status RedisClient::ApplyAtomically(const std::vector<RedisWrite>& writes, uint64_t* stale,
+                                          const std::vector<Fence>& fences) {
   if (stale != nullptr) *stale = 0;
-  if (writes.empty()) return absl::OkStatus();
+  if (writes.empty() && fences.empty()) return absl::OkStatus();
   if (auto st = EnsureConnected(); !st.ok()) return st;
   std::vector<std::string> args;
-  args.reserve(3 + writes.size() * 5);
+  args.reserve(4 + 2 * fences.size() + writes.size() * 5);
   args.emplace_back("EVALSHA");
   args.emplace_back();  // the sha, filled below
-  args.push_back(absl::StrCat(1 + 2 * writes.size()));
+  args.push_back(absl::StrCat(1 + fences.size() + 2 * writes.size()));
   args.emplace_back(kDimEpochKey);
+  for (const auto& f : fences) args.push_back(f.key);
   for (const auto& w : writes) {
     args.push_back(w.key);
     args.push_back(PositionKey(w.key));
   }
+  args.push_back(absl::StrCat(fences.size()));
+  for (const auto& f : fences) args.push_back(absl::StrCat(f.token));
   for (const auto& w : writes) {
     args.emplace_back(w.op == RedisWrite::Op::kSet ? "S" : "D");
     args.push_back(absl::StrCat(w.offset < 0 ? -1 : w.offset));
@@ -258,6 +297,13 @@ absl::Status RedisClient::ApplyAtomically(const std::vector<RedisWrite>& writes,
     }
     if ((*r)->type != REDIS_REPLY_INTEGER) {
       return absl::InternalError("redis EVALSHA (dimension writes): unexpected answer");
+    }
+    if ((*r)->integer < 0) {
+      std::string keys;
+      for (const auto& f : fences) absl::StrAppend(&keys, keys.empty() ? "" : ", ", f.key);
+      return absl::FailedPreconditionError(
+          absl::StrCat(kFencedPrefix, "a later owner claimed the partition (", keys,
+                       " no longer holds this writer's token); nothing written"));
     }
     if (stale != nullptr) *stale = static_cast<uint64_t>((*r)->integer);
     return absl::OkStatus();

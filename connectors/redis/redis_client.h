@@ -56,12 +56,33 @@ class RedisClient {
   // epoch is the integer at kDimEpochKey (absent = 0), read inside the script. A write with
   // offset -1 is applied unconditionally and leaves the position alone. `*stale`, when given,
   // receives the number of writes skipped as older.
-  absl::Status ApplyAtomically(const std::vector<RedisWrite>& writes, uint64_t* stale = nullptr);
+  //
+  // `fences` (group mode; docs/OPERATIONS.md "Fencing"): each names a source partition's fence key
+  // and the token this writer claimed for it (ClaimFence). When any fence key holds a different
+  // token (a later owner claimed the partition), nothing is applied and the call fails with
+  // FailedPrecondition, IsFencedRejection() true. The tokens are checked even when `writes` is
+  // empty.
+  struct Fence {
+    std::string key;  // FenceKey(topic, partition)
+    int64_t token = 0;
+  };
+  absl::Status ApplyAtomically(const std::vector<RedisWrite>& writes, uint64_t* stale = nullptr,
+                               const std::vector<Fence>& fences = {});
+  // A partition's new owner claims it: INCR of its fence key; returns the new token. Every write
+  // of an earlier owner carrying an older token is refused from then on.
+  absl::StatusOr<int64_t> ClaimFence(const std::string& key);
+  // `DIMFENCE:<topic>:<partition>`.
+  static std::string FenceKey(std::string_view topic, int32_t partition);
+  // The error of ApplyAtomically for a refused fence.
+  static bool IsFencedRejection(const absl::Status& st);
 
-  // The Redis key of the dimension position epoch. An operator who resets db-split's offsets or
-  // re-creates the source topic (offsets start again at 0) runs `INCR DIMPOS:EPOCH` first, with
-  // db-split stopped; without it every new write would look older and dimensions would freeze.
+  // The Redis key of the dimension position epoch. Resetting db-split's offsets or re-creating
+  // its source topic (offsets start again at 0) bumps it first, with db-split stopped
+  // (`rtdw offsets set` does; BumpDimEpoch); without it every new write would look older and
+  // dimensions would freeze.
   static constexpr char kDimEpochKey[] = "DIMPOS:EPOCH";
+  // INCR of kDimEpochKey; returns the new epoch.
+  absl::StatusOr<int64_t> BumpDimEpoch();
   // `DIMPOS:<TABLE>:<id>` for `DIM:<TABLE>:<id>` (any other key: "DIMPOS:" + key).
   static std::string PositionKey(std::string_view dim_key);
 

@@ -118,4 +118,58 @@ TEST_F(DimPositionTest, SurvivesAFlushedScriptCacheAndAppliesUnpositionedWrites)
 }
 
 }  // namespace
+// Fencing (group mode): a partition's new owner claims it (INCR of its fence key); a batch
+// carrying the previous owner's token is refused whole — even a write newer than the stored
+// position, and even when it carries no write at all — while the new owner's batches apply.
+TEST_F(DimPositionTest, AStaleFencingTokenIsRefusedWholeAndWritesNothing) {
+  const std::string fence = RedisClient::FenceKey("ODS_BASE_DB", 3);
+  EXPECT_EQ(fence, "DIMFENCE:ODS_BASE_DB:3");
+  auto old_owner = client_->ClaimFence(fence);
+  ASSERT_TRUE(old_owner.ok()) << old_owner.status();
+  uint64_t stale = 99;
+  ASSERT_TRUE(
+      client_->ApplyAtomically({Set("DIM:USER_INFO:1", "v10", 10)}, &stale, {{fence, *old_owner}})
+          .ok());
+  EXPECT_EQ(stale, 0u);
+  RedisClientOptions o;
+  o.port = redis_.port();
+  RedisClient new_client(o);
+  auto new_owner = new_client.ClaimFence(fence);
+  ASSERT_TRUE(new_owner.ok());
+  EXPECT_GT(*new_owner, *old_owner);
+
+  absl::Status st = client_->ApplyAtomically(
+      {Set("DIM:USER_INFO:1", "v20", 20), Set("DIM:USER_INFO:2", "w20", 20)}, &stale,
+      {{fence, *old_owner}});
+  EXPECT_TRUE(RedisClient::IsFencedRejection(st)) << st;
+  EXPECT_EQ(Get("DIM:USER_INFO:1"), "v10") << "nothing of a fenced batch is applied";
+  EXPECT_EQ(Get("DIM:USER_INFO:2"), "(nil)");
+  EXPECT_EQ(Get("DIMPOS:USER_INFO:1"), "0:10");
+  EXPECT_TRUE(
+      RedisClient::IsFencedRejection(client_->ApplyAtomically({}, &stale, {{fence, *old_owner}})))
+      << "a batch without writes is checked too (its facts must not be produced)";
+  // Another partition's fence does not matter; an unclaimed one is refused.
+  EXPECT_TRUE(RedisClient::IsFencedRejection(
+      client_->ApplyAtomically({Set("DIM:USER_INFO:1", "v30", 30)}, &stale,
+                               {{RedisClient::FenceKey("ODS_BASE_DB", 4), 1}})));
+
+  ASSERT_TRUE(
+      new_client.ApplyAtomically({Set("DIM:USER_INFO:1", "v20", 20)}, &stale, {{fence, *new_owner}})
+          .ok());
+  EXPECT_EQ(Get("DIM:USER_INFO:1"), "v20");
+  EXPECT_FALSE(RedisClient::IsFencedRejection(absl::UnavailableError("fenced: no")));
+}
+
+// `rtdw offsets set` of db-split bumps the epoch: writes of earlier offsets win again.
+TEST_F(DimPositionTest, BumpDimEpochMakesEarlierOffsetsWinAgain) {
+  EXPECT_EQ(Apply({Set("DIM:USER_INFO:1", "v50", 50)}), 0u);
+  EXPECT_EQ(Apply({Set("DIM:USER_INFO:1", "v5", 5)}), 1u);
+  auto epoch = client_->BumpDimEpoch();
+  ASSERT_TRUE(epoch.ok()) << epoch.status();
+  EXPECT_EQ(*epoch, 1);
+  EXPECT_EQ(Apply({Set("DIM:USER_INFO:1", "v5", 5)}), 0u);
+  EXPECT_EQ(Get("DIM:USER_INFO:1"), "v5");
+  EXPECT_EQ(Get("DIMPOS:USER_INFO:1"), "1:5");
+}
+
 }  // namespace rtdw

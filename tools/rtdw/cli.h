@@ -23,8 +23,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "connectors/kafka/consumer.h"
 #include "rapidjson/document.h"
 #include "storage/state_store.h"
+#include "tools/common/config.h"
 #include "tools/rtdw/es_access.h"
 
 namespace rtdw::cli {
@@ -51,6 +53,9 @@ struct Globals {
   std::string kafka_group;                 // the config's kafka.group; "" = rtdwd's default
   std::vector<std::string> source_topics;  // the topics `job` consumes, from the config
   std::chrono::milliseconds kafka_timeout{10000};
+  // The loaded --config (null without one): the jobs' settings for `deadletter retry`'s
+  // re-judging, Redis, the split jobs' dead-letter topics, the DAU time zone for `verify`.
+  std::shared_ptr<const Config> config;
 };
 
 // A command's output: a JSON document (root object) and the same facts as text.
@@ -111,6 +116,8 @@ struct OffsetsSetArgs {
   bool to_latest = false;
   std::string to_time;     // yyyy-mm-ddThh:mm:ss[.mmm]Z, or epoch ms
   bool unchecked = false;  // skip the broker checks (no broker reachable)
+  // db-split: do not bump DIMPOS:EPOCH in Redis (default: bump it before the offsets change).
+  bool skip_dim_epoch = false;
 };
 int OffsetsSet(const Globals& g, const OffsetsSetArgs& a, Out& out);
 

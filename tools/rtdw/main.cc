@@ -114,6 +114,9 @@ int main(int argc, char** argv) {
                           "the first record at or after this time (RFC 3339 or epoch ms)");
   offsets_set->add_flag("--unchecked", offsets_set_args.unchecked,
                         "with --offset: do not check against Kafka (broker unreachable)");
+  offsets_set->add_flag("--skip-dim-epoch", offsets_set_args.skip_dim_epoch,
+                        "db-split: do not bump DIMPOS:EPOCH in Redis (replayed dimension rows "
+                        "then lose against the positions already stored)");
   OffsetsDeleteArgs offsets_delete_args;
   auto* offsets_delete =
       offsets->add_subcommand("delete", "forget stored offsets of a topic (or one partition)");
@@ -240,6 +243,7 @@ int main(int argc, char** argv) {
     g.kafka_properties = config->kafka.ResolvedProperties();
     g.kafka_group = config->kafka.group.value_or("");
     g.source_topics = SourceTopics(*config, job);
+    g.config = std::make_shared<const rtdw::Config>(*config);
   } else {
     if (const char* env = std::getenv("RTDW_STATE_DIR"); env && *env) g.state_dir = env;
     if (const char* env = std::getenv("RTDW_ES_URL"); env && *env) g.es.urls = SplitUrls(env);

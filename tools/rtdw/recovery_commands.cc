@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "connectors/kafka/consumer.h"
+#include "connectors/redis/redis_client.h"
 #include "core/status_util.h"
 #include "storage/state_store.h"
 #include "tools/rtdw/cli.h"
@@ -188,6 +189,36 @@ int OffsetsSet(const Globals& g, const OffsetsSetArgs& a, Out& out) {
     }
   }
 
+  // db-split: positions stored in Redis must not outrank the rows read again from the new
+  // offsets (docs/OPERATIONS.md "Resetting db-split"). The epoch goes up first: when the
+  // offsets then cannot be written, a bumped epoch costs nothing (every write after it wins).
+  std::optional<int64_t> dim_epoch;
+  if (g.job == "db-split" && !a.skip_dim_epoch) {
+    if (g.config == nullptr) {
+      return Usage(out,
+                   "offsets set of db-split bumps the dimension position epoch (DIMPOS:EPOCH) in "
+                   "Redis: give --config (its redis.url), or --skip-dim-epoch");
+    }
+    const RedisConfig& rc = g.config->redis;
+    RedisClient redis(RedisClientOptions{
+        rc.host, rc.port, rc.db, rc.username,
+        rc.password ? std::optional<std::string>(rc.password->value) : std::nullopt,
+        std::chrono::milliseconds(5000)});
+    auto epoch = redis.BumpDimEpoch();
+    if (!epoch.ok()) {
+      return Failed(out, absl::UnavailableError(absl::StrCat(
+                             "offsets not changed: cannot bump ", RedisClient::kDimEpochKey,
+                             " in Redis ", g.config->redis.url, " (", epoch.status().message(),
+                             "); bring Redis back, or give --skip-dim-epoch and run `INCR ",
+                             RedisClient::kDimEpochKey, "` there before db-split starts")));
+    }
+    dim_epoch = *epoch;
+    out.text() << "db-split: " << RedisClient::kDimEpochKey << " in Redis " << g.config->redis.url
+               << " is now " << *epoch
+               << ": dimension rows read from the new offsets win over the positions stored "
+                  "before\n";
+  }
+
   auto store = OpenWrite(g, g.job);
   if (!store.ok()) return Failed(out, store.status());
   PendingBatch batch = (*store)->NewBatch();
@@ -223,6 +254,7 @@ int OffsetsSet(const Globals& g, const OffsetsSetArgs& a, Out& out) {
   if (!s.ok()) return Failed(out, s);
   out.Set("job", out.Str(g.job));
   out.Set("topic", out.Str(a.topic));
+  out.Set("dim_epoch", dim_epoch ? Value(*dim_epoch) : Null());
   if (a.partition >= 0) {  // one partition: its fields at the top level
     for (auto& m : results[0].GetObject()) {
       out.Set(std::string_view(m.name.GetString(), m.name.GetStringLength()),

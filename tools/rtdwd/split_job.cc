@@ -74,7 +74,10 @@ class SplitJobRunner::ProducingSink : public RecordSink {
     headers_.push_back({kHeaderReason, record.reason});
     if (!record.src.empty()) headers_.push_back({kHeaderSrc, record.src});
     Fail(producer_->Produce(dead_letter_ref_, record.key, record.value, headers_, -1, group_));
-    metrics_->DeadLetters(record.reason)->Add();
+    // Counted by reason when the batch commits: a batch run again produces its dead letters again.
+    auto it = dead_by_reason_.find(record.reason);
+    if (it == dead_by_reason_.end()) it = dead_by_reason_.emplace(record.reason, 0).first;
+    ++it->second;
     ++dead_;
   }
 
@@ -85,6 +88,9 @@ class SplitJobRunner::ProducingSink : public RecordSink {
   }
   uint64_t TakeEmitted() { return std::exchange(emitted_, 0); }
   uint64_t TakeDead() { return std::exchange(dead_, 0); }
+  std::map<std::string, uint64_t, std::less<>> TakeDeadByReason() {
+    return std::exchange(dead_by_reason_, {});
+  }
 
  private:
   void Fail(absl::Status st) {
@@ -104,6 +110,7 @@ class SplitJobRunner::ProducingSink : public RecordSink {
   absl::Status error_;
   uint64_t emitted_ = 0;
   uint64_t dead_ = 0;
+  std::map<std::string, uint64_t, std::less<>> dead_by_reason_;
 };
 
 SplitJobRunner::SplitJobRunner(const Config& config, SplitJobSettings settings,
@@ -119,6 +126,89 @@ SplitJobRunner::SplitJobRunner(const Config& config, SplitJobSettings settings,
   const Labels job = {{"job", settings_.job}};
   retries_ = metrics_->GetCounter("rtdw_batch_retries_total",
                                   "Batches run again after a produce/Redis failure", job);
+  fenced_ = metrics_->GetCounter(
+      "rtdw_fenced_batches_total",
+      "Batches dropped uncommitted because this member no longer owns their partitions (group "
+      "mode: assignment lost, a later owner's Redis fencing token, or a revoke timeout); the "
+      "partition's owner reads them again",
+      job);
+}
+
+absl::Status FencedError(std::string_view why) {
+  absl::Status st = absl::AbortedError(why.substr(0, 8) == "fenced: "
+                                           ? std::string(why)
+                                           : absl::StrCat("fenced: ", std::string(why)));
+  st.SetPayload("rtdw/fenced", absl::Cord("1"));
+  return st;
+}
+
+bool IsFenced(const absl::Status& st) { return st.GetPayload("rtdw/fenced").has_value(); }
+
+namespace {
+
+// RunAlone's answer when, in group mode, it has retried for kafka.revoke_timeout.
+absl::Status YieldError(const absl::Status& last) {
+  absl::Status st = absl::UnavailableError(
+      absl::StrCat("batch failing for kafka.revoke_timeout, polling before the next attempt: ",
+                   std::string(last.message())));
+  st.SetPayload("rtdw/yield", absl::Cord("1"));
+  return st;
+}
+
+bool IsYield(const absl::Status& st) { return st.GetPayload("rtdw/yield").has_value(); }
+
+}  // namespace
+
+absl::Status SplitJobRunner::CheckOwnership() const {
+  if (group_mode_ && consumer_ != nullptr && consumer_->AssignmentLost()) {
+    return FencedError(
+        "the group took this member's partitions away (session timeout or "
+        "max.poll.interval.ms passed)");
+  }
+  return absl::OkStatus();
+}
+
+std::chrono::milliseconds SplitJobRunner::DeliveryTimeout() const {
+  if (!group_mode_) return kDeliveryTimeout;
+  return std::min(kDeliveryTimeout, std::max(std::chrono::milliseconds(1000),
+                                             std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 config_.kafka.revoke_timeout)));
+}
+
+void SplitJobRunner::DropUncommitted(Slot* slot, Slot* behind, const absl::Status& why, Drop kind) {
+  // Where each partition reads again: the first offset of the dropped batches (everything before
+  // it is committed).
+  std::map<TopicPartition, int64_t>& back = rewind_;
+  uint64_t batches = 0, records = 0;
+  for (Slot* s : {slot, behind}) {
+    if (s == nullptr || s->batch.empty()) continue;
+    ++batches;
+    records += s->batch.size();
+    for (const InputRecord& rec : s->batch.records()) {
+      auto [it, added] = back.try_emplace({std::string(rec.topic), rec.partition}, rec.offset);
+      if (!added) it->second = std::min(it->second, rec.offset);
+    }
+    s->batch.Clear();
+    s->dead_by_reason.clear();
+    if (in_flight_ == s) in_flight_ = nullptr;
+  }
+  step_->AbortBatch();
+  if (kind == Drop::kYield) {
+    spdlog::info("{}: {} batches ({} records) put back uncommitted, read again after a poll: {}",
+                 settings_.job, batches, records, std::string(why.message()));
+  } else {
+    fenced_->Add(batches);
+    spdlog::warn("{}: dropped {} batches ({} records) uncommitted, {}", settings_.job, batches,
+                 records, std::string(why.message()));
+  }
+  // Still assigned (the revoke is delivered by a later poll, or the member owns them again):
+  // read them again rather than skip them.
+  if (kind == Drop::kFencedAtRevoke) {
+    back.clear();
+  } else if (auto st = consumer_->Seek(back, std::chrono::milliseconds(5000)); !st.ok()) {
+    spdlog::info("{}: after dropping a batch: {}", settings_.job, std::string(st.message()));
+  }
+  SetProblem(std::string(why.message()));
 }
 
 SplitJobRunner::~SplitJobRunner() {
@@ -208,6 +298,7 @@ absl::StatusOr<std::vector<PartitionStart>> SplitJobRunner::OnAssigned(
     starts.push_back(start);
   }
   lag_.Assigned(starts);
+  step_->Assigned(partitions);
   caught_up_ = false;
   SetProblem("");
   spdlog::info("{}: group gives {} partitions of {}", settings_.job, partitions.size(),
@@ -216,12 +307,29 @@ absl::StatusOr<std::vector<PartitionStart>> SplitJobRunner::OnAssigned(
 }
 
 void SplitJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
-  // The batch being polled is dropped by Poll (read again by the next owner); the one in flight
-  // is acknowledged and committed here, then the hand-over offsets go to the group.
+  // The batch being polled is dropped by Poll (read again by the next owner). The one in flight
+  // is committed when its acknowledgements come within kafka.revoke_timeout, otherwise dropped
+  // (fenced): the rebalance never waits longer, and never on Redis. Then the hand-over offsets
+  // go to the group, unless the assignment was already lost (the group has moved on: a commit
+  // would be refused, or put an older offset over the new owner's).
+  const auto revoke_timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config_.kafka.revoke_timeout);
+  const bool lost = consumer_->AssignmentLost();
   if (in_flight_ != nullptr && !abandoned_) {
-    if (auto st = FinishInFlight(nullptr); !st.ok()) {
-      spdlog::warn("{}: batch in flight at the rebalance not committed: {}", settings_.job,
-                   std::string(st.message()));
+    Slot* slot = in_flight_;
+    absl::Status st = lost ? CheckOwnership() : AwaitDeliveries(&slot->deliveries, revoke_timeout);
+    if (st.ok()) st = CommitBatch(slot);
+    if (st.ok()) {
+      in_flight_ = nullptr;
+    } else {
+      DropUncommitted(slot, nullptr,
+                      IsFenced(st) ? st
+                                   : FencedError(absl::StrCat(
+                                         "batch in flight at the revoke not committed within "
+                                         "kafka.revoke_timeout (",
+                                         config_.kafka.revoke_timeout.count(),
+                                         " s): ", std::string(st.message()))),
+                      Drop::kFencedAtRevoke);
     }
   }
   std::map<TopicPartition, int64_t> offsets;
@@ -229,7 +337,11 @@ void SplitJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
     if (auto it = owned_next_.find(tp); it != owned_next_.end()) offsets.insert(*it);
     owned_next_.erase(tp);
   }
-  if (auto st = consumer_->CommitSync(offsets, stop_.Bound(kCommitTimeout)); !st.ok()) {
+  step_->Revoked(partitions);
+  if (lost) {
+    spdlog::warn("{}: group took {} partitions away (assignment lost): no hand-over commit",
+                 settings_.job, partitions.size());
+  } else if (auto st = consumer_->CommitSync(offsets, stop_.Bound(revoke_timeout)); !st.ok()) {
     spdlog::warn("{}: hand-over commit failed ({}); the next owner starts at the last one",
                  settings_.job, std::string(st.message()));
   }
@@ -238,6 +350,7 @@ void SplitJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
 }
 
 absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
+  rewind_.clear();
   if (abandoned_) {
     // Waiting for the daemon to stop this job: see abandoned_.
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -313,6 +426,11 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
   caught_up_ = false;
   const size_t n = slot->batch.size();
   absl::Status produced = ProduceBatch(slot);
+  if (IsFenced(produced)) {
+    DropUncommitted(in_flight_, slot, produced, Drop::kFenced);  // N too: N+1 cannot follow it
+    SleepUnlessCancelled(std::chrono::milliseconds(200), stop_.stopping_flag());
+    return n;
+  }
   if (!produced.ok()) {
     // Batch N+1 failed before all of it was produced: commit N first (it does not depend on
     // N+1), then run N+1 alone until it commits.
@@ -320,7 +438,10 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
       if (auto st = FinishInFlight(nullptr); !st.ok()) return st;
       if (abandoned_) return n;
     }
-    if (auto st = RunAlone(slot, produced); !st.ok()) return st;
+    if (auto st = RunAlone(slot, produced); !st.ok()) {
+      if (!IsFenced(st) && !IsYield(st)) return st;
+      DropUncommitted(slot, nullptr, st, IsFenced(st) ? Drop::kFenced : Drop::kYield);
+    }
     return n;
   }
   // N+1 is produced: N's acknowledgements came back meanwhile; commit N.
@@ -335,10 +456,13 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
 }
 
 absl::Status SplitJobRunner::ProduceBatch(Slot* slot) {
+  // Nothing of a batch whose partitions were taken away is written or produced.
+  if (absl::Status owned = CheckOwnership(); !owned.ok()) return owned;
   slot->deliveries.ResetError();
   sink_->SetGroup(&slot->deliveries);
   sink_->TakeEmitted();
   sink_->TakeDead();
+  sink_->TakeDeadByReason();
   absl::Status st = step_->BeginBatch();
   if (st.ok()) {
     for (const InputRecord& rec : slot->batch.records()) step_->Process(rec, sink_.get());
@@ -348,6 +472,7 @@ absl::Status SplitJobRunner::ProduceBatch(Slot* slot) {
   if (st.ok()) st = produced;
   slot->emitted = sink_->TakeEmitted();
   slot->dead = sink_->TakeDead();
+  slot->dead_by_reason = sink_->TakeDeadByReason();
   return st;
 }
 
@@ -380,6 +505,8 @@ absl::Status SplitJobRunner::CommitBatch(Slot* slot) {
       nexts[last].offset = std::max(nexts[last].offset, rec.offset + 1);
     }
   }
+  // Offsets of partitions taken away are not committed (the new owner's would be overwritten).
+  if (absl::Status owned = CheckOwnership(); !owned.ok()) return owned;
   if (!pending_) pending_.emplace(store_->NewBatch());
   for (const Next& n : nexts) {
     if (auto s = pending_->SetOffset(n.topic, n.partition, n.offset); !s.ok()) {
@@ -399,6 +526,8 @@ absl::Status SplitJobRunner::CommitBatch(Slot* slot) {
   common_.records_in->Add(slot->batch.size());
   common_.records_out->Add(slot->emitted);
   common_.dead_letters->Add(slot->dead);
+  for (const auto& [reason, count] : slot->dead_by_reason) common_.DeadLetters(reason)->Add(count);
+  slot->dead_by_reason.clear();
   common_.batches->Add();
   lag_.Committed(next);
   lag_.Update(consumer_->HighWatermarks());
@@ -436,10 +565,14 @@ void SplitJobRunner::GiveUp(Slot* slot, Slot* behind, const absl::Status& why) {
 absl::Status SplitJobRunner::FinishInFlight(Slot* behind) {
   Slot* slot = std::exchange(in_flight_, nullptr);
   if (slot == nullptr) return absl::OkStatus();
-  absl::Status st = AwaitDeliveries(&slot->deliveries, kDeliveryTimeout);
+  absl::Status st = AwaitDeliveries(&slot->deliveries, DeliveryTimeout());
   if (st.ok()) {
     st = CommitBatch(slot);
     if (st.ok()) return absl::OkStatus();
+  }
+  if (IsFenced(st)) {
+    DropUncommitted(slot, behind, st, Drop::kFenced);
+    return absl::OkStatus();
   }
   if (stop_.stopping()) {
     GiveUp(slot, behind, st);
@@ -447,9 +580,16 @@ absl::Status SplitJobRunner::FinishInFlight(Slot* behind) {
   }
   // N failed: RunAlone waits for everything produced (N+1 too), runs N again alone, then N+1
   // again after it, so that N+1's records stay behind N's in the output topics.
-  if (auto s = RunAlone(slot, st); !s.ok()) return s;
+  if (auto s = RunAlone(slot, st); !s.ok()) {
+    if (!IsFenced(s) && !IsYield(s)) return s;
+    DropUncommitted(slot, behind, s, IsFenced(s) ? Drop::kFenced : Drop::kYield);
+    return absl::OkStatus();
+  }
   if (behind != nullptr && !abandoned_) {
-    if (auto s = RunAlone(behind, absl::OkStatus()); !s.ok()) return s;
+    if (auto s = RunAlone(behind, absl::OkStatus()); !s.ok()) {
+      if (!IsFenced(s) && !IsYield(s)) return s;
+      DropUncommitted(behind, nullptr, s, IsFenced(s) ? Drop::kFenced : Drop::kYield);
+    }
   }
   return absl::OkStatus();
 }
@@ -458,16 +598,24 @@ absl::Status SplitJobRunner::RunAlone(Slot* slot, absl::Status failure) {
   Backoff backoff(BackoffOptions{std::chrono::milliseconds(200), std::chrono::milliseconds(50),
                                  std::chrono::milliseconds(10000), 2.0});
   absl::Status st = std::move(failure);
+  const auto since = std::chrono::steady_clock::now();
   while (true) {
     if (!st.ok()) {
       // Run the whole batch again: nothing of it was committed.
       step_->AbortBatch();
       retries_->Add();
+      // Group mode: a rebalance is served only by a poll; never hold it up longer than a revoke
+      // may last (the batch is put back and read again after the poll).
+      if (group_mode_ && std::chrono::steady_clock::now() - since >= config_.kafka.revoke_timeout) {
+        if (absl::Status owned = CheckOwnership(); !owned.ok()) return owned;
+        (void)FlushProducer(DeliveryTimeout());
+        return YieldError(st);
+      }
       auto delay = backoff.NextDelay();
       SetProblem(absl::StrCat("batch failed, retrying in ", delay.count(),
                               " ms: ", std::string(st.message())));
       // Records of the failed attempt still queued are waited for (and their errors dropped).
-      (void)FlushProducer(kDeliveryTimeout);
+      (void)FlushProducer(DeliveryTimeout());
       if (stop_.stopping() || !SleepUnlessCancelled(delay, stop_.stopping_flag())) {
         GiveUp(slot, nullptr, st);
         return absl::OkStatus();
@@ -478,10 +626,11 @@ absl::Status SplitJobRunner::RunAlone(Slot* slot, absl::Status failure) {
       }
     }
     st = ProduceBatch(slot);
-    absl::Status flushed = FlushProducer(kDeliveryTimeout);
+    if (IsFenced(st)) return st;
+    absl::Status flushed = FlushProducer(DeliveryTimeout());
     if (st.ok()) st = flushed;
     if (st.ok()) st = CommitBatch(slot);
-    if (st.ok()) return absl::OkStatus();
+    if (st.ok() || IsFenced(st)) return st;
   }
 }
 

@@ -22,8 +22,23 @@
 //
 // Group mode (kafka.group): the source's partitions are split among the group's members. The
 // group's committed offsets (written after each commit, as in assign mode) are where a partition
-// starts on its new owner; a revoked partition's batch in flight is awaited and committed, and its
-// offsets committed to the group synchronously, before it is released.
+// starts on its new owner. A revoke waits for the acknowledgements of the batch in flight at most
+// kafka.revoke_timeout, commits it when they came, and commits the hand-over offsets to the group
+// (again at most kafka.revoke_timeout); a batch not acknowledged by then is dropped uncommitted
+// (the next owner reads it again). It never waits on Redis. A batch that keeps failing is retried
+// in place for at most kafka.revoke_timeout, then put back uncommitted (the consumer moves back to
+// its first offsets) so that the job polls — a rebalance is served only by a poll — before trying
+// again; waits on Kafka are bounded by kafka.revoke_timeout too (DeliveryTimeout).
+//
+// Fencing (group mode; docs/OPERATIONS.md "Fencing of the split jobs"): a member applies no Redis
+// write, produces no DWD record and commits no offset for partitions it no longer owns. Before
+// every attempt at a batch (the first and each retry) and before every commit, the runner asks
+// the consumer whether librdkafka found the assignment lost; db-split's Redis writes also carry
+// a fencing token per partition that every new owner claims (RedisClient::ClaimFence), so Redis
+// itself refuses a stalled member's late writes. A fenced batch (and the one behind it) is
+// dropped uncommitted, counted in rtdw_fenced_batches_total{job}, and the consumer is moved back
+// to its first offset (the revoke that follows, or the same member if it still owns the
+// partition, reads it again).
 #ifndef RTDW_TOOLS_RTDWD_SPLIT_JOB_H_
 #define RTDW_TOOLS_RTDWD_SPLIT_JOB_H_
 
@@ -34,6 +49,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "connectors/kafka/consumer.h"
@@ -65,9 +81,18 @@ class SplitStep {
   }
   // Forget the batch in hand (it will be read again).
   virtual void AbortBatch() {}
+  // Group mode, on the job thread inside the consumer's poll: partitions given to this member /
+  // taken away from it (db-split: claim / forget their Redis fencing tokens). Never block.
+  virtual void Assigned(const std::vector<TopicPartition>& partitions) { (void)partitions; }
+  virtual void Revoked(const std::vector<TopicPartition>& partitions) { (void)partitions; }
   // Topic names of the log slots (log-split); empty for jobs that emit by name.
   virtual std::vector<std::string> SlotTopics() const { return {}; }
 };
+
+// The status of a batch this member may no longer work on (group mode: its partitions were taken
+// away). Never retried: the batch is dropped uncommitted.
+absl::Status FencedError(std::string_view why);
+bool IsFenced(const absl::Status& st);
 
 struct SplitJobSettings {
   std::string job;
@@ -114,6 +139,9 @@ class SplitJobRunner : public JobRunner, private RebalanceListener {
     std::chrono::steady_clock::time_point polled_at;
     uint64_t emitted = 0;  // records produced for it (dead letters excluded)
     uint64_t dead = 0;     // dead letters produced for it
+    // Its dead letters by reason, counted in rtdw_dead_letters_total{job,reason} at its commit
+    // (once per record, however many attempts produced them).
+    std::map<std::string, uint64_t, std::less<>> dead_by_reason;
   };
   absl::Status TryAssign();
   absl::StatusOr<std::vector<PartitionStart>> OnAssigned(
@@ -126,11 +154,31 @@ class SplitJobRunner : public JobRunner, private RebalanceListener {
   absl::Status CommitBatch(Slot* slot);
   // Awaits the in-flight batch's acknowledgements and commits it. On a failure, flushes and
   // runs it again alone, then `behind` (already produced after it, not committed) likewise;
-  // during a stop, gives both up instead (GiveUp). Afterwards nothing is in flight.
+  // during a stop, gives both up instead (GiveUp); when fenced, drops both (DropFenced).
+  // Afterwards nothing is in flight.
   absl::Status FinishInFlight(Slot* behind);
   // The old, unpipelined loop for one batch: produce -> flush -> commit, retried with backoff
   // after `failure` (when not OK) until it commits or a stop is requested (then GiveUp).
+  // Returns a fenced status (IsFenced) without dropping anything when the batch was fenced; in
+  // group mode, a yield status (IsYield) once it has failed for kafka.revoke_timeout: the caller
+  // puts the batch back (DropUncommitted kYield) and polls, so that a rebalance is never held up
+  // by a Redis or Kafka outage for longer than that.
   absl::Status RunAlone(Slot* slot, absl::Status failure);
+  // Group mode: FencedError when librdkafka found the assignment lost; OK otherwise.
+  absl::Status CheckOwnership() const;
+  // Why batches are dropped uncommitted (DropUncommitted).
+  enum class Drop {
+    kFenced,          // this member no longer owns them: counted in rtdw_fenced_batches_total
+    kFencedAtRevoke,  // the same, inside a revoke (their partitions go: no seek)
+    kYield,           // group mode: a retry lasted kafka.revoke_timeout; poll (serve the group)
+  };
+  // Drops `slot` and `behind` (either may be null) uncommitted after `why`: forgets the step's
+  // batch and (but for kFencedAtRevoke) moves the consumer back to their first offsets, so that
+  // they are read again by whoever owns their partitions after the next poll.
+  void DropUncommitted(Slot* slot, Slot* behind, const absl::Status& why, Drop kind);
+  // Group mode: how long a wait on Kafka outside a revoke may last (kafka.revoke_timeout, so that
+  // the job polls — and serves a rebalance — at least that often); otherwise kDeliveryTimeout.
+  std::chrono::milliseconds DeliveryTimeout() const;
   // Producer waits of up to `timeout`, cut short by a stop: once one begins, they last until
   // the stop's deadline at most (what is acknowledged by then still commits).
   absl::Status AwaitDeliveries(KafkaDeliveryGroup* group, std::chrono::milliseconds timeout);
@@ -169,6 +217,10 @@ class SplitJobRunner : public JobRunner, private RebalanceListener {
   std::chrono::steady_clock::time_point last_partition_check_{};
 
   Counter* retries_;
+  Counter* fenced_;  // rtdw_fenced_batches_total{job}
+  // Where the fenced drops of this RunOnce() moved the consumer back to: the first offset per
+  // partition of every batch dropped (several drops in one call keep the earliest).
+  std::map<TopicPartition, int64_t> rewind_;
 };
 
 }  // namespace rtdw
