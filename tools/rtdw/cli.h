@@ -23,8 +23,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "connectors/kafka/consumer.h"
 #include "rapidjson/document.h"
 #include "storage/state_store.h"
+#include "tools/common/config.h"
 #include "tools/rtdw/es_access.h"
 
 namespace rtdw::cli {
@@ -51,6 +53,9 @@ struct Globals {
   std::string kafka_group;                 // the config's kafka.group; "" = rtdwd's default
   std::vector<std::string> source_topics;  // the topics `job` consumes, from the config
   std::chrono::milliseconds kafka_timeout{10000};
+  // The loaded --config (null without one): the jobs' settings for `deadletter retry`'s
+  // re-judging, Redis, the split jobs' dead-letter topics, the DAU time zone for `verify`.
+  std::shared_ptr<const Config> config;
 };
 
 // A command's output: a JSON document (root object) and the same facts as text.
@@ -90,6 +95,10 @@ int Usage(Out& out, std::string_view message);
 int Failed(Out& out, const absl::Status& s);
 // Writes need one job: false (with *code set to 2) without --job.
 bool NeedJob(const Globals& g, std::string_view command, Out& out, int* code);
+// A consumer of --brokers / kafka.brokers with [kafka.properties] that never commits (metadata,
+// watermarks, committed offsets, reading a topic by assignment).
+absl::StatusOr<std::unique_ptr<KafkaConsumer>> ConnectKafka(const Globals& g,
+                                                            const std::string& group);
 
 // ---- commands (each returns the exit code)
 struct ShowArgs {
@@ -137,6 +146,8 @@ int JournalReplay(const Globals& g, Out& out);
 struct DeadLetterListArgs {
   uint64_t after = 0;
   size_t limit = SIZE_MAX;
+  bool summary = false;     // counts by reason only
+  bool from_topic = false;  // split jobs: read their dead-letter topic from Kafka
 };
 int DeadLetterList(const Globals& g, const DeadLetterListArgs& a, Out& out);
 
@@ -153,6 +164,13 @@ struct DayArgs {
   int samples = 10;                 // verify: ids listed per kind of difference
 };
 int DedupRestore(const Globals& g, const DayArgs& a, Out& out);
+struct ForgetArgs {
+  std::string day;
+  std::vector<std::string> mids;
+  bool missing_in_es = false;  // the mids `verify` reports lost
+  bool no_rewind = false;
+};
+int DedupForget(const Globals& g, const ForgetArgs& a, Out& out);
 int Verify(const Globals& g, const DayArgs& a, Out& out);
 
 int BackupCreate(const Globals& g, const std::string& to, Out& out);

@@ -80,8 +80,8 @@ class RejectionNotice {
   const std::string job_;
   mutable std::mutex mu_;
   std::chrono::steady_clock::time_point last_{};  // guarded by mu_
-  uint64_t count_ = 0;                             // since the line appeared; guarded by mu_
-  std::string example_;                            // guarded by mu_
+  uint64_t count_ = 0;                            // since the line appeared; guarded by mu_
+  std::string example_;                           // guarded by mu_
 };
 
 // `<state.dir>/<job>` with the config's cache size, sync and the job's state fingerprint; the
