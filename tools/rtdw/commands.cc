@@ -480,8 +480,11 @@ Value ByReason(Out& out, const std::map<std::string, uint64_t>& by_reason, std::
 
 // Every letter of `job` in split job's dead-letter topic (records whose `job` field is `job`,
 // the topic may be shared), read by assignment from the beginning to the end as of now.
+// A record the split job produced again (a batch retried, a reprocess) is listed once: the
+// latest letter of each source position (`*repeats` counts the others).
 absl::Status ReadTopicLetters(const Globals& g, const std::string& job, const std::string& topic,
-                              std::vector<DeadLetter>* letters) {
+                              std::vector<DeadLetter>* letters, uint64_t* repeats) {
+  std::map<std::pair<std::string, int64_t>, size_t> by_src;  // (src topic/partition, offset)
   if (g.kafka_brokers.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("reading ", topic, " needs --brokers or --config (kafka.brokers)"));
@@ -530,6 +533,16 @@ absl::Status ReadTopicLetters(const Globals& g, const std::string& job, const st
         }
       }
       if (letter_job != job) continue;
+      const DeadLetterIdentity id = IdentifyDeadLetter(r.value);
+      if (id.kind == DeadLetterIdentity::kPosition) {
+        auto key = std::make_pair(absl::StrCat(id.topic, "/", id.partition), id.offset);
+        auto [it, inserted] = by_src.try_emplace(key, letters->size());
+        if (!inserted) {
+          ++*repeats;
+          (*letters)[it->second].line = std::string(r.value);
+          continue;
+        }
+      }
       // seq: the letter's place in the topic, partition * 2^40 + offset (stable, unique).
       letters->push_back(
           DeadLetter{(static_cast<uint64_t>(r.partition) << 40) | static_cast<uint64_t>(r.offset),
@@ -559,7 +572,9 @@ int DeadLetterList(const Globals& g, const DeadLetterListArgs& a, Out& out) {
                    << " --from-topic` reads them (needs --config or --brokers)\n";
         return absl::OkStatus();
       }
-      RTDW_RETURN_IF_ERROR(ReadTopicLetters(g, store.job(), topic, &all));
+      uint64_t repeats = 0;
+      RTDW_RETURN_IF_ERROR(ReadTopicLetters(g, store.job(), topic, &all, &repeats));
+      out.Set(&e, "repeated_in_topic", U64(repeats));
     } else {
       RTDW_ASSIGN_OR_RETURN(all, store.ListDeadLetters());
     }
