@@ -216,6 +216,9 @@ TEST_F(DeadLetterDrill, RejectedDocumentsRetriedAfterTheMappingIsFixed) {
   ASSERT_EQ(made.exit_code, 0) << made.out << made.err;
   ASSERT_TRUE(absl::StrContains(made.out, "\"acknowledged\":true")) << made.out;
 
+  for (const char* job : {"db-split", "log-split", "order-wide"}) {
+    ASSERT_EQ(stack_->RunToIdle(job), 0) << stack_->DaemonLog();
+  }
   auto daemon = stack_->StartDaemon();  // all four jobs, /health and /metrics on `port`
   ASSERT_TRUE(daemon.ok()) << daemon.status();
   const std::string health = absl::StrCat("http://127.0.0.1:", port, "/health");
@@ -326,7 +329,9 @@ TEST_F(DeadLetterDrill, LostDocumentsRepairedAsDocumented) {
 // and --from-topic reads them, by reason equal to the truth's — each record once after a
 // reprocess produced them all again.
 TEST_F(DeadLetterDrill, SplitJobLettersListedFromTheirTopic) {
-  Start();
+  StackOptions o;
+  o.log_args = {"--malformed-share", "0.01"};
+  Start(o);
   ASSERT_EQ(stack_->RunToIdle("log-split"), 0) << stack_->DaemonLog();
   CommandResult plain = Rtdw({"deadletter", "list", "--job", "log-split"});
   ASSERT_EQ(plain.exit_code, 0) << plain.err;

@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -914,6 +915,11 @@ absl::Status ScanDauIndex(
   absl::Status s = es.ForEachDocument(index, "mid", kDauFields, counted);
   if (absl::IsInvalidArgument(s) && !any) {
     s = es.ForEachDocument(index, "mid.keyword", kDauFields, fn);
+    // Neither is mapped: no document of the index has a `mid` (e.g. an index made by hand whose
+    // every write was refused), so it holds no DAU document.
+    if (absl::IsInvalidArgument(s) && absl::StrContains(s.message(), "No mapping found")) {
+      return absl::OkStatus();
+    }
   }
   return s;
 }
