@@ -302,7 +302,9 @@ TEST_F(DeadLetterDrill, LateLettersRetriedAfterTheRetentionIsRaised) {
 // "seen"); the documented repair writes it again.
 TEST_F(DeadLetterDrill, LostDocumentsRepairedAsDocumented) {
   Start();
-  ASSERT_EQ(stack_->RunToIdle(), 0) << stack_->DaemonLog();
+  for (const char* job : {"db-split", "log-split", "dau", "order-wide"}) {
+    ASSERT_EQ(stack_->RunToIdle(job), 0) << stack_->DaemonLog();
+  }
   ExpectEsExact(*stack_);
   const std::string index = "gmall_dau_info_" + stack_->options().day;
   std::vector<std::string> lost;
@@ -310,6 +312,12 @@ TEST_F(DeadLetterDrill, LostDocumentsRepairedAsDocumented) {
     if (lost.size() == 7) break;
     lost.push_back(m.name.GetString());
   }
+  // A delete leaves a tombstone one version above the document for index.gc_deletes (60 s), and
+  // a rewrite with the document's own version is refused as older meanwhile (as in ES): a
+  // mistake is found later than that. Here it is shortened instead of waited for.
+  CommandResult gc = Curl({"-XPUT", "-H", "Content-Type: application/json", "-d",
+                           R"({"index":{"gc_deletes":"0s"}})", EsUrl("/" + index + "/_settings")});
+  ASSERT_TRUE(absl::StrContains(gc.out, "\"acknowledged\":true")) << gc.out;
   for (const auto& mid : lost) {
     CommandResult r = Curl({"-XDELETE", EsUrl(absl::StrCat("/", index, "/_doc/", mid))});
     ASSERT_TRUE(absl::StrContains(r.out, "\"deleted\"")) << r.out;
