@@ -1204,7 +1204,7 @@ absl::Status StateStore::PutDeadLetters(rocksdb::WriteBatch* wb,
 absl::Status StateStore::IndexDeadLetters() {
   constexpr std::string_view kMetaIndexed = "deadletter_index";
   RTDW_ASSIGN_OR_RETURN(std::optional<std::string> done, GetMeta(kMetaIndexed));
-  if (done) return absl::OkStatus();
+  if (done == "1") return absl::OkStatus();
   rocksdb::ColumnFamilyHandle* h = cf(kCfDeadLetter);
   rocksdb::WriteBatch wb;
   std::map<std::string, uint64_t> seen;  // identity -> the newest seq
