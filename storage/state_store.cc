@@ -1069,6 +1069,7 @@ absl::StatusOr<std::vector<uint64_t>> StateStore::CompleteJournal(
   rocksdb::WriteBatch wb;
   rocksdb::Status s = wb.Delete(cf(kCfJournal), SeqKey(seq));
   if (!s.ok()) return FromRocks(s, "batch put");
+  RTDW_RETURN_IF_ERROR(ResolveDeliveredDocuments(&wb, seq, dead_letter_lines));
   CommitResult ignored;
   RTDW_RETURN_IF_ERROR(PutDeadLetters(&wb, dead_letter_lines, next_seq_, {}, {}, &ignored));
   std::vector<uint64_t> seqs;
@@ -1082,8 +1083,7 @@ absl::StatusOr<uint64_t> StateStore::AddDeadLetter(std::string_view json_line) {
   std::lock_guard<std::mutex> lock(seq_mu_);
   rocksdb::WriteBatch wb;
   CommitResult ignored;
-  RTDW_RETURN_IF_ERROR(
-      PutDeadLetters(&wb, {std::string(json_line)}, next_seq_, {}, {}, &ignored));
+  RTDW_RETURN_IF_ERROR(PutDeadLetters(&wb, {std::string(json_line)}, next_seq_, {}, {}, &ignored));
   std::vector<uint64_t> seqs;
   RTDW_RETURN_IF_ERROR(WriteWithSeqs(&wb, 1, sync_, &seqs));
   return seqs[0];
@@ -1197,6 +1197,40 @@ absl::Status StateStore::PutDeadLetters(rocksdb::WriteBatch* wb,
     if (s.ok()) s = wb->Put(h, key, v);
     if (!s.ok()) return FromRocks(s, "batch put");
     written[key] = seq;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StateStore::ResolveDeliveredDocuments(rocksdb::WriteBatch* wb, uint64_t seq,
+                                                   const std::vector<std::string>& rejected) {
+  rocksdb::ColumnFamilyHandle* h = cf(kCfDeadLetter);
+  const std::string prefix = {state_keys::kDeadLetterIndexTag, 'D'};
+  {
+    std::unique_ptr<rocksdb::Iterator> it(rocks_->db->NewIterator(rocksdb::ReadOptions(), h));
+    it->Seek(prefix);  // the common case: no es_rejected letter kept, nothing to read
+    if (!it->status().ok()) return FromRocks(it->status(), absl::StrCat("read ", path_));
+    if (!it->Valid() || !it->key().starts_with(prefix)) return absl::OkStatus();
+  }
+  std::string value;
+  rocksdb::Status g = rocks_->db->Get(rocksdb::ReadOptions(), cf(kCfJournal), SeqKey(seq), &value);
+  if (g.IsNotFound()) return absl::OkStatus();
+  if (!g.ok()) return FromRocks(g, absl::StrCat("read ", path_));
+  auto entry = DecodeJournalValue(seq, value);
+  if (!entry.ok()) return absl::OkStatus();  // not ours to judge here; the delete goes on
+  auto actions = ParseJournalActions(entry->body);
+  if (!actions.ok()) return absl::OkStatus();
+  std::set<std::string> refused;
+  for (const auto& line : rejected) refused.insert(IdentityKey(IdentifyDeadLetter(line)));
+  for (const auto& act : *actions) {
+    const std::string key = state_keys::DeadLetterDocumentKey(act.index, act.id);
+    if (refused.count(key)) continue;
+    std::string v;
+    rocksdb::Status r = rocks_->db->Get(rocksdb::ReadOptions(), h, key, &v);
+    if (r.IsNotFound() || v.size() != 8) continue;
+    if (!r.ok()) return FromRocks(r, absl::StrCat("read ", path_));
+    rocksdb::Status d = wb->Delete(h, SeqKey(state_keys::GetBE64(v.data())));
+    if (d.ok()) d = wb->Delete(h, key);
+    if (!d.ok()) return FromRocks(d, "batch delete");
   }
   return absl::OkStatus();
 }

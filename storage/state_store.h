@@ -312,7 +312,9 @@ class StateStore {
   // Deletes a delivered entry (not synced: a lost delete is one idempotent re-delivery).
   absl::Status DeleteJournal(uint64_t seq);
   // Deletes a delivered entry and adds the dead letters of its rejected items, in one write
-  // (synced when there are dead letters). Returns the dead letters' seqs.
+  // (synced when there are dead letters). Returns the dead letters' seqs. A kept es_rejected
+  // letter of a document the entry delivered (acknowledged, or superseded by a better one) is
+  // resolved: deleted in the same write.
   absl::StatusOr<std::vector<uint64_t>> CompleteJournal(
       uint64_t seq, const std::vector<std::string>& dead_letter_lines);
   absl::StatusOr<uint64_t> JournalBacklog() const;
@@ -403,7 +405,7 @@ class StateStore {
   absl::Status WriteWithSeqs(rocksdb::WriteBatch* wb, uint64_t seqs_needed, bool sync,
                              std::vector<uint64_t>* seqs);
   absl::StatusOr<CommitResult> CommitBatch(PendingBatch& batch,
-                                          const std::vector<uint64_t>& drop_letters = {});
+                                           const std::vector<uint64_t>& drop_letters = {});
   struct ResolveRange {
     std::string topic;
     int32_t partition;
@@ -417,6 +419,10 @@ class StateStore {
                               const std::vector<uint64_t>& drop, CommitResult* result);
   // Deletes letter `seq` (its line `line`) and its index entry when that points to it.
   absl::Status DeleteLetterIn(rocksdb::WriteBatch* wb, uint64_t seq, std::string_view line);
+  // Caller holds seq_mu_. The es_rejected letters of documents journal entry `seq` delivered
+  // (every document of it but the `rejected` lines' ones) are resolved: deleted into `wb`.
+  absl::Status ResolveDeliveredDocuments(rocksdb::WriteBatch* wb, uint64_t seq,
+                                         const std::vector<std::string>& rejected);
   // Indexes letters written before the index existed (writable opens; meta deadletter_index).
   absl::Status IndexDeadLetters();
 

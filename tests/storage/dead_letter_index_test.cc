@@ -152,6 +152,31 @@ TEST(DeadLetterIndexTest, ARefusedDocumentKeepsOneLetterAndDeletesKeepTheIndexRi
   EXPECT_EQ(*store->DeadLetterCount(), 1u);
 }
 
+// A document whose es_rejected letter is kept is delivered later (a reprocess after the mapping
+// was fixed, a better winner): its letter is resolved by the completion of that entry.
+TEST(DeadLetterIndexTest, ADeliveredDocumentResolvesItsRejectedLetter) {
+  TempDir dir;
+  auto store = Open(dir.path());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CompleteJournal(99, {Rejected("mid_1", "a"), Rejected("mid_2", "a")}).ok());
+  ASSERT_EQ(*store->DeadLetterCount(), 2u);
+  // An entry with both documents: mid_1 acknowledged, mid_2 refused again.
+  PendingBatch b = store->NewBatch();
+  JournalEntry e;
+  e.target = "gmall_dau_info_2024-11-25";
+  e.body =
+      "{\"index\":{\"_index\":\"gmall_dau_info_2024-11-25\",\"_id\":\"mid_1\"}}\n{}\n"
+      "{\"index\":{\"_index\":\"gmall_dau_info_2024-11-25\",\"_id\":\"mid_2\"}}\n{}\n";
+  e.doc_count = 2;
+  b.SetJournal(e);
+  auto committed = store->Commit(std::move(b));
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  ASSERT_TRUE(store->CompleteJournal(*committed->journal_seq, {Rejected("mid_2", "again")}).ok());
+  std::vector<std::string> lines = Lines(*store);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0], Rejected("mid_2", "again"));
+}
+
 TEST(DeadLetterIndexTest, TheIndexSurvivesAReopenAndAReindexing) {
   TempDir dir;
   {
