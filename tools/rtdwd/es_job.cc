@@ -185,9 +185,9 @@ bool EsJobRunner::DeliverOne(const JournalEntry& entry) {
       es_rejected_->Add(report->rejected.size());
       if (!report->rejected.empty()) {
         const RejectedItem& r = report->rejected.front();
-        rejections_.Note(entry.seq, report->docs, report->rejected.size(),
-                         absl::StrCat(r.error_type, ": ", r.error_reason, " of ", r.index, "/", r.id),
-                         *done);
+        rejections_.Note(
+            entry.seq, report->docs, report->rejected.size(),
+            absl::StrCat(r.error_type, ": ", r.error_reason, " of ", r.index, "/", r.id), *done);
       }
       delivery_seconds_->Observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
