@@ -769,11 +769,9 @@ TEST_F(RtdwCliEsTest, DeadLetterRetryAfterRetentionKeepsTheBetterWinner) {
   // a delivery through this store would resolve the letter (tested in storage's
   // DeadLetterIndexTest), so it comes straight to ES with its version.
   {
-    auto w = (*es)->Perform(
-        "PUT",
-        absl::StrCat("/", kIndex, "/_doc/mid_r?version_type=external_gte&version=",
-                     DauEsVersion(better_ts, kDayStart, 80)),
-        DauDoc("mid_r", better_ts, 0, 80));
+    const std::string path = absl::StrCat("/", kIndex, "/_doc/mid_r?version_type=external_gte",
+                                          "&version=", DauEsVersion(better_ts, kDayStart, 80));
+    auto w = (*es)->Perform("PUT", path, DauDoc("mid_r", better_ts, 0, 80));
     ASSERT_TRUE(w.ok()) << w.status();
     ASSERT_EQ(w->status / 100, 2) << w->body;
   }
