@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/escaping.h"
+#include "core/dau_document.h"
 #include "core/json_limits.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
@@ -39,6 +40,8 @@ std::string_view ReasonCode(Reason r) {
       return "join_expired";
     case Reason::kEsRejected:
       return "es_rejected";
+    case Reason::kUnknownTopic:
+      return "unknown_topic";
   }
   return "unknown";
 }
@@ -127,6 +130,33 @@ std::string DeadLetterJson(const DeadLetterFields& f) {
   std::string s;
   AppendDeadLetterJson(f, &s);
   return s;
+}
+
+DeadLetterIdentity IdentifyDeadLetter(std::string_view line) {
+  DeadLetterIdentity out;
+  JsonParser parser(JsonLimits{0, kMaxSupportedJsonDepth});
+  if (parser.Parse(line) != JsonStatus::kOk || !parser.root().IsObject()) return out;
+  const JsonValue& d = parser.root();
+  auto str = [&](const char* key, std::string* into) {  // of duplicate keys the last one
+    const JsonValue* v = d.Find(key);
+    if (v == nullptr || !v->IsString()) return false;
+    into->assign(v->text());
+    return true;
+  };
+  str("reason", &out.reason);
+  if (out.reason == ReasonCode(Reason::kEsRejected)) {
+    if (str("index", &out.index) && str("id", &out.id) && !out.index.empty() && !out.id.empty() &&
+        out.index.find('\0') == std::string::npos) {
+      out.kind = DeadLetterIdentity::kDocument;
+    }
+    return out;
+  }
+  std::string src;
+  if (str("src", &src) && ParseRtdwSrc(src, &out.topic, &out.partition, &out.offset) &&
+      out.offset >= 0 && out.topic.find('\0') == std::string::npos) {
+    out.kind = DeadLetterIdentity::kPosition;
+  }
+  return out;
 }
 
 void SendToDeadLetter(const InputRecord& in, std::string_view job, Reason reason,

@@ -37,8 +37,9 @@ enum class Reason : uint8_t {
   kFuture,        // future
   kJoinExpired,   // join_expired
   kEsRejected,    // es_rejected
+  kUnknownTopic,  // unknown_topic (order-wide: a record from neither of its input topics)
 };
-inline constexpr int kReasonCount = 14;
+inline constexpr int kReasonCount = 15;
 
 // "not_json", "not_object", ... as listed above.
 std::string_view ReasonCode(Reason r);
@@ -63,6 +64,24 @@ struct DeadLetterFields {
 // Appends the dead-letter line (no trailing newline) to `out`.
 void AppendDeadLetterJson(const DeadLetterFields& f, std::string* out);
 std::string DeadLetterJson(const DeadLetterFields& f);
+
+// What a dead letter stands for, so that the same thing is never kept twice (docs/FORMATS.md §7):
+//  - kDocument: an es_rejected letter, the document (index, id) ES refused. A later refusal of
+//    the same document replaces it.
+//  - kPosition: any other letter with a `src`, the input record at (topic, partition, offset).
+//    One record gives at most one dead letter; reading the record again (a reprocess, a retry)
+//    replaces the letter with the new verdict, or resolves it when the record is accepted.
+//  - kNone: neither (no parseable src, or not a JSON object): kept as it is.
+struct DeadLetterIdentity {
+  enum Kind { kNone, kPosition, kDocument } kind = kNone;
+  std::string reason;
+  std::string topic;  // kPosition
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string index;  // kDocument
+  std::string id;
+};
+DeadLetterIdentity IdentifyDeadLetter(std::string_view line);
 
 // A split transform's rejection of `in`: the dead-letter line of (job, reason, detail, src,
 // ts_ingest_ms, raw = in.value) is built in `*line` (reused; the sink sees it only during the

@@ -15,10 +15,6 @@ namespace {
 
 using Value = JsonValue;
 
-// A dead-letter code of this job (docs/FORMATS.md §7 allows new ones): a record of neither input
-// topic.
-constexpr std::string_view kReasonUnknownTopic = "unknown_topic";
-
 // What pass 1 reads of a row.
 enum { kId, kOrderId, kCreateTime, kUserId, kProvinceId, kPass1Fields };
 constexpr std::string_view kPass1Names[kPass1Fields] = {"id", "order_id", "create_time", "user_id",
@@ -241,7 +237,7 @@ absl::Status OrderWideTransform::ProcessBatch(std::span<const InputRecord> recor
 
     const bool is_order = in.topic == options_.order_topic;
     if (!is_order && in.topic != options_.detail_topic) {
-      dead(kReasonUnknownTopic,
+      dead(ReasonCode(Reason::kUnknownTopic),
            absl::StrCat("topic ", ToAbsl(in.topic), " is neither the order topic ",
                         options_.order_topic, " nor the detail topic ", options_.detail_topic));
       continue;

@@ -236,6 +236,32 @@ std::string SeqKey(uint64_t seq) {
   return k;
 }
 
+std::string DeadLetterPositionPrefix(std::string_view topic, int32_t partition) {
+  std::string k;
+  k.push_back(kDeadLetterIndexTag);
+  k.push_back('P');
+  k.append(topic);
+  k.push_back('\0');
+  PutBE32(&k, static_cast<uint32_t>(partition));
+  return k;
+}
+
+std::string DeadLetterPositionKey(std::string_view topic, int32_t partition, int64_t offset) {
+  std::string k = DeadLetterPositionPrefix(topic, partition);
+  PutBE64(&k, static_cast<uint64_t>(offset));
+  return k;
+}
+
+std::string DeadLetterDocumentKey(std::string_view index, std::string_view id) {
+  std::string k;
+  k.push_back(kDeadLetterIndexTag);
+  k.push_back('D');
+  k.append(index);
+  k.push_back('\0');
+  k.append(id);
+  return k;
+}
+
 std::optional<uint64_t> DecodeSeqKey(std::string_view key) {
   if (key.size() != 8) return std::nullopt;
   return GetBE64(key.data());

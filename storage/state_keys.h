@@ -13,6 +13,10 @@
 //   join offsets BE32(partition) 'O' side BE64(source offset) order_id 0x00 row_id -> ""
 //   journal    BE64(seq)                                          -> core/journal_entry.h encoding
 //   deadletter BE64(seq)                                          -> JSON line (docs/FORMATS.md §7)
+//   deadletter 0xFF 'P' topic 0x00 BE32(partition) BE64(offset)   -> BE64(seq): the letter of
+//                                                                    that input record
+//   deadletter 0xFF 'D' index 0x00 id                             -> BE64(seq): the es_rejected
+//                                                                    letter of that document
 //   meta       name (ASCII)                                       -> value (text, or BE64 for
 //                                                                    next_seq)
 //
@@ -74,6 +78,13 @@ bool DecodeJoinValue(std::string_view value, JoinRow* row);  // fills event_ms, 
 // journal, deadletter
 std::string SeqKey(uint64_t seq);
 std::optional<uint64_t> DecodeSeqKey(std::string_view key);
+
+// The dead-letter index (core/dead_letter.h DeadLetterIdentity): keys that sort after every seq
+// key (seqs stay below 2^56), so a scan of the letters stops at the first key starting 0xFF.
+inline constexpr char kDeadLetterIndexTag = '\xff';
+std::string DeadLetterPositionPrefix(std::string_view topic, int32_t partition);
+std::string DeadLetterPositionKey(std::string_view topic, int32_t partition, int64_t offset);
+std::string DeadLetterDocumentKey(std::string_view index, std::string_view id);
 
 // Big-endian helpers.
 void PutBE32(std::string* out, uint32_t v);

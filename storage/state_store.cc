@@ -17,6 +17,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -25,6 +26,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "core/dead_letter.h"
 #include "core/status_util.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/convenience.h"
@@ -364,6 +366,7 @@ struct PendingBatch::Impl {
   rocksdb::WriteBatchWithIndex wbwi;
   std::optional<JournalEntry> journal;
   std::vector<std::string> dead_letters;
+  std::vector<StateStore::ResolveRange> resolve;
   size_t mutations = 0;
 
   rocksdb::DB* db() const { return store->rocks_->db.get(); }
@@ -492,6 +495,29 @@ void PendingBatch::SetJournal(JournalEntry entry) { impl_->journal = std::move(e
 
 void PendingBatch::AddDeadLetter(std::string json_line) {
   impl_->dead_letters.push_back(std::move(json_line));
+}
+
+void PendingBatch::ResolveDeadLetters(std::string_view topic, int32_t partition,
+                                      int64_t first_offset, int64_t last_offset) {
+  if (first_offset > last_offset || partition < 0 || topic.find('\0') != std::string_view::npos) {
+    return;
+  }
+  impl_->resolve.push_back(
+      StateStore::ResolveRange{std::string(topic), partition, first_offset, last_offset});
+}
+
+void PendingBatch::ResolveDeadLetters(std::span<const InputRecord> records) {
+  std::map<std::pair<std::string_view, int32_t>, std::pair<int64_t, int64_t>> ranges;
+  for (const InputRecord& r : records) {
+    auto [it, inserted] = ranges.try_emplace({r.topic, r.partition}, r.offset, r.offset);
+    if (!inserted) {
+      it->second.first = std::min(it->second.first, r.offset);
+      it->second.second = std::max(it->second.second, r.offset);
+    }
+  }
+  for (const auto& [tp, range] : ranges) {
+    ResolveDeadLetters(tp.first, tp.second, range.first, range.second);
+  }
 }
 
 absl::StatusOr<std::optional<DedupValue>> PendingBatch::DedupLookup(DayNumber day,
@@ -624,7 +650,8 @@ absl::StatusOr<std::vector<JoinRow>> PendingBatch::ExpireJoinRows(int32_t partit
 }
 
 bool PendingBatch::empty() const {
-  return impl_->mutations == 0 && !impl_->journal && impl_->dead_letters.empty();
+  return impl_->mutations == 0 && !impl_->journal && impl_->dead_letters.empty() &&
+         impl_->resolve.empty();
 }
 
 size_t PendingBatch::mutation_count() const { return impl_->mutations; }
@@ -633,6 +660,7 @@ void PendingBatch::Clear() {
   impl_->wbwi.Clear();
   impl_->journal.reset();
   impl_->dead_letters.clear();
+  impl_->resolve.clear();
   impl_->mutations = 0;
 }
 
@@ -824,7 +852,8 @@ absl::Status StateStore::InitMeta(const StateStoreOptions& options, bool create)
   for (auto name : {kCfJournal, kCfDeadLetter}) {
     std::unique_ptr<rocksdb::Iterator> it(
         rocks_->db->NewIterator(rocksdb::ReadOptions(), cf(name)));
-    it->SeekToLast();
+    // The last seq key: the dead-letter index (keys from 0xFF on) sorts after every one.
+    it->SeekForPrev(std::string(1, state_keys::kDeadLetterIndexTag));
     if (it->Valid()) {
       if (auto seq = DecodeSeqKey(View(it->key()))) next = std::max(next, *seq + 1);
     }
@@ -848,12 +877,13 @@ absl::Status StateStore::InitMeta(const StateStoreOptions& options, bool create)
     put(kMetaLastOpenMs, absl::StrCat(NowMs()));
     put(kMetaCleanShutdown, "false");
   }
-  if (wb.Count() == 0) return absl::OkStatus();
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  rocksdb::Status s = rocks_->db->Write(wo, &wb);
-  if (!s.ok()) return FromRocks(s, absl::StrCat("write meta of ", path_));
-  return absl::OkStatus();
+  if (wb.Count() > 0) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    rocksdb::Status s = rocks_->db->Write(wo, &wb);
+    if (!s.ok()) return FromRocks(s, absl::StrCat("write meta of ", path_));
+  }
+  return IndexDeadLetters();
 }
 
 absl::Status StateStore::Close() {
@@ -988,14 +1018,26 @@ absl::StatusOr<CommitResult> StateStore::Commit(PendingBatch* batch) {
 
 absl::StatusOr<CommitResult> StateStore::Commit(PendingBatch batch) { return CommitBatch(batch); }
 
-absl::StatusOr<CommitResult> StateStore::CommitBatch(PendingBatch& batch) {
+absl::StatusOr<CommitResult> StateStore::CommitReplacingDeadLetters(
+    const std::vector<uint64_t>& seqs, PendingBatch* batch) {
+  for (uint64_t seq : seqs) RTDW_RETURN_IF_ERROR(GetDeadLetter(seq).status());
+  absl::StatusOr<CommitResult> result = CommitBatch(*batch, seqs);
+  if (batch->impl_ != nullptr) batch->Clear();
+  return result;
+}
+
+absl::StatusOr<CommitResult> StateStore::CommitBatch(PendingBatch& batch,
+                                                     const std::vector<uint64_t>& drop_letters) {
   RTDW_RETURN_IF_ERROR(CheckWritable());
   if (!batch.impl_ || batch.impl_->store != this) {
     return absl::InvalidArgumentError("the batch belongs to another store");
   }
   PendingBatch::Impl& b = *batch.impl_;
   CommitResult result;
-  if (b.mutations == 0 && !b.journal && b.dead_letters.empty()) return result;
+  if (b.mutations == 0 && !b.journal && b.dead_letters.empty() && b.resolve.empty() &&
+      drop_letters.empty()) {
+    return result;
+  }
   RTDW_RETURN_IF_ERROR(CheckFreeSpace());
   std::lock_guard<std::mutex> lock(seq_mu_);
   uint64_t seq = next_seq_;
@@ -1010,11 +1052,9 @@ absl::StatusOr<CommitResult> StateStore::CommitBatch(PendingBatch& batch) {
     result.journal_seq = e.seq;
     ++needed;
   }
-  for (const auto& line : b.dead_letters) {
-    rocksdb::Status s = wb->Put(cf(kCfDeadLetter), SeqKey(seq + needed), line);
-    if (!s.ok()) return FromRocks(s, "batch put");
-    ++needed;
-  }
+  RTDW_RETURN_IF_ERROR(
+      PutDeadLetters(wb, b.dead_letters, seq + needed, b.resolve, drop_letters, &result));
+  needed += b.dead_letters.size();
   std::vector<uint64_t> seqs;
   RTDW_RETURN_IF_ERROR(WriteWithSeqs(wb, needed, sync_, &seqs));
   if (result.journal_seq) seqs.erase(seqs.begin());
@@ -1028,10 +1068,10 @@ absl::StatusOr<std::vector<uint64_t>> StateStore::CompleteJournal(
   std::lock_guard<std::mutex> lock(seq_mu_);
   rocksdb::WriteBatch wb;
   rocksdb::Status s = wb.Delete(cf(kCfJournal), SeqKey(seq));
-  for (size_t i = 0; s.ok() && i < dead_letter_lines.size(); ++i) {
-    s = wb.Put(cf(kCfDeadLetter), SeqKey(next_seq_ + i), dead_letter_lines[i]);
-  }
   if (!s.ok()) return FromRocks(s, "batch put");
+  RTDW_RETURN_IF_ERROR(ResolveDeliveredDocuments(&wb, seq, dead_letter_lines));
+  CommitResult ignored;
+  RTDW_RETURN_IF_ERROR(PutDeadLetters(&wb, dead_letter_lines, next_seq_, {}, {}, &ignored));
   std::vector<uint64_t> seqs;
   RTDW_RETURN_IF_ERROR(
       WriteWithSeqs(&wb, dead_letter_lines.size(), sync_ && !dead_letter_lines.empty(), &seqs));
@@ -1042,12 +1082,189 @@ absl::StatusOr<uint64_t> StateStore::AddDeadLetter(std::string_view json_line) {
   RTDW_RETURN_IF_ERROR(CheckWritable());
   std::lock_guard<std::mutex> lock(seq_mu_);
   rocksdb::WriteBatch wb;
-  rocksdb::Status s = wb.Put(cf(kCfDeadLetter), SeqKey(next_seq_),
-                             rocksdb::Slice(json_line.data(), json_line.size()));
-  if (!s.ok()) return FromRocks(s, "batch put");
+  CommitResult ignored;
+  RTDW_RETURN_IF_ERROR(PutDeadLetters(&wb, {std::string(json_line)}, next_seq_, {}, {}, &ignored));
   std::vector<uint64_t> seqs;
   RTDW_RETURN_IF_ERROR(WriteWithSeqs(&wb, 1, sync_, &seqs));
   return seqs[0];
+}
+
+namespace {
+
+std::string IdentityKey(const DeadLetterIdentity& id) {
+  switch (id.kind) {
+    case DeadLetterIdentity::kPosition:
+      return state_keys::DeadLetterPositionKey(id.topic, id.partition, id.offset);
+    case DeadLetterIdentity::kDocument:
+      return state_keys::DeadLetterDocumentKey(id.index, id.id);
+    case DeadLetterIdentity::kNone:
+      break;
+  }
+  return std::string();
+}
+
+// A letter's key (BE64 seq), not one of the index after them.
+bool IsLetterKey(std::string_view key) {
+  return key.size() == 8 && key[0] != state_keys::kDeadLetterIndexTag;
+}
+bool IsLetterKey(const rocksdb::Slice& key) { return IsLetterKey(View(key)); }
+
+}  // namespace
+
+absl::Status StateStore::DeleteLetterIn(rocksdb::WriteBatch* wb, uint64_t seq,
+                                        std::string_view line) {
+  rocksdb::Status s = wb->Delete(cf(kCfDeadLetter), SeqKey(seq));
+  std::string key = IdentityKey(IdentifyDeadLetter(line));
+  if (s.ok() && !key.empty()) {
+    std::string v;
+    rocksdb::Status g = rocks_->db->Get(rocksdb::ReadOptions(), cf(kCfDeadLetter), key, &v);
+    if (g.ok() && v.size() == 8 && state_keys::GetBE64(v.data()) == seq) {
+      s = wb->Delete(cf(kCfDeadLetter), key);
+    } else if (!g.ok() && !g.IsNotFound()) {
+      s = g;
+    }
+  }
+  if (!s.ok()) return FromRocks(s, absl::StrCat("dead letters of ", path_));
+  return absl::OkStatus();
+}
+
+absl::Status StateStore::PutDeadLetters(rocksdb::WriteBatch* wb,
+                                        const std::vector<std::string>& lines, uint64_t first_seq,
+                                        const std::vector<ResolveRange>& resolve,
+                                        const std::vector<uint64_t>& drop, CommitResult* result) {
+  rocksdb::ColumnFamilyHandle* h = cf(kCfDeadLetter);
+  std::set<uint64_t> removed;  // kept letters deleted by this write
+  for (uint64_t seq : drop) {
+    std::string line;
+    rocksdb::Status g = rocks_->db->Get(rocksdb::ReadOptions(), h, SeqKey(seq), &line);
+    if (g.IsNotFound()) continue;
+    if (!g.ok()) return FromRocks(g, absl::StrCat("read ", path_));
+    RTDW_RETURN_IF_ERROR(DeleteLetterIn(wb, seq, line));
+    removed.insert(seq);
+  }
+  std::vector<std::string> keys;  // identity keys of `lines` ("" = none)
+  keys.reserve(lines.size());
+  std::set<std::string> relettered;
+  for (const auto& line : lines) {
+    keys.push_back(IdentityKey(IdentifyDeadLetter(line)));
+    if (!keys.back().empty()) relettered.insert(keys.back());
+  }
+  // Letters of records read again: deleted; counted resolved unless `lines` has a new verdict.
+  std::set<std::string> index_deleted;
+  for (const ResolveRange& r : resolve) {
+    const std::string from = state_keys::DeadLetterPositionKey(r.topic, r.partition, r.first);
+    const std::string to = state_keys::DeadLetterPositionKey(r.topic, r.partition, r.last);
+    std::unique_ptr<rocksdb::Iterator> it(rocks_->db->NewIterator(rocksdb::ReadOptions(), h));
+    for (it->Seek(from); it->Valid() && it->key().compare(to) <= 0; it->Next()) {
+      if (it->value().size() != 8) continue;
+      const uint64_t seq = state_keys::GetBE64(it->value().data());
+      rocksdb::Status s = wb->Delete(h, SeqKey(seq));
+      if (s.ok()) s = wb->Delete(h, it->key());
+      if (!s.ok()) return FromRocks(s, "batch delete");
+      index_deleted.insert(it->key().ToString());
+      if (removed.insert(seq).second) {
+        if (relettered.count(it->key().ToString())) {
+          ++result->dead_letters_replaced;
+        } else {
+          ++result->dead_letters_resolved;
+        }
+      }
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), absl::StrCat("read ", path_));
+  }
+  std::map<std::string, uint64_t> written;  // identity key -> seq, in this write
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const uint64_t seq = first_seq + i;
+    rocksdb::Status s = wb->Put(h, SeqKey(seq), lines[i]);
+    if (!s.ok()) return FromRocks(s, "batch put");
+    const std::string& key = keys[i];
+    if (key.empty()) continue;
+    if (auto w = written.find(key); w != written.end()) {
+      s = wb->Delete(h, SeqKey(w->second));  // an earlier letter of this write, same identity
+    } else if (!index_deleted.count(key)) {
+      std::string v;
+      rocksdb::Status g = rocks_->db->Get(rocksdb::ReadOptions(), h, key, &v);
+      if (g.ok() && v.size() == 8) {
+        const uint64_t old = state_keys::GetBE64(v.data());
+        s = wb->Delete(h, SeqKey(old));
+        if (removed.insert(old).second) ++result->dead_letters_replaced;
+      } else if (!g.ok() && !g.IsNotFound()) {
+        return FromRocks(g, absl::StrCat("read ", path_));
+      }
+    }
+    std::string v;
+    state_keys::PutBE64(&v, seq);
+    if (s.ok()) s = wb->Put(h, key, v);
+    if (!s.ok()) return FromRocks(s, "batch put");
+    written[key] = seq;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StateStore::ResolveDeliveredDocuments(rocksdb::WriteBatch* wb, uint64_t seq,
+                                                   const std::vector<std::string>& rejected) {
+  rocksdb::ColumnFamilyHandle* h = cf(kCfDeadLetter);
+  const std::string prefix = {state_keys::kDeadLetterIndexTag, 'D'};
+  {
+    std::unique_ptr<rocksdb::Iterator> it(rocks_->db->NewIterator(rocksdb::ReadOptions(), h));
+    it->Seek(prefix);  // the common case: no es_rejected letter kept, nothing to read
+    if (!it->status().ok()) return FromRocks(it->status(), absl::StrCat("read ", path_));
+    if (!it->Valid() || !it->key().starts_with(prefix)) return absl::OkStatus();
+  }
+  std::string value;
+  rocksdb::Status g = rocks_->db->Get(rocksdb::ReadOptions(), cf(kCfJournal), SeqKey(seq), &value);
+  if (g.IsNotFound()) return absl::OkStatus();
+  if (!g.ok()) return FromRocks(g, absl::StrCat("read ", path_));
+  auto entry = DecodeJournalValue(seq, value);
+  if (!entry.ok()) return absl::OkStatus();  // not ours to judge here; the delete goes on
+  auto actions = ParseJournalActions(entry->body);
+  if (!actions.ok()) return absl::OkStatus();
+  std::set<std::string> refused;
+  for (const auto& line : rejected) refused.insert(IdentityKey(IdentifyDeadLetter(line)));
+  for (const auto& act : *actions) {
+    const std::string key = state_keys::DeadLetterDocumentKey(act.index, act.id);
+    if (refused.count(key)) continue;
+    std::string v;
+    rocksdb::Status r = rocks_->db->Get(rocksdb::ReadOptions(), h, key, &v);
+    if (r.IsNotFound() || v.size() != 8) continue;
+    if (!r.ok()) return FromRocks(r, absl::StrCat("read ", path_));
+    rocksdb::Status d = wb->Delete(h, SeqKey(state_keys::GetBE64(v.data())));
+    if (d.ok()) d = wb->Delete(h, key);
+    if (!d.ok()) return FromRocks(d, "batch delete");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StateStore::IndexDeadLetters() {
+  constexpr std::string_view kMetaIndexed = "deadletter_index";
+  RTDW_ASSIGN_OR_RETURN(std::optional<std::string> done, GetMeta(kMetaIndexed));
+  if (done == "1") return absl::OkStatus();
+  rocksdb::ColumnFamilyHandle* h = cf(kCfDeadLetter);
+  rocksdb::WriteBatch wb;
+  std::map<std::string, uint64_t> seen;  // identity -> the newest seq
+  std::unique_ptr<rocksdb::Iterator> it(rocks_->db->NewIterator(rocksdb::ReadOptions(), h));
+  for (it->SeekToFirst(); it->Valid() && IsLetterKey(it->key()); it->Next()) {
+    const uint64_t seq = state_keys::GetBE64(it->key().data());
+    std::string key = IdentityKey(IdentifyDeadLetter(View(it->value())));
+    if (key.empty()) continue;
+    auto [w, inserted] = seen.try_emplace(key, seq);
+    if (!inserted) {  // an older duplicate (a reprocess before the index existed): the newer stays
+      wb.Delete(h, SeqKey(w->second)).PermitUncheckedError();
+      w->second = seq;
+    }
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), absl::StrCat("read ", path_));
+  for (const auto& [key, seq] : seen) {
+    std::string v;
+    state_keys::PutBE64(&v, seq);
+    wb.Put(h, key, v).PermitUncheckedError();
+  }
+  wb.Put(cf(kCfMeta), std::string(kMetaIndexed), "1").PermitUncheckedError();
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::Status s = rocks_->db->Write(wo, &wb);
+  if (!s.ok()) return FromRocks(s, absl::StrCat("index the dead letters of ", path_));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<uint64_t> StateStore::RequeueDeadLetters(const std::vector<uint64_t>& seqs,
@@ -1064,10 +1281,9 @@ absl::StatusOr<uint64_t> StateStore::RequeueDeadLetters(const std::vector<uint64
   entry.seq = next_seq_;
   if (entry.created_ms == 0) entry.created_ms = NowMs();
   rocksdb::Status s = wb.Put(cf(kCfJournal), SeqKey(entry.seq), EncodeJournalValue(entry));
-  for (uint64_t seq : seqs) {
-    if (s.ok()) s = wb.Delete(cf(kCfDeadLetter), SeqKey(seq));
-  }
   if (!s.ok()) return FromRocks(s, "batch put");
+  CommitResult ignored;
+  RTDW_RETURN_IF_ERROR(PutDeadLetters(&wb, {}, next_seq_, {}, seqs, &ignored));
   std::vector<uint64_t> out;
   RTDW_RETURN_IF_ERROR(WriteWithSeqs(&wb, 1, sync_, &out));
   return out[0];
@@ -1338,7 +1554,7 @@ absl::StatusOr<std::vector<DeadLetter>> StateStore::ListDeadLetters(uint64_t aft
                                               : SeqKey(after_seq + 1);
   std::unique_ptr<rocksdb::Iterator> it(
       rocks_->db->NewIterator(rocksdb::ReadOptions(), cf(kCfDeadLetter)));
-  for (it->Seek(start); it->Valid() && out.size() < limit; it->Next()) {
+  for (it->Seek(start); it->Valid() && out.size() < limit && IsLetterKey(it->key()); it->Next()) {
     auto seq = DecodeSeqKey(View(it->key()));
     if (!seq) return absl::DataLossError(absl::StrCat(path_, ": bad deadletter key"));
     out.push_back(DeadLetter{*seq, it->value().ToString()});
@@ -1357,15 +1573,24 @@ absl::StatusOr<DeadLetter> StateStore::GetDeadLetter(uint64_t seq) const {
 
 absl::Status StateStore::DeleteDeadLetter(uint64_t seq) {
   RTDW_RETURN_IF_ERROR(CheckWritable());
-  RTDW_RETURN_IF_ERROR(GetDeadLetter(seq).status());
+  RTDW_ASSIGN_OR_RETURN(DeadLetter letter, GetDeadLetter(seq));
+  rocksdb::WriteBatch wb;
+  RTDW_RETURN_IF_ERROR(DeleteLetterIn(&wb, seq, letter.line));
   rocksdb::WriteOptions wo;
   wo.sync = sync_;
-  rocksdb::Status s = rocks_->db->Delete(wo, cf(kCfDeadLetter), SeqKey(seq));
+  rocksdb::Status s = rocks_->db->Write(wo, &wb);
   if (!s.ok()) return FromRocks(s, absl::StrCat("delete dead letter of ", path_));
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> StateStore::DeadLetterCount() const { return CountKeys(kCfDeadLetter); }
+absl::StatusOr<uint64_t> StateStore::DeadLetterCount() const {
+  uint64_t n = 0;
+  std::unique_ptr<rocksdb::Iterator> it(
+      rocks_->db->NewIterator(rocksdb::ReadOptions(), cf(kCfDeadLetter)));
+  for (it->SeekToFirst(); it->Valid() && IsLetterKey(it->key()); it->Next()) ++n;
+  if (!it->status().ok()) return FromRocks(it->status(), absl::StrCat("read ", path_));
+  return n;
+}
 
 absl::StatusOr<uint64_t> StateStore::CountKeys(std::string_view cf_name) const {
   uint64_t n = 0;
@@ -1563,11 +1788,12 @@ absl::StatusOr<StoreStats> StateStore::Stats(bool exact_counts) const {
     bool exact = exact_counts || name == kCfOffsets || name == kCfMeta || name == kCfJournal ||
                  name == kCfDeadLetter;
     if (exact) {
-      uint64_t n = 0, join_rows = 0, bytes = 0;
+      uint64_t n = 0, join_rows = 0, bytes = 0, letters = 0;
       RTDW_RETURN_IF_ERROR(ScanPrefix(rocks_->db.get(), h, std::string_view(),
                                       [&](std::string_view k, std::string_view val) {
                                         ++n;
                                         bytes += val.size();
+                                        if (name == kCfDeadLetter && IsLetterKey(k)) ++letters;
                                         if (name == kCfJoin && state_keys::IsJoinRowKey(k)) {
                                           ++join_rows;
                                         }
@@ -1579,7 +1805,7 @@ absl::StatusOr<StoreStats> StateStore::Stats(bool exact_counts) const {
         stats.journal_backlog = n;
         stats.journal_bytes = bytes;
       }
-      if (name == kCfDeadLetter) stats.dead_letters = n;
+      if (name == kCfDeadLetter) stats.dead_letters = letters;
       if (name == kCfJoin) stats.join_rows = join_rows;
     } else if (rocks_->db->GetIntProperty(h, "rocksdb.estimate-num-keys", &v)) {
       c.keys = v;

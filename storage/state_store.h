@@ -37,6 +37,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -46,6 +47,7 @@
 #include "absl/status/statusor.h"
 #include "core/es_transform.h"  // BatchState
 #include "core/journal_entry.h"
+#include "core/records.h"
 #include "storage/state_keys.h"
 
 namespace rocksdb {
@@ -121,6 +123,8 @@ struct DeadLetter {
 struct CommitResult {
   std::optional<uint64_t> journal_seq;     // set when the batch carried a journal entry
   std::vector<uint64_t> dead_letter_seqs;  // in AddDeadLetter order
+  uint64_t dead_letters_replaced = 0;      // kept letters of the same record / document
+  uint64_t dead_letters_resolved = 0;      // kept letters of records read again and accepted
 };
 
 struct ColumnFamilyStats {
@@ -179,8 +183,17 @@ class PendingBatch : public BatchState {
   // The journal entry this batch owes (at most one: setting it again replaces it). Its seq is
   // assigned by Commit(); created_ms is set to the commit time when 0.
   void SetJournal(JournalEntry entry);
-  // A dead-letter line, given a seq by Commit().
+  // A dead-letter line, given a seq by Commit(). A kept letter of the same input record or ES
+  // document (core/dead_letter.h DeadLetterIdentity) is replaced: deleted in the same write.
   void AddDeadLetter(std::string json_line) override;
+  // The records at first_offset..last_offset of topic/partition are read (again) by this batch.
+  // At commit, each kept dead letter of such a record that this batch does not dead-letter again
+  // is resolved — deleted, in the same write that commits what the record became (its document
+  // in the journal entry, its de-dup slot or join row).
+  void ResolveDeadLetters(std::string_view topic, int32_t partition, int64_t first_offset,
+                          int64_t last_offset);
+  // The same for the offset range of each topic partition among `records`.
+  void ResolveDeadLetters(std::span<const InputRecord> records);
 
   // Reads: committed state overlaid with this batch's writes.
   absl::StatusOr<std::optional<DedupValue>> DedupLookup(DayNumber day, int32_t partition,
@@ -299,18 +312,28 @@ class StateStore {
   // Deletes a delivered entry (not synced: a lost delete is one idempotent re-delivery).
   absl::Status DeleteJournal(uint64_t seq);
   // Deletes a delivered entry and adds the dead letters of its rejected items, in one write
-  // (synced when there are dead letters). Returns the dead letters' seqs.
+  // (synced when there are dead letters). Returns the dead letters' seqs. A kept es_rejected
+  // letter of a document the entry delivered (acknowledged, or superseded by a better one) is
+  // resolved: deleted in the same write.
   absl::StatusOr<std::vector<uint64_t>> CompleteJournal(
       uint64_t seq, const std::vector<std::string>& dead_letter_lines);
   absl::StatusOr<uint64_t> JournalBacklog() const;
 
   // ---- dead letters
+  // Every write of dead letters keeps one letter per identity (core/dead_letter.h): a letter of a
+  // record or document that already has one replaces it. An index in the `deadletter` family
+  // (storage/state_keys.h) maps identities to seqs; a store written before it had one is indexed
+  // by its first writable open.
   absl::StatusOr<uint64_t> AddDeadLetter(std::string_view json_line);
   // Seq order, starting after `after_seq`, at most `limit`.
   absl::StatusOr<std::vector<DeadLetter>> ListDeadLetters(uint64_t after_seq = 0,
                                                           size_t limit = SIZE_MAX) const;
   absl::StatusOr<DeadLetter> GetDeadLetter(uint64_t seq) const;  // NotFound when absent
   absl::Status DeleteDeadLetter(uint64_t seq);                   // NotFound when absent
+  // Deletes the dead letters `seqs` (NotFound, and no write, when one is absent) and commits
+  // `batch` — a batch that re-judged their records — in one write.
+  absl::StatusOr<CommitResult> CommitReplacingDeadLetters(const std::vector<uint64_t>& seqs,
+                                                          PendingBatch* batch);
   absl::StatusOr<uint64_t> DeadLetterCount() const;
   // Deletes the dead letters `seqs` and commits `entry` as a new journal entry, in one write.
   // Returns the entry's seq. NotFound (and no write) when one of the seqs is absent.
@@ -381,7 +404,27 @@ class StateStore {
   rocksdb::ColumnFamilyHandle* cf(std::string_view name) const;
   absl::Status WriteWithSeqs(rocksdb::WriteBatch* wb, uint64_t seqs_needed, bool sync,
                              std::vector<uint64_t>* seqs);
-  absl::StatusOr<CommitResult> CommitBatch(PendingBatch& batch);  // both Commit()s
+  absl::StatusOr<CommitResult> CommitBatch(PendingBatch& batch,
+                                           const std::vector<uint64_t>& drop_letters = {});
+  struct ResolveRange {
+    std::string topic;
+    int32_t partition;
+    int64_t first, last;
+  };
+  // Caller holds seq_mu_. Puts `lines` as letters of seqs first_seq.. into `wb`, replacing kept
+  // letters of the same identity, then deletes the kept letters in `resolve` that `lines` did
+  // not replace; `drop` seqs are deleted (with their index entries) first.
+  absl::Status PutDeadLetters(rocksdb::WriteBatch* wb, const std::vector<std::string>& lines,
+                              uint64_t first_seq, const std::vector<ResolveRange>& resolve,
+                              const std::vector<uint64_t>& drop, CommitResult* result);
+  // Deletes letter `seq` (its line `line`) and its index entry when that points to it.
+  absl::Status DeleteLetterIn(rocksdb::WriteBatch* wb, uint64_t seq, std::string_view line);
+  // Caller holds seq_mu_. The es_rejected letters of documents journal entry `seq` delivered
+  // (every document of it but the `rejected` lines' ones) are resolved: deleted into `wb`.
+  absl::Status ResolveDeliveredDocuments(rocksdb::WriteBatch* wb, uint64_t seq,
+                                         const std::vector<std::string>& rejected);
+  // Indexes letters written before the index existed (writable opens; meta deadletter_index).
+  absl::Status IndexDeadLetters();
 
   struct Rocks;
   std::unique_ptr<Rocks> rocks_;

@@ -120,30 +120,31 @@ absl::Status PipelineStack::GenerateDb() {
 }
 
 absl::Status PipelineStack::GenerateLogs() {
-  CommandResult r = RunCommand({BinDir() + "/rtdw-gen",
-                                "logs",
-                                "--day",
-                                options_.day,
-                                "--seed",
-                                std::to_string(options_.seed),
-                                "--mids",
-                                std::to_string(options_.mids),
-                                "--users",
-                                std::to_string(options_.users),
-                                "--events",
-                                std::to_string(options_.events),
-                                "--key",
-                                "mid",
-                                "--days",
-                                std::to_string(options_.log_days),
-                                "--disorder",
-                                absl::StrCat(options_.log_disorder),
-                                "--brokers",
-                                kafka_.bootstrap(),
-                                "--truth",
-                                dir_.Sub("log-truth.json"),
-                                "--quiet"},
-                               std::chrono::seconds(120));
+  std::vector<std::string> argv = {BinDir() + "/rtdw-gen",
+                                   "logs",
+                                   "--day",
+                                   options_.day,
+                                   "--seed",
+                                   std::to_string(options_.seed),
+                                   "--mids",
+                                   std::to_string(options_.mids),
+                                   "--users",
+                                   std::to_string(options_.users),
+                                   "--events",
+                                   std::to_string(options_.events),
+                                   "--key",
+                                   "mid",
+                                   "--days",
+                                   std::to_string(options_.log_days),
+                                   "--disorder",
+                                   absl::StrCat(options_.log_disorder),
+                                   "--brokers",
+                                   kafka_.bootstrap(),
+                                   "--truth",
+                                   dir_.Sub("log-truth.json"),
+                                   "--quiet"};
+  argv.insert(argv.end(), options_.log_args.begin(), options_.log_args.end());
+  CommandResult r = RunCommand(argv, std::chrono::seconds(120));
   if (r.exit_code != 0) return absl::InternalError(absl::StrCat("rtdw-gen logs: ", r.err));
   return LoadJson(dir_.Sub("log-truth.json"), &log_truth_);
 }

@@ -28,6 +28,8 @@ struct StackOptions {
   int events = 20000;
   int log_days = 1;         // rtdw-gen logs --days
   double log_disorder = 0;  // rtdw-gen logs --disorder
+  // More rtdw-gen logs flags (e.g. --malformed-share F).
+  std::vector<std::string> log_args;
   int orders = 600;
   int days = 1;             // rtdw-gen db --days
   int detail_lag_days = 0;  // rtdw-gen db --detail-lag-days

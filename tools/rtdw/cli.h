@@ -95,6 +95,10 @@ int Usage(Out& out, std::string_view message);
 int Failed(Out& out, const absl::Status& s);
 // Writes need one job: false (with *code set to 2) without --job.
 bool NeedJob(const Globals& g, std::string_view command, Out& out, int* code);
+// A consumer of --brokers / kafka.brokers with [kafka.properties] that never commits (metadata,
+// watermarks, committed offsets, reading a topic by assignment).
+absl::StatusOr<std::unique_ptr<KafkaConsumer>> ConnectKafka(const Globals& g,
+                                                            const std::string& group);
 
 // ---- commands (each returns the exit code)
 struct ShowArgs {
@@ -144,6 +148,8 @@ int JournalReplay(const Globals& g, Out& out);
 struct DeadLetterListArgs {
   uint64_t after = 0;
   size_t limit = SIZE_MAX;
+  bool summary = false;     // counts by reason only
+  bool from_topic = false;  // split jobs: read their dead-letter topic from Kafka
 };
 int DeadLetterList(const Globals& g, const DeadLetterListArgs& a, Out& out);
 
@@ -160,6 +166,13 @@ struct DayArgs {
   int samples = 10;                 // verify: ids listed per kind of difference
 };
 int DedupRestore(const Globals& g, const DayArgs& a, Out& out);
+struct ForgetArgs {
+  std::string day;
+  std::vector<std::string> mids;
+  bool missing_in_es = false;  // the mids `verify` reports lost
+  bool no_rewind = false;
+};
+int DedupForget(const Globals& g, const ForgetArgs& a, Out& out);
 int Verify(const Globals& g, const DayArgs& a, Out& out);
 
 int BackupCreate(const Globals& g, const std::string& to, Out& out);

@@ -8,12 +8,17 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "connectors/redis/dimension_cache.h"
+#include "connectors/redis/redis_client.h"
 #include "core/dau_document.h"
+#include "core/dead_letter.h"
+#include "core/event_time.h"
 #include "core/journal_entry.h"
 #include "core/journal_sink.h"
 #include "core/json_limits.h"
@@ -21,6 +26,7 @@
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 #include "storage/state_store.h"
+#include "tools/common/transform_options.h"
 #include "tools/rtdw/cli.h"
 
 namespace rtdw::cli {
@@ -394,7 +400,7 @@ Value LetterValue(Out& out, std::string_view line) {
 
 struct ParsedLetter {
   bool ok = false;
-  std::string reason, index, id, raw;
+  std::string reason, index, id, raw, src;
   bool truncated = false;
   bool has_raw = false;
   int64_t version = -1;  // the external version the document was sent with (-1: none)
@@ -416,6 +422,7 @@ ParsedLetter ParseLetter(std::string_view line) {
   str("index", &p.index);
   str("id", &p.id);
   p.has_raw = str("raw", &p.raw);
+  str("src", &p.src);
   if (const JsonValue* v = d.Find("version"); v != nullptr && v->IsInt64() && v->GetInt64() >= 0) {
     p.version = v->GetInt64();
   }
@@ -448,13 +455,149 @@ bool StillTheWinner(const StateStore& store, const std::string& raw) {
 
 }  // namespace
 
+namespace {
+
+bool IsSplitJob(std::string_view job) { return job == kJobLogSplit || job == kJobDbSplit; }
+
+// The dead-letter topic of split job `job` (the config's, else the default).
+std::string DeadLetterTopic(const Globals& g, std::string_view job) {
+  if (g.config) {
+    return job == kJobLogSplit ? g.config->jobs.log_split.dead_letter_topic
+                               : g.config->jobs.db_split.dead_letter_topic;
+  }
+  return "DWD_DEAD_LETTER";
+}
+
+// {"late":3,...} and the text "late 3, future 1".
+Value ByReason(Out& out, const std::map<std::string, uint64_t>& by_reason, std::string* text) {
+  Value v(rapidjson::kObjectType);
+  text->clear();
+  for (const auto& [reason, n] : by_reason) {
+    out.Set(&v, reason, U64(n));
+    absl::StrAppend(text, text->empty() ? "" : ", ", reason, " ", n);
+  }
+  return v;
+}
+
+// Every letter of `job` in split job's dead-letter topic (records whose `job` field is `job`,
+// the topic may be shared), read by assignment from the beginning to the end as of now.
+// A record the split job produced again (a batch retried, a reprocess) is listed once: the
+// latest letter of each source position (`*repeats` counts the others).
+absl::Status ReadTopicLetters(const Globals& g, const std::string& job, const std::string& topic,
+                              std::vector<DeadLetter>* letters, uint64_t* repeats) {
+  std::map<std::pair<std::string, int64_t>, size_t> by_src;  // (src topic/partition, offset)
+  if (g.kafka_brokers.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("reading ", topic, " needs --brokers or --config (kafka.brokers)"));
+  }
+  RTDW_ASSIGN_OR_RETURN(std::unique_ptr<KafkaConsumer> consumer,
+                        ConnectKafka(g, absl::StrCat("rtdw-cli.", job)));
+  RTDW_ASSIGN_OR_RETURN(int partitions, consumer->PartitionCount(topic, g.kafka_timeout));
+  std::vector<PartitionStart> starts;
+  std::map<int32_t, int64_t> end;
+  for (int32_t p = 0; p < partitions; ++p) {
+    RTDW_ASSIGN_OR_RETURN(auto wm, consumer->QueryWatermarks(topic, p, g.kafka_timeout));
+    if (wm.second > wm.first) {
+      end[p] = wm.second;
+      PartitionStart st;
+      st.topic = topic;
+      st.partition = p;
+      st.offset = wm.first;
+      starts.push_back(st);
+    }
+  }
+  if (starts.empty()) return absl::OkStatus();
+  RTDW_RETURN_IF_ERROR(consumer->Assign(starts));
+  std::map<int32_t, int64_t> next;
+  const auto deadline = std::chrono::steady_clock::now() + g.kafka_timeout * 6;
+  ConsumedBatch batch;
+  auto done = [&] {
+    for (const auto& [p, e] : end) {
+      if (next[p] < e) return false;
+    }
+    return true;
+  };
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("reading ", topic, " took too long"));
+    }
+    batch.Clear();
+    RTDW_RETURN_IF_ERROR(consumer->Poll(10000, std::chrono::milliseconds(500), &batch));
+    for (const InputRecord& r : batch.records()) {
+      next[r.partition] = std::max(next[r.partition], r.offset + 1);
+      if (r.offset >= end[r.partition]) continue;
+      JsonParser parser(JsonLimits{0, kMaxSupportedJsonDepth});
+      std::string letter_job;
+      if (parser.Parse(r.value) == JsonStatus::kOk && parser.root().IsObject()) {
+        if (const JsonValue* j = parser.root().Find("job"); j != nullptr && j->IsString()) {
+          letter_job.assign(j->text());
+        }
+      }
+      if (letter_job != job) continue;
+      const DeadLetterIdentity id = IdentifyDeadLetter(r.value);
+      if (id.kind == DeadLetterIdentity::kPosition) {
+        auto key = std::make_pair(absl::StrCat(id.topic, "/", id.partition), id.offset);
+        auto [it, inserted] = by_src.try_emplace(key, letters->size());
+        if (!inserted) {
+          ++*repeats;
+          (*letters)[it->second].line = std::string(r.value);
+          continue;
+        }
+      }
+      // seq: the letter's place in the topic, partition * 2^40 + offset (stable, unique).
+      letters->push_back(
+          DeadLetter{(static_cast<uint64_t>(r.partition) << 40) | static_cast<uint64_t>(r.offset),
+                     std::string(r.value)});
+    }
+  }
+  consumer->Close();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 int DeadLetterList(const Globals& g, const DeadLetterListArgs& a, Out& out) {
   return ForEachJob(g, out, [&](StateStore& store, Value& e) -> absl::Status {
-    RTDW_ASSIGN_OR_RETURN(uint64_t count, store.DeadLetterCount());
-    RTDW_ASSIGN_OR_RETURN(std::vector<DeadLetter> letters, store.ListDeadLetters(a.after, a.limit));
-    out.Set(&e, "count", U64(count));
+    std::vector<DeadLetter> all;
+    if (IsSplitJob(store.job())) {
+      // Split jobs keep no letters in their store: they produce them to a Kafka topic.
+      const std::string topic = DeadLetterTopic(g, store.job());
+      out.Set(&e, "dead_letter_topic", out.Str(topic));
+      if (!a.from_topic) {
+        out.Set(&e, "count", Null());
+        out.Set(&e, "by_reason", Null());
+        out.Set(&e, "dead_letters", Value(rapidjson::kArrayType));
+        out.text() << store.job() << ": dead letters go to the Kafka topic " << topic
+                   << " (header rtdw-reason, field \"job\":\"" << store.job()
+                   << "\"), not to the store: `rtdw deadletter list --job " << store.job()
+                   << " --from-topic` reads them (needs --config or --brokers)\n";
+        return absl::OkStatus();
+      }
+      uint64_t repeats = 0;
+      RTDW_RETURN_IF_ERROR(ReadTopicLetters(g, store.job(), topic, &all, &repeats));
+      out.Set(&e, "repeated_in_topic", U64(repeats));
+    } else {
+      RTDW_ASSIGN_OR_RETURN(all, store.ListDeadLetters());
+    }
+    std::map<std::string, uint64_t> by_reason;
+    for (const auto& l : all) {
+      ParsedLetter p = ParseLetter(l.line);
+      ++by_reason[p.ok && !p.reason.empty() ? p.reason : "(not a JSON letter)"];
+    }
+    std::string reasons;
+    out.Set(&e, "count", U64(all.size()));
+    out.Set(&e, "by_reason", ByReason(out, by_reason, &reasons));
+    std::vector<DeadLetter> letters;
+    if (!a.summary) {
+      for (const auto& l : all) {
+        if (l.seq <= a.after) continue;
+        if (letters.size() >= a.limit) break;
+        letters.push_back(l);
+      }
+    }
     Value arr(rapidjson::kArrayType);
-    out.text() << store.job() << ": " << count << " dead letters\n";
+    out.text() << store.job() << ": " << all.size() << " dead letters"
+               << (reasons.empty() ? "" : " (" + reasons + ")") << "\n";
     for (const auto& l : letters) {
       Value v(rapidjson::kObjectType);
       out.Set(&v, "seq", U64(l.seq));
@@ -468,6 +611,95 @@ int DeadLetterList(const Globals& g, const DeadLetterListArgs& a, Out& out) {
     return absl::OkStatus();
   });
 }
+
+namespace {
+
+// A letter of an input record to be judged again: what the job's transform needs of it.
+struct Rejudge {
+  uint64_t seq = 0;
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string raw;
+  std::string reason;
+};
+
+// The reasons a record is refused for a cause outside the record (a clock, the retention, the
+// join TTL): fixing the cause lets the same record through.
+bool RejudgedReason(std::string_view reason) {
+  return reason == ReasonCode(Reason::kLate) || reason == ReasonCode(Reason::kFuture) ||
+         reason == ReasonCode(Reason::kJoinExpired);
+}
+
+struct RejudgeResult {
+  uint32_t documents = 0;
+  std::optional<uint64_t> journal_seq;
+  std::vector<std::pair<uint64_t, std::string>> dead_again;  // new seq, reason
+};
+
+// Runs the records of `letters` (in source order) through the job's transform against the
+// store's current state, the wall clock and Redis's dimension rows, and commits — in one write —
+// what they become (documents as one journal entry, de-dup slots, join rows, watermarks, new
+// letters for the ones refused again) with the deletion of `letters`.
+absl::StatusOr<RejudgeResult> RejudgeLetters(const Globals& g, StateStore& store,
+                                             std::vector<Rejudge>& letters) {
+  std::unique_ptr<EsTransform> transform = MakeEsTransform(*g.config, g.job);
+  if (!transform) {
+    return absl::InvalidArgumentError(absl::StrCat("job ", g.job, " is not an ES job"));
+  }
+  std::sort(letters.begin(), letters.end(), [](const Rejudge& x, const Rejudge& y) {
+    return std::tie(x.partition, x.offset, x.topic) < std::tie(y.partition, y.offset, y.topic);
+  });
+  RedisClientOptions ro;
+  ro.host = g.config->redis.host;
+  ro.port = g.config->redis.port;
+  ro.db = g.config->redis.db;
+  ro.username = g.config->redis.username;
+  if (g.config->redis.password) ro.password = g.config->redis.password->value;
+  RedisClient redis(ro);
+  RedisDimensionCache dims(&redis, DimensionCacheOptions{});
+  std::vector<InputRecord> records;
+  std::vector<uint64_t> seqs;
+  PendingBatch pending = store.NewBatch();
+  for (const Rejudge& l : letters) {
+    InputRecord r;
+    r.topic = l.topic;
+    r.partition = l.partition;
+    r.offset = l.offset;
+    r.value = l.raw;
+    records.push_back(r);
+    seqs.push_back(l.seq);
+    pending.ResolveDeadLetters(l.topic, l.partition, l.offset, l.offset);
+  }
+  BulkOutput bulk;
+  absl::Status st = transform->ProcessBatch(records, NowMs(), &dims, &pending, &bulk);
+  if (!st.ok()) {
+    return absl::Status(
+        st.code(),
+        absl::StrCat("re-judging the records (nothing written): ", st.message(),
+                     absl::IsUnavailable(st) ? absl::StrCat(" — Redis at ", ro.host, ":", ro.port,
+                                                            " must answer (dimension rows)")
+                                             : ""));
+  }
+  RejudgeResult result;
+  if (bulk.docs > 0) {
+    JournalEntry entry;
+    entry.target = bulk.target;
+    entry.body = std::move(bulk.body);
+    entry.doc_count = bulk.docs;
+    pending.SetJournal(std::move(entry));
+    result.documents = bulk.docs;
+  }
+  RTDW_ASSIGN_OR_RETURN(CommitResult committed, store.CommitReplacingDeadLetters(seqs, &pending));
+  result.journal_seq = committed.journal_seq;
+  for (uint64_t seq : committed.dead_letter_seqs) {
+    RTDW_ASSIGN_OR_RETURN(DeadLetter l, store.GetDeadLetter(seq));
+    result.dead_again.emplace_back(seq, ParseLetter(l.line).reason);
+  }
+  return result;
+}
+
+}  // namespace
 
 int DeadLetterRetry(const Globals& g, const DeadLetterSeqArgs& a, Out& out) {
   int code;
@@ -495,14 +727,33 @@ int DeadLetterRetry(const Globals& g, const DeadLetterSeqArgs& a, Out& out) {
   JournalEntry entry;
   std::vector<uint64_t> requeue;
   std::set<std::string> indices;
+  std::vector<Rejudge> rejudge;
   Value skipped(rapidjson::kArrayType);
   for (const auto& l : letters) {
     ParsedLetter p = ParseLetter(l.line);
     std::string why;
+    Rejudge rj;
     if (!p.ok) {
       why = "not a JSON dead letter";
-    } else if (p.reason != "es_rejected") {
-      why = absl::StrCat("reason ", p.reason, " is not an ES item");
+    } else if (RejudgedReason(p.reason)) {
+      if (!p.has_raw || p.truncated) {
+        why = "the record was not kept whole (raw missing or truncated)";
+      } else if (!ParseRtdwSrc(p.src, &rj.topic, &rj.partition, &rj.offset)) {
+        why = "no source position (src)";
+      } else if (!g.config) {
+        why = absl::StrCat("re-judging a ", p.reason,
+                           " record needs --config (the job's settings and Redis)");
+      } else {
+        rj.seq = l.seq;
+        rj.raw = std::move(p.raw);
+        rj.reason = p.reason;
+        rejudge.push_back(std::move(rj));
+        continue;
+      }
+    } else if (p.reason != ReasonCode(Reason::kEsRejected)) {
+      why = absl::StrCat("reason ", p.reason,
+                         ": the record itself is refused; judging it again gives the same answer "
+                         "(fix the producer and send it again, or drop the letter)");
     } else if (p.index.empty() || p.id.empty() || !p.has_raw) {
       why = "no index, id or raw document";
     } else if (p.truncated) {
@@ -532,6 +783,12 @@ int DeadLetterRetry(const Globals& g, const DeadLetterSeqArgs& a, Out& out) {
     if (!seq.ok()) return Failed(out, seq.status());
     journal_seq = *seq;
   }
+  std::optional<RejudgeResult> rj;
+  if (!rejudge.empty()) {
+    auto r = RejudgeLetters(g, **store, rejudge);
+    if (!r.ok()) return Failed(out, r.status());
+    rj = std::move(r).value();
+  }
   absl::Status cs = (*store)->Close();
   if (!cs.ok()) return Failed(out, cs);
   out.Set("job", out.Str(g.job));
@@ -539,16 +796,54 @@ int DeadLetterRetry(const Globals& g, const DeadLetterSeqArgs& a, Out& out) {
   for (uint64_t s : requeue) rq.PushBack(U64(s), out.alloc());
   out.Set("requeued", std::move(rq));
   out.Set("journal_seq", journal_seq ? U64(*journal_seq) : Null());
+  Value rjv(rapidjson::kObjectType);
+  {
+    Value seqs(rapidjson::kArrayType), again(rapidjson::kArrayType);
+    std::map<std::string, uint64_t> by_reason;
+    for (const auto& l : rejudge) seqs.PushBack(U64(l.seq), out.alloc());
+    if (rj) {
+      for (const auto& [seq, reason] : rj->dead_again) {
+        Value v(rapidjson::kObjectType);
+        out.Set(&v, "seq", U64(seq));
+        out.Set(&v, "reason", out.Str(reason));
+        again.PushBack(v, out.alloc());
+        ++by_reason[reason];
+      }
+    }
+    const uint64_t accepted = rejudge.size() - (rj ? rj->dead_again.size() : 0);
+    out.Set(&rjv, "letters", std::move(seqs));
+    out.Set(&rjv, "accepted", U64(accepted));
+    out.Set(&rjv, "documents", U64(rj ? rj->documents : 0));
+    out.Set(&rjv, "journal_seq", rj && rj->journal_seq ? U64(*rj->journal_seq) : Null());
+    out.Set(&rjv, "dead_again", std::move(again));
+    if (!rejudge.empty()) {
+      std::string reasons;
+      ByReason(out, by_reason, &reasons);
+      out.text() << g.job << ": judged " << rejudge.size()
+                 << " dead-lettered records again (with the current settings and clock): "
+                 << accepted << " accepted";
+      if (rj && rj->journal_seq) {
+        out.text() << ", " << rj->documents << " documents owed as journal entry "
+                   << *rj->journal_seq;
+      }
+      if (rj && !rj->dead_again.empty()) {
+        out.text() << "; " << rj->dead_again.size() << " refused again (" << reasons
+                   << "): fix the cause first";
+      }
+      out.text() << "\n";
+    }
+  }
+  out.Set("rejudged", std::move(rjv));
   out.Set("skipped", std::move(skipped));
   Value nf(rapidjson::kArrayType);
   for (uint64_t s : not_found) nf.PushBack(U64(s), out.alloc());
   out.Set("not_found", std::move(nf));
-  out.text() << g.job << ": re-queued " << requeue.size() << " dead letters";
-  if (journal_seq) {
-    out.text() << " as journal entry " << *journal_seq
-               << " (delivered by the daemon's start or `rtdw journal replay`)";
-  }
+  out.text() << g.job << ": re-queued " << requeue.size() << " rejected ES documents";
+  if (journal_seq) out.text() << " as journal entry " << *journal_seq;
   out.text() << "\n";
+  if (journal_seq || (rj && rj->journal_seq)) {
+    out.text() << "  delivered by the daemon's next start or `rtdw journal replay`\n";
+  }
   if (!not_found.empty()) {
     out.Fail(absl::StrCat("no dead letter ", absl::StrJoin(not_found, ", ")));
     return kExitFailed;
@@ -620,6 +915,11 @@ absl::Status ScanDauIndex(
   absl::Status s = es.ForEachDocument(index, "mid", kDauFields, counted);
   if (absl::IsInvalidArgument(s) && !any) {
     s = es.ForEachDocument(index, "mid.keyword", kDauFields, fn);
+    // Neither is mapped: no document of the index has a `mid` (e.g. an index made by hand whose
+    // every write was refused), so it holds no DAU document.
+    if (absl::IsInvalidArgument(s) && absl::StrContains(s.message(), "No mapping found")) {
+      return absl::OkStatus();
+    }
   }
   return s;
 }
@@ -690,87 +990,155 @@ int DedupRestore(const Globals& g, const DayArgs& a, Out& out) {
   return kExitOk;
 }
 
+namespace {
+
+// A DAU day's de-dup state, ES index, journal and dead letters, compared (verify, dedup forget).
+struct DayCheck {
+  std::string index;
+  // mid -> the winner's source partition and (ts, offset), across partitions (§4's winner).
+  std::unordered_map<std::string, std::pair<int32_t, DedupValue>> state;
+  std::unordered_set<std::string> owed;           // ids the journal still owes the index
+  std::unordered_map<std::string, int64_t> docs;  // ES: id -> ts
+  bool index_missing = false;
+  uint64_t owed_count = 0;
+  std::vector<std::string> missing_in_es, missing_in_state, ts_mismatch, dead_lettered;
+  uint64_t letters = 0;                               // dead letters of the day
+  std::map<std::string, uint64_t> letters_by_reason;  // of those
+  bool differs() const {
+    return !missing_in_es.empty() || !missing_in_state.empty() || !ts_mismatch.empty() ||
+           !dead_lettered.empty();
+  }
+};
+
+// The zone DAU days are in: the config's jobs.time_zone, else its documented default.
+absl::TimeZone DauZone(const Globals& g) {
+  if (g.config) return g.config->jobs.dau.tz;
+  absl::TimeZone tz;
+  if (!absl::LoadTimeZone("Asia/Shanghai", &tz)) tz = absl::UTCTimeZone();
+  return tz;
+}
+
+absl::Status CheckDauDay(const Globals& g, const StateStore& store, DayNumber day, DayCheck* c) {
+  RTDW_RETURN_IF_ERROR(
+      store.ScanDedupDay(day, [&](int32_t partition, std::string_view mid, const DedupValue& v) {
+        auto [it, inserted] = c->state.try_emplace(std::string(mid), partition, v);
+        if (!inserted && DedupBeats(v, it->second.second)) it->second = {partition, v};
+        return true;
+      }));
+  RTDW_ASSIGN_OR_RETURN(std::vector<JournalEntry> entries, store.ListJournal(true));
+  for (const auto& e : entries) {
+    RTDW_ASSIGN_OR_RETURN(auto actions, ParseJournalActions(e.body));
+    for (const auto& act : actions) {
+      if (act.index == c->index) c->owed.insert(act.id);
+    }
+  }
+  RTDW_ASSIGN_OR_RETURN(std::unique_ptr<EsAccess> es, ConnectEs(g.es));
+  absl::Status s = ScanDauIndex(*es, c->index, [&](std::string_view id, std::string_view source) {
+    // A document without its lineage cannot have come from rtdw: it never matches the state.
+    std::optional<DauDocumentSource> d = ParseDauDocumentSource(source);
+    c->docs.emplace(std::string(id), d ? d->ts_ms : INT64_MIN);
+    return absl::OkStatus();
+  });
+  if (absl::IsNotFound(s)) {
+    c->index_missing = true;
+  } else if (!s.ok()) {
+    return s;
+  }
+  // The day's dead letters: records refused as late / future whose ts falls on the day (their
+  // best record per mid), and documents of the day's index ES refused.
+  const absl::TimeZone tz = DauZone(g);
+  std::unordered_map<std::string, int64_t> lettered;  // mid -> smallest ts among its letters
+  std::unordered_set<std::string> rejected;
+  RTDW_ASSIGN_OR_RETURN(std::vector<DeadLetter> letters, store.ListDeadLetters());
+  for (const auto& l : letters) {
+    ParsedLetter p = ParseLetter(l.line);
+    if (!p.ok) continue;
+    if (p.reason == ReasonCode(Reason::kEsRejected)) {
+      if (p.index != c->index) continue;
+      ++c->letters;
+      ++c->letters_by_reason[p.reason];
+      rejected.insert(p.id);
+      continue;
+    }
+    if (p.reason != ReasonCode(Reason::kLate) && p.reason != ReasonCode(Reason::kFuture)) continue;
+    JsonParser parser(JsonLimits{0, kMaxSupportedJsonDepth});
+    if (!p.has_raw || parser.Parse(p.raw) != JsonStatus::kOk || !parser.root().IsObject()) continue;
+    const JsonValue *mid = parser.root().Find("mid"), *ts = parser.root().Find("ts");
+    if (mid == nullptr || !mid->IsString() || ts == nullptr || !ts->IsInt64()) continue;
+    const absl::CivilDay cd = CivilDayOf(ts->GetInt64(), tz);
+    if (static_cast<DayNumber>(cd.year() * 10000 + cd.month() * 100 + cd.day()) != day) continue;
+    ++c->letters;
+    ++c->letters_by_reason[p.reason];
+    auto [it, inserted] = lettered.try_emplace(std::string(mid->text()), ts->GetInt64());
+    if (!inserted) it->second = std::min(it->second, ts->GetInt64());
+  }
+  std::unordered_set<std::string> counted;
+  for (const auto& [mid, v] : c->state) {
+    auto it = c->docs.find(mid);
+    const bool is_owed = c->owed.count(mid) > 0;
+    if (is_owed) ++c->owed_count;
+    if (it == c->docs.end()) {
+      if (is_owed) continue;
+      if (rejected.count(mid)) {
+        c->dead_lettered.push_back(mid);
+        counted.insert(mid);
+      } else {
+        c->missing_in_es.push_back(mid);
+      }
+    } else if (it->second != v.second.ts_ms && !is_owed) {
+      c->ts_mismatch.push_back(mid);
+    }
+  }
+  for (const auto& [id, ts] : c->docs) {
+    if (!c->state.count(id)) c->missing_in_state.push_back(id);
+  }
+  // A letter holds back a document when its record would be the day's winner of its mid.
+  for (const auto& [mid, ts] : lettered) {
+    if (counted.count(mid) || c->owed.count(mid)) continue;
+    auto it = c->docs.find(mid);
+    if (it == c->docs.end() || it->second > ts) c->dead_lettered.push_back(mid);
+  }
+  for (auto* v : {&c->missing_in_es, &c->missing_in_state, &c->ts_mismatch, &c->dead_lettered}) {
+    std::sort(v->begin(), v->end());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 int Verify(const Globals& g, const DayArgs& a, Out& out) {
   std::string job = g.job.empty() ? "dau" : g.job;
   auto day = ParseDay(a.day);
   if (!day.ok()) return Usage(out, Msg(day.status()));
-  std::string index = g.dau_index_prefix + a.day;
+  DayCheck c;
+  c.index = g.dau_index_prefix + a.day;
   out.Set("job", out.Str(job));
   out.Set("day", out.Str(a.day));
-  out.Set("index", out.Str(index));
+  out.Set("index", out.Str(c.index));
   auto error = [&](const absl::Status& s) {
     out.Set("status", out.Str("error"));
     return Failed(out, s);
   };
-  // The state: mid -> winning ts (across partitions, the docs/FORMATS.md §4 winner).
   Globals gj = g;
   gj.job = job;
   auto jobs = JobsToRead(gj);
   if (!jobs.ok()) return error(jobs.status());
   auto store = OpenRead(g, job);
   if (!store.ok()) return error(store.status());
-  std::unordered_map<std::string, DedupValue> state;
-  absl::Status s =
-      (*store)->ScanDedupDay(*day, [&](int32_t, std::string_view mid, const DedupValue& v) {
-        auto [it, inserted] = state.emplace(std::string(mid), v);
-        if (!inserted && DedupBeats(v, it->second)) it->second = v;
-        return true;
-      });
-  if (!s.ok()) return error(s);
-  // What the journal still owes ES for this index.
-  std::unordered_set<std::string> owed;
-  auto entries = (*store)->ListJournal(true);
-  if (!entries.ok()) return error(entries.status());
-  for (const auto& e : *entries) {
-    auto actions = ParseJournalActions(e.body);
-    if (!actions.ok()) return error(actions.status());
-    for (const auto& act : *actions) {
-      if (act.index == index) owed.insert(act.id);
-    }
-  }
-  // ES.
-  auto es = ConnectEs(g.es);
-  if (!es.ok()) return error(es.status());
-  bool index_missing = false;
-  std::unordered_map<std::string, int64_t> docs;
-  {
-    s = ScanDauIndex(**es, index, [&](std::string_view id, std::string_view source) {
-      // A document without its lineage cannot have come from rtdw: it never matches the state.
-      std::optional<DauDocumentSource> d = ParseDauDocumentSource(source);
-      docs.emplace(std::string(id), d ? d->ts_ms : INT64_MIN);
-      return absl::OkStatus();
-    });
-    if (absl::IsNotFound(s)) {
-      index_missing = true;
-    } else if (!s.ok()) {
-      return error(s);
-    }
-  }
-  std::vector<std::string> missing_in_es, missing_in_state, ts_mismatch;
-  uint64_t owed_count = 0;
-  for (const auto& [mid, v] : state) {
-    auto it = docs.find(mid);
-    bool is_owed = owed.count(mid) > 0;
-    if (is_owed) ++owed_count;
-    if (it == docs.end()) {
-      if (!is_owed) missing_in_es.push_back(mid);
-    } else if (it->second != v.ts_ms && !is_owed) {
-      ts_mismatch.push_back(mid);
-    }
-  }
-  for (const auto& [id, ts] : docs) {
-    if (!state.count(id)) missing_in_state.push_back(id);
-  }
-  for (auto* v : {&missing_in_es, &missing_in_state, &ts_mismatch}) std::sort(v->begin(), v->end());
-  bool differs = !missing_in_es.empty() || !missing_in_state.empty() || !ts_mismatch.empty();
+  if (absl::Status s = CheckDauDay(g, **store, *day, &c); !s.ok()) return error(s);
+  const bool differs = c.differs();
   out.Set("status", out.Str(differs ? "differs" : "ok"));
-  out.Set("index_exists", Value(!index_missing));
-  out.Set("state_mids", U64(state.size()));
-  out.Set("es_docs", U64(docs.size()));
-  out.Set("owed_by_journal", U64(owed_count));
-  out.Set("missing_in_es", U64(missing_in_es.size()));
-  out.Set("missing_in_state", U64(missing_in_state.size()));
-  out.Set("ts_mismatch", U64(ts_mismatch.size()));
+  out.Set("index_exists", Value(!c.index_missing));
+  out.Set("state_mids", U64(c.state.size()));
+  out.Set("es_docs", U64(c.docs.size()));
+  out.Set("owed_by_journal", U64(c.owed_count));
+  out.Set("missing_in_es", U64(c.missing_in_es.size()));
+  out.Set("missing_in_state", U64(c.missing_in_state.size()));
+  out.Set("ts_mismatch", U64(c.ts_mismatch.size()));
+  out.Set("dead_lettered", U64(c.dead_lettered.size()));
+  std::string reasons;
+  out.Set("dead_letters", U64(c.letters));
+  out.Set("dead_letters_by_reason", ByReason(out, c.letters_by_reason, &reasons));
   Value samples(rapidjson::kObjectType);
   auto sample = [&](const char* key, const std::vector<std::string>& ids) {
     Value arr(rapidjson::kArrayType);
@@ -779,14 +1147,16 @@ int Verify(const Globals& g, const DayArgs& a, Out& out) {
     }
     out.Set(&samples, key, std::move(arr));
   };
-  sample("missing_in_es", missing_in_es);
-  sample("missing_in_state", missing_in_state);
-  sample("ts_mismatch", ts_mismatch);
+  sample("missing_in_es", c.missing_in_es);
+  sample("missing_in_state", c.missing_in_state);
+  sample("ts_mismatch", c.ts_mismatch);
+  sample("dead_lettered", c.dead_lettered);
   out.Set("samples", std::move(samples));
   out.text() << job << " " << a.day << ": " << (differs ? "DIFFERS" : "ok") << " — state "
-             << state.size() << " mids, " << index << " " << docs.size() << " documents"
-             << (index_missing ? " (no such index)" : "") << ", " << owed_count
-             << " still owed by the journal\n";
+             << c.state.size() << " mids, " << c.index << " " << c.docs.size() << " documents"
+             << (c.index_missing ? " (no such index)" : "") << ", " << c.owed_count
+             << " still owed by the journal, " << c.letters << " dead letters of the day"
+             << (reasons.empty() ? "" : " (" + reasons + ")") << "\n";
   auto list = [&](const char* what, const std::vector<std::string>& ids) {
     if (ids.empty()) return;
     out.text() << "  " << what << ": " << ids.size() << " (e.g. ";
@@ -795,11 +1165,100 @@ int Verify(const Globals& g, const DayArgs& a, Out& out) {
     }
     out.text() << ")\n";
   };
-  list("in state, not in ES (lost)", missing_in_es);
-  list("in ES, not in state", missing_in_state);
-  list("different ts", ts_mismatch);
+  list("in state, not in ES (lost: `rtdw dedup forget --missing-in-es` repairs)", c.missing_in_es);
+  list("in ES, not in state", c.missing_in_state);
+  list("different ts", c.ts_mismatch);
+  list(
+      "documents held back by dead letters (`rtdw deadletter list --summary`; fix the cause, "
+      "then `rtdw deadletter retry`)",
+      c.dead_lettered);
   if (differs) {
-    out.Fail(absl::StrCat("state and ", index, " differ"));
+    out.Fail(absl::StrCat("state and ", c.index, " differ"));
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+int DedupForget(const Globals& g, const ForgetArgs& a, Out& out) {
+  std::string job = g.job.empty() ? "dau" : g.job;
+  auto day = ParseDay(a.day);
+  if (!day.ok()) return Usage(out, Msg(day.status()));
+  if (a.mids.empty() == !a.missing_in_es) {
+    return Usage(out, "dedup forget needs --mid M (repeatable) or --missing-in-es, not both");
+  }
+  out.Set("job", out.Str(job));
+  out.Set("day", out.Str(a.day));
+  auto store = OpenWrite(g, job);
+  if (!store.ok()) return Failed(out, store.status());
+  DayCheck c;
+  c.index = g.dau_index_prefix + a.day;
+  std::vector<std::string> mids = a.mids;
+  if (a.missing_in_es) {
+    if (absl::Status s = CheckDauDay(g, **store, *day, &c); !s.ok()) return Failed(out, s);
+    mids = c.missing_in_es;
+  } else {
+    absl::Status s = (*store)->ScanDedupDay(
+        *day, [&](int32_t partition, std::string_view mid, const DedupValue& v) {
+          auto [it, inserted] = c.state.try_emplace(std::string(mid), partition, v);
+          if (!inserted && DedupBeats(v, it->second.second)) it->second = {partition, v};
+          return true;
+        });
+    if (!s.ok()) return Failed(out, s);
+  }
+  const std::string topic = g.config ? g.config->jobs.dau.source_topic : "DWD_PAGE_LOG_TOPIC";
+  PendingBatch batch = (*store)->NewBatch();
+  std::map<int32_t, int64_t> rewind;  // partition -> the earliest forgotten winner's offset
+  Value forgotten(rapidjson::kArrayType), not_found(rapidjson::kArrayType);
+  for (const auto& mid : mids) {
+    auto it = c.state.find(mid);
+    if (it == c.state.end()) {
+      not_found.PushBack(out.Str(mid), out.alloc());
+      continue;
+    }
+    const auto& [partition, v] = it->second;
+    if (absl::Status s = batch.DeleteDedup(*day, partition, mid); !s.ok()) return Failed(out, s);
+    auto [r, inserted] = rewind.try_emplace(partition, v.offset);
+    if (!inserted) r->second = std::min(r->second, v.offset);
+    Value f(rapidjson::kObjectType);
+    out.Set(&f, "mid", out.Str(mid));
+    out.Set(&f, "partition", Value(partition));
+    out.Set(&f, "offset", I64(v.offset));
+    out.Set(&f, "ts", I64(v.ts_ms));
+    forgotten.PushBack(f, out.alloc());
+  }
+  Value rewound(rapidjson::kArrayType);
+  if (!a.no_rewind) {
+    for (const auto& [partition, offset] : rewind) {
+      auto stored = (*store)->GetOffset(topic, partition);
+      if (!stored.ok()) return Failed(out, stored.status());
+      if (stored->has_value() && **stored <= offset) continue;  // not read that far yet
+      if (absl::Status s = batch.SetOffset(topic, partition, offset); !s.ok()) {
+        return Failed(out, s);
+      }
+      Value r(rapidjson::kObjectType);
+      out.Set(&r, "topic", out.Str(topic));
+      out.Set(&r, "partition", Value(partition));
+      out.Set(&r, "previous", stored->has_value() ? I64(**stored) : Null());
+      out.Set(&r, "offset", I64(offset));
+      rewound.PushBack(r, out.alloc());
+    }
+  }
+  if (!batch.empty()) {
+    auto committed = (*store)->Commit(std::move(batch));
+    if (!committed.ok()) return Failed(out, committed.status());
+  }
+  absl::Status cs = (*store)->Close();
+  if (!cs.ok()) return Failed(out, cs);
+  const size_t n_forgotten = forgotten.Size(), n_not_found = not_found.Size(),
+               n_rewound = rewound.Size();
+  out.Set("forgotten", std::move(forgotten));
+  out.Set("not_found", std::move(not_found));
+  out.Set("rewound", std::move(rewound));
+  out.text() << job << " " << a.day << ": forgot the de-dup slots of " << n_forgotten
+             << " mids; rewound " << n_rewound << " partitions of " << topic
+             << " to their earliest winning record: the next start writes their documents again\n";
+  if (n_not_found > 0) {
+    out.Fail(absl::StrCat(n_not_found, " of the given mids have no de-dup slot on ", a.day));
     return kExitFailed;
   }
   return kExitOk;

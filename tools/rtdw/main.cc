@@ -153,9 +153,15 @@ int main(int argc, char** argv) {
   auto* dl_list = deadletter->add_subcommand("list", "dead letters in seq order");
   dl_list->add_option("--after", dl_list_args.after, "only seqs after this one");
   dl_list->add_option("--limit", dl_list_args.limit, "at most this many");
+  dl_list->add_flag("--summary", dl_list_args.summary, "only the counts by reason");
+  dl_list->add_flag("--from-topic", dl_list_args.from_topic,
+                    "split jobs: read their letters from the dead-letter topic (needs --config "
+                    "or --brokers)");
   DeadLetterSeqArgs dl_retry_args;
   auto* dl_retry = deadletter->add_subcommand(
-      "retry", "re-queue rejected ES items (reason es_rejected) as a new journal entry");
+      "retry",
+      "re-queue rejected ES items (es_rejected) as a new journal entry, and re-judge late, future "
+      "and join_expired records with the job's current settings and clock (needs --config)");
   dl_retry->add_option("--seq", dl_retry_args.seqs, "only these (repeatable; default: all)");
   DeadLetterSeqArgs dl_drop_args;
   auto* dl_drop = deadletter->add_subcommand("drop", "delete dead letters");
@@ -174,6 +180,19 @@ int main(int argc, char** argv) {
   dedup_restore->add_option("--partition", restore_args.partitions,
                             "only these source partitions (repeatable)");
   dedup_restore->add_option("--es-url", es_url, "ES URL(s), comma-separated (default: config)");
+
+  ForgetArgs forget_args;
+  auto* dedup_forget = dedup->add_subcommand(
+      "forget",
+      "forget de-dup slots of a day (mids lost from ES) and rewind their partitions, so that the "
+      "next run writes those documents again (job dau by default)");
+  dedup_forget->add_option("--day", forget_args.day, "yyyy-mm-dd")->required();
+  dedup_forget->add_option("--mid", forget_args.mids, "a mid to forget (repeatable)");
+  dedup_forget->add_flag("--missing-in-es", forget_args.missing_in_es,
+                         "every mid verify reports lost (in the state, not in ES, not owed)");
+  dedup_forget->add_flag("--no-rewind", forget_args.no_rewind,
+                         "keep the stored offsets (the records must be read again otherwise)");
+  dedup_forget->add_option("--es-url", es_url, "ES URL(s), comma-separated (default: config)");
 
   // verify
   DayArgs verify_args;
@@ -282,6 +301,8 @@ int main(int argc, char** argv) {
     code = DeadLetterRetry(g, dl_retry_args, out);
   } else if (dl_drop->parsed()) {
     code = DeadLetterDrop(g, dl_drop_args, out);
+  } else if (dedup_forget->parsed()) {
+    code = DedupForget(g, forget_args, out);
   } else if (dedup_restore->parsed()) {
     code = DedupRestore(g, restore_args, out);
   } else if (verify->parsed()) {

@@ -20,15 +20,9 @@
 #include "tools/rtdw/cli.h"
 
 namespace rtdw::cli {
-namespace {
 
-using rapidjson::Value;
-
-Value Null() { return Value(rapidjson::kNullType); }
-
-// A consumer used only for metadata, watermarks and the group's committed offsets: it never
-// subscribes, assigns or commits.
-absl::StatusOr<std::unique_ptr<KafkaConsumer>> Connect(const Globals& g, const std::string& group) {
+absl::StatusOr<std::unique_ptr<KafkaConsumer>> ConnectKafka(const Globals& g,
+                                                            const std::string& group) {
   KafkaConsumerOptions o;
   o.brokers = g.kafka_brokers;
   o.group_id = group;
@@ -36,6 +30,16 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> Connect(const Globals& g, const s
   o.properties["enable.auto.commit"] = "false";
   o.log = [](int, std::string_view, std::string_view) {};  // failures come back as statuses
   return KafkaConsumer::Create(o);
+}
+
+namespace {
+
+using rapidjson::Value;
+
+Value Null() { return Value(rapidjson::kNullType); }
+
+absl::StatusOr<std::unique_ptr<KafkaConsumer>> Connect(const Globals& g, const std::string& group) {
+  return ConnectKafka(g, group);
 }
 
 // "2025-11-25T10:00:00Z" (RFC 3339, any offset) or epoch milliseconds.

@@ -26,7 +26,8 @@
 namespace rtdw {
 namespace {
 
-int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+// The wall clock that judges event time (max_future); tests may set it off (TestClockOffsetMs).
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()) + TestClockOffsetMs(); }
 
 }  // namespace
 
@@ -39,6 +40,7 @@ EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
       lag_(metrics, settings_.job),
       common_(metrics, settings_.job),
       problem_(settings_.job),
+      rejections_(settings_.job),
       group_mode_(config.kafka.group.has_value()) {
   const Labels job = {{"job", settings_.job}};
   documents_ = metrics_->GetCounter("rtdw_documents_total", "Documents journaled for ES", job);
@@ -104,7 +106,10 @@ void EsJobRunner::Cancel() {
 
 void EsJobRunner::SetProblem(std::string problem) { problem_.Set(std::move(problem)); }
 
-std::string EsJobRunner::HealthProblem() const { return problem_.Get(); }
+std::string EsJobRunner::HealthProblem() const {
+  std::string p = problem_.Get();
+  return p.empty() ? rejections_.Problem() : p;
+}
 
 size_t EsJobRunner::Backlog() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -178,6 +183,12 @@ bool EsJobRunner::DeliverOne(const JournalEntry& entry) {
       superseded_docs_->Add(report->superseded);
       common_.dead_letters->Add(report->rejected.size());
       es_rejected_->Add(report->rejected.size());
+      if (!report->rejected.empty()) {
+        const RejectedItem& r = report->rejected.front();
+        rejections_.Note(
+            entry.seq, report->docs, report->rejected.size(),
+            absl::StrCat(r.error_type, ": ", r.error_reason, " of ", r.index, "/", r.id), *done);
+      }
       delivery_seconds_->Observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       return true;
@@ -371,6 +382,7 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
     absl::Status st =
         transform_->ProcessBatch(batch_.records(), now_ms, dims_.get(), &pending, &out);
     if (st.ok()) {
+      pending.ResolveDeadLetters(batch_.records());  // records read again: their old letters
       std::map<TopicPartition, int64_t> next;
       for (const InputRecord& rec : batch_.records()) {
         auto& slot = next[{std::string(rec.topic), rec.partition}];

@@ -139,6 +139,8 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   KafkaLagTracker lag_;  // the job's thread feeds it
   JobMetrics common_;    // records in/out, dead letters, batches, batch latency
   JobProblem problem_;   // the /health line
+  // Documents ES refused: a warning each, a /health line while recent.
+  RejectionNotice rejections_;
   FaultPoints faults_;
 
   std::unique_ptr<StateStore> store_;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -43,6 +44,17 @@ class FaultPoints {
   std::string point_;
   std::atomic<int> countdown_{0};
 };
+
+// Test-only: `RTDW_TEST_CLOCK_OFFSET_S=N` (environment) moves the wall clock the ES jobs judge
+// event time by (`max_future`, watermark caps) N seconds (negative: a clock behind), as a machine
+// whose clock is wrong would. Unset (always, in production): 0.
+inline int64_t TestClockOffsetMs() {
+  static const int64_t offset = [] {
+    const char* v = getenv("RTDW_TEST_CLOCK_OFFSET_S");
+    return v == nullptr ? int64_t{0} : static_cast<int64_t>(atoll(v)) * 1000;
+  }();
+  return offset;
+}
 
 }  // namespace rtdw
 

@@ -4,6 +4,7 @@
 #ifndef RTDW_TOOLS_RTDWD_JOB_COMMON_H_
 #define RTDW_TOOLS_RTDWD_JOB_COMMON_H_
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -58,6 +59,29 @@ class JobProblem {
   const std::string job_;
   mutable std::mutex mu_;
   std::string problem_;  // guarded by mu_
+};
+
+// Documents Elasticsearch refused for good (es_rejected dead letters): each refusal is logged as
+// a warning, and the job's /health names them until kClearAfter has passed without a new one
+// (below RtdwJobDown's 5 minutes: one burst shows on /health and in the log without paging as a
+// job down; refusals that go on keep it). Thread-safe.
+class RejectionNotice {
+ public:
+  static constexpr std::chrono::minutes kClearAfter{4};
+  explicit RejectionNotice(std::string job) : job_(std::move(job)) {}
+  // `rejected` documents of journal entry `seq` (of `docs`) were refused; `example` is one ES
+  // error ("TYPE: reason" of index/id), `letter_seqs` their dead letters.
+  void Note(uint64_t seq, size_t docs, size_t rejected, std::string_view example,
+            const std::vector<uint64_t>& letter_seqs);
+  // The /health line while refusals are recent, else "".
+  std::string Problem() const;
+
+ private:
+  const std::string job_;
+  mutable std::mutex mu_;
+  std::chrono::steady_clock::time_point last_{};  // guarded by mu_
+  uint64_t count_ = 0;                            // since the line appeared; guarded by mu_
+  std::string example_;                           // guarded by mu_
 };
 
 // `<state.dir>/<job>` with the config's cache size, sync and the job's state fingerprint; the

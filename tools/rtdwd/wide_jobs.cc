@@ -1,6 +1,7 @@
 // The two ES jobs on the batch transaction driver (es_job.h): dau and order-wide.
 #include "core/dau_transform.h"
 #include "core/order_wide_transform.h"
+#include "tools/common/transform_options.h"
 #include "tools/rtdwd/es_job.h"
 #include "tools/rtdwd/jobs.h"
 
@@ -8,12 +9,6 @@ namespace rtdw {
 
 std::unique_ptr<JobRunner> MakeDauRunner(const Config& config, MetricsRegistry* metrics) {
   const DauJob& job = config.jobs.dau;
-  DauOptions o;
-  o.job = std::string(kJobDau);
-  o.index_prefix = job.index_prefix;
-  o.tz = job.tz;
-  o.max_future = job.max_future;
-  o.retention_days = config.dedup.retention_days;
   EsJobSettings s;
   s.job = std::string(kJobDau);
   s.source_topics = {job.source_topic};
@@ -22,19 +17,12 @@ std::unique_ptr<JobRunner> MakeDauRunner(const Config& config, MetricsRegistry* 
   s.dau_index_prefix = job.index_prefix;
   s.dedup_retention_days = config.dedup.retention_days;
   s.time_zone = job.tz;
-  return std::make_unique<EsJobRunner>(config, s, std::make_unique<DauTransform>(o), metrics);
+  return std::make_unique<EsJobRunner>(
+      config, s, std::make_unique<DauTransform>(DauTransformOptions(config)), metrics);
 }
 
 std::unique_ptr<JobRunner> MakeOrderWideRunner(const Config& config, MetricsRegistry* metrics) {
   const OrderWideJob& job = config.jobs.order_wide;
-  OrderWideOptions o;
-  o.job = std::string(kJobOrderWide);
-  o.order_topic = job.order_topic;
-  o.detail_topic = job.detail_topic;
-  o.index_prefix = job.index_prefix;
-  o.tz = job.tz;
-  o.join_ttl = job.join_ttl;
-  o.max_future = job.max_future;
   EsJobSettings s;
   s.job = std::string(kJobOrderWide);
   s.source_topics = {job.order_topic, job.detail_topic};
@@ -45,7 +33,8 @@ std::unique_ptr<JobRunner> MakeOrderWideRunner(const Config& config, MetricsRegi
   s.order_wide_index_prefix = job.index_prefix;
   s.idle_input = job.idle_input;
   s.time_zone = job.tz;
-  return std::make_unique<EsJobRunner>(config, s, std::make_unique<OrderWideTransform>(o), metrics);
+  return std::make_unique<EsJobRunner>(
+      config, s, std::make_unique<OrderWideTransform>(OrderWideTransformOptions(config)), metrics);
 }
 
 }  // namespace rtdw
