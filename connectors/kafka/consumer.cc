@@ -250,6 +250,8 @@ void KafkaConsumer::Rebalance(int err, void* opaque_list) {
   }
 }
 
+bool KafkaConsumer::AssignmentLost() const { return rd_kafka_assignment_lost(rk_) == 1; }
+
 absl::StatusOr<std::map<TopicPartition, int64_t>> KafkaConsumer::Committed(
     const std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout) {
   std::map<TopicPartition, int64_t> out;

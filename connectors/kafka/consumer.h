@@ -126,6 +126,10 @@ class KafkaConsumer {
   // Poll(). The listener must outlive the consumer.
   absl::Status Subscribe(const std::vector<std::string>& topics, RebalanceListener* listener);
   bool group_mode() const { return listener_ != nullptr; }
+  // Group mode, inside OnRevoked: true when the assignment is already lost (the coordinator
+  // dropped this member, e.g. after session.timeout.ms without a heartbeat): the partitions may
+  // belong to another member by now, and nothing may be written for them any more.
+  bool AssignmentLost() const;
   // The group's committed next offset per partition (absent: none committed). Synchronous.
   absl::StatusOr<std::map<TopicPartition, int64_t>> Committed(
       const std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout);

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "tools/common/config_values.h"
 
@@ -567,7 +568,32 @@ void Loader::LoadKafka(Section& s, KafkaConfig* kafka) {
                           {{"earliest", AutoOffsetReset::kEarliest},
                            {"latest", AutoOffsetReset::kLatest},
                            {"error", AutoOffsetReset::kError}});
+  const bool revoke_given =
+      s.Seconds("revoke_timeout", &kafka->revoke_timeout, {0, kDay, "seconds"});
   if (const toml::table* props = s.Table("properties")) LoadProperties(*props, "", kafka);
+  // A revoke runs inside the member's poll: it must end well before the group gives up on a
+  // member that does not poll (max.poll.interval.ms, librdkafka's default 300000).
+  int64_t max_poll_ms = 300000;
+  auto max_poll = kafka->properties.find("max.poll.interval.ms");
+  if (max_poll != kafka->properties.end()) {
+    const std::string* text = std::get_if<std::string>(&max_poll->second);
+    int64_t v = 0;
+    if (text != nullptr && absl::SimpleAtoi(*text, &v) && v > 0) max_poll_ms = v;
+  }
+  if (kafka->revoke_timeout.count() * 1000 * 2 > max_poll_ms) {
+    const toml::node* at = revoke_given ? s.Get("revoke_timeout") : nullptr;
+    std::string what =
+        Cat(IntText(kafka->revoke_timeout.count()), " s", revoke_given ? "" : " (the default)",
+            " is not well under max.poll.interval.ms (", IntText(max_poll_ms),
+            " ms): a revoke must end long before the group gives up on the member (expected at "
+            "most ",
+            IntText(max_poll_ms / 2000), " s, half of it)");
+    if (at != nullptr) {
+      Report(*at, "kafka.revoke_timeout", what);
+    } else {
+      Add(0, 1, Cat(file_, ":1: kafka.revoke_timeout: ", what));
+    }
+  }
 }
 
 void Loader::LoadProperties(const toml::table& t, const std::string& prefix, KafkaConfig* kafka) {

@@ -71,6 +71,10 @@ struct KafkaConfig {
   std::vector<HostPort> broker_list = {{"127.0.0.1", 9092}};
   std::optional<std::string> group;  // absent: assign mode, group.id "rtdw.<job>" for lag only
   AutoOffsetReset auto_offset_reset = AutoOffsetReset::kEarliest;
+  // Group mode: how long a revoke waits for the journal entries owed to ES before it gives the
+  // partitions up without them (fenced: never sent; the next owner processes their records again
+  // from the hand-over offset). At most half of max.poll.interval.ms (checked at load).
+  std::chrono::seconds revoke_timeout{10};
   // librdkafka properties passed through (none of the refused ones). Integer, float and boolean
   // TOML values are kept as their text; unquoted dotted keys are joined back ("linger.ms").
   std::map<std::string, KafkaProperty> properties;

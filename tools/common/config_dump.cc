@@ -140,6 +140,7 @@ std::string DumpConfig(const Config& c) {
     w.Comment("group absent: assign mode");
   }
   w.Str("auto_offset_reset", ToString(c.kafka.auto_offset_reset));
+  w.Int("revoke_timeout", c.kafka.revoke_timeout.count());
   w.Section("kafka.properties");
   for (const auto& [name, value] : c.kafka.properties) {
     if (const Secret* s = std::get_if<Secret>(&value)) {
