@@ -143,6 +143,30 @@ TEST(ConfigTest, MinimalFileLoadsWithEveryDefault) {
   EXPECT_EQ(c.NeededServices(), (ServiceNeeds{true, true, true}));
 }
 
+// kafka.revoke_timeout: a revoke runs inside the poll, so it must end well before the group gives
+// up on the member (max.poll.interval.ms); the error names the key and the bound.
+TEST(ConfigTest, RevokeTimeoutIsWellUnderMaxPollInterval) {
+  EXPECT_EQ(LoadOk(kMinimal).kafka.revoke_timeout, std::chrono::seconds(10));
+  const std::string rest = "[redis]\n[es]\n[state]\n[jobs]\n";
+  EXPECT_EQ(LoadOk("[kafka]\nrevoke_timeout = 150\n" + rest).kafka.revoke_timeout,
+            std::chrono::seconds(150));
+  EXPECT_THAT(Problems("[kafka]\nrevoke_timeout = 151\n" + rest),
+              ElementsAre("t.toml:2: kafka.revoke_timeout: 151 s is not well under "
+                          "max.poll.interval.ms (300000 ms): a revoke must end long before the "
+                          "group gives up on the member (expected at most 150 s, half of it)"));
+  EXPECT_THAT(Problems("[kafka]\nrevoke_timeout = -1\n" + rest),
+              ElementsAre(HasSubstr("kafka.revoke_timeout: negative value -1")));
+  // The default against a short max.poll.interval.ms: reported too (no line of its own).
+  EXPECT_THAT(Problems("[kafka]\n[kafka.properties]\n\"max.poll.interval.ms\" = 15000\n" + rest),
+              ElementsAre(HasSubstr("t.toml:1: kafka.revoke_timeout: 10 s (the default) is not "
+                                    "well under max.poll.interval.ms (15000 ms)")));
+  EXPECT_EQ(LoadOk("[kafka]\nrevoke_timeout = 5\n[kafka.properties]\n"
+                   "\"max.poll.interval.ms\" = 15000\n" +
+                   rest)
+                .kafka.revoke_timeout,
+            std::chrono::seconds(5));
+}
+
 TEST(ConfigTest, ValidFullFile) {
   Config c = LoadOk(R"(
 [kafka]
@@ -263,8 +287,8 @@ TEST(ConfigTest, LibrdkafkaPropertyInKafkaPointsAtProperties) {
   std::vector<std::string> p =
       Problems("[kafka]\n\"security.protocol\" = \"SSL\"\n[redis]\n[es]\n[state]\n[jobs]\n");
   EXPECT_THAT(p, ElementsAre("t.toml:2: kafka.\"security.protocol\": unknown key (known keys: "
-                             "brokers, group, auto_offset_reset, properties; librdkafka properties "
-                             "go in [kafka.properties])"));
+                             "brokers, group, auto_offset_reset, revoke_timeout, properties; "
+                             "librdkafka properties go in [kafka.properties])"));
 }
 
 TEST(ConfigTest, UnknownSections) {

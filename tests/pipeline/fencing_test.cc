@@ -85,8 +85,7 @@ std::string CompareWinners(PipelineStack& stack, const std::map<std::string, Win
     if (d.HasParseError() || !d.HasMember("ts") || !d["ts"].IsInt64() ||
         d["ts"].GetInt64() != w.ts || !d.HasMember("rtdw_src") || !d["rtdw_src"].IsString() ||
         src != d["rtdw_src"].GetString() || !d.HasMember("mid") || mid != d["mid"].GetString()) {
-      absl::StrAppend(&diff, mid, " is ", it->second, " (expected ts ", w.ts, " from ", src,
-                      "); ");
+      absl::StrAppend(&diff, mid, " is ", it->second, " (expected ts ", w.ts, " from ", src, "); ");
     }
   }
   return diff;
@@ -167,6 +166,55 @@ TEST(FencingTest, StoppedMemberNeverOverwritesTheNewOwnersWinner) {
   EXPECT_EQ(CompareWinners(stack, expected), "");
 }
 
+// The rebalance never waits on ES: B joins while ES refuses everything A owes. A's revoke waits
+// kafka.revoke_timeout (2 s), fences its entry and lets the group move on; once ES recovers, the
+// partition's owner (whichever member the group chose) delivers the winners.
+TEST(FencingTest, RevokeDuringAnOutageIsBoundedAndFences) {
+  StackOptions o;
+  o.partitions = 1;
+  o.batch_max_records = 100;
+  PipelineStack stack(o);
+  ASSERT_TRUE(stack.Start().ok());
+  Fixture f(&stack);
+  ASSERT_EQ(f.SetFaults("{\"bulk_item_429_fraction\":1.0}"), 0);
+  std::map<std::string, Winner> expected;
+  std::vector<std::string> values, keys;
+  for (int m = 0; m < kMids; ++m) {
+    values.push_back(Page(m, kNoon + 1000 * m));
+    keys.push_back(absl::StrCat("mid-", m));
+    expected[absl::StrCat("mid-", m)] = Winner{kNoon + 1000 * m, m};
+  }
+  ASSERT_TRUE(ProduceAll(stack.kafka().bootstrap(), "DWD_PAGE_LOG_TOPIC", values, keys).ok());
+  const std::map<std::string, std::string> props = {{"session.timeout.ms", "6000"},
+                                                    {"heartbeat.interval.ms", "500"}};
+  const std::string kafka_lines = "group = \"fence\"\nrevoke_timeout = 2";
+  auto config_a = stack.WriteInstanceConfig("a", {"dau"}, kafka_lines, props);
+  auto config_b = stack.WriteInstanceConfig("b", {"dau"}, kafka_lines, props);
+  ASSERT_TRUE(config_a.ok() && config_b.ok());
+  auto a = stack.StartInstance(*config_a, "a.log");
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(f.WaitLog("a.log", "dau: group gives 1 partitions")) << stack.LogTail("a.log");
+  ASSERT_TRUE(f.WaitLog("a.log", "bulk: re-sending")) << stack.LogTail("a.log");
+  auto b = stack.StartInstance(*config_b, "b.log");
+  ASSERT_TRUE(b.ok());
+  // ES still refuses: the rebalance completes all the same.
+  ASSERT_TRUE(f.WaitLog("a.log",
+                        "dau: fenced 1 owed journal entries (10 documents) at the revoke "
+                        "(kafka.revoke_timeout 2 s passed)"))
+      << stack.LogTail("a.log");
+  ASSERT_TRUE(f.WaitLog("b.log", "dau: group gives")) << stack.LogTail("b.log");
+  ASSERT_TRUE(f.WaitLog("a.log", "dau: group gives", 2)) << stack.LogTail("a.log");
+  ASSERT_EQ(f.SetFaults("{\"bulk_item_429_fraction\":0.0}"), 0);
+  std::string diff = "not compared";
+  for (int i = 0; i < 240 && !diff.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    diff = CompareWinners(stack, expected);
+  }
+  EXPECT_EQ(diff, "") << stack.LogTail("a.log") << stack.LogTail("b.log");
+  EXPECT_EQ((*a)->Stop(std::chrono::seconds(30)), 0) << stack.LogTail("a.log");
+  EXPECT_EQ((*b)->Stop(std::chrono::seconds(30)), 0) << stack.LogTail("b.log");
+}
+
 // Lone -> group: a lone daemon commits its lag-monitoring offsets (group "rtdw.dau") before ES
 // acknowledges; killed owing entries and restarted with kafka.group = "rtdw" (the same group
 // id), it must deliver them before joining — the group's offset is past their records.
@@ -198,8 +246,8 @@ TEST(FencingTest, LoneToGroupSwitchDeliversWhatIsOwedFirst) {
   (*first)->Kill9();
 
   ASSERT_EQ(f.SetFaults("{\"bulk_item_429_fraction\":0.0}"), 0);
-  auto group = stack.WriteInstanceConfig("m", {"dau"}, "group = \"rtdw\"",
-                                         {{"session.timeout.ms", "6000"}});
+  auto group =
+      stack.WriteInstanceConfig("m", {"dau"}, "group = \"rtdw\"", {{"session.timeout.ms", "6000"}});
   ASSERT_TRUE(group.ok());
   CommandResult second =
       RunCommand({BinDir() + "/rtdwd", "--config", *group, "--exit-when-idle", "1.5"},

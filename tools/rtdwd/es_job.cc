@@ -189,8 +189,8 @@ absl::Status EsJobRunner::MaySend(uint64_t seq) {
   }
   if (owed == nullptr || fencing_ || !owning_ || owed->epoch != assignment_epoch_) {
     may_not_ = MayNot::kFenced;
-    return absl::AbortedError(absl::StrCat("journal entry ", seq,
-                                           " is fenced: its partitions were taken away"));
+    return absl::AbortedError(
+        absl::StrCat("journal entry ", seq, " is fenced: its partitions were taken away"));
   }
   if (std::chrono::steady_clock::now() >= lease_until_) {
     may_not_ = MayNot::kLease;
@@ -580,6 +580,14 @@ void EsJobRunner::DeliveryLoop() {
     }
     cv_.notify_all();
     if (done == Delivered::kCancelled) return;  // the entry stays in the journal
+    if (done == Delivered::kFenced) {
+      // OnRevoked takes the entry away; at a stop it stays in the journal, unsent.
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] {
+        return delivery_stop_ || owed_.empty() || owed_.front().entry.seq != entry.seq;
+      });
+      if (!owed_.empty() && owed_.front().entry.seq == entry.seq) return;
+    }
   }
 }
 
@@ -662,12 +670,28 @@ void EsJobRunner::DropOldDedupDays() {
 
 absl::Status EsJobRunner::Stop() {
   stop_.Begin(std::chrono::steady_clock::now() + config_.shutdown.timeout);  // if not begun yet
+  std::vector<std::string> given_up;
+  if (!given_up_.empty()) given_up.push_back(given_up_);
+  // Group mode: leave the group first. Its revoke (OnRevoked) delivers what is owed while the
+  // group still counts this member as the owner (bounded by kafka.revoke_timeout and the stop's
+  // deadline) and writes the hand-over; nothing is sent once the partitions are given up. An
+  // unreachable coordinator is not waited for past the deadline.
+  if (group_mode_ && consumer_) {
+    if (auto st = consumer_->Close(stop_.deadline()); !st.ok()) {
+      given_up.push_back(absl::StrCat("did not leave consumer group ", *config_.kafka.group, ".",
+                                      settings_.job, " (", std::string(st.message()),
+                                      "): its partitions move after session.timeout.ms"));
+    }
+    consumer_.reset();  // within the stop (connectors/kafka/destroy.h)
+  }
   // Deliver what is owed until the stop's deadline; what is left stays owed, safely.
   {
     std::unique_lock<std::mutex> lock(mu_);
     delivery_stop_ = true;
     cv_.notify_all();
-    cv_.wait_until(lock, stop_.deadline(), [this] { return owed_.empty() || cancel_.load(); });
+    // (Group mode: once the group is left, nothing more is delivered.)
+    cv_.wait_until(lock, stop_.deadline(),
+                   [this] { return owed_.empty() || cancel_.load() || (group_mode_ && !owning_); });
     if (!owed_.empty()) {
       spdlog::warn("{}: {} journal entries still owed at shutdown; delivered after restart",
                    settings_.job, owed_.size());
@@ -680,19 +704,9 @@ absl::Status EsJobRunner::Stop() {
   }
   cv_.notify_all();
   if (delivery_thread_.joinable()) delivery_thread_.join();
-  // Group mode: leaving the group revokes our partitions (OnRevoked writes the hand-over). An
-  // unreachable coordinator is not waited for past the deadline.
-  std::vector<std::string> given_up;
-  if (!given_up_.empty()) given_up.push_back(given_up_);
   if (consumer_) {
     if (auto st = consumer_->Close(stop_.deadline()); !st.ok()) {
-      if (group_mode_) {
-        given_up.push_back(absl::StrCat("did not leave consumer group ", *config_.kafka.group, ".",
-                                        settings_.job, " (", std::string(st.message()),
-                                        "): its partitions move after session.timeout.ms"));
-      } else {
-        spdlog::debug("{}: {}", settings_.job, std::string(st.message()));
-      }
+      spdlog::debug("{}: {}", settings_.job, std::string(st.message()));
     }
   }
   consumer_.reset();  // within the stop (connectors/kafka/destroy.h)
@@ -833,16 +847,24 @@ void EsJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
   const auto started = std::chrono::steady_clock::now();
   {
     std::unique_lock<std::mutex> lock(mu_);
-    auto until = lost ? started : started + config_.kafka.revoke_timeout;
-    // (A stop has waited for its deliveries already: Stop() cancels them before leaving.)
+    auto until = started;
+    if (!lost) {
+      // The group asks this member to rejoin: it is a member of the generation being revoked,
+      // and the partitions cannot move before it rejoins (after this callback) or is removed
+      // (max.poll.interval.ms, at least twice kafka.revoke_timeout). That confirms it for one
+      // lease; deliveries go on for the revoke's wait, which the lease also bounds.
+      lease_until_ = std::max(lease_until_, started + lease_);
+      until = std::min({started + config_.kafka.revoke_timeout, lease_until_, stop_.deadline()});
+    }
+    cv_.notify_all();
     cv_.wait_until(lock, until, [this] { return owed_.empty() || cancel_.load(); });
     revoke_wait_seconds_->Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     owning_ = false;
     lease_until_ = {};
-    // A stop (its deliveries already given up) leaves what is owed in the journal, as ever: a
-    // group-mode start drops it, a lone-mode start delivers it.
-    if (!owed_.empty() && !cancel_.load()) {
+    // A stop leaves what is owed in the journal, as ever (a group-mode start drops it, a
+    // lone-mode start delivers it): when the whole group stops, nobody processes it again.
+    if (!owed_.empty() && !stop_.stopping()) {
       fencing_ = true;
       abort_delivery_ = true;  // ends a request in flight, and every wait of the delivery
       cv_.notify_all();

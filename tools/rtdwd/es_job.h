@@ -33,9 +33,10 @@
 // session.timeout.ms ago). A revoke waits at most kafka.revoke_timeout for what is owed, then
 // fences the rest: never sent, deleted from the journal (the partitions' next owner processes
 // their records again from the hand-over offset, which stays at what was delivered), counted in
-// rtdw_es_fenced_entries_total. A stop leaves what it could not deliver in the journal instead. librdkafka's eager assignors revoke a member's whole assignment at once, so a
-// fence takes every owed entry, whatever partitions it spans. ES's external versions are the
-// safety net for a request already in flight when the fence falls.
+// rtdw_es_fenced_entries_total. A stop leaves what it could not deliver in the journal instead.
+// librdkafka's eager assignors revoke a member's whole assignment at once, so a fence takes every
+// owed entry, whatever partitions it spans. ES's external versions are the safety net for a request
+// already in flight when the fence falls.
 #ifndef RTDW_TOOLS_RTDWD_ES_JOB_H_
 #define RTDW_TOOLS_RTDWD_ES_JOB_H_
 
@@ -200,7 +201,7 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   std::chrono::steady_clock::time_point lease_until_{};
   // Delivery thread: why MaySend last refused.
   enum class MayNot { kNone, kLease, kFenced } may_not_ = MayNot::kNone;
-  const std::chrono::milliseconds lease_;  // half of session.timeout.ms
+  const std::chrono::milliseconds lease_;               // half of session.timeout.ms
   std::chrono::steady_clock::time_point lease_sent_{};  // job thread: last renewal sent
   // The sink's cancel flag: cancel_ or a fence (which also aborts a request in flight). Set
   // under mu_.
@@ -223,8 +224,8 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   Counter* delivered_docs_;
   Counter* rejected_docs_;
   Counter* superseded_docs_;
-  Counter* fenced_entries_;      // group mode: owed entries given up at a revoke, never sent
-  Counter* revokes_timed_out_;   // group mode: revokes that gave up after kafka.revoke_timeout
+  Counter* fenced_entries_;     // group mode: owed entries given up at a revoke, never sent
+  Counter* revokes_timed_out_;  // group mode: revokes that gave up after kafka.revoke_timeout
   Histogram* revoke_wait_seconds_;
   Gauge* backlog_gauge_;
   Counter* es_rejected_;         // rtdw_dead_letters_total{reason="es_rejected"}
