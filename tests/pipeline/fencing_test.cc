@@ -5,8 +5,9 @@
 //   of every mid arrives, ES recovers and B delivers the winners; A is SIGCONTed. A must fence
 //   its entry (never send it) and ES must keep B's documents — compared, field by field, with
 //   the winners computed here from the records the test wrote.
-// - Mode switch: a lone daemon killed with owed entries (its lag-monitoring commits are ahead of
-//   them) and restarted in group mode delivers them first: ES == rtdw-gen's truth.
+// - Mode switches: a lone daemon killed with owed entries (its lag-monitoring commits are ahead
+//   of them) and restarted in group mode delivers them first; a group member killed with owed
+//   entries and restarted lone delivers them too: ES == rtdw-gen's truth both ways.
 #include <signal.h>
 
 #include <fstream>
@@ -255,6 +256,51 @@ TEST(FencingTest, LoneToGroupSwitchDeliversWhatIsOwedFirst) {
   { std::ofstream(stack.dir().Sub("group.log")) << second.err; }
   EXPECT_EQ(second.exit_code, 0) << second.err;
   EXPECT_NE(second.err.find("switching to group mode: delivering 4 journal entries"),
+            std::string::npos)
+      << second.err;
+  auto dau = stack.CompareDau();
+  ASSERT_TRUE(dau.ok()) << dau.status();
+  EXPECT_TRUE(dau->exact()) << dau->Summary() << "\n" << second.err;
+}
+
+// Group -> lone: a group member killed owing entries, restarted without kafka.group, delivers them
+// in its start-up replay (its store's offsets are past their records; dropping them would lose
+// documents).
+TEST(FencingTest, GroupToLoneSwitchDeliversWhatIsOwedFirst) {
+  StackOptions o;
+  o.partitions = 2;
+  o.batch_max_records = 200;
+  o.events = 8000;
+  o.mids = o.events / 10;
+  o.users = o.events / 50;
+  o.orders = 100;
+  PipelineStack stack(o);
+  ASSERT_TRUE(stack.Start().ok());
+  Fixture f(&stack);
+  ASSERT_TRUE(stack.GenerateDb().ok());
+  ASSERT_EQ(stack.RunToIdle("db-split"), 0) << stack.DaemonLog();
+  ASSERT_TRUE(stack.GenerateLogs().ok());
+  ASSERT_EQ(stack.RunToIdle("log-split"), 0) << stack.DaemonLog();
+
+  ASSERT_EQ(f.SetFaults("{\"bulk_item_429_fraction\":1.0}"), 0);
+  const std::string progress = "[log]\nprogress_interval = 1\n";
+  auto group = stack.WriteInstanceConfig("m", {"dau"}, "group = \"solo\"",
+                                         {{"session.timeout.ms", "6000"}}, progress);
+  ASSERT_TRUE(group.ok());
+  auto first = stack.StartInstance(*group, "group.log");
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(f.WaitLog("group.log", "journal backlog 4", 2)) << stack.LogTail("group.log");
+  (*first)->Kill9();
+
+  ASSERT_EQ(f.SetFaults("{\"bulk_item_429_fraction\":0.0}"), 0);
+  auto lone = stack.WriteInstanceConfig("m", {"dau"}, "", {});
+  ASSERT_TRUE(lone.ok());
+  CommandResult second =
+      RunCommand({BinDir() + "/rtdwd", "--config", *lone, "--exit-when-idle", "1.5"},
+                 std::chrono::seconds(240));
+  { std::ofstream(stack.dir().Sub("lone.log")) << second.err; }
+  EXPECT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.err.find("switching to lone mode: delivering 4 journal entries"),
             std::string::npos)
       << second.err;
   auto dau = stack.CompareDau();

@@ -410,10 +410,12 @@ absl::StatusOr<size_t> EsJobRunner::RunOnce() {
     if (owed_.size() >= settings_.max_backlog) {
       cv_.wait_for(lock, std::chrono::milliseconds(100),
                    [this] { return owed_.size() < settings_.max_backlog; });
-      // Group mode: a member whose lease lapsed polls anyway — the poll runs the revoke that
-      // fences what it owes (its deliveries wait for the lease: the backlog would never drain).
+      // Group mode: a member unconfirmed for a whole session polls anyway — the poll runs the
+      // revoke (librdkafka has noticed the loss by then) that fences what it owes; its
+      // deliveries wait for the lease, so the backlog would never drain.
+      const auto now = std::chrono::steady_clock::now();
       const bool lease_lapsed =
-          group_mode_ && std::chrono::steady_clock::now() >= lease_until_ && owning_;
+          group_mode_ && owning_ && now >= lease_until_ && now - confirmed_at_ >= 2 * lease_;
       if (owed_.size() >= settings_.max_backlog && !lease_lapsed) {
         lock.unlock();
         if (group_mode_) RenewLease();
@@ -824,6 +826,7 @@ void EsJobRunner::RenewLease() {
   }
   lag_.Committed(*offsets);
   for (const auto& [tp, offset] : *offsets) last_handover_[tp] = offset;
+  confirmed_at_ = now;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (owning_) lease_until_ = std::max(lease_until_, now + lease_);
@@ -992,6 +995,7 @@ absl::StatusOr<std::vector<PartitionStart>> EsJobRunner::OnAssigned(
     ++assignment_epoch_;
     owning_ = true;
     lease_until_ = {};
+    confirmed_at_ = std::chrono::steady_clock::now();  // the unconfirmed period starts here
   }
   lag_.Assigned(starts);
   group_assignments_->Add();

@@ -203,6 +203,8 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   enum class MayNot { kNone, kLease, kFenced } may_not_ = MayNot::kNone;
   const std::chrono::milliseconds lease_;               // half of session.timeout.ms
   std::chrono::steady_clock::time_point lease_sent_{};  // job thread: last renewal sent
+  // Job thread: the last confirmation (or the assignment, before the first one).
+  std::chrono::steady_clock::time_point confirmed_at_{};
   // The sink's cancel flag: cancel_ or a fence (which also aborts a request in flight). Set
   // under mu_.
   std::atomic<bool> abort_delivery_{false};
