@@ -682,6 +682,7 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
 
   while (!pending.empty()) {
     if (cancelled()) return absl::CancelledError("bulk delivery cancelled");
+    if (hooks.before_request) RTDW_RETURN_IF_ERROR(hooks.before_request());
     // Split the pending items into bodies of at most max_bytes.
     struct Chunk {
       std::vector<size_t> items;

@@ -106,6 +106,10 @@ struct BulkRetryEvent {
 struct DeliveryHooks {
   const std::atomic<bool>* cancel = nullptr;  // checked between and during requests
   std::function<void(const BulkRetryEvent&)> on_retry;
+  // Asked right before every round of requests (the first and each retry): a non-OK answer
+  // ends the call with that status, nothing more sent and no item claimed delivered (the
+  // caller's veto, e.g. a group member that may no longer own what it writes). May be empty.
+  std::function<absl::Status()> before_request;
 };
 
 // Final outcome of one action of a Bulk() call.

@@ -45,6 +45,9 @@ absl::StatusOr<DeliveryReport> EsJournalSink::Deliver(const JournalEntry& entry)
   DeliveryHooks hooks;
   hooks.cancel = &cancel;
   hooks.on_retry = options_.on_retry;
+  if (options_.before_request) {
+    hooks.before_request = [this, seq = entry.seq] { return options_.before_request(seq); };
+  }
   absl::StatusOr<BulkResult> result = client_->Bulk(actions, hooks);
   {
     std::lock_guard<std::mutex> lock(mu);

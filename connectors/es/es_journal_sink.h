@@ -21,6 +21,11 @@ struct EsJournalSinkOptions {
   const std::atomic<bool>* cancel = nullptr;
   // Told about every retry round (metrics, logs). May be empty.
   std::function<void(const BulkRetryEvent&)> on_retry;
+  // Asked with the entry's seq right before every bulk request of its delivery; a non-OK answer
+  // abandons the delivery with that status (the entry stays owed; the caller decides). The
+  // daemon's group mode checks here that it still owns the entry's partitions (fencing).
+  // May be empty.
+  std::function<absl::Status(uint64_t seq)> before_request;
 };
 
 class EsJournalSink : public JournalSink {

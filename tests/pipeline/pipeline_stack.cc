@@ -178,7 +178,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> PipelineStack::StartDaemon(
 
 absl::StatusOr<std::string> PipelineStack::WriteInstanceConfig(
     const std::string& name, const std::vector<std::string>& jobs, const std::string& kafka_lines,
-    const std::map<std::string, std::string>& kafka_properties) {
+    const std::map<std::string, std::string>& kafka_properties, const std::string& extra) {
   std::string path = dir_.Sub(absl::StrCat("rtdw-", name, ".toml"));
   std::ofstream out(path);
   out << "[kafka]\nbrokers = \"" << kafka_.bootstrap() << "\"\n" << kafka_lines << "\n";
@@ -194,7 +194,8 @@ absl::StatusOr<std::string> PipelineStack::WriteInstanceConfig(
       << "[jobs]\nenabled = [";
   for (size_t i = 0; i < jobs.size(); ++i) out << (i ? ", " : "") << "\"" << jobs[i] << "\"";
   out << "]\nbatch_max_records = " << options_.batch_max_records << "\n"
-      << "batch_max_ms = " << options_.batch_max_ms << "\n";
+      << "batch_max_ms = " << options_.batch_max_ms << "\n"
+      << extra << "\n";
   if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
   return path;
 }

@@ -80,10 +80,10 @@ class PipelineStack {
 
   // Another rtdwd instance's config: its own state dir (state-<name>), the given jobs, and
   // `kafka_lines` added to [kafka] (e.g. `group = "g"`); `kafka_properties` go to
-  // [kafka.properties].
+  // [kafka.properties]; `extra` is appended as is (e.g. "[log]\n...").
   absl::StatusOr<std::string> WriteInstanceConfig(
       const std::string& name, const std::vector<std::string>& jobs, const std::string& kafka_lines,
-      const std::map<std::string, std::string>& kafka_properties);
+      const std::map<std::string, std::string>& kafka_properties, const std::string& extra = "");
   // rtdwd --config `config` in the background, stderr to <dir>/<log_name>.
   absl::StatusOr<std::unique_ptr<ChildProcess>> StartInstance(const std::string& config,
                                                               const std::string& log_name);

@@ -29,6 +29,23 @@ namespace {
 // The wall clock that judges event time (max_future); tests may set it off (TestClockOffsetMs).
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()) + TestClockOffsetMs(); }
 
+// Group mode's membership lease: half of session.timeout.ms (librdkafka's default 45000). The
+// coordinator does not hand a member's partitions to another before the member's session timed
+// out or the member itself rejoined (which revokes here first); half of it leaves room for the
+// heartbeat before the confirming commit and for the time a request takes to reach ES.
+std::chrono::milliseconds MembershipLease(const Config& config) {
+  int64_t session_ms = 45000;
+  auto it = config.kafka.properties.find("session.timeout.ms");
+  if (it != config.kafka.properties.end()) {
+    const std::string* text = std::get_if<std::string>(&it->second);
+    int64_t v = 0;
+    if (text != nullptr && absl::SimpleAtoi(*text, &v) && v > 0) session_ms = v;
+  }
+  return std::chrono::milliseconds(session_ms / 2);
+}
+
+constexpr char kJournalModeMeta[] = "journal_mode";
+
 }  // namespace
 
 EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
@@ -41,7 +58,8 @@ EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
       common_(metrics, settings_.job),
       problem_(settings_.job),
       rejections_(settings_.job),
-      group_mode_(config.kafka.group.has_value()) {
+      group_mode_(config.kafka.group.has_value()),
+      lease_(MembershipLease(config)) {
   const Labels job = {{"job", settings_.job}};
   documents_ = metrics_->GetCounter("rtdw_documents_total", "Documents journaled for ES", job);
   es_retries_ =
@@ -61,6 +79,19 @@ EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
   superseded_docs_ = metrics_->GetCounter(
       "rtdw_es_superseded_total",
       "Versioned writes ES refused as older than its document (409; counted delivered)", job);
+  fenced_entries_ = metrics_->GetCounter(
+      "rtdw_es_fenced_entries_total",
+      "Group mode: owed journal entries given up at a revoke, never sent (the next owner "
+      "processes their records again)",
+      job);
+  revokes_timed_out_ = metrics_->GetCounter(
+      "rtdw_revokes_timed_out_total",
+      "Group mode: revokes that gave partitions up with entries still owed (kafka.revoke_timeout "
+      "passed, or the assignment was already lost)",
+      job);
+  revoke_wait_seconds_ = metrics_->GetHistogram(
+      "rtdw_revoke_wait_seconds", "Group mode: how long a revoke waited for what is owed", job,
+      MetricsRegistry::LatencyBounds());
   backlog_gauge_ = metrics_->GetGauge("rtdw_journal_backlog", "Journal entries owed to ES", job);
   metrics_
       ->GetGauge("rtdw_journal_backlog_limit",
@@ -100,7 +131,10 @@ void EsJobRunner::BeginStop(std::chrono::steady_clock::time_point deadline) {
 void EsJobRunner::Cancel() {
   JobRunner::Cancel();
   cancel_ = true;
-  { std::lock_guard<std::mutex> lock(mu_); }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    abort_delivery_ = true;
+  }
   cv_.notify_all();
 }
 
@@ -126,8 +160,9 @@ absl::Status EsJobRunner::ConnectEs() {
   if (!client.ok()) return client.status();
   es_ = std::move(*client);
   EsJournalSinkOptions so;
-  so.cancel = &cancel_;
+  so.cancel = &abort_delivery_;
   so.on_retry = [this](const BulkRetryEvent&) { es_retries_->Add(); };
+  so.before_request = [this](uint64_t seq) { return MaySend(seq); };
   sink_ = std::make_unique<EsJournalSink>(es_.get(), so);
 
   // Wait for the cluster (and install the templates) with backoff: waiting can fix it.
@@ -149,7 +184,31 @@ absl::Status EsJobRunner::ConnectEs() {
   return absl::OkStatus();
 }
 
-bool EsJobRunner::DeliverOne(const JournalEntry& entry) {
+absl::Status EsJobRunner::MaySend(uint64_t seq) {
+  may_not_ = MayNot::kNone;
+  if (!check_ownership_.load()) return absl::OkStatus();
+  std::lock_guard<std::mutex> lock(mu_);
+  const Owed* owed = nullptr;
+  for (const Owed& o : owed_) {
+    if (o.entry.seq == seq) owed = &o;
+  }
+  if (owed == nullptr || fencing_ || !owning_ || owed->epoch != assignment_epoch_) {
+    may_not_ = MayNot::kFenced;
+    return absl::AbortedError(
+        absl::StrCat("journal entry ", seq, " is fenced: its partitions were taken away"));
+  }
+  if (std::chrono::steady_clock::now() >= lease_until_) {
+    may_not_ = MayNot::kLease;
+    return absl::UnavailableError(
+        absl::StrCat("journal entry ", seq,
+                     " waits: the group has not confirmed this member's assignment within the "
+                     "last ",
+                     lease_.count(), " ms"));
+  }
+  return absl::OkStatus();
+}
+
+EsJobRunner::Delivered EsJobRunner::DeliverOne(const JournalEntry& entry) {
   Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(100),
                                  std::chrono::milliseconds(30000), 2.0});
   auto started = std::chrono::steady_clock::now();
@@ -175,7 +234,7 @@ bool EsJobRunner::DeliverOne(const JournalEntry& entry) {
       if (!done.ok()) {
         SetProblem(absl::StrCat("cannot complete journal entry ", entry.seq, ": ",
                                 std::string(done.status().message())));
-        if (!SleepUnlessCancelled(backoff.NextDelay(), &cancel_)) return false;
+        if (!SleepUnlessCancelled(backoff.NextDelay(), &abort_delivery_)) break;
         continue;  // re-delivering is harmless (deterministic ids)
       }
       delivered_docs_->Add(report->acknowledged);
@@ -191,21 +250,34 @@ bool EsJobRunner::DeliverOne(const JournalEntry& entry) {
       }
       delivery_seconds_->Observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-      return true;
+      return Delivered::kDone;
     }
-    if (cancel_.load()) return false;
+    if (cancel_.load()) return Delivered::kCancelled;
+    if (may_not_ == MayNot::kFenced || abort_delivery_.load()) return Delivered::kFenced;
+    if (may_not_ == MayNot::kLease) {
+      // Not a failure of ES: wait for the job thread's next confirmation (or the fence).
+      SetProblem(std::string(report.status().message()));
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(500), [this] {
+        return abort_delivery_.load() || std::chrono::steady_clock::now() < lease_until_;
+      });
+      continue;
+    }
     SetProblem(absl::StrCat("delivering journal entry ", entry.seq, ": ",
                             std::string(report.status().message())));
-    if (!SleepUnlessCancelled(backoff.NextDelay(), &cancel_)) return false;
+    if (!SleepUnlessCancelled(backoff.NextDelay(), &abort_delivery_)) break;
   }
-  return false;
+  return cancel_.load() ? Delivered::kCancelled : Delivered::kFenced;
 }
 
 absl::Status EsJobRunner::ReplayJournal() {
   auto owed = store_->ListJournal(/*with_bodies=*/false);
   if (!owed.ok()) return owed.status();
+  // Which mode wrote what the journal holds (absent: a version before the marker, or nothing
+  // written yet).
+  RTDW_ASSIGN_OR_RETURN(std::optional<std::string> written_by, store_->GetMeta(kJournalModeMeta));
   if (owed->empty()) return absl::OkStatus();
-  if (group_mode_) {
+  if (group_mode_ && written_by.has_value() && *written_by == "group") {
     // Their records lie after the group's committed offset (it never passes an undelivered
     // record): the partition's owner processes them again. Delivering them now could overwrite
     // what that owner has written since. The local state they came with is not trusted either:
@@ -221,13 +293,30 @@ absl::Status EsJobRunner::ReplayJournal() {
         settings_.job, owed->size(), docs);
     return absl::OkStatus();
   }
+  if (group_mode_) {
+    // Lone mode wrote them (or a version that did not say): lone mode commits its lag-monitoring
+    // offsets before delivery, so the group's offset may already be past their records — dropping
+    // them could lose documents. Deliver them before joining (versions keep ES right should a
+    // member of the group have written a better document meanwhile).
+    spdlog::info(
+        "{}: switching to group mode: delivering {} journal entries a lone-mode run left owed "
+        "before joining the group",
+        settings_.job, owed->size());
+  } else if (written_by.has_value() && *written_by == "group") {
+    spdlog::info(
+        "{}: switching to lone mode: delivering {} journal entries a group-mode run left owed "
+        "(their records lie before this store's offsets; versions keep a better document in ES)",
+        settings_.job, owed->size());
+  }
   spdlog::info("{}: re-delivering {} owed journal entries", settings_.job, owed->size());
   size_t remaining = owed->size();
   backlog_gauge_->Set(static_cast<double>(remaining));
   for (const auto& listed : *owed) {
     auto entry = store_->ReadJournal(listed.seq);
     if (!entry.ok()) return entry.status();
-    if (!DeliverOne(*entry)) return absl::CancelledError("stopped during the start-up replay");
+    if (DeliverOne(*entry) != Delivered::kDone) {
+      return absl::CancelledError("stopped during the start-up replay");
+    }
     backlog_gauge_->Set(static_cast<double>(--remaining));
   }
   spdlog::info("{}: start-up replay done", settings_.job);
@@ -241,6 +330,10 @@ absl::Status EsJobRunner::Start() {
 
   if (auto st = ConnectEs(); !st.ok()) return st;
   if (auto st = ReplayJournal(); !st.ok()) return st;
+  // From here on the journal is this mode's (ReplayJournal reads it at the next start).
+  if (auto st = store_->SetMeta(kJournalModeMeta, group_mode_ ? "group" : "lone"); !st.ok()) {
+    return st;
+  }
 
   RedisClientOptions ro;
   ro.host = config_.redis.host;
@@ -295,6 +388,7 @@ absl::Status EsJobRunner::TryAssign() {
     starts.insert(starts.end(), topic_starts->begin(), topic_starts->end());
   }
   if (group_mode_) {
+    check_ownership_ = true;
     if (auto st = consumer_->Subscribe(settings_.source_topics, this); !st.ok()) return st;
     assigned_ = true;
     consumer_at_end_ = false;
@@ -327,8 +421,15 @@ absl::StatusOr<size_t> EsJobRunner::RunOnce() {
     if (owed_.size() >= settings_.max_backlog) {
       cv_.wait_for(lock, std::chrono::milliseconds(100),
                    [this] { return owed_.size() < settings_.max_backlog; });
-      if (owed_.size() >= settings_.max_backlog) {
+      // Group mode: a member unconfirmed for a whole session polls anyway — the poll runs the
+      // revoke (librdkafka has noticed the loss by then) that fences what it owes; its
+      // deliveries wait for the lease, so the backlog would never drain.
+      const auto now = std::chrono::steady_clock::now();
+      const bool lease_lapsed =
+          group_mode_ && owning_ && now >= lease_until_ && now - confirmed_at_ >= 2 * lease_;
+      if (owed_.size() >= settings_.max_backlog && !lease_lapsed) {
         lock.unlock();
+        if (group_mode_) RenewLease();
         lag_.Update(consumer_->HighWatermarks());  // the input still grows while paused
         return size_t{0};
       }
@@ -349,7 +450,10 @@ absl::StatusOr<size_t> EsJobRunner::RunOnce() {
     SetProblem(std::string(polled.message()));
     return size_t{0};
   }
-  if (group_mode_) CommitHandover(/*force=*/false);
+  if (group_mode_) {
+    CommitHandover(/*force=*/false);
+    RenewLease();
+  }
   UpdateIdleInputs();
   if (batch_.empty()) {
     bool at_end = consumer_->VerifiedAtEnd();
@@ -384,9 +488,13 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
     if (st.ok()) {
       pending.ResolveDeadLetters(batch_.records());  // records read again: their old letters
       std::map<TopicPartition, int64_t> next;
+      std::map<TopicPartition, int64_t> first;
       for (const InputRecord& rec : batch_.records()) {
-        auto& slot = next[{std::string(rec.topic), rec.partition}];
+        const TopicPartition tp{std::string(rec.topic), rec.partition};
+        auto& slot = next[tp];
         slot = std::max(slot, rec.offset + 1);
+        auto [at, fresh] = first.try_emplace(tp, rec.offset);
+        if (!fresh) at->second = std::min(at->second, rec.offset);
       }
       for (const auto& [tp, offset] : next) {
         if (auto s = pending.SetOffset(tp.first, tp.second, offset); !s.ok()) return s;
@@ -407,9 +515,14 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
         const std::map<TopicPartition, int64_t> handover = group_mode_ ? BatchHandover(next) : next;
         {
           std::lock_guard<std::mutex> lock(mu_);
+          if (group_mode_) {
+            // A partition with nothing delivered yet hands over where this batch started (what
+            // the membership lease commits before anything is acknowledged).
+            for (const auto& [tp, offset] : first) delivered_next_.try_emplace(tp, offset);
+          }
           if (owes) {
             entry.seq = committed->journal_seq.value_or(0);
-            owed_.push_back(Owed{std::move(entry), handover});
+            owed_.push_back(Owed{std::move(entry), handover, assignment_epoch_});
             backlog_gauge_->Set(static_cast<double>(owed_.size()));
           } else {
             // Nothing of its own to deliver: hand-over-able once what precedes it is.
@@ -463,18 +576,32 @@ void EsJobRunner::DeliveryLoop() {
     JournalEntry entry;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return delivery_stop_ || !owed_.empty(); });
+      cv_.wait(lock, [this] { return delivery_stop_ || (!owed_.empty() && !fencing_); });
       if (owed_.empty()) return;    // stop requested and nothing owed
       entry = owed_.front().entry;  // stays owed (and counted) until delivered
+      delivering_ = true;
     }
-    if (!DeliverOne(entry)) return;  // cancelled: the entry stays in the journal
+    const Delivered done = DeliverOne(entry);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      for (const auto& [tp, offset] : owed_.front().next) delivered_next_[tp] = offset;
-      owed_.pop_front();
-      backlog_gauge_->Set(static_cast<double>(owed_.size()));
+      delivering_ = false;
+      // A fence may have taken the entry away meanwhile (OnRevoked).
+      if (done == Delivered::kDone && !owed_.empty() && owed_.front().entry.seq == entry.seq) {
+        for (const auto& [tp, offset] : owed_.front().next) delivered_next_[tp] = offset;
+        owed_.pop_front();
+        backlog_gauge_->Set(static_cast<double>(owed_.size()));
+      }
     }
     cv_.notify_all();
+    if (done == Delivered::kCancelled) return;  // the entry stays in the journal
+    if (done == Delivered::kFenced) {
+      // OnRevoked takes the entry away; at a stop it stays in the journal, unsent.
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] {
+        return delivery_stop_ || owed_.empty() || owed_.front().entry.seq != entry.seq;
+      });
+      if (!owed_.empty() && owed_.front().entry.seq == entry.seq) return;
+    }
   }
 }
 
@@ -557,33 +684,43 @@ void EsJobRunner::DropOldDedupDays() {
 
 absl::Status EsJobRunner::Stop() {
   stop_.Begin(std::chrono::steady_clock::now() + config_.shutdown.timeout);  // if not begun yet
+  std::vector<std::string> given_up;
+  if (!given_up_.empty()) given_up.push_back(given_up_);
+  // Group mode: leave the group first. Its revoke (OnRevoked) delivers what is owed while the
+  // group still counts this member as the owner (bounded by kafka.revoke_timeout and the stop's
+  // deadline) and writes the hand-over; nothing is sent once the partitions are given up. An
+  // unreachable coordinator is not waited for past the deadline.
+  if (group_mode_ && consumer_) {
+    if (auto st = consumer_->Close(stop_.deadline()); !st.ok()) {
+      given_up.push_back(absl::StrCat("did not leave consumer group ", *config_.kafka.group, ".",
+                                      settings_.job, " (", std::string(st.message()),
+                                      "): its partitions move after session.timeout.ms"));
+    }
+    consumer_.reset();  // within the stop (connectors/kafka/destroy.h)
+  }
   // Deliver what is owed until the stop's deadline; what is left stays owed, safely.
   {
     std::unique_lock<std::mutex> lock(mu_);
     delivery_stop_ = true;
     cv_.notify_all();
-    cv_.wait_until(lock, stop_.deadline(), [this] { return owed_.empty() || cancel_.load(); });
+    // (Group mode: once the group is left, nothing more is delivered.)
+    cv_.wait_until(lock, stop_.deadline(),
+                   [this] { return owed_.empty() || cancel_.load() || (group_mode_ && !owning_); });
     if (!owed_.empty()) {
       spdlog::warn("{}: {} journal entries still owed at shutdown; delivered after restart",
                    settings_.job, owed_.size());
     }
   }
   cancel_ = true;  // the delivery thread lets go of the entry in hand
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    abort_delivery_ = true;
+  }
   cv_.notify_all();
   if (delivery_thread_.joinable()) delivery_thread_.join();
-  // Group mode: leaving the group revokes our partitions (OnRevoked writes the hand-over). An
-  // unreachable coordinator is not waited for past the deadline.
-  std::vector<std::string> given_up;
-  if (!given_up_.empty()) given_up.push_back(given_up_);
   if (consumer_) {
     if (auto st = consumer_->Close(stop_.deadline()); !st.ok()) {
-      if (group_mode_) {
-        given_up.push_back(absl::StrCat("did not leave consumer group ", *config_.kafka.group, ".",
-                                        settings_.job, " (", std::string(st.message()),
-                                        "): its partitions move after session.timeout.ms"));
-      } else {
-        spdlog::debug("{}: {}", settings_.job, std::string(st.message()));
-      }
+      spdlog::debug("{}: {}", settings_.job, std::string(st.message()));
     }
   }
   consumer_.reset();  // within the stop (connectors/kafka/destroy.h)
@@ -679,20 +816,107 @@ void EsJobRunner::CommitHandover(bool force) {
   for (const auto& [tp, offset] : changed) last_handover_[tp] = offset;
 }
 
+void EsJobRunner::RenewLease() {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!owning_) return;
+    if (lease_until_ - now > lease_ / 2) return;  // more than half of it left
+  }
+  // At most one confirmation per second (a failing coordinator is not hammered).
+  if (now - lease_sent_ < std::chrono::seconds(1)) return;
+  lease_sent_ = now;
+  auto offsets = HandoverOffsets(consumer_->assignment());
+  if (!offsets.ok() || offsets->empty()) return;
+  // The coordinator accepts a commit only from a member of the current generation: its answer
+  // confirms the assignment as of `now`, when the request was sent.
+  absl::Status st = consumer_->CommitSync(*offsets, std::chrono::milliseconds(2000));
+  if (!st.ok()) {
+    spdlog::warn("{}: the group did not confirm this member's assignment ({}); deliveries wait",
+                 settings_.job, std::string(st.message()));
+    return;
+  }
+  lag_.Committed(*offsets);
+  for (const auto& [tp, offset] : *offsets) last_handover_[tp] = offset;
+  confirmed_at_ = now;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (owning_) lease_until_ = std::max(lease_until_, now + lease_);
+  }
+  cv_.notify_all();
+}
+
 void EsJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
-  spdlog::info("{}: group takes away {} partitions; delivering what is owed first", settings_.job,
-               partitions.size());
+  const bool lost = consumer_->AssignmentLost();
+  spdlog::info("{}: group takes away {} partitions{}", settings_.job, partitions.size(),
+               lost ? " (assignment lost: what is owed is fenced at once)"
+                    : "; delivering what is owed first");
   // No batch is in hand (the rebalance runs inside Poll, whose records are dropped). Deliver
-  // every owed entry: an entry spans partitions, and what is owed must not be left behind.
+  // what is owed within kafka.revoke_timeout, never longer: the group's rebalance waits for this
+  // callback, and ES may be down. The assignment is eager (every partition revoked at once), so
+  // what is left is fenced as a whole: an entry spans partitions.
   bool clean;
+  size_t fenced = 0;
+  uint64_t fenced_docs = 0;
+  std::vector<uint64_t> fenced_seqs;
+  const auto started = std::chrono::steady_clock::now();
   {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return owed_.empty() || stop_.stopping() || delivery_stop_; });
-    // A stop: what is owed may still be delivered until its deadline.
-    if (!owed_.empty() && stop_.stopping()) {
-      cv_.wait_until(lock, stop_.deadline(), [this] { return owed_.empty() || cancel_.load(); });
+    auto until = started;
+    if (!lost) {
+      // The group asks this member to rejoin: it is a member of the generation being revoked,
+      // and the partitions cannot move before it rejoins (after this callback) or is removed
+      // (max.poll.interval.ms, at least twice kafka.revoke_timeout). That confirms it for one
+      // lease; deliveries go on for the revoke's wait, which the lease also bounds.
+      lease_until_ = std::max(lease_until_, started + lease_);
+      until = std::min({started + config_.kafka.revoke_timeout, lease_until_, stop_.deadline()});
     }
-    clean = owed_.empty();
+    cv_.notify_all();
+    cv_.wait_until(lock, until, [this] { return owed_.empty() || cancel_.load(); });
+    revoke_wait_seconds_->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    owning_ = false;
+    lease_until_ = {};
+    // A stop leaves what is owed in the journal, as ever (a group-mode start drops it, a
+    // lone-mode start delivers it): when the whole group stops, nobody processes it again.
+    if (!owed_.empty() && !stop_.stopping()) {
+      fencing_ = true;
+      abort_delivery_ = true;  // ends a request in flight, and every wait of the delivery
+      cv_.notify_all();
+      // The delivery thread lets go of its entry: an abort, not a wait for ES. Bounded all the
+      // same (a store write it is in); an entry it still held is refused by MaySend.
+      cv_.wait_for(lock, std::chrono::seconds(5), [this] { return !delivering_; });
+      fenced = owed_.size();
+      for (const Owed& o : owed_) {
+        fenced_docs += o.entry.doc_count;
+        fenced_seqs.push_back(o.entry.seq);
+      }
+      owed_.clear();
+      backlog_gauge_->Set(0);
+      fencing_ = false;
+      abort_delivery_ = cancel_.load();
+    }
+    clean = owed_.empty() && fenced == 0;
+  }
+  cv_.notify_all();
+  if (fenced > 0) {
+    fenced_entries_->Add(fenced);
+    revokes_timed_out_->Add();
+    // The partitions' next owner processes their records again from the hand-over offset: the
+    // entries are nobody's to deliver any more (a later start, in either mode, must not).
+    for (uint64_t seq : fenced_seqs) {
+      if (auto st = store_->DeleteJournal(seq); !st.ok()) {
+        spdlog::warn("{}: fenced journal entry {}: {}", settings_.job, seq,
+                     std::string(st.message()));
+      }
+    }
+    spdlog::warn(
+        "{}: fenced {} owed journal entries ({} documents) at the revoke ({}): never sent; the "
+        "partitions' next owner processes their records again from the hand-over offset",
+        settings_.job, fenced, fenced_docs,
+        lost ? std::string("the assignment was lost")
+             : absl::StrCat("kafka.revoke_timeout ", config_.kafka.revoke_timeout.count(),
+                            " s passed"));
   }
   auto offsets = HandoverOffsets(partitions);
   absl::Status st = offsets.status();
@@ -777,6 +1001,13 @@ absl::StatusOr<std::vector<PartitionStart>> EsJobRunner::OnAssigned(
     // What the group committed is hand-over-able by definition; deliveries raise it.
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [tp, offset] : committed) delivered_next_[tp] = offset;
+    // A new assignment: entries are made under it from now on. Nothing is sent for it before the
+    // coordinator confirms it (RenewLease, after the next poll): this callback may run long after
+    // the group's answer (a member paused in between).
+    ++assignment_epoch_;
+    owning_ = true;
+    lease_until_ = {};
+    confirmed_at_ = std::chrono::steady_clock::now();  // the unconfirmed period starts here
   }
   lag_.Assigned(starts);
   group_assignments_->Add();

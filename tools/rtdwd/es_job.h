@@ -20,9 +20,23 @@
 // (for the join) a row still waiting in the `join` column family. A new owner whose local state of
 // a partition is not exactly at that offset drops it and rebuilds it: de-dup from the partition's
 // documents in ES (their `rtdw_src`), join rows by replaying from the hand-over offset. Owed
-// journal entries found at start-up are dropped, not delivered: their records lie after the
-// group's offset and are processed again by whoever owns the partition now (a late delivery could
-// overwrite a newer DAU winner).
+// journal entries a group-mode run left at start-up are dropped, not delivered: their records lie
+// after the group's offset and are processed again by whoever owns the partition now. Entries a
+// lone-mode run left (the store's `journal_mode` meta) are delivered before joining: the group's
+// offset may already be past them (lone mode commits its lag-monitoring offsets before delivery).
+//
+// Fencing (group mode; docs/OPERATIONS.md "Fencing"): a member sends an entry only while it owns
+// the entry's partitions. Every entry is tagged with the assignment it was made under (an epoch
+// counted by OnAssigned); before every bulk request the delivery thread checks that this
+// assignment is still the member's and that the member's place in the group was confirmed by
+// the coordinator within the lease (a synchronous commit accepted less than half a
+// session.timeout.ms ago). A revoke waits at most kafka.revoke_timeout for what is owed, then
+// fences the rest: never sent, deleted from the journal (the partitions' next owner processes
+// their records again from the hand-over offset, which stays at what was delivered), counted in
+// rtdw_es_fenced_entries_total. A stop leaves what it could not deliver in the journal instead.
+// librdkafka's eager assignors revoke a member's whole assignment at once, so a fence takes every
+// owed entry, whatever partitions it spans. ES's external versions are the safety net for a request
+// already in flight when the fence falls.
 #ifndef RTDW_TOOLS_RTDWD_ES_JOB_H_
 #define RTDW_TOOLS_RTDWD_ES_JOB_H_
 
@@ -101,7 +115,9 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   struct Owed {
     JournalEntry entry;
     std::map<TopicPartition, int64_t> next;
+    uint64_t epoch = 0;  // group mode: the assignment it was made under (assignment_epoch_)
   };
+  enum class Delivered { kDone, kFenced, kCancelled };
 
   absl::Status ConnectEs();
   absl::Status ReplayJournal();
@@ -119,8 +135,16 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   absl::Status TryAssign();
   absl::Status CommitBatch(int64_t now_ms);
   void DeliveryLoop();
-  // Delivers one entry until it is done or the runner is cancelled (false).
-  bool DeliverOne(const JournalEntry& entry);
+  // Delivers one entry until it is done, fenced (group mode: its assignment was revoked) or the
+  // runner is cancelled.
+  Delivered DeliverOne(const JournalEntry& entry);
+  // The delivery thread, right before every bulk request of entry `seq`: OK when it may be sent.
+  // Group mode: Aborted when the entry's assignment is gone (fenced), Unavailable while the
+  // membership lease is not confirmed. Sets may_not_.
+  absl::Status MaySend(uint64_t seq);
+  // Group mode, job thread: confirms this member's place in the group with a synchronous commit
+  // of the hand-over offsets when the lease is more than half used; extends the lease on success.
+  void RenewLease();
   void DropOldDedupDays();
   // After a poll: which source partitions are idle (at their end for settings_.idle_input, no
   // record since), told to the transform when that set changes.
@@ -169,6 +193,25 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   std::chrono::steady_clock::time_point last_handover_time_{};
   const bool group_mode_;
   bool delivery_stop_ = false;
+  // Fencing (group mode), guarded by mu_: the assignment entries are made under, whether it is
+  // still this member's, the delivery thread holding an entry, a fence in progress, and until
+  // when the coordinator's last confirmation of membership is trusted.
+  uint64_t assignment_epoch_ = 0;
+  bool owning_ = false;
+  bool delivering_ = false;
+  bool fencing_ = false;
+  std::chrono::steady_clock::time_point lease_until_{};
+  // Delivery thread: why MaySend last refused.
+  enum class MayNot { kNone, kLease, kFenced } may_not_ = MayNot::kNone;
+  const std::chrono::milliseconds lease_;               // half of session.timeout.ms
+  std::chrono::steady_clock::time_point lease_sent_{};  // job thread: last renewal sent
+  // Job thread: the last confirmation (or the assignment, before the first one).
+  std::chrono::steady_clock::time_point confirmed_at_{};
+  // The sink's cancel flag: cancel_ or a fence (which also aborts a request in flight). Set
+  // under mu_.
+  std::atomic<bool> abort_delivery_{false};
+  // Ownership is checked from the group subscription on (not in the start-up replay).
+  std::atomic<bool> check_ownership_{false};
   // Deliveries (and the start-up replay) give up: set by Cancel(), and by Stop() at its deadline
   // (the rest of the stop, e.g. the group's hand-over commit, still has until the deadline).
   std::atomic<bool> cancel_{false};
@@ -185,6 +228,9 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   Counter* delivered_docs_;
   Counter* rejected_docs_;
   Counter* superseded_docs_;
+  Counter* fenced_entries_;     // group mode: owed entries given up at a revoke, never sent
+  Counter* revokes_timed_out_;  // group mode: revokes that gave up after kafka.revoke_timeout
+  Histogram* revoke_wait_seconds_;
   Gauge* backlog_gauge_;
   Counter* es_rejected_;         // rtdw_dead_letters_total{reason="es_rejected"}
   Counter* group_assignments_;   // group mode: assignments received
