@@ -58,8 +58,12 @@ struct EsClientOptions {
   // Called (on the calling thread) each time an answer is refused for its size, e.g. to count it
   // in a metric. May be null.
   std::function<void()> on_response_too_large;
-  // Retries of non-bulk calls (search, count, templates...) on transient errors.
+  // Retries of non-bulk calls (search, count, templates...) on transient errors, waiting by
+  // `backoff` in between (core/backoff.h RetryUntil).
   int read_retries = 3;
+  // When not null and true: Perform (and every non-bulk call) stops retrying and returns
+  // Cancelled; a wait between retries ends within 20 ms. Bulk() uses DeliveryHooks::cancel.
+  const std::atomic<bool>* cancel = nullptr;
   BackoffOptions backoff = {std::chrono::milliseconds(100), std::chrono::milliseconds(0),
                             std::chrono::milliseconds(30000), 2.0};
   // Receives warnings (retries, failing nodes). Null: written to stderr.
@@ -122,7 +126,7 @@ struct BulkItemResult {
 
 struct BulkResult {
   std::vector<BulkItemResult> items;  // one per action, in input order
-  size_t delivered = 0;   // superseded items included
+  size_t delivered = 0;               // superseded items included
   size_t superseded = 0;  // of those, versioned writes refused for an older version (409)
   size_t failed = 0;
   uint64_t requests = 0;       // HTTP requests sent
