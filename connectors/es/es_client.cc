@@ -400,6 +400,7 @@ absl::StatusOr<std::unique_ptr<EsClient>> EsClient::Create(const EsClientOptions
   EsClient* raw = client.get();
   client->transport_ = std::make_unique<Transport>(client->options_,
                                                    [raw](std::string_view msg) { raw->Warn(msg); });
+  absl::MutexLock lock(&client->mu_);  // not shared yet; the annotations expect it
   RTDW_RETURN_IF_ERROR(client->transport_->Init());
   return client;
 }
@@ -427,7 +428,7 @@ EsClientStats EsClient::stats() const {
 absl::StatusOr<HttpResponse> EsClient::Perform(std::string_view method, std::string_view path,
                                                std::string_view body,
                                                std::string_view content_type) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   RetryOptions retry;
   retry.backoff = options_.backoff;
   retry.max_attempts =
@@ -441,8 +442,8 @@ absl::StatusOr<HttpResponse> EsClient::Perform(std::string_view method, std::str
   retry.on_retry = [&](const absl::Status&, std::chrono::milliseconds) {
     if (transient) ++request_errors_;  // transport failures are counted where they happen
   };
-  absl::StatusOr<HttpResponse> result =
-      RetryUntil<HttpResponse>(retry, [&]() -> absl::StatusOr<HttpResponse> {
+  absl::StatusOr<HttpResponse> result = RetryUntil<HttpResponse>(
+      retry, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<HttpResponse> {
         Exchange ex;
         ex.method = std::string(method);
         ex.path = std::string(path);
@@ -680,7 +681,7 @@ absl::StatusOr<BulkResult> EsClient::BulkBody(std::string_view ndjson, const Del
 
 absl::StatusOr<BulkResult> EsClient::Bulk(std::span<const BulkAction> actions,
                                           const DeliveryHooks& hooks) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return BulkLocked(actions, hooks);
 }
 
@@ -700,7 +701,8 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
   retry.what = "bulk delivery";
   bool resend = false;  // the last round left items to re-send (its error is then retryable)
   retry.retryable = [&](const absl::Status&) { return resend; };
-  retry.on_retry = [&](const absl::Status&, std::chrono::milliseconds delay) {
+  retry.on_retry = [&](const absl::Status&,
+                       std::chrono::milliseconds delay) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     ++result.retry_rounds;
     ++retry_rounds_;
     result.retried_items += pending.size();
@@ -729,7 +731,7 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
       ++held_back_warnings_;
     }
   };
-  auto round = [&]() -> absl::Status {
+  auto round = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     resend = false;
     reasons.clear();
     // Split the pending items into bodies of at most max_bytes.
