@@ -62,14 +62,61 @@ milliseconds Backoff::NextDelay() {
   return milliseconds(dist(rng_));
 }
 
+StopCondition StopWhenSet(const std::atomic<bool>* flag) {
+  if (flag == nullptr) return {};
+  return [flag] { return flag->load(std::memory_order_acquire); };
+}
+
 bool SleepUnlessCancelled(milliseconds delay, const std::atomic<bool>* cancel) {
+  return SleepUnless(delay, StopWhenSet(cancel));
+}
+
+bool SleepUnless(milliseconds delay, const StopCondition& stop) {
   const auto deadline = std::chrono::steady_clock::now() + delay;
   while (true) {
-    if (cancel != nullptr && cancel->load(std::memory_order_acquire)) return false;
+    if (stop && stop()) return false;
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) return true;
     auto step = std::min<std::chrono::steady_clock::duration>(deadline - now, milliseconds(20));
     std::this_thread::sleep_for(step);
+  }
+}
+
+namespace {
+
+class RealSleeper : public Sleeper {
+ public:
+  bool Sleep(milliseconds delay, const StopCondition& stop) override {
+    return SleepUnless(delay, stop);
+  }
+};
+
+}  // namespace
+
+Sleeper* Sleeper::Real() {
+  static RealSleeper* real = new RealSleeper();
+  return real;
+}
+
+absl::Status RetryUntil(const RetryOptions& options, const std::function<absl::Status()>& attempt) {
+  Backoff backoff =
+      options.seed == 0 ? Backoff(options.backoff) : Backoff(options.backoff, options.seed);
+  Sleeper* sleeper = options.sleeper != nullptr ? options.sleeper : Sleeper::Real();
+  absl::Status last;
+  auto cancelled = [&] {
+    std::string message = absl::StrCat(options.what, " cancelled");
+    if (!last.ok()) absl::StrAppend(&message, " (last error: ", last.message(), ")");
+    return absl::CancelledError(message);
+  };
+  for (int n = 1;; ++n) {
+    if (options.stop && options.stop()) return cancelled();
+    last = attempt();
+    if (last.ok()) return last;
+    if (options.retryable && !options.retryable(last)) return last;
+    if (options.max_attempts > 0 && n >= options.max_attempts) return last;
+    const milliseconds delay = backoff.NextDelay();
+    if (options.on_retry) options.on_retry(last, delay);
+    if (!sleeper->Sleep(delay, options.stop)) return cancelled();
   }
 }
 

@@ -9,15 +9,23 @@
 // i.e. "full jitter" (AWS architecture blog) above an optional floor: retries of many clients
 // spread out instead of hammering a recovering server in lock-step, and the ceiling never passes
 // max_delay however long the outage lasts. With min_delay = 0 it is the textbook full jitter.
+//
+// RetryUntil (below) is the one retry loop built on it: every loop that retries an operation
+// runs through it, so each waits by this policy and each wait ends as soon as its stop condition
+// holds (no sleep in rtdw is longer than 20 ms without checking for a stop).
 #ifndef RTDW_CORE_BACKOFF_H_
 #define RTDW_CORE_BACKOFF_H_
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <random>
+#include <string>
+#include <utility>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace rtdw {
 
@@ -55,9 +63,69 @@ class Backoff {
   std::mt19937_64 rng_;
 };
 
-// Sleeps for `delay`, checking `*cancel` (may be null) at least every 20 ms. Returns false when
-// the sleep was cut short because *cancel became true.
+// A stop condition: a wait or a retry loop ends once it returns true. Must be cheap and callable
+// from the waiting thread at any time; an empty function never stops.
+using StopCondition = std::function<bool()>;
+
+// The stop condition "*flag is true" (never, for a null flag). `flag` must outlive its use.
+StopCondition StopWhenSet(const std::atomic<bool>* flag);
+
+// Sleeps for `delay`, checking `stop` at least every 20 ms. Returns false when the sleep was cut
+// short because stop() became true (also when it was true at the start).
+bool SleepUnless(std::chrono::milliseconds delay, const StopCondition& stop);
+// The same with StopWhenSet(cancel).
 bool SleepUnlessCancelled(std::chrono::milliseconds delay, const std::atomic<bool>* cancel);
+
+// How RetryUntil waits; tests substitute a fake that records the delays and returns at once.
+// Implementations are thread-safe.
+class Sleeper {
+ public:
+  virtual ~Sleeper() = default;
+  // Waits `delay` unless stop() becomes true first; false when cut short (as SleepUnless).
+  virtual bool Sleep(std::chrono::milliseconds delay, const StopCondition& stop) = 0;
+  // SleepUnless on the real clock.
+  static Sleeper* Real();
+};
+
+struct RetryOptions {
+  BackoffOptions backoff;
+  // Attempts in all (the first included); 0 = no limit: until success, a permanent error or a
+  // stop.
+  int max_attempts = 0;
+  // Which errors are worth another attempt; empty = every error.
+  std::function<bool(const absl::Status&)> retryable;
+  // Called after each failed attempt that will be retried, before its wait, with the attempt's
+  // error and the delay about to be waited (to log it, count it or show it as a problem).
+  std::function<void(const absl::Status&, std::chrono::milliseconds delay)> on_retry;
+  // Checked before every attempt and during every wait.
+  StopCondition stop;
+  // What is retried, for the Cancelled message ("bulk delivery" -> "bulk delivery cancelled").
+  std::string what = "retry";
+  Sleeper* sleeper = nullptr;  // null: Sleeper::Real()
+  uint64_t seed = 0;           // 0: a random jitter sequence; otherwise deterministic
+};
+
+// Calls `attempt` until it returns OK, waiting NextDelay() of one Backoff(options.backoff)
+// between attempts. Returns:
+//  - OK, when an attempt succeeded;
+//  - the attempt's error, when it is not retryable, or when it was attempt number max_attempts;
+//  - Cancelled ("<what> cancelled", with the last error when there was one) when stop() was true
+//    before an attempt or became true during a wait; an attempt itself is never interrupted.
+// Thread-compatible: runs on the calling thread; the callbacks run there too.
+absl::Status RetryUntil(const RetryOptions& options, const std::function<absl::Status()>& attempt);
+
+// The same for an attempt that produces a value.
+template <typename T>
+absl::StatusOr<T> RetryUntil(const RetryOptions& options,
+                             const std::function<absl::StatusOr<T>()>& attempt) {
+  absl::StatusOr<T> result = absl::UnknownError("not attempted");
+  absl::Status st = RetryUntil(options, [&]() -> absl::Status {
+    result = attempt();
+    return result.status();
+  });
+  if (!st.ok()) return st;
+  return result;
+}
 
 }  // namespace rtdw
 

@@ -45,6 +45,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "core/dead_letter.h"
+#include "core/dim_write.h"
 #include "core/json_limits.h"
 #include "core/records.h"
 #include "rapidjson/stringbuffer.h"
@@ -64,20 +65,6 @@ class TableLists {
  private:
   absl::flat_hash_set<std::string> facts_;  // lower case
   absl::flat_hash_set<std::string> dims_;
-};
-
-// One Redis write, in input order. `offset` is its source position (the Maxwell record's offset
-// in its partition; a row's changes all come from one partition, Maxwell partitions by id):
-// RedisClient::ApplyAtomically applies the write only when (epoch, offset) is newer than the
-// position that made the key's current value (docs/STATE.md). -1: applied unconditionally.
-struct RedisWrite {
-  enum class Op { kSet, kDel };
-  Op op = Op::kSet;
-  std::string key;    // DIM:<TABLE>:<id>
-  std::string value;  // JSON of `data` (kSet only)
-  std::string src;    // input position, for logs and dead letters
-  int64_t offset = -1;
-  friend bool operator==(const RedisWrite&, const RedisWrite&) = default;
 };
 
 struct DbSplitOptions {

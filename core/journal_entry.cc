@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/dead_letter.h"
 #include "core/journal_sink.h"
+#include "core/json_limits.h"
 #include "core/status_util.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
@@ -16,9 +17,6 @@ namespace {
 
 constexpr uint8_t kJournalValueVersion = 1;
 constexpr size_t kHeaderSize = 1 + 8 + 4 + 4;
-constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag |
-                                 rapidjson::kParseValidateEncodingFlag |
-                                 rapidjson::kParseFullPrecisionFlag;
 
 void PutBE(std::string* out, uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -88,8 +86,8 @@ absl::StatusOr<std::vector<JournalAction>> ParseJournalActions(std::string_view 
       continue;
     }
     rapidjson::Document doc;
-    doc.Parse<kParseFlags>(line.data(), line.size());
-    if (doc.HasParseError() || !doc.IsObject() || doc.MemberCount() != 1) {
+    if (ParseJsonSafely(line, JsonLimits{}, &doc) != JsonStatus::kOk || !doc.IsObject() ||
+        doc.MemberCount() != 1) {
       return absl::InvalidArgumentError(
           absl::StrCat("bulk body line ", line_no, ": not an action line"));
     }
@@ -153,8 +151,9 @@ void AppendJournalIndexAction(std::string* body, std::string_view index, std::st
 std::string EsRejectedDeadLetter(std::string_view job, const RejectedItem& item, int64_t now_ms) {
   std::string src;
   rapidjson::Document doc;
-  doc.Parse<kParseFlags>(item.document.data(), item.document.size());
-  if (!doc.HasParseError() && doc.IsObject()) {
+  if (ParseJsonSafely(item.document, JsonLimits{0, kMaxSupportedJsonDepth}, &doc) ==
+          JsonStatus::kOk &&
+      doc.IsObject()) {
     if (auto f = doc.FindMember("rtdw_src"); f != doc.MemberEnd() && f->value.IsString()) {
       src.assign(f->value.GetString(), f->value.GetStringLength());
     }

@@ -97,7 +97,7 @@ MetricsRegistry::Family* MetricsRegistry::FamilyFor(const std::string& name,
 
 Counter* MetricsRegistry::GetCounter(const std::string& name, const std::string& help,
                                      const Labels& labels) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Family* f = FamilyFor(name, help, Kind::kCounter);
   std::string key = RenderLabels(labels);
   auto& slot = f->counters[key];
@@ -110,7 +110,7 @@ Counter* MetricsRegistry::GetCounter(const std::string& name, const std::string&
 
 Gauge* MetricsRegistry::GetGauge(const std::string& name, const std::string& help,
                                  const Labels& labels) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Family* f = FamilyFor(name, help, Kind::kGauge);
   std::string key = RenderLabels(labels);
   auto& slot = f->gauges[key];
@@ -123,7 +123,7 @@ Gauge* MetricsRegistry::GetGauge(const std::string& name, const std::string& hel
 
 Histogram* MetricsRegistry::GetHistogram(const std::string& name, const std::string& help,
                                          const Labels& labels, const std::vector<double>& bounds) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Family* f = FamilyFor(name, help, Kind::kHistogram);
   std::string key = RenderLabels(labels);
   auto& slot = f->histograms[key];
@@ -135,7 +135,7 @@ Histogram* MetricsRegistry::GetHistogram(const std::string& name, const std::str
 }
 
 std::string MetricsRegistry::RenderPrometheus() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::string out;
   for (const auto& [name, f] : families_) {
     const char* type = f.kind == Kind::kCounter ? "counter"

@@ -1,7 +1,10 @@
 // A small, thread-safe metrics registry rendered in the Prometheus text format (version 0.0.4).
 //
 // Series are created once (GetCounter/GetGauge/GetHistogram) and live as long as the registry;
-// the returned pointers stay valid, and updating them is lock-free. Names get the `rtdw_` prefix
+// the returned pointers stay valid, and updating them is lock-free.
+//
+// Thread-safe: every method may be called from any thread (one absl::Mutex guards the families;
+// Counter, Gauge and Histogram updates are atomics). Names get the `rtdw_` prefix
 // from the caller (it is part of the name). Labels are rendered in the order given.
 #ifndef RTDW_CORE_METRICS_H_
 #define RTDW_CORE_METRICS_H_
@@ -10,10 +13,12 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace rtdw {
 
@@ -77,10 +82,11 @@ class MetricsRegistry {
     std::map<std::string, std::unique_ptr<Histogram>> histograms;
     std::map<std::string, Labels> labels;
   };
-  Family* FamilyFor(const std::string& name, const std::string& help, Kind kind);
+  Family* FamilyFor(const std::string& name, const std::string& help, Kind kind)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  mutable std::mutex mu_;
-  std::map<std::string, Family> families_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, Family> families_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace rtdw

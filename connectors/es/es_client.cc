@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -399,6 +400,7 @@ absl::StatusOr<std::unique_ptr<EsClient>> EsClient::Create(const EsClientOptions
   EsClient* raw = client.get();
   client->transport_ = std::make_unique<Transport>(client->options_,
                                                    [raw](std::string_view msg) { raw->Warn(msg); });
+  absl::MutexLock lock(&client->mu_);  // not shared yet; the annotations expect it
   RTDW_RETURN_IF_ERROR(client->transport_->Init());
   return client;
 }
@@ -426,40 +428,55 @@ EsClientStats EsClient::stats() const {
 absl::StatusOr<HttpResponse> EsClient::Perform(std::string_view method, std::string_view path,
                                                std::string_view body,
                                                std::string_view content_type) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Backoff backoff(options_.backoff);
-  const int attempts =
+  absl::MutexLock lock(&mu_);
+  RetryOptions retry;
+  retry.backoff = options_.backoff;
+  retry.max_attempts =
       1 + std::max(0, options_.read_retries) + static_cast<int>(transport_->node_count()) - 1;
-  std::string last_error;
-  for (int attempt = 0; attempt < attempts; ++attempt) {
-    if (attempt > 0) SleepUnlessCancelled(backoff.NextDelay(), nullptr);
-    Exchange ex;
-    ex.method = std::string(method);
-    ex.path = std::string(path);
-    ex.body = body;
-    ex.content_type = std::string(content_type);
-    Exchange* exs[] = {&ex};
-    RTDW_RETURN_IF_ERROR(transport_->Run(exs, 1, nullptr));
-    ++requests_;
-    if (ex.overflow) {
-      ++too_large_;
-      if (options_.on_response_too_large) options_.on_response_too_large();
-      return absl::ResourceExhaustedError(
-          absl::StrCat(ToAbsl(method), " ", ToAbsl(path), ": ", ex.error));
-    }
-    if (!ex.transport_ok()) {
-      ++request_errors_;
-      last_error = absl::StrCat(ToAbsl(method), " ", ToAbsl(path), ": ", ex.error);
-      continue;
-    }
-    if (IsTransientStatus(ex.status) && attempt + 1 < attempts) {
-      ++request_errors_;
-      continue;
-    }
-    return HttpResponse{ex.status, std::move(ex.response), std::move(ex.product)};
+  retry.stop = StopWhenSet(options_.cancel);
+  retry.what = absl::StrCat(ToAbsl(method), " ", ToAbsl(path));
+  // Transport failures and transient answers are retried (Unavailable); the last transient answer
+  // is returned as a response once the attempts are used up.
+  retry.retryable = [](const absl::Status& st) { return absl::IsUnavailable(st); };
+  std::optional<HttpResponse> transient;  // of the latest attempt
+  retry.on_retry = [&](const absl::Status&, std::chrono::milliseconds) {
+    if (transient) ++request_errors_;  // transport failures are counted where they happen
+  };
+  absl::StatusOr<HttpResponse> result = RetryUntil<HttpResponse>(
+      retry, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<HttpResponse> {
+        Exchange ex;
+        ex.method = std::string(method);
+        ex.path = std::string(path);
+        ex.body = body;
+        ex.content_type = std::string(content_type);
+        Exchange* exs[] = {&ex};
+        RTDW_RETURN_IF_ERROR(transport_->Run(exs, 1, options_.cancel));
+        ++requests_;
+        if (ex.overflow) {
+          ++too_large_;
+          if (options_.on_response_too_large) options_.on_response_too_large();
+          return absl::ResourceExhaustedError(
+              absl::StrCat(ToAbsl(method), " ", ToAbsl(path), ": ", ex.error));
+        }
+        if (!ex.transport_ok()) {
+          ++request_errors_;
+          transient.reset();
+          return absl::UnavailableError(
+              absl::StrCat(ToAbsl(method), " ", ToAbsl(path), ": ", ex.error));
+        }
+        if (IsTransientStatus(ex.status)) {
+          transient = HttpResponse{ex.status, std::move(ex.response), std::move(ex.product)};
+          return absl::UnavailableError(absl::StrCat("HTTP ", ex.status));
+        }
+        transient.reset();
+        return HttpResponse{ex.status, std::move(ex.response), std::move(ex.product)};
+      });
+  if (result.ok()) return result;
+  if (absl::IsUnavailable(result.status())) {
+    if (transient) return std::move(*transient);
+    Warn(std::string(result.status().message()));
   }
-  Warn(last_error);
-  return absl::UnavailableError(last_error);
+  return result;
 }
 
 std::string EsInfo::Describe() const {
@@ -664,7 +681,7 @@ absl::StatusOr<BulkResult> EsClient::BulkBody(std::string_view ndjson, const Del
 
 absl::StatusOr<BulkResult> EsClient::Bulk(std::span<const BulkAction> actions,
                                           const DeliveryHooks& hooks) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return BulkLocked(actions, hooks);
 }
 
@@ -674,14 +691,49 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
   result.items.resize(actions.size());
   std::vector<size_t> pending(actions.size());
   for (size_t i = 0; i < pending.size(); ++i) pending[i] = i;
-  Backoff backoff(options_.backoff);
   size_t max_bytes = options_.bulk_max_bytes;
-  auto cancelled = [&] {
-    return hooks.cancel != nullptr && hooks.cancel->load(std::memory_order_acquire);
-  };
+  std::map<std::string, size_t> reasons;  // why items are retried -> how many (this round)
 
-  while (!pending.empty()) {
-    if (cancelled()) return absl::CancelledError("bulk delivery cancelled");
+  // One round sends every pending item; a round that leaves items to re-send is retried.
+  RetryOptions retry;
+  retry.backoff = options_.backoff;
+  retry.stop = StopWhenSet(hooks.cancel);
+  retry.what = "bulk delivery";
+  bool resend = false;  // the last round left items to re-send (its error is then retryable)
+  retry.retryable = [&](const absl::Status&) { return resend; };
+  retry.on_retry = [&](const absl::Status&,
+                       std::chrono::milliseconds delay) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ++result.retry_rounds;
+    ++retry_rounds_;
+    result.retried_items += pending.size();
+    retried_ += pending.size();
+    BulkRetryEvent ev;
+    ev.round = result.retry_rounds;
+    ev.items = pending.size();
+    ev.delay = delay;
+    std::vector<std::string> parts;
+    for (const auto& [why, n] : reasons) parts.push_back(absl::StrCat(why, " x", n));
+    ev.summary = absl::StrJoin(parts, ", ");
+    if (hooks.on_retry) hooks.on_retry(ev);
+    auto now = Clock::now();
+    if (last_retry_warning_ == Clock::time_point() ||
+        now - last_retry_warning_ >= std::chrono::seconds(10)) {
+      std::string held_back;
+      if (held_back_warnings_ > 0) {
+        held_back = absl::StrCat(" (", held_back_warnings_, " similar warnings held back)");
+      }
+      last_retry_warning_ = now;
+      held_back_warnings_ = 0;
+      Warn(absl::StrCat("bulk: re-sending ", ev.items, " of ", actions.size(),
+                        " items (retry round ", ev.round, ", in ", ev.delay.count(),
+                        " ms): ", ev.summary, held_back));
+    } else {
+      ++held_back_warnings_;
+    }
+  };
+  auto round = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+    resend = false;
+    reasons.clear();
     if (hooks.before_request) RTDW_RETURN_IF_ERROR(hooks.before_request());
     // Split the pending items into bodies of at most max_bytes.
     struct Chunk {
@@ -715,12 +767,11 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
     result.requests += exs.size();
     requests_ += exs.size();
 
-    std::vector<size_t> retry;
-    std::map<std::string, size_t> reasons;  // why items are retried -> how many
+    std::vector<size_t> again;
     for (auto& c : chunks) {
       const Exchange& ex = c->ex;
       auto retry_all = [&](const std::string& why) {
-        retry.insert(retry.end(), c->items.begin(), c->items.end());
+        again.insert(again.end(), c->items.begin(), c->items.end());
         reasons[why] += c->items.size();
         ++request_errors_;
       };
@@ -759,7 +810,7 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
               r.reason = std::move(a.reason);
               break;
             case ItemVerdict::kRetry:
-              retry.push_back(i);
+              again.push_back(i);
               reasons[absl::StrCat(a.status, " ", a.error_type.empty() ? "-" : a.error_type)]++;
               break;
             case ItemVerdict::kPermanent:
@@ -797,41 +848,13 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
       return StatusFromEsResponse(resp, "bulk request");
     }
 
-    std::sort(retry.begin(), retry.end());  // keep the input order on re-send
-    pending = std::move(retry);
-    if (pending.empty()) break;
-
-    ++result.retry_rounds;
-    ++retry_rounds_;
-    result.retried_items += pending.size();
-    retried_ += pending.size();
-    BulkRetryEvent ev;
-    ev.round = result.retry_rounds;
-    ev.items = pending.size();
-    ev.delay = backoff.NextDelay();
-    std::vector<std::string> parts;
-    for (const auto& [why, n] : reasons) parts.push_back(absl::StrCat(why, " x", n));
-    ev.summary = absl::StrJoin(parts, ", ");
-    if (hooks.on_retry) hooks.on_retry(ev);
-    auto now = Clock::now();
-    if (last_retry_warning_ == Clock::time_point() ||
-        now - last_retry_warning_ >= std::chrono::seconds(10)) {
-      std::string held_back;
-      if (held_back_warnings_ > 0) {
-        held_back = absl::StrCat(" (", held_back_warnings_, " similar warnings held back)");
-      }
-      last_retry_warning_ = now;
-      held_back_warnings_ = 0;
-      Warn(absl::StrCat("bulk: re-sending ", ev.items, " of ", actions.size(),
-                        " items (retry round ", ev.round, ", in ", ev.delay.count(),
-                        " ms): ", ev.summary, held_back));
-    } else {
-      ++held_back_warnings_;
-    }
-    if (!SleepUnlessCancelled(ev.delay, hooks.cancel)) {
-      return absl::CancelledError("bulk delivery cancelled");
-    }
-  }
+    std::sort(again.begin(), again.end());  // keep the input order on re-send
+    pending = std::move(again);
+    if (pending.empty()) return absl::OkStatus();
+    resend = true;
+    return absl::UnavailableError(absl::StrCat(pending.size(), " items to re-send"));
+  };
+  if (!pending.empty()) RTDW_RETURN_IF_ERROR(RetryUntil(retry, round));
   for (const auto& r : result.items) {
     if (r.ok) {
       ++result.delivered;

@@ -16,8 +16,11 @@
 //   true the call abandons its work and returns Cancelled: no item is then claimed delivered.
 // - A bulk request body never exceeds `bulk_max_bytes`, except for one action that is larger by
 //   itself (it goes alone). Up to `max_bulks_in_flight` requests of one call run concurrently.
-// - Errors are absl::Status; nothing throws. An EsClient serialises its calls (one at a time);
-//   use one client per thread for parallel callers.
+// - Errors are absl::Status; nothing throws.
+//
+// Thread-safe: an EsClient serialises its calls (one at a time, under one absl::Mutex held for the
+// whole call, retries included); use one client per thread for parallel callers. stats() reads
+// atomics and never waits.
 #ifndef RTDW_CONNECTORS_ES_ES_CLIENT_H_
 #define RTDW_CONNECTORS_ES_ES_CLIENT_H_
 
@@ -26,14 +29,15 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "connectors/es/bulk.h"
 #include "core/backoff.h"
 
@@ -58,8 +62,12 @@ struct EsClientOptions {
   // Called (on the calling thread) each time an answer is refused for its size, e.g. to count it
   // in a metric. May be null.
   std::function<void()> on_response_too_large;
-  // Retries of non-bulk calls (search, count, templates...) on transient errors.
+  // Retries of non-bulk calls (search, count, templates...) on transient errors, waiting by
+  // `backoff` in between (core/backoff.h RetryUntil).
   int read_retries = 3;
+  // When not null and true: Perform (and every non-bulk call) stops retrying and returns
+  // Cancelled; a wait between retries ends within 20 ms. Bulk() uses DeliveryHooks::cancel.
+  const std::atomic<bool>* cancel = nullptr;
   BackoffOptions backoff = {std::chrono::milliseconds(100), std::chrono::milliseconds(0),
                             std::chrono::milliseconds(30000), 2.0};
   // Receives warnings (retries, failing nodes). Null: written to stderr.
@@ -126,7 +134,7 @@ struct BulkItemResult {
 
 struct BulkResult {
   std::vector<BulkItemResult> items;  // one per action, in input order
-  size_t delivered = 0;   // superseded items included
+  size_t delivered = 0;               // superseded items included
   size_t superseded = 0;  // of those, versioned writes refused for an older version (409)
   size_t failed = 0;
   uint64_t requests = 0;       // HTTP requests sent
@@ -228,13 +236,14 @@ class EsClient {
   explicit EsClient(const EsClientOptions& options);
   void Warn(std::string_view message) const;
   absl::StatusOr<BulkResult> BulkLocked(std::span<const BulkAction> actions,
-                                        const DeliveryHooks& hooks);
+                                        const DeliveryHooks& hooks)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   EsClientOptions options_;
-  std::mutex mu_;  // one call at a time
-  std::unique_ptr<Transport> transport_;
-  std::chrono::steady_clock::time_point last_retry_warning_;  // guarded by mu_
-  uint64_t held_back_warnings_ = 0;                           // guarded by mu_
+  absl::Mutex mu_;  // one call at a time
+  std::unique_ptr<Transport> transport_ ABSL_PT_GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point last_retry_warning_ ABSL_GUARDED_BY(mu_);
+  uint64_t held_back_warnings_ ABSL_GUARDED_BY(mu_) = 0;
   mutable std::atomic<uint64_t> requests_{0}, request_errors_{0}, delivered_{0}, failed_{0},
       retried_{0}, retry_rounds_{0}, too_large_{0};
 };

@@ -1,6 +1,10 @@
 // The JournalSink (core/journal_sink.h) over the ES connector: delivers a journal entry's bulk
 // body with EsClient::Bulk (per-item retries of transient failures, permanent failures returned
 // as RejectedItems). Used by the daemon's delivery loop and by `rtdw journal replay`.
+//
+// Thread-compatible: one sink per delivering thread (its EsClient serialises calls anyway). Each
+// Deliver() runs a short-lived watcher thread that turns the caller's cancel flag or the timeout
+// into the Bulk() call's cancellation; it is joined before Deliver() returns.
 #ifndef RTDW_CONNECTORS_ES_ES_JOURNAL_SINK_H_
 #define RTDW_CONNECTORS_ES_ES_JOURNAL_SINK_H_
 

@@ -1,10 +1,12 @@
 #include "connectors/kafka/destroy.h"
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace rtdw {
 namespace {
@@ -12,10 +14,9 @@ namespace {
 std::atomic<int> g_still_destroying{0};
 
 struct DestroyState {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;       // guarded by mu
-  bool abandoned = false;  // guarded by mu: counted in g_still_destroying
+  absl::Mutex mu;
+  bool done ABSL_GUARDED_BY(mu) = false;
+  bool abandoned ABSL_GUARDED_BY(mu) = false;  // counted in g_still_destroying
 };
 
 }  // namespace
@@ -29,20 +30,25 @@ bool DestroyBy(std::function<void()> destroy, std::chrono::steady_clock::time_po
   std::thread thread([state, destroy = std::move(destroy)]() mutable {
     destroy();
     destroy = nullptr;  // what it owns goes now, not when the last state reference does
-    std::lock_guard<std::mutex> lock(state->mu);
+    absl::MutexLock lock(&state->mu);
     state->done = true;
     if (state->abandoned) g_still_destroying.fetch_sub(1);
-    state->cv.notify_all();
   });
-  std::unique_lock<std::mutex> lock(state->mu);
-  if (state->cv.wait_until(lock, deadline, [&] { return state->done; })) {
-    lock.unlock();
+  bool done = false;
+  {
+    absl::MutexLock lock(&state->mu);
+    done =
+        state->mu.AwaitWithTimeout(absl::Condition(&state->done),
+                                   absl::FromChrono(deadline - std::chrono::steady_clock::now()));
+    if (!done) {
+      state->abandoned = true;
+      g_still_destroying.fetch_add(1);
+    }
+  }
+  if (done) {
     thread.join();
     return true;
   }
-  state->abandoned = true;
-  g_still_destroying.fetch_add(1);
-  lock.unlock();
   thread.detach();
   return false;
 }

@@ -92,14 +92,14 @@ KafkaProducer::~KafkaProducer() {
 }
 
 void KafkaDeliveryGroup::ResetError() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   first_error_.clear();
   failed_.store(false, std::memory_order_release);
 }
 
 void KafkaDeliveryGroup::Report(int err, const char* errstr) {
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (first_error_.empty()) first_error_ = errstr;
     failed_.store(true, std::memory_order_release);
   }
@@ -112,12 +112,12 @@ void KafkaProducer::OnDelivery(int err, const char* errstr, void* msg_opaque) {
     delivered_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (first_error_.empty()) first_error_ = errstr;
 }
 
 absl::StatusOr<KafkaTopicRef> KafkaProducer::Topic(std::string_view topic) {
-  std::lock_guard<std::mutex> lock(topics_mu_);
+  absl::MutexLock lock(&topics_mu_);
   auto it = topics_.find(absl::string_view(topic.data(), topic.size()));
   if (it != topics_.end()) return KafkaTopicRef{it->second};
   std::string name(topic);
@@ -212,7 +212,7 @@ absl::Status KafkaProducer::Await(KafkaDeliveryGroup* group, std::chrono::millis
     rd_kafka_poll(rk_, static_cast<int>(std::min<int64_t>(left.count(), 100)));
   }
   if (group->failed_.load(std::memory_order_acquire)) {
-    std::lock_guard<std::mutex> lock(group->mu_);
+    absl::MutexLock lock(&group->mu_);
     return absl::UnavailableError(absl::StrCat("kafka delivery failed: ", group->first_error_));
   }
   if (group->pending() > 0) {
@@ -247,7 +247,7 @@ absl::Status KafkaProducer::Flush(std::chrono::milliseconds timeout,
   rd_kafka_poll(rk_, 0);
   std::string first_error;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     first_error.swap(first_error_);
   }
   if (!first_error.empty()) {

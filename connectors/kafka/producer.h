@@ -15,16 +15,17 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 
 typedef struct rd_kafka_s rd_kafka_t;
 typedef struct rd_kafka_topic_s rd_kafka_topic_t;
@@ -35,6 +36,8 @@ namespace rtdw {
 // caller, and it must outlive the delivery reports of its records: destroy it only once
 // pending() is 0 or after the producer. Counting is conservative: records of an earlier use that
 // are still unreported when it is reused are waited for too (never fewer than this batch's).
+// Thread-safe: delivery reports (the producer's polling thread) update it while the owner reads
+// pending() (an atomic) and ResetError(); the first error is kept under an absl::Mutex.
 class KafkaDeliveryGroup {
  public:
   KafkaDeliveryGroup() = default;
@@ -51,8 +54,8 @@ class KafkaDeliveryGroup {
   void Report(int err, const char* errstr);
   std::atomic<int64_t> pending_{0};
   std::atomic<bool> failed_{false};
-  std::mutex mu_;
-  std::string first_error_;  // guarded by mu_
+  absl::Mutex mu_;
+  std::string first_error_ ABSL_GUARDED_BY(mu_);
 };
 
 struct KafkaProducerOptions {
@@ -80,6 +83,11 @@ struct KafkaHeader {
 struct KafkaTopicRef {
   rd_kafka_topic_t* rkt = nullptr;
 };
+
+// Thread-safe: Produce, Topic, Flush and Await may be called from several threads (librdkafka's
+// handle is thread-safe; the topic cache and the first delivery error each have their own
+// absl::Mutex, and delivery reports are served by whichever thread polls). Close() and the
+// destructor must not run concurrently with other calls.
 
 class KafkaProducer {
  public:
@@ -142,12 +150,12 @@ class KafkaProducer {
   std::shared_ptr<Callbacks> callbacks_;
   // Set by Close(deadline): the destructor does not wait for librdkafka past it.
   std::optional<std::chrono::steady_clock::time_point> destroy_by_;
-  std::mutex topics_mu_;
-  absl::flat_hash_map<std::string, rd_kafka_topic_t*> topics_;  // guarded by topics_mu_
+  absl::Mutex topics_mu_;
+  absl::flat_hash_map<std::string, rd_kafka_topic_t*> topics_ ABSL_GUARDED_BY(topics_mu_);
   std::atomic<uint32_t> since_poll_{0};  // records produced since reports were last served
   std::atomic<uint64_t> delivered_{0};
-  std::mutex mu_;
-  std::string first_error_;  // guarded by mu_; reset by Flush
+  absl::Mutex mu_;
+  std::string first_error_ ABSL_GUARDED_BY(mu_);  // reset by Flush
 };
 
 }  // namespace rtdw

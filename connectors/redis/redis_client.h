@@ -17,7 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "core/db_split.h"  // RedisWrite
+#include "core/dim_write.h"
 
 typedef struct redisContext redisContext;
 

@@ -317,6 +317,37 @@ TEST_F(ConnectorTest, CancelAbandonsAnEndlessRetry) {
   Admin("DELETE", "/_rtdw/faults");
 }
 
+// Non-bulk calls retry transient answers a bounded number of times (read_retries), then return
+// the last answer; EsClientOptions::cancel ends the retries (and their waits) early.
+TEST_F(ConnectorTest, ReadRetriesAreBoundedAndCancellable) {
+  Admin("POST", "/_rtdw/faults", R"({"request_503_fraction":1.0})");
+  EsClientOptions o = Options();
+  o.read_retries = 2;
+  auto client = Client(o);
+  const uint64_t before = client->stats().requests;
+  auto r = client->Perform("GET", "/_cluster/health");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(client->stats().requests - before, 3u);  // 1 + read_retries
+  EXPECT_EQ(client->stats().request_errors, 2u);      // the returned answer is not an error
+
+  std::atomic<bool> cancel{false};
+  o.read_retries = 1000;
+  o.backoff = {milliseconds(1000), milliseconds(1000), milliseconds(1000), 2.0};
+  o.cancel = &cancel;
+  client = Client(o);
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(milliseconds(300));
+    cancel = true;
+  });
+  auto start = std::chrono::steady_clock::now();
+  r = client->Perform("GET", "/_cluster/health");
+  stopper.join();
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << r.status();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  Admin("DELETE", "/_rtdw/faults");
+}
+
 TEST_F(ConnectorTest, ADeadNodeIsSkipped) {
   EsClientOptions o = Options();
   o.urls = {absl::StrCat("http://127.0.0.1:", rtdw::testing::FreePort()), es_.url()};

@@ -164,6 +164,21 @@ TEST(JournalEntryTest, BulkActions) {
   EXPECT_FALSE(ParseJournalActions("nope\n").ok());
 }
 
+// Action lines are read with core/json_limits.h's checks: an id that is not UTF-8 (an escaped
+// lone low surrogate, which RapidJSON's own parse turns into three non-UTF-8 bytes) or a line
+// nested past the depth limit is refused instead of being carried into the dead letters.
+TEST(JournalEntryTest, BulkActionsAreParsedSafely) {
+  auto a = ParseJournalActions("{\"delete\":{\"_index\":\"idx\",\"_id\":\"a\\udc00\"}}\n");
+  EXPECT_FALSE(a.ok()) << (*a)[0].id.size();
+  std::string deep = "{\"delete\":{\"_index\":\"idx\",\"_id\":\"z\",\"x\":";
+  deep += std::string(5000, '[') + std::string(5000, ']') + "}}\n";
+  EXPECT_FALSE(ParseJournalActions(deep).ok());
+  // A surrogate pair is fine.
+  a = ParseJournalActions("{\"delete\":{\"_index\":\"idx\",\"_id\":\"\\ud83d\\ude00\"}}\n");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ((*a)[0].id, "\xF0\x9F\x98\x80");
+}
+
 TEST(JournalEntryTest, EsRejectedDeadLetterShape) {
   RejectedItem item;
   item.index = "gmall_dau_info_2024-11-25";
@@ -193,6 +208,12 @@ TEST(JournalEntryTest, EsRejectedDeadLetterShape) {
   d.Parse(line.c_str());
   ASSERT_FALSE(d.HasParseError());
   EXPECT_TRUE(d.HasMember("raw_base64"));
+  // An rtdw_src that is not UTF-8 once unescaped is not copied into `src`.
+  item.document = "{\"rtdw_src\":\"T/1/2\\udc00\"}";
+  line = EsRejectedDeadLetter("dau", item, 1);
+  d.Parse(line.c_str());
+  ASSERT_FALSE(d.HasParseError());
+  EXPECT_FALSE(d.HasMember("src") && d["src"].GetStringLength() > 0) << line;
 }
 
 }  // namespace

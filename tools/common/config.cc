@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <system_error>
 #include <utility>
 
@@ -150,8 +151,7 @@ class Loader;
 // the unknown ones with a suggestion.
 class Section {
  public:
-  Section(Loader* loader, const toml::table* table, std::string path, std::string hint = {})
-      : loader_(loader), table_(table), path_(std::move(path)), hint_(std::move(hint)) {}
+  Section(Loader* loader, const toml::table* table, std::string path, std::string hint = {});
 
   bool present() const { return table_ != nullptr; }
   const std::string& path() const { return path_; }
@@ -207,6 +207,18 @@ class Loader {
   void Load(const toml::table& root, Config* cfg);
   void ApplyEnv(Config* cfg);
 
+  // Every path a Section asked for (keys and sub-tables), and the paths of the Sections: what
+  // AcceptedConfigKeys reports.
+  void Asked(std::string path) { asked_.insert(std::move(path)); }
+  void SectionRead(std::string path) { sections_.insert(std::move(path)); }
+  std::vector<std::string> AskedKeys() const {
+    std::vector<std::string> out;
+    for (const std::string& p : asked_) {
+      if (!sections_.contains(p)) out.push_back(p);
+    }
+    return out;
+  }
+
   std::vector<std::string> TakeProblems() {
     std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
       return std::tie(a.order, a.line) < std::tie(b.order, b.line);
@@ -247,12 +259,20 @@ class Loader {
   const EnvLookup& env_;
   std::vector<Problem> problems_;
   bool redis_password_key_ = false;  // redis.password was set in the file
+  std::set<std::string> asked_;
+  std::set<std::string> sections_;
 };
+
+Section::Section(Loader* loader, const toml::table* table, std::string path, std::string hint)
+    : loader_(loader), table_(table), path_(std::move(path)), hint_(std::move(hint)) {
+  if (!path_.empty()) loader_->SectionRead(path_);
+}
 
 // --- Section -------------------------------------------------------------------------------------
 
 const toml::node* Section::Get(std::string_view key) {
   known_.emplace_back(key);
+  loader_->Asked(JoinPath(path_, key));
   if (table_ == nullptr) return nullptr;
   return table_->get(key);
 }
@@ -1035,6 +1055,15 @@ absl::StatusOr<Config> ToStatus(ConfigLoadResult result) {
 }
 
 }  // namespace
+
+std::vector<std::string> AcceptedConfigKeys() {
+  // Every reader runs whether its key is present or not, so loading an empty file asks for all.
+  EnvLookup no_env;
+  Loader loader("", no_env);
+  Config cfg;
+  loader.Load(toml::table(), &cfg);
+  return loader.AskedKeys();
+}
 
 bool IsKnownJob(std::string_view job) {
   return std::find(kJobNames.begin(), kJobNames.end(), job) != kJobNames.end();

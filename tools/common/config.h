@@ -42,6 +42,11 @@ inline constexpr std::array<std::string_view, 4> kJobNames = {kJobLogSplit, kJob
                                                               kJobOrderWide};
 bool IsKnownJob(std::string_view job);
 
+// Every key the loader accepts, as sorted dotted paths ("kafka.brokers", "jobs.dau.max_future";
+// "kafka.properties" is the free-form table of librdkafka properties); sections are not listed.
+// docs/CONFIG.md documents exactly these (tests/config/config_doc_test.cc keeps them equal).
+std::vector<std::string> AcceptedConfigKeys();
+
 // A secret: resolved at load time from an inline string, `{ env = "NAME" }` or
 // `{ file = "/path" }` (the file's content without trailing CR/LF). Never print `value`;
 // `origin` ("inline", "env NAME", "file /path") is safe to show.

@@ -1,4 +1,6 @@
 // Process signals as flags: SIGTERM/SIGINT ask for a drain and exit, SIGHUP for a config reload.
+//
+// Thread-safe and async-signal-safe: the flags are lock-free atomics, read from any thread.
 #ifndef RTDW_TOOLS_COMMON_SIGNALS_H_
 #define RTDW_TOOLS_COMMON_SIGNALS_H_
 

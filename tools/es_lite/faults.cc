@@ -5,12 +5,12 @@
 namespace rtdw::eslite {
 
 FaultConfig Faults::config() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return config_;
 }
 
 void Faults::Set(const FaultConfig& c) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   config_ = c;
 }
 
@@ -58,7 +58,7 @@ std::optional<EsError> Faults::Update(const rapidjson::Value& body) {
     }
     *fraction = v.GetDouble();
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   config_ = c;
   if (seed) rng_.seed(*seed);
   return std::nullopt;
@@ -67,7 +67,7 @@ std::optional<EsError> Faults::Update(const rapidjson::Value& body) {
 bool Faults::Roll(double p) {
   if (p <= 0) return false;
   if (p >= 1) return true;
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return std::uniform_real_distribution<double>(0, 1)(rng_) < p;
 }
 

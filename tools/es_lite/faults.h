@@ -5,11 +5,12 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "rapidjson/document.h"
 #include "tools/es_lite/json.h"
 
@@ -35,6 +36,8 @@ struct FaultCounters {
   std::atomic<uint64_t> answered_late{0};
 };
 
+// Thread-safe: the server's worker threads roll the dice and read the config concurrently with
+// the fault API changing it (one absl::Mutex; the counters are atomics).
 class Faults {
  public:
   FaultConfig config() const;
@@ -49,9 +52,9 @@ class Faults {
   std::string ToJson() const;
 
  private:
-  mutable std::mutex mu_;
-  FaultConfig config_;
-  std::mt19937_64 rng_{std::random_device{}()};
+  mutable absl::Mutex mu_;
+  FaultConfig config_ ABSL_GUARDED_BY(mu_);
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_){std::random_device{}()};
   FaultCounters counters_;
 };
 

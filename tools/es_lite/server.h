@@ -49,6 +49,9 @@ struct ServerOptions {
   std::string tls_key_file;
 };
 
+// Thread-safe where it matters: Handle() runs on cpp-httplib's worker threads (options.threads of
+// them) concurrently; the Store and Faults it calls are thread-safe, and an Api is made per
+// request. Stop() may be called from another thread (a signal watcher) while Listen() runs.
 class EsLiteServer {
  public:
   EsLiteServer(Store* store, Faults* faults, const ServerOptions& options);

@@ -489,11 +489,11 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
 
 void Store::StopWaiting() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     closing_ = true;
   }
-  schedule_cv_.notify_all();
-  refreshed_cv_.notify_all();
+  schedule_cv_.SignalAll();
+  refreshed_cv_.SignalAll();
 }
 
 Store::~Store() {
@@ -519,11 +519,11 @@ void Store::RefreshLocked(const std::vector<IndexState*>& states) {
     s->view_docs = s->docs;
     s->view_bytes = s->bytes;
   }
-  refreshed_cv_.notify_all();
+  refreshed_cv_.SignalAll();
 }
 
 void Store::Refresh(const std::vector<std::string>& names) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<IndexState*> states;
   for (const auto& n : names) {
     auto it = indices_.find(n);
@@ -533,13 +533,13 @@ void Store::Refresh(const std::vector<std::string>& names) {
 }
 
 void Store::WaitForRefresh(const std::vector<std::string>& names) {
-  std::unique_lock<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<std::pair<std::string, uint64_t>> want;
   for (const auto& n : names) {
     auto it = indices_.find(n);
     if (it != indices_.end()) want.emplace_back(n, it->second->write_gen);
   }
-  refreshed_cv_.wait(lock, [&] {
+  auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (closing_) return true;
     for (const auto& [n, gen] : want) {
       auto it = indices_.find(n);
@@ -549,11 +549,12 @@ void Store::WaitForRefresh(const std::vector<std::string>& names) {
       }
     }
     return true;
-  });
+  };
+  while (!done()) refreshed_cv_.Wait(&mu_);
 }
 
 void Store::RefreshLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   while (!closing_) {
     const auto now = SteadyClock::now();
     auto wake = now + std::chrono::milliseconds(200);
@@ -572,7 +573,7 @@ void Store::RefreshLoop() {
       wake = std::min(wake, s->next_refresh);
     }
     RefreshLocked(due);
-    schedule_cv_.wait_until(lock, wake);
+    schedule_cv_.WaitWithTimeout(&mu_, absl::FromChrono(wake - SteadyClock::now()));
   }
 }
 
@@ -590,6 +591,7 @@ std::optional<EsError> Store::Load() {
     e.reason = std::move(why);
     return e;
   };
+  absl::MutexLock lock(&mu_);  // not shared yet, but RefreshLocked and the maps expect it
   std::string uuid;
   if (db_->Get(rocksdb::ReadOptions(), kClusterUuidKey, &uuid).ok()) {
     cluster_uuid_ = uuid;
@@ -696,14 +698,14 @@ IndexInfo Store::InfoOf(const IndexState& s) const {
 }
 
 std::vector<IndexInfo> Store::Indices() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<IndexInfo> out;
   for (const auto& [name, s] : indices_) out.push_back(InfoOf(*s));
   return out;
 }
 
 std::optional<IndexInfo> Store::GetIndex(absl::string_view name) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = indices_.find(std::string(name));
   if (it == indices_.end()) return std::nullopt;
   return InfoOf(*it->second);
@@ -723,7 +725,7 @@ std::optional<EsError> Store::UpdateSettings(const std::vector<std::string>& nam
     if (!absl::StartsWith(key, "index.")) key = "index." + key;
     if (!absl::StartsWith(key, "index.blocks.")) only_blocks = false;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<std::shared_ptr<IndexState>> updated;
   rocksdb::WriteBatch batch;
   for (const auto& name : names) {
@@ -776,7 +778,7 @@ std::optional<EsError> Store::UpdateSettings(const std::vector<std::string>& nam
   rocksdb::Status st = SyncWrite(&batch);
   if (!st.ok()) return BadRequest("io_exception", st.ToString());
   for (auto& s : updated) indices_[s->name] = s;
-  schedule_cv_.notify_all();
+  schedule_cv_.SignalAll();
   return std::nullopt;
 }
 
@@ -906,7 +908,7 @@ std::string Store::MetaJson(const IndexState& s) const {
 }
 
 std::optional<EsError> Store::CreateIndex(absl::string_view name, const rapidjson::Value* body) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (auto it = indices_.find(std::string(name)); it != indices_.end()) {
     EsError e =
         BadRequest("resource_already_exists_exception",
@@ -920,12 +922,12 @@ std::optional<EsError> Store::CreateIndex(absl::string_view name, const rapidjso
   rocksdb::Status s = SyncWrite(&batch);
   if (!s.ok()) return BadRequest("io_exception", s.ToString());
   indices_[state.value()->name] = state.value();
-  schedule_cv_.notify_all();
+  schedule_cv_.SignalAll();
   return std::nullopt;
 }
 
 std::optional<EsError> Store::DeleteIndices(const std::vector<std::string>& names) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   rocksdb::WriteBatch batch;
   for (const auto& name : names) {
     if (!indices_.count(name)) return IndexNotFound(name);
@@ -936,7 +938,7 @@ std::optional<EsError> Store::DeleteIndices(const std::vector<std::string>& name
   rocksdb::Status s = SyncWrite(&batch);
   if (!s.ok()) return BadRequest("io_exception", s.ToString());
   for (const auto& name : names) indices_.erase(name);
-  refreshed_cv_.notify_all();  // nothing left to wait for in them
+  refreshed_cv_.SignalAll();  // nothing left to wait for in them
   return std::nullopt;
 }
 
@@ -1018,7 +1020,7 @@ std::optional<EsError> Store::PutTemplate(absl::string_view name, const rapidjso
     return BadRequest("mapper_parsing_exception", "template mappings must be an object");
   }
   t->body = ToJson(body);
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (create_only && templates_.count(std::string(name))) {
     return IllegalArgument(absl::StrCat("index template [", name, "] already exists"));
   }
@@ -1031,7 +1033,7 @@ std::optional<EsError> Store::PutTemplate(absl::string_view name, const rapidjso
 }
 
 bool Store::DeleteTemplate(absl::string_view name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = templates_.find(std::string(name));
   if (it == templates_.end()) return false;
   rocksdb::WriteBatch batch;
@@ -1042,7 +1044,7 @@ bool Store::DeleteTemplate(absl::string_view name) {
 }
 
 std::vector<std::pair<std::string, std::string>> Store::Templates(absl::string_view pattern) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& [name, t] : templates_) {
     bool match = pattern.empty();
@@ -1101,7 +1103,7 @@ void Store::Scan(const IndexInfo& info, absl::string_view from_id,
 Result<std::vector<WriteResult>> Store::Write(std::vector<WriteOp>& ops) {
   std::vector<WriteResult> results(ops.size());
   const int64_t now_ms = NowMillis();
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   rocksdb::WriteBatch batch;
   // Working copies of the touched indices; committed only after the synced write.
   std::map<std::string, std::shared_ptr<IndexState>> work;
@@ -1109,7 +1111,8 @@ Result<std::vector<WriteResult>> Store::Write(std::vector<WriteOp>& ops) {
   std::set<std::string> mapping_changed;
   std::unordered_map<std::string, std::string> overlay;  // key -> encoded value in the batch
 
-  auto index_for = [&](const std::string& name) -> Result<IndexState*> {
+  auto index_for = [&](const std::string& name)
+                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> Result<IndexState*> {
     if (auto it = work.find(name); it != work.end()) return it->second.get();
     if (auto it = indices_.find(name); it != indices_.end()) {
       auto copy = std::make_shared<IndexState>(*it->second);
@@ -1290,7 +1293,7 @@ Result<std::vector<WriteResult>> Store::Write(std::vector<WriteOp>& ops) {
     }
   }
   for (auto& [name, state] : work) indices_[name] = state;
-  if (!created.empty()) schedule_cv_.notify_all();
+  if (!created.empty()) schedule_cv_.SignalAll();
   return results;
 }
 

@@ -18,13 +18,16 @@
 //   ES's cluster_block_exception; other items of the same Write() proceed.
 // - Readers never block on a write in progress longer than the in-memory bookkeeping takes.
 //
+// Thread-safe: every public method may be called from any thread (the server's workers). One
+// absl::Mutex guards the indices and templates and is held across synced writes; a background
+// thread runs the scheduled refreshes.
+//
 // Key layout: "I"<index> -> index metadata JSON; "T"<name> -> template body JSON;
 // "S"<index> -> next seq_no (8 bytes); "D"<index>\0<id> -> [u8 1][u64 version][u64 seq_no]<source>,
 // or a delete tombstone [u8 2][u64 version][u64 seq_no][i64 deleted at, epoch ms].
 #ifndef RTDW_TOOLS_ES_LITE_STORE_H_
 #define RTDW_TOOLS_ES_LITE_STORE_H_
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -36,6 +39,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "rapidjson/document.h"
 #include "rocksdb/db.h"
 #include "tools/es_lite/json.h"
@@ -186,22 +191,23 @@ class Store {
   // Builds a new index (not yet registered) from templates + body; puts its metadata in *batch.
   Result<std::shared_ptr<IndexState>> MakeIndex(absl::string_view name,
                                                 const rapidjson::Value* body,
-                                                rocksdb::WriteBatch* batch) const;
+                                                rocksdb::WriteBatch* batch) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string MetaJson(const IndexState& s) const;
   rocksdb::Status SyncWrite(rocksdb::WriteBatch* batch);
   IndexInfo InfoOf(const IndexState& s) const;
-  // Makes one snapshot the refreshed view of `states`. mu_ held.
-  void RefreshLocked(const std::vector<IndexState*>& states);
+  // Makes one snapshot the refreshed view of `states`.
+  void RefreshLocked(const std::vector<IndexState*>& states) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RefreshLoop();  // the scheduled refreshes
 
   std::unique_ptr<rocksdb::DB> db_;
   std::string cluster_uuid_;
-  mutable std::mutex mu_;                 // guards everything below; held across synced writes
-  std::condition_variable refreshed_cv_;  // a refresh happened, or closing_
-  std::condition_variable schedule_cv_;   // wakes the refresh thread (settings, closing_)
-  bool closing_ = false;
-  std::map<std::string, std::shared_ptr<IndexState>> indices_;
-  std::map<std::string, std::shared_ptr<Template>> templates_;
+  mutable absl::Mutex mu_;      // guards everything below; held across synced writes
+  absl::CondVar refreshed_cv_;  // a refresh happened, or closing_
+  absl::CondVar schedule_cv_;   // wakes the refresh thread (settings, closing_)
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, std::shared_ptr<IndexState>> indices_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<Template>> templates_ ABSL_GUARDED_BY(mu_);
   std::thread refresher_;
 };
 

@@ -359,17 +359,19 @@ absl::StatusOr<std::vector<PartitionStart>> PartitionStarts(const StateStore& st
 absl::StatusOr<std::map<TopicPartition, int64_t>> GroupCommitted(
     KafkaConsumer& consumer, const std::vector<TopicPartition>& partitions,
     const std::function<bool()>& stopped, const std::function<void(std::string_view)>& problem) {
-  Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(100),
-                                 std::chrono::milliseconds(10000), 2.0});
-  while (true) {
-    auto committed = consumer.Committed(partitions, std::chrono::seconds(10));
-    if (committed.ok()) return committed;
-    problem(std::string(committed.status().message()));
-    // The backoff's delay, in steps short enough that a stop is seen within 100 ms.
-    if (!WaitUnlessStopped(backoff.NextDelay(), stopped)) {
-      return absl::CancelledError("stopped while asking the group for its offsets");
-    }
-  }
+  RetryOptions retry;
+  retry.backoff = {std::chrono::milliseconds(500), std::chrono::milliseconds(100),
+                   std::chrono::milliseconds(10000), 2.0};
+  bool asked = false;  // the group is asked at least once, even when a stop has begun
+  retry.stop = [&] { return asked && stopped(); };
+  retry.what = "asking the group for its offsets";
+  retry.on_retry = [&](const absl::Status& st, std::chrono::milliseconds) {
+    problem(std::string(st.message()));
+  };
+  return RetryUntil<std::map<TopicPartition, int64_t>>(retry, [&] {
+    asked = true;
+    return consumer.Committed(partitions, std::chrono::seconds(10));
+  });
 }
 
 void StopControl::Begin(Clock::time_point deadline) {
