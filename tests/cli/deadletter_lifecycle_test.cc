@@ -26,6 +26,7 @@
 #include "rapidjson/document.h"
 #include "tests/harness/process.h"
 #include "tests/harness/services.h"
+#include "tests/pipeline/doc_drill.h"
 #include "tests/pipeline/pipeline_stack.h"
 
 namespace rtdw::testing {
@@ -33,26 +34,7 @@ namespace {
 
 constexpr char kDocConfig[] = "/etc/rtdw/rtdw.toml";
 constexpr char kDocDay[] = "2025-11-25";
-
-// The command lines of drill `name` in docs/OPERATIONS.md.
-std::vector<std::string> DrillLines(const std::string& name) {
-  std::ifstream in(std::string(RTDW_SOURCE_DIR) + "/docs/OPERATIONS.md");
-  std::string line;
-  const std::string marker = absl::StrCat("<!-- drill: ", name, " -->");
-  bool found = false;
-  std::vector<std::string> lines;
-  while (std::getline(in, line)) {
-    if (!found) {
-      found = line == marker;
-      continue;
-    }
-    if (!absl::StartsWith(line, "    ")) break;
-    lines.push_back(std::string(absl::StripAsciiWhitespace(line)));
-  }
-  EXPECT_TRUE(found) << "no drill " << name << " in docs/OPERATIONS.md";
-  EXPECT_FALSE(lines.empty()) << "drill " << name << " has no command";
-  return lines;
-}
+const std::string kOperationsMd = std::string(RTDW_SOURCE_DIR) + "/docs/OPERATIONS.md";
 
 rapidjson::Document Json(const std::string& text) {
   rapidjson::Document d;
@@ -88,14 +70,10 @@ class DeadLetterDrill : public ::testing::Test {
   // exit code (default 0).
   void RunDrill(const std::string& name, const std::string& jobs = "",
                 const std::vector<std::string>& env = {}) {
-    for (const std::string& written : DrillLines(name)) {
-      std::string line = written;
-      int want = 0;
-      if (size_t hash = line.find('#'); hash != std::string::npos) {
-        const std::string comment = line.substr(hash);
-        if (absl::StrContains(comment, "exit 1")) want = 1;
-        line = std::string(absl::StripAsciiWhitespace(line.substr(0, hash)));
-      }
+    for (const DrillStep& step : ReadDrill(kOperationsMd, name)) {
+      const std::string& written = step.line;
+      std::string line = step.line;
+      const int want = absl::StrContains(step.comment, "exit 1") ? 1 : 0;
       std::cout << "drill " << name << ": " << line << "\n";
       if (line == "systemctl stop rtdwd") continue;
       if (line == "systemctl start rtdwd") {
@@ -187,7 +165,7 @@ TEST_F(DeadLetterDrill, FutureLettersRetriedAfterTheClockIsFixed) {
   EXPECT_EQ(v["missing_in_es"].GetUint64(), 0u);
 
   // Reprocessing twice, the clock still wrong: the same letters, not three times as many.
-  for (int pass = 0; pass < 2; ++pass) RunDrill("reprocess", "dau", behind);
+  for (int pass = 0; pass < 2; ++pass) RunDrill("reprocess-dau", "dau", behind);
   size_t after = 0;
   EXPECT_EQ(Letters("dau", &after), reasons);
   EXPECT_EQ(after, letters);
@@ -323,7 +301,7 @@ TEST_F(DeadLetterDrill, LostDocumentsRepairedAsDocumented) {
     ASSERT_TRUE(absl::StrContains(r.out, "\"deleted\"")) << r.out;
   }
   // Reprocessing alone does not bring them back.
-  RunDrill("reprocess", "dau");
+  RunDrill("reprocess-dau", "dau");
   auto still = stack_->CompareDau();
   ASSERT_TRUE(still.ok());
   EXPECT_EQ(still->missing, lost.size()) << still->Summary();

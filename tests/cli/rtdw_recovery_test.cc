@@ -26,6 +26,7 @@
 #include "tests/harness/kafka_reader.h"
 #include "tests/harness/process.h"
 #include "tests/harness/services.h"
+#include "tests/pipeline/doc_drill.h"
 #include "tests/pipeline/pipeline_stack.h"
 
 namespace rtdw::testing {
@@ -59,33 +60,6 @@ std::map<std::pair<std::string, int>, int64_t> StoredOffsets(const std::string& 
       out[{o["topic"].GetString(), o["partition"].GetInt()}] = o["offset"].GetInt64();
     }
   }
-  return out;
-}
-
-// The commands of the code block after `<!-- drill: NAME` in docs/OPERATIONS.md, one word list
-// per line, comments (` # ...`) dropped. The test fails when the block is missing.
-std::vector<std::vector<std::string>> DrillCommands(const std::string& name) {
-  std::ifstream in(std::string(RTDW_SOURCE_DIR) + "/docs/OPERATIONS.md");
-  std::string line;
-  bool found = false, in_block = false;
-  std::vector<std::vector<std::string>> out;
-  while (std::getline(in, line)) {
-    if (!found) {
-      found = absl::StrContains(line, absl::StrCat("<!-- drill: ", name, " ")) ||
-              absl::StrContains(line, absl::StrCat("<!-- drill: ", name, "-->"));
-      continue;
-    }
-    absl::string_view l = absl::StripAsciiWhitespace(line);
-    if (l.empty()) {
-      if (in_block) break;
-      continue;
-    }
-    if (!absl::StartsWith(line, "    ")) break;  // not a code block line
-    in_block = true;
-    if (size_t hash = l.find(" #"); hash != absl::string_view::npos) l = l.substr(0, hash);
-    out.push_back(absl::StrSplit(l, ' ', absl::SkipEmpty()));
-  }
-  EXPECT_TRUE(found && !out.empty()) << "no drill \"" << name << "\" in docs/OPERATIONS.md";
   return out;
 }
 
@@ -349,8 +323,10 @@ class RecoveryDrill : public ::testing::Test {
   // `before_start` runs just before `systemctl start rtdwd` (checks of what the commands did).
   void RunDrill(const std::string& name, const std::string& job, const std::string& backup_dir = "",
                 const std::function<void()>& before_start = {}) {
-    for (std::vector<std::string> argv : DrillCommands(name)) {
-      const std::string line = absl::StrJoin(argv, " ");
+    for (const DrillStep& step :
+         ReadDrill(std::string(RTDW_SOURCE_DIR) + "/docs/OPERATIONS.md", name)) {
+      std::vector<std::string> argv = step.argv;
+      const std::string& line = step.line;
       std::cout << "drill " << name << ": " << line << "\n";
       if (line == "systemctl start rtdwd") {
         if (before_start) before_start();
