@@ -33,6 +33,21 @@ struct KafkaConsumer::Callbacks {
   }
 };
 
+namespace {
+
+// A librdkafka partition list holding `offsets` (each partition at its offset); the caller
+// destroys it with rd_kafka_topic_partition_list_destroy.
+rd_kafka_topic_partition_list_t* NewOffsetList(const std::map<TopicPartition, int64_t>& offsets) {
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size()));
+  for (const auto& [tp, offset] : offsets) {
+    rd_kafka_topic_partition_list_add(list, tp.first.c_str(), tp.second)->offset = offset;
+  }
+  return list;
+}
+
+}  // namespace
+
 KafkaConsumer::KafkaConsumer(rd_kafka_t* rk, rd_kafka_queue_t* queue,
                              std::shared_ptr<Callbacks> callbacks)
     : rk_(rk), queue_(queue), callbacks_(std::move(callbacks)) {
@@ -381,11 +396,7 @@ absl::StatusOr<std::map<int32_t, int64_t>> KafkaConsumer::OffsetsForTime(
 absl::Status KafkaConsumer::CommitSync(const std::map<TopicPartition, int64_t>& next_offsets,
                                        std::chrono::milliseconds timeout) {
   if (next_offsets.empty()) return absl::OkStatus();
-  rd_kafka_topic_partition_list_t* list =
-      rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size()));
-  for (const auto& [tp, offset] : next_offsets) {
-    rd_kafka_topic_partition_list_add(list, tp.first.c_str(), tp.second)->offset = offset;
-  }
+  rd_kafka_topic_partition_list_t* list = NewOffsetList(next_offsets);
   // rd_kafka_commit(..., async=0) waits for the coordinator without a bound: commit through a
   // queue of our own and wait for its answer at most `timeout`.
   rd_kafka_queue_t* q = rd_kafka_queue_new(rk_);
@@ -565,11 +576,7 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
 absl::Status KafkaConsumer::Seek(const std::map<TopicPartition, int64_t>& next_offsets,
                                  std::chrono::milliseconds timeout) {
   if (next_offsets.empty()) return absl::OkStatus();
-  rd_kafka_topic_partition_list_t* list =
-      rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size()));
-  for (const auto& [tp, offset] : next_offsets) {
-    rd_kafka_topic_partition_list_add(list, tp.first.c_str(), tp.second)->offset = offset;
-  }
+  rd_kafka_topic_partition_list_t* list = NewOffsetList(next_offsets);
   rd_kafka_error_t* err = rd_kafka_seek_partitions(rk_, list, static_cast<int>(timeout.count()));
   absl::Status st;
   if (err != nullptr) {
@@ -665,11 +672,7 @@ std::map<std::pair<std::string, int32_t>, int64_t> KafkaConsumer::HighWatermarks
 void KafkaConsumer::CommitAsync(
     const std::map<std::pair<std::string, int32_t>, int64_t>& next_offsets) {
   if (next_offsets.empty()) return;
-  rd_kafka_topic_partition_list_t* list =
-      rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size()));
-  for (const auto& [tp, offset] : next_offsets) {
-    rd_kafka_topic_partition_list_add(list, tp.first.c_str(), tp.second)->offset = offset;
-  }
+  rd_kafka_topic_partition_list_t* list = NewOffsetList(next_offsets);
   rd_kafka_commit(rk_, list, 1);
   rd_kafka_topic_partition_list_destroy(list);
 }
