@@ -870,6 +870,13 @@ void EsJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
       // lease; deliveries go on for the revoke's wait, which the lease also bounds.
       lease_until_ = std::max(lease_until_, started + lease_);
       until = std::min({started + config_.kafka.revoke_timeout, lease_until_, stop_.deadline()});
+      if (stop_.stopping()) {
+        // A stop: this member leaves on its own and still heartbeats, so nobody else is given
+        // its partitions before it leaves; it delivers until the stop's deadline, as a lone stop
+        // does, and a clean hand-over keeps its local state for its next start.
+        lease_until_ = std::max(lease_until_, stop_.deadline());
+        until = stop_.deadline();
+      }
     }
     cv_.notify_all();
     cv_.wait_until(lock, until, [this] { return owed_.empty() || cancel_.load(); });
