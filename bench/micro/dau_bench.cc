@@ -176,6 +176,11 @@ void BM_DauMemory(benchmark::State& state) {
   RunInMemory(state, input, [] { return std::make_unique<DauTransform>(BenchDauOptions()); });
 }
 BENCHMARK(BM_DauMemory)->Name("BM_Dau/memory")->Unit(benchmark::kMillisecond);
+// Fixed counts for callgrind A/B pairs (instructions per record, independent of the machine's
+// load): 4 batches = 40,000 records (docs/BENCHMARKS.md, "Issue 20").
+//   valgrind --tool=callgrind --toggle-collect='rtdw::DauTransform::ProcessBatch*'
+//     build/bin/rtdw-micro-dau --benchmark_filter='BM_Dau/memory/iterations'
+BENCHMARK(BM_DauMemory)->Name("BM_Dau/memory")->Iterations(4);
 
 // The real store's pending batch as the transform's BatchState (watermarks kept beside it, as the
 // driver keeps them).
@@ -341,6 +346,9 @@ void BM_OrderWide(benchmark::State& state) {
   });
 }
 BENCHMARK(BM_OrderWide)->Unit(benchmark::kMillisecond);
+// For callgrind, as BM_Dau/memory: 4 batches = 40,000 rows
+// (--toggle-collect='rtdw::OrderWideTransform::ProcessBatch*').
+BENCHMARK(BM_OrderWide)->Iterations(4);
 
 }  // namespace
 }  // namespace rtdw
