@@ -257,7 +257,14 @@ struct DocumentParse {
 // What the reader is asked for: kSafeParseFlags, numbers as text.
 constexpr unsigned kReaderFlags = kSafeParseFlags | rapidjson::kParseNumbersAsStringsFlag;
 // For a text already known to be valid UTF-8 (JsonParser::Parse): validation cannot fail there.
-constexpr unsigned kTrustedUtf8ReaderFlags = kReaderFlags & ~rapidjson::kParseValidateEncodingFlag;
+// And RapidJSON's recursive reader instead of its iterative state machine: 15 % fewer instructions
+// per log-split record, 10 % per dau record (docs/BENCHMARKS.md, "Issue 20"). Its recursion is
+// bounded by the depth limit, not by the input: DepthLimitedHandler refuses a container beyond
+// max_depth in StartObject/StartArray, which the reader calls before it descends into it, so the
+// reader is never more than max_depth (at most kMaxSupportedJsonDepth) containers deep, whatever
+// the text's nesting (json_limits_test: the deepest allowed parse on a 256 KB stack).
+constexpr unsigned kTrustedUtf8ReaderFlags =
+    kReaderFlags & ~rapidjson::kParseValidateEncodingFlag & ~rapidjson::kParseIterativeFlag;
 
 int EffectiveDepth(int max_depth) { return std::clamp(max_depth, 1, kMaxSupportedJsonDepth); }
 

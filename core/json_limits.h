@@ -15,9 +15,12 @@
 //    double. Integers that fit int64/uint64 stay integers.
 //
 // Promises of both:
-//  - Never recurses on input: the parse is iterative (kParseIterativeFlag), and nesting deeper
-//    than the limit stops it early, so a 200,000-deep `[[[...` record costs a few microseconds
-//    and no stack. The limit is clamped to kMaxSupportedJsonDepth.
+//  - The input's nesting never sets the stack depth: nesting deeper than the limit stops the parse
+//    early, so a 200,000-deep `[[[...` record costs a few microseconds and no stack.
+//    ParseJsonSafely and JsonParser on a text that is not valid UTF-8 are iterative
+//    (kParseIterativeFlag); JsonParser on valid UTF-8 uses RapidJSON's faster recursive reader,
+//    which the depth limit stops before it descends further (at most kMaxSupportedJsonDepth levels,
+//    well under 256 KB of stack). The limit is clamped to kMaxSupportedJsonDepth.
 //  - Strings are validated as UTF-8 (kParseValidateEncodingFlag; an escape of an unpaired UTF-16
 //    surrogate, which RapidJSON 1.1 lets through for a low one, is kBadUtf8 too). A number beyond
 //    the double range (`1e400`) is not JSON we accept (kNotJson): nothing downstream could read it.

@@ -1,5 +1,7 @@
 #include "core/json_limits.h"
 
+#include <pthread.h>
+
 #include <string>
 #include <vector>
 
@@ -203,6 +205,44 @@ TEST(JsonLimitsTest, TwoHundredThousandDeepDoesNotCrash) {
   std::string deep_obj;
   for (int i = 0; i < 200000; ++i) deep_obj += "{\"a\":";
   EXPECT_EQ(p.Parse(deep_obj), JsonStatus::kTooDeep);
+}
+
+// JsonParser's recursive reader (on valid UTF-8) is bounded by the depth limit, not by the input:
+// the deepest parse it allows — kMaxSupportedJsonDepth levels of objects and arrays, then one more
+// refused — runs on a thread with a 256 KB stack (a thread's default is 8 MB). Were the recursion
+// set by the input, the 200,000-deep texts would overflow it and kill the test.
+TEST(JsonLimitsTest, DeepestAllowedParseFitsASmallStack) {
+  struct Run {
+    std::vector<JsonStatus> got;
+    static void* Main(void* arg) {
+      auto* run = static_cast<Run*>(arg);
+      JsonParser p(JsonLimits{0, kMaxSupportedJsonDepth});
+      const int n = kMaxSupportedJsonDepth;
+      std::string arrays = std::string(n, '[') + std::string(n, ']');
+      std::string objects;  // n levels: n/2 objects each holding an array
+      for (int i = 0; i < n / 2; ++i) objects += "{\"a\":[";
+      objects += "1";
+      for (int i = 0; i < n / 2; ++i) objects += "]}";
+      run->got.push_back(p.Parse(arrays));
+      run->got.push_back(p.Parse(objects));
+      run->got.push_back(p.Parse("[" + arrays + "]"));
+      run->got.push_back(p.Parse(std::string(200000, '[') + std::string(200000, ']')));
+      std::string deep_obj;
+      for (int i = 0; i < 200000; ++i) deep_obj += "{\"a\":";
+      run->got.push_back(p.Parse(deep_obj));
+      return nullptr;
+    }
+  } run;
+  pthread_attr_t attr;
+  ASSERT_EQ(pthread_attr_init(&attr), 0);
+  ASSERT_EQ(pthread_attr_setstacksize(&attr, 256 * 1024), 0);
+  pthread_t thread;
+  ASSERT_EQ(pthread_create(&thread, &attr, &Run::Main, &run), 0);
+  ASSERT_EQ(pthread_join(thread, nullptr), 0);
+  pthread_attr_destroy(&attr);
+  EXPECT_EQ(run.got,
+            (std::vector<JsonStatus>{JsonStatus::kOk, JsonStatus::kOk, JsonStatus::kTooDeep,
+                                     JsonStatus::kTooDeep, JsonStatus::kTooDeep}));
 }
 
 TEST(JsonLimitsTest, NotJson) {
