@@ -518,9 +518,13 @@ void FindMembers(const JsonValue& obj, const std::string_view* names, size_t cou
                  const JsonValue** found) {
   for (size_t i = 0; i < count; ++i) found[i] = nullptr;
   for (JsonValue::Member m : obj.Members()) {
-    std::string_view k = m.name.text();
+    const char* k = m.name.GetString();
+    const size_t k_size = m.name.GetStringLength();
     for (size_t i = 0; i < count; ++i) {
-      if (k == names[i]) {
+      // Length and first byte before the call to memcmp: most names differ in one of them.
+      const std::string_view name = names[i];
+      if (name.size() == k_size &&
+          (k_size == 0 || (name[0] == k[0] && std::memcmp(name.data(), k, k_size) == 0))) {
         found[i] = &m.value;  // a later duplicate replaces an earlier one
         break;
       }
