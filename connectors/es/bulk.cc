@@ -86,7 +86,7 @@ size_t EncodedBulkActionSize(const BulkAction& a) {
 
 std::string EncodeBulkBody(std::span<const BulkAction> actions) {
   size_t total = 0;
-  for (const auto& a : actions) total += a.source.size() + a.index.size() + a.id.size() + 48;
+  for (const auto& a : actions) total += EstimatedBulkActionSize(a);
   std::string out;
   out.reserve(total);
   for (const auto& a : actions) AppendBulkAction(a, &out);

@@ -41,6 +41,11 @@ struct BulkAction {
 void AppendBulkAction(const BulkAction& action, std::string* out);
 // The bytes AppendBulkAction appends.
 size_t EncodedBulkActionSize(const BulkAction& action);
+// About the bytes AppendBulkAction appends (a size hint: escapes and long versions may add more),
+// without encoding anything: for reserving a body before it is written.
+inline size_t EstimatedBulkActionSize(const BulkAction& action) {
+  return action.source.size() + action.index.size() + action.id.size() + 96;
+}
 // The whole body for `actions` (ends in '\n' when not empty).
 std::string EncodeBulkBody(std::span<const BulkAction> actions);
 
