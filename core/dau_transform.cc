@@ -30,7 +30,6 @@ constexpr std::string_view kDocSourceFields[] = {
     "page_item", "page_item_type", "source_type",  "during_time", "ts"};
 constexpr size_t kDocSourceCount = std::size(kDocSourceFields);
 constexpr size_t kCopiedCount = kDocSourceCount - 1;  // all but ts
-constexpr size_t kDocMid = 0;
 constexpr size_t kDocTs = kDocSourceCount - 1;
 
 }  // namespace
@@ -66,6 +65,7 @@ absl::Status DauTransform::ProcessBatch(std::span<const InputRecord> records, in
   EsTransformCounters c;
   winners_.clear();
   winner_index_.clear();
+  fields_.clear();
   watermarks_.clear();
   dims_.Clear();
 
@@ -160,6 +160,8 @@ absl::Status DauTransform::ProcessBatch(std::span<const InputRecord> records, in
     Winner w;
     w.record = static_cast<uint32_t>(i);
     w.day = day.number;
+    w.ts = ts;
+    KeepRecordFields(root, mid_text, &w);
     if (f[kUserId] != nullptr && IdText(*f[kUserId], &scratch_)) w.user = dims_.AddUser(scratch_);
     if (f[kProvinceId] != nullptr && IdText(*f[kProvinceId], &scratch_)) {
       w.province = dims_.AddProvince(scratch_);
@@ -196,21 +198,35 @@ absl::Status DauTransform::ProcessBatch(std::span<const InputRecord> records, in
   return absl::OkStatus();
 }
 
-void DauTransform::WriteDocument(const InputRecord& in, const Winner& w, BulkOutput* out,
-                                 EsTransformCounters* c) {
-  // The record parsed in pass 1; parsing it again cannot fail.
-  if (parser_.Parse(in.value) != JsonStatus::kOk || !parser_.root().IsObject()) return;
-  const Value& root = parser_.root();
+void DauTransform::KeepRecordFields(const JsonValue& root, std::string_view mid, Winner* w) {
   const Value* f[kDocSourceCount];
   FindMembers(root, kDocSourceFields, kDocSourceCount, f);
-  if (f[kDocMid] == nullptr || f[kDocTs] == nullptr || !f[kDocTs]->IsInt64()) return;
-  const int64_t ts = f[kDocTs]->GetInt64();
-  const EventDay& day = days_.Get(ts);
-
+  // The copied fields as the members of an object, without its braces: `{` + these + `,` + the
+  // rest is the document (pass 2). `mid` is one of them (a non-empty string), so never empty.
   doc_.Clear();
   writer_.Reset(doc_);
   writer_.StartObject();
   for (size_t i = 0; i < kCopiedCount; ++i) WriteField(writer_, kDocSourceFields[i], f[i]);
+  auto keep = [this](std::string_view text, uint32_t* at, uint32_t* len) {
+    *at = static_cast<uint32_t>(fields_.size());
+    *len = static_cast<uint32_t>(text.size());
+    fields_.append(text);
+  };
+  keep(std::string_view(doc_.GetString() + 1, doc_.GetSize() - 1), &w->fields_at, &w->fields_len);
+  keep(mid, &w->mid_at, &w->mid_len);
+  keep(f[kDocTs]->text(), &w->ts_at, &w->ts_len);  // pass 1 checked it: an integer
+}
+
+void DauTransform::WriteDocument(const InputRecord& in, const Winner& w, BulkOutput* out,
+                                 EsTransformCounters* c) {
+  const std::string_view kept(fields_);
+  const int64_t ts = w.ts;
+  const EventDay& day = days_.Get(ts);
+
+  // The fields after the record's own, as an object; its `{` is replaced by them below.
+  doc_.Clear();
+  writer_.Reset(doc_);
+  writer_.StartObject();
   if (w.user != DimensionBatch::kNone) {
     if (const UserDim* u = dims_.user(w.user)) {
       WriteRawField(writer_, "user_gender", u->gender_json);
@@ -234,16 +250,22 @@ void DauTransform::WriteDocument(const InputRecord& in, const Winner& w, BulkOut
   }
   WriteStringField(writer_, "dt", day.day_view());
   WriteStringField(writer_, "hr", day.hour_view());
-  WriteField(writer_, "ts", f[kDocTs]);  // the integer as written in the source
+  writer_.Key("ts");
+  writer_.RawValue(kept.data() + w.ts_at, w.ts_len,
+                   rapidjson::kNumberType);  // the integer as written in the source
   src_.clear();
   AppendSourcePosition(in.topic, in.partition, in.offset, &src_);
   WriteStringField(writer_, "rtdw_src", src_);
   writer_.EndObject();
 
+  source_.clear();
+  source_.push_back('{');
+  source_.append(kept.substr(w.fields_at, w.fields_len));
+  source_.push_back(',');
+  source_.append(doc_.GetString() + 1, doc_.GetSize() - 1);
   index_.assign(options_.index_prefix);
   index_.append(day.day_view());
-  AppendJournalIndexAction(&out->body, index_, JsonStringView(*f[kDocMid]),
-                           std::string_view(doc_.GetString(), doc_.GetSize()),
+  AppendJournalIndexAction(&out->body, index_, kept.substr(w.mid_at, w.mid_len), source_,
                            DauEsVersion(ts, day.start_ms, in.offset));
   ++out->docs;
   ++c->documents;

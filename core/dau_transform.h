@@ -85,12 +85,19 @@ class DauTransform : public EsTransform {
   const EsTransformCounters& counters() const override { return counters_; }
 
  private:
-  // A document owed by this batch: the winning record and its dimension handles.
+  // A document owed by this batch: the winning record, its dimension handles, and what pass 2
+  // needs of the record — written in pass 1 while it is parsed, so that pass 2 does not parse it
+  // again: in `fields_`, the document's fields copied from the record (JSON text, no braces),
+  // its `mid` (unescaped, the `_id`) and `ts` (its source text).
   struct Winner {
     uint32_t record = 0;
     uint32_t day = 0;  // DayNumber
     DimensionBatch::Handle user = DimensionBatch::kNone;
     DimensionBatch::Handle province = DimensionBatch::kNone;
+    int64_t ts = 0;
+    uint32_t fields_at = 0, fields_len = 0;
+    uint32_t mid_at = 0, mid_len = 0;
+    uint32_t ts_at = 0, ts_len = 0;
   };
   struct Watermark {
     std::optional<int64_t> ms;
@@ -99,7 +106,9 @@ class DauTransform : public EsTransform {
 
   void DeadLetter(const InputRecord& in, std::string_view reason, std::string_view detail,
                   int64_t now_ms, BatchState* state, EsTransformCounters* c);
-  // Appends the document of winner `w` (record `in`, parsed again) to `out`.
+  // Fills the record fields of `w` (the parsed record `root`) in `fields_`.
+  void KeepRecordFields(const JsonValue& root, std::string_view mid, Winner* w);
+  // Appends the document of winner `w` (record `in`) to `out`.
   void WriteDocument(const InputRecord& in, const Winner& w, BulkOutput* out,
                      EsTransformCounters* c);
 
@@ -114,6 +123,8 @@ class DauTransform : public EsTransform {
   absl::flat_hash_map<int32_t, Watermark> watermarks_;
   std::string src_;
   std::string scratch_;
+  std::string fields_;  // the winners' record fields (Winner::fields_at ...), per batch
+  std::string source_;  // one document's source line
   std::string index_;
   rapidjson::StringBuffer doc_;
   DocWriter writer_;
