@@ -472,7 +472,7 @@ uint64_t JsonValue::GetUint64() const {
 const JsonValue* JsonValue::Find(std::string_view name) const {
   const JsonValue* found = nullptr;
   for (Member m : Members()) {
-    if (m.name.text() == name) found = &m.value;
+    if (JsonNameIs(m.name, name)) found = &m.value;
   }
   return found;
 }
@@ -518,13 +518,8 @@ void FindMembers(const JsonValue& obj, const std::string_view* names, size_t cou
                  const JsonValue** found) {
   for (size_t i = 0; i < count; ++i) found[i] = nullptr;
   for (JsonValue::Member m : obj.Members()) {
-    const char* k = m.name.GetString();
-    const size_t k_size = m.name.GetStringLength();
     for (size_t i = 0; i < count; ++i) {
-      // Length and first byte before the call to memcmp: most names differ in one of them.
-      const std::string_view name = names[i];
-      if (name.size() == k_size &&
-          (k_size == 0 || (name[0] == k[0] && std::memcmp(name.data(), k, k_size) == 0))) {
+      if (JsonNameIs(m.name, names[i])) {
         found[i] = &m.value;  // a later duplicate replaces an earlier one
         break;
       }

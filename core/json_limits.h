@@ -34,6 +34,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -212,6 +213,14 @@ inline std::string_view JsonStringView(const JsonValue& v) { return v.text(); }
 // True for a value a document leaves out: a missing member (nullptr), null, or "".
 inline bool OmittedValue(const JsonValue* v) {
   return v == nullptr || v->IsNull() || (v->IsString() && v->GetStringLength() == 0);
+}
+
+// Whether the string value `name` (a member's name) is `s`: length and first byte before the call
+// to memcmp, since most names looked up differ from a member's in one of them.
+inline bool JsonNameIs(const JsonValue& name, std::string_view s) {
+  return name.GetStringLength() == s.size() &&
+         (s.empty() ||
+          (name.GetString()[0] == s[0] && std::memcmp(name.GetString(), s.data(), s.size()) == 0));
 }
 
 // Fills found[i] with the value of the member of `obj` named names[i] (nullptr when absent; the

@@ -25,9 +25,8 @@ template <size_t N>
 void Lookup(const Value& obj, const FieldMap (&maps)[N], const Value* (&out)[N]) {
   for (auto& p : out) p = nullptr;
   for (Value::Member m : obj.Members()) {
-    std::string_view k = m.name.text();
     for (size_t i = 0; i < N; ++i) {
-      if (k == maps[i].src) {
+      if (JsonNameIs(m.name, maps[i].src)) {
         out[i] = &m.value;
         break;
       }
