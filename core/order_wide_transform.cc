@@ -432,6 +432,8 @@ absl::Status OrderWideTransform::ProcessBatch(std::span<const InputRecord> recor
     }
   }
   out->Clear();
+  order_parts_.clear();
+  order_text_.clear();
   std::vector<std::string_view> dates;
   for (uint32_t i : slots) {
     const Emit& e = emits_[i];
@@ -449,28 +451,52 @@ absl::Status OrderWideTransform::ProcessBatch(std::span<const InputRecord> recor
 }
 
 bool OrderWideTransform::WriteDocument(const Emit& e, BulkOutput* out, EsTransformCounters* c) {
-  // Both rows were parsed in pass 1; parsing them again cannot fail.
-  if (parser_.Parse(e.detail_row) != JsonStatus::kOk || !parser_.root().IsObject() ||
-      aux_parser_.Parse(e.order_row) != JsonStatus::kOk || !aux_parser_.root().IsObject()) {
-    return false;
+  // Both rows were parsed in pass 1; parsing them again cannot fail. The order row is parsed
+  // once per batch: its part of the document is kept for its other details.
+  auto [part, fresh] = order_parts_.try_emplace(e.order_row);
+  if (fresh) {
+    const Value* o[kOrderCount];
+    const Value* create_time = nullptr;
+    if (aux_parser_.Parse(e.order_row) == JsonStatus::kOk && aux_parser_.root().IsObject()) {
+      FindMembers(aux_parser_.root(), kOrderFields, kOrderCount, o);
+      create_time = o[kOrderCreateTime];
+    }
+    if (create_time == nullptr || !create_time->IsString() ||
+        create_time->GetStringLength() != 19) {
+      order_parts_.erase(part);
+      return false;
+    }
+    std::string_view ct = JsonStringView(*create_time);
+    doc_.Clear();
+    writer_.Reset(doc_);
+    writer_.StartObject();
+    for (size_t i = 0; i < kOrderCount; ++i) WriteField(writer_, kOrderFields[i], o[i]);
+    WriteStringField(writer_, "create_date", ct.substr(0, 10));
+    WriteStringField(writer_, "create_hour", ct.substr(11, 2));
+    part->second = {static_cast<uint32_t>(order_text_.size()),
+                    static_cast<uint32_t>(doc_.GetSize() - 1)};
+    order_text_.append(doc_.GetString() + 1, doc_.GetSize() - 1);  // without the `{`
   }
+  if (parser_.Parse(e.detail_row) != JsonStatus::kOk || !parser_.root().IsObject()) return false;
   const Value* d[kDetailCount];
   FindMembers(parser_.root(), kDetailSource, kDetailCount, d);
-  const Value* o[kOrderCount];
-  FindMembers(aux_parser_.root(), kOrderFields, kOrderCount, o);
-  const Value* create_time = o[kOrderCreateTime];
-  if (create_time == nullptr || !create_time->IsString() || create_time->GetStringLength() != 19) {
-    return false;
-  }
-  std::string_view ct = JsonStringView(*create_time);
 
+  // The document: `{`, the detail's fields, the order's part, then the rest (written below);
+  // parts joined by a comma where both sides have members.
   doc_.Clear();
   writer_.Reset(doc_);
   writer_.StartObject();
   for (size_t i = 0; i < kDetailCount; ++i) WriteField(writer_, kDetailDoc[i], d[i]);
-  for (size_t i = 0; i < kOrderCount; ++i) WriteField(writer_, kOrderFields[i], o[i]);
-  WriteStringField(writer_, "create_date", ct.substr(0, 10));
-  WriteStringField(writer_, "create_hour", ct.substr(11, 2));
+  source_.assign(doc_.GetString(), doc_.GetSize());
+  auto append_members = [this](std::string_view members) {
+    if (source_.size() > 1 && !members.empty() && members.front() != '}') source_.push_back(',');
+    source_.append(members);
+  };
+  append_members(std::string_view(order_text_).substr(part->second.first, part->second.second));
+
+  doc_.Clear();
+  writer_.Reset(doc_);
+  writer_.StartObject();
   if (e.province != DimensionBatch::kNone) {
     if (const ProvinceDim* p = dims_.province(e.province)) {
       WriteRawField(writer_, "province_name", p->name_json);
@@ -494,11 +520,11 @@ bool OrderWideTransform::WriteDocument(const Emit& e, BulkOutput* out, EsTransfo
   }
   WriteStringField(writer_, "rtdw_src", e.detail_src);
   writer_.EndObject();
+  append_members(std::string_view(doc_.GetString() + 1, doc_.GetSize() - 1));  // ends with `}`
 
   index_.assign(options_.index_prefix);
   index_.append(e.create_date, 10);
-  AppendJournalIndexAction(&out->body, index_, e.detail_id,
-                           std::string_view(doc_.GetString(), doc_.GetSize()), batch_version_);
+  AppendJournalIndexAction(&out->body, index_, e.detail_id, source_, batch_version_);
   ++out->docs;
   ++c->documents;
   return true;

@@ -160,7 +160,7 @@ class OrderWideTransform : public EsTransform {
   JsonParser aux_parser_;  // buffered rows; in pass 2 the order row
   DimensionBatch dims_;
   std::vector<Emit> emits_;
-  int64_t batch_version_ = 0;  // OrderWideEsVersion of the batch (core/es_version.h)
+  int64_t batch_version_ = 0;      // OrderWideEsVersion of the batch (core/es_version.h)
   std::deque<std::string> arena_;  // owned texts the emits point into (stable addresses)
   absl::flat_hash_map<int32_t, Watermark> watermarks_;
   absl::flat_hash_set<std::pair<int, int32_t>> idle_;  // (input, partition)
@@ -169,6 +169,11 @@ class OrderWideTransform : public EsTransform {
   std::string order_id_;
   std::string row_id_;
   std::string index_;
+  // Pass 2: an order row's part of its documents (its fields, create_date, create_hour: JSON
+  // members without braces), written once per batch however many of its details are emitted.
+  absl::flat_hash_map<std::string_view, std::pair<uint32_t, uint32_t>> order_parts_;
+  std::string order_text_;  // the parts (offset, length in order_parts_)
+  std::string source_;      // one document's source line
   rapidjson::StringBuffer doc_;
   DocWriter writer_;
   EsTransformCounters counters_;
