@@ -165,21 +165,27 @@ absl::Status EsJobRunner::ConnectEs() {
   so.before_request = [this](uint64_t seq) { return MaySend(seq); };
   sink_ = std::make_unique<EsJournalSink>(es_.get(), so);
 
-  // Wait for the cluster (and install the templates) with backoff: waiting can fix it.
-  Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(100),
-                                 std::chrono::milliseconds(10000), 2.0});
-  while (true) {
-    absl::Status st =
-        InstallIndexTemplates(*es_, settings_.dau_index_prefix, settings_.order_wide_index_prefix);
-    if (st.ok()) break;
-    if (absl::IsFailedPrecondition(st)) return st;  // wrong version: waiting will not fix it
+  // Wait for the cluster (and install the templates) with backoff: waiting can fix it. Waiting
+  // for a service is given up as soon as a stop begins (nothing is delivered by it).
+  RetryOptions retry;
+  retry.backoff = kServiceWaitBackoff;
+  retry.stop = [this] { return stop_.stopping(); };
+  retry.what = "waiting for Elasticsearch";
+  retry.attempt_once_despite_stop = true;
+  // A wrong version: waiting will not fix it.
+  retry.retryable = [](const absl::Status& st) { return !absl::IsFailedPrecondition(st); };
+  retry.on_retry = [this](const absl::Status& st, std::chrono::milliseconds) {
     SetProblem(absl::StrCat("waiting for Elasticsearch at ", config_.es.urls.front(), ": ",
                             std::string(st.message())));
-    // Waiting for a service is given up as soon as a stop begins (nothing is delivered by it).
-    if (!SleepUnlessCancelled(backoff.NextDelay(), stop_.stopping_flag()) || stop_.stopping()) {
-      return absl::CancelledError("stopped while waiting for Elasticsearch");
-    }
+  };
+  absl::Status installed = RetryUntil(retry, [this] {
+    return InstallIndexTemplates(*es_, settings_.dau_index_prefix,
+                                 settings_.order_wide_index_prefix);
+  });
+  if (absl::IsCancelled(installed) && stop_.stopping()) {
+    return absl::CancelledError("stopped while waiting for Elasticsearch");
   }
+  if (!installed.ok()) return installed;
   SetProblem("");
   return absl::OkStatus();
 }
@@ -209,10 +215,20 @@ absl::Status EsJobRunner::MaySend(uint64_t seq) {
 }
 
 EsJobRunner::Delivered EsJobRunner::DeliverOne(const JournalEntry& entry) {
-  Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(100),
-                                 std::chrono::milliseconds(30000), 2.0});
-  auto started = std::chrono::steady_clock::now();
-  while (!cancel_.load()) {
+  const auto started = std::chrono::steady_clock::now();
+  // Why the last attempt ended without a retry: a fence (group mode) or a stop.
+  bool fenced = false;
+  RetryOptions retry;
+  retry.backoff = kDeliveryRetryBackoff;
+  retry.stop = [this] { return cancel_.load() || abort_delivery_.load(); };
+  retry.what = "delivery";
+  retry.retryable = [&](const absl::Status&) {
+    return !fenced && !cancel_.load() && !abort_delivery_.load();
+  };
+  retry.on_retry = [&](const absl::Status& st, std::chrono::milliseconds) {
+    SetProblem(std::string(st.message()));
+  };
+  absl::Status st = RetryUntil(retry, [&]() -> absl::Status {
     if (faults_.armed("mid_delivery")) {
       // Send the first half of the entry's documents, then (maybe) die: a crash mid-delivery.
       auto actions = ParseBulkBody(entry.body);
@@ -223,49 +239,55 @@ EsJobRunner::Delivered EsJobRunner::DeliverOne(const JournalEntry& entry) {
       faults_.Hit("mid_delivery");
     }
     auto report = sink_->Deliver(entry);
-    if (report.ok()) {
-      faults_.Hit("after_delivery");
-      std::vector<std::string> lines;
-      int64_t now = NowMs();
-      for (const auto& item : report->rejected) {
-        lines.push_back(EsRejectedDeadLetter(settings_.job, item, now));
-      }
-      auto done = store_->CompleteJournal(entry.seq, lines);
-      if (!done.ok()) {
-        SetProblem(absl::StrCat("cannot complete journal entry ", entry.seq, ": ",
-                                std::string(done.status().message())));
-        if (!SleepUnlessCancelled(backoff.NextDelay(), &abort_delivery_)) break;
-        continue;  // re-delivering is harmless (deterministic ids)
-      }
-      delivered_docs_->Add(report->acknowledged);
-      rejected_docs_->Add(report->rejected.size());
-      superseded_docs_->Add(report->superseded);
-      common_.dead_letters->Add(report->rejected.size());
-      es_rejected_->Add(report->rejected.size());
-      if (!report->rejected.empty()) {
-        const RejectedItem& r = report->rejected.front();
-        rejections_.Note(
-            entry.seq, report->docs, report->rejected.size(),
-            absl::StrCat(r.error_type, ": ", r.error_reason, " of ", r.index, "/", r.id), *done);
-      }
-      delivery_seconds_->Observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-      return Delivered::kDone;
-    }
-    if (cancel_.load()) return Delivered::kCancelled;
-    if (may_not_ == MayNot::kFenced || abort_delivery_.load()) return Delivered::kFenced;
-    if (may_not_ == MayNot::kLease) {
-      // Not a failure of ES: wait for the job thread's next confirmation (or the fence).
+    // Group mode: not a failure of ES while the membership lease is unconfirmed: wait for the job
+    // thread's next confirmation (or the fence) and send again, without a backoff.
+    while (!report.ok() && may_not_ == MayNot::kLease && !abort_delivery_.load()) {
       SetProblem(std::string(report.status().message()));
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(500), [this] {
-        return abort_delivery_.load() || std::chrono::steady_clock::now() < lease_until_;
-      });
-      continue;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait_for(lock, std::chrono::milliseconds(500), [this] {
+          return abort_delivery_.load() || std::chrono::steady_clock::now() < lease_until_;
+        });
+      }
+      if (abort_delivery_.load()) break;
+      report = sink_->Deliver(entry);
     }
-    SetProblem(absl::StrCat("delivering journal entry ", entry.seq, ": ",
-                            std::string(report.status().message())));
-    if (!SleepUnlessCancelled(backoff.NextDelay(), &abort_delivery_)) break;
+    if (!report.ok()) {
+      if (may_not_ == MayNot::kFenced) fenced = true;
+      return absl::Status(report.status().code(),
+                          absl::StrCat("delivering journal entry ", entry.seq, ": ",
+                                       std::string(report.status().message())));
+    }
+    faults_.Hit("after_delivery");
+    std::vector<std::string> lines;
+    const int64_t now = NowMs();
+    for (const auto& item : report->rejected) {
+      lines.push_back(EsRejectedDeadLetter(settings_.job, item, now));
+    }
+    // Failing to complete it leaves it owed: re-delivering is harmless (deterministic ids).
+    auto done = store_->CompleteJournal(entry.seq, lines);
+    if (!done.ok()) {
+      return absl::Status(done.status().code(),
+                          absl::StrCat("cannot complete journal entry ", entry.seq, ": ",
+                                       std::string(done.status().message())));
+    }
+    delivered_docs_->Add(report->acknowledged);
+    rejected_docs_->Add(report->rejected.size());
+    superseded_docs_->Add(report->superseded);
+    common_.dead_letters->Add(report->rejected.size());
+    es_rejected_->Add(report->rejected.size());
+    if (!report->rejected.empty()) {
+      const RejectedItem& r = report->rejected.front();
+      rejections_.Note(entry.seq, report->docs, report->rejected.size(),
+                       absl::StrCat(r.error_type, ": ", r.error_reason, " of ", r.index, "/", r.id),
+                       *done);
+    }
+    return absl::OkStatus();
+  });
+  if (st.ok()) {
+    delivery_seconds_->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    return Delivered::kDone;
   }
   return cancel_.load() ? Delivered::kCancelled : Delivered::kFenced;
 }
@@ -411,7 +433,7 @@ absl::StatusOr<size_t> EsJobRunner::RunOnce() {
   if (!assigned_) {
     if (auto st = TryAssign(); !st.ok()) return st;
     if (!assigned_) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      SleepUnlessCancelled(std::chrono::milliseconds(500), stop_.stopping_flag());
       return size_t{0};
     }
   }
@@ -477,10 +499,23 @@ absl::StatusOr<size_t> EsJobRunner::RunOnce() {
 }
 
 absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
-  Backoff backoff(BackoffOptions{std::chrono::milliseconds(200), std::chrono::milliseconds(50),
-                                 std::chrono::milliseconds(10000), 2.0});
   const EsTransformCounters before = transform_->counters();
-  while (true) {
+  // A transform bug or a store read failure is not something waiting fixes; a Redis outage, a
+  // full disk or a failed commit is.
+  bool permanent = false;
+  RetryOptions retry;
+  retry.backoff = kBatchRetryBackoff;
+  retry.stop = [this] { return stop_.stopping(); };
+  retry.what = "batch commit";
+  retry.attempt_once_despite_stop = true;  // a batch in hand still commits when it can
+  retry.retryable = [&](const absl::Status&) { return !permanent; };
+  retry.on_retry = [this](const absl::Status& st, std::chrono::milliseconds delay) {
+    SetProblem(absl::StrCat("batch not committed, retrying in ", delay.count(),
+                            " ms: ", std::string(st.message())));
+    lag_.Update(consumer_->HighWatermarks());  // the input still grows while this batch waits
+  };
+  absl::Status last;
+  absl::Status st = RetryUntil(retry, [&]() -> absl::Status {
     PendingBatch pending = store_->NewBatch();
     BulkOutput out;
     absl::Status st =
@@ -497,7 +532,10 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
         if (!fresh) at->second = std::min(at->second, rec.offset);
       }
       for (const auto& [tp, offset] : next) {
-        if (auto s = pending.SetOffset(tp.first, tp.second, offset); !s.ok()) return s;
+        if (auto s = pending.SetOffset(tp.first, tp.second, offset); !s.ok()) {
+          permanent = true;
+          return s;
+        }
       }
       JournalEntry entry;
       const bool owes = out.docs > 0;
@@ -555,20 +593,18 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
       st = committed.status();
     } else if (absl::IsUnavailable(st)) {
       redis_errors_->Add();
-    } else if (!absl::IsUnavailable(st) && !absl::IsResourceExhausted(st)) {
-      // A transform bug or a store read failure: not something waiting fixes.
-      return st;
+    } else if (!absl::IsResourceExhausted(st)) {
+      permanent = true;
     }
-    auto delay = backoff.NextDelay();
-    SetProblem(absl::StrCat("batch not committed, retrying in ", delay.count(),
-                            " ms: ", std::string(st.message())));
-    lag_.Update(consumer_->HighWatermarks());  // the input still grows while this batch waits
-    if (stop_.stopping() || !SleepUnlessCancelled(delay, stop_.stopping_flag())) {
-      given_up_ = absl::StrCat("a batch of ", batch_.size(), " records read but not committed (",
-                               std::string(st.message()), "): read again at the next start");
-      return absl::OkStatus();
-    }
-  }
+    last = st;
+    return st;
+  });
+  if (st.ok() || permanent) return st;
+  // A stop: the batch is read again at the next start.
+  given_up_ = absl::StrCat("a batch of ", batch_.size(), " records read but not committed (",
+                           std::string((last.ok() ? st : last).message()),
+                           "): read again at the next start");
+  return absl::OkStatus();
 }
 
 void EsJobRunner::DeliveryLoop() {
@@ -1034,21 +1070,35 @@ absl::Status EsJobRunner::RestorePartition(int32_t partition) {
   }
   // The join rebuilds by replay from the hand-over offset; de-dup comes from ES.
   if (settings_.dau_index_prefix.empty()) return absl::OkStatus();
-  Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(100),
-                                 std::chrono::milliseconds(10000), 2.0});
-  while (true) {
-    absl::Status st = RestoreDedupFromEs(partition);
-    if (st.ok()) return st;
-    if (!absl::IsUnavailable(st) && !absl::IsDeadlineExceeded(st) && !absl::IsInternal(st)) {
-      return st;
-    }
+  // ES unreachable or answering badly: waiting can fix it. A failed attempt's partial restore is
+  // dropped before the next one.
+  bool dropped_failed = false;  // dropping a failed attempt's state failed: give up
+  auto transient = [](const absl::Status& st) {
+    return absl::IsUnavailable(st) || absl::IsDeadlineExceeded(st) || absl::IsInternal(st);
+  };
+  RetryOptions retry;
+  retry.backoff = kServiceWaitBackoff;
+  retry.stop = [this] { return stop_.stopping(); };
+  retry.attempt_once_despite_stop = true;
+  retry.what = "de-dup restore";
+  retry.retryable = [&](const absl::Status& st) { return !dropped_failed && transient(st); };
+  retry.on_retry = [&](const absl::Status& st, std::chrono::milliseconds) {
     SetProblem(absl::StrCat("restoring de-dup of partition ", partition,
                             " from ES: ", std::string(st.message())));
-    RTDW_RETURN_IF_ERROR(store_->DropPartitionState(partition, settings_.source_topics));
-    if (!SleepUnlessCancelled(backoff.NextDelay(), stop_.stopping_flag())) {
-      return absl::CancelledError("stopped during a de-dup restore");
+  };
+  absl::Status st = RetryUntil(retry, [&]() -> absl::Status {
+    absl::Status restored = RestoreDedupFromEs(partition);
+    if (restored.ok() || !transient(restored)) return restored;
+    if (absl::Status d = store_->DropPartitionState(partition, settings_.source_topics); !d.ok()) {
+      dropped_failed = true;
+      return d;
     }
+    return restored;
+  });
+  if (absl::IsCancelled(st) && stop_.stopping()) {
+    return absl::CancelledError("stopped during a de-dup restore");
   }
+  return st;
 }
 
 absl::Status EsJobRunner::RestoreDedupFromEs(int32_t partition) {

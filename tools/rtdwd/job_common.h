@@ -18,11 +18,26 @@
 #include "connectors/es/es_client.h"
 #include "connectors/kafka/consumer.h"
 #include "connectors/kafka/producer.h"
+#include "core/backoff.h"
 #include "core/metrics.h"
 #include "storage/state_store.h"
 #include "tools/common/config.h"
 
 namespace rtdw {
+
+// The retry policies of the jobs (each loop runs through RetryUntil, core/backoff.h):
+// waiting for a service to answer (Elasticsearch, the group coordinator, a de-dup restore) ...
+inline constexpr BackoffOptions kServiceWaitBackoff{std::chrono::milliseconds(500),
+                                                    std::chrono::milliseconds(100),
+                                                    std::chrono::milliseconds(10000), 2.0};
+// ... running a batch again that failed to commit (a Redis or disk error, a produce failure) ...
+inline constexpr BackoffOptions kBatchRetryBackoff{std::chrono::milliseconds(200),
+                                                   std::chrono::milliseconds(50),
+                                                   std::chrono::milliseconds(10000), 2.0};
+// ... delivering a journal entry again (its bulk rounds retry inside the sink first).
+inline constexpr BackoffOptions kDeliveryRetryBackoff{std::chrono::milliseconds(500),
+                                                      std::chrono::milliseconds(100),
+                                                      std::chrono::milliseconds(30000), 2.0};
 
 // The metrics every job has, registered under one name and help text each (split and ES jobs
 // alike; `records_out` counts Kafka records for split jobs and documents for ES jobs). The

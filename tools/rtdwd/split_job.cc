@@ -352,14 +352,14 @@ void SplitJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
 absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
   rewind_.clear();
   if (abandoned_) {
-    // Waiting for the daemon to stop this job: see abandoned_.
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // Waiting for the daemon to stop this job (its stop has begun): see abandoned_.
+    SleepUnlessCancelled(std::chrono::milliseconds(50), stop_.cancelled_flag());
     return size_t{0};
   }
   if (!assigned_) {
     if (auto st = TryAssign(); !st.ok()) return st;
     if (!assigned_) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      SleepUnlessCancelled(std::chrono::milliseconds(500), stop_.stopping_flag());
       return 0;
     }
   }
@@ -370,7 +370,7 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
       SetProblem(absl::StrCat("not reading: ", space.message()));
       waiting_for_space_ = true;
       lag_.Update(consumer_->HighWatermarks());  // the input still grows while it waits
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      SleepUnlessCancelled(std::chrono::milliseconds(500), stop_.stopping_flag());
       return size_t{0};
     }
     if (std::exchange(waiting_for_space_, false)) SetProblem("");
@@ -595,43 +595,60 @@ absl::Status SplitJobRunner::FinishInFlight(Slot* behind) {
 }
 
 absl::Status SplitJobRunner::RunAlone(Slot* slot, absl::Status failure) {
-  Backoff backoff(BackoffOptions{std::chrono::milliseconds(200), std::chrono::milliseconds(50),
-                                 std::chrono::milliseconds(10000), 2.0});
-  absl::Status st = std::move(failure);
   const auto since = std::chrono::steady_clock::now();
-  while (true) {
-    if (!st.ok()) {
-      // Run the whole batch again: nothing of it was committed.
-      step_->AbortBatch();
-      retries_->Add();
-      // Group mode: a rebalance is served only by a poll; never hold it up longer than a revoke
-      // may last (the batch is put back and read again after the poll).
-      if (group_mode_ && std::chrono::steady_clock::now() - since >= config_.kafka.revoke_timeout) {
-        if (absl::Status owned = CheckOwnership(); !owned.ok()) return owned;
-        (void)FlushProducer(DeliveryTimeout());
-        return YieldError(st);
-      }
-      auto delay = backoff.NextDelay();
-      SetProblem(absl::StrCat("batch failed, retrying in ", delay.count(),
-                              " ms: ", std::string(st.message())));
-      // Records of the failed attempt still queued are waited for (and their errors dropped).
-      (void)FlushProducer(DeliveryTimeout());
-      if (stop_.stopping() || !SleepUnlessCancelled(delay, stop_.stopping_flag())) {
-        GiveUp(slot, nullptr, st);
-        return absl::OkStatus();
-      }
-      if (absl::Status space = store_->CheckFreeSpace(); !space.ok()) {
-        st = space;  // the commit would be refused: produce again only when it can succeed
-        continue;
-      }
+  // Group mode: a rebalance is served only by a poll; never hold it up longer than a revoke may
+  // last (the batch is put back and read again after the poll).
+  auto yield_due = [&] {
+    return group_mode_ && std::chrono::steady_clock::now() - since >= config_.kafka.revoke_timeout;
+  };
+  bool check_space = !failure.ok();
+  absl::Status last = failure;
+  RetryOptions retry;
+  retry.backoff = kBatchRetryBackoff;
+  retry.stop = [this] { return stop_.stopping(); };
+  retry.attempt_once_despite_stop = true;  // the batch in hand still commits when it can
+  retry.what = "batch";
+  bool yielded = false;
+  retry.retryable = [&](const absl::Status& st) {
+    if (IsFenced(st)) return false;
+    yielded = yield_due();
+    return !yielded;
+  };
+  retry.on_retry = [&](const absl::Status& st, std::chrono::milliseconds delay) {
+    // Run the whole batch again: nothing of it was committed.
+    step_->AbortBatch();
+    retries_->Add();
+    SetProblem(absl::StrCat("batch failed, retrying in ", delay.count(),
+                            " ms: ", std::string(st.message())));
+    // Records of the failed attempt still queued are waited for (and their errors dropped).
+    (void)FlushProducer(DeliveryTimeout());
+  };
+  absl::Status st = RetryUntil(retry, [&]() -> absl::Status {
+    if (!failure.ok()) return std::exchange(failure, absl::OkStatus());  // the caller's attempt
+    if (std::exchange(check_space, true)) {
+      // The commit would be refused: produce again only when it can succeed.
+      last = store_->CheckFreeSpace();
+      if (!last.ok()) return last;
     }
-    st = ProduceBatch(slot);
-    if (IsFenced(st)) return st;
+    last = ProduceBatch(slot);
+    if (IsFenced(last)) return last;
     absl::Status flushed = FlushProducer(DeliveryTimeout());
-    if (st.ok()) st = flushed;
-    if (st.ok()) st = CommitBatch(slot);
-    if (st.ok() || IsFenced(st)) return st;
+    if (last.ok()) last = flushed;
+    if (last.ok()) last = CommitBatch(slot);
+    return last;
+  });
+  if (st.ok() || IsFenced(st)) return st;
+  if (!yielded) {
+    // A stop (during the wait after `last`): the batch is read again at the next start.
+    GiveUp(slot, nullptr, last);
+    return absl::OkStatus();
   }
+  // Failed for kafka.revoke_timeout: put the batch back and poll.
+  step_->AbortBatch();
+  retries_->Add();
+  if (absl::Status owned = CheckOwnership(); !owned.ok()) return owned;
+  (void)FlushProducer(DeliveryTimeout());
+  return YieldError(last);
 }
 
 absl::Status SplitJobRunner::Stop() {
