@@ -12,6 +12,7 @@
 #include "core/backoff.h"
 #include "core/dau_document.h"
 #include "core/dead_letter.h"
+#include "core/engine/batch_transaction.h"
 #include "core/event_time.h"
 #include "core/journal_sink.h"
 #include "core/state_types.h"
@@ -238,11 +239,15 @@ EsJobRunner::Delivered EsJobRunner::DeliverOne(const JournalEntry& entry) {
       }
       faults_.Hit("mid_delivery");
     }
-    auto report = sink_->Deliver(entry);
+    auto deliver = [&] {
+      return DeliverJournalEntry(*store_, *sink_, entry, settings_.job, NowMs(),
+                                 [this](std::string_view point) { faults_.Hit(point); });
+    };
+    auto done = deliver();
     // Group mode: not a failure of ES while the membership lease is unconfirmed: wait for the job
     // thread's next confirmation (or the fence) and send again, without a backoff.
-    while (!report.ok() && may_not_ == MayNot::kLease && !abort_delivery_.load()) {
-      SetProblem(std::string(report.status().message()));
+    while (!done.ok() && may_not_ == MayNot::kLease && !abort_delivery_.load()) {
+      SetProblem(std::string(done.status().message()));
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait_for(lock, std::chrono::milliseconds(500), [this] {
@@ -250,27 +255,13 @@ EsJobRunner::Delivered EsJobRunner::DeliverOne(const JournalEntry& entry) {
         });
       }
       if (abort_delivery_.load()) break;
-      report = sink_->Deliver(entry);
+      done = deliver();
     }
-    if (!report.ok()) {
-      if (may_not_ == MayNot::kFenced) fenced = true;
-      return absl::Status(report.status().code(),
-                          absl::StrCat("delivering journal entry ", entry.seq, ": ",
-                                       std::string(report.status().message())));
-    }
-    faults_.Hit("after_delivery");
-    std::vector<std::string> lines;
-    const int64_t now = NowMs();
-    for (const auto& item : report->rejected) {
-      lines.push_back(EsRejectedDeadLetter(settings_.job, item, now));
-    }
-    // Failing to complete it leaves it owed: re-delivering is harmless (deterministic ids).
-    auto done = store_->CompleteJournal(entry.seq, lines);
     if (!done.ok()) {
-      return absl::Status(done.status().code(),
-                          absl::StrCat("cannot complete journal entry ", entry.seq, ": ",
-                                       std::string(done.status().message())));
+      if (may_not_ == MayNot::kFenced) fenced = true;
+      return done.status();
     }
+    const DeliveryReport* report = &done->report;
     delivered_docs_->Add(report->acknowledged);
     rejected_docs_->Add(report->rejected.size());
     superseded_docs_->Add(report->superseded);
@@ -280,7 +271,7 @@ EsJobRunner::Delivered EsJobRunner::DeliverOne(const JournalEntry& entry) {
       const RejectedItem& r = report->rejected.front();
       rejections_.Note(entry.seq, report->docs, report->rejected.size(),
                        absl::StrCat(r.error_type, ": ", r.error_reason, " of ", r.index, "/", r.id),
-                       *done);
+                       done->letter_seqs);
     }
     return absl::OkStatus();
   });
@@ -437,6 +428,12 @@ absl::StatusOr<size_t> EsJobRunner::RunOnce() {
       return size_t{0};
     }
   }
+  // The state disk is (nearly) full: read nothing until a batch could commit.
+  if (!space_.Open(*store_, [this](std::string problem) { SetProblem(std::move(problem)); })) {
+    lag_.Update(consumer_->HighWatermarks());  // the input still grows while it waits
+    SleepUnlessCancelled(std::chrono::milliseconds(500), stop_.stopping_flag());
+    return size_t{0};
+  }
   // Back-pressure: a full backlog pauses polling.
   {
     std::unique_lock<std::mutex> lock(mu_);
@@ -516,39 +513,14 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
   };
   absl::Status last;
   absl::Status st = RetryUntil(retry, [&]() -> absl::Status {
-    PendingBatch pending = store_->NewBatch();
-    BulkOutput out;
-    absl::Status st =
-        transform_->ProcessBatch(batch_.records(), now_ms, dims_.get(), &pending, &out);
-    if (st.ok()) {
-      pending.ResolveDeadLetters(batch_.records());  // records read again: their old letters
-      std::map<TopicPartition, int64_t> next;
-      std::map<TopicPartition, int64_t> first;
-      for (const InputRecord& rec : batch_.records()) {
-        const TopicPartition tp{std::string(rec.topic), rec.partition};
-        auto& slot = next[tp];
-        slot = std::max(slot, rec.offset + 1);
-        auto [at, fresh] = first.try_emplace(tp, rec.offset);
-        if (!fresh) at->second = std::min(at->second, rec.offset);
-      }
-      for (const auto& [tp, offset] : next) {
-        if (auto s = pending.SetOffset(tp.first, tp.second, offset); !s.ok()) {
-          permanent = true;
-          return s;
-        }
-      }
-      JournalEntry entry;
-      const bool owes = out.docs > 0;
-      if (owes) {
-        entry.target = out.target;
-        entry.body = std::move(out.body);
-        entry.doc_count = out.docs;
-        pending.SetJournal(entry);
-      }
-      faults_.Hit("before_commit");
-      auto committed = store_->Commit(std::move(pending));
-      if (committed.ok()) {
-        faults_.Hit("after_commit");
+    BatchStage failed_at = BatchStage::kCommit;
+    auto committed = CommitJournaledBatch(
+        *store_, *transform_, dims_.get(), batch_.records(), now_ms,
+        [this](std::string_view point) { faults_.Hit(point); }, &failed_at);
+    if (committed.ok()) {
+      {
+        const std::map<TopicPartition, int64_t>& next = committed->offsets.next;
+        const std::map<TopicPartition, int64_t>& first = committed->offsets.first;
         // Group mode: what becomes hand-over-able once this batch's documents are acknowledged.
         const std::map<TopicPartition, int64_t> handover = group_mode_ ? BatchHandover(next) : next;
         {
@@ -558,9 +530,8 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
             // the membership lease commits before anything is acknowledged).
             for (const auto& [tp, offset] : first) delivered_next_.try_emplace(tp, offset);
           }
-          if (owes) {
-            entry.seq = committed->journal_seq.value_or(0);
-            owed_.push_back(Owed{std::move(entry), handover, assignment_epoch_});
+          if (committed->entry) {
+            owed_.push_back(Owed{std::move(*committed->entry), handover, assignment_epoch_});
             backlog_gauge_->Set(static_cast<double>(owed_.size()));
           } else {
             // Nothing of its own to deliver: hand-over-able once what precedes it is.
@@ -590,10 +561,12 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
         SetProblem("");
         return absl::OkStatus();
       }
-      st = committed.status();
-    } else if (absl::IsUnavailable(st)) {
+    }
+    absl::Status st = committed.status();
+    if (failed_at == BatchStage::kTransform && absl::IsUnavailable(st)) {
       redis_errors_->Add();
-    } else if (!absl::IsResourceExhausted(st)) {
+    } else if (failed_at == BatchStage::kStage ||
+               (failed_at == BatchStage::kTransform && !absl::IsResourceExhausted(st))) {
       permanent = true;
     }
     last = st;

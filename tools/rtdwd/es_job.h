@@ -57,6 +57,7 @@
 #include "connectors/kafka/consumer.h"
 #include "connectors/redis/dimension_cache.h"
 #include "connectors/redis/redis_client.h"
+#include "core/engine/batch_transaction.h"
 #include "core/es_transform.h"
 #include "core/metrics.h"
 #include "storage/state_store.h"
@@ -174,6 +175,7 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   std::unique_ptr<RedisDimensionCache> dims_;
   std::unique_ptr<KafkaConsumer> consumer_;
   ConsumedBatch batch_;
+  FreeSpaceGate space_;  // nothing is read while the state disk is (nearly) full
   bool assigned_ = false;
   uint64_t batches_since_retention_ = 0;
   // Since when each source partition has been at its end with no record (UpdateIdleInputs).

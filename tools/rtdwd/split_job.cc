@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "core/backoff.h"
+#include "core/engine/batch_transaction.h"
 #include "core/status_util.h"
 #include "spdlog/spdlog.h"
 #include "tools/rtdwd/job_common.h"
@@ -365,15 +366,11 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
   }
   // The state disk is (nearly) full: read and produce nothing until a batch could commit, so
   // that a long disk outage does not put one batch into the DWD topics per retry.
-  if (in_flight_ == nullptr) {
-    if (absl::Status space = store_->CheckFreeSpace(); !space.ok()) {
-      SetProblem(absl::StrCat("not reading: ", space.message()));
-      waiting_for_space_ = true;
-      lag_.Update(consumer_->HighWatermarks());  // the input still grows while it waits
-      SleepUnlessCancelled(std::chrono::milliseconds(500), stop_.stopping_flag());
-      return size_t{0};
-    }
-    if (std::exchange(waiting_for_space_, false)) SetProblem("");
+  if (in_flight_ == nullptr &&
+      !space_.Open(*store_, [this](std::string problem) { SetProblem(std::move(problem)); })) {
+    lag_.Update(consumer_->HighWatermarks());  // the input still grows while it waits
+    SleepUnlessCancelled(std::chrono::milliseconds(500), stop_.stopping_flag());
+    return size_t{0};
   }
   Slot* slot = in_flight_ == &slots_[0] ? &slots_[1] : &slots_[0];
   slot->batch.Clear();
@@ -477,39 +474,12 @@ absl::Status SplitJobRunner::ProduceBatch(Slot* slot) {
 }
 
 absl::Status SplitJobRunner::CommitBatch(Slot* slot) {
-  // Next offset per partition: the batch is in offset order per partition, and a partition's
-  // records come in runs, so the last partition seen is checked first.
-  struct Next {
-    std::string_view topic;
-    int32_t partition;
-    int64_t offset;
-  };
-  std::vector<Next> nexts;
-  size_t last = 0;
-  for (const InputRecord& rec : slot->batch.records()) {
-    if (last < nexts.size() && nexts[last].partition == rec.partition &&
-        nexts[last].topic == rec.topic) {
-      nexts[last].offset = std::max(nexts[last].offset, rec.offset + 1);
-      continue;
-    }
-    last = nexts.size();
-    for (size_t i = 0; i < nexts.size(); ++i) {
-      if (nexts[i].partition == rec.partition && nexts[i].topic == rec.topic) {
-        last = i;
-        break;
-      }
-    }
-    if (last == nexts.size()) {
-      nexts.push_back(Next{rec.topic, rec.partition, rec.offset + 1});
-    } else {
-      nexts[last].offset = std::max(nexts[last].offset, rec.offset + 1);
-    }
-  }
+  const std::map<TopicPartition, int64_t> next = OffsetsOf(slot->batch.records()).next;
   // Offsets of partitions taken away are not committed (the new owner's would be overwritten).
   if (absl::Status owned = CheckOwnership(); !owned.ok()) return owned;
   if (!pending_) pending_.emplace(store_->NewBatch());
-  for (const Next& n : nexts) {
-    if (auto s = pending_->SetOffset(n.topic, n.partition, n.offset); !s.ok()) {
+  for (const auto& [tp, offset] : next) {
+    if (auto s = pending_->SetOffset(tp.first, tp.second, offset); !s.ok()) {
       pending_->Clear();
       return s;
     }
@@ -517,8 +487,6 @@ absl::Status SplitJobRunner::CommitBatch(Slot* slot) {
   auto committed = store_->Commit(&*pending_);  // clears it for the next batch
   // The disk said no (full, I/O error): nothing was committed; the caller runs the batch again.
   if (!committed.ok()) return committed.status();
-  std::map<std::pair<std::string, int32_t>, int64_t> next;
-  for (const Next& n : nexts) next[{std::string(n.topic), n.partition}] = n.offset;
   consumer_->CommitAsync(next);
   if (group_mode_) {
     for (const auto& [tp, offset] : next) owned_next_[tp] = offset;
