@@ -28,6 +28,7 @@
 #include "absl/time/time.h"
 #include "connectors/es/bulk.h"
 #include "core/dau_transform.h"
+#include "core/engine/owed_journal.h"
 #include "gtest/gtest.h"
 #include "tests/harness/process.h"
 
@@ -429,6 +430,103 @@ TEST_F(BatchTransactionTest, ReorderedAndRepeatedDeliveryEndsInTheTruth) {
   (void)FakeEs::Load(EsLog(), &superseded);
   EXPECT_GT(superseded, 0u) << "the input never made a later batch beat an earlier one";
   ExpectDone(topic);
+}
+
+// A revoke while entries are owed (group mode): member A commits every batch but delivers only
+// the first `delivered` entries, then loses its partitions — what it owes is fenced (never sent,
+// deleted from its journal) and it hands over, per partition, the next offset of the last batch
+// ES acknowledged (where the first batch started when none was). Member B, with an empty state,
+// starts at those hand-over offsets and finishes the topic into the same cluster: ES must hold
+// exactly the truth (records A's fenced entries covered are read again by B; B's worse documents
+// for mids A already wrote are refused by their versions).
+TEST_F(BatchTransactionTest, ARevokeWhileEntriesAreOwedHandsOverOnlyWhatWasDelivered) {
+  const auto topic = MakeTopic(100, 4);
+  constexpr size_t kBatch = 9;
+  for (size_t delivered : {size_t{0}, size_t{2}}) {
+    SCOPED_TRACE(absl::StrCat(delivered, " entries delivered before the revoke"));
+    const std::string root_a = dir_.path() + "/member_a";
+    std::filesystem::remove_all(root_a);
+    std::filesystem::remove_all(Root());
+    std::filesystem::remove(EsLog());
+    FakeEs es(EsLog());
+    std::map<TopicPartition, int64_t> handover;
+    size_t first_owed_batch = 0;
+    {
+      auto store = OpenStore(root_a);
+      ASSERT_TRUE(store);
+      auto transform = NewTransform();
+      NoDimensions dims;
+      OwedJournal owed;
+      const std::string topic_name = kTopic;
+      size_t batches = 0;
+      std::vector<size_t> entry_batches;  // the batches that made an entry
+      for (size_t from = 0;; from += kBatch) {
+        std::vector<InputRecord> records;
+        for (int p = 0; p < kPartitions; ++p) {
+          for (size_t i = from; i < topic[p].size() && i < from + kBatch; ++i) {
+            InputRecord in;
+            in.topic = topic_name;
+            in.partition = p;
+            in.offset = topic[p][i].offset;
+            in.value = topic[p][i].value;
+            records.push_back(in);
+          }
+        }
+        if (records.empty()) break;
+        auto committed =
+            CommitJournaledBatch(*store, *transform, &dims, records, kNow, nullptr, nullptr);
+        ASSERT_TRUE(committed.ok()) << committed.status();
+        // A batch whose records all lose to documents made before makes no entry: its offsets
+        // become hand-over-able with the entry before it.
+        if (committed->entry) entry_batches.push_back(batches);
+        owed.Committed(committed->entry, committed->offsets.next, committed->offsets.first,
+                       /*epoch=*/1);
+        ++batches;
+      }
+      ASSERT_GT(entry_batches.size(), delivered + 3);
+      for (size_t i = 0; i < delivered; ++i) {
+        const JournalEntry entry = owed.front()->entry;
+        ASSERT_TRUE(DeliverJournalEntry(*store, es, entry, "dau", kNow, nullptr).ok());
+        ASSERT_TRUE(owed.Delivered(entry.seq));
+      }
+      // The revoke: what is owed is fenced and its entries deleted.
+      const size_t owed_before = owed.size();
+      std::vector<OwedJournal::Owed> fenced = owed.Fence();
+      EXPECT_EQ(fenced.size(), owed_before);
+      EXPECT_EQ(fenced.size(), entry_batches.size() - delivered);
+      // Independent truth: A read kBatch records of each partition per batch; everything before
+      // the batch of the first undelivered entry is handed over.
+      first_owed_batch = entry_batches[delivered];
+      for (const auto& o : fenced) ASSERT_TRUE(store->DeleteJournal(o.entry.seq).ok());
+      EXPECT_FALSE(owed.Delivered(fenced.front().entry.seq)) << "a fenced entry was delivered";
+      handover = owed.Handover({});
+      auto journal = store->ListJournal();
+      ASSERT_TRUE(journal.ok());
+      EXPECT_TRUE(journal->empty());
+      ASSERT_TRUE(store->Close().ok());
+    }
+    EXPECT_EQ(es.deliveries, static_cast<int>(delivered)) << "fenced entries were sent";
+    ASSERT_EQ(handover.size(), static_cast<size_t>(kPartitions));
+    for (int p = 0; p < kPartitions; ++p) {
+      EXPECT_EQ(handover[TopicPartition(kTopic, p)],
+                static_cast<int64_t>(first_owed_batch * kBatch))
+          << p;
+    }
+    // Member B starts at the hand-over offsets with an empty state.
+    {
+      auto store = OpenStore(Root());
+      ASSERT_TRUE(store);
+      PendingBatch start = store->NewBatch();
+      for (const auto& [tp, offset] : handover) {
+        ASSERT_TRUE(start.SetOffset(tp.first, tp.second, offset).ok());
+      }
+      ASSERT_TRUE(store->Commit(std::move(start)).ok());
+      ASSERT_TRUE(store->Close().ok());
+    }
+    FakeEs es_b(EsLog());
+    ASSERT_TRUE(RunWorker(Root(), es_b, topic, 13, nullptr));
+    ExpectDone(topic);
+  }
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "core/dau_document.h"
 #include "core/dead_letter.h"
 #include "core/engine/batch_transaction.h"
+#include "core/engine/owed_journal.h"
 #include "core/event_time.h"
 #include "core/journal_sink.h"
 #include "core/state_types.h"
@@ -195,10 +196,7 @@ absl::Status EsJobRunner::MaySend(uint64_t seq) {
   may_not_ = MayNot::kNone;
   if (!check_ownership_.load()) return absl::OkStatus();
   std::lock_guard<std::mutex> lock(mu_);
-  const Owed* owed = nullptr;
-  for (const Owed& o : owed_) {
-    if (o.entry.seq == seq) owed = &o;
-  }
+  const OwedJournal::Owed* owed = owed_.Find(seq);
   if (owed == nullptr || fencing_ || !owning_ || owed->epoch != assignment_epoch_) {
     may_not_ = MayNot::kFenced;
     return absl::AbortedError(
@@ -525,19 +523,12 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
         const std::map<TopicPartition, int64_t> handover = group_mode_ ? BatchHandover(next) : next;
         {
           std::lock_guard<std::mutex> lock(mu_);
-          if (group_mode_) {
-            // A partition with nothing delivered yet hands over where this batch started (what
-            // the membership lease commits before anything is acknowledged).
-            for (const auto& [tp, offset] : first) delivered_next_.try_emplace(tp, offset);
-          }
-          if (committed->entry) {
-            owed_.push_back(Owed{std::move(*committed->entry), handover, assignment_epoch_});
-            backlog_gauge_->Set(static_cast<double>(owed_.size()));
-          } else {
-            // Nothing of its own to deliver: hand-over-able once what precedes it is.
-            auto& into = owed_.empty() ? delivered_next_ : owed_.back().next;
-            for (const auto& [tp, offset] : handover) into[tp] = offset;
-          }
+          // Group mode: a partition with nothing delivered yet hands over where this batch
+          // started (what the membership lease commits before anything is acknowledged).
+          owed_.Committed(std::move(committed->entry), handover,
+                          group_mode_ ? first : std::map<TopicPartition, int64_t>{},
+                          assignment_epoch_);
+          backlog_gauge_->Set(static_cast<double>(owed_.size()));
         }
         cv_.notify_all();
         // Lone mode: Kafka's committed offsets are for lag monitoring only. Group mode commits
@@ -586,8 +577,8 @@ void EsJobRunner::DeliveryLoop() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return delivery_stop_ || (!owed_.empty() && !fencing_); });
-      if (owed_.empty()) return;    // stop requested and nothing owed
-      entry = owed_.front().entry;  // stays owed (and counted) until delivered
+      if (owed_.empty()) return;     // stop requested and nothing owed
+      entry = owed_.front()->entry;  // stays owed (and counted) until delivered
       delivering_ = true;
     }
     const Delivered done = DeliverOne(entry);
@@ -595,9 +586,7 @@ void EsJobRunner::DeliveryLoop() {
       std::lock_guard<std::mutex> lock(mu_);
       delivering_ = false;
       // A fence may have taken the entry away meanwhile (OnRevoked).
-      if (done == Delivered::kDone && !owed_.empty() && owed_.front().entry.seq == entry.seq) {
-        for (const auto& [tp, offset] : owed_.front().next) delivered_next_[tp] = offset;
-        owed_.pop_front();
+      if (done == Delivered::kDone && owed_.Delivered(entry.seq)) {
         backlog_gauge_->Set(static_cast<double>(owed_.size()));
       }
     }
@@ -607,9 +596,9 @@ void EsJobRunner::DeliveryLoop() {
       // OnRevoked takes the entry away; at a stop it stays in the journal, unsent.
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] {
-        return delivery_stop_ || owed_.empty() || owed_.front().entry.seq != entry.seq;
+        return delivery_stop_ || owed_.empty() || owed_.front()->entry.seq != entry.seq;
       });
-      if (!owed_.empty() && owed_.front().entry.seq == entry.seq) return;
+      if (!owed_.empty() && owed_.front()->entry.seq == entry.seq) return;
     }
   }
 }
@@ -764,17 +753,8 @@ std::string HandoverName(const TopicPartition& tp) {
 
 absl::StatusOr<std::map<TopicPartition, int64_t>> EsJobRunner::HandoverOffsets(
     const std::vector<TopicPartition>& partitions) {
-  std::map<TopicPartition, int64_t> out;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [tp, offset] : delivered_next_) {
-      if (partitions.empty() ||
-          std::find(partitions.begin(), partitions.end(), tp) != partitions.end()) {
-        out[tp] = offset;
-      }
-    }
-  }
-  return out;
+  std::lock_guard<std::mutex> lock(mu_);
+  return owed_.Handover(partitions);
 }
 
 std::map<TopicPartition, int64_t> EsJobRunner::BatchHandover(
@@ -902,12 +882,11 @@ void EsJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
       // The delivery thread lets go of its entry: an abort, not a wait for ES. Bounded all the
       // same (a store write it is in); an entry it still held is refused by MaySend.
       cv_.wait_for(lock, std::chrono::seconds(5), [this] { return !delivering_; });
-      fenced = owed_.size();
-      for (const Owed& o : owed_) {
+      for (const OwedJournal::Owed& o : owed_.Fence()) {
+        ++fenced;
         fenced_docs += o.entry.doc_count;
         fenced_seqs.push_back(o.entry.seq);
       }
-      owed_.clear();
       backlog_gauge_->Set(0);
       fencing_ = false;
       abort_delivery_ = cancel_.load();
@@ -1016,7 +995,7 @@ absl::StatusOr<std::vector<PartitionStart>> EsJobRunner::OnAssigned(
   {
     // What the group committed is hand-over-able by definition; deliveries raise it.
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [tp, offset] : committed) delivered_next_[tp] = offset;
+    for (const auto& [tp, offset] : committed) owed_.SetHandover(tp, offset);
     // A new assignment: entries are made under it from now on. Nothing is sent for it before the
     // coordinator confirms it (RenewLease, after the next poll): this callback may run long after
     // the group's answer (a member paused in between).
@@ -1039,7 +1018,7 @@ absl::Status EsJobRunner::RestorePartition(int32_t partition) {
   RTDW_RETURN_IF_ERROR(store_->DropPartitionState(partition, settings_.source_topics));
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& topic : settings_.source_topics) delivered_next_.erase({topic, partition});
+    for (const auto& topic : settings_.source_topics) owed_.ForgetHandover({topic, partition});
   }
   // The join rebuilds by replay from the hand-over offset; de-dup comes from ES.
   if (settings_.dau_index_prefix.empty()) return absl::OkStatus();
