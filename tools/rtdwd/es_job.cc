@@ -371,50 +371,20 @@ absl::Status EsJobRunner::Start() {
 }
 
 absl::Status EsJobRunner::TryAssign() {
-  std::vector<PartitionStart> starts;
-  int first_count = -1;
-  for (const auto& topic : settings_.source_topics) {
-    auto partitions = consumer_->PartitionCount(topic, std::chrono::seconds(5));
-    if (absl::IsNotFound(partitions.status())) {
-      SetProblem(absl::StrCat("waiting for source topic ", topic));
-      consumer_at_end_ = true;  // a topic that does not exist counts as empty
-      return absl::OkStatus();
-    }
-    if (!partitions.ok()) {
-      SetProblem(absl::StrCat("kafka unreachable (", config_.kafka.brokers,
-                              "): ", std::string(partitions.status().message())));
-      return absl::OkStatus();
-    }
-    if (auto st = CheckPartitionCount(*store_, topic, *partitions); !st.ok()) return st;
-    if (settings_.co_partitioned && first_count >= 0 && *partitions != first_count) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          settings_.job, ": the source topics ", absl::StrJoin(settings_.source_topics, " and "),
-          " have different partition counts (", first_count, " vs ", *partitions,
-          "); the join relies on co-partitioning"));
-    }
-    first_count = *partitions;
-    if (group_mode_) continue;
-    auto topic_starts = PartitionStarts(*store_, config_, topic, *partitions);
-    if (!topic_starts.ok()) return topic_starts.status();
-    starts.insert(starts.end(), topic_starts->begin(), topic_starts->end());
-  }
-  if (group_mode_) {
-    check_ownership_ = true;
-    if (auto st = consumer_->Subscribe(settings_.source_topics, this); !st.ok()) return st;
-    assigned_ = true;
-    consumer_at_end_ = false;
-    SetProblem("");
-    spdlog::info("{}: joined consumer group {}.{} for {}", settings_.job, *config_.kafka.group,
-                 settings_.job, absl::StrJoin(settings_.source_topics, ","));
+  RTDW_ASSIGN_OR_RETURN(
+      Assignment assignment,
+      AssignSources(*consumer_, *store_, config_, settings_.job, settings_.source_topics,
+                    settings_.co_partitioned, group_mode_ ? this : nullptr, lag_,
+                    [this](std::string problem) { SetProblem(std::move(problem)); }));
+  if (assignment == Assignment::kTopicMissing) {
+    consumer_at_end_ = true;  // a topic that does not exist counts as empty
     return absl::OkStatus();
   }
-  if (auto st = consumer_->Assign(starts); !st.ok()) return st;
-  lag_.Assigned(starts);
+  if (assignment == Assignment::kKafkaUnreachable) return absl::OkStatus();
+  // Group mode: ownership is checked from the subscription on (OnAssigned runs in a later poll).
+  if (group_mode_) check_ownership_ = true;
   assigned_ = true;
   consumer_at_end_ = false;
-  SetProblem("");
-  spdlog::info("{}: assigned {} partitions of {}", settings_.job, starts.size(),
-               absl::StrJoin(settings_.source_topics, ","));
   return absl::OkStatus();
 }
 
@@ -604,12 +574,8 @@ void EsJobRunner::DeliveryLoop() {
 }
 
 bool EsJobRunner::PickUpNewPartitions(bool at_end) {
-  const auto now = std::chrono::steady_clock::now();
-  const bool arriving_at_end = at_end && !consumer_at_end_.load();
-  const auto interval = at_end ? std::chrono::seconds(1) : std::chrono::seconds(60);
-  if (!arriving_at_end && now - last_partition_check_ < interval) return false;
-  last_partition_check_ = now;
-  auto grown = GrownTopics(*consumer_, *store_, settings_.job, settings_.source_topics);
+  auto grown = new_partitions_.Grown(*consumer_, *store_, settings_.job, settings_.source_topics,
+                                     at_end, consumer_at_end_.load());
   if (!grown.ok()) {
     SetProblem(
         absl::StrCat("checking for new partitions: ", std::string(grown.status().message())));

@@ -175,7 +175,7 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   // Since when each source partition has been at its end with no record (UpdateIdleInputs).
   std::map<TopicPartition, std::chrono::steady_clock::time_point> at_end_since_;
   std::vector<TopicPartition> idle_inputs_;  // as last told to the transform
-  std::chrono::steady_clock::time_point last_partition_check_{};
+  NewPartitionWatch new_partitions_;         // lone mode
 
   // Delivery: entries committed and not yet completed, in seq order, each tagged with the
   // assignment it was made under (assignment_epoch_), and (group mode) the hand-over offsets.

@@ -15,6 +15,7 @@
 #include "core/status_util.h"
 #include "spdlog/spdlog.h"
 #include "tools/rtdwd/job_runner.h"
+#include "tools/rtdwd/progress.h"
 
 namespace rtdw {
 
@@ -382,6 +383,64 @@ std::chrono::milliseconds StopControl::Bound(std::chrono::milliseconds limit) co
   if (!stopping()) return limit;
   auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline() - Clock::now());
   return std::clamp(left, std::chrono::milliseconds(0), limit);
+}
+
+absl::StatusOr<Assignment> AssignSources(KafkaConsumer& consumer, StateStore& store,
+                                         const Config& config, const std::string& job,
+                                         const std::vector<std::string>& topics,
+                                         bool co_partitioned, RebalanceListener* listener,
+                                         KafkaLagTracker& lag,
+                                         const std::function<void(std::string)>& problem) {
+  std::vector<PartitionStart> starts;
+  int first_count = -1;
+  for (const auto& topic : topics) {
+    auto partitions = consumer.PartitionCount(topic, std::chrono::seconds(5));
+    if (absl::IsNotFound(partitions.status())) {
+      problem(absl::StrCat("waiting for source topic ", topic));
+      return Assignment::kTopicMissing;
+    }
+    if (!partitions.ok()) {
+      problem(absl::StrCat("kafka unreachable (", config.kafka.brokers,
+                           "): ", std::string(partitions.status().message())));
+      return Assignment::kKafkaUnreachable;
+    }
+    RTDW_RETURN_IF_ERROR(CheckPartitionCount(store, topic, *partitions));
+    if (co_partitioned && first_count >= 0 && *partitions != first_count) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(job, ": the source topics ", absl::StrJoin(topics, " and "),
+                       " have different partition counts (", first_count, " vs ", *partitions,
+                       "); the join relies on co-partitioning"));
+    }
+    first_count = *partitions;
+    if (listener != nullptr) continue;
+    RTDW_ASSIGN_OR_RETURN(auto topic_starts, PartitionStarts(store, config, topic, *partitions));
+    starts.insert(starts.end(), topic_starts.begin(), topic_starts.end());
+  }
+  if (listener != nullptr) {
+    RTDW_RETURN_IF_ERROR(consumer.Subscribe(topics, listener));
+    problem("");
+    spdlog::info("{}: joined consumer group {}.{} for {}", job, config.kafka.group.value_or("rtdw"),
+                 job, absl::StrJoin(topics, ","));
+    return Assignment::kAssigned;
+  }
+  RTDW_RETURN_IF_ERROR(consumer.Assign(starts));
+  lag.Assigned(starts);
+  problem("");
+  spdlog::info("{}: assigned {} partitions of {}", job, starts.size(), absl::StrJoin(topics, ","));
+  return Assignment::kAssigned;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, int>>> NewPartitionWatch::Grown(
+    KafkaConsumer& consumer, StateStore& store, const std::string& job,
+    const std::vector<std::string>& topics, bool at_end, bool was_at_end) {
+  const auto now = std::chrono::steady_clock::now();
+  const bool arriving_at_end = at_end && !was_at_end;
+  const auto interval = at_end ? std::chrono::seconds(1) : std::chrono::seconds(60);
+  if (!arriving_at_end && now - last_check_ < interval) {
+    return std::vector<std::pair<std::string, int>>{};
+  }
+  last_check_ = now;
+  return GrownTopics(consumer, store, job, topics);
 }
 
 }  // namespace rtdw

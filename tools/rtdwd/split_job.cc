@@ -246,39 +246,14 @@ absl::Status SplitJobRunner::Start() {
 }
 
 absl::Status SplitJobRunner::TryAssign() {
-  auto partitions = consumer_->PartitionCount(settings_.source_topic, std::chrono::seconds(5));
-  if (absl::IsNotFound(partitions.status())) {
-    SetProblem(absl::StrCat("waiting for source topic ", settings_.source_topic));
-    caught_up_ = true;  // a topic that does not exist counts as empty
-    return absl::OkStatus();
-  }
-  if (!partitions.ok()) {
-    SetProblem(absl::StrCat("kafka unreachable (", config_.kafka.brokers,
-                            "): ", std::string(partitions.status().message())));
-    caught_up_ = false;
-    return absl::OkStatus();
-  }
-  if (auto st = CheckPartitionCount(*store_, settings_.source_topic, *partitions); !st.ok()) {
-    return st;
-  }
-  if (group_mode_) {
-    if (auto st = consumer_->Subscribe({settings_.source_topic}, this); !st.ok()) return st;
-    assigned_ = true;
-    caught_up_ = false;
-    SetProblem("");
-    spdlog::info("{}: joined consumer group {}.{} for {}", settings_.job, *config_.kafka.group,
-                 settings_.job, settings_.source_topic);
-    return absl::OkStatus();
-  }
-  auto starts = PartitionStarts(*store_, config_, settings_.source_topic, *partitions);
-  if (!starts.ok()) return starts.status();
-  if (auto st = consumer_->Assign(*starts); !st.ok()) return st;
-  lag_.Assigned(*starts);
-  assigned_ = true;
-  caught_up_ = false;
-  SetProblem("");
-  spdlog::info("{}: assigned {} partitions of {}", settings_.job, *partitions,
-               settings_.source_topic);
+  RTDW_ASSIGN_OR_RETURN(
+      Assignment assignment,
+      AssignSources(*consumer_, *store_, config_, settings_.job, {settings_.source_topic},
+                    /*co_partitioned=*/false, group_mode_ ? this : nullptr, lag_,
+                    [this](std::string problem) { SetProblem(std::move(problem)); }));
+  // A topic that does not exist counts as empty.
+  caught_up_ = assignment == Assignment::kTopicMissing;
+  assigned_ = assignment == Assignment::kAssigned;
   return absl::OkStatus();
 }
 
@@ -401,19 +376,13 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
     }
     bool at_end = consumer_->VerifiedAtEnd();
     if (!group_mode_) {
-      // Partitions added while running: checked every minute, and before the job first says it
-      // is at its end (then every second), so --exit-when-idle never leaves them unread.
-      const auto now = std::chrono::steady_clock::now();
-      const bool arriving_at_end = at_end && !caught_up_.load();
-      const auto interval = at_end ? std::chrono::seconds(1) : std::chrono::seconds(60);
-      if (arriving_at_end || now - last_partition_check_ >= interval) {
-        last_partition_check_ = now;
-        auto grown = GrownTopics(*consumer_, *store_, settings_.job, {settings_.source_topic});
-        if (!grown.ok()) return grown.status();
-        if (!grown->empty()) {
-          assigned_ = false;  // the next RunOnce assigns again, with the new partitions
-          at_end = false;
-        }
+      // Partitions added while running (NewPartitionWatch).
+      auto grown = new_partitions_.Grown(*consumer_, *store_, settings_.job,
+                                         {settings_.source_topic}, at_end, caught_up_.load());
+      if (!grown.ok()) return grown.status();
+      if (!grown->empty()) {
+        assigned_ = false;  // the next RunOnce assigns again, with the new partitions
+        at_end = false;
       }
     }
     caught_up_ = at_end;

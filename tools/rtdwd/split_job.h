@@ -214,8 +214,7 @@ class SplitJobRunner : public JobRunner, private RebalanceListener {
   FreeSpaceGate space_;   // nothing is read while the state disk is (nearly) full
   std::string given_up_;  // GivenUp(): what the stop left for the next start
   std::atomic<bool> caught_up_{false};
-  // Lone mode's watch for partitions added while running (as EsJobRunner::PickUpNewPartitions).
-  std::chrono::steady_clock::time_point last_partition_check_{};
+  NewPartitionWatch new_partitions_;  // lone mode
 
   Counter* retries_;
   Counter* fenced_;  // rtdw_fenced_batches_total{job}
