@@ -109,7 +109,9 @@ absl::Status RetryUntil(const RetryOptions& options, const std::function<absl::S
     return absl::CancelledError(message);
   };
   for (int n = 1;; ++n) {
-    if (options.stop && options.stop()) return cancelled();
+    if (options.stop && !(n == 1 && options.attempt_once_despite_stop) && options.stop()) {
+      return cancelled();
+    }
     last = attempt();
     if (last.ok()) return last;
     if (options.retryable && !options.retryable(last)) return last;

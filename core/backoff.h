@@ -99,6 +99,10 @@ struct RetryOptions {
   std::function<void(const absl::Status&, std::chrono::milliseconds delay)> on_retry;
   // Checked before every attempt and during every wait.
   StopCondition stop;
+  // The first attempt is made even when stop() is already true (work in hand that a stop should
+  // still finish when it can, e.g. a batch already read); the waits and later attempts still
+  // end at the stop.
+  bool attempt_once_despite_stop = false;
   // What is retried, for the Cancelled message ("bulk delivery" -> "bulk delivery cancelled").
   std::string what = "retry";
   Sleeper* sleeper = nullptr;  // null: Sleeper::Real()
@@ -110,7 +114,8 @@ struct RetryOptions {
 //  - OK, when an attempt succeeded;
 //  - the attempt's error, when it is not retryable, or when it was attempt number max_attempts;
 //  - Cancelled ("<what> cancelled", with the last error when there was one) when stop() was true
-//    before an attempt or became true during a wait; an attempt itself is never interrupted.
+//    before an attempt (but the first, with attempt_once_despite_stop) or became true during a
+//    wait; an attempt itself is never interrupted.
 // Thread-compatible: runs on the calling thread; the callbacks run there too.
 absl::Status RetryUntil(const RetryOptions& options, const std::function<absl::Status()>& attempt);
 

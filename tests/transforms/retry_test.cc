@@ -125,6 +125,32 @@ TEST(RetryUntil, AStopBeforeTheFirstAttemptAttemptsNothing) {
   EXPECT_EQ(calls, 0);
 }
 
+// Work in hand (a batch already read) is tried once even when the stop has begun; its retries
+// are not.
+TEST(RetryUntil, AttemptOnceDespiteStopMakesOnlyTheFirstAttempt) {
+  FakeSleeper sleeper;
+  RetryOptions o = Options(&sleeper);
+  std::atomic<bool> stop{true};
+  o.stop = StopWhenSet(&stop);
+  o.attempt_once_despite_stop = true;
+  o.what = "batch commit";
+  int calls = 0;
+  absl::Status st = RetryUntil(o, [&] {
+    ++calls;
+    return absl::UnavailableError("disk full");
+  });
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(st.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(st.message(), "batch commit cancelled (last error: disk full)");
+  calls = 0;
+  st = RetryUntil(o, [&] {
+    ++calls;
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(st.ok());
+  EXPECT_EQ(calls, 1);
+}
+
 TEST(RetryUntil, AStopDuringAWaitEndsTheLoopWithTheLastError) {
   FakeSleeper sleeper;
   sleeper.stop_at_wait = 3;

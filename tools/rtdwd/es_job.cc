@@ -12,6 +12,8 @@
 #include "core/backoff.h"
 #include "core/dau_document.h"
 #include "core/dead_letter.h"
+#include "core/engine/batch_transaction.h"
+#include "core/engine/owed_journal.h"
 #include "core/event_time.h"
 #include "core/journal_sink.h"
 #include "core/state_types.h"
@@ -165,21 +167,27 @@ absl::Status EsJobRunner::ConnectEs() {
   so.before_request = [this](uint64_t seq) { return MaySend(seq); };
   sink_ = std::make_unique<EsJournalSink>(es_.get(), so);
 
-  // Wait for the cluster (and install the templates) with backoff: waiting can fix it.
-  Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(100),
-                                 std::chrono::milliseconds(10000), 2.0});
-  while (true) {
-    absl::Status st =
-        InstallIndexTemplates(*es_, settings_.dau_index_prefix, settings_.order_wide_index_prefix);
-    if (st.ok()) break;
-    if (absl::IsFailedPrecondition(st)) return st;  // wrong version: waiting will not fix it
+  // Wait for the cluster (and install the templates) with backoff: waiting can fix it. Waiting
+  // for a service is given up as soon as a stop begins (nothing is delivered by it).
+  RetryOptions retry;
+  retry.backoff = kServiceWaitBackoff;
+  retry.stop = [this] { return stop_.stopping(); };
+  retry.what = "waiting for Elasticsearch";
+  retry.attempt_once_despite_stop = true;
+  // A wrong version: waiting will not fix it.
+  retry.retryable = [](const absl::Status& st) { return !absl::IsFailedPrecondition(st); };
+  retry.on_retry = [this](const absl::Status& st, std::chrono::milliseconds) {
     SetProblem(absl::StrCat("waiting for Elasticsearch at ", config_.es.urls.front(), ": ",
                             std::string(st.message())));
-    // Waiting for a service is given up as soon as a stop begins (nothing is delivered by it).
-    if (!SleepUnlessCancelled(backoff.NextDelay(), stop_.stopping_flag()) || stop_.stopping()) {
-      return absl::CancelledError("stopped while waiting for Elasticsearch");
-    }
+  };
+  absl::Status installed = RetryUntil(retry, [this] {
+    return InstallIndexTemplates(*es_, settings_.dau_index_prefix,
+                                 settings_.order_wide_index_prefix);
+  });
+  if (absl::IsCancelled(installed) && stop_.stopping()) {
+    return absl::CancelledError("stopped while waiting for Elasticsearch");
   }
+  if (!installed.ok()) return installed;
   SetProblem("");
   return absl::OkStatus();
 }
@@ -188,10 +196,7 @@ absl::Status EsJobRunner::MaySend(uint64_t seq) {
   may_not_ = MayNot::kNone;
   if (!check_ownership_.load()) return absl::OkStatus();
   std::lock_guard<std::mutex> lock(mu_);
-  const Owed* owed = nullptr;
-  for (const Owed& o : owed_) {
-    if (o.entry.seq == seq) owed = &o;
-  }
+  const OwedJournal::Owed* owed = owed_.Find(seq);
   if (owed == nullptr || fencing_ || !owning_ || owed->epoch != assignment_epoch_) {
     may_not_ = MayNot::kFenced;
     return absl::AbortedError(
@@ -209,10 +214,20 @@ absl::Status EsJobRunner::MaySend(uint64_t seq) {
 }
 
 EsJobRunner::Delivered EsJobRunner::DeliverOne(const JournalEntry& entry) {
-  Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(100),
-                                 std::chrono::milliseconds(30000), 2.0});
-  auto started = std::chrono::steady_clock::now();
-  while (!cancel_.load()) {
+  const auto started = std::chrono::steady_clock::now();
+  // Why the last attempt ended without a retry: a fence (group mode) or a stop.
+  bool fenced = false;
+  RetryOptions retry;
+  retry.backoff = kDeliveryRetryBackoff;
+  retry.stop = [this] { return cancel_.load() || abort_delivery_.load(); };
+  retry.what = "delivery";
+  retry.retryable = [&](const absl::Status&) {
+    return !fenced && !cancel_.load() && !abort_delivery_.load();
+  };
+  retry.on_retry = [&](const absl::Status& st, std::chrono::milliseconds) {
+    SetProblem(std::string(st.message()));
+  };
+  absl::Status st = RetryUntil(retry, [&]() -> absl::Status {
     if (faults_.armed("mid_delivery")) {
       // Send the first half of the entry's documents, then (maybe) die: a crash mid-delivery.
       auto actions = ParseBulkBody(entry.body);
@@ -222,50 +237,46 @@ EsJobRunner::Delivered EsJobRunner::DeliverOne(const JournalEntry& entry) {
       }
       faults_.Hit("mid_delivery");
     }
-    auto report = sink_->Deliver(entry);
-    if (report.ok()) {
-      faults_.Hit("after_delivery");
-      std::vector<std::string> lines;
-      int64_t now = NowMs();
-      for (const auto& item : report->rejected) {
-        lines.push_back(EsRejectedDeadLetter(settings_.job, item, now));
+    auto deliver = [&] {
+      return DeliverJournalEntry(*store_, *sink_, entry, settings_.job, NowMs(),
+                                 [this](std::string_view point) { faults_.Hit(point); });
+    };
+    auto done = deliver();
+    // Group mode: not a failure of ES while the membership lease is unconfirmed: wait for the job
+    // thread's next confirmation (or the fence) and send again, without a backoff.
+    while (!done.ok() && may_not_ == MayNot::kLease && !abort_delivery_.load()) {
+      SetProblem(std::string(done.status().message()));
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait_for(lock, std::chrono::milliseconds(500), [this] {
+          return abort_delivery_.load() || std::chrono::steady_clock::now() < lease_until_;
+        });
       }
-      auto done = store_->CompleteJournal(entry.seq, lines);
-      if (!done.ok()) {
-        SetProblem(absl::StrCat("cannot complete journal entry ", entry.seq, ": ",
-                                std::string(done.status().message())));
-        if (!SleepUnlessCancelled(backoff.NextDelay(), &abort_delivery_)) break;
-        continue;  // re-delivering is harmless (deterministic ids)
-      }
-      delivered_docs_->Add(report->acknowledged);
-      rejected_docs_->Add(report->rejected.size());
-      superseded_docs_->Add(report->superseded);
-      common_.dead_letters->Add(report->rejected.size());
-      es_rejected_->Add(report->rejected.size());
-      if (!report->rejected.empty()) {
-        const RejectedItem& r = report->rejected.front();
-        rejections_.Note(
-            entry.seq, report->docs, report->rejected.size(),
-            absl::StrCat(r.error_type, ": ", r.error_reason, " of ", r.index, "/", r.id), *done);
-      }
-      delivery_seconds_->Observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-      return Delivered::kDone;
+      if (abort_delivery_.load()) break;
+      done = deliver();
     }
-    if (cancel_.load()) return Delivered::kCancelled;
-    if (may_not_ == MayNot::kFenced || abort_delivery_.load()) return Delivered::kFenced;
-    if (may_not_ == MayNot::kLease) {
-      // Not a failure of ES: wait for the job thread's next confirmation (or the fence).
-      SetProblem(std::string(report.status().message()));
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(500), [this] {
-        return abort_delivery_.load() || std::chrono::steady_clock::now() < lease_until_;
-      });
-      continue;
+    if (!done.ok()) {
+      if (may_not_ == MayNot::kFenced) fenced = true;
+      return done.status();
     }
-    SetProblem(absl::StrCat("delivering journal entry ", entry.seq, ": ",
-                            std::string(report.status().message())));
-    if (!SleepUnlessCancelled(backoff.NextDelay(), &abort_delivery_)) break;
+    const DeliveryReport* report = &done->report;
+    delivered_docs_->Add(report->acknowledged);
+    rejected_docs_->Add(report->rejected.size());
+    superseded_docs_->Add(report->superseded);
+    common_.dead_letters->Add(report->rejected.size());
+    es_rejected_->Add(report->rejected.size());
+    if (!report->rejected.empty()) {
+      const RejectedItem& r = report->rejected.front();
+      rejections_.Note(entry.seq, report->docs, report->rejected.size(),
+                       absl::StrCat(r.error_type, ": ", r.error_reason, " of ", r.index, "/", r.id),
+                       done->letter_seqs);
+    }
+    return absl::OkStatus();
+  });
+  if (st.ok()) {
+    delivery_seconds_->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    return Delivered::kDone;
   }
   return cancel_.load() ? Delivered::kCancelled : Delivered::kFenced;
 }
@@ -360,50 +371,20 @@ absl::Status EsJobRunner::Start() {
 }
 
 absl::Status EsJobRunner::TryAssign() {
-  std::vector<PartitionStart> starts;
-  int first_count = -1;
-  for (const auto& topic : settings_.source_topics) {
-    auto partitions = consumer_->PartitionCount(topic, std::chrono::seconds(5));
-    if (absl::IsNotFound(partitions.status())) {
-      SetProblem(absl::StrCat("waiting for source topic ", topic));
-      consumer_at_end_ = true;  // a topic that does not exist counts as empty
-      return absl::OkStatus();
-    }
-    if (!partitions.ok()) {
-      SetProblem(absl::StrCat("kafka unreachable (", config_.kafka.brokers,
-                              "): ", std::string(partitions.status().message())));
-      return absl::OkStatus();
-    }
-    if (auto st = CheckPartitionCount(*store_, topic, *partitions); !st.ok()) return st;
-    if (settings_.co_partitioned && first_count >= 0 && *partitions != first_count) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          settings_.job, ": the source topics ", absl::StrJoin(settings_.source_topics, " and "),
-          " have different partition counts (", first_count, " vs ", *partitions,
-          "); the join relies on co-partitioning"));
-    }
-    first_count = *partitions;
-    if (group_mode_) continue;
-    auto topic_starts = PartitionStarts(*store_, config_, topic, *partitions);
-    if (!topic_starts.ok()) return topic_starts.status();
-    starts.insert(starts.end(), topic_starts->begin(), topic_starts->end());
-  }
-  if (group_mode_) {
-    check_ownership_ = true;
-    if (auto st = consumer_->Subscribe(settings_.source_topics, this); !st.ok()) return st;
-    assigned_ = true;
-    consumer_at_end_ = false;
-    SetProblem("");
-    spdlog::info("{}: joined consumer group {}.{} for {}", settings_.job, *config_.kafka.group,
-                 settings_.job, absl::StrJoin(settings_.source_topics, ","));
+  RTDW_ASSIGN_OR_RETURN(
+      Assignment assignment,
+      AssignSources(*consumer_, *store_, config_, settings_.job, settings_.source_topics,
+                    settings_.co_partitioned, group_mode_ ? this : nullptr, lag_,
+                    [this](std::string problem) { SetProblem(std::move(problem)); }));
+  if (assignment == Assignment::kTopicMissing) {
+    consumer_at_end_ = true;  // a topic that does not exist counts as empty
     return absl::OkStatus();
   }
-  if (auto st = consumer_->Assign(starts); !st.ok()) return st;
-  lag_.Assigned(starts);
+  if (assignment == Assignment::kKafkaUnreachable) return absl::OkStatus();
+  // Group mode: ownership is checked from the subscription on (OnAssigned runs in a later poll).
+  if (group_mode_) check_ownership_ = true;
   assigned_ = true;
   consumer_at_end_ = false;
-  SetProblem("");
-  spdlog::info("{}: assigned {} partitions of {}", settings_.job, starts.size(),
-               absl::StrJoin(settings_.source_topics, ","));
   return absl::OkStatus();
 }
 
@@ -411,9 +392,15 @@ absl::StatusOr<size_t> EsJobRunner::RunOnce() {
   if (!assigned_) {
     if (auto st = TryAssign(); !st.ok()) return st;
     if (!assigned_) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      SleepUnlessCancelled(std::chrono::milliseconds(500), stop_.stopping_flag());
       return size_t{0};
     }
+  }
+  // The state disk is (nearly) full: read nothing until a batch could commit.
+  if (!space_.Open(*store_, [this](std::string problem) { SetProblem(std::move(problem)); })) {
+    lag_.Update(consumer_->HighWatermarks());  // the input still grows while it waits
+    SleepUnlessCancelled(std::chrono::milliseconds(500), stop_.stopping_flag());
+    return size_t{0};
   }
   // Back-pressure: a full backlog pauses polling.
   {
@@ -477,58 +464,41 @@ absl::StatusOr<size_t> EsJobRunner::RunOnce() {
 }
 
 absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
-  Backoff backoff(BackoffOptions{std::chrono::milliseconds(200), std::chrono::milliseconds(50),
-                                 std::chrono::milliseconds(10000), 2.0});
   const EsTransformCounters before = transform_->counters();
-  while (true) {
-    PendingBatch pending = store_->NewBatch();
-    BulkOutput out;
-    absl::Status st =
-        transform_->ProcessBatch(batch_.records(), now_ms, dims_.get(), &pending, &out);
-    if (st.ok()) {
-      pending.ResolveDeadLetters(batch_.records());  // records read again: their old letters
-      std::map<TopicPartition, int64_t> next;
-      std::map<TopicPartition, int64_t> first;
-      for (const InputRecord& rec : batch_.records()) {
-        const TopicPartition tp{std::string(rec.topic), rec.partition};
-        auto& slot = next[tp];
-        slot = std::max(slot, rec.offset + 1);
-        auto [at, fresh] = first.try_emplace(tp, rec.offset);
-        if (!fresh) at->second = std::min(at->second, rec.offset);
-      }
-      for (const auto& [tp, offset] : next) {
-        if (auto s = pending.SetOffset(tp.first, tp.second, offset); !s.ok()) return s;
-      }
-      JournalEntry entry;
-      const bool owes = out.docs > 0;
-      if (owes) {
-        entry.target = out.target;
-        entry.body = std::move(out.body);
-        entry.doc_count = out.docs;
-        pending.SetJournal(entry);
-      }
-      faults_.Hit("before_commit");
-      auto committed = store_->Commit(std::move(pending));
-      if (committed.ok()) {
-        faults_.Hit("after_commit");
+  // A transform bug or a store read failure is not something waiting fixes; a Redis outage, a
+  // full disk or a failed commit is.
+  bool permanent = false;
+  RetryOptions retry;
+  retry.backoff = kBatchRetryBackoff;
+  retry.stop = [this] { return stop_.stopping(); };
+  retry.what = "batch commit";
+  retry.attempt_once_despite_stop = true;  // a batch in hand still commits when it can
+  retry.retryable = [&](const absl::Status&) { return !permanent; };
+  retry.on_retry = [this](const absl::Status& st, std::chrono::milliseconds delay) {
+    SetProblem(absl::StrCat("batch not committed, retrying in ", delay.count(),
+                            " ms: ", std::string(st.message())));
+    lag_.Update(consumer_->HighWatermarks());  // the input still grows while this batch waits
+  };
+  absl::Status last;
+  absl::Status st = RetryUntil(retry, [&]() -> absl::Status {
+    BatchStage failed_at = BatchStage::kCommit;
+    auto committed = CommitJournaledBatch(
+        *store_, *transform_, dims_.get(), batch_.records(), now_ms,
+        [this](std::string_view point) { faults_.Hit(point); }, &failed_at);
+    if (committed.ok()) {
+      {
+        const std::map<TopicPartition, int64_t>& next = committed->offsets.next;
+        const std::map<TopicPartition, int64_t>& first = committed->offsets.first;
         // Group mode: what becomes hand-over-able once this batch's documents are acknowledged.
         const std::map<TopicPartition, int64_t> handover = group_mode_ ? BatchHandover(next) : next;
         {
           std::lock_guard<std::mutex> lock(mu_);
-          if (group_mode_) {
-            // A partition with nothing delivered yet hands over where this batch started (what
-            // the membership lease commits before anything is acknowledged).
-            for (const auto& [tp, offset] : first) delivered_next_.try_emplace(tp, offset);
-          }
-          if (owes) {
-            entry.seq = committed->journal_seq.value_or(0);
-            owed_.push_back(Owed{std::move(entry), handover, assignment_epoch_});
-            backlog_gauge_->Set(static_cast<double>(owed_.size()));
-          } else {
-            // Nothing of its own to deliver: hand-over-able once what precedes it is.
-            auto& into = owed_.empty() ? delivered_next_ : owed_.back().next;
-            for (const auto& [tp, offset] : handover) into[tp] = offset;
-          }
+          // Group mode: a partition with nothing delivered yet hands over where this batch
+          // started (what the membership lease commits before anything is acknowledged).
+          owed_.Committed(std::move(committed->entry), handover,
+                          group_mode_ ? first : std::map<TopicPartition, int64_t>{},
+                          assignment_epoch_);
+          backlog_gauge_->Set(static_cast<double>(owed_.size()));
         }
         cv_.notify_all();
         // Lone mode: Kafka's committed offsets are for lag monitoring only. Group mode commits
@@ -552,23 +522,23 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
         SetProblem("");
         return absl::OkStatus();
       }
-      st = committed.status();
-    } else if (absl::IsUnavailable(st)) {
+    }
+    absl::Status st = committed.status();
+    if (failed_at == BatchStage::kTransform && absl::IsUnavailable(st)) {
       redis_errors_->Add();
-    } else if (!absl::IsUnavailable(st) && !absl::IsResourceExhausted(st)) {
-      // A transform bug or a store read failure: not something waiting fixes.
-      return st;
+    } else if (failed_at == BatchStage::kStage ||
+               (failed_at == BatchStage::kTransform && !absl::IsResourceExhausted(st))) {
+      permanent = true;
     }
-    auto delay = backoff.NextDelay();
-    SetProblem(absl::StrCat("batch not committed, retrying in ", delay.count(),
-                            " ms: ", std::string(st.message())));
-    lag_.Update(consumer_->HighWatermarks());  // the input still grows while this batch waits
-    if (stop_.stopping() || !SleepUnlessCancelled(delay, stop_.stopping_flag())) {
-      given_up_ = absl::StrCat("a batch of ", batch_.size(), " records read but not committed (",
-                               std::string(st.message()), "): read again at the next start");
-      return absl::OkStatus();
-    }
-  }
+    last = st;
+    return st;
+  });
+  if (st.ok() || permanent) return st;
+  // A stop: the batch is read again at the next start.
+  given_up_ = absl::StrCat("a batch of ", batch_.size(), " records read but not committed (",
+                           std::string((last.ok() ? st : last).message()),
+                           "): read again at the next start");
+  return absl::OkStatus();
 }
 
 void EsJobRunner::DeliveryLoop() {
@@ -577,8 +547,8 @@ void EsJobRunner::DeliveryLoop() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return delivery_stop_ || (!owed_.empty() && !fencing_); });
-      if (owed_.empty()) return;    // stop requested and nothing owed
-      entry = owed_.front().entry;  // stays owed (and counted) until delivered
+      if (owed_.empty()) return;     // stop requested and nothing owed
+      entry = owed_.front()->entry;  // stays owed (and counted) until delivered
       delivering_ = true;
     }
     const Delivered done = DeliverOne(entry);
@@ -586,9 +556,7 @@ void EsJobRunner::DeliveryLoop() {
       std::lock_guard<std::mutex> lock(mu_);
       delivering_ = false;
       // A fence may have taken the entry away meanwhile (OnRevoked).
-      if (done == Delivered::kDone && !owed_.empty() && owed_.front().entry.seq == entry.seq) {
-        for (const auto& [tp, offset] : owed_.front().next) delivered_next_[tp] = offset;
-        owed_.pop_front();
+      if (done == Delivered::kDone && owed_.Delivered(entry.seq)) {
         backlog_gauge_->Set(static_cast<double>(owed_.size()));
       }
     }
@@ -598,20 +566,16 @@ void EsJobRunner::DeliveryLoop() {
       // OnRevoked takes the entry away; at a stop it stays in the journal, unsent.
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] {
-        return delivery_stop_ || owed_.empty() || owed_.front().entry.seq != entry.seq;
+        return delivery_stop_ || owed_.empty() || owed_.front()->entry.seq != entry.seq;
       });
-      if (!owed_.empty() && owed_.front().entry.seq == entry.seq) return;
+      if (!owed_.empty() && owed_.front()->entry.seq == entry.seq) return;
     }
   }
 }
 
 bool EsJobRunner::PickUpNewPartitions(bool at_end) {
-  const auto now = std::chrono::steady_clock::now();
-  const bool arriving_at_end = at_end && !consumer_at_end_.load();
-  const auto interval = at_end ? std::chrono::seconds(1) : std::chrono::seconds(60);
-  if (!arriving_at_end && now - last_partition_check_ < interval) return false;
-  last_partition_check_ = now;
-  auto grown = GrownTopics(*consumer_, *store_, settings_.job, settings_.source_topics);
+  auto grown = new_partitions_.Grown(*consumer_, *store_, settings_.job, settings_.source_topics,
+                                     at_end, consumer_at_end_.load());
   if (!grown.ok()) {
     SetProblem(
         absl::StrCat("checking for new partitions: ", std::string(grown.status().message())));
@@ -755,17 +719,8 @@ std::string HandoverName(const TopicPartition& tp) {
 
 absl::StatusOr<std::map<TopicPartition, int64_t>> EsJobRunner::HandoverOffsets(
     const std::vector<TopicPartition>& partitions) {
-  std::map<TopicPartition, int64_t> out;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [tp, offset] : delivered_next_) {
-      if (partitions.empty() ||
-          std::find(partitions.begin(), partitions.end(), tp) != partitions.end()) {
-        out[tp] = offset;
-      }
-    }
-  }
-  return out;
+  std::lock_guard<std::mutex> lock(mu_);
+  return owed_.Handover(partitions);
 }
 
 std::map<TopicPartition, int64_t> EsJobRunner::BatchHandover(
@@ -893,12 +848,11 @@ void EsJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
       // The delivery thread lets go of its entry: an abort, not a wait for ES. Bounded all the
       // same (a store write it is in); an entry it still held is refused by MaySend.
       cv_.wait_for(lock, std::chrono::seconds(5), [this] { return !delivering_; });
-      fenced = owed_.size();
-      for (const Owed& o : owed_) {
+      for (const OwedJournal::Owed& o : owed_.Fence()) {
+        ++fenced;
         fenced_docs += o.entry.doc_count;
         fenced_seqs.push_back(o.entry.seq);
       }
-      owed_.clear();
       backlog_gauge_->Set(0);
       fencing_ = false;
       abort_delivery_ = cancel_.load();
@@ -1007,7 +961,7 @@ absl::StatusOr<std::vector<PartitionStart>> EsJobRunner::OnAssigned(
   {
     // What the group committed is hand-over-able by definition; deliveries raise it.
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [tp, offset] : committed) delivered_next_[tp] = offset;
+    for (const auto& [tp, offset] : committed) owed_.SetHandover(tp, offset);
     // A new assignment: entries are made under it from now on. Nothing is sent for it before the
     // coordinator confirms it (RenewLease, after the next poll): this callback may run long after
     // the group's answer (a member paused in between).
@@ -1030,25 +984,39 @@ absl::Status EsJobRunner::RestorePartition(int32_t partition) {
   RTDW_RETURN_IF_ERROR(store_->DropPartitionState(partition, settings_.source_topics));
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& topic : settings_.source_topics) delivered_next_.erase({topic, partition});
+    for (const auto& topic : settings_.source_topics) owed_.ForgetHandover({topic, partition});
   }
   // The join rebuilds by replay from the hand-over offset; de-dup comes from ES.
   if (settings_.dau_index_prefix.empty()) return absl::OkStatus();
-  Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(100),
-                                 std::chrono::milliseconds(10000), 2.0});
-  while (true) {
-    absl::Status st = RestoreDedupFromEs(partition);
-    if (st.ok()) return st;
-    if (!absl::IsUnavailable(st) && !absl::IsDeadlineExceeded(st) && !absl::IsInternal(st)) {
-      return st;
-    }
+  // ES unreachable or answering badly: waiting can fix it. A failed attempt's partial restore is
+  // dropped before the next one.
+  bool dropped_failed = false;  // dropping a failed attempt's state failed: give up
+  auto transient = [](const absl::Status& st) {
+    return absl::IsUnavailable(st) || absl::IsDeadlineExceeded(st) || absl::IsInternal(st);
+  };
+  RetryOptions retry;
+  retry.backoff = kServiceWaitBackoff;
+  retry.stop = [this] { return stop_.stopping(); };
+  retry.attempt_once_despite_stop = true;
+  retry.what = "de-dup restore";
+  retry.retryable = [&](const absl::Status& st) { return !dropped_failed && transient(st); };
+  retry.on_retry = [&](const absl::Status& st, std::chrono::milliseconds) {
     SetProblem(absl::StrCat("restoring de-dup of partition ", partition,
                             " from ES: ", std::string(st.message())));
-    RTDW_RETURN_IF_ERROR(store_->DropPartitionState(partition, settings_.source_topics));
-    if (!SleepUnlessCancelled(backoff.NextDelay(), stop_.stopping_flag())) {
-      return absl::CancelledError("stopped during a de-dup restore");
+  };
+  absl::Status st = RetryUntil(retry, [&]() -> absl::Status {
+    absl::Status restored = RestoreDedupFromEs(partition);
+    if (restored.ok() || !transient(restored)) return restored;
+    if (absl::Status d = store_->DropPartitionState(partition, settings_.source_topics); !d.ok()) {
+      dropped_failed = true;
+      return d;
     }
+    return restored;
+  });
+  if (absl::IsCancelled(st) && stop_.stopping()) {
+    return absl::CancelledError("stopped during a de-dup restore");
   }
+  return st;
 }
 
 absl::Status EsJobRunner::RestoreDedupFromEs(int32_t partition) {

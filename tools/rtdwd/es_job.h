@@ -57,6 +57,8 @@
 #include "connectors/kafka/consumer.h"
 #include "connectors/redis/dimension_cache.h"
 #include "connectors/redis/redis_client.h"
+#include "core/engine/batch_transaction.h"
+#include "core/engine/owed_journal.h"
 #include "core/es_transform.h"
 #include "core/metrics.h"
 #include "storage/state_store.h"
@@ -110,13 +112,6 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   void Cancel() override;
 
  private:
-  // An owed journal entry and the next offsets of its batch (and of the entry-less batches
-  // committed after it): those become hand-over offsets once it is delivered.
-  struct Owed {
-    JournalEntry entry;
-    std::map<TopicPartition, int64_t> next;
-    uint64_t epoch = 0;  // group mode: the assignment it was made under (assignment_epoch_)
-  };
   enum class Delivered { kDone, kFenced, kCancelled };
 
   absl::Status ConnectEs();
@@ -174,20 +169,20 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   std::unique_ptr<RedisDimensionCache> dims_;
   std::unique_ptr<KafkaConsumer> consumer_;
   ConsumedBatch batch_;
+  FreeSpaceGate space_;  // nothing is read while the state disk is (nearly) full
   bool assigned_ = false;
   uint64_t batches_since_retention_ = 0;
   // Since when each source partition has been at its end with no record (UpdateIdleInputs).
   std::map<TopicPartition, std::chrono::steady_clock::time_point> at_end_since_;
   std::vector<TopicPartition> idle_inputs_;  // as last told to the transform
-  std::chrono::steady_clock::time_point last_partition_check_{};
+  NewPartitionWatch new_partitions_;         // lone mode
 
-  // Delivery: entries committed and not yet completed, in seq order.
+  // Delivery: entries committed and not yet completed, in seq order, each tagged with the
+  // assignment it was made under (assignment_epoch_), and (group mode) the hand-over offsets.
+  // Guarded by mu_.
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Owed> owed_;
-  // Group mode: next offsets of every batch whose documents ES has acknowledged (and of
-  // entry-less batches with nothing owed before them). Guarded by mu_.
-  std::map<TopicPartition, int64_t> delivered_next_;
+  OwedJournal owed_;
   std::map<TopicPartition, int64_t> last_handover_;  // job thread
   std::map<TopicPartition, int64_t> consumed_next_;  // job thread: next offsets committed
   std::chrono::steady_clock::time_point last_handover_time_{};

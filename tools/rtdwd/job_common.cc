@@ -15,6 +15,7 @@
 #include "core/status_util.h"
 #include "spdlog/spdlog.h"
 #include "tools/rtdwd/job_runner.h"
+#include "tools/rtdwd/progress.h"
 
 namespace rtdw {
 
@@ -140,16 +141,6 @@ bool StoreMissing(const std::string& state_dir, const std::string& job) {
 
 namespace {
 
-// Sleeps `delay` in steps of 100 ms; false as soon as `stopped()` is true.
-bool WaitUnlessStopped(std::chrono::milliseconds delay, const std::function<bool()>& stopped) {
-  const auto until = std::chrono::steady_clock::now() + delay;
-  do {
-    if (stopped()) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  } while (std::chrono::steady_clock::now() < until);
-  return !stopped();
-}
-
 // The number of days, today included, whose indices of `job` a lost store's state covered.
 int FreshStoreWindowDays(const Config& config, const std::string& job) {
   if (job == kJobDau) return std::max(1, config.dedup.retention_days);
@@ -195,51 +186,55 @@ absl::Status CheckFreshStore(const Config& config, const std::string& job,
   const int window = FreshStoreWindowDays(config, job);
   auto client = EsClient::Create(JobEsClientOptions(config, job));
   if (!client.ok()) return client.status();
-  Backoff backoff(BackoffOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(0),
-                                 std::chrono::seconds(10), 2.0});
-  while (true) {
-    auto indices = JobIndices(**client, prefix);
-    if (indices.ok()) {
-      const absl::CivilDay today = absl::ToCivilDay(absl::Now(), tz);
-      const absl::CivilDay first = today - (window - 1);
-      std::vector<std::string> held;
-      for (const std::string& index : *indices) {
-        auto day = ParseCivilDay(std::string_view(index).substr(prefix.size()));
-        if (day.ok() && *day >= first) held.push_back(index);
-      }
-      std::sort(held.begin(), held.end());
-      if (held.empty()) {
-        spdlog::info(
-            "{}: no state store yet and Elasticsearch holds no {}* index of the last {} days: "
-            "creating an empty store",
-            job, prefix, window);
-        return absl::OkStatus();
-      }
-      const std::string cli =
-          config_path.empty() ? std::string("rtdw") : absl::StrCat("rtdw --config ", config_path);
-      return absl::FailedPreconditionError(absl::StrCat(
-          "no state store for job ", job, " at ", StorePath(config.state.dir, job),
-          ", but Elasticsearch holds its indices of the last ", window, " days (",
-          absl::StrJoin(held, ", "), "): refusing to create an empty store — ",
-          job == kJobDau ? "the de-dup state of those days would be gone and users counted again"
-                         : "the join rows waiting for a partner would be gone",
-          ". Restore the state first (docs/OPERATIONS.md, \"Disaster recovery\": `", cli,
-          " state init --job ", job, "`, `offsets import-group`, ",
-          job == kJobDau ? "`dedup restore --from-es --day D` for each of those days"
-                         : "`offsets set --to-earliest` of both source topics",
-          ") or a backup (`", cli, " backup restore --from DIR --job ", job,
-          "`); to start empty on purpose, create the store with `", cli, " state init --job ", job,
-          "`, then start rtdwd"));
-    }
+  // Elasticsearch unreachable: asked again until it answers (never a silent creation).
+  RetryOptions retry;
+  retry.backoff = kServiceWaitBackoff;
+  retry.stop = stopped;
+  retry.attempt_once_despite_stop = true;
+  retry.what = "checking Elasticsearch for the job's indices";
+  retry.on_retry = [&](const absl::Status& st, std::chrono::milliseconds) {
     problem(absl::StrCat("waiting for Elasticsearch at ", config.es.urls.front(),
                          ": no state store yet, and whether Elasticsearch holds the job's recent "
                          "indices cannot be checked (",
-                         std::string(indices.status().message()),
+                         std::string(st.message()),
                          "); the store is created only once it answers that it holds none"));
-    if (!WaitUnlessStopped(backoff.NextDelay(), stopped)) {
-      return absl::CancelledError("stopped while checking Elasticsearch for the job's indices");
-    }
+  };
+  auto indices =
+      RetryUntil<std::vector<std::string>>(retry, [&] { return JobIndices(**client, prefix); });
+  if (absl::IsCancelled(indices.status())) {
+    return absl::CancelledError("stopped while checking Elasticsearch for the job's indices");
   }
+  if (!indices.ok()) return indices.status();
+  const absl::CivilDay today = absl::ToCivilDay(absl::Now(), tz);
+  const absl::CivilDay first = today - (window - 1);
+  std::vector<std::string> held;
+  for (const std::string& index : *indices) {
+    auto day = ParseCivilDay(std::string_view(index).substr(prefix.size()));
+    if (day.ok() && *day >= first) held.push_back(index);
+  }
+  std::sort(held.begin(), held.end());
+  if (held.empty()) {
+    spdlog::info(
+        "{}: no state store yet and Elasticsearch holds no {}* index of the last {} days: "
+        "creating an empty store",
+        job, prefix, window);
+    return absl::OkStatus();
+  }
+  const std::string cli =
+      config_path.empty() ? std::string("rtdw") : absl::StrCat("rtdw --config ", config_path);
+  return absl::FailedPreconditionError(absl::StrCat(
+      "no state store for job ", job, " at ", StorePath(config.state.dir, job),
+      ", but Elasticsearch holds its indices of the last ", window, " days (",
+      absl::StrJoin(held, ", "), "): refusing to create an empty store — ",
+      job == kJobDau ? "the de-dup state of those days would be gone and users counted again"
+                     : "the join rows waiting for a partner would be gone",
+      ". Restore the state first (docs/OPERATIONS.md, \"Disaster recovery\": `", cli,
+      " state init --job ", job, "`, `offsets import-group`, ",
+      job == kJobDau ? "`dedup restore --from-es --day D` for each of those days"
+                     : "`offsets set --to-earliest` of both source topics",
+      ") or a backup (`", cli, " backup restore --from DIR --job ", job,
+      "`); to start empty on purpose, create the store with `", cli, " state init --job ", job,
+      "`, then start rtdwd"));
 }
 
 KafkaConsumerOptions JobConsumerOptions(const Config& config, const std::string& job) {
@@ -362,16 +357,14 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> GroupCommitted(
   RetryOptions retry;
   retry.backoff = {std::chrono::milliseconds(500), std::chrono::milliseconds(100),
                    std::chrono::milliseconds(10000), 2.0};
-  bool asked = false;  // the group is asked at least once, even when a stop has begun
-  retry.stop = [&] { return asked && stopped(); };
+  retry.stop = stopped;
+  retry.attempt_once_despite_stop = true;  // the group is asked even when a stop has begun
   retry.what = "asking the group for its offsets";
   retry.on_retry = [&](const absl::Status& st, std::chrono::milliseconds) {
     problem(std::string(st.message()));
   };
-  return RetryUntil<std::map<TopicPartition, int64_t>>(retry, [&] {
-    asked = true;
-    return consumer.Committed(partitions, std::chrono::seconds(10));
-  });
+  return RetryUntil<std::map<TopicPartition, int64_t>>(
+      retry, [&] { return consumer.Committed(partitions, std::chrono::seconds(10)); });
 }
 
 void StopControl::Begin(Clock::time_point deadline) {
@@ -390,6 +383,64 @@ std::chrono::milliseconds StopControl::Bound(std::chrono::milliseconds limit) co
   if (!stopping()) return limit;
   auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline() - Clock::now());
   return std::clamp(left, std::chrono::milliseconds(0), limit);
+}
+
+absl::StatusOr<Assignment> AssignSources(KafkaConsumer& consumer, StateStore& store,
+                                         const Config& config, const std::string& job,
+                                         const std::vector<std::string>& topics,
+                                         bool co_partitioned, RebalanceListener* listener,
+                                         KafkaLagTracker& lag,
+                                         const std::function<void(std::string)>& problem) {
+  std::vector<PartitionStart> starts;
+  int first_count = -1;
+  for (const auto& topic : topics) {
+    auto partitions = consumer.PartitionCount(topic, std::chrono::seconds(5));
+    if (absl::IsNotFound(partitions.status())) {
+      problem(absl::StrCat("waiting for source topic ", topic));
+      return Assignment::kTopicMissing;
+    }
+    if (!partitions.ok()) {
+      problem(absl::StrCat("kafka unreachable (", config.kafka.brokers,
+                           "): ", std::string(partitions.status().message())));
+      return Assignment::kKafkaUnreachable;
+    }
+    RTDW_RETURN_IF_ERROR(CheckPartitionCount(store, topic, *partitions));
+    if (co_partitioned && first_count >= 0 && *partitions != first_count) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(job, ": the source topics ", absl::StrJoin(topics, " and "),
+                       " have different partition counts (", first_count, " vs ", *partitions,
+                       "); the join relies on co-partitioning"));
+    }
+    first_count = *partitions;
+    if (listener != nullptr) continue;
+    RTDW_ASSIGN_OR_RETURN(auto topic_starts, PartitionStarts(store, config, topic, *partitions));
+    starts.insert(starts.end(), topic_starts.begin(), topic_starts.end());
+  }
+  if (listener != nullptr) {
+    RTDW_RETURN_IF_ERROR(consumer.Subscribe(topics, listener));
+    problem("");
+    spdlog::info("{}: joined consumer group {}.{} for {}", job, config.kafka.group.value_or("rtdw"),
+                 job, absl::StrJoin(topics, ","));
+    return Assignment::kAssigned;
+  }
+  RTDW_RETURN_IF_ERROR(consumer.Assign(starts));
+  lag.Assigned(starts);
+  problem("");
+  spdlog::info("{}: assigned {} partitions of {}", job, starts.size(), absl::StrJoin(topics, ","));
+  return Assignment::kAssigned;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, int>>> NewPartitionWatch::Grown(
+    KafkaConsumer& consumer, StateStore& store, const std::string& job,
+    const std::vector<std::string>& topics, bool at_end, bool was_at_end) {
+  const auto now = std::chrono::steady_clock::now();
+  const bool arriving_at_end = at_end && !was_at_end;
+  const auto interval = at_end ? std::chrono::seconds(1) : std::chrono::seconds(60);
+  if (!arriving_at_end && now - last_check_ < interval) {
+    return std::vector<std::pair<std::string, int>>{};
+  }
+  last_check_ = now;
+  return GrownTopics(consumer, store, job, topics);
 }
 
 }  // namespace rtdw

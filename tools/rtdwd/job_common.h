@@ -18,11 +18,28 @@
 #include "connectors/es/es_client.h"
 #include "connectors/kafka/consumer.h"
 #include "connectors/kafka/producer.h"
+#include "core/backoff.h"
 #include "core/metrics.h"
 #include "storage/state_store.h"
 #include "tools/common/config.h"
 
 namespace rtdw {
+
+class KafkaLagTracker;  // tools/rtdwd/progress.h
+
+// The retry policies of the jobs (each loop runs through RetryUntil, core/backoff.h):
+// waiting for a service to answer (Elasticsearch, the group coordinator, a de-dup restore) ...
+inline constexpr BackoffOptions kServiceWaitBackoff{std::chrono::milliseconds(500),
+                                                    std::chrono::milliseconds(100),
+                                                    std::chrono::milliseconds(10000), 2.0};
+// ... running a batch again that failed to commit (a Redis or disk error, a produce failure) ...
+inline constexpr BackoffOptions kBatchRetryBackoff{std::chrono::milliseconds(200),
+                                                   std::chrono::milliseconds(50),
+                                                   std::chrono::milliseconds(10000), 2.0};
+// ... delivering a journal entry again (its bulk rounds retry inside the sink first).
+inline constexpr BackoffOptions kDeliveryRetryBackoff{std::chrono::milliseconds(500),
+                                                      std::chrono::milliseconds(100),
+                                                      std::chrono::milliseconds(30000), 2.0};
 
 // The metrics every job has, registered under one name and help text each (split and ES jobs
 // alike; `records_out` counts Kafka records for split jobs and documents for ES jobs). The
@@ -142,6 +159,43 @@ absl::Status CheckPartitionCount(StateStore& store, const std::string& topic, in
 absl::StatusOr<std::vector<std::pair<std::string, int>>> GrownTopics(
     KafkaConsumer& consumer, StateStore& store, const std::string& job,
     const std::vector<std::string>& topics);
+
+// How an attempt at assigning a job's source partitions ended (AssignSources).
+enum class Assignment {
+  kAssigned,          // lone mode: assigned; group mode: subscribed
+  kTopicMissing,      // a source topic does not exist (yet): the job counts as at its end
+  kKafkaUnreachable,  // the broker did not answer the metadata request
+};
+
+// The assignment step of every runner, taken until it returns kAssigned: checks each source
+// topic's partition count against the store's fingerprint (CheckPartitionCount) and, when
+// `co_partitioned`, that the counts are equal; then group mode (`listener` not null) subscribes,
+// and lone mode assigns every partition from the store's offsets (PartitionStarts) and tells
+// `lag`. A missing topic or an unreachable broker goes to `problem` (the job's /health line);
+// an assignment clears it. Errors (a fingerprint mismatch, co-partitioning broken,
+// kafka.auto_offset_reset "error" with no offset) stop the daemon.
+absl::StatusOr<Assignment> AssignSources(KafkaConsumer& consumer, StateStore& store,
+                                         const Config& config, const std::string& job,
+                                         const std::vector<std::string>& topics,
+                                         bool co_partitioned, RebalanceListener* listener,
+                                         KafkaLagTracker& lag,
+                                         const std::function<void(std::string)>& problem);
+
+// Lone mode's watch for partitions added to the source topics while the job runs
+// (docs/OPERATIONS.md, "Scaling"), shared by every runner. Job thread only.
+class NewPartitionWatch {
+ public:
+  // After an empty poll: asks the broker (GrownTopics) every minute, and when the job is about
+  // to say it is at its end (`at_end` and not `was_at_end`; then every second), so that
+  // --exit-when-idle never leaves new partitions unread. The topics that grew (the job assigns
+  // again); empty when none did or it was not time to ask.
+  absl::StatusOr<std::vector<std::pair<std::string, int>>> Grown(
+      KafkaConsumer& consumer, StateStore& store, const std::string& job,
+      const std::vector<std::string>& topics, bool at_end, bool was_at_end);
+
+ private:
+  std::chrono::steady_clock::time_point last_check_{};
+};
 
 absl::StatusOr<std::vector<PartitionStart>> PartitionStarts(const StateStore& store,
                                                             const Config& config,

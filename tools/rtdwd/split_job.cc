@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "core/backoff.h"
+#include "core/engine/batch_transaction.h"
 #include "core/status_util.h"
 #include "spdlog/spdlog.h"
 #include "tools/rtdwd/job_common.h"
@@ -245,39 +246,14 @@ absl::Status SplitJobRunner::Start() {
 }
 
 absl::Status SplitJobRunner::TryAssign() {
-  auto partitions = consumer_->PartitionCount(settings_.source_topic, std::chrono::seconds(5));
-  if (absl::IsNotFound(partitions.status())) {
-    SetProblem(absl::StrCat("waiting for source topic ", settings_.source_topic));
-    caught_up_ = true;  // a topic that does not exist counts as empty
-    return absl::OkStatus();
-  }
-  if (!partitions.ok()) {
-    SetProblem(absl::StrCat("kafka unreachable (", config_.kafka.brokers,
-                            "): ", std::string(partitions.status().message())));
-    caught_up_ = false;
-    return absl::OkStatus();
-  }
-  if (auto st = CheckPartitionCount(*store_, settings_.source_topic, *partitions); !st.ok()) {
-    return st;
-  }
-  if (group_mode_) {
-    if (auto st = consumer_->Subscribe({settings_.source_topic}, this); !st.ok()) return st;
-    assigned_ = true;
-    caught_up_ = false;
-    SetProblem("");
-    spdlog::info("{}: joined consumer group {}.{} for {}", settings_.job, *config_.kafka.group,
-                 settings_.job, settings_.source_topic);
-    return absl::OkStatus();
-  }
-  auto starts = PartitionStarts(*store_, config_, settings_.source_topic, *partitions);
-  if (!starts.ok()) return starts.status();
-  if (auto st = consumer_->Assign(*starts); !st.ok()) return st;
-  lag_.Assigned(*starts);
-  assigned_ = true;
-  caught_up_ = false;
-  SetProblem("");
-  spdlog::info("{}: assigned {} partitions of {}", settings_.job, *partitions,
-               settings_.source_topic);
+  RTDW_ASSIGN_OR_RETURN(
+      Assignment assignment,
+      AssignSources(*consumer_, *store_, config_, settings_.job, {settings_.source_topic},
+                    /*co_partitioned=*/false, group_mode_ ? this : nullptr, lag_,
+                    [this](std::string problem) { SetProblem(std::move(problem)); }));
+  // A topic that does not exist counts as empty.
+  caught_up_ = assignment == Assignment::kTopicMissing;
+  assigned_ = assignment == Assignment::kAssigned;
   return absl::OkStatus();
 }
 
@@ -352,28 +328,24 @@ void SplitJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
 absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
   rewind_.clear();
   if (abandoned_) {
-    // Waiting for the daemon to stop this job: see abandoned_.
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // Waiting for the daemon to stop this job (its stop has begun): see abandoned_.
+    SleepUnlessCancelled(std::chrono::milliseconds(50), stop_.cancelled_flag());
     return size_t{0};
   }
   if (!assigned_) {
     if (auto st = TryAssign(); !st.ok()) return st;
     if (!assigned_) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      SleepUnlessCancelled(std::chrono::milliseconds(500), stop_.stopping_flag());
       return 0;
     }
   }
   // The state disk is (nearly) full: read and produce nothing until a batch could commit, so
   // that a long disk outage does not put one batch into the DWD topics per retry.
-  if (in_flight_ == nullptr) {
-    if (absl::Status space = store_->CheckFreeSpace(); !space.ok()) {
-      SetProblem(absl::StrCat("not reading: ", space.message()));
-      waiting_for_space_ = true;
-      lag_.Update(consumer_->HighWatermarks());  // the input still grows while it waits
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-      return size_t{0};
-    }
-    if (std::exchange(waiting_for_space_, false)) SetProblem("");
+  if (in_flight_ == nullptr &&
+      !space_.Open(*store_, [this](std::string problem) { SetProblem(std::move(problem)); })) {
+    lag_.Update(consumer_->HighWatermarks());  // the input still grows while it waits
+    SleepUnlessCancelled(std::chrono::milliseconds(500), stop_.stopping_flag());
+    return size_t{0};
   }
   Slot* slot = in_flight_ == &slots_[0] ? &slots_[1] : &slots_[0];
   slot->batch.Clear();
@@ -404,19 +376,13 @@ absl::StatusOr<size_t> SplitJobRunner::RunOnce() {
     }
     bool at_end = consumer_->VerifiedAtEnd();
     if (!group_mode_) {
-      // Partitions added while running: checked every minute, and before the job first says it
-      // is at its end (then every second), so --exit-when-idle never leaves them unread.
-      const auto now = std::chrono::steady_clock::now();
-      const bool arriving_at_end = at_end && !caught_up_.load();
-      const auto interval = at_end ? std::chrono::seconds(1) : std::chrono::seconds(60);
-      if (arriving_at_end || now - last_partition_check_ >= interval) {
-        last_partition_check_ = now;
-        auto grown = GrownTopics(*consumer_, *store_, settings_.job, {settings_.source_topic});
-        if (!grown.ok()) return grown.status();
-        if (!grown->empty()) {
-          assigned_ = false;  // the next RunOnce assigns again, with the new partitions
-          at_end = false;
-        }
+      // Partitions added while running (NewPartitionWatch).
+      auto grown = new_partitions_.Grown(*consumer_, *store_, settings_.job,
+                                         {settings_.source_topic}, at_end, caught_up_.load());
+      if (!grown.ok()) return grown.status();
+      if (!grown->empty()) {
+        assigned_ = false;  // the next RunOnce assigns again, with the new partitions
+        at_end = false;
       }
     }
     caught_up_ = at_end;
@@ -477,39 +443,12 @@ absl::Status SplitJobRunner::ProduceBatch(Slot* slot) {
 }
 
 absl::Status SplitJobRunner::CommitBatch(Slot* slot) {
-  // Next offset per partition: the batch is in offset order per partition, and a partition's
-  // records come in runs, so the last partition seen is checked first.
-  struct Next {
-    std::string_view topic;
-    int32_t partition;
-    int64_t offset;
-  };
-  std::vector<Next> nexts;
-  size_t last = 0;
-  for (const InputRecord& rec : slot->batch.records()) {
-    if (last < nexts.size() && nexts[last].partition == rec.partition &&
-        nexts[last].topic == rec.topic) {
-      nexts[last].offset = std::max(nexts[last].offset, rec.offset + 1);
-      continue;
-    }
-    last = nexts.size();
-    for (size_t i = 0; i < nexts.size(); ++i) {
-      if (nexts[i].partition == rec.partition && nexts[i].topic == rec.topic) {
-        last = i;
-        break;
-      }
-    }
-    if (last == nexts.size()) {
-      nexts.push_back(Next{rec.topic, rec.partition, rec.offset + 1});
-    } else {
-      nexts[last].offset = std::max(nexts[last].offset, rec.offset + 1);
-    }
-  }
+  const std::map<TopicPartition, int64_t> next = OffsetsOf(slot->batch.records()).next;
   // Offsets of partitions taken away are not committed (the new owner's would be overwritten).
   if (absl::Status owned = CheckOwnership(); !owned.ok()) return owned;
   if (!pending_) pending_.emplace(store_->NewBatch());
-  for (const Next& n : nexts) {
-    if (auto s = pending_->SetOffset(n.topic, n.partition, n.offset); !s.ok()) {
+  for (const auto& [tp, offset] : next) {
+    if (auto s = pending_->SetOffset(tp.first, tp.second, offset); !s.ok()) {
       pending_->Clear();
       return s;
     }
@@ -517,8 +456,6 @@ absl::Status SplitJobRunner::CommitBatch(Slot* slot) {
   auto committed = store_->Commit(&*pending_);  // clears it for the next batch
   // The disk said no (full, I/O error): nothing was committed; the caller runs the batch again.
   if (!committed.ok()) return committed.status();
-  std::map<std::pair<std::string, int32_t>, int64_t> next;
-  for (const Next& n : nexts) next[{std::string(n.topic), n.partition}] = n.offset;
   consumer_->CommitAsync(next);
   if (group_mode_) {
     for (const auto& [tp, offset] : next) owned_next_[tp] = offset;
@@ -595,43 +532,60 @@ absl::Status SplitJobRunner::FinishInFlight(Slot* behind) {
 }
 
 absl::Status SplitJobRunner::RunAlone(Slot* slot, absl::Status failure) {
-  Backoff backoff(BackoffOptions{std::chrono::milliseconds(200), std::chrono::milliseconds(50),
-                                 std::chrono::milliseconds(10000), 2.0});
-  absl::Status st = std::move(failure);
   const auto since = std::chrono::steady_clock::now();
-  while (true) {
-    if (!st.ok()) {
-      // Run the whole batch again: nothing of it was committed.
-      step_->AbortBatch();
-      retries_->Add();
-      // Group mode: a rebalance is served only by a poll; never hold it up longer than a revoke
-      // may last (the batch is put back and read again after the poll).
-      if (group_mode_ && std::chrono::steady_clock::now() - since >= config_.kafka.revoke_timeout) {
-        if (absl::Status owned = CheckOwnership(); !owned.ok()) return owned;
-        (void)FlushProducer(DeliveryTimeout());
-        return YieldError(st);
-      }
-      auto delay = backoff.NextDelay();
-      SetProblem(absl::StrCat("batch failed, retrying in ", delay.count(),
-                              " ms: ", std::string(st.message())));
-      // Records of the failed attempt still queued are waited for (and their errors dropped).
-      (void)FlushProducer(DeliveryTimeout());
-      if (stop_.stopping() || !SleepUnlessCancelled(delay, stop_.stopping_flag())) {
-        GiveUp(slot, nullptr, st);
-        return absl::OkStatus();
-      }
-      if (absl::Status space = store_->CheckFreeSpace(); !space.ok()) {
-        st = space;  // the commit would be refused: produce again only when it can succeed
-        continue;
-      }
+  // Group mode: a rebalance is served only by a poll; never hold it up longer than a revoke may
+  // last (the batch is put back and read again after the poll).
+  auto yield_due = [&] {
+    return group_mode_ && std::chrono::steady_clock::now() - since >= config_.kafka.revoke_timeout;
+  };
+  bool check_space = !failure.ok();
+  absl::Status last = failure;
+  RetryOptions retry;
+  retry.backoff = kBatchRetryBackoff;
+  retry.stop = [this] { return stop_.stopping(); };
+  retry.attempt_once_despite_stop = true;  // the batch in hand still commits when it can
+  retry.what = "batch";
+  bool yielded = false;
+  retry.retryable = [&](const absl::Status& st) {
+    if (IsFenced(st)) return false;
+    yielded = yield_due();
+    return !yielded;
+  };
+  retry.on_retry = [&](const absl::Status& st, std::chrono::milliseconds delay) {
+    // Run the whole batch again: nothing of it was committed.
+    step_->AbortBatch();
+    retries_->Add();
+    SetProblem(absl::StrCat("batch failed, retrying in ", delay.count(),
+                            " ms: ", std::string(st.message())));
+    // Records of the failed attempt still queued are waited for (and their errors dropped).
+    (void)FlushProducer(DeliveryTimeout());
+  };
+  absl::Status st = RetryUntil(retry, [&]() -> absl::Status {
+    if (!failure.ok()) return std::exchange(failure, absl::OkStatus());  // the caller's attempt
+    if (std::exchange(check_space, true)) {
+      // The commit would be refused: produce again only when it can succeed.
+      last = store_->CheckFreeSpace();
+      if (!last.ok()) return last;
     }
-    st = ProduceBatch(slot);
-    if (IsFenced(st)) return st;
+    last = ProduceBatch(slot);
+    if (IsFenced(last)) return last;
     absl::Status flushed = FlushProducer(DeliveryTimeout());
-    if (st.ok()) st = flushed;
-    if (st.ok()) st = CommitBatch(slot);
-    if (st.ok() || IsFenced(st)) return st;
+    if (last.ok()) last = flushed;
+    if (last.ok()) last = CommitBatch(slot);
+    return last;
+  });
+  if (st.ok() || IsFenced(st)) return st;
+  if (!yielded) {
+    // A stop (during the wait after `last`): the batch is read again at the next start.
+    GiveUp(slot, nullptr, last);
+    return absl::OkStatus();
   }
+  // Failed for kafka.revoke_timeout: put the batch back and poll.
+  step_->AbortBatch();
+  retries_->Add();
+  if (absl::Status owned = CheckOwnership(); !owned.ok()) return owned;
+  (void)FlushProducer(DeliveryTimeout());
+  return YieldError(last);
 }
 
 absl::Status SplitJobRunner::Stop() {

@@ -54,6 +54,7 @@
 
 #include "connectors/kafka/consumer.h"
 #include "connectors/kafka/producer.h"
+#include "core/engine/batch_transaction.h"
 #include "core/metrics.h"
 #include "core/records.h"
 #include "storage/state_store.h"
@@ -210,11 +211,10 @@ class SplitJobRunner : public JobRunner, private RebalanceListener {
   // A batch was given up uncommitted because a stop was requested: poll nothing more (a later
   // batch's commit would skip its records).
   bool abandoned_ = false;
-  bool waiting_for_space_ = false;  // the problem set is "not reading" for the state disk
-  std::string given_up_;            // GivenUp(): what the stop left for the next start
+  FreeSpaceGate space_;   // nothing is read while the state disk is (nearly) full
+  std::string given_up_;  // GivenUp(): what the stop left for the next start
   std::atomic<bool> caught_up_{false};
-  // Lone mode's watch for partitions added while running (as EsJobRunner::PickUpNewPartitions).
-  std::chrono::steady_clock::time_point last_partition_check_{};
+  NewPartitionWatch new_partitions_;  // lone mode
 
   Counter* retries_;
   Counter* fenced_;  // rtdw_fenced_batches_total{job}
