@@ -18,6 +18,7 @@
 #include "connectors/redis/redis_client.h"
 #include "core/dau_document.h"
 #include "core/dead_letter.h"
+#include "core/dedup_restore.h"
 #include "core/event_time.h"
 #include "core/journal_entry.h"
 #include "core/journal_sink.h"
@@ -33,10 +34,6 @@ namespace rtdw::cli {
 namespace {
 
 using rapidjson::Value;
-
-constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag |
-                                 rapidjson::kParseValidateEncodingFlag |
-                                 rapidjson::kParseFullPrecisionFlag;
 
 std::string Msg(const absl::Status& s) { return std::string(s.message()); }
 
@@ -389,10 +386,16 @@ int JournalReplay(const Globals& g, Out& out) {
 
 namespace {
 
+// A letter as a JSON value of the output; null when the line is not a JSON object. Parsed by
+// ParseJsonSafely (bounded depth, exact numbers): a letter's numbers are integers (seqs, offsets,
+// statuses, versions, times), which stay exact; the record itself is in `raw`, a string, kept
+// byte for byte.
 Value LetterValue(Out& out, std::string_view line) {
   rapidjson::Document d(&out.alloc());
-  d.Parse<kParseFlags>(line.data(), line.size());
-  if (d.HasParseError() || !d.IsObject()) return Null();
+  if (ParseJsonSafely(line, JsonLimits{0, kMaxSupportedJsonDepth}, &d) != JsonStatus::kOk ||
+      !d.IsObject()) {
+    return Null();
+  }
   Value v;
   v.CopyFrom(d, out.alloc());
   return v;
@@ -429,28 +432,6 @@ ParsedLetter ParseLetter(std::string_view line) {
   const JsonValue* t = d.Find("truncated");
   p.truncated = t != nullptr && t->GetBool();
   return p;
-}
-
-// For a DAU document: false when the de-dup state knows a different winner for its slot (the
-// document was superseded by a later one; re-sending it would overwrite the newer winner).
-bool StillTheWinner(const StateStore& store, const std::string& raw) {
-  JsonParser parser(JsonLimits{0, kMaxSupportedJsonDepth});
-  if (parser.Parse(raw) != JsonStatus::kOk || !parser.root().IsObject()) return true;
-  const JsonValue& d = parser.root();
-  const JsonValue *dt = d.Find("dt"), *src = d.Find("rtdw_src"), *ts = d.Find("ts"),
-                  *mid = d.Find("mid");
-  if (dt == nullptr || src == nullptr || ts == nullptr || mid == nullptr || !dt->IsString() ||
-      !src->IsString() || !ts->IsInt64() || !mid->IsString()) {
-    return true;
-  }
-  auto day = ParseDay(dt->text());
-  std::string topic;
-  int32_t partition;
-  int64_t offset;
-  if (!day.ok() || !ParseRtdwSrc(src->text(), &topic, &partition, &offset)) return true;
-  auto v = store.GetDedup(*day, partition, mid->text());
-  if (!v.ok() || !v->has_value()) return true;
-  return (*v)->ts_ms == ts->GetInt64();
 }
 
 }  // namespace
@@ -758,7 +739,7 @@ int DeadLetterRetry(const Globals& g, const DeadLetterSeqArgs& a, Out& out) {
       why = "no index, id or raw document";
     } else if (p.truncated) {
       why = "the document was truncated";
-    } else if (!StillTheWinner(**store, p.raw)) {
+    } else if (!StillDedupWinner((*store)->NewBatch(), p.raw)) {
       why = "superseded: the de-dup state holds another winner for this mid";
     }
     if (!why.empty()) {
@@ -894,38 +875,6 @@ int DeadLetterDrop(const Globals& g, const DeadLetterSeqArgs& a, Out& out) {
 // ---------------------------------------------------------------------------------------------
 // dedup restore, verify
 
-namespace {
-
-const std::vector<std::string> kDauFields = {"mid", "ts", "rtdw_src"};
-
-// Every document of a DAU index, refreshed first (a search sees only what the index's last refresh
-// made visible), sorted by `mid` (a keyword under the DAU template). An index made without the
-// template has `mid` as text, which cannot be sorted on: then by its dynamic `mid.keyword`. Never
-// by `_id`: Elasticsearch 8 refuses that (indices.id_field_data.enabled is false).
-// NotFound when the index does not exist.
-absl::Status ScanDauIndex(
-    EsAccess& es, const std::string& index,
-    const std::function<absl::Status(std::string_view, std::string_view)>& fn) {
-  RTDW_RETURN_IF_ERROR(es.Refresh(index));
-  bool any = false;
-  auto counted = [&](std::string_view id, std::string_view source) {
-    any = true;
-    return fn(id, source);
-  };
-  absl::Status s = es.ForEachDocument(index, "mid", kDauFields, counted);
-  if (absl::IsInvalidArgument(s) && !any) {
-    s = es.ForEachDocument(index, "mid.keyword", kDauFields, fn);
-    // Neither is mapped: no document of the index has a `mid` (e.g. an index made by hand whose
-    // every write was refused), so it holds no DAU document.
-    if (absl::IsInvalidArgument(s) && absl::StrContains(s.message(), "No mapping found")) {
-      return absl::OkStatus();
-    }
-  }
-  return s;
-}
-
-}  // namespace
-
 int DedupRestore(const Globals& g, const DayArgs& a, Out& out) {
   std::string job = g.job.empty() ? "dau" : g.job;
   auto day = ParseDay(a.day);
@@ -938,55 +887,30 @@ int DedupRestore(const Globals& g, const DayArgs& a, Out& out) {
   if (!store.ok()) return Failed(out, store.status());
   auto es = ConnectEs(g.es);
   if (!es.ok()) return Failed(out, es.status());
-  std::set<int32_t> only(a.partitions.begin(), a.partitions.end());
-  uint64_t documents = 0, restored = 0, kept = 0, skipped = 0, other_partitions = 0;
-  Value samples(rapidjson::kArrayType);
-  PendingBatch batch = (*store)->NewBatch();
-  auto flush = [&]() -> absl::Status {
-    if (batch.empty()) return absl::OkStatus();
-    RTDW_RETURN_IF_ERROR((*store)->Commit(std::move(batch)).status());
-    batch = (*store)->NewBatch();
-    return absl::OkStatus();
-  };
-  absl::Status s =
-      ScanDauIndex(**es, index, [&](std::string_view id, std::string_view source) -> absl::Status {
-        ++documents;
-        std::optional<DauDocumentSource> doc = ParseDauDocumentSource(source);
-        if (!doc || id.empty()) {
-          ++skipped;
-          if (samples.Size() < 10) samples.PushBack(out.Str(id), out.alloc());
-          return absl::OkStatus();
-        }
-        if (!only.empty() && !only.count(doc->partition)) {
-          ++other_partitions;
-          return absl::OkStatus();
-        }
-        RTDW_ASSIGN_OR_RETURN(bool put, PutDedupIfBeats(batch, *day, doc->partition, id,
-                                                        DedupValue{doc->ts_ms, doc->offset}));
-        if (!put) {
-          ++kept;
-          return absl::OkStatus();
-        }
-        ++restored;
-        if (batch.mutation_count() >= 5000) return flush();
-        return absl::OkStatus();
-      });
-  if (s.ok()) s = flush();
+  std::unique_ptr<DauDocumentReader> reader = (*es)->DauReader(index);
+  StoreRestoreTarget<StateStore> target(store->get());
+  DedupRestoreOptions o;
+  o.day = *day;
+  o.partitions = std::set<int32_t>(a.partitions.begin(), a.partitions.end());
+  DedupRestoreStats stats;
+  absl::Status s = RestoreDedup(*reader, target, o, &stats);
   if (s.ok()) s = (*store)->Close();
-  out.Set("documents", U64(documents));
-  out.Set("restored", U64(restored));
-  out.Set("kept", U64(kept));
-  out.Set("skipped", U64(skipped));
-  out.Set("other_partitions", U64(other_partitions));
+  Value samples(rapidjson::kArrayType);
+  for (const auto& id : stats.skipped_samples) samples.PushBack(out.Str(id), out.alloc());
+  out.Set("documents", U64(stats.documents));
+  out.Set("restored", U64(stats.restored));
+  out.Set("kept", U64(stats.kept));
+  out.Set("skipped", U64(stats.skipped));
+  out.Set("other_partitions", U64(stats.other_partitions));
   out.Set("skipped_samples", std::move(samples));
   if (!s.ok()) {
     return Failed(out,
                   absl::Status(s.code(), absl::StrCat("dedup restore from ", index, ": ", Msg(s),
                                                       " (entries committed so far stay)")));
   }
-  out.text() << job << ": " << index << ": " << documents << " documents, " << restored
-             << " de-dup entries restored, " << kept << " kept (state already older), " << skipped
-             << " skipped (no ts or rtdw_src)\n";
+  out.text() << job << ": " << index << ": " << stats.documents << " documents, " << stats.restored
+             << " de-dup entries restored, " << stats.kept << " kept (state already older), "
+             << stats.skipped << " skipped (no ts or rtdw_src)\n";
   return kExitOk;
 }
 
@@ -1033,12 +957,15 @@ absl::Status CheckDauDay(const Globals& g, const StateStore& store, DayNumber da
     }
   }
   RTDW_ASSIGN_OR_RETURN(std::unique_ptr<EsAccess> es, ConnectEs(g.es));
-  absl::Status s = ScanDauIndex(*es, c->index, [&](std::string_view id, std::string_view source) {
-    // A document without its lineage cannot have come from rtdw: it never matches the state.
-    std::optional<DauDocumentSource> d = ParseDauDocumentSource(source);
-    c->docs.emplace(std::string(id), d ? d->ts_ms : INT64_MIN);
-    return absl::OkStatus();
-  });
+  std::unique_ptr<DauDocumentReader> reader = es->DauReader(c->index);
+  absl::Status s = reader->Refresh();
+  if (s.ok())
+    s = reader->ForEach([&](std::string_view id, std::string_view source) {
+      // A document without its lineage cannot have come from rtdw: it never matches the state.
+      std::optional<DauDocumentSource> d = ParseDauDocumentSource(source);
+      c->docs.emplace(std::string(id), d ? d->ts_ms : INT64_MIN);
+      return absl::OkStatus();
+    });
   if (absl::IsNotFound(s)) {
     c->index_missing = true;
   } else if (!s.ok()) {
