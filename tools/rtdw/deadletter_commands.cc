@@ -311,8 +311,8 @@ class DeadLetterRetryCommand : public Command {
   std::string_view name() const override { return "retry"; }
   std::string_view help() const override {
     return "re-queue rejected ES items (es_rejected) as a new journal entry, and re-judge late, "
-           "future "
-           "and join_expired records with the job's current settings and clock (needs --config)";
+           "future and join_expired records with the job's current settings and clock (needs "
+           "--config)";
   }
   StoreAccess access() const override { return StoreAccess::kReadWrite; }
   void AddFlags(CLI::App* app, SharedFlags* shared) override {

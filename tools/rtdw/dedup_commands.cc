@@ -224,8 +224,7 @@ class DedupForgetCommand : public Command {
   std::string_view name() const override { return "forget"; }
   std::string_view help() const override {
     return "forget de-dup slots of a day (mids lost from ES) and rewind their partitions, so that "
-           "the "
-           "next run writes those documents again (job dau by default)";
+           "the next run writes those documents again (job dau by default)";
   }
   StoreAccess access() const override { return StoreAccess::kReadWrite; }
   void AddFlags(CLI::App* app, SharedFlags* shared) override {
