@@ -30,6 +30,12 @@ std::optional<DauDocumentSource> ParseDauDocumentSource(std::string_view source_
   DauDocumentSource out;
   out.ts_ms = ts->GetInt64();
   if (!ParseRtdwSrc(src->text(), &out.topic, &out.partition, &out.offset)) return std::nullopt;
+  if (const JsonValue* mid = parser.root().Find("mid"); mid != nullptr && mid->IsString()) {
+    out.mid.assign(mid->text());
+  }
+  if (const JsonValue* dt = parser.root().Find("dt"); dt != nullptr && dt->IsString()) {
+    out.dt.assign(dt->text());
+  }
   return out;
 }
 
@@ -40,6 +46,16 @@ absl::StatusOr<bool> PutDedupIfBeats(BatchState& state, DayNumber day, int32_t p
   if (incumbent && !DedupBeats(candidate, *incumbent)) return false;
   RTDW_RETURN_IF_ERROR(state.PutDedup(day, partition, mid, candidate));
   return true;
+}
+
+bool StillDedupWinner(const BatchState& state, std::string_view source_json) {
+  std::optional<DauDocumentSource> doc = ParseDauDocumentSource(source_json);
+  if (!doc || doc->mid.empty() || doc->dt.empty()) return true;
+  absl::StatusOr<DayNumber> day = ParseDay(doc->dt);
+  if (!day.ok()) return true;
+  auto v = state.DedupLookup(*day, doc->partition, doc->mid);
+  if (!v.ok() || !v->has_value()) return true;
+  return (*v)->ts_ms == doc->ts_ms;
 }
 
 }  // namespace rtdw

@@ -499,6 +499,29 @@ TEST_F(RtdwCliTest, DeadLetterListRetryDrop) {
   EXPECT_EQ(*Open()->DeadLetterCount(), 0u);
 }
 
+// A letter's JSON is read with the safe parse (core/json_limits.h): bounded depth (a deep letter
+// is shown as its line, not copied recursively into the output) and exact numbers (`0e300` is 0,
+// not RapidJSON 1.1's full-precision garbage).
+TEST_F(RtdwCliTest, DeadLetterListParsesLettersSafely) {
+  const std::string deep =
+      absl::StrCat("{\"job\":\"dau\",\"reason\":\"x\",\"raw\":", std::string(200000, '['),
+                   std::string(200000, ']'), "}");
+  {
+    auto store = Open();
+    ASSERT_TRUE(store->AddDeadLetter("{\"job\":\"dau\",\"reason\":\"x\",\"n\":0e300}").ok());
+    ASSERT_TRUE(store->AddDeadLetter(deep).ok());
+  }
+  rapidjson::Document d;
+  auto r = RunJson({"deadletter", "list"}, &d);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto& letters = d["jobs"][0]["dead_letters"];
+  ASSERT_EQ(letters.Size(), 2u);
+  ASSERT_TRUE(letters[0]["letter"].IsObject());
+  EXPECT_EQ(letters[0]["letter"]["n"].GetDouble(), 0.0);
+  EXPECT_TRUE(letters[1]["letter"].IsNull());
+  EXPECT_EQ(letters[1]["line"].GetString(), deep);
+}
+
 TEST_F(RtdwCliTest, DeadLetterRetrySkipsASupersededDocument) {
   {
     auto store = Open();

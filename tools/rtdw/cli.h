@@ -1,5 +1,6 @@
-// The rtdw operator CLI: its resolved global settings, the output of a command, and the
-// commands themselves (docs/STATE.md documents each command and its --json shape).
+// The rtdw operator CLI: its resolved global settings, the output of a command, and what the
+// commands share (tools/rtdw/command.h declares the commands; docs/STATE.md documents each
+// command and its --json shape).
 //
 // Rules every command keeps:
 //  - Exit 0 ok, 1 failed (including a refused or partial operation), 2 usage.
@@ -23,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "connectors/kafka/consumer.h"
 #include "rapidjson/document.h"
 #include "storage/state_store.h"
@@ -34,6 +36,15 @@ namespace rtdw::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;
 inline constexpr int kExitUsage = 2;
+
+// How a command uses the state stores (Command::access, as ldb's read-only / read-write commands).
+enum class StoreAccess {
+  kNone,       // no store (backup list reads backups only)
+  kReadOnly,   // opens stores read-only (OpenRead); works while rtdwd runs
+  kReadWrite,  // also opens one existing store for writing (OpenWrite); refused while rtdwd
+               // holds it
+  kCreate,     // creates a missing store (state init)
+};
 
 // The global options, resolved (flags over config over environment over defaults).
 struct Globals {
@@ -53,6 +64,8 @@ struct Globals {
   std::string kafka_group;                 // the config's kafka.group; "" = rtdwd's default
   std::vector<std::string> source_topics;  // the topics `job` consumes, from the config
   std::chrono::milliseconds kafka_timeout{10000};
+  // How the running command may use the stores (its Command::access).
+  StoreAccess access = StoreAccess::kNone;
   // The loaded --config (null without one): the jobs' settings for `deadletter retry`'s
   // re-judging, Redis, the split jobs' dead-letter topics, the DAU time zone for `verify`.
   std::shared_ptr<const Config> config;
@@ -85,9 +98,24 @@ class Out {
 // Writes the document as one line of JSON.
 std::string ToJson(const rapidjson::Value& v);
 
-// ---- shared by the command files (commands.cc)
+// ---- shared by the command files (cli.cc)
 
-// Opens `job`'s store for writing: it must exist; refused while a daemon holds it.
+std::string Msg(const absl::Status& s);
+int64_t NowMs();
+// "2025-11-25 10:00:00 CST" in the local zone.
+std::string FormatMs(int64_t ms);
+// "1.5 MiB".
+std::string Bytes(uint64_t n);
+rapidjson::Value U64(uint64_t v);
+rapidjson::Value I64(int64_t v);
+rapidjson::Value Null();
+
+// The jobs a read command covers: --job, or every store under the state dir.
+absl::StatusOr<std::vector<std::string>> JobsToRead(const Globals& g);
+// Opens `job`'s store read-only; creates nothing.
+absl::StatusOr<std::unique_ptr<StateStore>> OpenRead(const Globals& g, const std::string& job);
+// Opens `job`'s store for writing: it must exist; refused while a daemon holds it, and to a
+// command not declared StoreAccess::kReadWrite (Internal).
 absl::StatusOr<std::unique_ptr<StateStore>> OpenWrite(const Globals& g, const std::string& job);
 // Reports a usage problem: exit 2.
 int Usage(Out& out, std::string_view message);
@@ -99,91 +127,48 @@ bool NeedJob(const Globals& g, std::string_view command, Out& out, int* code);
 // watermarks, committed offsets, reading a topic by assignment).
 absl::StatusOr<std::unique_ptr<KafkaConsumer>> ConnectKafka(const Globals& g,
                                                             const std::string& group);
+// A meta entry of the store; nullopt when absent or unreadable.
+std::optional<std::string> MetaOr(const StateStore& store, std::string_view name);
+// A meta entry holding epoch ms, as a JSON number (null when absent or not a number).
+rapidjson::Value MetaMs(Out& out, const StateStore& store, std::string_view name);
 
-// ---- commands (each returns the exit code)
-struct ShowArgs {
-  bool exact = false;
+// A dead letter (docs/FORMATS.md §7) as the commands read it.
+struct ParsedLetter {
+  bool ok = false;
+  std::string reason, index, id, raw, src;
+  bool truncated = false;
+  bool has_raw = false;
+  int64_t version = -1;  // the external version the document was sent with (-1: none)
 };
-int StateShow(const Globals& g, const ShowArgs& a, Out& out);
+ParsedLetter ParseLetter(std::string_view line);
+// {"late":3,...} and the text "late 3, future 1".
+rapidjson::Value ByReason(Out& out, const std::map<std::string, uint64_t>& by_reason,
+                          std::string* text);
 
-struct OffsetsShowArgs {
-  std::string topic;
-};
-int OffsetsShow(const Globals& g, const OffsetsShowArgs& a, Out& out);
-
-// offsets set / delete / import-group and state init: recovery_commands.cc.
-struct OffsetsSetArgs {
-  std::string topic;
-  int32_t partition = -1;
-  std::optional<int64_t> offset;
-  bool to_earliest = false;
-  bool to_latest = false;
-  std::string to_time;     // yyyy-mm-ddThh:mm:ss[.mmm]Z, or epoch ms
-  bool unchecked = false;  // skip the broker checks (no broker reachable)
-  // db-split: do not bump DIMPOS:EPOCH in Redis (default: bump it before the offsets change).
-  bool skip_dim_epoch = false;
-};
-int OffsetsSet(const Globals& g, const OffsetsSetArgs& a, Out& out);
-
-struct OffsetsDeleteArgs {
-  std::string topic;
-  std::optional<int32_t> partition;  // absent: every partition of the topic
-};
-int OffsetsDelete(const Globals& g, const OffsetsDeleteArgs& a, Out& out);
-
-struct ImportGroupArgs {
-  std::vector<std::string> topics;  // absent: the job's source topics from the config
-  std::string group;                // absent: "<kafka.group or rtdw>.<job>"
-};
-int OffsetsImportGroup(const Globals& g, const ImportGroupArgs& a, Out& out);
-
-int StateInit(const Globals& g, Out& out);
-
-struct JournalListArgs {
-  bool bodies = false;
-};
-int JournalList(const Globals& g, const JournalListArgs& a, Out& out);
-int JournalReplay(const Globals& g, Out& out);
-
-struct DeadLetterListArgs {
-  uint64_t after = 0;
-  size_t limit = SIZE_MAX;
-  bool summary = false;     // counts by reason only
-  bool from_topic = false;  // split jobs: read their dead-letter topic from Kafka
-};
-int DeadLetterList(const Globals& g, const DeadLetterListArgs& a, Out& out);
-
-struct DeadLetterSeqArgs {
-  std::vector<uint64_t> seqs;
-  bool all = false;
-};
-int DeadLetterRetry(const Globals& g, const DeadLetterSeqArgs& a, Out& out);
-int DeadLetterDrop(const Globals& g, const DeadLetterSeqArgs& a, Out& out);
-
-struct DayArgs {
-  std::string day;                  // yyyy-mm-dd
-  std::vector<int32_t> partitions;  // dedup restore: only these (empty = all)
-  int samples = 10;                 // verify: ids listed per kind of difference
-};
-int DedupRestore(const Globals& g, const DayArgs& a, Out& out);
-struct ForgetArgs {
-  std::string day;
-  std::vector<std::string> mids;
-  bool missing_in_es = false;  // the mids `verify` reports lost
-  bool no_rewind = false;
-};
-int DedupForget(const Globals& g, const ForgetArgs& a, Out& out);
-int Verify(const Globals& g, const DayArgs& a, Out& out);
-
-int BackupCreate(const Globals& g, const std::string& to, Out& out);
-int BackupRestore(const Globals& g, const std::string& from, Out& out);
-int BackupList(const Globals& g, const std::string& from, Out& out);
-
-int MetaShow(const Globals& g, Out& out);
-struct ResetFingerprintArgs {
-  std::optional<std::string> to;  // explicit value; else the config's, else cleared
-};
-int MetaResetFingerprint(const Globals& g, const ResetFingerprintArgs& a, Out& out);
+// Runs `fn` for each job a read command covers, collecting {"jobs":[...]}; a job whose store
+// cannot be read gets {"job":J,"error":...} and makes the exit code 1.
+template <typename Fn>
+int ForEachJob(const Globals& g, Out& out, Fn fn) {
+  auto jobs = JobsToRead(g);
+  if (!jobs.ok()) return Failed(out, jobs.status());
+  rapidjson::Value arr(rapidjson::kArrayType);
+  int code = kExitOk;
+  if (jobs->empty()) out.text() << "no job stores in " << g.state_dir << "\n";
+  for (const auto& job : *jobs) {
+    rapidjson::Value entry(rapidjson::kObjectType);
+    out.Set(&entry, "job", out.Str(job));
+    auto store = OpenRead(g, job);
+    absl::Status s = store.ok() ? fn(**store, entry) : store.status();
+    if (!s.ok()) {
+      out.Set(&entry, "error", out.Str(Msg(s)));
+      out.Fail(absl::StrCat(job, ": ", Msg(s)));
+      code = kExitFailed;
+    }
+    arr.PushBack(entry, out.alloc());
+  }
+  out.Set("jobs", std::move(arr));
+  return code;
+}
 
 }  // namespace rtdw::cli
 

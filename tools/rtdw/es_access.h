@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -14,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/dedup_restore.h"
 #include "core/journal_sink.h"
 
 namespace rtdw {
@@ -41,14 +41,9 @@ class EsAccess {
   // so that documents replayed into a new index get their mappings. "" skips a template.
   virtual absl::Status InstallTemplates(std::string_view dau_prefix,
                                         std::string_view order_wide_prefix) = 0;
-  // POST /<index>/_refresh; NotFound when the index does not exist.
-  virtual absl::Status Refresh(std::string_view index) = 0;
-  // Calls fn(id, source_json) for every document of `index`, sorted by `sort_field` (a field
-  // unique per document, e.g. "mid" for DAU), fetching only `fields` of the source.
-  // NotFound when the index does not exist.
-  virtual absl::Status ForEachDocument(
-      std::string_view index, std::string_view sort_field, const std::vector<std::string>& fields,
-      const std::function<absl::Status(std::string_view id, std::string_view source)>& fn) = 0;
+  // The DAU documents of `index` (refresh, then every document sorted by `mid`; see
+  // connectors/es/dau_reader.h). Valid while this EsAccess lives.
+  virtual std::unique_ptr<DauDocumentReader> DauReader(std::string_view index) = 0;
 };
 
 // True when this rtdw was built with the ES connector.

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "connectors/es/bulk.h"
+#include "connectors/es/dau_reader.h"
 #include "connectors/es/es_client.h"
 #include "connectors/es/es_journal_sink.h"
 #include "connectors/es/templates.h"
@@ -28,17 +29,10 @@ class EsAccessImpl : public EsAccess {
     return InstallIndexTemplates(*client_, dau_prefix, order_wide_prefix);
   }
 
-  absl::Status Refresh(std::string_view index) override { return client_->Refresh(index); }
-
-  absl::Status ForEachDocument(
-      std::string_view index, std::string_view sort_field, const std::vector<std::string>& fields,
-      const std::function<absl::Status(std::string_view, std::string_view)>& fn) override {
-    ScrollOptions o;
-    o.source_includes = fields;
-    o.sort = {std::string(sort_field)};
-    o.page_size = 1000;
-    return client_->ScrollAll(index, o,
-                              [&](const SearchHit& hit) { return fn(hit.id, hit.source); });
+  std::unique_ptr<DauDocumentReader> DauReader(std::string_view index) override {
+    EsDauReaderOptions o;
+    o.index = std::string(index);
+    return std::make_unique<EsDauDocumentReader>(client_.get(), std::move(o));
   }
 
  private:

@@ -8,10 +8,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "connectors/es/bulk.h"
+#include "connectors/es/dau_reader.h"
 #include "connectors/es/templates.h"
 #include "core/backoff.h"
 #include "core/dau_document.h"
 #include "core/dead_letter.h"
+#include "core/dedup_restore.h"
 #include "core/engine/batch_transaction.h"
 #include "core/engine/owed_journal.h"
 #include "core/event_time.h"
@@ -1020,68 +1022,32 @@ absl::Status EsJobRunner::RestorePartition(int32_t partition) {
 }
 
 absl::Status EsJobRunner::RestoreDedupFromEs(int32_t partition) {
+  // The shared restore (core/dedup_restore.h): every DAU index, only this partition's documents
+  // (their rtdw_src), slots on the day of their ts, the watermark raised to the newest.
   const std::string& topic = settings_.source_topics.front();
-  const std::string prefix = absl::StrCat(topic, "/", partition, "/");
-  ScrollOptions so;
-  rapidjson::StringBuffer q;
-  {
-    rapidjson::Writer<rapidjson::StringBuffer> w(q);
-    w.StartObject();
-    w.Key("prefix");
-    w.StartObject();
-    w.Key("rtdw_src");
-    w.String(prefix.data(), static_cast<rapidjson::SizeType>(prefix.size()));
-    w.EndObject();
-    w.EndObject();
-  }
-  so.query_json = q.GetString();
-  so.source_includes = {"mid", "ts", "rtdw_src"};
-  so.sort = {"_index", "mid"};
-  so.page_size = 5000;
+  EsDauReaderOptions ro;
+  ro.index = absl::StrCat(settings_.dau_index_prefix, "*");
+  ro.src_prefix = absl::StrCat(topic, "/", partition, "/");
+  ro.sort = {"_index", "mid"};
+  ro.keyword_fallback = false;
+  ro.page_size = 5000;
+  EsDauDocumentReader reader(es_.get(), std::move(ro));
+  StoreRestoreTarget<StateStore> target(store_.get());
+  DedupRestoreOptions o;
+  o.time_zone = settings_.time_zone;
+  o.topic = topic;
+  o.partitions = {partition};
+  o.raise_watermarks = true;
+  o.now_ms = NowMs();
+  o.missing_index_is_empty = true;  // no DAU index yet
+  DedupRestoreStats stats;
   auto started = std::chrono::steady_clock::now();
-  // A search sees only what the last refresh made visible: without this, documents written just
-  // before (by this job's previous owner) would be missed and their users counted again.
-  RTDW_RETURN_IF_ERROR(es_->Refresh(absl::StrCat(settings_.dau_index_prefix, "*")));
-  PendingBatch batch = store_->NewBatch();
-  uint64_t docs = 0, restored = 0, skipped = 0;
-  std::optional<int64_t> max_ts;
-  absl::Status st =
-      es_->ScrollAll(absl::StrCat(settings_.dau_index_prefix, "*"), so, [&](const SearchHit& hit) {
-        ++docs;
-        std::optional<DauDocumentSource> doc = ParseDauDocumentSource(hit.source);
-        if (!doc || doc->topic != topic || doc->partition != partition) {
-          ++skipped;
-          return absl::OkStatus();
-        }
-        const int64_t ts = doc->ts_ms;
-        absl::CivilDay cd = CivilDayOf(ts, settings_.time_zone);
-        DayNumber day = static_cast<DayNumber>(cd.year() * 10000 + cd.month() * 100 + cd.day());
-        RTDW_ASSIGN_OR_RETURN(
-            bool put, PutDedupIfBeats(batch, day, partition, hit.id, DedupValue{ts, doc->offset}));
-        if (!put) return absl::OkStatus();
-        ++restored;
-        if (!max_ts || ts > *max_ts) max_ts = ts;
-        if (batch.mutation_count() >= 5000) {
-          RTDW_RETURN_IF_ERROR(store_->Commit(std::move(batch)).status());
-          batch = store_->NewBatch();
-        }
-        return absl::OkStatus();
-      });
-  if (absl::IsNotFound(st)) st = absl::OkStatus();  // no DAU index yet
-  RTDW_RETURN_IF_ERROR(st);
-  // Never ahead of the wall clock (docs/FORMATS.md §6): a fast device's document may lie ahead.
-  if (max_ts) max_ts = std::min(*max_ts, NowMs());
-  if (max_ts) {
-    auto wm = batch.GetWatermark(partition);
-    if (wm.ok() && (!wm->has_value() || **wm < *max_ts)) {
-      RTDW_RETURN_IF_ERROR(batch.SetWatermark(partition, *max_ts));
-    }
-  }
-  RTDW_RETURN_IF_ERROR(store_->Commit(std::move(batch)).status());
+  RTDW_RETURN_IF_ERROR(RestoreDedup(reader, target, o, &stats));
   spdlog::info(
       "{}: partition {}: de-dup restored from ES: {} documents, {} entries ({} skipped) "
       "in {} ms",
-      settings_.job, partition, docs, restored, skipped,
+      settings_.job, partition, stats.documents, stats.restored,
+      stats.skipped + stats.other_partitions,
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                             started)
           .count());
