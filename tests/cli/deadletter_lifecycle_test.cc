@@ -1,10 +1,10 @@
 // The dead-letter and repair procedures of docs/OPERATIONS.md ("Dead letters and repairs"), run
 // exactly as written: the command lines are read from the file's drill blocks (the indented lines
 // after `<!-- drill: NAME -->`), so the test and the document cannot drift apart. Each test builds
-// the fault the procedure is for (a clock behind, a wrong mapping, a join window closed before
-// the details came, documents deleted from ES, a
-// reprocess), checks what the operator is told (letters by reason, verify, the WARN line, /health),
-// runs the procedure, and compares ES with rtdw-gen's truth afterwards.
+// the fault the procedure is for (a clock behind, a wrong mapping, a join window closed before the
+// details came, documents deleted from ES, a reprocess), checks what the operator is told (letters
+// by reason, verify, the WARN line, /health), runs the procedure, and compares ES with rtdw-gen's
+// truth afterwards.
 #include <filesystem>
 #include <fstream>
 #include <iostream>
