@@ -1,9 +1,10 @@
 // The dead-letter and repair procedures of docs/OPERATIONS.md ("Dead letters and repairs"), run
 // exactly as written: the command lines are read from the file's drill blocks (the indented lines
 // after `<!-- drill: NAME -->`), so the test and the document cannot drift apart. Each test builds
-// the fault the procedure is for (a clock behind, a wrong mapping, documents deleted from ES, a
-// reprocess), checks what the operator is told (letters by reason, verify, the WARN line, /health),
-// runs the procedure, and compares ES with rtdw-gen's truth afterwards.
+// the fault the procedure is for (a clock behind, a wrong mapping, a join window closed before the
+// details came, documents deleted from ES, a reprocess), checks what the operator is told (letters
+// by reason, verify, the WARN line, /health), runs the procedure, and compares ES with rtdw-gen's
+// truth afterwards.
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -274,6 +275,69 @@ TEST_F(DeadLetterDrill, LateLettersRetriedAfterTheRetentionIsRaised) {
   auto dau = stack_->CompareDau();
   ASSERT_TRUE(dau.ok()) << dau.status();
   EXPECT_TRUE(dau->exact()) << dau->Summary();
+}
+
+// join_expired (order-wide): three days of orders reach order-wide before any of their details
+// (two db-split instances over the change stream, the first splitting only order_info), and the
+// silent detail topic stops holding the join back at once (idle_input = 0): the orders older than
+// the watermark minus join_ttl (a day) expire, `join_expired`. Their details, produced after the
+// window closed, are `late`; ES lacks every document of those orders. The cause fixed as
+// documented — join_ttl covering the letters' days, the fingerprint accepted — the
+// documented retry re-judges orders and details together and ES equals the truth.
+TEST_F(DeadLetterDrill, JoinExpiredLettersRetriedAfterTheTtlIsRaised) {
+  StackOptions o;
+  o.day = "2026-11-21";
+  o.days = 3;
+  o.orders = 300;
+  o.users = 200;
+  o.batch_max_records = 50;
+  o.extra_config = "[jobs.order-wide]\nidle_input = 0\njoin_ttl = 86400\n";
+  stack_ = std::make_unique<PipelineStack>(o);
+  ASSERT_TRUE(stack_->Start().ok());
+  ASSERT_TRUE(stack_->GenerateDb().ok());
+  auto split = [&](const std::string& name, const std::string& table) {
+    auto path = stack_->WriteInstanceConfig(name, {"db-split"}, "", {});
+    ASSERT_TRUE(path.ok()) << path.status();
+    std::ofstream(*path, std::ios::app) << "[jobs.db-split]\nfact_tables = [\"" << table << "\"]\n";
+    CommandResult r = RunCommand(
+        {BinDir() + "/rtdwd", "--config", *path, "--job", "db-split", "--exit-when-idle", "1.5"},
+        std::chrono::seconds(240));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  };
+  // The orders (and the dimension rows) first: order-wide judges them with no detail in sight.
+  ASSERT_NO_FATAL_FAILURE(split("orders", "order_info"));
+  ASSERT_EQ(stack_->RunToIdle("order-wide"), 0) << stack_->DaemonLog();
+  std::map<std::string, int> reasons = Letters("order-wide");
+  ASSERT_GT(reasons["join_expired"], 0) << "no order expired: the test proves nothing";
+  EXPECT_EQ(reasons.size(), 1u) << "only join_expired letters before the details exist";
+  const int expired_orders = reasons["join_expired"];
+
+  // The details, after the window closed: of the expired orders `late` (or expired themselves
+  // when they wait past it), of the others joined.
+  ASSERT_NO_FATAL_FAILURE(split("details", "order_detail"));
+  ASSERT_EQ(stack_->RunToIdle("order-wide"), 0) << stack_->DaemonLog();
+  size_t letters = 0;
+  reasons = Letters("order-wide", &letters);
+  EXPECT_EQ(reasons["join_expired"] + reasons["late"], int(letters)) << "only these two reasons";
+  EXPECT_GE(reasons["join_expired"], expired_orders);
+  auto before = stack_->CompareOrderWide();
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_GT(before->missing, 0u) << before->Summary();
+  EXPECT_GT(before->found, 0u) << "the orders within the window joined: " << before->Summary();
+  std::cout << "order-wide letters " << letters << " (join_expired " << reasons["join_expired"]
+            << ", late " << reasons["late"] << "); before the retry: " << before->Summary() << "\n";
+
+  // The cause fixed: a join_ttl covering the three days from the watermark (the last day).
+  std::string config = ReadFileOrEmpty(stack_->config());
+  ASSERT_TRUE(absl::StrContains(config, "join_ttl = 86400"));
+  std::ofstream(stack_->config()) << absl::StrReplaceAll(
+      config, {{"join_ttl = 86400", "join_ttl = 345600"}});
+  RunDrill("deadletter-retry-join-expired", "order-wide");
+  EXPECT_TRUE(Letters("order-wide").empty());
+  auto ow = stack_->CompareOrderWide();
+  ASSERT_TRUE(ow.ok()) << ow.status();
+  EXPECT_TRUE(ow->exact()) << ow->Summary();
+  std::cout << "order-wide after the drill: " << ow->Summary() << "\n";
 }
 
 // A document lost from ES (deleted by mistake): reprocessing alone skips it (its de-dup slot says

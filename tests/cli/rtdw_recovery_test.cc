@@ -10,7 +10,9 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -391,6 +393,162 @@ TEST_F(RecoveryDrill, LostOrderWideStateDirectoryAsDocumented) {
 
   RunDrill("lost-order-wide", "order-wide");
   ExpectEsExact(*stack_);
+}
+
+// Group mode (kafka.group): a member of dau and order-wide dies (SIGKILL) part-way through the
+// day while ES refuses every item, so that it owes journal entries, and its state directory is
+// lost. The documented procedure is a plain start: the group's hand-over offsets are never past
+// an unacknowledged document or a waiting join row, and the new member rebuilds every partition
+// (de-dup from ES, the join by replay). ES must equal the truth. (Were the group's offsets
+// committed past the owed entries, their documents would be missing; without the de-dup restore,
+// re-read mids would overwrite their documents with later visits.)
+TEST_F(RecoveryDrill, LostGroupMemberStateDirectoryAsDocumented) {
+  for (const char* job : {"log-split", "db-split"}) {
+    ASSERT_EQ(stack_->RunToIdle(job), 0) << stack_->DaemonLog();
+  }
+  auto config = stack_->WriteInstanceConfig(
+      "m", {"dau", "order-wide"}, "group = \"shop\"",
+      {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  const std::string state = stack_->dir().Sub("state-m");
+  const std::string faults = stack_->es().url() + "/_rtdw/faults";
+  auto set_faults = [&](const std::string& body) {
+    return RunCommand({"curl", "-sf", "-XPOST", "-H", "Content-Type: application/json", "-d", body,
+                       faults})
+        .exit_code;
+  };
+  // Paced by slow bulk answers (the journal's back-pressure), so that the crash lands mid-day.
+  ASSERT_EQ(set_faults(R"({"latency_ms":150})"), 0);
+  const int64_t total = RecordCount(kTopic);
+  auto consumed = [&] {
+    int64_t n = 0;
+    for (const auto& [tp, o] : StoredOffsets(state, "dau")) n += o;
+    return n;
+  };
+  {
+    auto member = stack_->StartInstance(*config, "m1.log");
+    ASSERT_TRUE(member.ok()) << member.status();
+    ASSERT_TRUE(WaitFor([&] { return consumed() >= total / 4; }, std::chrono::seconds(120)))
+        << stack_->LogTail("m1.log");
+    ASSERT_EQ(set_faults(R"({"latency_ms":0,"bulk_item_429_fraction":1.0})"), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    ASSERT_TRUE((*member)->Running()) << stack_->LogTail("m1.log");
+    (*member)->Kill9();
+  }
+  ASSERT_EQ(RunCommand({"curl", "-sf", "-XDELETE", faults}).exit_code, 0);
+  CommandResult shown = MustRun({"--state-dir", state, "--job", "dau", "--json", "state", "show"});
+  const int64_t owed = Json(shown)["jobs"][0]["journal_backlog"].GetInt64();
+  std::cout << "records " << total << ", consumed before the crash " << consumed()
+            << ", dau journal entries owed " << owed << "\n";
+  EXPECT_GT(owed, 0) << "nothing owed at the crash: the drill proves less" << shown.out;
+  EXPECT_LT(consumed(), total) << "dau finished before the crash: the drill proves nothing";
+  fs::remove_all(state);
+
+  for (const DrillStep& step :
+       ReadDrill(std::string(RTDW_SOURCE_DIR) + "/docs/OPERATIONS.md", "lost-group-member")) {
+    std::cout << "drill lost-group-member: " << step.line << "\n";
+    ASSERT_EQ(step.line, "systemctl start rtdwd") << "a drill line this test cannot run";
+    auto member = stack_->StartInstance(*config, "m2.log");
+    ASSERT_TRUE(member.ok()) << member.status();
+    absl::StatusOr<Comparison> dau, ow;
+    WaitFor(
+        [&] {
+          dau = stack_->CompareDau();
+          ow = stack_->CompareOrderWide();
+          return dau.ok() && ow.ok() && dau->exact() && ow->exact();
+        },
+        std::chrono::seconds(180));
+    EXPECT_EQ((*member)->Stop(std::chrono::seconds(30)), 0) << stack_->LogTail("m2.log");
+    EXPECT_TRUE(absl::StrContains(stack_->LogTail("m2.log", 1 << 22), "rebuilt"))
+        << stack_->LogTail("m2.log");
+  }
+  ExpectEsExact(*stack_);
+  CommandResult v =
+      RunCommand({BinDir() + "/rtdw", "--config", *config, "verify", "--day", so_.day},
+                 std::chrono::seconds(120));
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+}
+
+// Group mode: the group's committed offset of DWD_PAGE_LOG_TOPIC/0 is past the end (as after a
+// re-created, shorter topic). The dau member stops the job and, its only job, exits 1 with the
+// stored offset, the broker's range and the command; a start as such fails again (the lost
+// offset is the group's, not the store's). The documented drill — `offsets set` with the
+// group-mode config, which commits to the group — then lets the member read the whole day: ES
+// equals the truth. (Before `offsets set` committed to the group, the start after the drill
+// exited 1 again.)
+TEST_F(RecoveryDrill, LostGroupOffsetAsDocumented) {
+  for (const char* job : {"log-split", "db-split"}) {
+    ASSERT_EQ(stack_->RunToIdle(job), 0) << stack_->DaemonLog();
+  }
+  auto config = stack_->WriteInstanceConfig(
+      "g", {"dau"}, "group = \"shop\"",
+      {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto records = ReadTopic(stack_->kafka().bootstrap(), kTopic);
+  ASSERT_TRUE(records.ok()) << records.status();
+  int64_t high0 = 0;
+  for (const auto& r : *records) {
+    if (r.partition == 0) high0 = std::max(high0, r.offset + 1);
+  }
+  ASSERT_GT(high0, 0);
+  const int64_t lost = high0 + 1000;
+  ASSERT_TRUE(
+      CommitGroupOffsets(stack_->kafka().bootstrap(), "shop.dau", kTopic, {{0, lost}}).ok());
+
+  const std::string message = absl::StrCat(
+      "`rtdw --config ", *config,
+      " offsets set --job dau --topic DWD_PAGE_LOG_TOPIC --partition 0 --to-earliest`");
+  for (const char* log : {"g1.log", "g2.log"}) {
+    auto member = stack_->StartInstance(*config, log);
+    ASSERT_TRUE(member.ok()) << member.status();
+    std::optional<int> code = (*member)->Wait(std::chrono::seconds(120));
+    ASSERT_TRUE(code.has_value()) << "still running: " << stack_->LogTail(log);
+    EXPECT_EQ(*code, 1) << stack_->LogTail(log);
+    const std::string text = stack_->LogTail(log, 1 << 20);
+    EXPECT_TRUE(absl::StrContains(
+        text, absl::StrCat("the stored offset ", lost, " is no longer on the broker")))
+        << text;
+    EXPECT_TRUE(absl::StrContains(text, message)) << text;
+    EXPECT_TRUE(absl::StrContains(text, "group mode: it commits the offset to the group shop.dau"))
+        << text;
+  }
+
+  for (const DrillStep& step :
+       ReadDrill(std::string(RTDW_SOURCE_DIR) + "/docs/OPERATIONS.md", "lost-offset-group")) {
+    std::cout << "drill lost-offset-group: " << step.line << "\n";
+    if (step.line == "systemctl stop rtdwd") continue;  // the member has exited
+    if (step.line == "systemctl start rtdwd") {
+      auto member = stack_->StartInstance(*config, "g3.log");
+      ASSERT_TRUE(member.ok()) << member.status();
+      absl::StatusOr<Comparison> dau;
+      WaitFor(
+          [&] {
+            dau = stack_->CompareDau();
+            return !(*member)->Running() || (dau.ok() && dau->exact());
+          },
+          std::chrono::seconds(180));
+      ASSERT_TRUE((*member)->Running()) << stack_->LogTail("g3.log");
+      EXPECT_EQ((*member)->Stop(std::chrono::seconds(30)), 0) << stack_->LogTail("g3.log");
+      continue;
+    }
+    std::vector<std::string> argv = step.argv;
+    ASSERT_EQ(argv[0], "rtdw") << "a drill line this test cannot run: " << step.line;
+    argv[0] = BinDir() + "/rtdw";
+    for (std::string& a : argv) {
+      if (a == "/etc/rtdw/rtdw.toml") a = *config;
+    }
+    CommandResult r = MustRun(argv);
+    std::cout << r.out;
+    EXPECT_TRUE(absl::StrContains(r.out, "committed to the group shop.dau")) << r.out;
+  }
+  auto dau = stack_->CompareDau();
+  ASSERT_TRUE(dau.ok()) << dau.status();
+  EXPECT_TRUE(dau->exact()) << dau->Summary();
+  std::cout << "dau " << dau->Summary() << "\n";
+  CommandResult v =
+      RunCommand({BinDir() + "/rtdw", "--config", *config, "verify", "--day", so_.day},
+                 std::chrono::seconds(120));
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
 }
 
 // Backup part-way through the day, the rest of the day, then the restore: the restored store

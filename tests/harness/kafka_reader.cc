@@ -140,4 +140,30 @@ absl::Status ProduceAll(const std::string& bootstrap, const std::string& topic,
   return absl::OkStatus();
 }
 
+absl::Status CommitGroupOffsets(const std::string& bootstrap, const std::string& group,
+                                const std::string& topic,
+                                const std::map<int32_t, int64_t>& next_offsets) {
+  std::string error;
+  rd_kafka_t* rk = NewClient(RD_KAFKA_CONSUMER, bootstrap,
+                             {{"group.id", group}, {"enable.auto.commit", "false"}}, &error);
+  if (rk == nullptr) return absl::InternalError(absl::StrCat("kafka client: ", error));
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size()));
+  for (const auto& [p, offset] : next_offsets) {
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = offset;
+  }
+  rd_kafka_resp_err_t err = rd_kafka_commit(rk, list, /*async=*/0);
+  for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
+    err = list->elems[i].err;
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::InternalError(
+        absl::StrCat("commit to group ", group, ": ", rd_kafka_err2str(err)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace rtdw::testing

@@ -30,6 +30,13 @@ absl::Status ProduceAll(const std::string& bootstrap, const std::string& topic,
                         const std::vector<std::string>& values,
                         const std::vector<std::string>& keys = {});
 
+// Commits `next_offsets` (partition -> next offset) of `topic` to consumer group `group` from
+// outside the group (no member joins), as an operator's tool would; any offset, even one the
+// broker does not hold (a lost offset, for tests of its handling).
+absl::Status CommitGroupOffsets(const std::string& bootstrap, const std::string& group,
+                                const std::string& topic,
+                                const std::map<int32_t, int64_t>& next_offsets);
+
 }  // namespace rtdw::testing
 
 #endif  // RTDW_TESTS_HARNESS_KAFKA_READER_H_

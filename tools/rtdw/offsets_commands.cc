@@ -1,6 +1,7 @@
 // rtdw offsets show / set / delete / import-group: where a job resumes, and rebuilding it after
 // a loss (set is checked against the broker). JSON shapes: docs/STATE.md.
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -32,6 +33,70 @@ std::optional<int64_t> ParseTime(const std::string& text) {
   std::string err;
   if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return absl::ToUnixMillis(t);
   return std::nullopt;
+}
+
+// Group mode's `offsets set`: joins the job's group `group` as its only member, checks that it
+// was given every partition of the job's source topics (no other member runs the job), commits
+// `next` as that member and leaves. (Kafka's coordinator also takes offsets committed from
+// outside an empty group, but not every broker does — librdkafka's mock cluster refuses them
+// once the group exists — and joining is what proves that no member runs.)
+class SoleMember : public RebalanceListener {
+ public:
+  absl::StatusOr<std::vector<PartitionStart>> OnAssigned(
+      const std::vector<TopicPartition>& partitions) override {
+    std::vector<PartitionStart> starts;
+    for (const auto& [topic, p] : partitions) {
+      starts.push_back({topic, p, PartitionStart::kEnd});  // nothing to read
+      assigned.insert({topic, p});
+    }
+    given = true;
+    return starts;
+  }
+  void OnRevoked(const std::vector<TopicPartition>& partitions) override {
+    for (const auto& tp : partitions) assigned.erase(tp);
+  }
+  bool given = false;
+  std::set<TopicPartition> assigned;
+};
+
+absl::Status CommitAsSoleMember(const Globals& g, const std::string& group,
+                                const std::map<TopicPartition, int64_t>& next) {
+  RTDW_ASSIGN_OR_RETURN(std::unique_ptr<KafkaConsumer> consumer, ConnectKafka(g, group));
+  size_t partitions = 0;
+  for (const std::string& topic : g.source_topics) {
+    RTDW_ASSIGN_OR_RETURN(int n, consumer->PartitionCount(topic, g.kafka_timeout));
+    partitions += static_cast<size_t>(n);
+  }
+  SoleMember member;
+  RTDW_RETURN_IF_ERROR(consumer->Subscribe(g.source_topics, &member));
+  // A member that ended without leaving still counts until its session times out: the join
+  // waits for the group's rebalance, which waits for it.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  ConsumedBatch batch;
+  while (std::chrono::steady_clock::now() < deadline &&
+         !(member.given && member.assigned.size() >= partitions)) {
+    batch.Clear();
+    // Runs the rebalance; records and errors (a lost offset) do not matter here.
+    consumer->Poll(1, std::chrono::milliseconds(200), &batch).IgnoreError();
+  }
+  if (!member.given || member.assigned.size() < partitions) {
+    const size_t got = member.assigned.size();
+    consumer->Close(std::chrono::steady_clock::now() + g.kafka_timeout).IgnoreError();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the group ", group, " gave this command ", got, " of the ", partitions, " partitions of ",
+        absl::StrJoin(g.source_topics, ", "),
+        " within 90 s: another member still runs the job — stop it on every member (one that "
+        "ended without leaving the group counts until session.timeout.ms has passed), then run "
+        "this again"));
+  }
+  absl::Status committed = consumer->CommitSync(next, g.kafka_timeout);
+  absl::Status closed = consumer->Close(std::chrono::steady_clock::now() + g.kafka_timeout);
+  if (!committed.ok()) {
+    return absl::Status(committed.code(), absl::StrCat("committing them to the group ", group,
+                                                       " failed: ", committed.message()));
+  }
+  closed.IgnoreError();  // the commit is answered; a slow leave only delays the next join
+  return absl::OkStatus();
 }
 
 // Checks `topic` and `partition` against the broker: exit-1 refusals name the flag.
@@ -160,6 +225,15 @@ class OffsetsSetCommand : public Command {
       }
     }
     if (a.unchecked && !a.offset) return Usage(out, "--unchecked needs --offset");
+    // Group mode: a member starts a partition at the group's committed offset, so that is what
+    // is set (as well as the store's).
+    const std::string group =
+        g.kafka_group.empty() ? std::string() : absl::StrCat(g.kafka_group, ".", g.job);
+    if (a.unchecked && !group.empty()) {
+      return Usage(out, absl::StrCat("--unchecked: in group mode (kafka.group) offsets set commits "
+                                     "the offsets to the job's group ",
+                                     group, ", which needs the broker"));
+    }
     if (!a.unchecked && g.kafka_brokers.empty()) {
       return Usage(out,
                    "offsets set checks the topic, partition and offset against Kafka: give "
@@ -285,11 +359,26 @@ class OffsetsSetCommand : public Command {
                              : std::string(" (unchecked)"))
                  << "\n";
     }
+    if (!group.empty()) {
+      // Before the store's write: a refused commit changes nothing.
+      absl::Status c = CommitAsSoleMember(g, group, [&] {
+        std::map<TopicPartition, int64_t> next;
+        for (const auto& t : targets_list) next[{a.topic, t.partition}] = t.offset;
+        return next;
+      }());
+      if (!c.ok()) {
+        return Failed(out,
+                      absl::Status(c.code(), absl::StrCat("offsets not changed: ", c.message())));
+      }
+      out.text() << g.job << ": committed to the group " << group
+                 << " (group mode: members start there)\n";
+    }
     auto committed = (*store)->Commit(std::move(batch));
     absl::Status s = committed.ok() ? (*store)->Close() : committed.status();
     if (!s.ok()) return Failed(out, s);
     out.Set("job", out.Str(g.job));
     out.Set("topic", out.Str(a.topic));
+    out.Set("group", group.empty() ? Null() : out.Str(group));
     out.Set("dim_epoch", dim_epoch ? Value(*dim_epoch) : Null());
     if (a.partition >= 0) {  // one partition: its fields at the top level
       for (auto& m : results[0].GetObject()) {

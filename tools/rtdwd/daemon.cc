@@ -58,8 +58,11 @@ std::string EffectiveUser() {
 
 // The status a job stops with when its stored offset is gone from the broker: what was lost,
 // the broker's range, and the commands that choose where it resumes.
+// In group mode (`group` = kafka.group) the command commits to the job's group, which only
+// works while no member of it runs the job.
 absl::Status LostOffsetStatus(const absl::Status& polled, const LostOffset& lost,
-                              const std::string& job, const std::string& config_path) {
+                              const std::string& job, const std::string& config_path,
+                              const std::string& group) {
   const std::string cli =
       config_path.empty() ? std::string("rtdw") : absl::StrCat("rtdw --config ", config_path);
   const std::string set = absl::StrCat(cli, " offsets set --job ", job, " --topic ", lost.topic,
@@ -74,7 +77,13 @@ absl::Status LostOffsetStatus(const absl::Status& polled, const LostOffset& lost
       std::string(polled.message()), ". Job ", job,
       " stopped (the daemon's other jobs go on; /health names it; rtdwd exits 1 when none is "
       "left): choose where it resumes — ",
-      choices, " — then restart rtdwd (docs/OPERATIONS.md, \"A stored offset is lost\")"));
+      choices,
+      group.empty()
+          ? std::string()
+          : absl::StrCat(" (group mode: it commits the offset to the group ", group, ".", job,
+                         ", where every member starts; run it once, on any member, while the job "
+                         "is stopped on every member)"),
+      " — then restart rtdwd (docs/OPERATIONS.md, \"A stored offset is lost\")"));
 }
 
 }  // namespace
@@ -406,7 +415,8 @@ absl::Status Daemon::Run() {
         if (!n.ok()) {
           if (auto lost = LostOffsetOf(n.status())) {
             // This job alone stops: the operator decides where it resumes.
-            job->SetStatus(LostOffsetStatus(n.status(), *lost, job->name, config_path));
+            job->SetStatus(LostOffsetStatus(n.status(), *lost, job->name, config_path,
+                                            job->config->kafka.group.value_or("")));
             spdlog::error("{}: {}", job->name, std::string(job->GetStatus().message()));
             job->stopped_alone = true;
           } else {
