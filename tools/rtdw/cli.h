@@ -24,9 +24,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "connectors/kafka/consumer.h"
+#include "core/config/config.h"
 #include "rapidjson/document.h"
 #include "storage/state_store.h"
-#include "tools/common/config.h"
 #include "tools/rtdw/es_access.h"
 
 namespace rtdw::cli {

@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "connectors/redis/dimension_cache.h"
 #include "connectors/redis/redis_client.h"
+#include "core/config/transform_options.h"
 #include "core/dau_document.h"
 #include "core/dead_letter.h"
 #include "core/event_time.h"
@@ -26,7 +27,6 @@
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 #include "storage/state_store.h"
-#include "tools/common/transform_options.h"
 #include "tools/rtdw/cli.h"
 
 namespace rtdw::cli {

@@ -18,9 +18,9 @@
 #include "connectors/es/es_client.h"
 #include "connectors/kafka/consumer.h"
 #include "connectors/kafka/producer.h"
+#include "core/config/config.h"
 #include "core/metrics.h"
 #include "storage/state_store.h"
-#include "tools/common/config.h"
 
 namespace rtdw {
 
