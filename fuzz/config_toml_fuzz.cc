@@ -1,4 +1,4 @@
-// Fuzz target: the TOML config loader (tools/common/config.h) on arbitrary text.
+// Fuzz target: the TOML config loader (core/config/config.h) on arbitrary text.
 //
 // Checks: the loader never throws or crashes; a config that loads is dumpable, and its dump
 // loads back to the same dump (the dump is valid TOML that means the same config); every
@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/config/config.h"
 #include "fuzz/fuzz_check.h"
-#include "tools/common/config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // A fixed environment: one secret variable, nothing else (never the process's own).

@@ -17,10 +17,10 @@
 #include "absl/time/civil_time.h"
 #include "bench/rtdw_bench/floors.h"
 #include "bench/rtdw_bench/null_es.h"
+#include "core/gen/log_gen.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
-#include "tools/gen/log_gen.h"
 
 namespace rtdw::bench {
 namespace {

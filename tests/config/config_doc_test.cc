@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "tools/common/config.h"
+#include "core/config/config.h"
 
 namespace rtdw {
 namespace {

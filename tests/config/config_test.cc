@@ -2,7 +2,7 @@
 // problem and its message (FILE:LINE: KEY: what (expected)), secrets and their masking, environment
 // overrides, the shipped example and local configs.
 
-#include "tools/common/config.h"
+#include "core/config/config.h"
 
 #include <unistd.h>
 

@@ -1,6 +1,6 @@
-// The value parsers behind the config loader (tools/common/config_values.h).
+// The value parsers behind the config loader (core/config/config_values.h).
 
-#include "tools/common/config_values.h"
+#include "core/config/config_values.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

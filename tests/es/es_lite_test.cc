@@ -625,8 +625,8 @@ namespace {
 // Strictness where rtdw's correctness depends on it (refresh, versions, settings and blocks,
 // empty ids, late answers, server identities). Each test names the Elasticsearch sources it was
 // checked against: the reference docs (elastic.co/guide/en/elasticsearch/reference/8.11/...)
-// and the REST API YAML tests in elastic/elasticsearch
-// (rest-api-spec/src/yamlRestTest/resources/rest-api-spec/test/...).
+// and Elasticsearch's REST API spec YAML tests (in the elastic/elasticsearch repository, named
+// below by their API folder and file, e.g. index/10_with_id.yml).
 
 // The same helpers as EsLiteTest; Start() restarts with other es-lite arguments.
 class EsLiteStrictTest : public EsLiteTest {

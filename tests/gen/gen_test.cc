@@ -12,13 +12,13 @@
 #include "absl/time/time.h"
 #include "core/db_split.h"
 #include "core/event_time.h"
+#include "core/gen/db_gen.h"
+#include "core/gen/log_gen.h"
 #include "core/log_split.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
-#include "tools/gen/db_gen.h"
-#include "tools/gen/log_gen.h"
 
 namespace rtdw::gen {
 namespace {

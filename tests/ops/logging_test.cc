@@ -1,6 +1,6 @@
-// tools/common/logging: the JSON line format (log.format = "json") and the text format, checked on
+// core/process/logging: the JSON line format (log.format = "json") and the text format, checked on
 // what the process's stderr really receives.
-#include "tools/common/logging.h"
+#include "core/process/logging.h"
 
 #include <fcntl.h>
 #include <unistd.h>

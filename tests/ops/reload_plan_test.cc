@@ -3,9 +3,9 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "core/config/config.h"
+#include "core/config/reload.h"
 #include "gtest/gtest.h"
-#include "tools/common/config.h"
-#include "tools/rtdwd/reload.h"
 
 namespace rtdw {
 namespace {

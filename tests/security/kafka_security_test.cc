@@ -13,8 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "connectors/kafka/consumer.h"
 #include "connectors/kafka/producer.h"
+#include "core/config/config.h"
 #include "tests/harness/process.h"
-#include "tools/common/config.h"
 
 namespace rtdw {
 namespace {

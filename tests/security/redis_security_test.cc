@@ -9,8 +9,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "connectors/redis/redis_client.h"
+#include "core/config/config.h"
 #include "tests/harness/services.h"
-#include "tools/common/config.h"
 
 namespace rtdw {
 namespace {

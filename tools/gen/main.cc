@@ -14,9 +14,9 @@
 #include "absl/time/time.h"
 #include "connectors/kafka/producer.h"
 #include "core/event_time.h"
+#include "core/gen/db_gen.h"
+#include "core/gen/log_gen.h"
 #include "core/status_util.h"
-#include "tools/gen/db_gen.h"
-#include "tools/gen/log_gen.h"
 
 namespace {
 

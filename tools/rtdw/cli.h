@@ -26,9 +26,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "connectors/kafka/consumer.h"
+#include "core/config/config.h"
 #include "rapidjson/document.h"
 #include "storage/state_store.h"
-#include "tools/common/config.h"
 #include "tools/rtdw/es_access.h"
 
 namespace rtdw::cli {

@@ -22,7 +22,7 @@
 #include "core/json_limits.h"
 #include "core/status_util.h"
 #include "storage/state_store.h"
-#include "tools/common/transform_options.h"
+#include "core/config/transform_options.h"
 #include "tools/rtdw/cli.h"
 #include "tools/rtdw/command.h"
 

@@ -11,8 +11,8 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/config/config.h"
 #include "core/status_util.h"
-#include "tools/common/config.h"
 #include "tools/rtdw/cli.h"
 #include "tools/rtdw/command.h"
 

@@ -21,7 +21,7 @@
 //    shutdown.timeout, whatever service is down: every wait ends at that deadline, a job still
 //    busy then is cancelled, and one still busy 3 s later is left to the process exit. What was
 //    given up stays owed, safely (GivenUp()): exit 0 after a full drain, 3 otherwise.
-//  - SIGHUP: re-reads the config file; applies what can change live (tools/rtdwd/reload.h) and
+//  - SIGHUP: re-reads the config file; applies what can change live (core/config/reload.h) and
 //    logs one line naming what changed and what needs a restart; an invalid file is reported
 //    (FILE:LINE lines) and ignored.
 #ifndef RTDW_TOOLS_RTDWD_DAEMON_H_
@@ -35,8 +35,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "core/config/config.h"
 #include "core/metrics.h"
-#include "tools/common/config.h"
 #include "tools/rtdwd/job_runner.h"
 
 namespace rtdw {

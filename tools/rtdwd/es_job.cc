@@ -18,13 +18,13 @@
 #include "core/engine/owed_journal.h"
 #include "core/event_time.h"
 #include "core/journal_sink.h"
+#include "core/process/signals.h"
 #include "core/state_types.h"
 #include "core/status_util.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 #include "spdlog/spdlog.h"
-#include "tools/common/signals.h"
 #include "tools/rtdwd/job_common.h"
 
 namespace rtdw {

@@ -19,9 +19,9 @@
 #include "connectors/kafka/consumer.h"
 #include "connectors/kafka/producer.h"
 #include "core/backoff.h"
+#include "core/config/config.h"
 #include "core/metrics.h"
 #include "storage/state_store.h"
-#include "tools/common/config.h"
 
 namespace rtdw {
 

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "core/config/config.h"
 #include "core/metrics.h"
-#include "tools/common/config.h"
 #include "tools/rtdwd/job_runner.h"
 
 namespace rtdw {

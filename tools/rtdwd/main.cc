@@ -25,10 +25,10 @@
 
 #include "CLI/CLI.hpp"
 #include "connectors/kafka/destroy.h"
+#include "core/config/config.h"
+#include "core/process/logging.h"
+#include "core/process/signals.h"
 #include "spdlog/spdlog.h"
-#include "tools/common/config.h"
-#include "tools/common/logging.h"
-#include "tools/common/signals.h"
 #include "tools/rtdwd/daemon.h"
 
 namespace {

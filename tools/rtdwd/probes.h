@@ -24,8 +24,8 @@
 
 #include "absl/status/status.h"
 #include "core/backoff.h"
+#include "core/config/config.h"
 #include "core/metrics.h"
-#include "tools/common/config.h"
 
 namespace rtdw {
 

@@ -54,11 +54,11 @@
 
 #include "connectors/kafka/consumer.h"
 #include "connectors/kafka/producer.h"
+#include "core/config/config.h"
 #include "core/engine/batch_transaction.h"
 #include "core/metrics.h"
 #include "core/records.h"
 #include "storage/state_store.h"
-#include "tools/common/config.h"
 #include "tools/rtdwd/job_common.h"
 #include "tools/rtdwd/job_runner.h"
 #include "tools/rtdwd/progress.h"

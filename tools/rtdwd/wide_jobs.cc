@@ -1,7 +1,7 @@
 // The two ES jobs on the batch transaction driver (es_job.h): dau and order-wide.
+#include "core/config/transform_options.h"
 #include "core/dau_transform.h"
 #include "core/order_wide_transform.h"
-#include "tools/common/transform_options.h"
 #include "tools/rtdwd/es_job.h"
 #include "tools/rtdwd/jobs.h"
 

@@ -1,4 +1,5 @@
-// Fuzz target: rtdw-es-lite's request parsing (tools/es_lite) on arbitrary bodies.
+// Fuzz target: rtdw-es-lite's request parsing (tools/es_lite) on arbitrary bodies. Built by
+// fuzz/CMakeLists.txt with the other targets (corpus: fuzz/corpus/es_lite_request/).
 //
 // Input: the first byte selects what the rest is —
 //   0: a _bulk body (ParseBulkRequest); every parsed document is then checked against a dynamic
@@ -60,7 +61,10 @@ Store* TestStore() {
     for (const char* d : docs) {
       bulk += R"({"index":{"_id":")" + std::to_string(++id) + "\"}}\n" + d + "\n";
     }
-    bulk += R"({"index":{"_index":"other","_id":"x"}})" "\n" R"({"mid":"m","n":5,"s":"2024-11-25"})" "\n";
+    bulk += R"({"index":{"_index":"other","_id":"x"}})"
+            "\n"
+            R"({"mid":"m","n":5,"s":"2024-11-25"})"
+            "\n";
     std::vector<rtdw::eslite::WriteOp> ops;
     if (rtdw::eslite::ParseBulkRequest(bulk, "gmall_dau_info_2024-11-25", &ops)) std::abort();
     auto written = s->Write(ops);

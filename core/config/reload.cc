@@ -1,4 +1,4 @@
-#include "tools/rtdwd/reload.h"
+#include "core/config/reload.h"
 
 #include <map>
 #include <set>

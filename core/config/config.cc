@@ -1,6 +1,6 @@
 // The config loader: TOML -> Config, collecting every problem (see config.h for the promises).
 
-#include "tools/common/config.h"
+#include "core/config/config.h"
 
 #include <toml++/toml.h>
 
@@ -20,7 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
-#include "tools/common/config_values.h"
+#include "core/config/config_values.h"
 
 namespace rtdw {
 namespace {

@@ -6,13 +6,13 @@
 // Everything else (brokers, URLs, topics, state, http, enabled jobs, time zones, secrets, ...)
 // needs a restart: it is reported, not applied. Differences inside the section of a job that is
 // not enabled are ignored (that job does not run here).
-#ifndef RTDW_TOOLS_RTDWD_RELOAD_H_
-#define RTDW_TOOLS_RTDWD_RELOAD_H_
+#ifndef RTDW_CORE_CONFIG_RELOAD_H_
+#define RTDW_CORE_CONFIG_RELOAD_H_
 
 #include <string>
 #include <vector>
 
-#include "tools/common/config.h"
+#include "core/config/config.h"
 
 namespace rtdw {
 
@@ -39,4 +39,4 @@ void ApplyLiveSettings(const Config& next, Config* config);
 
 }  // namespace rtdw
 
-#endif  // RTDW_TOOLS_RTDWD_RELOAD_H_
+#endif  // RTDW_CORE_CONFIG_RELOAD_H_

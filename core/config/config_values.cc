@@ -1,4 +1,4 @@
-#include "tools/common/config_values.h"
+#include "core/config/config_values.h"
 
 #include <algorithm>
 #include <cctype>

@@ -1,4 +1,4 @@
-#include "tools/gen/log_gen.h"
+#include "core/gen/log_gen.h"
 
 #include <algorithm>
 #include <climits>
@@ -10,10 +10,10 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "core/event_time.h"
+#include "core/gen/rng.h"
 #include "core/json_limits.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
-#include "tools/gen/rng.h"
 
 namespace rtdw::gen {
 namespace {

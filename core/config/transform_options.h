@@ -1,15 +1,15 @@
 // The ES jobs' transform settings from a loaded config: one place for rtdwd's jobs and for
 // `rtdw deadletter retry`, which re-judges dead-lettered records exactly as the job would.
-#ifndef RTDW_TOOLS_COMMON_TRANSFORM_OPTIONS_H_
-#define RTDW_TOOLS_COMMON_TRANSFORM_OPTIONS_H_
+#ifndef RTDW_CORE_CONFIG_TRANSFORM_OPTIONS_H_
+#define RTDW_CORE_CONFIG_TRANSFORM_OPTIONS_H_
 
 #include <memory>
 #include <string_view>
 
+#include "core/config/config.h"
 #include "core/dau_transform.h"
 #include "core/es_transform.h"
 #include "core/order_wide_transform.h"
-#include "tools/common/config.h"
 
 namespace rtdw {
 
@@ -22,4 +22,4 @@ std::unique_ptr<EsTransform> MakeEsTransform(const Config& config, std::string_v
 
 }  // namespace rtdw
 
-#endif  // RTDW_TOOLS_COMMON_TRANSFORM_OPTIONS_H_
+#endif  // RTDW_CORE_CONFIG_TRANSFORM_OPTIONS_H_

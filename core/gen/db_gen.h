@@ -20,8 +20,8 @@
 //    do not depend on when a row was looked up.
 //  - Maxwell-like values: ids and amounts are JSON numbers (amounts written with two decimals,
 //    e.g. 8197.00), NULL columns are null (`operate_time` of an insert, `status`).
-#ifndef RTDW_TOOLS_GEN_DB_GEN_H_
-#define RTDW_TOOLS_GEN_DB_GEN_H_
+#ifndef RTDW_CORE_GEN_DB_GEN_H_
+#define RTDW_CORE_GEN_DB_GEN_H_
 
 #include <cstdint>
 #include <memory>
@@ -75,4 +75,4 @@ class DbGenerator {
 
 }  // namespace rtdw::gen
 
-#endif  // RTDW_TOOLS_GEN_DB_GEN_H_
+#endif  // RTDW_CORE_GEN_DB_GEN_H_

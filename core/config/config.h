@@ -14,8 +14,8 @@
 //
 // Relative paths (state.dir, es.ca_file, secret files) are relative to the process's working
 // directory, not to the config file.
-#ifndef RTDW_TOOLS_COMMON_CONFIG_H_
-#define RTDW_TOOLS_COMMON_CONFIG_H_
+#ifndef RTDW_CORE_CONFIG_CONFIG_H_
+#define RTDW_CORE_CONFIG_CONFIG_H_
 
 #include <array>
 #include <chrono>
@@ -274,4 +274,4 @@ std::string StateFingerprint(const Config& config, std::string_view job);
 
 }  // namespace rtdw
 
-#endif  // RTDW_TOOLS_COMMON_CONFIG_H_
+#endif  // RTDW_CORE_CONFIG_CONFIG_H_

@@ -1,4 +1,4 @@
-#include "tools/common/logging.h"
+#include "core/process/logging.h"
 
 #include <memory>
 

@@ -1,4 +1,4 @@
-#include "tools/common/transform_options.h"
+#include "core/config/transform_options.h"
 
 #include <string>
 

@@ -1,18 +1,18 @@
-// Value parsers and checks behind the config loader (config.h). Internal to tools/common, exposed
+// Value parsers and checks behind the config loader (config.h). Internal to core/config, exposed
 // for tests.
 //
 // Each check returns an empty string when the value is fine, otherwise one message of the form
 // `what is wrong (what was expected)` — the tail of a config error line. A message never contains a
 // password: URLs are echoed with their userinfo password replaced by "***".
-#ifndef RTDW_TOOLS_COMMON_CONFIG_VALUES_H_
-#define RTDW_TOOLS_COMMON_CONFIG_VALUES_H_
+#ifndef RTDW_CORE_CONFIG_CONFIG_VALUES_H_
+#define RTDW_CORE_CONFIG_CONFIG_VALUES_H_
 
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "tools/common/config.h"
+#include "core/config/config.h"
 
 namespace rtdw::config_internal {
 
@@ -63,4 +63,4 @@ std::string QuoteToml(std::string_view s);
 
 }  // namespace rtdw::config_internal
 
-#endif  // RTDW_TOOLS_COMMON_CONFIG_VALUES_H_
+#endif  // RTDW_CORE_CONFIG_CONFIG_VALUES_H_

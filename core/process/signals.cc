@@ -1,4 +1,4 @@
-#include "tools/common/signals.h"
+#include "core/process/signals.h"
 
 #include <signal.h>
 

@@ -1,4 +1,4 @@
-#include "tools/gen/db_gen.h"
+#include "core/gen/db_gen.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -9,9 +9,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/event_time.h"
+#include "core/gen/rng.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
-#include "tools/gen/rng.h"
 
 namespace rtdw::gen {
 namespace {

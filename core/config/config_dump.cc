@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "tools/common/config.h"
-#include "tools/common/config_values.h"
+#include "core/config/config.h"
+#include "core/config/config_values.h"
 
 namespace rtdw {
 namespace {

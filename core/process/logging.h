@@ -1,11 +1,11 @@
 // Process-wide logging through spdlog: human-readable lines (default) or one JSON object per line.
-#ifndef RTDW_TOOLS_COMMON_LOGGING_H_
-#define RTDW_TOOLS_COMMON_LOGGING_H_
+#ifndef RTDW_CORE_PROCESS_LOGGING_H_
+#define RTDW_CORE_PROCESS_LOGGING_H_
 
 #include <string>
 
 #include "absl/status/status.h"
-#include "tools/common/config.h"
+#include "core/config/config.h"
 
 namespace rtdw {
 
@@ -20,4 +20,4 @@ std::string JsonEscape(const std::string& s);
 
 }  // namespace rtdw
 
-#endif  // RTDW_TOOLS_COMMON_LOGGING_H_
+#endif  // RTDW_CORE_PROCESS_LOGGING_H_

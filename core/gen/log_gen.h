@@ -20,8 +20,8 @@
 //    first page is `late` (docs/FORMATS.md §6), whatever the partitioning. With disorder alone
 //    it is 2. clock_skew moves `ts` off the days (by up to 20 h).
 //  - The truth is computed from the generator's own model, not by parsing its output.
-#ifndef RTDW_TOOLS_GEN_LOG_GEN_H_
-#define RTDW_TOOLS_GEN_LOG_GEN_H_
+#ifndef RTDW_CORE_GEN_LOG_GEN_H_
+#define RTDW_CORE_GEN_LOG_GEN_H_
 
 #include <cstdint>
 #include <memory>
@@ -83,4 +83,4 @@ class LogGenerator {
 
 }  // namespace rtdw::gen
 
-#endif  // RTDW_TOOLS_GEN_LOG_GEN_H_
+#endif  // RTDW_CORE_GEN_LOG_GEN_H_

@@ -1,8 +1,8 @@
 // Process signals as flags: SIGTERM/SIGINT ask for a drain and exit, SIGHUP for a config reload.
 //
 // Thread-safe and async-signal-safe: the flags are lock-free atomics, read from any thread.
-#ifndef RTDW_TOOLS_COMMON_SIGNALS_H_
-#define RTDW_TOOLS_COMMON_SIGNALS_H_
+#ifndef RTDW_CORE_PROCESS_SIGNALS_H_
+#define RTDW_CORE_PROCESS_SIGNALS_H_
 
 namespace rtdw {
 
@@ -17,4 +17,4 @@ bool TakeReloadRequest();
 
 }  // namespace rtdw
 
-#endif  // RTDW_TOOLS_COMMON_SIGNALS_H_
+#endif  // RTDW_CORE_PROCESS_SIGNALS_H_

@@ -1,8 +1,8 @@
 // A small deterministic random number generator for rtdw-gen: the same seed gives the same
 // sequence on every platform and standard library (no std:: distributions, whose output is
 // implementation-defined).
-#ifndef RTDW_TOOLS_GEN_RNG_H_
-#define RTDW_TOOLS_GEN_RNG_H_
+#ifndef RTDW_CORE_GEN_RNG_H_
+#define RTDW_CORE_GEN_RNG_H_
 
 #include <cmath>
 #include <cstddef>
@@ -89,4 +89,4 @@ inline constexpr double kHourWeights[24] = {3,  2, 1, 1, 1, 1, 2,  4,  6,  8,  9
 
 }  // namespace rtdw::gen
 
-#endif  // RTDW_TOOLS_GEN_RNG_H_
+#endif  // RTDW_CORE_GEN_RNG_H_
