@@ -37,6 +37,9 @@ TEST(GroupTest, ThreeInstancesJoinLeaveAndDieEndExactlyOnce) {
   // Slow ES down (and make it refuse some items) so that the day takes long enough for the
   // membership changes to land mid-stream.
   o.es_args = {"--fault-latency-ms", "25", "--fault-bulk-item-429", "0.1"};
+  // A stop waits for the coordinator to answer the leave: on a loaded machine that took more than
+  // 5 s once (exit 3, a stop given up). Stops are bounded by the 30 s the test waits.
+  o.shutdown_timeout_s = 20;
   PipelineStack stack(o);
   ASSERT_TRUE(stack.Start().ok());
   ASSERT_TRUE(stack.GenerateDb().ok());
@@ -161,6 +164,7 @@ TEST(GroupTest, CleanHandOverKeepsTheLocalState) {
   o.orders = o.events / 30;
   o.users = o.events / 50;
   o.es_args = {"--fault-latency-ms", "25"};
+  o.shutdown_timeout_s = 20;  // as above: a leave's answer may take more than 5 s under load
   PipelineStack stack(o);
   ASSERT_TRUE(stack.Start().ok());
   ASSERT_TRUE(stack.GenerateDb().ok());

@@ -99,7 +99,7 @@ absl::Status PipelineStack::WriteConfig() {
               ? absl::StrCat("block_cache_mb = ", options_.state_block_cache_mb, "\n")
               : "")
       << "[http]\nlisten = \"" << options_.http_listen << "\"\n"
-      << "[shutdown]\ntimeout = 5\n"
+      << "[shutdown]\ntimeout = " << options_.shutdown_timeout_s << "\n"
       << "[jobs]\nenabled = [\"log-split\", \"db-split\", \"dau\", \"order-wide\"]\n"
       << "batch_max_records = " << options_.batch_max_records << "\n"
       << "batch_max_ms = " << options_.batch_max_ms << "\n"
@@ -190,7 +190,7 @@ absl::StatusOr<std::string> PipelineStack::WriteInstanceConfig(
       << "[es]\nurl = \"" << es_.url() << "\"\n"
       << "[state]\ndir = \"" << dir_.Sub(absl::StrCat("state-", name)) << "\"\n"
       << "[http]\nlisten = \"\"\n"
-      << "[shutdown]\ntimeout = 5\n"
+      << "[shutdown]\ntimeout = " << options_.shutdown_timeout_s << "\n"
       << "[jobs]\nenabled = [";
   for (size_t i = 0; i < jobs.size(); ++i) out << (i ? ", " : "") << "\"" << jobs[i] << "\"";
   out << "]\nbatch_max_records = " << options_.batch_max_records << "\n"

@@ -39,6 +39,9 @@ struct StackOptions {
   std::string state_dir;
   std::string extra_config;
   int state_block_cache_mb = 0;  // > 0: state.block_cache_mb (small: small memtables and WAL)
+  // shutdown.timeout of every config the stack writes. Tests of the stop's own bound keep 5 s;
+  // group tests, whose stops wait for the coordinator to answer a leave, give it more.
+  int shutdown_timeout_s = 5;
 };
 
 // What the comparison expects of the dimension fields (user_*, province_*).
