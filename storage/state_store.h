@@ -24,8 +24,14 @@
 //  - Memory is bounded: one LRU block cache (block_cache_mb) holds data, index and filter blocks,
 //    and every memtable is charged to it through a WriteBufferManager.
 //
-// Thread safety: StateStore methods may be called from several threads. A PendingBatch belongs to
-// one thread and must not outlive its store.
+// Thread safety: once Open() returned, every StateStore method but Close() may be called from
+// several threads at once. RocksDB serializes the writes; seq_mu_ orders the seq-allocating ones
+// (Commit and the other writes of journal entries or dead letters), so that seqs increase in
+// write order. Reads see the latest committed state (no snapshot across calls). Close() and the
+// destructor must not run concurrently with any other method. A PendingBatch is used by one thread
+// at a time and must not outlive its store; its reads see committed state as of each read,
+// overlaid with the batch's own writes. The clang build checks the locking
+// (ABSL_GUARDED_BY below; scripts/test --thread-safety).
 #ifndef RTDW_STORAGE_STATE_STORE_H_
 #define RTDW_STORAGE_STATE_STORE_H_
 
@@ -35,7 +41,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -43,8 +48,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "core/es_transform.h"  // BatchState
 #include "core/journal_entry.h"
 #include "core/records.h"
@@ -354,12 +361,13 @@ class StateStore {
   // otherwise the new keys are recorded (synced). With `replace`, changed keys take the new
   // values instead (a change the daemon itself accepted: partitions added while it runs).
   // Needs a writable store.
-  absl::Status MergeFingerprint(std::string_view values, bool replace = false);
+  absl::Status MergeFingerprint(std::string_view values, bool replace = false)
+      ABSL_LOCKS_EXCLUDED(fingerprint_mu_);
 
   // ---- introspection
   // Per column family sizes and key counts (estimates unless exact_counts, which iterates).
   absl::StatusOr<StoreStats> Stats(bool exact_counts = false) const;
-  uint64_t next_seq() const;
+  uint64_t next_seq() const ABSL_LOCKS_EXCLUDED(seq_mu_);
   // ResourceExhausted (naming the store, the free MiB and the floor) while the store's file
   // system has less than StateStoreOptions::min_free_mb free; Commit() refuses then. A job that
   // writes elsewhere before its commit (a split job producing) asks first.
@@ -393,7 +401,7 @@ class StateStore {
   absl::StatusOr<bool> CreateAtomically(const StateStoreOptions& options);
   // Opens (or, with `create`, creates) the RocksDB database at path_ and initializes meta.
   absl::Status OpenRocks(const StateStoreOptions& options, bool create);
-  absl::Status InitMeta(const StateStoreOptions& options, bool create);
+  absl::Status InitMeta(const StateStoreOptions& options, bool create) ABSL_LOCKS_EXCLUDED(seq_mu_);
   // `current` merged into `stored` (the fingerprint format of StateStoreOptions), or
   // FailedPrecondition naming each changed key.
   absl::StatusOr<std::string> MergedFingerprint(std::string_view stored, std::string_view current,
@@ -402,27 +410,33 @@ class StateStore {
   // Exact number of keys in a column family (iterates).
   absl::StatusOr<uint64_t> CountKeys(std::string_view cf_name) const;
   rocksdb::ColumnFamilyHandle* cf(std::string_view name) const;
+  // Writes `wb`, which holds the seq-keyed entries of seqs [next_seq_, next_seq_ + seqs_needed),
+  // with the advanced counter; `seqs` gets those seqs.
   absl::Status WriteWithSeqs(rocksdb::WriteBatch* wb, uint64_t seqs_needed, bool sync,
-                             std::vector<uint64_t>* seqs);
+                             std::vector<uint64_t>* seqs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seq_mu_);
   absl::StatusOr<CommitResult> CommitBatch(PendingBatch& batch,
-                                           const std::vector<uint64_t>& drop_letters = {});
+                                           const std::vector<uint64_t>& drop_letters = {})
+      ABSL_LOCKS_EXCLUDED(seq_mu_);
   struct ResolveRange {
     std::string topic;
     int32_t partition;
     int64_t first, last;
   };
-  // Caller holds seq_mu_. Puts `lines` as letters of seqs first_seq.. into `wb`, replacing kept
-  // letters of the same identity, then deletes the kept letters in `resolve` that `lines` did
-  // not replace; `drop` seqs are deleted (with their index entries) first.
+  // Puts `lines` as letters of seqs first_seq.. into `wb`, replacing kept letters of the same
+  // identity, then deletes the kept letters in `resolve` that `lines` did not replace; `drop` seqs
+  // are deleted (with their index entries) first. Under seq_mu_: the index it reads must not
+  // change before `wb` is written.
   absl::Status PutDeadLetters(rocksdb::WriteBatch* wb, const std::vector<std::string>& lines,
                               uint64_t first_seq, const std::vector<ResolveRange>& resolve,
-                              const std::vector<uint64_t>& drop, CommitResult* result);
+                              const std::vector<uint64_t>& drop, CommitResult* result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(seq_mu_);
   // Deletes letter `seq` (its line `line`) and its index entry when that points to it.
   absl::Status DeleteLetterIn(rocksdb::WriteBatch* wb, uint64_t seq, std::string_view line);
-  // Caller holds seq_mu_. The es_rejected letters of documents journal entry `seq` delivered
-  // (every document of it but the `rejected` lines' ones) are resolved: deleted into `wb`.
+  // The es_rejected letters of documents journal entry `seq` delivered (every document of it but
+  // the `rejected` lines' ones) are resolved: deleted into `wb`.
   absl::Status ResolveDeliveredDocuments(rocksdb::WriteBatch* wb, uint64_t seq,
-                                         const std::vector<std::string>& rejected);
+                                         const std::vector<std::string>& rejected)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(seq_mu_);
   // Indexes letters written before the index existed (writable opens; meta deadletter_index).
   absl::Status IndexDeadLetters();
 
@@ -439,9 +453,11 @@ class StateStore {
   bool closed_ = false;
   std::optional<bool> previous_shutdown_clean_;
   int schema_version_ = kStateSchemaVersion;
-  mutable std::mutex seq_mu_;  // guards next_seq_ and the order of seq-allocating writes
-  std::mutex fingerprint_mu_;  // MergeFingerprint's read-modify-write
-  uint64_t next_seq_ = 1;
+  // Guards next_seq_ and orders the seq-allocating writes (held across each one's RocksDB write).
+  mutable absl::Mutex seq_mu_;
+  uint64_t next_seq_ ABSL_GUARDED_BY(seq_mu_) = 1;
+  // Serializes MergeFingerprint's read-modify-write of meta topic_fingerprint.
+  absl::Mutex fingerprint_mu_;
   std::function<void(std::string_view)> log_;
 };
 
