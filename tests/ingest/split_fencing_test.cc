@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
 #include "tests/harness/kafka_reader.h"
+#include "tests/harness/metrics.h"
 #include "tests/harness/services.h"
 
 namespace rtdw::testing {
@@ -33,13 +34,6 @@ std::string UserRow(int id, int level) {
                       "\"}");
 }
 
-std::string Metrics(int port) {
-  return RunCommand(
-             {"curl", "-s", "--max-time", "5", absl::StrCat("http://127.0.0.1:", port, "/metrics")},
-             std::chrono::seconds(10))
-      .out;
-}
-
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -49,17 +43,7 @@ std::string ReadFile(const std::string& path) {
 // there is none.
 double SampleWith(const std::string& page, const std::string& name,
                   const std::vector<std::string>& labels) {
-  size_t at = 0;
-  while ((at = page.find(name + "{", at)) != std::string::npos) {
-    size_t end = page.find('\n', at);
-    std::string line = page.substr(at, end == std::string::npos ? end : end - at);
-    at += name.size();
-    if (at != name.size() && page[at - name.size() - 1] != '\n') continue;
-    bool all = true;
-    for (const auto& l : labels) all = all && line.find(l) != std::string::npos;
-    if (all) return std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return -1;
+  return SampleSum(page, name, labels).value_or(-1);
 }
 
 std::string LoneConfig(const TempDir& dir, const std::string& brokers, const std::string& redis_url,
@@ -149,7 +133,7 @@ TEST(SplitFencingTest, StoppedMemberNeverPutsAnOldDimensionRowOverTheNewOwners) 
   ASSERT_TRUE(produce(1, kUsers).ok());
   ASSERT_TRUE(WaitFor([&] { return level_in_redis(kUsers) == 1; }, std::chrono::seconds(120)))
       << ReadFile(log_a);
-  ASSERT_EQ(SampleWith(Metrics(port_a), "rtdw_fenced_batches_total", {"job=\"db-split\""}), 0)
+  ASSERT_EQ(SampleWith(ScrapeMetrics(port_a), "rtdw_fenced_batches_total", {"job=\"db-split\""}), 0)
       << "exported at 0 from the start";
 
   // A owes the next batch's writes: Redis refuses its script from now on.
@@ -157,7 +141,8 @@ TEST(SplitFencingTest, StoppedMemberNeverPutsAnOldDimensionRowOverTheNewOwners) 
   ASSERT_TRUE(produce(2, kUsers).ok());
   ASSERT_TRUE(WaitFor(
       [&] {
-        return SampleWith(Metrics(port_a), "rtdw_batch_retries_total", {"job=\"db-split\""}) >= 1;
+        return SampleWith(ScrapeMetrics(port_a), "rtdw_batch_retries_total",
+                          {"job=\"db-split\""}) >= 1;
       },
       std::chrono::seconds(120)))
       << ReadFile(log_a);
@@ -192,7 +177,7 @@ TEST(SplitFencingTest, StoppedMemberNeverPutsAnOldDimensionRowOverTheNewOwners) 
       WaitFor([&] { return ReadFile(log_a).find("(assignment lost)") != std::string::npos; },
               std::chrono::seconds(120)))
       << ReadFile(log_a);
-  EXPECT_GE(SampleWith(Metrics(port_a), "rtdw_fenced_batches_total", {"job=\"db-split\""}), 1)
+  EXPECT_GE(SampleWith(ScrapeMetrics(port_a), "rtdw_fenced_batches_total", {"job=\"db-split\""}), 1)
       << "A's retry of its old batch must be fenced\n"
       << ReadFile(log_a);
   {
@@ -265,7 +250,8 @@ TEST(SplitFencingTest, MemberStuckOnRedisDoesNotHoldTheRebalanceUp) {
   ASSERT_TRUE(produce(2).ok());
   ASSERT_TRUE(WaitFor(
       [&] {
-        return SampleWith(Metrics(port_a), "rtdw_batch_retries_total", {"job=\"db-split\""}) >= 1;
+        return SampleWith(ScrapeMetrics(port_a), "rtdw_batch_retries_total",
+                          {"job=\"db-split\""}) >= 1;
       },
       std::chrono::seconds(120)))
       << ReadFile(log_a);
@@ -413,13 +399,13 @@ TEST(DeadLetterCountTest, RetriedBatchCountsEachDeadLetterOnce) {
   const std::vector<std::string> job = {"job=\"db-split\""};
   ASSERT_TRUE(WaitFor(
       [&] {
-        std::string m = Metrics(port);
+        std::string m = ScrapeMetrics(port);
         return SampleWith(m, "rtdw_batch_retries_total", job) >= 1 &&
                SampleWith(m, "rtdw_dead_letter_records_total", job) >= 4;
       },
       std::chrono::seconds(120)))
-      << Metrics(port) << ReadFile(log);
-  std::string m = Metrics(port);
+      << ScrapeMetrics(port) << ReadFile(log);
+  std::string m = ScrapeMetrics(port);
   EXPECT_EQ(SampleWith(m, "rtdw_dead_letters_total", {"job=\"db-split\"", "reason=\"not_json\""}),
             3)
       << m;

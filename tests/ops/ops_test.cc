@@ -24,6 +24,7 @@
 #include "httplib.h"
 #include "rapidjson/document.h"
 #include "tests/harness/kafka_reader.h"
+#include "tests/harness/metrics.h"
 #include "tests/harness/services.h"
 
 namespace rtdw::testing {
@@ -52,18 +53,16 @@ std::pair<int, std::string> HttpGet(int port, const std::string& path) {
   return {res->status, res->body};
 }
 
-// The value of one exact series ("name{labels}" or a bare name) in a Prometheus text page; NaN
-// when the page does not have it.
+// The value of one series ("name{labels}" with all its labels, or a bare name) in a Prometheus
+// text page; NaN when the page does not have it.
 double Metric(const std::string& page, const std::string& series) {
-  for (absl::string_view line : absl::StrSplit(page, '\n')) {
-    if (!absl::StartsWith(line, series) || line.size() <= series.size() ||
-        line[series.size()] != ' ') {
-      continue;
-    }
-    double v = 0;
-    if (absl::SimpleAtod(line.substr(series.size() + 1), &v)) return v;
+  const size_t brace = series.find('{');
+  std::vector<std::string> labels;
+  if (brace != std::string::npos) {
+    labels = absl::StrSplit(absl::string_view(series).substr(brace + 1, series.size() - brace - 2),
+                            ',', absl::SkipEmpty());
   }
-  return std::nan("");
+  return SampleSum(page, series.substr(0, brace), labels).value_or(std::nan(""));
 }
 
 std::string Lag(const std::string& job, const std::string& topic, int partition) {
@@ -361,9 +360,9 @@ TEST(OpsTest, MetricsExportEveryJobSeriesFromTheStartAndFollowTheData) {
         << job;
   }
   for (const char* job : {"dau", "order-wide"}) {
-    for (const char* name : {"rtdw_journal_backlog", "rtdw_es_retries_total",
-                             "rtdw_redis_errors_total", "rtdw_es_documents_delivered_total",
-                             "rtdw_es_superseded_total"}) {
+    for (const char* name :
+         {"rtdw_journal_backlog", "rtdw_es_retries_total", "rtdw_redis_errors_total",
+          "rtdw_es_documents_delivered_total", "rtdw_es_superseded_total"}) {
       EXPECT_EQ(Metric(page, Series(name, job)), 0) << name << " of " << job;
     }
   }

@@ -70,21 +70,8 @@ std::string Http(const std::string& url, int* code, const std::string& method,
 }
 
 double Metric(const std::string& text, const std::string& name, const std::string& label) {
-  double sum = 0;
-  bool any = false;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (!absl::StartsWith(line, name)) continue;
-    absl::string_view rest = line.substr(name.size());
-    if (rest.empty() || (rest[0] != '{' && rest[0] != ' ')) continue;
-    if (!label.empty() && !absl::StrContains(rest, label)) continue;
-    size_t sp = rest.rfind(' ');
-    double v = 0;
-    if (sp != absl::string_view::npos && absl::SimpleAtod(rest.substr(sp + 1), &v)) {
-      sum += v;
-      any = true;
-    }
-  }
-  return any ? sum : -1;
+  return SampleSum(text, name, label.empty() ? std::vector<std::string>{} : std::vector{label})
+      .value_or(-1);
 }
 
 void ExpectDwdComplete(PipelineStack& stack, const rapidjson::Value& truth) {

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "rapidjson/document.h"
+#include "tests/harness/metrics.h"
 #include "tests/pipeline/pipeline_stack.h"
 
 namespace rtdw::testing {
@@ -33,14 +34,14 @@ std::string Http(const std::string& url, int* code = nullptr, const std::string&
                  const std::string& body = "");
 
 // Sum of the samples of metric `name` (exact name) whose labels contain `label` ("" = all);
-// -1 when no sample is there.
+// -1 when no sample is there (SampleSum of tests/harness/metrics.h).
 double Metric(const std::string& text, const std::string& name, const std::string& label = "");
 
 // The daemon's HTTP endpoint (/metrics, /health).
 class Endpoint {
  public:
-  explicit Endpoint(int port) : base_(absl::StrCat("http://127.0.0.1:", port)) {}
-  std::string Metrics() { return Http(base_ + "/metrics"); }
+  explicit Endpoint(int port) : port_(port), base_(absl::StrCat("http://127.0.0.1:", port)) {}
+  std::string Metrics() { return ScrapeMetrics(port_); }
   double Value(const std::string& name, const std::string& label = "") {
     return Metric(Metrics(), name, label);
   }
@@ -53,6 +54,7 @@ class Endpoint {
   }
 
  private:
+  int port_;
   std::string base_;
 };
 
