@@ -355,8 +355,7 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> GroupCommitted(
     KafkaConsumer& consumer, const std::vector<TopicPartition>& partitions,
     const std::function<bool()>& stopped, const std::function<void(std::string_view)>& problem) {
   RetryOptions retry;
-  retry.backoff = {std::chrono::milliseconds(500), std::chrono::milliseconds(100),
-                   std::chrono::milliseconds(10000), 2.0};
+  retry.backoff = kServiceWaitBackoff;
   retry.stop = stopped;
   retry.attempt_once_despite_stop = true;  // the group is asked even when a stop has begun
   retry.what = "asking the group for its offsets";
