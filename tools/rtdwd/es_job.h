@@ -65,7 +65,7 @@
 #include "storage/state_store.h"
 #include "tools/rtdwd/fault_points.h"
 #include "tools/rtdwd/job_common.h"
-#include "tools/rtdwd/job_runner.h"
+#include "core/engine/job_runner.h"
 #include "tools/rtdwd/progress.h"
 
 namespace rtdw {

@@ -10,112 +10,14 @@
 #include "absl/time/clock.h"
 #include "core/backoff.h"
 #include "core/dead_letter.h"
+#include "core/engine/job_runner.h"
 #include "core/event_time.h"
 #include "core/json_limits.h"
 #include "core/status_util.h"
 #include "spdlog/spdlog.h"
-#include "tools/rtdwd/job_runner.h"
 #include "tools/rtdwd/progress.h"
 
 namespace rtdw {
-
-JobMetrics::JobMetrics(MetricsRegistry* metrics, const std::string& job)
-    : registry(metrics), job(job) {
-  const Labels labels = {{"job", job}};
-  records_in = metrics->GetCounter("rtdw_records_in_total", "Source records consumed", labels);
-  records_out = metrics->GetCounter(
-      "rtdw_records_out_total",
-      "Records produced (split jobs: Kafka records; ES jobs: documents journaled for ES)", labels);
-  dead_letters = metrics->GetCounter("rtdw_dead_letter_records_total",
-                                     "Records sent to the dead letters", labels);
-  batches = metrics->GetCounter("rtdw_batches_total", "Batches committed", labels);
-  batch_seconds = metrics->GetHistogram("rtdw_batch_seconds", "Batch latency, poll to commit",
-                                        labels, MetricsRegistry::LatencyBounds());
-  for (std::string_view reason : JobDeadLetterReasons(job)) DeadLetters(reason);
-}
-
-Counter* JobMetrics::DeadLetters(std::string_view reason) const {
-  return registry->GetCounter("rtdw_dead_letters_total",
-                              "Records rejected to the dead letters, by reason",
-                              {{"job", job}, {"reason", std::string(reason)}});
-}
-
-std::vector<std::string_view> JobDeadLetterReasons(std::string_view job) {
-  const bool split = job == kJobLogSplit || job == kJobDbSplit;
-  std::vector<std::string_view> out;
-  for (int r = 0; r < kReasonCount; ++r) {
-    const Reason reason = static_cast<Reason>(r);
-    bool gives;
-    switch (reason) {
-      case Reason::kLate:
-      case Reason::kFuture:
-      case Reason::kEsRejected:
-        gives = !split;
-        break;
-      case Reason::kJoinExpired:
-      case Reason::kUnknownTopic:
-        gives = job == kJobOrderWide;
-        break;
-      case Reason::kNoMid:
-        gives = job != kJobOrderWide;
-        break;
-      case Reason::kNoId:
-        gives = job != kJobDau;
-        break;
-      case Reason::kNoPayload:
-      case Reason::kTooManyItems:
-        gives = split;
-        break;
-      default:  // parse and shape: every job reads JSON records
-        gives = true;
-    }
-    if (gives) out.push_back(ReasonCode(reason));
-  }
-  return out;
-}
-
-void RejectionNotice::Note(uint64_t seq, size_t docs, size_t rejected, std::string_view example,
-                           const std::vector<uint64_t>& letter_seqs) {
-  if (rejected == 0) return;
-  const auto now = std::chrono::steady_clock::now();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (count_ == 0 || now - last_ >= kClearAfter) count_ = 0;
-    count_ += rejected;
-    last_ = now;
-    example_ = std::string(example);
-  }
-  std::string seqs;
-  for (size_t i = 0; i < letter_seqs.size() && i < 5; ++i) {
-    absl::StrAppend(&seqs, i ? "," : "", letter_seqs[i]);
-  }
-  if (letter_seqs.size() > 5) absl::StrAppend(&seqs, ",...");
-  spdlog::warn(
-      "{}: Elasticsearch refused {} of the {} documents of journal entry {} for good (e.g. {}); "
-      "they are dead letters es_rejected (seqs {}): see `rtdw deadletter list --job {}`, fix the "
-      "cause (mapping, index block, ...), then `rtdw deadletter retry --job {}` with rtdwd stopped",
-      job_, rejected, docs, seq, example, seqs, job_, job_);
-}
-
-std::string RejectionNotice::Problem() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (count_ == 0 || std::chrono::steady_clock::now() - last_ >= kClearAfter) return "";
-  return absl::StrCat(count_, " documents refused by Elasticsearch for good in the last minutes (",
-                      "e.g. ", example_, "): es_rejected dead letters, see `rtdw deadletter list ",
-                      "--job ", job_, "`; fix the cause, then `rtdw deadletter retry` (clears ",
-                      kClearAfter.count(), " min after the last refusal)");
-}
-
-void JobProblem::Set(std::string problem) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (problem != problem_ && !problem.empty()) spdlog::warn("{}: {}", job_, problem);
-  problem_ = std::move(problem);
-}
-
-std::string JobProblem::Get() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return problem_;
-}
 
 absl::StatusOr<std::unique_ptr<StateStore>> OpenJobStore(const Config& config,
                                                          const std::string& job) {
@@ -364,24 +266,6 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> GroupCommitted(
   };
   return RetryUntil<std::map<TopicPartition, int64_t>>(
       retry, [&] { return consumer.Committed(partitions, std::chrono::seconds(10)); });
-}
-
-void StopControl::Begin(Clock::time_point deadline) {
-  Clock::rep unset = Clock::time_point::max().time_since_epoch().count();
-  deadline_.compare_exchange_strong(unset, deadline.time_since_epoch().count());
-  stopping_ = true;
-}
-
-void StopControl::Cancel() {
-  Begin(Clock::now());
-  cancelled_ = true;
-}
-
-std::chrono::milliseconds StopControl::Bound(std::chrono::milliseconds limit) const {
-  if (cancelled()) return std::chrono::milliseconds(0);
-  if (!stopping()) return limit;
-  auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline() - Clock::now());
-  return std::clamp(left, std::chrono::milliseconds(0), limit);
 }
 
 absl::StatusOr<Assignment> AssignSources(KafkaConsumer& consumer, StateStore& store,

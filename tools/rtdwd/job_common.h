@@ -20,86 +20,15 @@
 #include "connectors/kafka/producer.h"
 #include "core/backoff.h"
 #include "core/config/config.h"
+#include "core/engine/job_health.h"
+#include "core/engine/job_metrics.h"
+#include "core/engine/retry_policies.h"
 #include "core/metrics.h"
 #include "storage/state_store.h"
 
 namespace rtdw {
 
 class KafkaLagTracker;  // tools/rtdwd/progress.h
-
-// The retry policies of the jobs (each loop runs through RetryUntil, core/backoff.h):
-// waiting for a service to answer (Elasticsearch, the group coordinator, a de-dup restore) ...
-inline constexpr BackoffOptions kServiceWaitBackoff{std::chrono::milliseconds(500),
-                                                    std::chrono::milliseconds(100),
-                                                    std::chrono::milliseconds(10000), 2.0};
-// ... running a batch again that failed to commit (a Redis or disk error, a produce failure) ...
-inline constexpr BackoffOptions kBatchRetryBackoff{std::chrono::milliseconds(200),
-                                                   std::chrono::milliseconds(50),
-                                                   std::chrono::milliseconds(10000), 2.0};
-// ... delivering a journal entry again (its bulk rounds retry inside the sink first).
-inline constexpr BackoffOptions kDeliveryRetryBackoff{std::chrono::milliseconds(500),
-                                                      std::chrono::milliseconds(100),
-                                                      std::chrono::milliseconds(30000), 2.0};
-
-// The metrics every job has, registered under one name and help text each (split and ES jobs
-// alike; `records_out` counts Kafka records for split jobs and documents for ES jobs). The
-// constructor also creates, at 0, `rtdw_dead_letters_total{job,reason}` for every reason the job
-// can give (JobDeadLetterReasons).
-struct JobMetrics {
-  JobMetrics(MetricsRegistry* metrics, const std::string& job);
-  // rtdw_dead_letters_total{job,reason} (`reason`: a ReasonCode()); thread-safe.
-  Counter* DeadLetters(std::string_view reason) const;
-
-  MetricsRegistry* registry;
-  std::string job;
-  Counter* records_in;
-  Counter* records_out;
-  Counter* dead_letters;  // every reason
-  Counter* batches;
-  Histogram* batch_seconds;  // poll to commit
-};
-
-// The dead-letter reasons (core/dead_letter.h) `job` can give: the split jobs' parse and shape
-// reasons; the ES jobs' own (dau: late, future; order-wide: late, future, join_expired; both:
-// es_rejected) besides the parse reasons of their input.
-std::vector<std::string_view> JobDeadLetterReasons(std::string_view job);
-
-// A job's /health line: set on the job's threads (a change to a new non-empty problem is logged
-// once as a warning, "<job>: <problem>"), read from any thread. "" = healthy.
-class JobProblem {
- public:
-  explicit JobProblem(std::string job) : job_(std::move(job)) {}
-  void Set(std::string problem);
-  std::string Get() const;
-
- private:
-  const std::string job_;
-  mutable std::mutex mu_;
-  std::string problem_;  // guarded by mu_
-};
-
-// Documents Elasticsearch refused for good (es_rejected dead letters): each refusal is logged as
-// a warning, and the job's /health names them until kClearAfter has passed without a new one
-// (below RtdwJobDown's 5 minutes: one burst shows on /health and in the log without paging as a
-// job down; refusals that go on keep it). Thread-safe.
-class RejectionNotice {
- public:
-  static constexpr std::chrono::minutes kClearAfter{4};
-  explicit RejectionNotice(std::string job) : job_(std::move(job)) {}
-  // `rejected` documents of journal entry `seq` (of `docs`) were refused; `example` is one ES
-  // error ("TYPE: reason" of index/id), `letter_seqs` their dead letters.
-  void Note(uint64_t seq, size_t docs, size_t rejected, std::string_view example,
-            const std::vector<uint64_t>& letter_seqs);
-  // The /health line while refusals are recent, else "".
-  std::string Problem() const;
-
- private:
-  const std::string job_;
-  mutable std::mutex mu_;
-  std::chrono::steady_clock::time_point last_{};  // guarded by mu_
-  uint64_t count_ = 0;                            // since the line appeared; guarded by mu_
-  std::string example_;                           // guarded by mu_
-};
 
 // `<state.dir>/<job>` with the config's cache size, sync and the job's state fingerprint; the
 // store's messages go to the log.

@@ -8,7 +8,7 @@
 #include "absl/status/statusor.h"
 #include "core/config/config.h"
 #include "core/metrics.h"
-#include "tools/rtdwd/job_runner.h"
+#include "core/engine/job_runner.h"
 
 namespace rtdw {
 

@@ -60,7 +60,7 @@
 #include "core/records.h"
 #include "storage/state_store.h"
 #include "tools/rtdwd/job_common.h"
-#include "tools/rtdwd/job_runner.h"
+#include "core/engine/job_runner.h"
 #include "tools/rtdwd/progress.h"
 
 namespace rtdw {

@@ -1,7 +1,7 @@
 // What the daemon needs of a job: start it, run batches until asked to stop, report idleness and
 // health. Each enabled job gets one JobRunner, driven on its own thread.
-#ifndef RTDW_TOOLS_RTDWD_JOB_RUNNER_H_
-#define RTDW_TOOLS_RTDWD_JOB_RUNNER_H_
+#ifndef RTDW_CORE_ENGINE_JOB_RUNNER_H_
+#define RTDW_CORE_ENGINE_JOB_RUNNER_H_
 
 #include <atomic>
 #include <chrono>
@@ -95,4 +95,4 @@ class JobRunner {
 
 }  // namespace rtdw
 
-#endif  // RTDW_TOOLS_RTDWD_JOB_RUNNER_H_
+#endif  // RTDW_CORE_ENGINE_JOB_RUNNER_H_
