@@ -1,5 +1,5 @@
-// JSON helpers of the ES connector (internal): parsing with the project's flags and a depth cap,
-// escaping, serialising.
+// JSON helpers of the ES connector (internal): parsing (core/json_limits.h ParseJsonSafely, with
+// a depth cap), escaping, serialising.
 #ifndef RTDW_CONNECTORS_ES_JSON_UTIL_H_
 #define RTDW_CONNECTORS_ES_JSON_UTIL_H_
 
@@ -11,9 +11,6 @@
 
 namespace rtdw::es_internal {
 
-inline constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag |
-                                        rapidjson::kParseValidateEncodingFlag |
-                                        rapidjson::kParseFullPrecisionFlag;
 // Deeper JSON is refused before parsing (ES itself refuses documents nested deeper than 1000).
 inline constexpr int kMaxJsonDepth = 1000;
 

@@ -1,5 +1,5 @@
-// JSON and error helpers of rtdw-es-lite: parsing with the project's flags and a depth cap,
-// the ES error shape, and a small result type carrying either a value or an EsError.
+// JSON and error helpers of rtdw-es-lite: parsing (core/json_limits.h ParseJsonSafely, with a
+// depth cap), the ES error shape, and a small result type carrying either a value or an EsError.
 #ifndef RTDW_TOOLS_ES_LITE_JSON_H_
 #define RTDW_TOOLS_ES_LITE_JSON_H_
 
@@ -18,9 +18,6 @@ namespace rtdw::eslite {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-inline constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag |
-                                        rapidjson::kParseValidateEncodingFlag |
-                                        rapidjson::kParseFullPrecisionFlag;
 // ES (Jackson) refuses JSON nested deeper than 1000 levels; so do we, before parsing.
 inline constexpr int kMaxDepth = 1000;
 
