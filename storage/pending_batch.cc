@@ -44,15 +44,19 @@ absl::Status PendingBatch::PutDedup(DayNumber day, int32_t partition, std::strin
   RTDW_RETURN_IF_ERROR(CheckDay(day));
   RTDW_RETURN_IF_ERROR(CheckPartition(partition));
   RTDW_RETURN_IF_ERROR(CheckId("mid", mid));
-  return impl_->Put(kCfDedup, state_keys::DedupKey(day, partition, mid),
-                    state_keys::EncodeDedupValue(value));
+  impl_->dedup.insert_or_assign(state_keys::DedupKey(day, partition, mid),
+                                state_keys::EncodeDedupValue(value));
+  ++impl_->mutations;
+  return absl::OkStatus();
 }
 
 absl::Status PendingBatch::DeleteDedup(DayNumber day, int32_t partition, std::string_view mid) {
   RTDW_RETURN_IF_ERROR(CheckDay(day));
   RTDW_RETURN_IF_ERROR(CheckPartition(partition));
   RTDW_RETURN_IF_ERROR(CheckId("mid", mid));
-  return impl_->Delete(kCfDedup, state_keys::DedupKey(day, partition, mid));
+  impl_->dedup.insert_or_assign(state_keys::DedupKey(day, partition, mid), std::nullopt);
+  ++impl_->mutations;
+  return absl::OkStatus();
 }
 
 absl::Status PendingBatch::PutJoinRow(const JoinRow& row) {
@@ -146,12 +150,22 @@ absl::StatusOr<std::optional<DedupValue>> PendingBatch::DedupLookup(DayNumber da
   RTDW_RETURN_IF_ERROR(CheckDay(day));
   RTDW_RETURN_IF_ERROR(CheckPartition(partition));
   RTDW_RETURN_IF_ERROR(CheckId("mid", mid));
-  RTDW_ASSIGN_OR_RETURN(std::optional<std::string> v,
-                        impl_->Get(kCfDedup, state_keys::DedupKey(day, partition, mid)));
-  if (!v) return std::optional<DedupValue>();
-  auto d = state_keys::DecodeDedupValue(*v);
-  if (!d) return absl::DataLossError(absl::StrCat(impl_->store->path(), ": bad dedup value"));
-  return d;
+  std::string key = state_keys::DedupKey(day, partition, mid);
+  auto decode = [this](std::string_view v) -> absl::StatusOr<std::optional<DedupValue>> {
+    auto d = state_keys::DecodeDedupValue(v);
+    if (!d) return absl::DataLossError(absl::StrCat(impl_->store->path(), ": bad dedup value"));
+    return d;
+  };
+  // The batch's own write of the key, else the committed value (never in `wbwi`: Impl::dedup).
+  if (auto it = impl_->dedup.find(key); it != impl_->dedup.end()) {
+    if (!it->second) return std::optional<DedupValue>();
+    return decode(*it->second);
+  }
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = impl_->db()->Get(rocksdb::ReadOptions(), impl_->cf(kCfDedup), key, &value);
+  if (s.IsNotFound()) return std::optional<DedupValue>();
+  if (!s.ok()) return FromRocks(s, absl::StrCat("read ", impl_->store->path(), " dedup"));
+  return decode(View(value));
 }
 
 absl::StatusOr<std::vector<JoinRow>> PendingBatch::JoinLookup(int32_t partition,
@@ -271,6 +285,7 @@ size_t PendingBatch::mutation_count() const { return impl_->mutations; }
 
 void PendingBatch::Clear() {
   impl_->wbwi.Clear();
+  impl_->dedup.clear();
   impl_->journal.reset();
   impl_->dead_letters.clear();
   impl_->resolve.clear();

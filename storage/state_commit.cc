@@ -97,6 +97,11 @@ absl::StatusOr<CommitResult> StateStore::CommitBatch(PendingBatch& batch,
   uint64_t seq = next_seq_;
   uint64_t needed = 0;
   rocksdb::WriteBatch* wb = b.wbwi.GetWriteBatch();
+  // The de-dup writes, kept beside the indexed batch (PendingBatch::Impl::dedup).
+  for (const auto& [key, value] : b.dedup) {
+    rocksdb::Status s = value ? wb->Put(cf(kCfDedup), key, *value) : wb->Delete(cf(kCfDedup), key);
+    if (!s.ok()) return FromRocks(s, "batch put");
+  }
   if (b.journal) {
     JournalEntry& e = *b.journal;
     e.seq = seq + needed;

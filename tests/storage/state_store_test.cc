@@ -435,6 +435,59 @@ TEST(StateStoreBatch, ReadsSeeTheBatchsOwnWrites) {
   EXPECT_EQ(store->GetJoinRows(0)->size(), 2u);
 }
 
+// De-dup writes are kept beside the indexed WriteBatch (PendingBatch::Impl::dedup): a lookup must
+// still see the batch's own puts and deletes of a key, the last of them, over the committed value;
+// Commit must write exactly those; Clear must forget them.
+TEST(StateStoreBatch, DedupOverlaySeesReplacesDeletesAndForgets) {
+  TempDir tmp;
+  auto store = MustOpen(Opts(tmp.path()));
+  {
+    auto b = store->NewBatch();
+    ASSERT_TRUE(b.PutDedup(kDay, 0, "committed", {500, 1}).ok());
+    ASSERT_TRUE(b.PutDedup(kDay, 0, "gone", {300, 1}).ok());
+    ASSERT_TRUE(b.PutDedup(kDay, 3, "other-partition", {700, 4}).ok());
+    ASSERT_TRUE(store->Commit(std::move(b)).ok());
+  }
+  auto b = store->NewBatch();
+  EXPECT_FALSE(b.DedupLookup(kDay, 0, "new")->has_value());
+  ASSERT_TRUE(b.PutDedup(kDay, 0, "new", {100, 2}).ok());
+  EXPECT_EQ(b.DedupLookup(kDay, 0, "new")->value_or(DedupValue{}), (DedupValue{100, 2}));
+  ASSERT_TRUE(b.PutDedup(kDay, 0, "new", {90, 5}).ok());  // replaced within the batch
+  EXPECT_EQ(b.DedupLookup(kDay, 0, "new")->value_or(DedupValue{}), (DedupValue{90, 5}));
+  EXPECT_FALSE(b.DedupLookup(kDay + 1, 0, "new")->has_value());  // day-scoped
+  ASSERT_TRUE(b.DeleteDedup(kDay, 0, "gone").ok());  // a delete hides the committed value
+  EXPECT_FALSE(b.DedupLookup(kDay, 0, "gone")->has_value());
+  ASSERT_TRUE(b.PutDedup(kDay, 0, "gone", {200, 7}).ok());  // and a put after it is seen
+  EXPECT_EQ(b.DedupLookup(kDay, 0, "gone")->value_or(DedupValue{}), (DedupValue{200, 7}));
+  ASSERT_TRUE(b.DeleteDedup(kDay, 0, "committed").ok());
+  EXPECT_FALSE(b.DedupLookup(kDay, 0, "committed")->has_value());
+  EXPECT_EQ(b.DedupLookup(kDay, 3, "other-partition")->value_or(DedupValue{}),
+            (DedupValue{700, 4}));
+  EXPECT_EQ(b.mutation_count(), 5u);
+  EXPECT_FALSE(store->GetDedup(kDay, 0, "new")->has_value());  // not before Commit
+  ASSERT_TRUE(store->Commit(&b).ok());
+  EXPECT_EQ(store->GetDedup(kDay, 0, "new")->value_or(DedupValue{}), (DedupValue{90, 5}));
+  EXPECT_EQ(store->GetDedup(kDay, 0, "gone")->value_or(DedupValue{}), (DedupValue{200, 7}));
+  EXPECT_FALSE(store->GetDedup(kDay, 0, "committed")->has_value());
+  EXPECT_EQ(store->GetDedup(kDay, 3, "other-partition")->value_or(DedupValue{}),
+            (DedupValue{700, 4}));
+
+  // The batch, cleared by Commit, reads what was committed; a write it forgets on Clear() is
+  // neither seen nor committed with the next transaction.
+  EXPECT_TRUE(b.empty());
+  EXPECT_EQ(b.DedupLookup(kDay, 0, "new")->value_or(DedupValue{}), (DedupValue{90, 5}));
+  ASSERT_TRUE(b.PutDedup(kDay, 0, "dropped", {1, 1}).ok());
+  ASSERT_TRUE(b.PutDedup(kDay, 0, "new", {1, 1}).ok());
+  b.Clear();
+  EXPECT_FALSE(b.DedupLookup(kDay, 0, "dropped")->has_value());
+  EXPECT_EQ(b.DedupLookup(kDay, 0, "new")->value_or(DedupValue{}), (DedupValue{90, 5}));
+  ASSERT_TRUE(b.SetOffset("T", 0, 1).ok());
+  ASSERT_TRUE(store->Commit(&b).ok());
+  EXPECT_FALSE(store->GetDedup(kDay, 0, "dropped")->has_value());
+  EXPECT_EQ(store->GetDedup(kDay, 0, "new")->value_or(DedupValue{}), (DedupValue{90, 5}));
+  EXPECT_EQ(store->GetOffset("T", 0)->value_or(-1), 1);
+}
+
 TEST(StateStoreBatch, JoinExpiryByEventTime) {
   TempDir tmp;
   auto store = MustOpen(Opts(tmp.path()));
