@@ -1,6 +1,5 @@
 // The state store's seq-allocating writes — Commit, CompleteJournal, AddDeadLetter,
 // RequeueDeadLetters — and the dead-letter identity index they keep.
-#include <algorithm>
 #include <map>
 #include <set>
 
@@ -97,18 +96,16 @@ absl::StatusOr<CommitResult> StateStore::CommitBatch(PendingBatch& batch,
   absl::MutexLock lock(&seq_mu_);
   uint64_t seq = next_seq_;
   uint64_t needed = 0;
-  rocksdb::WriteBatch* wb = b.wbwi.GetWriteBatch();
-  // The de-dup writes, kept beside the indexed batch (PendingBatch::Impl::dedup), in key order:
-  // the memtable's skip list then finds each insert's place from the previous one's.
-  std::vector<const std::pair<const std::string, std::optional<std::string>>*> dedup;
-  dedup.reserve(b.dedup.size());
-  for (const auto& kv : b.dedup) dedup.push_back(&kv);
-  std::sort(dedup.begin(), dedup.end(),
-            [](const auto* x, const auto* y) { return x->first < y->first; });
-  for (const auto* kv : dedup) {
-    rocksdb::Status s = kv->second ? wb->Put(cf(kCfDedup), kv->first, *kv->second)
-                                   : wb->Delete(cf(kCfDedup), kv->first);
-    if (!s.ok()) return FromRocks(s, "batch put");
+  // The batch's writes, each family in key order (a BatchWrites is ordered): the memtable's skip
+  // list then finds each insert's place from the previous one's.
+  rocksdb::WriteBatch write_batch;
+  rocksdb::WriteBatch* wb = &write_batch;
+  for (size_t i = 0; i < kStateColumnFamilies.size(); ++i) {
+    rocksdb::ColumnFamilyHandle* h = cf(kStateColumnFamilies[i]);
+    for (const auto& [key, value] : b.writes[i]) {
+      rocksdb::Status s = value ? wb->Put(h, key, *value) : wb->Delete(h, key);
+      if (!s.ok()) return FromRocks(s, "batch put");
+    }
   }
   if (b.journal) {
     JournalEntry& e = *b.journal;

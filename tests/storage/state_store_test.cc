@@ -488,6 +488,52 @@ TEST(StateStoreBatch, DedupOverlaySeesReplacesDeletesAndForgets) {
   EXPECT_EQ(store->GetOffset("T", 0)->value_or(-1), 1);
 }
 
+// A batch's join writes are an ordered map read together with the committed rows
+// (OverlayIterator): committed and batch rows interleaved in key order, a batch row replacing a
+// committed one (its value), a deleted committed row hidden, a row put again after its delete
+// seen, and nothing of the next order id (a longer id sharing the prefix) in a lookup.
+TEST(StateStoreBatch, JoinLookupMergesCommittedRowsWithTheBatchsWrites) {
+  TempDir tmp;
+  auto store = MustOpen(Opts(tmp.path()));
+  auto row = [](std::string order, JoinSide side, std::string id, std::string json) {
+    return JoinRow{0, std::move(order), side, std::move(id), 100, false, std::move(json)};
+  };
+  {
+    auto b = store->NewBatch();
+    for (const char* id : {"1", "3", "5", "7"}) {
+      ASSERT_TRUE(b.PutJoinRow(row("9", JoinSide::kDetail, id, absl::StrCat("old", id))).ok());
+    }
+    ASSERT_TRUE(b.PutJoinRow(row("9", JoinSide::kOrder, "9", "order")).ok());
+    ASSERT_TRUE(b.PutJoinRow(row("90", JoinSide::kDetail, "1", "next order")).ok());
+    ASSERT_TRUE(store->Commit(std::move(b)).ok());
+  }
+  auto b = store->NewBatch();
+  for (const char* id : {"0", "2", "4", "8"}) {
+    ASSERT_TRUE(b.PutJoinRow(row("9", JoinSide::kDetail, id, absl::StrCat("new", id))).ok());
+  }
+  ASSERT_TRUE(b.PutJoinRow(row("9", JoinSide::kDetail, "3", "new3")).ok());  // replaces
+  ASSERT_TRUE(b.DeleteJoinRow(0, "9", JoinSide::kDetail, "5").ok());         // hides
+  ASSERT_TRUE(b.DeleteJoinRow(0, "9", JoinSide::kDetail, "7").ok());
+  ASSERT_TRUE(b.PutJoinRow(row("9", JoinSide::kDetail, "7", "again7")).ok());  // seen again
+  ASSERT_TRUE(b.DeleteJoinRow(0, "9", JoinSide::kDetail, "8").ok());           // batch-only, gone
+  auto rows = b.JoinLookup(0, "9");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  std::vector<std::string> got;
+  for (const JoinRow& r : *rows) got.push_back(absl::StrCat(r.row_id, "=", r.row_json));
+  EXPECT_EQ(got, (std::vector<std::string>{"0=new0", "1=old1", "2=new2", "3=new3", "4=new4",
+                                           "7=again7", "9=order"}));
+  auto orders = b.JoinLookup(0, "9", JoinSide::kOrder);
+  ASSERT_EQ(orders->size(), 1u);
+  EXPECT_EQ((*orders)[0].row_json, "order");
+  EXPECT_EQ(b.JoinLookup(0, "90")->size(), 1u);
+  ASSERT_TRUE(store->Commit(std::move(b)).ok());
+  auto committed = store->GetJoinRows(0);
+  ASSERT_TRUE(committed.ok());
+  EXPECT_EQ(committed->size(), 8u);  // the 7 above and order 90's detail
+  auto stats = store->Stats(true);
+  EXPECT_EQ(stats->column_families[2].keys, 16u);  // each row with its time-index entry
+}
+
 TEST(StateStoreBatch, JoinExpiryByEventTime) {
   TempDir tmp;
   auto store = MustOpen(Opts(tmp.path()));
