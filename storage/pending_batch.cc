@@ -1,5 +1,5 @@
-// PendingBatch: the writes of one batch transaction (a RocksDB WriteBatchWithIndex), and reads
-// that see committed state overlaid with them.
+// PendingBatch: the writes of one batch transaction (ordered maps per column family, Impl::writes),
+// and reads that see committed state overlaid with them.
 #include <algorithm>
 #include <map>
 #include <span>
