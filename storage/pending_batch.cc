@@ -1,5 +1,5 @@
-// PendingBatch: the writes of one batch transaction (a RocksDB WriteBatchWithIndex), and reads
-// that see committed state overlaid with them.
+// PendingBatch: the writes of one batch transaction (ordered maps per column family, Impl::writes),
+// and reads that see committed state overlaid with them.
 #include <algorithm>
 #include <map>
 #include <span>
@@ -29,14 +29,16 @@ absl::Status PendingBatch::SetOffset(std::string_view topic, int32_t partition,
                                      int64_t next_offset) {
   RTDW_RETURN_IF_ERROR(CheckId("topic", topic));
   RTDW_RETURN_IF_ERROR(CheckPartition(partition));
-  return impl_->Put(kCfOffsets, state_keys::OffsetKey(topic, partition),
-                    state_keys::EncodeOffsetValue(next_offset));
+  impl_->Put(kCfOffsets, state_keys::OffsetKey(topic, partition),
+             state_keys::EncodeOffsetValue(next_offset));
+  return absl::OkStatus();
 }
 
 absl::Status PendingBatch::DeleteOffset(std::string_view topic, int32_t partition) {
   RTDW_RETURN_IF_ERROR(CheckId("topic", topic));
   RTDW_RETURN_IF_ERROR(CheckPartition(partition));
-  return impl_->Delete(kCfOffsets, state_keys::OffsetKey(topic, partition));
+  impl_->Delete(kCfOffsets, state_keys::OffsetKey(topic, partition));
+  return absl::OkStatus();
 }
 
 absl::Status PendingBatch::PutDedup(DayNumber day, int32_t partition, std::string_view mid,
@@ -44,15 +46,17 @@ absl::Status PendingBatch::PutDedup(DayNumber day, int32_t partition, std::strin
   RTDW_RETURN_IF_ERROR(CheckDay(day));
   RTDW_RETURN_IF_ERROR(CheckPartition(partition));
   RTDW_RETURN_IF_ERROR(CheckId("mid", mid));
-  return impl_->Put(kCfDedup, state_keys::DedupKey(day, partition, mid),
-                    state_keys::EncodeDedupValue(value));
+  impl_->Put(kCfDedup, state_keys::DedupKey(day, partition, mid),
+             state_keys::EncodeDedupValue(value));
+  return absl::OkStatus();
 }
 
 absl::Status PendingBatch::DeleteDedup(DayNumber day, int32_t partition, std::string_view mid) {
   RTDW_RETURN_IF_ERROR(CheckDay(day));
   RTDW_RETURN_IF_ERROR(CheckPartition(partition));
   RTDW_RETURN_IF_ERROR(CheckId("mid", mid));
-  return impl_->Delete(kCfDedup, state_keys::DedupKey(day, partition, mid));
+  impl_->Delete(kCfDedup, state_keys::DedupKey(day, partition, mid));
+  return absl::OkStatus();
 }
 
 absl::Status PendingBatch::PutJoinRow(const JoinRow& row) {
@@ -65,29 +69,28 @@ absl::Status PendingBatch::PutJoinRow(const JoinRow& row) {
     JoinRow prev;
     if (state_keys::DecodeJoinValue(*old, &prev)) {
       if (prev.event_ms != row.event_ms) {
-        RTDW_RETURN_IF_ERROR(
-            impl_->Delete(kCfJoin, state_keys::JoinTimeKey(row.partition, prev.event_ms,
-                                                           row.order_id, row.side, row.row_id)));
+        impl_->Delete(kCfJoin, state_keys::JoinTimeKey(row.partition, prev.event_ms, row.order_id,
+                                                       row.side, row.row_id));
       }
       if (prev.source_offset >= 0 && prev.source_offset != row.source_offset) {
-        RTDW_RETURN_IF_ERROR(impl_->Delete(
-            kCfJoin, state_keys::JoinOffsetKey(row.partition, row.side, prev.source_offset,
-                                               row.order_id, row.row_id)));
+        impl_->Delete(kCfJoin,
+                      state_keys::JoinOffsetKey(row.partition, row.side, prev.source_offset,
+                                                row.order_id, row.row_id));
       }
     }
   }
   if (row.source_offset >= 0) {
-    RTDW_RETURN_IF_ERROR(
-        impl_->Put(kCfJoin,
-                   state_keys::JoinOffsetKey(row.partition, row.side, row.source_offset,
-                                             row.order_id, row.row_id),
-                   std::string()));
+    impl_->Put(kCfJoin,
+               state_keys::JoinOffsetKey(row.partition, row.side, row.source_offset, row.order_id,
+                                         row.row_id),
+               std::string());
   }
-  RTDW_RETURN_IF_ERROR(impl_->Put(kCfJoin, key, state_keys::EncodeJoinValue(row)));
-  return impl_->Put(
+  impl_->Put(kCfJoin, key, state_keys::EncodeJoinValue(row));
+  impl_->Put(
       kCfJoin,
       state_keys::JoinTimeKey(row.partition, row.event_ms, row.order_id, row.side, row.row_id),
       std::string());
+  return absl::OkStatus();
 }
 
 absl::Status PendingBatch::DeleteJoinRow(int32_t partition, std::string_view order_id,
@@ -100,15 +103,15 @@ absl::Status PendingBatch::DeleteJoinRow(int32_t partition, std::string_view ord
   if (!old) return absl::OkStatus();
   JoinRow prev;
   if (state_keys::DecodeJoinValue(*old, &prev)) {
-    RTDW_RETURN_IF_ERROR(impl_->Delete(
-        kCfJoin, state_keys::JoinTimeKey(partition, prev.event_ms, order_id, side, row_id)));
+    impl_->Delete(kCfJoin,
+                  state_keys::JoinTimeKey(partition, prev.event_ms, order_id, side, row_id));
     if (prev.source_offset >= 0) {
-      RTDW_RETURN_IF_ERROR(impl_->Delete(
-          kCfJoin,
-          state_keys::JoinOffsetKey(partition, side, prev.source_offset, order_id, row_id)));
+      impl_->Delete(kCfJoin, state_keys::JoinOffsetKey(partition, side, prev.source_offset,
+                                                       order_id, row_id));
     }
   }
-  return impl_->Delete(kCfJoin, key);
+  impl_->Delete(kCfJoin, key);
+  return absl::OkStatus();
 }
 
 void PendingBatch::SetJournal(JournalEntry entry) { impl_->journal = std::move(entry); }
@@ -203,7 +206,8 @@ absl::StatusOr<std::optional<int64_t>> PendingBatch::GetWatermark(int32_t partit
 absl::Status PendingBatch::SetWatermark(int32_t partition, int64_t event_ms) {
   RTDW_RETURN_IF_ERROR(CheckPartition(partition));
   // Decimal text, so `rtdw meta show` prints it as it is.
-  return impl_->Put(kCfMeta, WatermarkName(partition), std::to_string(event_ms));
+  impl_->Put(kCfMeta, WatermarkName(partition), std::to_string(event_ms));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::optional<int64_t>> PendingBatch::GetInputWatermark(std::string_view topic,
@@ -217,7 +221,8 @@ absl::Status PendingBatch::SetInputWatermark(std::string_view topic, int32_t par
                                              int64_t event_ms) {
   RTDW_RETURN_IF_ERROR(CheckId("topic", topic));
   RTDW_RETURN_IF_ERROR(CheckPartition(partition));
-  return impl_->Put(kCfMeta, InputWatermarkName(topic, partition), std::to_string(event_ms));
+  impl_->Put(kCfMeta, InputWatermarkName(topic, partition), std::to_string(event_ms));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<JoinRow>> PendingBatch::ExpireJoinRows(int32_t partition,
@@ -251,13 +256,12 @@ absl::StatusOr<std::vector<JoinRow>> PendingBatch::ExpireJoinRows(int32_t partit
     if (!it->status().ok()) return FromRocks(it->status(), "join expiry scan");
   }
   // Deleted after the scan: updating the batch under a live iterator is not safe.
-  for (const auto& k : index_keys) RTDW_RETURN_IF_ERROR(impl_->Delete(kCfJoin, k));
-  for (const auto& k : row_keys) RTDW_RETURN_IF_ERROR(impl_->Delete(kCfJoin, k));
+  for (const auto& k : index_keys) impl_->Delete(kCfJoin, k);
+  for (const auto& k : row_keys) impl_->Delete(kCfJoin, k);
   for (const JoinRow& r : rows) {
     if (r.source_offset < 0) continue;
-    RTDW_RETURN_IF_ERROR(impl_->Delete(
-        kCfJoin,
-        state_keys::JoinOffsetKey(r.partition, r.side, r.source_offset, r.order_id, r.row_id)));
+    impl_->Delete(kCfJoin, state_keys::JoinOffsetKey(r.partition, r.side, r.source_offset,
+                                                     r.order_id, r.row_id));
   }
   return rows;
 }
@@ -269,12 +273,6 @@ bool PendingBatch::empty() const {
 
 size_t PendingBatch::mutation_count() const { return impl_->mutations; }
 
-void PendingBatch::Clear() {
-  impl_->wbwi.Clear();
-  impl_->journal.reset();
-  impl_->dead_letters.clear();
-  impl_->resolve.clear();
-  impl_->mutations = 0;
-}
+void PendingBatch::Clear() { impl_->Clear(); }
 
 }  // namespace rtdw

@@ -96,7 +96,17 @@ absl::StatusOr<CommitResult> StateStore::CommitBatch(PendingBatch& batch,
   absl::MutexLock lock(&seq_mu_);
   uint64_t seq = next_seq_;
   uint64_t needed = 0;
-  rocksdb::WriteBatch* wb = b.wbwi.GetWriteBatch();
+  // The batch's writes, each family in key order (a BatchWrites is ordered): the memtable's skip
+  // list then finds each insert's place from the previous one's.
+  rocksdb::WriteBatch write_batch;
+  rocksdb::WriteBatch* wb = &write_batch;
+  for (size_t i = 0; i < kStateColumnFamilies.size(); ++i) {
+    rocksdb::ColumnFamilyHandle* h = cf(kStateColumnFamilies[i]);
+    for (const auto& [key, value] : b.writes[i]) {
+      rocksdb::Status s = value ? wb->Put(h, key, *value) : wb->Delete(h, key);
+      if (!s.ok()) return FromRocks(s, "batch put");
+    }
+  }
   if (b.journal) {
     JournalEntry& e = *b.journal;
     e.seq = seq + needed;

@@ -231,11 +231,15 @@ class StoreBatchState : public BatchState {
   std::map<int32_t, int64_t>* wm_;
 };
 
-void BM_DauRocksDb(benchmark::State& state) {
-  static const Input input = MakePages(400000);
+// One batch per iteration of the transform `make()` builds, on the real state store's pending
+// batch, and the commit of the batch transaction (offsets + state + journal entry in one
+// WriteBatch, fsync per batch): everything the job does per batch but Kafka and ES I/O. A fresh
+// transform and store whenever the input is used up.
+template <typename MakeTransform>
+void RunOnStore(benchmark::State& state, const Input& input, MakeTransform make) {
   MapDimensionSource dims;
   AddDims(&dims);
-  auto dau = std::make_unique<DauTransform>(BenchDauOptions());
+  auto transform = make();
   auto temp = std::make_unique<TempStore>();
   std::map<int32_t, int64_t> watermarks;
   BulkOutput out;
@@ -244,7 +248,7 @@ void BM_DauRocksDb(benchmark::State& state) {
   for (auto _ : state) {
     if (pos >= input.records.size()) {
       state.PauseTiming();
-      dau = std::make_unique<DauTransform>(BenchDauOptions());
+      transform = make();
       temp.reset();
       temp = std::make_unique<TempStore>();
       watermarks.clear();
@@ -255,14 +259,14 @@ void BM_DauRocksDb(benchmark::State& state) {
     std::span<const InputRecord> batch(input.records.data() + pos, n);
     PendingBatch pending = temp->store().NewBatch();
     StoreBatchState view(&pending, &watermarks);
-    absl::Status st = dau->ProcessBatch(batch, kNow, &dims, &view, &out);
+    absl::Status st = transform->ProcessBatch(batch, kNow, &dims, &view, &out);
     if (!st.ok()) {
       state.SkipWithError(std::string(st.message()).c_str());
       break;
     }
-    std::map<int32_t, int64_t> next;
-    for (const auto& r : batch) next[r.partition] = r.offset + 1;
-    for (const auto& [p, o] : next) (void)pending.SetOffset("DWD_PAGE_LOG_TOPIC", p, o);
+    std::map<std::pair<std::string_view, int32_t>, int64_t> next;
+    for (const auto& r : batch) next[{r.topic, r.partition}] = r.offset + 1;
+    for (const auto& [tp, o] : next) (void)pending.SetOffset(tp.first, tp.second, o);
     JournalEntry entry;
     entry.target = out.target;
     entry.body = std::move(out.body);
@@ -280,7 +284,16 @@ void BM_DauRocksDb(benchmark::State& state) {
   }
   SetRates(state, records, docs, bytes);
 }
+
+void BM_DauRocksDb(benchmark::State& state) {
+  static const Input input = MakePages(400000);
+  RunOnStore(state, input, [] { return std::make_unique<DauTransform>(BenchDauOptions()); });
+}
 BENCHMARK(BM_DauRocksDb)->Name("BM_Dau/rocksdb")->Unit(benchmark::kMillisecond)->UseRealTime();
+// For callgrind, as BM_Dau/memory: 4 batches = 40,000 records, the transform and the commit
+// (--toggle-collect='rtdw::DauTransform::ProcessBatch*'
+// --toggle-collect='rtdw::StateStore::Commit*').
+BENCHMARK(BM_DauRocksDb)->Name("BM_Dau/rocksdb")->Iterations(4);
 
 // Orders and their 1-5 details (Maxwell `data` rows), details arriving from just before their
 // order to a minute after; co-partitioned by order id.
@@ -349,6 +362,25 @@ BENCHMARK(BM_OrderWide)->Unit(benchmark::kMillisecond);
 // For callgrind, as BM_Dau/memory: 4 batches = 40,000 rows
 // (--toggle-collect='rtdw::OrderWideTransform::ProcessBatch*').
 BENCHMARK(BM_OrderWide)->Iterations(4);
+
+// The join on the real state store (join rows, their time and offset index entries in RocksDB
+// through the pending batch), with the commit: BM_OrderWide as the job runs it.
+void BM_OrderWideRocksDb(benchmark::State& state) {
+  static const Input input = MakeOrderRows(60000, Shanghai());
+  RunOnStore(state, input, [] {
+    OrderWideOptions o;
+    o.tz = Shanghai();
+    return std::make_unique<OrderWideTransform>(o);
+  });
+}
+BENCHMARK(BM_OrderWideRocksDb)
+    ->Name("BM_OrderWide/rocksdb")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+// For callgrind: 4 batches = 40,000 rows
+// (--toggle-collect='rtdw::OrderWideTransform::ProcessBatch*'
+//  --toggle-collect='rtdw::StateStore::CommitBatch*').
+BENCHMARK(BM_OrderWideRocksDb)->Name("BM_OrderWide/rocksdb")->Iterations(4);
 
 }  // namespace
 }  // namespace rtdw

@@ -435,6 +435,105 @@ TEST(StateStoreBatch, ReadsSeeTheBatchsOwnWrites) {
   EXPECT_EQ(store->GetJoinRows(0)->size(), 2u);
 }
 
+// De-dup writes are kept beside the indexed WriteBatch (PendingBatch::Impl::dedup): a lookup must
+// still see the batch's own puts and deletes of a key, the last of them, over the committed value;
+// Commit must write exactly those; Clear must forget them.
+TEST(StateStoreBatch, DedupOverlaySeesReplacesDeletesAndForgets) {
+  TempDir tmp;
+  auto store = MustOpen(Opts(tmp.path()));
+  {
+    auto b = store->NewBatch();
+    ASSERT_TRUE(b.PutDedup(kDay, 0, "committed", {500, 1}).ok());
+    ASSERT_TRUE(b.PutDedup(kDay, 0, "gone", {300, 1}).ok());
+    ASSERT_TRUE(b.PutDedup(kDay, 3, "other-partition", {700, 4}).ok());
+    ASSERT_TRUE(store->Commit(std::move(b)).ok());
+  }
+  auto b = store->NewBatch();
+  EXPECT_FALSE(b.DedupLookup(kDay, 0, "new")->has_value());
+  ASSERT_TRUE(b.PutDedup(kDay, 0, "new", {100, 2}).ok());
+  EXPECT_EQ(b.DedupLookup(kDay, 0, "new")->value_or(DedupValue{}), (DedupValue{100, 2}));
+  ASSERT_TRUE(b.PutDedup(kDay, 0, "new", {90, 5}).ok());  // replaced within the batch
+  EXPECT_EQ(b.DedupLookup(kDay, 0, "new")->value_or(DedupValue{}), (DedupValue{90, 5}));
+  EXPECT_FALSE(b.DedupLookup(kDay + 1, 0, "new")->has_value());  // day-scoped
+  ASSERT_TRUE(b.DeleteDedup(kDay, 0, "gone").ok());  // a delete hides the committed value
+  EXPECT_FALSE(b.DedupLookup(kDay, 0, "gone")->has_value());
+  ASSERT_TRUE(b.PutDedup(kDay, 0, "gone", {200, 7}).ok());  // and a put after it is seen
+  EXPECT_EQ(b.DedupLookup(kDay, 0, "gone")->value_or(DedupValue{}), (DedupValue{200, 7}));
+  ASSERT_TRUE(b.DeleteDedup(kDay, 0, "committed").ok());
+  EXPECT_FALSE(b.DedupLookup(kDay, 0, "committed")->has_value());
+  EXPECT_EQ(b.DedupLookup(kDay, 3, "other-partition")->value_or(DedupValue{}),
+            (DedupValue{700, 4}));
+  EXPECT_EQ(b.mutation_count(), 5u);
+  EXPECT_FALSE(store->GetDedup(kDay, 0, "new")->has_value());  // not before Commit
+  ASSERT_TRUE(store->Commit(&b).ok());
+  EXPECT_EQ(store->GetDedup(kDay, 0, "new")->value_or(DedupValue{}), (DedupValue{90, 5}));
+  EXPECT_EQ(store->GetDedup(kDay, 0, "gone")->value_or(DedupValue{}), (DedupValue{200, 7}));
+  EXPECT_FALSE(store->GetDedup(kDay, 0, "committed")->has_value());
+  EXPECT_EQ(store->GetDedup(kDay, 3, "other-partition")->value_or(DedupValue{}),
+            (DedupValue{700, 4}));
+
+  // The batch, cleared by Commit, reads what was committed; a write it forgets on Clear() is
+  // neither seen nor committed with the next transaction.
+  EXPECT_TRUE(b.empty());
+  EXPECT_EQ(b.DedupLookup(kDay, 0, "new")->value_or(DedupValue{}), (DedupValue{90, 5}));
+  ASSERT_TRUE(b.PutDedup(kDay, 0, "dropped", {1, 1}).ok());
+  ASSERT_TRUE(b.PutDedup(kDay, 0, "new", {1, 1}).ok());
+  b.Clear();
+  EXPECT_FALSE(b.DedupLookup(kDay, 0, "dropped")->has_value());
+  EXPECT_EQ(b.DedupLookup(kDay, 0, "new")->value_or(DedupValue{}), (DedupValue{90, 5}));
+  ASSERT_TRUE(b.SetOffset("T", 0, 1).ok());
+  ASSERT_TRUE(store->Commit(&b).ok());
+  EXPECT_FALSE(store->GetDedup(kDay, 0, "dropped")->has_value());
+  EXPECT_EQ(store->GetDedup(kDay, 0, "new")->value_or(DedupValue{}), (DedupValue{90, 5}));
+  EXPECT_EQ(store->GetOffset("T", 0)->value_or(-1), 1);
+}
+
+// A batch's join writes are an ordered map read together with the committed rows
+// (OverlayIterator): committed and batch rows interleaved in key order, a batch row replacing a
+// committed one (its value), a deleted committed row hidden, a row put again after its delete
+// seen, and nothing of the next order id (a longer id sharing the prefix) in a lookup.
+TEST(StateStoreBatch, JoinLookupMergesCommittedRowsWithTheBatchsWrites) {
+  TempDir tmp;
+  auto store = MustOpen(Opts(tmp.path()));
+  auto row = [](std::string order, JoinSide side, std::string id, std::string json) {
+    return JoinRow{0, std::move(order), side, std::move(id), 100, false, std::move(json)};
+  };
+  {
+    auto b = store->NewBatch();
+    for (const char* id : {"1", "3", "5", "7"}) {
+      ASSERT_TRUE(b.PutJoinRow(row("9", JoinSide::kDetail, id, absl::StrCat("old", id))).ok());
+    }
+    ASSERT_TRUE(b.PutJoinRow(row("9", JoinSide::kOrder, "9", "order")).ok());
+    ASSERT_TRUE(b.PutJoinRow(row("90", JoinSide::kDetail, "1", "next order")).ok());
+    ASSERT_TRUE(store->Commit(std::move(b)).ok());
+  }
+  auto b = store->NewBatch();
+  for (const char* id : {"0", "2", "4", "8"}) {
+    ASSERT_TRUE(b.PutJoinRow(row("9", JoinSide::kDetail, id, absl::StrCat("new", id))).ok());
+  }
+  ASSERT_TRUE(b.PutJoinRow(row("9", JoinSide::kDetail, "3", "new3")).ok());  // replaces
+  ASSERT_TRUE(b.DeleteJoinRow(0, "9", JoinSide::kDetail, "5").ok());         // hides
+  ASSERT_TRUE(b.DeleteJoinRow(0, "9", JoinSide::kDetail, "7").ok());
+  ASSERT_TRUE(b.PutJoinRow(row("9", JoinSide::kDetail, "7", "again7")).ok());  // seen again
+  ASSERT_TRUE(b.DeleteJoinRow(0, "9", JoinSide::kDetail, "8").ok());           // batch-only, gone
+  auto rows = b.JoinLookup(0, "9");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  std::vector<std::string> got;
+  for (const JoinRow& r : *rows) got.push_back(absl::StrCat(r.row_id, "=", r.row_json));
+  EXPECT_EQ(got, (std::vector<std::string>{"0=new0", "1=old1", "2=new2", "3=new3", "4=new4",
+                                           "7=again7", "9=order"}));
+  auto orders = b.JoinLookup(0, "9", JoinSide::kOrder);
+  ASSERT_EQ(orders->size(), 1u);
+  EXPECT_EQ((*orders)[0].row_json, "order");
+  EXPECT_EQ(b.JoinLookup(0, "90")->size(), 1u);
+  ASSERT_TRUE(store->Commit(std::move(b)).ok());
+  auto committed = store->GetJoinRows(0);
+  ASSERT_TRUE(committed.ok());
+  EXPECT_EQ(committed->size(), 8u);  // the 7 above and order 90's detail
+  auto stats = store->Stats(true);
+  EXPECT_EQ(stats->column_families[2].keys, 16u);  // each row with its time-index entry
+}
+
 TEST(StateStoreBatch, JoinExpiryByEventTime) {
   TempDir tmp;
   auto store = MustOpen(Opts(tmp.path()));
