@@ -10,9 +10,13 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace rtdw {
+
+// A source partition: (topic, partition number).
+using TopicPartition = std::pair<std::string, int32_t>;
 
 // One consumed record. The views point into the consumer's buffers and live as long as the
 // consumed batch that owns them.

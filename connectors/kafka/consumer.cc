@@ -4,10 +4,7 @@
 
 #include <algorithm>
 
-#include "absl/strings/cord.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "connectors/kafka/conf.h"
 #include "connectors/kafka/destroy.h"
 #include "core/status_util.h"
@@ -35,6 +32,22 @@ struct KafkaConsumer::Callbacks {
 
 namespace {
 
+// What a ConsumedBatch's records point into: librdkafka's messages, destroyed when the batch is
+// cleared.
+struct KafkaMessages : ConsumedBatch::Buffers {
+  ~KafkaMessages() override { KafkaMessages::Release(); }
+  void Release() override {
+    for (rd_kafka_message_t* m : messages) rd_kafka_message_destroy(m);
+    messages.clear();
+  }
+  // Destroys the messages past the first `n`.
+  void Truncate(size_t n) {
+    for (size_t i = n; i < messages.size(); ++i) rd_kafka_message_destroy(messages[i]);
+    messages.resize(std::min(n, messages.size()));
+  }
+  std::vector<rd_kafka_message_t*> messages;
+};
+
 // A librdkafka partition list holding `offsets` (each partition at its offset); the caller
 // destroys it with rd_kafka_topic_partition_list_destroy.
 rd_kafka_topic_partition_list_t* NewOffsetList(const std::map<TopicPartition, int64_t>& offsets) {
@@ -52,14 +65,6 @@ KafkaConsumer::KafkaConsumer(rd_kafka_t* rk, rd_kafka_queue_t* queue,
                              std::shared_ptr<Callbacks> callbacks)
     : rk_(rk), queue_(queue), callbacks_(std::move(callbacks)) {
   callbacks_->consumer = this;
-}
-
-ConsumedBatch::~ConsumedBatch() { Clear(); }
-
-void ConsumedBatch::Clear() {
-  for (rd_kafka_message_t* m : messages_) rd_kafka_message_destroy(m);
-  messages_.clear();
-  records_.clear();
 }
 
 absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
@@ -106,8 +111,6 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
   return std::unique_ptr<KafkaConsumer>(
       new KafkaConsumer(rk, rd_kafka_queue_get_consumer(rk), std::move(callbacks)));
 }
-
-void KafkaConsumer::Close() { (void)Close(std::chrono::steady_clock::time_point::max()); }
 
 absl::Status KafkaConsumer::Close(std::chrono::steady_clock::time_point deadline) {
   if (closed_) return absl::OkStatus();
@@ -298,26 +301,8 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> KafkaConsumer::Committed(
   return out;
 }
 
-namespace {
-constexpr char kLostOffsetPayload[] = "rtdw/kafka/lost-offset";
-}  // namespace
-
-std::optional<LostOffset> LostOffsetOf(const absl::Status& status) {
-  if (!absl::IsOutOfRange(status)) return std::nullopt;
-  auto payload = status.GetPayload(kLostOffsetPayload);
-  if (!payload) return std::nullopt;
-  std::vector<std::string> f = absl::StrSplit(std::string(*payload), '\n');
-  LostOffset lost;
-  if (f.size() != 5 || !absl::SimpleAtoi(f[1], &lost.partition) ||
-      !absl::SimpleAtoi(f[2], &lost.offset) || !absl::SimpleAtoi(f[3], &lost.low) ||
-      !absl::SimpleAtoi(f[4], &lost.high)) {
-    return std::nullopt;
-  }
-  lost.topic = f[0];
-  return lost;
-}
-
-absl::Status KafkaConsumer::LostOffsetError(const rd_kafka_message_t* m, const std::string& where) {
+absl::Status KafkaConsumer::LostOffsetStatus(const rd_kafka_message_t* m,
+                                             const std::string& where) {
   LostOffset lost;
   lost.topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
   lost.partition = m->partition;
@@ -340,13 +325,9 @@ absl::Status KafkaConsumer::LostOffsetError(const rd_kafka_message_t* m, const s
   std::string range = lost.low >= 0 ? absl::StrCat("; the broker holds offsets ", lost.low, " to ",
                                                    lost.high, " (the next one to be written)")
                                     : std::string("; the broker's range is unknown (no answer)");
-  absl::Status st = absl::OutOfRangeError(
-      absl::StrCat(where, ": the stored offset", offset, " is no longer on the broker (",
-                   rd_kafka_message_errstr(m), ")", range, "; refusing to jump"));
-  st.SetPayload(kLostOffsetPayload,
-                absl::Cord(absl::StrCat(lost.topic, "\n", lost.partition, "\n", lost.offset, "\n",
-                                        lost.low, "\n", lost.high)));
-  return st;
+  return LostOffsetError(
+      lost, absl::StrCat(where, ": the stored offset", offset, " is no longer on the broker (",
+                         rd_kafka_message_errstr(m), ")", range, "; refusing to jump"));
 }
 
 absl::StatusOr<std::pair<int64_t, int64_t>> KafkaConsumer::QueryWatermarks(
@@ -436,6 +417,12 @@ absl::Status KafkaConsumer::Assign(const std::vector<PartitionStart>& starts) {
 absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds max_wait,
                                  ConsumedBatch* out) {
   if (max_records == 0) return absl::OkStatus();
+  KafkaMessages* held = out->BuffersOf<KafkaMessages>();
+  if (held == nullptr) {
+    return absl::FailedPreconditionError(
+        "kafka poll: the batch holds another source's records (Clear() it first)");
+  }
+  std::vector<InputRecord>& records = out->mutable_records();
   std::vector<rd_kafka_message_t*> buf(std::min<size_t>(max_records, 10000));
   // Per partition seen in this poll: its last record's offset + 1 or its end offset, and whether
   // the end-of-partition event came last. Folded into next_/at_end_ once per partition at the end,
@@ -460,7 +447,8 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
   auto deadline = std::chrono::steady_clock::now() + max_wait;
   size_t got = 0;
   absl::Status error;
-  const size_t base = out->records_.size();
+  const size_t base = records.size();
+  const size_t base_messages = held->messages.size();
   uint64_t epoch = rebalance_epoch_;
   // A rebalance ran inside the last consume call: what this poll collected may belong to the old
   // assignment (and may precede or pass where the new one starts), and what that call returned
@@ -470,10 +458,8 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
   auto drop_if_rebalanced = [&] {
     if (epoch == rebalance_epoch_) return;
     epoch = rebalance_epoch_;
-    for (size_t i = base; i < out->messages_.size(); ++i)
-      rd_kafka_message_destroy(out->messages_[i]);
-    out->messages_.resize(base);
-    out->records_.resize(base);
+    held->Truncate(base_messages);
+    records.resize(base);
     seen.clear();
     got = 0;
     if (!assigned_starts_.empty()) {
@@ -537,7 +523,7 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
             m->rkt ? absl::StrCat(rd_kafka_topic_name(m->rkt), "/", m->partition) : "consumer";
         if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
             m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
-          error = LostOffsetError(m, where);
+          error = LostOffsetStatus(m, where);
         }
         // Other errors (broker down, transport) are transient: librdkafka retries.
         rd_kafka_message_destroy(m);
@@ -552,13 +538,13 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
       rd_kafka_timestamp_type_t tstype;
       rec.timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
       note(m->rkt, m->partition, rec.offset + 1, false);
-      out->messages_.push_back(m);
-      out->records_.push_back(rec);
+      held->messages.push_back(m);
+      records.push_back(rec);
       ++got;
     }
   }
   for (const Seen& s : seen) {
-    std::pair<std::string, int32_t> tp{rd_kafka_topic_name(s.rkt), s.partition};
+    TopicPartition tp{rd_kafka_topic_name(s.rkt), s.partition};
     // Only partitions still assigned: a rebalance inside this poll may have taken some away.
     if (auto it = at_end_.find(tp); it != at_end_.end()) {
       it->second = s.at_end;
@@ -656,8 +642,8 @@ bool KafkaConsumer::VerifiedAtEnd(std::chrono::milliseconds timeout) {
   return true;
 }
 
-std::map<std::pair<std::string, int32_t>, int64_t> KafkaConsumer::HighWatermarks() const {
-  std::map<std::pair<std::string, int32_t>, int64_t> out;
+std::map<TopicPartition, int64_t> KafkaConsumer::HighWatermarks() const {
+  std::map<TopicPartition, int64_t> out;
   for (const auto& [topic, partition] : assigned_) {
     int64_t low = 0, high = 0;
     if (rd_kafka_get_watermark_offsets(rk_, topic.c_str(), partition, &low, &high) ==
@@ -669,8 +655,7 @@ std::map<std::pair<std::string, int32_t>, int64_t> KafkaConsumer::HighWatermarks
   return out;
 }
 
-void KafkaConsumer::CommitAsync(
-    const std::map<std::pair<std::string, int32_t>, int64_t>& next_offsets) {
+void KafkaConsumer::CommitAsync(const std::map<TopicPartition, int64_t>& next_offsets) {
   if (next_offsets.empty()) return;
   rd_kafka_topic_partition_list_t* list = NewOffsetList(next_offsets);
   rd_kafka_commit(rk_, list, 1);

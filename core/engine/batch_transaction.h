@@ -42,9 +42,6 @@
 
 namespace rtdw {
 
-// A source partition (the same type as connectors/kafka/consumer.h's).
-using TopicPartition = std::pair<std::string, int32_t>;
-
 // Called at a named point of the transaction ("before_commit", "after_commit",
 // "after_delivery"); crash tests end the process (or the test's simulated process) there. May be
 // empty.

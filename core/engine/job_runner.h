@@ -14,7 +14,7 @@
 namespace rtdw {
 
 class StateStore;
-class KafkaLagTracker;  // tools/rtdwd/progress.h
+class KafkaLagTracker;  // core/engine/lag_tracker.h
 
 // A job's stop, as its threads see it: requested (with the deadline by which the whole stop must
 // be over) and cancelled (give up every wait now). Set from the daemon's thread, read from the

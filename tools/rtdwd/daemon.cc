@@ -8,16 +8,17 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "connectors/kafka/consumer.h"
 #include "connectors/kafka/destroy.h"
 #include "core/config/reload.h"
 #include "core/dead_letter.h"
+#include "core/engine/record_source.h"
 #include "core/process/logging.h"
 #include "core/process/signals.h"
 #include "httplib.h"
@@ -88,7 +89,9 @@ absl::Status LostOffsetStatus(const absl::Status& polled, const LostOffset& lost
 
 }  // namespace
 
-// One job on its own thread, with what the daemon's other threads read of it.
+// One job on its own thread, with what the daemon's other threads read of it. Thread safety: the
+// atomics and what `mu` / `store_mu` guard are shared with the main, stats and HTTP threads; the
+// rest is the job's thread's (or set before it starts).
 struct Daemon::RunningJob {
   std::string name;
   // The job's own copy of the config: its runner keeps references into it. Written only on the
@@ -105,13 +108,13 @@ struct Daemon::RunningJob {
   std::atomic<bool> done{false};
   std::atomic<int64_t> last_record_ns{0};  // steady clock of the last batch that had records
 
-  mutable std::mutex mu;
-  absl::Status status;        // guarded by mu
-  std::string start_problem;  // guarded by mu: a start-up check waiting (CheckFreshStore)
-  std::optional<Config> pending_reload;  // guarded by mu: live settings to apply
+  mutable absl::Mutex mu;
+  absl::Status status ABSL_GUARDED_BY(mu);
+  std::string start_problem ABSL_GUARDED_BY(mu);  // a start-up check waiting (CheckFreshStore)
+  std::optional<Config> pending_reload ABSL_GUARDED_BY(mu);  // live settings to apply
   // Held by the stats thread while it reads the store, so that Stop() cannot close it meanwhile.
-  std::mutex store_mu;
-  bool store_ready = false;  // guarded by store_mu: runner->store() may be read
+  absl::Mutex store_mu;
+  bool store_ready ABSL_GUARDED_BY(store_mu) = false;  // runner->store() may be read
 
   std::unique_ptr<ProgressReporter> progress;   // the main thread's
   std::unique_ptr<StoreMetrics> store_metrics;  // refreshed by the stats thread
@@ -121,18 +124,18 @@ struct Daemon::RunningJob {
   Counter* reloads_applied = nullptr;
 
   void SetStatus(absl::Status st) {
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     status = std::move(st);
   }
   absl::Status GetStatus() const {
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     return status;
   }
   // Applies a pending reload (the job's thread, between batches).
   void ApplyPendingReload() {
     std::optional<Config> next;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      absl::MutexLock lock(&mu);
       next.swap(pending_reload);
     }
     if (!next) return;
@@ -146,7 +149,7 @@ struct Daemon::RunningJob {
   void SetStartProblem(std::string_view p) {
     std::string line(p);
     {
-      std::lock_guard<std::mutex> lock(mu);
+      absl::MutexLock lock(&mu);
       if (line == start_problem) return;
       start_problem = line;
     }
@@ -162,7 +165,7 @@ struct Daemon::RunningJob {
     }
     std::string p = runner->HealthProblem();
     if (p.empty()) {
-      std::lock_guard<std::mutex> lock(mu);
+      absl::MutexLock lock(&mu);
       p = start_problem;
     }
     if (!started) return absl::StrCat(name, ": starting", p.empty() ? "" : ": ", p);
@@ -245,7 +248,7 @@ void Daemon::Reload(std::vector<std::unique_ptr<RunningJob>>& jobs) {
   ApplyLiveSettings(next, &config_);
   InitLogging(config_.log.level, config_.log.format);
   for (auto& job : jobs) {
-    std::lock_guard<std::mutex> lock(job->mu);
+    absl::MutexLock lock(&job->mu);
     job->pending_reload = config_;
   }
   metrics_
@@ -405,7 +408,7 @@ absl::Status Daemon::Run() {
         return;
       }
       {
-        std::lock_guard<std::mutex> lock(job->store_mu);
+        absl::MutexLock lock(&job->store_mu);
         job->store_ready = job->runner->store() != nullptr;
       }
       job->started = true;
@@ -428,7 +431,7 @@ absl::Status Daemon::Run() {
         if (*n > 0) job->last_record_ns = Clock::now().time_since_epoch().count();
       }
       {
-        std::lock_guard<std::mutex> lock(job->store_mu);
+        absl::MutexLock lock(&job->store_mu);
         job->store_ready = false;  // the stats thread lets go of the store before it closes
       }
       absl::Status stopped = job->runner->Stop();
@@ -445,7 +448,7 @@ absl::Status Daemon::Run() {
     while (!stop_stats.load()) {
       if (Clock::now() >= next) {
         for (auto& job : jobs) {
-          std::lock_guard<std::mutex> lock(job->store_mu);
+          absl::MutexLock lock(&job->store_mu);
           if (job->store_ready) job->store_metrics->Refresh(*job->runner->store());
         }
         next = Clock::now() + std::chrono::milliseconds(stats_interval_ms.load());
