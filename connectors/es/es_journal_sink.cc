@@ -1,7 +1,5 @@
 #include "connectors/es/es_journal_sink.h"
 
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -22,24 +20,26 @@ absl::StatusOr<DeliveryReport> EsJournalSink::Deliver(const JournalEntry& entry)
 
   // The call is cancelled by the caller's flag or by the timeout, whichever comes first.
   std::atomic<bool> cancel{false};
-  std::mutex mu;
-  std::condition_variable cv;
-  bool finished = false;
-  bool timed_out = false;
+  {
+    absl::MutexLock lock(&mu_);
+    finished_ = false;
+    timed_out_ = false;
+  }
   std::thread watcher([&] {
-    std::unique_lock<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu_);
     auto deadline = std::chrono::steady_clock::now() + options_.timeout;
-    while (!finished) {
+    while (!finished_) {
       if (options_.cancel != nullptr && options_.cancel->load()) {
         cancel = true;
         return;
       }
       if (options_.timeout.count() > 0 && std::chrono::steady_clock::now() >= deadline) {
-        timed_out = true;
+        timed_out_ = true;
         cancel = true;
         return;
       }
-      cv.wait_for(lock, std::chrono::milliseconds(20));
+      // The caller's flag is polled: it is set without mu_.
+      mu_.AwaitWithTimeout(absl::Condition(&finished_), absl::Milliseconds(20));
     }
   });
   DeliveryHooks hooks;
@@ -49,11 +49,12 @@ absl::StatusOr<DeliveryReport> EsJournalSink::Deliver(const JournalEntry& entry)
     hooks.before_request = [this, seq = entry.seq] { return options_.before_request(seq); };
   }
   absl::StatusOr<BulkResult> result = client_->Bulk(actions, hooks);
+  bool timed_out;
   {
-    std::lock_guard<std::mutex> lock(mu);
-    finished = true;
+    absl::MutexLock lock(&mu_);
+    finished_ = true;
+    timed_out = timed_out_;
   }
-  cv.notify_all();
   watcher.join();
 
   if (!result.ok()) {

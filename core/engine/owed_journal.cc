@@ -11,7 +11,8 @@ void OwedJournal::Committed(std::optional<JournalEntry> entry,
   // A partition with nothing delivered yet hands over where this batch started.
   for (const auto& [tp, offset] : first) delivered_next_.try_emplace(tp, offset);
   if (entry) {
-    owed_.push_back(Owed{std::move(*entry), std::move(next), epoch});
+    owed_.push_back(
+        Owed{std::make_shared<const JournalEntry>(std::move(*entry)), std::move(next), epoch});
     return;
   }
   // Nothing of its own to deliver: hand-over-able once what precedes it is.
@@ -21,13 +22,13 @@ void OwedJournal::Committed(std::optional<JournalEntry> entry,
 
 const OwedJournal::Owed* OwedJournal::Find(uint64_t seq) const {
   for (const Owed& o : owed_) {
-    if (o.entry.seq == seq) return &o;
+    if (o.entry->seq == seq) return &o;
   }
   return nullptr;
 }
 
 bool OwedJournal::Delivered(uint64_t seq) {
-  if (owed_.empty() || owed_.front().entry.seq != seq) return false;
+  if (owed_.empty() || owed_.front().entry->seq != seq) return false;
   for (const auto& [tp, offset] : owed_.front().next) delivered_next_[tp] = offset;
   owed_.pop_front();
   return true;

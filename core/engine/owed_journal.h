@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -30,9 +31,10 @@ namespace rtdw {
 class OwedJournal {
  public:
   // An owed entry and the next offsets that become hand-over-able once it is delivered (its
-  // batch's and those of the entry-less batches committed after it).
+  // batch's and those of the entry-less batches committed after it). The entry is shared so that
+  // a delivering thread holds it (its bulk body is never copied) even after a fence took it away.
   struct Owed {
-    JournalEntry entry;
+    std::shared_ptr<const JournalEntry> entry;
     std::map<TopicPartition, int64_t> next;
     uint64_t epoch = 0;  // group mode: the assignment it was made under
   };

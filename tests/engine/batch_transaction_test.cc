@@ -1,35 +1,21 @@
-// The batch transaction (core/engine/batch_transaction.h) against an independent truth.
-//
-// The source is an in-memory topic of DWD page records (three partitions, mids keyed to one
-// partition each, event times out of order so that later records often beat earlier ones); the
-// transform is the real DauTransform; the "cluster" is FakeEs, which applies bulk actions with
-// ES's external_gte rule and keeps what it applied in a file (so that it survives a killed
-// worker). The truth is computed from the input alone: per (event day, mid) the first page with
-// the smallest (ts, offset) — one document each, exactly.
+// The batch transaction (core/engine/batch_transaction.h) against an independent truth: the
+// DAU topic, the real DauTransform and the FakeEs cluster of tests/engine/dau_fixture.h.
 #include "core/engine/batch_transaction.h"
 
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
-#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/time/time.h"
-#include "connectors/es/bulk.h"
-#include "core/dau_transform.h"
 #include "core/engine/owed_journal.h"
 #include "gtest/gtest.h"
+#include "tests/engine/dau_fixture.h"
 #include "tests/harness/process.h"
 
 namespace rtdw {
@@ -37,182 +23,18 @@ namespace {
 
 using testing::TempDir;
 
-constexpr char kTopic[] = "DWD_PAGE_LOG_TOPIC";
-constexpr char kPrefix[] = "dau_";
-constexpr int kPartitions = 3;
-// 2025-11-25 00:00:00 UTC.
-constexpr int64_t kDay = 1764028800000;
-constexpr int64_t kDayMs = 86400000;
-constexpr int64_t kNow = kDay + 2 * kDayMs;  // after every record: none is "future"
-
-struct SourceRecord {
-  int32_t partition;
-  int64_t offset;
-  std::string mid;
-  int64_t ts;
-  bool first_page;
-  std::string value;
-};
-
-// The topic: `per_partition` records on each partition, mids m0..m19 (mid i on partition i % 3),
-// event times spread over two days in random order, a quarter of them not first pages.
-std::vector<std::vector<SourceRecord>> MakeTopic(int per_partition, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<std::vector<SourceRecord>> topic(kPartitions);
-  for (int p = 0; p < kPartitions; ++p) {
-    for (int64_t off = 0; off < per_partition; ++off) {
-      int m = 0;
-      do {
-        m = static_cast<int>(rng() % 20);
-      } while (m % kPartitions != p);
-      SourceRecord r{p,
-                     off,
-                     absl::StrCat("m", m),
-                     kDay + static_cast<int64_t>(rng() % (2 * kDayMs / 1000)) * 1000,
-                     rng() % 4 != 0,
-                     ""};
-      r.value = absl::StrCat(R"({"mid":")", r.mid, R"(","page_id":"home",)",
-                             r.first_page ? "" : R"("last_page_id":"good_list",)",
-                             R"("during_time":10,"ts":)", r.ts, "}");
-      topic[p].push_back(std::move(r));
-    }
-  }
-  return topic;
-}
-
-struct Doc {
-  int64_t ts = 0;
-  std::string src;
-  bool operator==(const Doc&) const = default;
-};
-using DocKey = std::pair<std::string, std::string>;  // index, id
-
-std::string IndexOf(int64_t ts) {
-  return absl::StrCat(kPrefix,
-                      absl::FormatTime("%Y-%m-%d", absl::FromUnixMillis(ts), absl::UTCTimeZone()));
-}
-
-// The documents ES must hold, from the input alone.
-std::map<DocKey, Doc> Truth(const std::vector<std::vector<SourceRecord>>& topic) {
-  std::map<DocKey, std::tuple<int64_t, int64_t, Doc>> best;
-  for (const auto& partition : topic) {
-    for (const SourceRecord& r : partition) {
-      if (!r.first_page) continue;
-      DocKey key{IndexOf(r.ts), r.mid};
-      std::tuple<int64_t, int64_t, Doc> cand{
-          r.ts, r.offset, Doc{r.ts, absl::StrCat(kTopic, "/", r.partition, "/", r.offset)}};
-      auto it = best.find(key);
-      if (it == best.end() || std::tie(std::get<0>(cand), std::get<1>(cand)) <
-                                  std::tie(std::get<0>(it->second), std::get<1>(it->second))) {
-        best[key] = cand;
-      }
-    }
-  }
-  std::map<DocKey, Doc> out;
-  for (const auto& [key, v] : best) out[key] = std::get<2>(v);
-  return out;
-}
-
-// `"field":` of a one-line JSON document: the integer or string after it.
-std::string Field(const std::string& json, const std::string& field) {
-  const std::string needle = absl::StrCat("\"", field, "\":");
-  size_t at = json.find(needle);
-  if (at == std::string::npos) return "";
-  at += needle.size();
-  if (json[at] == '"') return json.substr(at + 1, json.find('"', at + 1) - at - 1);
-  return json.substr(at, json.find_first_of(",}", at) - at);
-}
-
-// The cluster: applies bulk actions by ES's rules for `version_type` external_gte (a write
-// whose version is below the stored one is refused, 409, and counts as superseded), appending
-// each applied action to `log_path` as it goes (a killed worker's writes stay applied). Can
-// fail the next `fail_next` deliveries (Unavailable, nothing applied) and kill the worker
-// half-way through its `kill_mid_delivery`-th delivery (the first half applied).
-class FakeEs : public JournalSink {
- public:
-  explicit FakeEs(std::string log_path) : log_path_(std::move(log_path)) {}
-
-  absl::StatusOr<DeliveryReport> Deliver(const JournalEntry& entry) override {
-    if (fail_next > 0) {
-      --fail_next;
-      return absl::UnavailableError("fake ES: 503");
-    }
-    auto actions = ParseBulkBody(entry.body);
-    if (!actions.ok()) return actions.status();
-    ++deliveries;
-    DeliveryReport report;
-    report.seq = entry.seq;
-    report.docs = static_cast<uint32_t>(actions->size());
-    std::ofstream log(log_path_, std::ios::app);
-    for (size_t i = 0; i < actions->size(); ++i) {
-      if (deliveries == kill_mid_delivery && i == actions->size() / 2) {
-        log.close();
-        raise(SIGKILL);
-      }
-      const BulkAction& a = (*actions)[i];
-      EXPECT_EQ(a.version_type, "external_gte");
-      log << a.index << '\t' << a.id << '\t' << a.version << '\t' << a.source << '\n';
-      log.flush();
-      ++report.acknowledged;
-    }
-    return report;
-  }
-
-  // What the cluster holds after applying the log in order.
-  static std::map<DocKey, Doc> Load(const std::string& log_path, uint64_t* superseded) {
-    std::map<DocKey, std::pair<int64_t, Doc>> docs;
-    std::ifstream in(log_path);
-    std::string line;
-    while (std::getline(in, line)) {
-      std::vector<std::string> f = absl::StrSplit(line, absl::MaxSplits('\t', 3));
-      int64_t version = 0, ts = 0;
-      EXPECT_TRUE(absl::SimpleAtoi(f[2], &version)) << line;
-      EXPECT_TRUE(absl::SimpleAtoi(Field(f[3], "ts"), &ts)) << line;
-      auto it = docs.find({f[0], f[1]});
-      if (it != docs.end() && version < it->second.first) {
-        if (superseded != nullptr) ++*superseded;
-        continue;
-      }
-      docs[{f[0], f[1]}] = {version, Doc{ts, Field(f[3], "rtdw_src")}};
-    }
-    std::map<DocKey, Doc> out;
-    for (const auto& [key, v] : docs) out[key] = v.second;
-    return out;
-  }
-
-  int fail_next = 0;
-  int kill_mid_delivery = 0;  // 1-based; 0 = never
-  int deliveries = 0;
-
- private:
-  std::string log_path_;
-};
-
-class NoDimensions : public DimensionSource {
- public:
-  absl::StatusOr<std::vector<std::optional<std::string>>> Get(
-      const std::vector<std::string>& keys) override {
-    return std::vector<std::optional<std::string>>(keys.size());
-  }
-};
-
-std::unique_ptr<StateStore> OpenStore(const std::string& root) {
-  StateStoreOptions o;
-  o.root = root;
-  o.job = "dau";
-  o.block_cache_mb = 8;
-  auto store = StateStore::Open(o);
-  EXPECT_TRUE(store.ok()) << store.status();
-  return store.ok() ? std::move(*store) : nullptr;
-}
-
-std::unique_ptr<DauTransform> NewTransform() {
-  DauOptions o;
-  o.index_prefix = kPrefix;
-  o.tz = absl::UTCTimeZone();
-  o.retention_days = 3;
-  return std::make_unique<DauTransform>(o);
-}
+using engine_test::ExpectTruth;
+using engine_test::FakeEs;
+using engine_test::InChild;
+using engine_test::kNow;
+using engine_test::kPartitions;
+using engine_test::kTopic;
+using engine_test::MakeTopic;
+using engine_test::NewTransform;
+using engine_test::NoDimensions;
+using engine_test::OpenStore;
+using engine_test::ReadBatchAtStoredOffsets;
+using engine_test::SourceRecord;
 
 // A worker: what a job does from its start — deliver every owed entry in seq order, then read
 // batches (up to `batch` records of each partition, from the stored offsets) until the topic is
@@ -242,25 +64,9 @@ bool RunWorker(const std::string& root, FakeEs& es,
   }
   auto transform = NewTransform();
   NoDimensions dims;
-  const std::string topic_name = kTopic;
   while (true) {
     std::vector<InputRecord> records;
-    for (int p = 0; p < kPartitions; ++p) {
-      auto stored = store->GetOffset(kTopic, p);
-      if (!stored.ok()) return false;
-      const size_t from = static_cast<size_t>(stored->value_or(0));
-      for (size_t i = from; i < topic[p].size() && i < from + batch; ++i) {
-        const SourceRecord& r = topic[p][i];
-        InputRecord in;
-        in.topic = topic_name;
-        in.partition = r.partition;
-        in.offset = r.offset;
-        in.key = r.mid;
-        in.value = r.value;
-        in.timestamp_ms = r.ts;
-        records.push_back(in);
-      }
-    }
+    if (!ReadBatchAtStoredOffsets(topic, *store, batch, &records)) return false;
     if (records.empty()) break;
     BatchStage stage;
     auto committed = CommitJournaledBatch(*store, *transform, &dims, records, kNow, fault, &stage);
@@ -273,16 +79,6 @@ bool RunWorker(const std::string& root, FakeEs& es,
   return store->Close().ok();
 }
 
-// Runs `work` in a child process; returns how it ended ("killed", "exit 0", ...).
-std::string InChild(const std::function<bool()>& work) {
-  pid_t pid = fork();
-  if (pid == 0) _exit(work() ? 0 : 1);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFSIGNALED(status)) return WTERMSIG(status) == SIGKILL ? "killed" : "signal";
-  return absl::StrCat("exit ", WEXITSTATUS(status));
-}
-
 class BatchTransactionTest : public ::testing::Test {
  protected:
   std::string Root() const { return dir_.path() + "/state"; }
@@ -290,22 +86,7 @@ class BatchTransactionTest : public ::testing::Test {
 
   // After a finished run: ES holds the truth exactly, nothing is owed, the offsets are at the end.
   void ExpectDone(const std::vector<std::vector<SourceRecord>>& topic) {
-    const std::map<DocKey, Doc> truth = Truth(topic);
-    const std::map<DocKey, Doc> held = FakeEs::Load(EsLog(), nullptr);
-    EXPECT_EQ(held.size(), truth.size());
-    for (const auto& [key, doc] : truth) {
-      auto it = held.find(key);
-      if (it == held.end()) {
-        ADD_FAILURE() << "missing " << key.first << "/" << key.second;
-        continue;
-      }
-      EXPECT_EQ(it->second, doc) << key.first << "/" << key.second << ": held ts " << it->second.ts
-                                 << " " << it->second.src << ", truth ts " << doc.ts << " "
-                                 << doc.src;
-    }
-    for (const auto& [key, doc] : held) {
-      EXPECT_TRUE(truth.count(key)) << "unexpected " << key.first << "/" << key.second;
-    }
+    ExpectTruth(FakeEs::Load(EsLog(), nullptr), topic);
     auto store = OpenStore(Root());
     ASSERT_TRUE(store);
     auto owed = store->ListJournal();
@@ -345,7 +126,7 @@ TEST(OffsetsOf, NextAndFirstPerPartitionInAnyOrder) {
 TEST_F(BatchTransactionTest, ARunWithoutFaultsWritesTheTruth) {
   const auto topic = MakeTopic(120, 1);
   FakeEs es(EsLog());
-  es.fail_next = 2;
+  es.set_fail_next(2);
   ASSERT_TRUE(RunWorker(Root(), es, topic, 17, nullptr));
   ExpectDone(topic);
 }
@@ -365,7 +146,7 @@ TEST_F(BatchTransactionTest, AKillAtEveryCommitPointEndsInTheTruth) {
       std::filesystem::remove(EsLog());
       const std::string ended = InChild([&] {
         FakeEs es(EsLog());
-        if (point == "mid_delivery") es.kill_mid_delivery = hit;
+        if (point == "mid_delivery") es.set_kill_mid_delivery(hit);
         int hits = 0;
         FaultHook fault = [&](std::string_view p) {
           if (p == point && ++hits == hit) raise(SIGKILL);
@@ -376,7 +157,7 @@ TEST_F(BatchTransactionTest, AKillAtEveryCommitPointEndsInTheTruth) {
       // The restart, itself killed once more at the same point, then run to the end.
       ASSERT_EQ(InChild([&] {
                   FakeEs es(EsLog());
-                  if (point == "mid_delivery") es.kill_mid_delivery = 1;
+                  if (point == "mid_delivery") es.set_kill_mid_delivery(1);
                   FaultHook fault = [&](std::string_view p) {
                     if (p == point) raise(SIGKILL);
                   };
@@ -485,7 +266,7 @@ TEST_F(BatchTransactionTest, ARevokeWhileEntriesAreOwedHandsOverOnlyWhatWasDeliv
       }
       ASSERT_GT(entry_batches.size(), delivered + 3);
       for (size_t i = 0; i < delivered; ++i) {
-        const JournalEntry entry = owed.front()->entry;
+        const JournalEntry& entry = *owed.front()->entry;
         ASSERT_TRUE(DeliverJournalEntry(*store, es, entry, "dau", kNow, nullptr).ok());
         ASSERT_TRUE(owed.Delivered(entry.seq));
       }
@@ -497,15 +278,15 @@ TEST_F(BatchTransactionTest, ARevokeWhileEntriesAreOwedHandsOverOnlyWhatWasDeliv
       // Independent truth: A read kBatch records of each partition per batch; everything before
       // the batch of the first undelivered entry is handed over.
       first_owed_batch = entry_batches[delivered];
-      for (const auto& o : fenced) ASSERT_TRUE(store->DeleteJournal(o.entry.seq).ok());
-      EXPECT_FALSE(owed.Delivered(fenced.front().entry.seq)) << "a fenced entry was delivered";
+      for (const auto& o : fenced) ASSERT_TRUE(store->DeleteJournal(o.entry->seq).ok());
+      EXPECT_FALSE(owed.Delivered(fenced.front().entry->seq)) << "a fenced entry was delivered";
       handover = owed.Handover({});
       auto journal = store->ListJournal();
       ASSERT_TRUE(journal.ok());
       EXPECT_TRUE(journal->empty());
       ASSERT_TRUE(store->Close().ok());
     }
-    EXPECT_EQ(es.deliveries, static_cast<int>(delivered)) << "fenced entries were sent";
+    EXPECT_EQ(es.deliveries(), static_cast<int>(delivered)) << "fenced entries were sent";
     ASSERT_EQ(handover.size(), static_cast<size_t>(kPartitions));
     for (int p = 0; p < kPartitions; ++p) {
       EXPECT_EQ(handover[TopicPartition(kTopic, p)],

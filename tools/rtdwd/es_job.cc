@@ -15,7 +15,7 @@
 #include "core/dead_letter.h"
 #include "core/dedup_restore.h"
 #include "core/engine/batch_transaction.h"
-#include "core/engine/owed_journal.h"
+#include "core/engine/journal_delivery.h"
 #include "core/event_time.h"
 #include "core/journal_sink.h"
 #include "core/process/signals.h"
@@ -48,7 +48,16 @@ std::chrono::milliseconds MembershipLease(const Config& config) {
   return std::chrono::milliseconds(session_ms / 2);
 }
 
-constexpr char kJournalModeMeta[] = "journal_mode";
+JournalDeliveryOptions DeliveryOptions(const Config& config, const EsJobSettings& settings) {
+  JournalDeliveryOptions o;
+  o.job = settings.job;
+  o.max_backlog = settings.max_backlog;
+  o.group_mode = config.kafka.group.has_value();
+  o.lease = MembershipLease(config);
+  o.revoke_timeout = config.kafka.revoke_timeout;
+  o.now_ms = NowMs;
+  return o;
+}
 
 }  // namespace
 
@@ -61,9 +70,15 @@ EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
       lag_(metrics, settings_.job),
       common_(metrics, settings_.job),
       problem_(settings_.job),
-      rejections_(settings_.job),
       group_mode_(config.kafka.group.has_value()),
-      lease_(MembershipLease(config)) {
+      delivery_(
+          [&] {
+            JournalDeliveryOptions o = DeliveryOptions(config, settings_);
+            o.fault = [this](std::string_view point) { faults_.Hit(point); };
+            o.before_attempt = [this](const JournalEntry& entry) { MidDelivery(entry); };
+            return o;
+          }(),
+          metrics, &stop_, &problem_, &common_) {
   const Labels job = {{"job", settings_.job}};
   documents_ = metrics_->GetCounter("rtdw_documents_total", "Documents journaled for ES", job);
   es_retries_ =
@@ -76,32 +91,6 @@ EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
       metrics_->GetCounter("rtdw_dims_missing_total", "Dimension rows looked up but absent", job);
   duplicates_ = metrics_->GetCounter("rtdw_dedup_duplicates_total",
                                      "Records that lost to an earlier one of the same key", job);
-  delivered_docs_ =
-      metrics_->GetCounter("rtdw_es_documents_delivered_total", "Documents ES acknowledged", job);
-  rejected_docs_ = metrics_->GetCounter("rtdw_es_documents_rejected_total",
-                                        "Documents ES refused for good (dead-lettered)", job);
-  superseded_docs_ = metrics_->GetCounter(
-      "rtdw_es_superseded_total",
-      "Versioned writes ES refused as older than its document (409; counted delivered)", job);
-  fenced_entries_ = metrics_->GetCounter(
-      "rtdw_es_fenced_entries_total",
-      "Group mode: owed journal entries given up at a revoke, never sent (the next owner "
-      "processes their records again)",
-      job);
-  revokes_timed_out_ = metrics_->GetCounter(
-      "rtdw_revokes_timed_out_total",
-      "Group mode: revokes that gave partitions up with entries still owed (kafka.revoke_timeout "
-      "passed, or the assignment was already lost)",
-      job);
-  revoke_wait_seconds_ = metrics_->GetHistogram(
-      "rtdw_revoke_wait_seconds", "Group mode: how long a revoke waited for what is owed", job,
-      MetricsRegistry::LatencyBounds());
-  backlog_gauge_ = metrics_->GetGauge("rtdw_journal_backlog", "Journal entries owed to ES", job);
-  metrics_
-      ->GetGauge("rtdw_journal_backlog_limit",
-                 "Journal entries owed to ES at which polling pauses (back-pressure)", job)
-      ->Set(static_cast<double>(settings_.max_backlog));
-  es_rejected_ = common_.DeadLetters(ReasonCode(Reason::kEsRejected));
   group_assignments_ = metrics_->GetCounter("rtdw_group_assignments_total",
                                             "Group mode: partition assignments received", job);
   partitions_rebuilt_ = metrics_->GetCounter(
@@ -109,52 +98,33 @@ EsJobRunner::EsJobRunner(const Config& config, EsJobSettings settings,
       "Group mode: assigned partitions whose state was dropped and rebuilt", job);
   dedup_restored_ = metrics_->GetCounter("rtdw_group_dedup_restored_total",
                                          "Group mode: de-dup entries restored from ES", job);
-  delivery_seconds_ = metrics_->GetHistogram(
-      "rtdw_delivery_seconds", "Journal entry delivery latency, commit to acknowledged", job,
-      MetricsRegistry::LatencyBounds());
 }
 
 EsJobRunner::~EsJobRunner() {
   Cancel();
   // Leaving the group runs OnRevoked, which needs this object whole: close before members go.
   if (consumer_) consumer_->Close();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    delivery_stop_ = true;
-  }
-  cv_.notify_all();
-  if (delivery_thread_.joinable()) delivery_thread_.join();
+  // (delivery_'s destructor ends the delivery thread before the sink and the store go.)
 }
 
 void EsJobRunner::BeginStop(std::chrono::steady_clock::time_point deadline) {
   JobRunner::BeginStop(deadline);
-  { std::lock_guard<std::mutex> lock(mu_); }  // a waiter is either asleep or sees the flag
-  cv_.notify_all();
+  delivery_.Wake();
 }
 
 void EsJobRunner::Cancel() {
   JobRunner::Cancel();
-  cancel_ = true;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    abort_delivery_ = true;
-  }
-  cv_.notify_all();
+  delivery_.Cancel();
 }
 
 void EsJobRunner::SetProblem(std::string problem) { problem_.Set(std::move(problem)); }
 
 std::string EsJobRunner::HealthProblem() const {
   std::string p = problem_.Get();
-  return p.empty() ? rejections_.Problem() : p;
+  return p.empty() ? delivery_.RejectionProblem() : p;
 }
 
-size_t EsJobRunner::Backlog() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return owed_.size();
-}
-
-bool EsJobRunner::CaughtUp() const { return consumer_at_end_.load() && Backlog() == 0; }
+bool EsJobRunner::CaughtUp() const { return consumer_at_end_.load() && delivery_.Backlog() == 0; }
 
 absl::Status EsJobRunner::ConnectEs() {
   EsClientOptions o = JobEsClientOptions(config_, settings_.job);
@@ -164,9 +134,9 @@ absl::Status EsJobRunner::ConnectEs() {
   if (!client.ok()) return client.status();
   es_ = std::move(*client);
   EsJournalSinkOptions so;
-  so.cancel = &abort_delivery_;
+  so.cancel = delivery_.abort_flag();
   so.on_retry = [this](const BulkRetryEvent&) { es_retries_->Add(); };
-  so.before_request = [this](uint64_t seq) { return MaySend(seq); };
+  so.before_request = [this](uint64_t seq) { return delivery_.MaySend(seq); };
   sink_ = std::make_unique<EsJournalSink>(es_.get(), so);
 
   // Wait for the cluster (and install the templates) with backoff: waiting can fix it. Waiting
@@ -194,146 +164,15 @@ absl::Status EsJobRunner::ConnectEs() {
   return absl::OkStatus();
 }
 
-absl::Status EsJobRunner::MaySend(uint64_t seq) {
-  may_not_ = MayNot::kNone;
-  if (!check_ownership_.load()) return absl::OkStatus();
-  std::lock_guard<std::mutex> lock(mu_);
-  const OwedJournal::Owed* owed = owed_.Find(seq);
-  if (owed == nullptr || fencing_ || !owning_ || owed->epoch != assignment_epoch_) {
-    may_not_ = MayNot::kFenced;
-    return absl::AbortedError(
-        absl::StrCat("journal entry ", seq, " is fenced: its partitions were taken away"));
+void EsJobRunner::MidDelivery(const JournalEntry& entry) {
+  if (!faults_.armed("mid_delivery")) return;
+  // Send the first half of the entry's documents, then (maybe) die: a crash mid-delivery.
+  auto actions = ParseBulkBody(entry.body);
+  if (actions.ok() && actions->size() > 1) {
+    std::vector<BulkAction> half(actions->begin(), actions->begin() + actions->size() / 2);
+    (void)es_->Bulk(half);
   }
-  if (std::chrono::steady_clock::now() >= lease_until_) {
-    may_not_ = MayNot::kLease;
-    return absl::UnavailableError(
-        absl::StrCat("journal entry ", seq,
-                     " waits: the group has not confirmed this member's assignment within the "
-                     "last ",
-                     lease_.count(), " ms"));
-  }
-  return absl::OkStatus();
-}
-
-EsJobRunner::Delivered EsJobRunner::DeliverOne(const JournalEntry& entry) {
-  const auto started = std::chrono::steady_clock::now();
-  // Why the last attempt ended without a retry: a fence (group mode) or a stop.
-  bool fenced = false;
-  RetryOptions retry;
-  retry.backoff = kDeliveryRetryBackoff;
-  retry.stop = [this] { return cancel_.load() || abort_delivery_.load(); };
-  retry.what = "delivery";
-  retry.retryable = [&](const absl::Status&) {
-    return !fenced && !cancel_.load() && !abort_delivery_.load();
-  };
-  retry.on_retry = [&](const absl::Status& st, std::chrono::milliseconds) {
-    SetProblem(std::string(st.message()));
-  };
-  absl::Status st = RetryUntil(retry, [&]() -> absl::Status {
-    if (faults_.armed("mid_delivery")) {
-      // Send the first half of the entry's documents, then (maybe) die: a crash mid-delivery.
-      auto actions = ParseBulkBody(entry.body);
-      if (actions.ok() && actions->size() > 1) {
-        std::vector<BulkAction> half(actions->begin(), actions->begin() + actions->size() / 2);
-        (void)es_->Bulk(half);
-      }
-      faults_.Hit("mid_delivery");
-    }
-    auto deliver = [&] {
-      return DeliverJournalEntry(*store_, *sink_, entry, settings_.job, NowMs(),
-                                 [this](std::string_view point) { faults_.Hit(point); });
-    };
-    auto done = deliver();
-    // Group mode: not a failure of ES while the membership lease is unconfirmed: wait for the job
-    // thread's next confirmation (or the fence) and send again, without a backoff.
-    while (!done.ok() && may_not_ == MayNot::kLease && !abort_delivery_.load()) {
-      SetProblem(std::string(done.status().message()));
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait_for(lock, std::chrono::milliseconds(500), [this] {
-          return abort_delivery_.load() || std::chrono::steady_clock::now() < lease_until_;
-        });
-      }
-      if (abort_delivery_.load()) break;
-      done = deliver();
-    }
-    if (!done.ok()) {
-      if (may_not_ == MayNot::kFenced) fenced = true;
-      return done.status();
-    }
-    const DeliveryReport* report = &done->report;
-    delivered_docs_->Add(report->acknowledged);
-    rejected_docs_->Add(report->rejected.size());
-    superseded_docs_->Add(report->superseded);
-    common_.dead_letters->Add(report->rejected.size());
-    es_rejected_->Add(report->rejected.size());
-    if (!report->rejected.empty()) {
-      const RejectedItem& r = report->rejected.front();
-      rejections_.Note(entry.seq, report->docs, report->rejected.size(),
-                       absl::StrCat(r.error_type, ": ", r.error_reason, " of ", r.index, "/", r.id),
-                       done->letter_seqs);
-    }
-    return absl::OkStatus();
-  });
-  if (st.ok()) {
-    delivery_seconds_->Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    return Delivered::kDone;
-  }
-  return cancel_.load() ? Delivered::kCancelled : Delivered::kFenced;
-}
-
-absl::Status EsJobRunner::ReplayJournal() {
-  auto owed = store_->ListJournal(/*with_bodies=*/false);
-  if (!owed.ok()) return owed.status();
-  // Which mode wrote what the journal holds (absent: a version before the marker, or nothing
-  // written yet).
-  RTDW_ASSIGN_OR_RETURN(std::optional<std::string> written_by, store_->GetMeta(kJournalModeMeta));
-  if (owed->empty()) return absl::OkStatus();
-  if (group_mode_ && written_by.has_value() && *written_by == "group") {
-    // Their records lie after the group's committed offset (it never passes an undelivered
-    // record): the partition's owner processes them again. Delivering them now could overwrite
-    // what that owner has written since. The local state they came with is not trusted either:
-    // OnAssigned rebuilds any partition without a clean hand-over record (deleted at assignment).
-    uint64_t docs = 0;
-    for (const auto& listed : *owed) {
-      docs += listed.doc_count;
-      if (auto st = store_->DeleteJournal(listed.seq); !st.ok()) return st;
-    }
-    spdlog::warn(
-        "{}: group mode: dropped {} owed journal entries ({} documents) left by a crash; their "
-        "records are after the group's committed offsets and will be processed again",
-        settings_.job, owed->size(), docs);
-    return absl::OkStatus();
-  }
-  if (group_mode_) {
-    // Lone mode wrote them (or a version that did not say): lone mode commits its lag-monitoring
-    // offsets before delivery, so the group's offset may already be past their records — dropping
-    // them could lose documents. Deliver them before joining (versions keep ES right should a
-    // member of the group have written a better document meanwhile).
-    spdlog::info(
-        "{}: switching to group mode: delivering {} journal entries a lone-mode run left owed "
-        "before joining the group",
-        settings_.job, owed->size());
-  } else if (written_by.has_value() && *written_by == "group") {
-    spdlog::info(
-        "{}: switching to lone mode: delivering {} journal entries a group-mode run left owed "
-        "(their records lie before this store's offsets; versions keep a better document in ES)",
-        settings_.job, owed->size());
-  }
-  spdlog::info("{}: re-delivering {} owed journal entries", settings_.job, owed->size());
-  size_t remaining = owed->size();
-  backlog_gauge_->Set(static_cast<double>(remaining));
-  for (const auto& listed : *owed) {
-    auto entry = store_->ReadJournal(listed.seq);
-    if (!entry.ok()) return entry.status();
-    if (DeliverOne(*entry) != Delivered::kDone) {
-      return absl::CancelledError("stopped during the start-up replay");
-    }
-    backlog_gauge_->Set(static_cast<double>(--remaining));
-  }
-  spdlog::info("{}: start-up replay done", settings_.job);
-  return absl::OkStatus();
+  faults_.Hit("mid_delivery");
 }
 
 absl::Status EsJobRunner::Start() {
@@ -342,11 +181,9 @@ absl::Status EsJobRunner::Start() {
   store_ = std::move(*store);
 
   if (auto st = ConnectEs(); !st.ok()) return st;
-  if (auto st = ReplayJournal(); !st.ok()) return st;
-  // From here on the journal is this mode's (ReplayJournal reads it at the next start).
-  if (auto st = store_->SetMeta(kJournalModeMeta, group_mode_ ? "group" : "lone"); !st.ok()) {
-    return st;
-  }
+  // What the journal owes first (re-delivered, or dropped by a group-mode start), then the
+  // delivery thread.
+  if (auto st = delivery_.Start(store_.get(), sink_.get()); !st.ok()) return st;
 
   RedisClientOptions ro;
   ro.host = config_.redis.host;
@@ -365,7 +202,6 @@ absl::Status EsJobRunner::Start() {
   if (!consumer.ok()) return consumer.status();
   consumer_ = std::move(*consumer);
 
-  delivery_thread_ = std::thread([this] { DeliveryLoop(); });
   spdlog::info("{}: store {} ({}), sources {}", settings_.job, store_->path(),
                store_->created() ? "created" : "opened",
                absl::StrJoin(settings_.source_topics, ","));
@@ -384,7 +220,7 @@ absl::Status EsJobRunner::TryAssign() {
   }
   if (assignment == Assignment::kKafkaUnreachable) return absl::OkStatus();
   // Group mode: ownership is checked from the subscription on (OnAssigned runs in a later poll).
-  if (group_mode_) check_ownership_ = true;
+  if (group_mode_) delivery_.CheckOwnership();
   assigned_ = true;
   consumer_at_end_ = false;
   return absl::OkStatus();
@@ -405,24 +241,10 @@ absl::StatusOr<size_t> EsJobRunner::RunOnce() {
     return size_t{0};
   }
   // Back-pressure: a full backlog pauses polling.
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (owed_.size() >= settings_.max_backlog) {
-      cv_.wait_for(lock, std::chrono::milliseconds(100),
-                   [this] { return owed_.size() < settings_.max_backlog; });
-      // Group mode: a member unconfirmed for a whole session polls anyway — the poll runs the
-      // revoke (librdkafka has noticed the loss by then) that fences what it owes; its
-      // deliveries wait for the lease, so the backlog would never drain.
-      const auto now = std::chrono::steady_clock::now();
-      const bool lease_lapsed =
-          group_mode_ && owning_ && now >= lease_until_ && now - confirmed_at_ >= 2 * lease_;
-      if (owed_.size() >= settings_.max_backlog && !lease_lapsed) {
-        lock.unlock();
-        if (group_mode_) RenewLease();
-        lag_.Update(consumer_->HighWatermarks());  // the input still grows while paused
-        return size_t{0};
-      }
-    }
+  if (!delivery_.WaitForRoom(std::chrono::milliseconds(100))) {
+    if (group_mode_) RenewLease();
+    lag_.Update(consumer_->HighWatermarks());  // the input still grows while paused
+    return size_t{0};
   }
   batch_.Clear();
   auto started = std::chrono::steady_clock::now();
@@ -493,16 +315,10 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
         const std::map<TopicPartition, int64_t>& first = committed->offsets.first;
         // Group mode: what becomes hand-over-able once this batch's documents are acknowledged.
         const std::map<TopicPartition, int64_t> handover = group_mode_ ? BatchHandover(next) : next;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          // Group mode: a partition with nothing delivered yet hands over where this batch
-          // started (what the membership lease commits before anything is acknowledged).
-          owed_.Committed(std::move(committed->entry), handover,
-                          group_mode_ ? first : std::map<TopicPartition, int64_t>{},
-                          assignment_epoch_);
-          backlog_gauge_->Set(static_cast<double>(owed_.size()));
-        }
-        cv_.notify_all();
+        // Group mode: a partition with nothing delivered yet hands over where this batch
+        // started (what the membership lease commits before anything is acknowledged).
+        delivery_.Committed(std::move(committed->entry), handover,
+                            group_mode_ ? first : std::map<TopicPartition, int64_t>{});
         // Lone mode: Kafka's committed offsets are for lag monitoring only. Group mode commits
         // hand-over offsets instead (CommitHandover).
         if (!group_mode_) consumer_->CommitAsync(next);
@@ -541,38 +357,6 @@ absl::Status EsJobRunner::CommitBatch(int64_t now_ms) {
                            std::string((last.ok() ? st : last).message()),
                            "): read again at the next start");
   return absl::OkStatus();
-}
-
-void EsJobRunner::DeliveryLoop() {
-  while (true) {
-    JournalEntry entry;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return delivery_stop_ || (!owed_.empty() && !fencing_); });
-      if (owed_.empty()) return;     // stop requested and nothing owed
-      entry = owed_.front()->entry;  // stays owed (and counted) until delivered
-      delivering_ = true;
-    }
-    const Delivered done = DeliverOne(entry);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      delivering_ = false;
-      // A fence may have taken the entry away meanwhile (OnRevoked).
-      if (done == Delivered::kDone && owed_.Delivered(entry.seq)) {
-        backlog_gauge_->Set(static_cast<double>(owed_.size()));
-      }
-    }
-    cv_.notify_all();
-    if (done == Delivered::kCancelled) return;  // the entry stays in the journal
-    if (done == Delivered::kFenced) {
-      // OnRevoked takes the entry away; at a stop it stays in the journal, unsent.
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] {
-        return delivery_stop_ || owed_.empty() || owed_.front()->entry.seq != entry.seq;
-      });
-      if (!owed_.empty() && owed_.front()->entry.seq == entry.seq) return;
-    }
-  }
 }
 
 bool EsJobRunner::PickUpNewPartitions(bool at_end) {
@@ -664,26 +448,9 @@ absl::Status EsJobRunner::Stop() {
     }
     consumer_.reset();  // within the stop (connectors/kafka/destroy.h)
   }
-  // Deliver what is owed until the stop's deadline; what is left stays owed, safely.
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    delivery_stop_ = true;
-    cv_.notify_all();
-    // (Group mode: once the group is left, nothing more is delivered.)
-    cv_.wait_until(lock, stop_.deadline(),
-                   [this] { return owed_.empty() || cancel_.load() || (group_mode_ && !owning_); });
-    if (!owed_.empty()) {
-      spdlog::warn("{}: {} journal entries still owed at shutdown; delivered after restart",
-                   settings_.job, owed_.size());
-    }
-  }
-  cancel_ = true;  // the delivery thread lets go of the entry in hand
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    abort_delivery_ = true;
-  }
-  cv_.notify_all();
-  if (delivery_thread_.joinable()) delivery_thread_.join();
+  // Deliver what is owed until the stop's deadline (group mode: once the group is left, nothing
+  // more is delivered); what is left stays owed, safely, and delivery_.GivenUp() names it.
+  delivery_.Stop();
   if (consumer_) {
     if (auto st = consumer_->Close(stop_.deadline()); !st.ok()) {
       spdlog::debug("{}: {}", settings_.job, std::string(st.message()));
@@ -691,19 +458,8 @@ absl::Status EsJobRunner::Stop() {
   }
   consumer_.reset();  // within the stop (connectors/kafka/destroy.h)
   if (!store_) return absl::OkStatus();
-  // What the journal still holds is owed (a start-up replay cut short, a delivery given up):
-  // delivered first at the next start.
-  if (auto owed = store_->ListJournal(/*with_bodies=*/false); owed.ok() && !owed->empty()) {
-    uint64_t docs = 0;
-    for (const auto& e : *owed) docs += e.doc_count;
-    // (Group mode drops them at the next start instead: the group's offset is behind them.)
-    given_up.insert(given_up.begin(),
-                    absl::StrCat(owed->size(), " journal entries (", docs,
-                                 " documents) owed to Elasticsearch: ",
-                                 group_mode_ ? "their records are processed again from the "
-                                               "group's offsets"
-                                             : "delivered first at the next start"));
-  }
+  if (std::string owed = delivery_.GivenUp(); !owed.empty())
+    given_up.insert(given_up.begin(), owed);
   given_up_ = absl::StrJoin(given_up, "; ");
   return store_->Close();
 }
@@ -718,12 +474,6 @@ std::string HandoverName(const TopicPartition& tp) {
 }
 
 }  // namespace
-
-absl::StatusOr<std::map<TopicPartition, int64_t>> EsJobRunner::HandoverOffsets(
-    const std::vector<TopicPartition>& partitions) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return owed_.Handover(partitions);
-}
 
 std::map<TopicPartition, int64_t> EsJobRunner::BatchHandover(
     const std::map<TopicPartition, int64_t>& next) {
@@ -756,14 +506,9 @@ void EsJobRunner::CommitHandover(bool force) {
   auto now = std::chrono::steady_clock::now();
   if (!force && now - last_handover_time_ < std::chrono::seconds(1)) return;
   last_handover_time_ = now;
-  auto offsets = HandoverOffsets(consumer_->assignment());
-  if (!offsets.ok()) {
-    spdlog::warn("{}: hand-over offsets: {}", settings_.job,
-                 std::string(offsets.status().message()));
-    return;
-  }
+  const std::map<TopicPartition, int64_t> offsets = delivery_.Handover(consumer_->assignment());
   std::map<TopicPartition, int64_t> changed;
-  for (const auto& [tp, offset] : *offsets) {
+  for (const auto& [tp, offset] : offsets) {
     auto it = last_handover_.find(tp);
     if (it == last_handover_.end() || it->second != offset) changed[tp] = offset;
   }
@@ -775,32 +520,23 @@ void EsJobRunner::CommitHandover(bool force) {
 
 void EsJobRunner::RenewLease() {
   const auto now = std::chrono::steady_clock::now();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!owning_) return;
-    if (lease_until_ - now > lease_ / 2) return;  // more than half of it left
-  }
+  if (!delivery_.LeaseWantsConfirmation(now)) return;  // not owning, or more than half left
   // At most one confirmation per second (a failing coordinator is not hammered).
   if (now - lease_sent_ < std::chrono::seconds(1)) return;
   lease_sent_ = now;
-  auto offsets = HandoverOffsets(consumer_->assignment());
-  if (!offsets.ok() || offsets->empty()) return;
+  const std::map<TopicPartition, int64_t> offsets = delivery_.Handover(consumer_->assignment());
+  if (offsets.empty()) return;
   // The coordinator accepts a commit only from a member of the current generation: its answer
   // confirms the assignment as of `now`, when the request was sent.
-  absl::Status st = consumer_->CommitSync(*offsets, std::chrono::milliseconds(2000));
+  absl::Status st = consumer_->CommitSync(offsets, std::chrono::milliseconds(2000));
   if (!st.ok()) {
     spdlog::warn("{}: the group did not confirm this member's assignment ({}); deliveries wait",
                  settings_.job, std::string(st.message()));
     return;
   }
-  lag_.Committed(*offsets);
-  for (const auto& [tp, offset] : *offsets) last_handover_[tp] = offset;
-  confirmed_at_ = now;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (owning_) lease_until_ = std::max(lease_until_, now + lease_);
-  }
-  cv_.notify_all();
+  lag_.Committed(offsets);
+  for (const auto& [tp, offset] : offsets) last_handover_[tp] = offset;
+  delivery_.Confirmed(now);
 }
 
 void EsJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
@@ -808,82 +544,11 @@ void EsJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
   spdlog::info("{}: group takes away {} partitions{}", settings_.job, partitions.size(),
                lost ? " (assignment lost: what is owed is fenced at once)"
                     : "; delivering what is owed first");
-  // No batch is in hand (the rebalance runs inside Poll, whose records are dropped). Deliver
-  // what is owed within kafka.revoke_timeout, never longer: the group's rebalance waits for this
-  // callback, and ES may be down. The assignment is eager (every partition revoked at once), so
-  // what is left is fenced as a whole: an entry spans partitions.
-  bool clean;
-  size_t fenced = 0;
-  uint64_t fenced_docs = 0;
-  std::vector<uint64_t> fenced_seqs;
-  const auto started = std::chrono::steady_clock::now();
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    auto until = started;
-    if (!lost) {
-      // The group asks this member to rejoin: it is a member of the generation being revoked,
-      // and the partitions cannot move before it rejoins (after this callback) or is removed
-      // (max.poll.interval.ms, at least twice kafka.revoke_timeout). That confirms it for one
-      // lease; deliveries go on for the revoke's wait, which the lease also bounds.
-      lease_until_ = std::max(lease_until_, started + lease_);
-      until = std::min({started + config_.kafka.revoke_timeout, lease_until_, stop_.deadline()});
-      if (stop_.stopping()) {
-        // A stop: this member leaves on its own and still heartbeats, so nobody else is given
-        // its partitions before it leaves; it delivers until the stop's deadline, as a lone stop
-        // does, and a clean hand-over keeps its local state for its next start.
-        lease_until_ = std::max(lease_until_, stop_.deadline());
-        until = stop_.deadline();
-      }
-    }
-    cv_.notify_all();
-    cv_.wait_until(lock, until, [this] { return owed_.empty() || cancel_.load(); });
-    revoke_wait_seconds_->Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    owning_ = false;
-    lease_until_ = {};
-    // A stop leaves what is owed in the journal, as ever (a group-mode start drops it, a
-    // lone-mode start delivers it): when the whole group stops, nobody processes it again.
-    if (!owed_.empty() && !stop_.stopping()) {
-      fencing_ = true;
-      abort_delivery_ = true;  // ends a request in flight, and every wait of the delivery
-      cv_.notify_all();
-      // The delivery thread lets go of its entry: an abort, not a wait for ES. Bounded all the
-      // same (a store write it is in); an entry it still held is refused by MaySend.
-      cv_.wait_for(lock, std::chrono::seconds(5), [this] { return !delivering_; });
-      for (const OwedJournal::Owed& o : owed_.Fence()) {
-        ++fenced;
-        fenced_docs += o.entry.doc_count;
-        fenced_seqs.push_back(o.entry.seq);
-      }
-      backlog_gauge_->Set(0);
-      fencing_ = false;
-      abort_delivery_ = cancel_.load();
-    }
-    clean = owed_.empty() && fenced == 0;
-  }
-  cv_.notify_all();
-  if (fenced > 0) {
-    fenced_entries_->Add(fenced);
-    revokes_timed_out_->Add();
-    // The partitions' next owner processes their records again from the hand-over offset: the
-    // entries are nobody's to deliver any more (a later start, in either mode, must not).
-    for (uint64_t seq : fenced_seqs) {
-      if (auto st = store_->DeleteJournal(seq); !st.ok()) {
-        spdlog::warn("{}: fenced journal entry {}: {}", settings_.job, seq,
-                     std::string(st.message()));
-      }
-    }
-    spdlog::warn(
-        "{}: fenced {} owed journal entries ({} documents) at the revoke ({}): never sent; the "
-        "partitions' next owner processes their records again from the hand-over offset",
-        settings_.job, fenced, fenced_docs,
-        lost ? std::string("the assignment was lost")
-             : absl::StrCat("kafka.revoke_timeout ", config_.kafka.revoke_timeout.count(),
-                            " s passed"));
-  }
-  auto offsets = HandoverOffsets(partitions);
-  absl::Status st = offsets.status();
-  if (st.ok()) st = consumer_->CommitSync(*offsets, stop_.Bound(std::chrono::seconds(10)));
+  // No batch is in hand (the rebalance runs inside Poll, whose records are dropped). What is owed
+  // is delivered within kafka.revoke_timeout, never longer, then fenced (JournalDelivery).
+  bool clean = delivery_.Revoke(lost);
+  const std::map<TopicPartition, int64_t> offsets = delivery_.Handover(partitions);
+  absl::Status st = consumer_->CommitSync(offsets, stop_.Bound(std::chrono::seconds(10)));
   if (!st.ok()) {
     spdlog::warn("{}: hand-over commit failed ({}); the next owner starts earlier and rebuilds",
                  settings_.job, std::string(st.message()));
@@ -892,7 +557,7 @@ void EsJobRunner::OnRevoked(const std::vector<TopicPartition>& partitions) {
   // A clean hand-over lets this instance keep its local state if the partition comes back
   // untouched: the group's offset must then still be exactly this one (OnAssigned checks).
   if (clean) {
-    for (const auto& [tp, offset] : *offsets) {
+    for (const auto& [tp, offset] : offsets) {
       if (auto s = store_->SetMeta(HandoverName(tp), absl::StrCat(offset)); !s.ok()) {
         spdlog::warn("{}: {}", settings_.job, std::string(s.message()));
       }
@@ -960,18 +625,10 @@ absl::StatusOr<std::vector<PartitionStart>> EsJobRunner::OnAssigned(
       starts.push_back(start);
     }
   }
-  {
-    // What the group committed is hand-over-able by definition; deliveries raise it.
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [tp, offset] : committed) owed_.SetHandover(tp, offset);
-    // A new assignment: entries are made under it from now on. Nothing is sent for it before the
-    // coordinator confirms it (RenewLease, after the next poll): this callback may run long after
-    // the group's answer (a member paused in between).
-    ++assignment_epoch_;
-    owning_ = true;
-    lease_until_ = {};
-    confirmed_at_ = std::chrono::steady_clock::now();  // the unconfirmed period starts here
-  }
+  // What the group committed is hand-over-able; a new assignment epoch, unconfirmed until the
+  // coordinator confirms it (RenewLease, after the next poll): this callback may run long after
+  // the group's answer (a member paused in between).
+  delivery_.Assigned(committed);
   lag_.Assigned(starts);
   group_assignments_->Add();
   partitions_rebuilt_->Add(rebuilt);
@@ -984,10 +641,7 @@ absl::StatusOr<std::vector<PartitionStart>> EsJobRunner::OnAssigned(
 
 absl::Status EsJobRunner::RestorePartition(int32_t partition) {
   RTDW_RETURN_IF_ERROR(store_->DropPartitionState(partition, settings_.source_topics));
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& topic : settings_.source_topics) owed_.ForgetHandover({topic, partition});
-  }
+  for (const auto& topic : settings_.source_topics) delivery_.ForgetHandover({topic, partition});
   // The join rebuilds by replay from the hand-over offset; de-dup comes from ES.
   if (settings_.dau_index_prefix.empty()) return absl::OkStatus();
   // ES unreachable or answering badly: waiting can fix it. A failed attempt's partial restore is

@@ -25,31 +25,21 @@
 // lone-mode run left (the store's `journal_mode` meta) are delivered before joining: the group's
 // offset may already be past them (lone mode commits its lag-monitoring offsets before delivery).
 //
-// Fencing (group mode; docs/OPERATIONS.md "Fencing"): a member sends an entry only while it owns
-// the entry's partitions. Every entry is tagged with the assignment it was made under (an epoch
-// counted by OnAssigned); before every bulk request the delivery thread checks that this
-// assignment is still the member's and that the member's place in the group was confirmed by
-// the coordinator within the lease (a synchronous commit accepted less than half a
-// session.timeout.ms ago). A revoke waits at most kafka.revoke_timeout for what is owed, then
-// fences the rest: never sent, deleted from the journal (the partitions' next owner processes
-// their records again from the hand-over offset, which stays at what was delivered), counted in
-// rtdw_es_fenced_entries_total. A stop leaves what it could not deliver in the journal instead.
-// librdkafka's eager assignors revoke a member's whole assignment at once, so a fence takes every
-// owed entry, whatever partitions it spans. ES's external versions are the safety net for a request
-// already in flight when the fence falls.
+// The delivery half — the owed entries, the delivery thread, the start-up replay, back-pressure,
+// fencing by assignment epoch and membership lease, the stop's drain — is the engine's
+// JournalDelivery (core/engine/journal_delivery.h, whose header states its rules). This runner
+// owns the consumer: it tells JournalDelivery about assignments (OnAssigned), revokes
+// (OnRevoked) and the coordinator's confirmations (RenewLease), and commits the hand-over
+// offsets JournalDelivery computes.
 #ifndef RTDW_TOOLS_RTDWD_ES_JOB_H_
 #define RTDW_TOOLS_RTDWD_ES_JOB_H_
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "connectors/es/es_client.h"
@@ -59,13 +49,13 @@
 #include "connectors/redis/redis_client.h"
 #include "core/config/config.h"
 #include "core/engine/batch_transaction.h"
-#include "core/engine/owed_journal.h"
+#include "core/engine/job_runner.h"
+#include "core/engine/journal_delivery.h"
 #include "core/es_transform.h"
 #include "core/metrics.h"
 #include "storage/state_store.h"
 #include "tools/rtdwd/fault_points.h"
 #include "tools/rtdwd/job_common.h"
-#include "core/engine/job_runner.h"
 #include "tools/rtdwd/progress.h"
 
 namespace rtdw {
@@ -112,13 +102,7 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   void Cancel() override;
 
  private:
-  enum class Delivered { kDone, kFenced, kCancelled };
-
   absl::Status ConnectEs();
-  absl::Status ReplayJournal();
-  // Group mode: the hand-over offsets of `partitions` (all assigned when empty).
-  absl::StatusOr<std::map<TopicPartition, int64_t>> HandoverOffsets(
-      const std::vector<TopicPartition>& partitions);
   // Group mode, right after a batch's commit: the hand-over offsets it earns once delivered.
   std::map<TopicPartition, int64_t> BatchHandover(const std::map<TopicPartition, int64_t>& next);
   void CommitHandover(bool force);
@@ -129,17 +113,12 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   absl::Status RestoreDedupFromEs(int32_t partition);
   absl::Status TryAssign();
   absl::Status CommitBatch(int64_t now_ms);
-  void DeliveryLoop();
-  // Delivers one entry until it is done, fenced (group mode: its assignment was revoked) or the
-  // runner is cancelled.
-  Delivered DeliverOne(const JournalEntry& entry);
-  // The delivery thread, right before every bulk request of entry `seq`: OK when it may be sent.
-  // Group mode: Aborted when the entry's assignment is gone (fenced), Unavailable while the
-  // membership lease is not confirmed. Sets may_not_.
-  absl::Status MaySend(uint64_t seq);
   // Group mode, job thread: confirms this member's place in the group with a synchronous commit
-  // of the hand-over offsets when the lease is more than half used; extends the lease on success.
+  // of the hand-over offsets when the lease is more than half used (JournalDelivery::Confirmed).
   void RenewLease();
+  // Test-only fault point "mid_delivery": sends the first half of `entry`'s documents, then
+  // (maybe) dies — a crash mid-delivery.
+  void MidDelivery(const JournalEntry& entry);
   void DropOldDedupDays();
   // After a poll: which source partitions are idle (at their end for settings_.idle_input, no
   // record since), told to the transform when that set changes.
@@ -149,7 +128,6 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   // second) and picked up by assigning again (TryAssign). True when the job reassigns.
   bool PickUpNewPartitions(bool at_end);
   void SetProblem(std::string problem);
-  size_t Backlog() const;
 
   const Config& config_;
   EsJobSettings settings_;
@@ -158,13 +136,16 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   KafkaLagTracker lag_;  // the job's thread feeds it
   JobMetrics common_;    // records in/out, dead letters, batches, batch latency
   JobProblem problem_;   // the /health line
-  // Documents ES refused: a warning each, a /health line while recent.
-  RejectionNotice rejections_;
   FaultPoints faults_;
+  const bool group_mode_;
 
+  // Every member below is the job thread's (the rebalance callbacks run in its poll), but for
+  // delivery_, which is thread-safe. Destroyed in reverse: the delivery thread ends (delivery_)
+  // before the sink and the store it uses go.
   std::unique_ptr<StateStore> store_;
   std::unique_ptr<EsClient> es_;
   std::unique_ptr<EsJournalSink> sink_;
+  JournalDelivery delivery_;  // the owed entries and the delivery thread
   std::unique_ptr<RedisClient> redis_;
   std::unique_ptr<RedisDimensionCache> dims_;
   std::unique_ptr<KafkaConsumer> consumer_;
@@ -177,41 +158,13 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   std::vector<TopicPartition> idle_inputs_;  // as last told to the transform
   NewPartitionWatch new_partitions_;         // lone mode
 
-  // Delivery: entries committed and not yet completed, in seq order, each tagged with the
-  // assignment it was made under (assignment_epoch_), and (group mode) the hand-over offsets.
-  // Guarded by mu_.
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  OwedJournal owed_;
-  std::map<TopicPartition, int64_t> last_handover_;  // job thread
-  std::map<TopicPartition, int64_t> consumed_next_;  // job thread: next offsets committed
+  // Group mode: the hand-over offsets last committed, the next offsets committed per partition,
+  // when the hand-over was last committed, and when the membership lease was last renewed.
+  std::map<TopicPartition, int64_t> last_handover_;
+  std::map<TopicPartition, int64_t> consumed_next_;
   std::chrono::steady_clock::time_point last_handover_time_{};
-  const bool group_mode_;
-  bool delivery_stop_ = false;
-  // Fencing (group mode), guarded by mu_: the assignment entries are made under, whether it is
-  // still this member's, the delivery thread holding an entry, a fence in progress, and until
-  // when the coordinator's last confirmation of membership is trusted.
-  uint64_t assignment_epoch_ = 0;
-  bool owning_ = false;
-  bool delivering_ = false;
-  bool fencing_ = false;
-  std::chrono::steady_clock::time_point lease_until_{};
-  // Delivery thread: why MaySend last refused.
-  enum class MayNot { kNone, kLease, kFenced } may_not_ = MayNot::kNone;
-  const std::chrono::milliseconds lease_;               // half of session.timeout.ms
-  std::chrono::steady_clock::time_point lease_sent_{};  // job thread: last renewal sent
-  // Job thread: the last confirmation (or the assignment, before the first one).
-  std::chrono::steady_clock::time_point confirmed_at_{};
-  // The sink's cancel flag: cancel_ or a fence (which also aborts a request in flight). Set
-  // under mu_.
-  std::atomic<bool> abort_delivery_{false};
-  // Ownership is checked from the group subscription on (not in the start-up replay).
-  std::atomic<bool> check_ownership_{false};
-  // Deliveries (and the start-up replay) give up: set by Cancel(), and by Stop() at its deadline
-  // (the rest of the stop, e.g. the group's hand-over commit, still has until the deadline).
-  std::atomic<bool> cancel_{false};
-  std::string given_up_;  // job thread: GivenUp()
-  std::thread delivery_thread_;
+  std::chrono::steady_clock::time_point lease_sent_{};
+  std::string given_up_;  // GivenUp()
   std::atomic<bool> consumer_at_end_{false};
 
   Counter* documents_;
@@ -220,18 +173,9 @@ class EsJobRunner : public JobRunner, private RebalanceListener {
   Counter* redis_errors_;
   Counter* dims_missing_;
   Counter* duplicates_;
-  Counter* delivered_docs_;
-  Counter* rejected_docs_;
-  Counter* superseded_docs_;
-  Counter* fenced_entries_;     // group mode: owed entries given up at a revoke, never sent
-  Counter* revokes_timed_out_;  // group mode: revokes that gave up after kafka.revoke_timeout
-  Histogram* revoke_wait_seconds_;
-  Gauge* backlog_gauge_;
-  Counter* es_rejected_;         // rtdw_dead_letters_total{reason="es_rejected"}
   Counter* group_assignments_;   // group mode: assignments received
   Counter* partitions_rebuilt_;  // group mode: partitions whose state was rebuilt
   Counter* dedup_restored_;      // group mode: de-dup entries restored from ES
-  Histogram* delivery_seconds_;
 };
 
 }  // namespace rtdw
