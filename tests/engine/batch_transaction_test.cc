@@ -273,15 +273,7 @@ bool RunWorker(const std::string& root, FakeEs& es,
   return store->Close().ok();
 }
 
-// Runs `work` in a child process; returns how it ended ("killed", "exit 0", ...).
-std::string InChild(const std::function<bool()>& work) {
-  pid_t pid = fork();
-  if (pid == 0) _exit(work() ? 0 : 1);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFSIGNALED(status)) return WTERMSIG(status) == SIGKILL ? "killed" : "signal";
-  return absl::StrCat("exit ", WEXITSTATUS(status));
-}
+using testing::RunInChild;
 
 class BatchTransactionTest : public ::testing::Test {
  protected:
@@ -363,7 +355,7 @@ TEST_F(BatchTransactionTest, AKillAtEveryCommitPointEndsInTheTruth) {
       SCOPED_TRACE(absl::StrCat(point, " #", hit));
       std::filesystem::remove_all(Root());
       std::filesystem::remove(EsLog());
-      const std::string ended = InChild([&] {
+      const std::string ended = RunInChild([&] {
         FakeEs es(EsLog());
         if (point == "mid_delivery") es.kill_mid_delivery = hit;
         int hits = 0;
@@ -374,7 +366,7 @@ TEST_F(BatchTransactionTest, AKillAtEveryCommitPointEndsInTheTruth) {
       });
       ASSERT_EQ(ended, "killed") << "the worker never reached the point";
       // The restart, itself killed once more at the same point, then run to the end.
-      ASSERT_EQ(InChild([&] {
+      ASSERT_EQ(RunInChild([&] {
                   FakeEs es(EsLog());
                   if (point == "mid_delivery") es.kill_mid_delivery = 1;
                   FaultHook fault = [&](std::string_view p) {
