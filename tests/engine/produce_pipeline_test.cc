@@ -109,7 +109,9 @@ class FakeStep : public SplitStep {
   }
   absl::Status BeforeFlush(RecordSink*) override {
     if (batches == fence_at_batch) return FencedError("a later owner's token (fake)");
-    if (fail_at_batches.count(batches) > 0) return absl::UnavailableError("fake Redis down");
+    if (redis_down || fail_at_batches.count(batches) > 0) {
+      return absl::UnavailableError("fake Redis down");
+    }
     return absl::OkStatus();
   }
   void AbortBatch() override { ++aborts; }
@@ -119,6 +121,7 @@ class FakeStep : public SplitStep {
   int aborts = 0;
   int fence_at_batch = 0;
   std::set<int> fail_at_batches;
+  bool redis_down = false;  // every BeforeFlush fails
 };
 
 class NoSleep : public Sleeper {
@@ -174,7 +177,7 @@ std::string Unacknowledged(const SourceTopic& topic, const std::vector<int64_t>&
 class Job : public ConsumerControl {
  public:
   Job(const SourceTopic& topic, const std::string& root, const std::string& log, bool group_mode,
-      uint64_t seed = 1)
+      uint64_t seed = 1, std::chrono::milliseconds revoke_timeout = std::chrono::seconds(30))
       : producer(log, seed),
         topic_(topic),
         log_(log),
@@ -185,7 +188,7 @@ class Job : public ConsumerControl {
     o.job = "test";
     o.dead_letter_topic = kDeadLetters;
     o.group_mode = group_mode;
-    o.revoke_timeout = std::chrono::seconds(30);
+    o.revoke_timeout = revoke_timeout;
     o.sleeper = &no_sleep_;
     o.fault = [this](std::string_view point) {
       if (point == kill_point && ++kill_hits == kill_at_hit) raise(SIGKILL);
@@ -613,6 +616,47 @@ TEST_F(ProducePipelineTest, FinishAtStopCommitsOnlyWhatIsAcknowledgedByTheDeadli
             std::string::npos)
       << job.pipeline->given_up();
   EXPECT_EQ(StoredOffsets(job.store()), (std::vector<int64_t>{4, 4}));
+}
+
+// Group mode's revoke: the batch in flight commits when its acknowledgements come; when the
+// assignment is already lost it is dropped as fenced, and the consumer is not moved (its
+// partitions go).
+TEST_F(ProducePipelineTest, ARevokeCommitsTheBatchInFlightOrDropsItWhenTheAssignmentIsLost) {
+  const SourceTopic topic(40);
+  Job job(topic, Root(), Log(), /*group_mode=*/true);
+  ASSERT_TRUE(job.Step().ok());
+  job.pipeline->Revoke(/*lost=*/false);
+  EXPECT_FALSE(job.pipeline->in_flight());
+  EXPECT_EQ(StoredOffsets(job.store()), (std::vector<int64_t>{4, 4}));
+  ASSERT_TRUE(job.Step().ok());
+  job.lost = true;
+  job.pipeline->Revoke(/*lost=*/true);
+  EXPECT_FALSE(job.pipeline->in_flight());
+  EXPECT_EQ(job.fenced(), 1u);
+  EXPECT_TRUE(job.rewinds.empty());
+  EXPECT_EQ(StoredOffsets(job.store()), (std::vector<int64_t>{4, 4}));
+}
+
+// Group mode: a batch that keeps failing (Redis down) is retried in place for revoke_timeout,
+// then put back uncommitted — the consumer moved back to its first offsets, not counted as
+// fenced — so that the job polls; once Redis is back, nothing is lost.
+TEST_F(ProducePipelineTest, ABatchThatKeepsFailingIsPutBackAfterTheRevokeTimeout) {
+  const SourceTopic topic(40);
+  Job job(topic, Root(), Log(), /*group_mode=*/true, 1, std::chrono::milliseconds(300));
+  ASSERT_TRUE(job.Step().ok());  // batch 1 in flight
+  job.step.redis_down = true;
+  ASSERT_TRUE(job.Step().ok());  // batch 2 fails: batch 1 commits, batch 2 retried, put back
+  EXPECT_EQ(StoredOffsets(job.store()), (std::vector<int64_t>{4, 4}));
+  EXPECT_GE(job.retries(), 2u);
+  EXPECT_EQ(job.fenced(), 0u);
+  ASSERT_EQ(job.rewinds.size(), 1u);
+  std::map<TopicPartition, int64_t> expected = {{{kSource, 0}, 4}, {{kSource, 1}, 4}};
+  EXPECT_EQ(job.rewinds[0], expected);
+  EXPECT_EQ(job.positions(), (std::vector<int64_t>{4, 4}));
+  EXPECT_EQ(job.pipeline->given_up(), "");
+  job.step.redis_down = false;
+  ASSERT_TRUE(job.RunToEnd());
+  ExpectComplete(topic, FakeProducer::ReadLog(Log()), &Stored(job));
 }
 
 }  // namespace
