@@ -91,23 +91,10 @@ KafkaProducer::~KafkaProducer() {
                std::chrono::steady_clock::now() + std::chrono::milliseconds(100)));
 }
 
-void KafkaDeliveryGroup::ResetError() {
-  absl::MutexLock lock(&mu_);
-  first_error_.clear();
-  failed_.store(false, std::memory_order_release);
-}
-
-void KafkaDeliveryGroup::Report(int err, const char* errstr) {
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    absl::MutexLock lock(&mu_);
-    if (first_error_.empty()) first_error_ = errstr;
-    failed_.store(true, std::memory_order_release);
-  }
-  pending_.fetch_sub(1, std::memory_order_acq_rel);
-}
-
 void KafkaProducer::OnDelivery(int err, const char* errstr, void* msg_opaque) {
-  if (msg_opaque != nullptr) static_cast<KafkaDeliveryGroup*>(msg_opaque)->Report(err, errstr);
+  if (msg_opaque != nullptr) {
+    static_cast<DeliveryGroup*>(msg_opaque)->Report(err == RD_KAFKA_RESP_ERR_NO_ERROR, errstr);
+  }
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     delivered_.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -141,11 +128,12 @@ absl::Status KafkaProducer::Produce(std::string_view topic, std::string_view key
 absl::Status KafkaProducer::Produce(KafkaTopicRef topic, std::string_view key,
                                     std::string_view value, const std::vector<KafkaHeader>& headers,
                                     int32_t partition, KafkaDeliveryGroup* group) {
+  rd_kafka_topic_t* rkt = static_cast<rd_kafka_topic_t*>(topic.handle);
   if (since_poll_.fetch_add(1, std::memory_order_relaxed) + 1 >= kPollEvery) {
     since_poll_.store(0, std::memory_order_relaxed);
     rd_kafka_poll(rk_, 0);
   }
-  if (group != nullptr) group->pending_.fetch_add(1, std::memory_order_acq_rel);
+  if (group != nullptr) group->Added();
   while (true) {
     rd_kafka_headers_t* hdrs = nullptr;
     if (!headers.empty()) {
@@ -158,7 +146,7 @@ absl::Status KafkaProducer::Produce(KafkaTopicRef topic, std::string_view key,
     rd_kafka_vu_t vus[7];
     size_t n = 0;
     vus[n].vtype = RD_KAFKA_VTYPE_RKT;
-    vus[n++].u.rkt = topic.rkt;
+    vus[n++].u.rkt = rkt;
     vus[n].vtype = RD_KAFKA_VTYPE_PARTITION;
     vus[n++].u.i32 = partition < 0 ? RD_KAFKA_PARTITION_UA : partition;
     if (!key.empty()) {
@@ -191,14 +179,14 @@ absl::Status KafkaProducer::Produce(KafkaTopicRef topic, std::string_view key,
       rd_kafka_poll(rk_, 10);
       continue;
     }
-    if (group != nullptr) group->pending_.fetch_sub(1, std::memory_order_acq_rel);
-    return absl::UnavailableError(absl::StrCat("kafka produce to ", rd_kafka_topic_name(topic.rkt),
-                                               ": ", rd_kafka_err2str(err)));
+    if (group != nullptr) group->Withdrawn();
+    return absl::UnavailableError(
+        absl::StrCat("kafka produce to ", rd_kafka_topic_name(rkt), ": ", rd_kafka_err2str(err)));
   }
 }
 
-absl::Status KafkaProducer::Await(KafkaDeliveryGroup* group, std::chrono::milliseconds timeout,
-                                  const std::atomic<bool>* interrupt) {
+absl::Status KafkaProducer::AwaitImpl(DeliveryGroup* group, std::chrono::milliseconds timeout,
+                                      const std::atomic<bool>* interrupt) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   bool interrupted = false;
   while (group->pending() > 0) {
@@ -211,23 +199,11 @@ absl::Status KafkaProducer::Await(KafkaDeliveryGroup* group, std::chrono::millis
     if (left.count() <= 0) break;
     rd_kafka_poll(rk_, static_cast<int>(std::min<int64_t>(left.count(), 100)));
   }
-  if (group->failed_.load(std::memory_order_acquire)) {
-    absl::MutexLock lock(&group->mu_);
-    return absl::UnavailableError(absl::StrCat("kafka delivery failed: ", group->first_error_));
-  }
-  if (group->pending() > 0) {
-    if (interrupted) {
-      return absl::CancelledError(
-          absl::StrCat("kafka: interrupted with ", group->pending(), " records not acknowledged"));
-    }
-    return absl::DeadlineExceededError(absl::StrCat(
-        "kafka: ", group->pending(), " records not acknowledged within ", timeout.count(), " ms"));
-  }
-  return absl::OkStatus();
+  return group->Outcome("kafka", interrupted, timeout);
 }
 
-absl::Status KafkaProducer::Flush(std::chrono::milliseconds timeout,
-                                  const std::atomic<bool>* interrupt) {
+absl::Status KafkaProducer::FlushImpl(std::chrono::milliseconds timeout,
+                                      const std::atomic<bool>* interrupt) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
   bool interrupted = false;

@@ -1,7 +1,7 @@
 // A Kafka producer (librdkafka) with rtdw's guarantees built in: idempotent (acks=all, ordered
 // per partition, no duplicates from retries), lz4 compression by default, and two ways to know
 // that records are durably acknowledged before a batch's source offsets are committed (the
-// seed's "flush every partition before the offset commit"):
+// seed's "flush every partition before the offset commit"); the engine's RecordProducer:
 //  - Flush(): every record produced since the previous Flush() was acknowledged;
 //  - a KafkaDeliveryGroup per batch: Await(group) returns once every record produced with that
 //    group has its delivery report, so batch N can be committed while batch N+1's records are
@@ -26,37 +26,15 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "core/engine/record_producer.h"
 
 typedef struct rd_kafka_s rd_kafka_t;
 typedef struct rd_kafka_topic_s rd_kafka_topic_t;
 
 namespace rtdw {
 
-// Counts the delivery reports of the records produced with it (one batch of a job). Owned by the
-// caller, and it must outlive the delivery reports of its records: destroy it only once
-// pending() is 0 or after the producer. Counting is conservative: records of an earlier use that
-// are still unreported when it is reused are waited for too (never fewer than this batch's).
-// Thread-safe: delivery reports (the producer's polling thread) update it while the owner reads
-// pending() (an atomic) and ResetError(); the first error is kept under an absl::Mutex.
-class KafkaDeliveryGroup {
- public:
-  KafkaDeliveryGroup() = default;
-  KafkaDeliveryGroup(const KafkaDeliveryGroup&) = delete;
-  KafkaDeliveryGroup& operator=(const KafkaDeliveryGroup&) = delete;
-
-  // Records produced with this group whose delivery report has not been served yet.
-  int64_t pending() const { return pending_.load(std::memory_order_acquire); }
-  // Starts a new batch: forgets the previous batch's delivery error (pending records stay).
-  void ResetError();
-
- private:
-  friend class KafkaProducer;
-  void Report(int err, const char* errstr);
-  std::atomic<int64_t> pending_{0};
-  std::atomic<bool> failed_{false};
-  absl::Mutex mu_;
-  std::string first_error_ ABSL_GUARDED_BY(mu_);
-};
+// The engine's delivery group (core/engine/record_producer.h) under its Kafka name.
+using KafkaDeliveryGroup = DeliveryGroup;
 
 struct KafkaProducerOptions {
   std::string brokers;
@@ -73,30 +51,28 @@ struct KafkaProducerOptions {
   std::function<void(int level, std::string_view facility, std::string_view message)> log;
 };
 
-struct KafkaHeader {
-  std::string_view name;
-  std::string_view value;
-};
+using KafkaHeader = RecordHeader;
 
-// A topic of one producer, resolved once (librdkafka's topic handle): producing to it skips the
-// lookup by name. Valid as long as its producer.
-struct KafkaTopicRef {
-  rd_kafka_topic_t* rkt = nullptr;
-};
+// A topic of one producer, resolved once (its handle is librdkafka's rd_kafka_topic_t): producing
+// to it skips the lookup by name. Valid as long as its producer.
+using KafkaTopicRef = ProducerTopic;
 
+// The engine's RecordProducer on librdkafka (Await/Flush: core/engine/record_producer.h, with
+// "kafka" in their messages).
+//
 // Thread-safe: Produce, Topic, Flush and Await may be called from several threads (librdkafka's
 // handle is thread-safe; the topic cache and the first delivery error each have their own
-// absl::Mutex, and delivery reports are served by whichever thread polls). Close() and the
-// destructor must not run concurrently with other calls.
-
-class KafkaProducer {
+// absl::Mutex, and delivery reports are served by whichever thread polls: rd_kafka_poll runs the
+// report callback on the calling thread). Close() and the destructor must not run concurrently
+// with other calls.
+class KafkaProducer : public RecordProducer {
  public:
   static absl::StatusOr<std::unique_ptr<KafkaProducer>> Create(const KafkaProducerOptions& options);
   // Without Close(deadline): waits up to 5 s for queued records, then destroys the client. After
   // it: destroys the client without waiting past the deadline (+1 s); a client librdkafka cannot
   // finish destroying by then is left behind (connectors/kafka/destroy.h). Records still queued
   // are dropped either way (their delivery reports never come: the caller did not commit them).
-  ~KafkaProducer();
+  ~KafkaProducer() override;
   KafkaProducer(const KafkaProducer&) = delete;
   KafkaProducer& operator=(const KafkaProducer&) = delete;
 
@@ -108,23 +84,12 @@ class KafkaProducer {
                        const std::vector<KafkaHeader>& headers = {}, int32_t partition = -1,
                        KafkaDeliveryGroup* group = nullptr);
   absl::Status Produce(KafkaTopicRef topic, std::string_view key, std::string_view value,
-                       const std::vector<KafkaHeader>& headers = {}, int32_t partition = -1,
-                       KafkaDeliveryGroup* group = nullptr);
+                       const std::vector<KafkaHeader>& headers, int32_t partition,
+                       KafkaDeliveryGroup* group) override;
   // The handle of `topic` (created on first use, kept until the producer is destroyed).
-  absl::StatusOr<KafkaTopicRef> Topic(std::string_view topic);
-  // Waits (serving delivery reports) until every record produced with `group` has its delivery
-  // report. OK when none of them failed since group->ResetError(); otherwise the first delivery
-  // error (Unavailable), or DeadlineExceeded when records are still unreported at the timeout.
-  // With `interrupt`: Cancelled as soon as *interrupt is true (checked every 100 ms), records
-  // still unreported.
-  absl::Status Await(KafkaDeliveryGroup* group, std::chrono::milliseconds timeout,
-                     const std::atomic<bool>* interrupt = nullptr);
-  // Waits until every queued record is acknowledged or failed. OK only when all records produced
-  // since the previous Flush were acknowledged; otherwise the first delivery error (the caller
-  // must not commit its source offsets, and re-produces the batch), DeadlineExceeded at the
-  // timeout, or Cancelled once *interrupt is true (checked every 100 ms).
-  absl::Status Flush(std::chrono::milliseconds timeout,
-                     const std::atomic<bool>* interrupt = nullptr);
+  absl::StatusOr<KafkaTopicRef> Topic(std::string_view topic) override;
+  // Await(group, timeout, interrupt) and Flush(timeout, interrupt) as RecordProducer says; they
+  // serve delivery reports (rd_kafka_poll / rd_kafka_flush) while they wait.
   // The end of a stop: Flush() until `deadline` (OK when everything queued was acknowledged),
   // and the destructor will not wait past it. Nothing may be produced after it.
   absl::Status Close(std::chrono::steady_clock::time_point deadline,
@@ -143,6 +108,10 @@ class KafkaProducer {
 
  private:
   struct Callbacks;
+  absl::Status AwaitImpl(DeliveryGroup* group, std::chrono::milliseconds timeout,
+                         const std::atomic<bool>* interrupt) override;
+  absl::Status FlushImpl(std::chrono::milliseconds timeout,
+                         const std::atomic<bool>* interrupt) override;
   explicit KafkaProducer(rd_kafka_t* rk) : rk_(rk) {}
   rd_kafka_t* rk_;
   // librdkafka's opaque (log lines, delivery reports): shared with a destroy that outlives this

@@ -25,7 +25,6 @@ using testing::TempDir;
 
 using engine_test::ExpectTruth;
 using engine_test::FakeEs;
-using engine_test::InChild;
 using engine_test::kNow;
 using engine_test::kPartitions;
 using engine_test::kTopic;
@@ -78,6 +77,8 @@ bool RunWorker(const std::string& root, FakeEs& es,
   }
   return store->Close().ok();
 }
+
+using testing::RunInChild;
 
 class BatchTransactionTest : public ::testing::Test {
  protected:
@@ -144,7 +145,7 @@ TEST_F(BatchTransactionTest, AKillAtEveryCommitPointEndsInTheTruth) {
       SCOPED_TRACE(absl::StrCat(point, " #", hit));
       std::filesystem::remove_all(Root());
       std::filesystem::remove(EsLog());
-      const std::string ended = InChild([&] {
+      const std::string ended = RunInChild([&] {
         FakeEs es(EsLog());
         if (point == "mid_delivery") es.set_kill_mid_delivery(hit);
         int hits = 0;
@@ -155,7 +156,7 @@ TEST_F(BatchTransactionTest, AKillAtEveryCommitPointEndsInTheTruth) {
       });
       ASSERT_EQ(ended, "killed") << "the worker never reached the point";
       // The restart, itself killed once more at the same point, then run to the end.
-      ASSERT_EQ(InChild([&] {
+      ASSERT_EQ(RunInChild([&] {
                   FakeEs es(EsLog());
                   if (point == "mid_delivery") es.set_kill_mid_delivery(1);
                   FaultHook fault = [&](std::string_view p) {

@@ -259,13 +259,4 @@ std::unique_ptr<DauTransform> NewTransform() {
   return std::make_unique<DauTransform>(o);
 }
 
-std::string InChild(const std::function<bool()>& work) {
-  pid_t pid = fork();
-  if (pid == 0) _exit(work() ? 0 : 1);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFSIGNALED(status)) return WTERMSIG(status) == SIGKILL ? "killed" : "signal";
-  return absl::StrCat("exit ", WEXITSTATUS(status));
-}
-
 }  // namespace rtdw::engine_test

@@ -181,9 +181,6 @@ std::unique_ptr<StateStore> OpenStore(const std::string& root);
 // The DAU transform of the topic (index prefix kPrefix, UTC).
 std::unique_ptr<DauTransform> NewTransform();
 
-// Runs `work` in a forked child process; returns how it ended ("killed", "exit 0", ...).
-std::string InChild(const std::function<bool()>& work);
-
 }  // namespace rtdw::engine_test
 
 #endif  // RTDW_TESTS_ENGINE_DAU_FIXTURE_H_

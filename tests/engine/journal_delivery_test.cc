@@ -33,7 +33,7 @@ namespace {
 
 using engine_test::ExpectTruth;
 using engine_test::FakeEs;
-using engine_test::InChild;
+using testing::RunInChild;
 using engine_test::kNow;
 using engine_test::kPartitions;
 using engine_test::kTopic;
@@ -515,18 +515,18 @@ TEST_F(JournalDeliveryTest, AKillAtEveryPointEndsInTheTruth) {
         };
       };
       const bool mid = point == "mid_delivery";
-      ASSERT_EQ(InChild([&] {
+      ASSERT_EQ(RunInChild([&] {
                   return RunWorker(Root(), EsLog(), topic, 11,
                                    mid ? FaultHook() : FaultHook(killer(hit)), mid ? hit : 0);
                 }),
                 "killed")
           << "the worker never reached the point";
-      ASSERT_EQ(InChild([&] {
+      ASSERT_EQ(RunInChild([&] {
                   return RunWorker(Root(), EsLog(), topic, 11,
                                    mid ? FaultHook() : FaultHook(killer(1)), mid ? 1 : 0);
                 }),
                 "killed");
-      ASSERT_EQ(InChild([&] { return RunWorker(Root(), EsLog(), topic, 11, nullptr, 0); }),
+      ASSERT_EQ(RunInChild([&] { return RunWorker(Root(), EsLog(), topic, 11, nullptr, 0); }),
                 "exit 0");
       ExpectTruth(FakeEs::Load(EsLog(), nullptr), topic);
       auto store = OpenStore(Root());

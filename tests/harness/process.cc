@@ -153,6 +153,15 @@ void ChildProcess::Kill9() {
   Wait(std::chrono::seconds(30));
 }
 
+std::string RunInChild(const std::function<bool()>& work) {
+  pid_t pid = fork();
+  if (pid == 0) _exit(work() ? 0 : 1);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status)) return WTERMSIG(status) == SIGKILL ? "killed" : "signal";
+  return "exit " + std::to_string(WEXITSTATUS(status));
+}
+
 CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                          const std::vector<std::string>& env) {
   CommandResult result;

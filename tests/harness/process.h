@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,6 +86,12 @@ struct CommandResult {
 CommandResult RunCommand(const std::vector<std::string>& argv,
                          std::chrono::milliseconds timeout = std::chrono::seconds(120),
                          const std::vector<std::string>& env = {});
+
+// Runs `work` in a forked child of this process (the same code and memory, no exec) and waits for
+// it: "exit 0" when it returned true, "exit 1" when false, "killed" when it ended by SIGKILL (a
+// crash test's simulated kill), "signal" for another signal. For the engine's kill-at-every-point
+// tests: create what the worker uses inside `work` (threads do not survive a fork).
+std::string RunInChild(const std::function<bool()>& work);
 
 // Polls `cond` every 20 ms until it is true or `timeout` passes.
 template <typename Cond>
