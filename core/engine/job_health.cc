@@ -10,7 +10,7 @@ void RejectionNotice::Note(uint64_t seq, size_t docs, size_t rejected, std::stri
   if (rejected == 0) return;
   const auto now = std::chrono::steady_clock::now();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (count_ == 0 || now - last_ >= kClearAfter) count_ = 0;
     count_ += rejected;
     last_ = now;
@@ -29,7 +29,7 @@ void RejectionNotice::Note(uint64_t seq, size_t docs, size_t rejected, std::stri
 }
 
 std::string RejectionNotice::Problem() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (count_ == 0 || std::chrono::steady_clock::now() - last_ >= kClearAfter) return "";
   return absl::StrCat(count_, " documents refused by Elasticsearch for good in the last minutes (",
                       "e.g. ", example_, "): es_rejected dead letters, see `rtdw deadletter list ",
@@ -38,13 +38,13 @@ std::string RejectionNotice::Problem() const {
 }
 
 void JobProblem::Set(std::string problem) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (problem != problem_ && !problem.empty()) spdlog::warn("{}: {}", job_, problem);
   problem_ = std::move(problem);
 }
 
 std::string JobProblem::Get() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return problem_;
 }
 

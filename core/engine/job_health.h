@@ -5,11 +5,13 @@
 
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace rtdw {
 
@@ -23,8 +25,8 @@ class JobProblem {
 
  private:
   const std::string job_;
-  mutable std::mutex mu_;
-  std::string problem_;  // guarded by mu_
+  mutable absl::Mutex mu_;
+  std::string problem_ ABSL_GUARDED_BY(mu_);
 };
 
 // Documents Elasticsearch refused for good (es_rejected dead letters): each refusal is logged as
@@ -44,10 +46,10 @@ class RejectionNotice {
 
  private:
   const std::string job_;
-  mutable std::mutex mu_;
-  std::chrono::steady_clock::time_point last_{};  // guarded by mu_
-  uint64_t count_ = 0;                            // since the line appeared; guarded by mu_
-  std::string example_;                           // guarded by mu_
+  mutable absl::Mutex mu_;
+  std::chrono::steady_clock::time_point last_ ABSL_GUARDED_BY(mu_){};
+  uint64_t count_ ABSL_GUARDED_BY(mu_) = 0;  // since the line appeared
+  std::string example_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace rtdw

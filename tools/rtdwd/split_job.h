@@ -76,8 +76,6 @@ class SplitJobRunner : public JobRunner, private RebalanceListener, private Cons
   static constexpr std::chrono::milliseconds kPipelinedPollWait{10};
   // Longest wait for a batch's acknowledgements before it is run again (a stop cuts it short).
   static constexpr std::chrono::milliseconds kDeliveryTimeout{60000};
-  // Longest wait for the coordinator's answer to a hand-over commit (a stop cuts it short).
-  static constexpr std::chrono::milliseconds kCommitTimeout{10000};
   ~SplitJobRunner() override;
 
   const std::string& name() const override { return settings_.job; }
