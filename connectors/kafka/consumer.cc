@@ -455,6 +455,25 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
   // after the callback belongs to the new one — the two cannot be told apart. Drop all of it and
   // seek the new assignment back to the starts its listener chose, so that nothing of it is
   // skipped: every dropped record is read again by whoever owns its partition now.
+  // A message dropped because of a rebalance may be a lost-offset error of a partition the new
+  // assignment keeps at the same offset: librdkafka raises it once and stops fetching the
+  // partition, so dropping it would stall the partition silently. It is this poll's error instead.
+  auto keep_lost_offset = [&](const rd_kafka_message_t* m) {
+    if (!error.ok() || m->rkt == nullptr) return;
+    if (m->err != RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET &&
+        m->err != RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+      return;
+    }
+    const std::string_view topic = rd_kafka_topic_name(m->rkt);
+    for (const PartitionStart& s : assigned_starts_) {
+      if (s.topic != topic || s.partition != m->partition) continue;
+      // The new assignment starts elsewhere: the seek back fetches from there (and librdkafka
+      // raises the error again if that offset is gone too).
+      if (m->offset >= 0 && s.offset >= 0 && s.offset != m->offset) return;
+      error = LostOffsetStatus(m, absl::StrCat(topic, "/", m->partition));
+      return;
+    }
+  };
   auto drop_if_rebalanced = [&] {
     if (epoch == rebalance_epoch_) return;
     epoch = rebalance_epoch_;
@@ -486,9 +505,11 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
           static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count());
       rd_kafka_message_t* first = rd_kafka_consume_queue(queue_, wait_ms);
       if (first != nullptr && epoch != rebalance_epoch_) {
+        drop_if_rebalanced();
+        keep_lost_offset(first);
         rd_kafka_message_destroy(first);
         first = nullptr;
-        drop_if_rebalanced();
+        if (!error.ok()) break;
       }
       if (first == nullptr) {
         if (std::chrono::steady_clock::now() >= deadline) break;
@@ -505,8 +526,11 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
         break;
       }
       if (epoch != rebalance_epoch_) {
-        for (ssize_t i = 0; i < n; ++i) rd_kafka_message_destroy(buf[i]);
         drop_if_rebalanced();
+        for (ssize_t i = 0; i < n; ++i) {
+          keep_lost_offset(buf[i]);
+          rd_kafka_message_destroy(buf[i]);
+        }
         continue;
       }
       if (n == 0) break;

@@ -197,7 +197,10 @@ class UnitContractTest : public ::testing::Test {
                         << "[shutdown]\ntimeout = 3\n"
                         << "[jobs]\nenabled = [" << jobs << "]\nbatch_max_records = 100\n"
                         << "batch_max_ms = 50\n"
-                        << extra;
+                        << extra
+                        // Never the default 127.0.0.1:9464: tests running in parallel
+                        // (security_daemon_test checks that default) would take it.
+                        << (absl::StrContains(extra, "[http]") ? "" : Http(FreePort()));
     return path;
   }
   // `rtdw state init`: a store to write offsets into before the first start.
