@@ -98,8 +98,8 @@ absl::StatusOr<CommitResult> StateStore::CommitBatch(PendingBatch& batch,
   uint64_t needed = 0;
   // The batch's writes, each family in key order (a BatchWrites is ordered): the memtable's skip
   // list then finds each insert's place from the previous one's.
-  rocksdb::WriteBatch write_batch;
-  rocksdb::WriteBatch* wb = &write_batch;
+  rocksdb::WriteBatch* wb = &b.commit_batch;
+  wb->Clear();
   for (size_t i = 0; i < kStateColumnFamilies.size(); ++i) {
     rocksdb::ColumnFamilyHandle* h = cf(kStateColumnFamilies[i]);
     for (const auto& [key, value] : b.writes[i]) {

@@ -231,7 +231,7 @@ class PendingBatch : public BatchState {
   bool empty() const;
   size_t mutation_count() const;  // puts and deletes so far (journal and dead letters excluded)
   // Forgets every mutation, the journal entry and the dead letters: the batch is empty again
-  // and can be filled for the next transaction.
+  // and can be filled for the next transaction (keeping its write buffer's allocation).
   void Clear();
 
  private:

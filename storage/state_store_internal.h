@@ -236,6 +236,9 @@ struct PendingBatch::Impl {
   explicit Impl(StateStore* s) : store(s) {}
   StateStore* store;
   std::array<BatchWrites, kStateColumnFamilies.size()> writes;  // kStateColumnFamilies order
+  // What Commit() writes: `writes`, the journal entry, dead letters. Cleared and reused by the
+  // next transaction, so its buffer is allocated once.
+  rocksdb::WriteBatch commit_batch;
   std::optional<JournalEntry> journal;
   std::vector<std::string> dead_letters;
   std::vector<StateStore::ResolveRange> resolve;
@@ -277,6 +280,7 @@ struct PendingBatch::Impl {
   }
   void Clear() {
     for (BatchWrites& w : writes) w.clear();
+    commit_batch.Clear();
     journal.reset();
     dead_letters.clear();
     resolve.clear();

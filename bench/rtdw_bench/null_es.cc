@@ -23,6 +23,9 @@ absl::StatusOr<std::unique_ptr<NullEs>> NullEs::Start() {
           "\"version\":{\"number\":\"8.11.0\",\"build_flavor\":\"default\"},"
           "\"tagline\":\"You Know, for Search\"}");
   });
+  // rtdwd's start-up check of a fresh store asks which of the job's indices exist: none here.
+  s.Get(R"(/_cat/indices(/.*)?)",
+        [reply](const httplib::Request&, httplib::Response& res) { reply(res, "[]"); });
   s.Put(R"(/_index_template/.*)", [reply](const httplib::Request&, httplib::Response& res) {
     reply(res, "{\"acknowledged\":true}");
   });

@@ -435,9 +435,9 @@ TEST(StateStoreBatch, ReadsSeeTheBatchsOwnWrites) {
   EXPECT_EQ(store->GetJoinRows(0)->size(), 2u);
 }
 
-// De-dup writes are kept beside the indexed WriteBatch (PendingBatch::Impl::dedup): a lookup must
-// still see the batch's own puts and deletes of a key, the last of them, over the committed value;
-// Commit must write exactly those; Clear must forget them.
+// A batch's writes are kept in maps of its own (PendingBatch::Impl::writes), not in RocksDB: a
+// de-dup lookup must still see the batch's own puts and deletes of a key, the last of them, over
+// the committed value; Commit must write exactly those; Clear must forget them.
 TEST(StateStoreBatch, DedupOverlaySeesReplacesDeletesAndForgets) {
   TempDir tmp;
   auto store = MustOpen(Opts(tmp.path()));
