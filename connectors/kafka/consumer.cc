@@ -464,7 +464,7 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
         m->err != RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
       return;
     }
-    const std::string_view topic = rd_kafka_topic_name(m->rkt);
+    const char* topic = rd_kafka_topic_name(m->rkt);
     for (const PartitionStart& s : assigned_starts_) {
       if (s.topic != topic || s.partition != m->partition) continue;
       // The new assignment starts elsewhere: the seek back fetches from there (and librdkafka
