@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "absl/status/status.h"
@@ -25,7 +26,36 @@ std::string BinDir() {
   return RTDW_BIN_DIR;
 }
 
+namespace {
+
+// True when `port` can be bound on 127.0.0.1 now.
+bool Bindable(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+}  // namespace
+
 int FreePort() {
+  // Below Linux's ephemeral range (32768-60999 by default): a port the kernel hands out for
+  // bind(0) is also what it gives the next outgoing connection (librdkafka, hiredis and curl make
+  // many), which then takes the port between this check and the server's bind (a test saw rtdwd
+  // exit 4, "cannot listen"). A random pick in 20000-32767 is only contended by another test's
+  // pick.
+  static std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(getpid()));
+  std::uniform_int_distribution<int> pick(20000, 32767);
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const int port = pick(rng);
+    if (Bindable(port)) return port;
+  }
+  // Crowded: let the kernel choose.
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
   sockaddr_in addr{};

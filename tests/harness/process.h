@@ -18,7 +18,8 @@ namespace rtdw::testing {
 // The directory holding the project's binaries (build/bin).
 std::string BinDir();
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
+// A TCP port on 127.0.0.1 that was free a moment ago (bindable, then released), picked at random
+// below the kernel's ephemeral range so that no outgoing connection takes it meanwhile.
 int FreePort();
 
 // Reads a whole file; "" when it cannot be read.
