@@ -154,8 +154,7 @@ std::unique_ptr<JobRunner> MakeDbSplitRunner(const Config& config, MetricsRegist
   const DbSplitJob& job = config.jobs.db_split;
   SplitJobSettings settings{std::string(kJobDbSplit), job.source_topic, job.dead_letter_topic,
                             job.batch_max_records, job.batch_max_ms};
-  return std::make_unique<SplitJobRunner>(config, settings,
-                                          std::make_unique<DbSplitStep>(config, metrics), metrics);
+  return MakeSplitRunner(config, settings, std::make_unique<DbSplitStep>(config, metrics), metrics);
 }
 
 }  // namespace rtdw

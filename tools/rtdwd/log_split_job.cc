@@ -34,8 +34,7 @@ std::unique_ptr<JobRunner> MakeLogSplitRunner(const Config& config, MetricsRegis
   const LogSplitJob& job = config.jobs.log_split;
   SplitJobSettings settings{std::string(kJobLogSplit), job.source_topic, job.dead_letter_topic,
                             job.batch_max_records, job.batch_max_ms};
-  return std::make_unique<SplitJobRunner>(config, settings, std::make_unique<LogSplitStep>(job),
-                                          metrics);
+  return MakeSplitRunner(config, settings, std::make_unique<LogSplitStep>(job), metrics);
 }
 
 }  // namespace rtdw

@@ -1,4 +1,4 @@
-// The two ES jobs on the batch transaction driver (es_job.h): dau and order-wide.
+// The two ES jobs on the engine's runner (es_job.h): dau and order-wide.
 #include "core/config/transform_options.h"
 #include "core/dau_transform.h"
 #include "core/order_wide_transform.h"
@@ -17,8 +17,8 @@ std::unique_ptr<JobRunner> MakeDauRunner(const Config& config, MetricsRegistry* 
   s.dau_index_prefix = job.index_prefix;
   s.dedup_retention_days = config.dedup.retention_days;
   s.time_zone = job.tz;
-  return std::make_unique<EsJobRunner>(
-      config, s, std::make_unique<DauTransform>(DauTransformOptions(config)), metrics);
+  return MakeEsRunner(config, s, std::make_unique<DauTransform>(DauTransformOptions(config)),
+                      metrics);
 }
 
 std::unique_ptr<JobRunner> MakeOrderWideRunner(const Config& config, MetricsRegistry* metrics) {
@@ -33,7 +33,7 @@ std::unique_ptr<JobRunner> MakeOrderWideRunner(const Config& config, MetricsRegi
   s.order_wide_index_prefix = job.index_prefix;
   s.idle_input = job.idle_input;
   s.time_zone = job.tz;
-  return std::make_unique<EsJobRunner>(
+  return MakeEsRunner(
       config, s, std::make_unique<OrderWideTransform>(OrderWideTransformOptions(config)), metrics);
 }
 
