@@ -34,9 +34,9 @@
 //    while the member still owns its partitions), then lets go; what is left stays in the
 //    journal and GivenUp() names it.
 //
-// What it needs of the group comes from the caller (tools/rtdwd's EsJobRunner, which owns the
-// consumer): Assigned() / Revoke() from its rebalance callbacks, Confirmed() after each accepted
-// synchronous commit. It knows nothing of Kafka or Elasticsearch: the JournalSink is the only
+// What it needs of the group comes from the caller (JournalStrategy, journal_strategy.h, over the
+// runner's source): Assigned() / Revoke() from its rebalance callbacks, Confirmed() after each
+// accepted synchronous commit. It knows nothing of Kafka or Elasticsearch: the JournalSink is the only
 // way out, and its abort flag (abort_flag()) and MaySend() are what a sink must honour.
 //
 // Thread-safety: thread-safe. One delivery thread (started by Start, joined by Stop or the

@@ -63,8 +63,8 @@
 
 namespace rtdw {
 
-// What the pipeline needs of the consumer that polled its batches (SplitJobRunner implements it
-// over a KafkaConsumer; tests over an in-memory topic). Called on the job's thread.
+// What the pipeline needs of the consumer that polled its batches (ProduceStrategy implements it
+// over the runner's RecordSource; tests over an in-memory topic). Called on the job's thread.
 class ConsumerControl {
  public:
   virtual ~ConsumerControl() = default;
