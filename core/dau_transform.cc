@@ -187,7 +187,9 @@ absl::Status DauTransform::ProcessBatch(std::span<const InputRecord> records, in
   }
   out->Clear();
   out_days_.clear();
+  body_size_.Reserve(winners_.size(), out);
   for (const Winner& w : winners_) WriteDocument(records[w.record], w, out, &c);
+  body_size_.Learn(*out);
   std::sort(out_days_.begin(), out_days_.end());
   out_days_.erase(std::unique(out_days_.begin(), out_days_.end()), out_days_.end());
   for (uint32_t d : out_days_) {

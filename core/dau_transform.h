@@ -119,6 +119,7 @@ class DauTransform : public EsTransform {
   EventDayCache wm_days_;  // of watermarks
   DimensionBatch dims_;
   std::vector<Winner> winners_;
+  BodySizeHint body_size_;  // sizes the bulk body before the documents are written
   absl::flat_hash_map<std::pair<uint32_t, std::string>, uint32_t> winner_index_;
   absl::flat_hash_map<int32_t, Watermark> watermarks_;
   std::string src_;

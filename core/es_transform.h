@@ -84,6 +84,24 @@ struct BulkOutput {
   }
 };
 
+// Sizes a batch's bulk body before its documents are written, from the mean document size of
+// the previous batch: a body grown by doubling copies itself at every step and pages in about
+// twice its final size (megabytes per batch for order-wide). Not thread-safe (one per transform).
+class BodySizeHint {
+ public:
+  // Reserves room in out->body for `docs` more documents.
+  void Reserve(size_t docs, BulkOutput* out) const {
+    if (bytes_per_doc_ > 0) out->body.reserve(out->body.size() + docs * bytes_per_doc_);
+  }
+  // Learns from the batch just written (out->docs documents in out->body), with 1/16 to spare.
+  void Learn(const BulkOutput& out) {
+    if (out.docs > 0) bytes_per_doc_ = out.body.size() / out.docs * 17 / 16 + 1;
+  }
+
+ private:
+  size_t bytes_per_doc_ = 0;
+};
+
 struct EsTransformCounters {
   uint64_t records = 0;       // input records seen
   uint64_t filtered = 0;      // not for this job (dau: not a first page)

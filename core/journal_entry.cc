@@ -30,14 +30,29 @@ uint64_t GetBE(const char* p, int bytes) {
 
 }  // namespace
 
+namespace {
+
+void AppendJournalHeader(const JournalEntry& entry, std::string* out) {
+  out->push_back(static_cast<char>(kJournalValueVersion));
+  PutBE(out, static_cast<uint64_t>(entry.created_ms), 8);
+  PutBE(out, entry.doc_count, 4);
+  PutBE(out, entry.target.size(), 4);
+  out->append(entry.target);
+}
+
+}  // namespace
+
+std::string EncodeJournalHeader(const JournalEntry& entry) {
+  std::string out;
+  out.reserve(kHeaderSize + entry.target.size());
+  AppendJournalHeader(entry, &out);
+  return out;
+}
+
 std::string EncodeJournalValue(const JournalEntry& entry) {
   std::string out;
   out.reserve(kHeaderSize + entry.target.size() + entry.body.size());
-  out.push_back(static_cast<char>(kJournalValueVersion));
-  PutBE(&out, static_cast<uint64_t>(entry.created_ms), 8);
-  PutBE(&out, entry.doc_count, 4);
-  PutBE(&out, entry.target.size(), 4);
-  out.append(entry.target);
+  AppendJournalHeader(entry, &out);
   out.append(entry.body);
   return out;
 }

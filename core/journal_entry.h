@@ -34,6 +34,9 @@ struct JournalEntry {
 // Value encoding, version 1 (all integers big-endian):
 //   u8 version=1 | i64 created_ms | u32 doc_count | u32 target_len | target | body (the rest)
 std::string EncodeJournalValue(const JournalEntry& entry);
+// The value's part before the body (version .. target): EncodeJournalHeader(e) + e.body ==
+// EncodeJournalValue(e), for a writer that puts the body without copying it first.
+std::string EncodeJournalHeader(const JournalEntry& entry);
 // Decodes a value written by EncodeJournalValue; `seq` comes from the key. With
 // `with_body` false the body is left empty (body_size is still set).
 absl::StatusOr<JournalEntry> DecodeJournalValue(uint64_t seq, std::string_view value,

@@ -435,11 +435,13 @@ absl::Status OrderWideTransform::ProcessBatch(std::span<const InputRecord> recor
   order_parts_.clear();
   order_text_.clear();
   std::vector<std::string_view> dates;
+  body_size_.Reserve(slots.size(), out);
   for (uint32_t i : slots) {
     const Emit& e = emits_[i];
     if (!WriteDocument(e, out, &c)) continue;
     dates.emplace_back(e.create_date, 10);
   }
+  body_size_.Learn(*out);
   std::sort(dates.begin(), dates.end());
   dates.erase(std::unique(dates.begin(), dates.end()), dates.end());
   for (std::string_view d : dates) {

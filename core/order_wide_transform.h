@@ -160,6 +160,7 @@ class OrderWideTransform : public EsTransform {
   JsonParser aux_parser_;  // buffered rows; in pass 2 the order row
   DimensionBatch dims_;
   std::vector<Emit> emits_;
+  BodySizeHint body_size_;  // sizes the bulk body before the documents are written
   int64_t batch_version_ = 0;      // OrderWideEsVersion of the batch (core/es_version.h)
   std::deque<std::string> arena_;  // owned texts the emits point into (stable addresses)
   absl::flat_hash_map<int32_t, Watermark> watermarks_;

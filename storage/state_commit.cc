@@ -98,7 +98,7 @@ absl::StatusOr<CommitResult> StateStore::CommitBatch(PendingBatch& batch,
   uint64_t needed = 0;
   // The batch's writes, each family in key order (a BatchWrites is ordered): the memtable's skip
   // list then finds each insert's place from the previous one's.
-  rocksdb::WriteBatch* wb = &b.commit_batch;
+  rocksdb::WriteBatch* wb = &rocks_->commit_batch;
   wb->Clear();
   for (size_t i = 0; i < kStateColumnFamilies.size(); ++i) {
     rocksdb::ColumnFamilyHandle* h = cf(kStateColumnFamilies[i]);
@@ -111,7 +111,14 @@ absl::StatusOr<CommitResult> StateStore::CommitBatch(PendingBatch& batch,
     JournalEntry& e = *b.journal;
     e.seq = seq + needed;
     if (e.created_ms == 0) e.created_ms = NowMs();
-    rocksdb::Status s = wb->Put(cf(kCfJournal), SeqKey(e.seq), EncodeJournalValue(e));
+    // The body goes into the write batch without an encoded copy of it first (it is the bulk
+    // body of every document of the batch: megabytes).
+    const std::string key = SeqKey(e.seq);
+    const std::string header = EncodeJournalHeader(e);
+    const rocksdb::Slice key_part(key);
+    const rocksdb::Slice value_parts[2] = {rocksdb::Slice(header), rocksdb::Slice(e.body)};
+    rocksdb::Status s = wb->Put(cf(kCfJournal), rocksdb::SliceParts(&key_part, 1),
+                                rocksdb::SliceParts(value_parts, 2));
     if (!s.ok()) return FromRocks(s, "batch put");
     result.journal_seq = e.seq;
     ++needed;
@@ -120,9 +127,16 @@ absl::StatusOr<CommitResult> StateStore::CommitBatch(PendingBatch& batch,
       PutDeadLetters(wb, b.dead_letters, seq + needed, b.resolve, drop_letters, &result));
   needed += b.dead_letters.size();
   std::vector<uint64_t> seqs;
-  RTDW_RETURN_IF_ERROR(WriteWithSeqs(wb, needed, sync_, &seqs));
+  absl::Status written = WriteWithSeqs(wb, needed, sync_, &seqs);
+  if (wb->GetDataSize() > Rocks::kMaxKeptCommitBytes) {
+    *wb = rocksdb::WriteBatch();  // a spike's buffer is not kept
+  } else {
+    wb->Clear();
+  }
+  RTDW_RETURN_IF_ERROR(written);
   if (result.journal_seq) seqs.erase(seqs.begin());
   result.dead_letter_seqs = std::move(seqs);
+  if (b.journal) result.journal = std::move(b.journal);
   return result;
 }
 

@@ -129,6 +129,9 @@ struct DeadLetter {
 
 struct CommitResult {
   std::optional<uint64_t> journal_seq;     // set when the batch carried a journal entry
+  // The batch's journal entry as committed (seq and created_ms set), moved out of the batch
+  // rather than copied (its body is the bulk body of every document of the batch).
+  std::optional<JournalEntry> journal;
   std::vector<uint64_t> dead_letter_seqs;  // in AddDeadLetter order
   uint64_t dead_letters_replaced = 0;      // kept letters of the same record / document
   uint64_t dead_letters_resolved = 0;      // kept letters of records read again and accepted

@@ -61,6 +61,12 @@ struct StateStore::Rocks {
   absl::Mutex write_error_mu;
   // What the failed write said (a full disk), for the next error.
   std::string write_error ABSL_GUARDED_BY(write_error_mu);
+  // What CommitBatch writes (the batch's writes, its journal entry, dead letters). Used only
+  // under the store's seq_mu_; cleared, not freed, between commits, so that a job's commits do
+  // not allocate (and page in) a buffer the size of their journal entry each time. One that
+  // grew past kMaxKeptCommitBytes is freed after its write.
+  rocksdb::WriteBatch commit_batch;
+  static constexpr size_t kMaxKeptCommitBytes = size_t{64} << 20;
 };
 
 namespace state_internal {
@@ -236,9 +242,6 @@ struct PendingBatch::Impl {
   explicit Impl(StateStore* s) : store(s) {}
   StateStore* store;
   std::array<BatchWrites, kStateColumnFamilies.size()> writes;  // kStateColumnFamilies order
-  // What Commit() writes: `writes`, the journal entry, dead letters. Cleared and reused by the
-  // next transaction, so its buffer is allocated once.
-  rocksdb::WriteBatch commit_batch;
   std::optional<JournalEntry> journal;
   std::vector<std::string> dead_letters;
   std::vector<StateStore::ResolveRange> resolve;
@@ -280,7 +283,6 @@ struct PendingBatch::Impl {
   }
   void Clear() {
     for (BatchWrites& w : writes) w.clear();
-    commit_batch.Clear();
     journal.reset();
     dead_letters.clear();
     resolve.clear();

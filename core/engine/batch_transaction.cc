@@ -51,14 +51,13 @@ absl::StatusOr<JournaledBatch> CommitJournaledBatch(StateStore& store, EsTransfo
     entry.target = std::move(out.target);
     entry.body = std::move(out.body);
     entry.doc_count = out.docs;
-    pending.SetJournal(entry);
-    batch.entry = std::move(entry);
+    pending.SetJournal(std::move(entry));  // handed back, as committed, by Commit()
   }
   if (fault) fault("before_commit");
   auto committed = store.Commit(std::move(pending));
   if (!committed.ok()) return fail(BatchStage::kCommit, committed.status());
   if (fault) fault("after_commit");
-  if (batch.entry) batch.entry->seq = committed->journal_seq.value_or(0);
+  batch.entry = std::move(committed->journal);
   return batch;
 }
 

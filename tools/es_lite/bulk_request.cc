@@ -30,6 +30,10 @@ std::optional<EsError> ParseBulkRequest(absl::string_view body, const std::strin
     }
     return false;
   };
+  // The sources' parsed documents share one memory pool, freed with the last of them: a
+  // Document of its own allocates a 64 KB chunk per document (thousands per bulk, most of its
+  // pages fresh), which was the largest cost of a bulk after the parse itself.
+  auto pool = std::make_shared<rapidjson::MemoryPoolAllocator<>>();
   absl::string_view line;
   while (next_line(&line)) {
     rapidjson::Document action;
@@ -110,7 +114,8 @@ std::optional<EsError> ParseBulkRequest(absl::string_view body, const std::strin
             absl::StrCat("Malformed action/metadata line [", action_line,
                          "]: the action requires a source line, but none was found"));
       }
-      auto doc = std::make_shared<rapidjson::Document>();
+      std::shared_ptr<rapidjson::Document> doc(new rapidjson::Document(pool.get()),
+                                               [pool](rapidjson::Document* d) { delete d; });
       if (auto err = ParseJson(source, doc.get())) {
         EsError e = BadRequest("mapper_parsing_exception", "failed to parse");
         e.caused_by_type = "x_content_parse_exception";
