@@ -7,6 +7,7 @@
 
 #include "core/dau_document.h"
 #include "core/dead_letter.h"
+#include "core/dims.h"
 #include "core/event_time.h"
 #include "core/json_limits.h"
 #include "core/status_util.h"
@@ -69,10 +70,7 @@ absl::Status CheckDauDay(const DauDayState& state, DauDocumentReader& index,
     if (!p.has_raw || parser.Parse(p.raw) != JsonStatus::kOk || !parser.root().IsObject()) continue;
     const JsonValue *mid = parser.root().Find("mid"), *ts = parser.root().Find("ts");
     if (mid == nullptr || !mid->IsString() || ts == nullptr || !ts->IsInt64()) continue;
-    const absl::CivilDay cd = CivilDayOf(ts->GetInt64(), options.time_zone);
-    if (static_cast<DayNumber>(cd.year() * 10000 + cd.month() * 100 + cd.day()) != options.day) {
-      continue;
-    }
+    if (DayNumberOf(CivilDayOf(ts->GetInt64(), options.time_zone)) != options.day) continue;
     ++c->letters;
     ++c->letters_by_reason[p.reason];
     auto [it, inserted] = lettered.try_emplace(std::string(mid->text()), ts->GetInt64());
