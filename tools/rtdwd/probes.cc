@@ -79,19 +79,14 @@ ServiceMonitor::ServiceMonitor(const Config& config, MetricsRegistry* metrics) {
 ServiceMonitor::~ServiceMonitor() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
-  // Only now: the client is no longer probed (Close must not run concurrently with Ping).
-  std::optional<Clock::time_point> close_by;
-  {
-    absl::MutexLock lock(&mu_);
-    close_by = close_by_;
-  }
-  if (kafka_ && close_by) (void)kafka_->Close(*close_by);  // nothing is queued: bounds the destroy
 }
 
 void ServiceMonitor::Stop(std::chrono::steady_clock::time_point deadline) {
   stop_ = true;
-  absl::MutexLock lock(&mu_);
-  close_by_ = deadline;
+  // While a probe may still be under way (see the thread-safety note in the header). Now, not in
+  // the destructor: Close's flush serves the client's queued log lines, and they must come before
+  // the daemon's last line.
+  if (kafka_) (void)kafka_->Close(deadline);  // nothing is queued: only bounds the destroy
 }
 
 absl::Status ServiceMonitor::Probe(const Target& target) {

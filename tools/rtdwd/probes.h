@@ -14,16 +14,17 @@
 //
 // Thread-safety: Problems() and Fatal() may be called from any thread (the HTTP server's) while
 // the monitor's own thread probes; Start(), Stop() and the destructor are called by the owner.
-// A probe runs outside the lock (it may take seconds): the clients are used by one thread at a
-// time (Start() before the probing thread exists, then that thread only; the destructor closes
-// the Kafka client after joining it), and what a probe finds is written under mu_.
+// A probe runs outside the lock (it may take seconds) and records what it found under mu_. The
+// clients are probed by one thread at a time (Start() before the probing thread exists, then that
+// thread only). Stop() closes the Kafka client while a Ping may still be under way: that Close is
+// a Flush of nothing (thread-safe) plus the deadline its destructor reads, and the destructor runs
+// only after the probing thread is joined.
 #ifndef RTDW_TOOLS_RTDWD_PROBES_H_
 #define RTDW_TOOLS_RTDWD_PROBES_H_
 
 #include <atomic>
 #include <chrono>
 #include <memory>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,8 +46,7 @@ class ServiceMonitor {
  public:
   // Watches what `config`'s enabled jobs need (config.NeededServices()).
   ServiceMonitor(const Config& config, MetricsRegistry* metrics);
-  // Stops the probing thread and joins it (a probe under way ends within its own timeout), then
-  // closes the Kafka client (not waiting past Stop()'s deadline when Stop() was called).
+  // Stops the probing thread and joins it (a probe under way ends within its own timeout).
   ~ServiceMonitor();
   ServiceMonitor(const ServiceMonitor&) = delete;
   ServiceMonitor& operator=(const ServiceMonitor&) = delete;
@@ -60,7 +60,7 @@ class ServiceMonitor {
   absl::Status Fatal() const ABSL_LOCKS_EXCLUDED(mu_);
   // A stop: no probe starts after this; the one under way ends within its own timeout (2-5 s),
   // and the destructor does not wait for the Kafka client past `deadline` (+1 s).
-  void Stop(std::chrono::steady_clock::time_point deadline) ABSL_LOCKS_EXCLUDED(mu_);
+  void Stop(std::chrono::steady_clock::time_point deadline);
 
  private:
   // What a service is and how it shows: fixed once the constructor has returned.
@@ -92,7 +92,6 @@ class ServiceMonitor {
   mutable absl::Mutex mu_;
   std::vector<Finding> findings_ ABSL_GUARDED_BY(mu_);  // findings_[i] is of targets_[i]
   absl::Status fatal_ ABSL_GUARDED_BY(mu_);
-  std::optional<std::chrono::steady_clock::time_point> close_by_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
