@@ -174,4 +174,29 @@ void SendToDeadLetter(const InputRecord& in, std::string_view job, Reason reason
   sink->DeadLetter(DeadLetterRecord{in.key, *line, f.reason, src});
 }
 
+ParsedDeadLetter ParseDeadLetter(std::string_view line) {
+  ParsedDeadLetter p;
+  JsonParser parser(JsonLimits{0, kMaxSupportedJsonDepth});
+  if (parser.Parse(line) != JsonStatus::kOk || !parser.root().IsObject()) return p;
+  const JsonValue& d = parser.root();
+  auto str = [&](const char* k, std::string* out) {  // of duplicate keys the last one
+    const JsonValue* v = d.Find(k);
+    if (v == nullptr || !v->IsString()) return false;
+    out->assign(v->text());
+    return true;
+  };
+  p.ok = true;
+  str("reason", &p.reason);
+  str("index", &p.index);
+  str("id", &p.id);
+  p.has_raw = str("raw", &p.raw);
+  str("src", &p.src);
+  if (const JsonValue* v = d.Find("version"); v != nullptr && v->IsInt64() && v->GetInt64() >= 0) {
+    p.version = v->GetInt64();
+  }
+  const JsonValue* t = d.Find("truncated");
+  p.truncated = t != nullptr && t->GetBool();
+  return p;
+}
+
 }  // namespace rtdw

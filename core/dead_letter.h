@@ -83,6 +83,18 @@ struct DeadLetterIdentity {
 };
 DeadLetterIdentity IdentifyDeadLetter(std::string_view line);
 
+// A dead letter's fields as the readers of the kept letters (`rtdw deadletter`, `rtdw verify`)
+// use them (of duplicate keys the last). ok is false when the line is not a JSON object; a field
+// that is absent or not a string is left empty.
+struct ParsedDeadLetter {
+  bool ok = false;
+  std::string reason, index, id, raw, src;
+  bool truncated = false;
+  bool has_raw = false;  // `raw` is present (raw_base64 letters have none)
+  int64_t version = -1;  // the external version the document was sent with (-1: none)
+};
+ParsedDeadLetter ParseDeadLetter(std::string_view line);
+
 // A split transform's rejection of `in`: the dead-letter line of (job, reason, detail, src,
 // ts_ingest_ms, raw = in.value) is built in `*line` (reused; the sink sees it only during the
 // call) and handed to `sink` under the record's key.

@@ -48,6 +48,14 @@ struct KafkaMessages : ConsumedBatch::Buffers {
   std::vector<rd_kafka_message_t*> messages;
 };
 
+// A fetch met an offset the broker no longer holds (retention deleted it, or the topic was
+// recreated): librdkafka raises this once and stops fetching the partition (auto.offset.reset is
+// "error": rtdw never jumps on its own).
+bool IsLostOffsetEvent(const rd_kafka_message_t* m) {
+  return m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+         m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE;
+}
+
 // A librdkafka partition list holding `offsets` (each partition at its offset); the caller
 // destroys it with rd_kafka_topic_partition_list_destroy.
 rd_kafka_topic_partition_list_t* NewOffsetList(const std::map<TopicPartition, int64_t>& offsets) {
@@ -459,11 +467,7 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
   // assignment keeps at the same offset: librdkafka raises it once and stops fetching the
   // partition, so dropping it would stall the partition silently. It is this poll's error instead.
   auto keep_lost_offset = [&](const rd_kafka_message_t* m) {
-    if (!error.ok() || m->rkt == nullptr) return;
-    if (m->err != RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET &&
-        m->err != RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
-      return;
-    }
+    if (!error.ok() || m->rkt == nullptr || !IsLostOffsetEvent(m)) return;
     const char* topic = rd_kafka_topic_name(m->rkt);
     for (const PartitionStart& s : assigned_starts_) {
       if (s.topic != topic || s.partition != m->partition) continue;
@@ -545,10 +549,7 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
       if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         std::string where =
             m->rkt ? absl::StrCat(rd_kafka_topic_name(m->rkt), "/", m->partition) : "consumer";
-        if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
-            m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
-          error = LostOffsetStatus(m, where);
-        }
+        if (IsLostOffsetEvent(m)) error = LostOffsetStatus(m, where);
         // Other errors (broker down, transport) are transient: librdkafka retries.
         rd_kafka_message_destroy(m);
         continue;

@@ -87,17 +87,7 @@ class BatchTransactionTest : public ::testing::Test {
 
   // After a finished run: ES holds the truth exactly, nothing is owed, the offsets are at the end.
   void ExpectDone(const std::vector<std::vector<SourceRecord>>& topic) {
-    ExpectTruth(FakeEs::Load(EsLog(), nullptr), topic);
-    auto store = OpenStore(Root());
-    ASSERT_TRUE(store);
-    auto owed = store->ListJournal();
-    ASSERT_TRUE(owed.ok());
-    EXPECT_TRUE(owed->empty()) << owed->size() << " entries still owed";
-    for (int p = 0; p < kPartitions; ++p) {
-      auto offset = store->GetOffset(kTopic, p);
-      ASSERT_TRUE(offset.ok());
-      EXPECT_EQ(offset->value_or(-1), static_cast<int64_t>(topic[p].size())) << "partition " << p;
-    }
+    engine_test::ExpectDone(topic, Root(), EsLog());
   }
 
   TempDir dir_;

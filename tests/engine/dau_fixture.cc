@@ -241,14 +241,29 @@ std::map<DocKey, Doc> FakeEs::Load(const std::string& log_path, uint64_t* supers
   return out;
 }
 
-std::unique_ptr<StateStore> OpenStore(const std::string& root) {
+std::unique_ptr<StateStore> OpenStore(const std::string& root, const std::string& job) {
   StateStoreOptions o;
   o.root = root;
-  o.job = "dau";
+  o.job = job;
   o.block_cache_mb = 8;
   auto store = StateStore::Open(o);
   EXPECT_TRUE(store.ok()) << store.status();
   return store.ok() ? std::move(*store) : nullptr;
+}
+
+void ExpectDone(const Topic& topic, const std::string& root, const std::string& es_log) {
+  ExpectTruth(FakeEs::Load(es_log, nullptr), topic);
+  auto store = OpenStore(root);
+  ASSERT_TRUE(store);
+  auto owed = store->ListJournal();
+  ASSERT_TRUE(owed.ok());
+  EXPECT_TRUE(owed->empty()) << owed->size() << " entries still owed";
+  for (int p = 0; p < kPartitions; ++p) {
+    auto offset = store->GetOffset(kTopic, p);
+    ASSERT_TRUE(offset.ok());
+    EXPECT_EQ(offset->value_or(-1), static_cast<int64_t>(topic[p].size())) << "partition " << p;
+  }
+  ASSERT_TRUE(store->Close().ok());
 }
 
 std::unique_ptr<DauTransform> NewTransform() {

@@ -176,8 +176,13 @@ class NoDimensions : public DimensionSource {
   }
 };
 
-// The "dau" job's store under `root` (a test failure and null when it does not open).
-std::unique_ptr<StateStore> OpenStore(const std::string& root);
+// Job `job`'s store under `root` (a test failure and null when it does not open). Every engine
+// test opens its stores with it.
+std::unique_ptr<StateStore> OpenStore(const std::string& root, const std::string& job = "dau");
+// After a finished run of the "dau" job on the store under `root` and the cluster whose log is
+// `es_log`: the cluster holds exactly the truth of `topic` (ExpectTruth), the store owes nothing
+// and every partition's stored offset is at its end. A test failure for each difference.
+void ExpectDone(const Topic& topic, const std::string& root, const std::string& es_log);
 // The DAU transform of the topic (index prefix kPrefix, UTC).
 std::unique_ptr<DauTransform> NewTransform();
 

@@ -31,9 +31,9 @@
 namespace rtdw {
 namespace {
 
+using engine_test::ExpectDone;
 using engine_test::ExpectTruth;
 using engine_test::FakeEs;
-using testing::RunInChild;
 using engine_test::kNow;
 using engine_test::kPartitions;
 using engine_test::kTopic;
@@ -43,6 +43,7 @@ using engine_test::NoDimensions;
 using engine_test::OpenStore;
 using engine_test::ReadBatchAtStoredOffsets;
 using engine_test::Topic;
+using testing::RunInChild;
 using testing::TempDir;
 using Clock = std::chrono::steady_clock;
 
@@ -528,18 +529,7 @@ TEST_F(JournalDeliveryTest, AKillAtEveryPointEndsInTheTruth) {
                 "killed");
       ASSERT_EQ(RunInChild([&] { return RunWorker(Root(), EsLog(), topic, 11, nullptr, 0); }),
                 "exit 0");
-      ExpectTruth(FakeEs::Load(EsLog(), nullptr), topic);
-      auto store = OpenStore(Root());
-      ASSERT_TRUE(store);
-      auto owed = store->ListJournal();
-      ASSERT_TRUE(owed.ok());
-      EXPECT_TRUE(owed->empty()) << owed->size() << " entries still owed";
-      for (int p = 0; p < kPartitions; ++p) {
-        auto offset = store->GetOffset(kTopic, p);
-        ASSERT_TRUE(offset.ok());
-        EXPECT_EQ(offset->value_or(-1), 90) << "partition " << p;
-      }
-      ASSERT_TRUE(store->Close().ok());
+      ExpectDone(topic, Root(), EsLog());
     }
   }
 }

@@ -30,6 +30,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/status_util.h"
 #include "gtest/gtest.h"
+#include "tests/engine/dau_fixture.h"
 #include "tests/engine/fakes/fake_producer.h"
 #include "tests/harness/process.h"
 
@@ -131,14 +132,9 @@ class NoSleep : public Sleeper {
   }
 };
 
+// The split job's store under `root`.
 std::unique_ptr<StateStore> OpenStore(const std::string& root) {
-  StateStoreOptions o;
-  o.root = root;
-  o.job = "log-split";
-  o.block_cache_mb = 8;
-  auto store = StateStore::Open(o);
-  EXPECT_TRUE(store.ok()) << store.status();
-  return store.ok() ? std::move(*store) : nullptr;
+  return engine_test::OpenStore(root, "log-split");
 }
 
 // The committed next offset of each partition (0 when none).

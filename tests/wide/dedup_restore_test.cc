@@ -11,44 +11,15 @@
 #include "absl/strings/str_cat.h"
 #include "core/dau_document.h"
 #include "gtest/gtest.h"
+#include "tests/wide/fake_dau_index.h"
 #include "tests/wide/memory_state.h"
 
 namespace rtdw {
 namespace {
 
+using testing::FakeIndex;
 using testing::MemoryBatch;
 using testing::MemoryStore;
-
-// An index: Index() adds a document that a search sees only after the next Refresh().
-class FakeIndex : public DauDocumentReader {
- public:
-  void Index(std::string id, std::string source) {
-    indexed_.emplace_back(std::move(id), std::move(source));
-  }
-  absl::Status Refresh() override {
-    ++refreshes;
-    if (missing) return absl::NotFoundError("no such index");
-    visible_ = indexed_;
-    return absl::OkStatus();
-  }
-  absl::Status ForEach(
-      const std::function<absl::Status(std::string_view, std::string_view)>& fn) override {
-    if (missing) return absl::NotFoundError("no such index");
-    size_t n = 0;
-    for (const auto& [id, source] : visible_) {
-      if (fail_after && n++ == *fail_after) return absl::UnavailableError("ES went away");
-      if (absl::Status s = fn(id, source); !s.ok()) return s;
-    }
-    return absl::OkStatus();
-  }
-
-  bool missing = false;
-  std::optional<size_t> fail_after;  // documents delivered before the scan fails
-  int refreshes = 0;
-
- private:
-  std::vector<std::pair<std::string, std::string>> indexed_, visible_;
-};
 
 // A store whose batch is kept apart until Commit() (as the state store's pending batch).
 class FakeTarget : public DedupRestoreTarget {

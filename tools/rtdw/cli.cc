@@ -140,31 +140,6 @@ std::string ToJson(const Value& v) {
   return std::string(sb.GetString(), sb.GetSize());
 }
 
-ParsedLetter ParseLetter(std::string_view line) {
-  ParsedLetter p;
-  JsonParser parser(JsonLimits{0, kMaxSupportedJsonDepth});
-  if (parser.Parse(line) != JsonStatus::kOk || !parser.root().IsObject()) return p;
-  const JsonValue& d = parser.root();
-  auto str = [&](const char* k, std::string* out) {  // of duplicate keys the last one
-    const JsonValue* v = d.Find(k);
-    if (v == nullptr || !v->IsString()) return false;
-    out->assign(v->text());
-    return true;
-  };
-  p.ok = true;
-  str("reason", &p.reason);
-  str("index", &p.index);
-  str("id", &p.id);
-  p.has_raw = str("raw", &p.raw);
-  str("src", &p.src);
-  if (const JsonValue* v = d.Find("version"); v != nullptr && v->IsInt64() && v->GetInt64() >= 0) {
-    p.version = v->GetInt64();
-  }
-  const JsonValue* t = d.Find("truncated");
-  p.truncated = t != nullptr && t->GetBool();
-  return p;
-}
-
 // {"late":3,...} and the text "late 3, future 1".
 Value ByReason(Out& out, const std::map<std::string, uint64_t>& by_reason, std::string* text) {
   Value v(rapidjson::kObjectType);

@@ -132,15 +132,6 @@ std::optional<std::string> MetaOr(const StateStore& store, std::string_view name
 // A meta entry holding epoch ms, as a JSON number (null when absent or not a number).
 rapidjson::Value MetaMs(Out& out, const StateStore& store, std::string_view name);
 
-// A dead letter (docs/FORMATS.md §7) as the commands read it.
-struct ParsedLetter {
-  bool ok = false;
-  std::string reason, index, id, raw, src;
-  bool truncated = false;
-  bool has_raw = false;
-  int64_t version = -1;  // the external version the document was sent with (-1: none)
-};
-ParsedLetter ParseLetter(std::string_view line);
 // {"late":3,...} and the text "late 3, future 1".
 rapidjson::Value ByReason(Out& out, const std::map<std::string, uint64_t>& by_reason,
                           std::string* text);

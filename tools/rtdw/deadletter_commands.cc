@@ -16,13 +16,13 @@
 #include "connectors/kafka/consumer.h"
 #include "connectors/redis/dimension_cache.h"
 #include "connectors/redis/redis_client.h"
+#include "core/config/transform_options.h"
 #include "core/dau_document.h"
 #include "core/dead_letter.h"
 #include "core/journal_entry.h"
 #include "core/json_limits.h"
 #include "core/status_util.h"
 #include "storage/state_store.h"
-#include "core/config/transform_options.h"
 #include "tools/rtdw/cli.h"
 #include "tools/rtdw/command.h"
 
@@ -212,7 +212,7 @@ absl::StatusOr<RejudgeResult> RejudgeLetters(const Globals& g, StateStore& store
   result.journal_seq = committed.journal_seq;
   for (uint64_t seq : committed.dead_letter_seqs) {
     RTDW_ASSIGN_OR_RETURN(DeadLetter l, store.GetDeadLetter(seq));
-    result.dead_again.emplace_back(seq, ParseLetter(l.line).reason);
+    result.dead_again.emplace_back(seq, ParseDeadLetter(l.line).reason);
   }
   return result;
 }
@@ -270,7 +270,7 @@ class DeadLetterListCommand : public Command {
       }
       std::map<std::string, uint64_t> by_reason;
       for (const auto& l : all) {
-        ParsedLetter p = ParseLetter(l.line);
+        ParsedDeadLetter p = ParseDeadLetter(l.line);
         ++by_reason[p.ok && !p.reason.empty() ? p.reason : "(not a JSON letter)"];
       }
       std::string reasons;
@@ -349,7 +349,7 @@ class DeadLetterRetryCommand : public Command {
     std::vector<Rejudge> rejudge;
     Value skipped(rapidjson::kArrayType);
     for (const auto& l : letters) {
-      ParsedLetter p = ParseLetter(l.line);
+      ParsedDeadLetter p = ParseDeadLetter(l.line);
       std::string why;
       Rejudge rj;
       if (!p.ok) {

@@ -6,19 +6,14 @@
 #include <memory>
 #include <set>
 #include <string>
-#include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "core/dau_day_check.h"
 #include "core/dau_document.h"
-#include "core/dead_letter.h"
 #include "core/dedup_restore.h"
-#include "core/event_time.h"
-#include "core/journal_entry.h"
-#include "core/json_limits.h"
 #include "core/status_util.h"
 #include "storage/state_store.h"
 #include "tools/rtdw/cli.h"
@@ -43,24 +38,6 @@ struct ForgetArgs {
   bool no_rewind = false;
 };
 
-// A DAU day's de-dup state, ES index, journal and dead letters, compared (verify, dedup forget).
-struct DayCheck {
-  std::string index;
-  // mid -> the winner's source partition and (ts, offset), across partitions (§4's winner).
-  std::unordered_map<std::string, std::pair<int32_t, DedupValue>> state;
-  std::unordered_set<std::string> owed;           // ids the journal still owes the index
-  std::unordered_map<std::string, int64_t> docs;  // ES: id -> ts
-  bool index_missing = false;
-  uint64_t owed_count = 0;
-  std::vector<std::string> missing_in_es, missing_in_state, ts_mismatch, dead_lettered;
-  uint64_t letters = 0;                               // dead letters of the day
-  std::map<std::string, uint64_t> letters_by_reason;  // of those
-  bool differs() const {
-    return !missing_in_es.empty() || !missing_in_state.empty() || !ts_mismatch.empty() ||
-           !dead_lettered.empty();
-  }
-};
-
 // The zone DAU days are in: the config's jobs.time_zone, else its documented default.
 absl::TimeZone DauZone(const Globals& g) {
   if (g.config) return g.config->jobs.dau.tz;
@@ -69,93 +46,16 @@ absl::TimeZone DauZone(const Globals& g) {
   return tz;
 }
 
-absl::Status CheckDauDay(const Globals& g, const StateStore& store, DayNumber day, DayCheck* c) {
-  RTDW_RETURN_IF_ERROR(
-      store.ScanDedupDay(day, [&](int32_t partition, std::string_view mid, const DedupValue& v) {
-        auto [it, inserted] = c->state.try_emplace(std::string(mid), partition, v);
-        if (!inserted && DedupBeats(v, it->second.second)) it->second = {partition, v};
-        return true;
-      }));
-  RTDW_ASSIGN_OR_RETURN(std::vector<JournalEntry> entries, store.ListJournal(true));
-  for (const auto& e : entries) {
-    RTDW_ASSIGN_OR_RETURN(auto actions, ParseJournalActions(e.body));
-    for (const auto& act : actions) {
-      if (act.index == c->index) c->owed.insert(act.id);
-    }
-  }
+// The check of one DAU day (core/dau_day_check.h) on `store` and the day's index in ES.
+absl::Status CheckDay(const Globals& g, const StateStore& store, DayNumber day,
+                      const std::string& index, DauDayCheck* c) {
   RTDW_ASSIGN_OR_RETURN(std::unique_ptr<EsAccess> es, ConnectEs(g.es));
-  std::unique_ptr<DauDocumentReader> reader = es->DauReader(c->index);
-  absl::Status s = reader->Refresh();
-  if (s.ok())
-    s = reader->ForEach([&](std::string_view id, std::string_view source) {
-      // A document without its lineage cannot have come from rtdw: it never matches the state.
-      std::optional<DauDocumentSource> d = ParseDauDocumentSource(source);
-      c->docs.emplace(std::string(id), d ? d->ts_ms : INT64_MIN);
-      return absl::OkStatus();
-    });
-  if (absl::IsNotFound(s)) {
-    c->index_missing = true;
-  } else if (!s.ok()) {
-    return s;
-  }
-  // The day's dead letters: records refused as late / future whose ts falls on the day (their
-  // best record per mid), and documents of the day's index ES refused.
-  const absl::TimeZone tz = DauZone(g);
-  std::unordered_map<std::string, int64_t> lettered;  // mid -> smallest ts among its letters
-  std::unordered_set<std::string> rejected;
-  RTDW_ASSIGN_OR_RETURN(std::vector<DeadLetter> letters, store.ListDeadLetters());
-  for (const auto& l : letters) {
-    ParsedLetter p = ParseLetter(l.line);
-    if (!p.ok) continue;
-    if (p.reason == ReasonCode(Reason::kEsRejected)) {
-      if (p.index != c->index) continue;
-      ++c->letters;
-      ++c->letters_by_reason[p.reason];
-      rejected.insert(p.id);
-      continue;
-    }
-    if (p.reason != ReasonCode(Reason::kLate) && p.reason != ReasonCode(Reason::kFuture)) continue;
-    JsonParser parser(JsonLimits{0, kMaxSupportedJsonDepth});
-    if (!p.has_raw || parser.Parse(p.raw) != JsonStatus::kOk || !parser.root().IsObject()) continue;
-    const JsonValue *mid = parser.root().Find("mid"), *ts = parser.root().Find("ts");
-    if (mid == nullptr || !mid->IsString() || ts == nullptr || !ts->IsInt64()) continue;
-    const absl::CivilDay cd = CivilDayOf(ts->GetInt64(), tz);
-    if (static_cast<DayNumber>(cd.year() * 10000 + cd.month() * 100 + cd.day()) != day) continue;
-    ++c->letters;
-    ++c->letters_by_reason[p.reason];
-    auto [it, inserted] = lettered.try_emplace(std::string(mid->text()), ts->GetInt64());
-    if (!inserted) it->second = std::min(it->second, ts->GetInt64());
-  }
-  std::unordered_set<std::string> counted;
-  for (const auto& [mid, v] : c->state) {
-    auto it = c->docs.find(mid);
-    const bool is_owed = c->owed.count(mid) > 0;
-    if (is_owed) ++c->owed_count;
-    if (it == c->docs.end()) {
-      if (is_owed) continue;
-      if (rejected.count(mid)) {
-        c->dead_lettered.push_back(mid);
-        counted.insert(mid);
-      } else {
-        c->missing_in_es.push_back(mid);
-      }
-    } else if (it->second != v.second.ts_ms && !is_owed) {
-      c->ts_mismatch.push_back(mid);
-    }
-  }
-  for (const auto& [id, ts] : c->docs) {
-    if (!c->state.count(id)) c->missing_in_state.push_back(id);
-  }
-  // A letter holds back a document when its record would be the day's winner of its mid.
-  for (const auto& [mid, ts] : lettered) {
-    if (counted.count(mid) || c->owed.count(mid)) continue;
-    auto it = c->docs.find(mid);
-    if (it == c->docs.end() || it->second > ts) c->dead_lettered.push_back(mid);
-  }
-  for (auto* v : {&c->missing_in_es, &c->missing_in_state, &c->ts_mismatch, &c->dead_lettered}) {
-    std::sort(v->begin(), v->end());
-  }
-  return absl::OkStatus();
+  std::unique_ptr<DauDocumentReader> reader = es->DauReader(index);
+  DauDayCheckOptions o;
+  o.day = day;
+  o.index = index;
+  o.time_zone = DauZone(g);
+  return CheckDauDay(StoreDauDayState<StateStore>(&store), *reader, o, c);
 }
 
 class DedupRestoreCommand : public Command {
@@ -248,20 +148,16 @@ class DedupForgetCommand : public Command {
     out.Set("day", out.Str(a.day));
     auto store = OpenWrite(g, job);
     if (!store.ok()) return Failed(out, store.status());
-    DayCheck c;
-    c.index = g.dau_index_prefix + a.day;
+    DauDayCheck c;
     std::vector<std::string> mids = a.mids;
     if (a.missing_in_es) {
-      if (absl::Status s = CheckDauDay(g, **store, *day, &c); !s.ok()) return Failed(out, s);
+      absl::Status s = CheckDay(g, **store, *day, g.dau_index_prefix + a.day, &c);
+      if (!s.ok()) return Failed(out, s);
       mids = c.missing_in_es;
     } else {
-      absl::Status s = (*store)->ScanDedupDay(
-          *day, [&](int32_t partition, std::string_view mid, const DedupValue& v) {
-            auto [it, inserted] = c.state.try_emplace(std::string(mid), partition, v);
-            if (!inserted && DedupBeats(v, it->second.second)) it->second = {partition, v};
-            return true;
-          });
-      if (!s.ok()) return Failed(out, s);
+      auto winners = ReadDauDayWinners(StoreDauDayState<StateStore>(store->get()), *day);
+      if (!winners.ok()) return Failed(out, winners.status());
+      c.state = std::move(*winners);
     }
     const std::string topic = g.config ? g.config->jobs.dau.source_topic : "DWD_PAGE_LOG_TOPIC";
     PendingBatch batch = (*store)->NewBatch();
@@ -346,11 +242,11 @@ class VerifyCommand : public Command {
     std::string job = g.job.empty() ? "dau" : g.job;
     auto day = ParseDay(a.day);
     if (!day.ok()) return Usage(out, Msg(day.status()));
-    DayCheck c;
-    c.index = g.dau_index_prefix + a.day;
+    DauDayCheck c;
+    const std::string index = g.dau_index_prefix + a.day;
     out.Set("job", out.Str(job));
     out.Set("day", out.Str(a.day));
-    out.Set("index", out.Str(c.index));
+    out.Set("index", out.Str(index));
     auto error = [&](const absl::Status& s) {
       out.Set("status", out.Str("error"));
       return Failed(out, s);
@@ -361,7 +257,7 @@ class VerifyCommand : public Command {
     if (!jobs.ok()) return error(jobs.status());
     auto store = OpenRead(g, job);
     if (!store.ok()) return error(store.status());
-    if (absl::Status s = CheckDauDay(g, **store, *day, &c); !s.ok()) return error(s);
+    if (absl::Status s = CheckDay(g, **store, *day, index, &c); !s.ok()) return error(s);
     const bool differs = c.differs();
     out.Set("status", out.Str(differs ? "differs" : "ok"));
     out.Set("index_exists", Value(!c.index_missing));
@@ -389,7 +285,7 @@ class VerifyCommand : public Command {
     sample("dead_lettered", c.dead_lettered);
     out.Set("samples", std::move(samples));
     out.text() << job << " " << a.day << ": " << (differs ? "DIFFERS" : "ok") << " — state "
-               << c.state.size() << " mids, " << c.index << " " << c.docs.size() << " documents"
+               << c.state.size() << " mids, " << index << " " << c.docs.size() << " documents"
                << (c.index_missing ? " (no such index)" : "") << ", " << c.owed_count
                << " still owed by the journal, " << c.letters << " dead letters of the day"
                << (reasons.empty() ? "" : " (" + reasons + ")") << "\n";
@@ -410,7 +306,7 @@ class VerifyCommand : public Command {
         "then `rtdw deadletter retry`)",
         c.dead_lettered);
     if (differs) {
-      out.Fail(absl::StrCat("state and ", c.index, " differ"));
+      out.Fail(absl::StrCat("state and ", index, " differ"));
       return kExitFailed;
     }
     return kExitOk;

@@ -21,15 +21,15 @@ constexpr int kConnectTimeoutMs = 2000;
 ServiceMonitor::ServiceMonitor(const Config& config, MetricsRegistry* metrics) {
   const ServiceNeeds needs = config.NeededServices();
   auto add = [&](std::string name, std::string where, std::string fix) {
-    Service s;
-    s.name = std::move(name);
-    s.where = std::move(where);
-    s.fix = std::move(fix);
-    s.up_gauge =
+    Target t;
+    t.name = std::move(name);
+    t.where = std::move(where);
+    t.fix = std::move(fix);
+    t.up_gauge =
         metrics->GetGauge("rtdw_service_up", "1 when the service answered the last probe, else 0",
-                          {{"service", s.name}});
-    s.up_gauge->Set(1);
-    services_.push_back(std::move(s));
+                          {{"service", t.name}});
+    t.up_gauge->Set(1);
+    targets_.push_back(std::move(t));
   };
   if (needs.kafka) {
     // The jobs' own client settings ([kafka.properties]: TLS, SASL), so that the probe reaches
@@ -38,6 +38,7 @@ ServiceMonitor::ServiceMonitor(const Config& config, MetricsRegistry* metrics) {
     if (producer.ok()) {
       kafka_ = std::move(*producer);
     } else {
+      absl::MutexLock lock(&mu_);
       fatal_ = producer.status();
     }
     add("kafka", config.kafka.brokers,
@@ -65,11 +66,14 @@ ServiceMonitor::ServiceMonitor(const Config& config, MetricsRegistry* metrics) {
     if (client.ok()) {
       es_ = std::move(*client);
     } else {
+      absl::MutexLock lock(&mu_);
       fatal_ = client.status();
     }
     add("elasticsearch", absl::StrJoin(config.es.urls, ","),
         "start it or fix es.url (env RTDW_ES_URL); the jobs wait and retry");
   }
+  absl::MutexLock lock(&mu_);
+  findings_.resize(targets_.size());
 }
 
 ServiceMonitor::~ServiceMonitor() {
@@ -79,16 +83,19 @@ ServiceMonitor::~ServiceMonitor() {
 
 void ServiceMonitor::Stop(std::chrono::steady_clock::time_point deadline) {
   stop_ = true;
+  // While a probe may still be under way (see the thread-safety note in the header). Now, not in
+  // the destructor: Close's flush serves the client's queued log lines, and they must come before
+  // the daemon's last line.
   if (kafka_) (void)kafka_->Close(deadline);  // nothing is queued: only bounds the destroy
 }
 
-absl::Status ServiceMonitor::Probe(const Service& service) {
-  if (service.name == "kafka") {
+absl::Status ServiceMonitor::Probe(const Target& target) {
+  if (target.name == "kafka") {
     if (!kafka_) return absl::OkStatus();  // fatal_ says why
     return kafka_->Ping(std::chrono::milliseconds(kConnectTimeoutMs));
   }
-  if (service.name == "redis") return redis_->Ping();
-  if (service.name == "elasticsearch") {
+  if (target.name == "redis") return redis_->Ping();
+  if (target.name == "elasticsearch") {
     if (!es_) return absl::OkStatus();  // fatal_ says why
     auto info = es_->Info();
     if (!info.ok()) return info.status();
@@ -98,67 +105,68 @@ absl::Status ServiceMonitor::Probe(const Service& service) {
   return absl::OkStatus();
 }
 
-void ServiceMonitor::ProbeOne(Service& service) {
-  absl::Status st = Probe(service);
-  std::lock_guard<std::mutex> lock(mu_);
-  service.probed = true;
+void ServiceMonitor::ProbeOne(size_t i) {
+  const Target& target = targets_[i];
+  const absl::Status st = Probe(target);
+  absl::MutexLock lock(&mu_);
+  Finding& f = findings_[i];
   if (st.ok()) {
-    if (!service.up) spdlog::info("{} at {} is reachable again", service.name, service.where);
-    service.up = true;
-    service.problem.clear();
-    service.backoff.Reset();
-    service.next_probe = Clock::now() + kUpInterval;
-    service.up_gauge->Set(1);
+    if (!f.up) spdlog::info("{} at {} is reachable again", target.name, target.where);
+    f.up = true;
+    f.problem.clear();
+    f.backoff.Reset();
+    f.next_probe = Clock::now() + kUpInterval;
+    target.up_gauge->Set(1);
     return;
   }
-  if (absl::IsFailedPrecondition(st) && service.name == "elasticsearch") {
+  if (absl::IsFailedPrecondition(st) && target.name == "elasticsearch") {
     // Reachable, but not usable (version): waiting will not fix it.
-    fatal_ = absl::FailedPreconditionError(
-        absl::StrCat("Elasticsearch at ", service.where, ": ", std::string(st.message()),
-                     " — point es.url at a supported cluster"));
+    fatal_ = absl::FailedPreconditionError(absl::StrCat("Elasticsearch at ", target.where, ": ",
+                                                        std::string(st.message()),
+                                                        " — point es.url at a supported cluster"));
   }
-  auto delay = service.backoff.NextDelay();
-  service.problem = absl::StrCat(service.name, " unreachable at ", service.where, " (",
-                                 std::string(st.message()), ") — ", service.fix);
-  if (service.up) {  // it was up (or never probed): say so once per outage
-    spdlog::warn("{} (probing again with backoff, up to 15 s)", service.problem);
+  auto delay = f.backoff.NextDelay();
+  f.problem = absl::StrCat(target.name, " unreachable at ", target.where, " (",
+                           std::string(st.message()), ") — ", target.fix);
+  if (f.up) {  // it was up (or never probed): say so once per outage
+    spdlog::warn("{} (probing again with backoff, up to 15 s)", f.problem);
   }
-  service.up = false;
-  service.next_probe = Clock::now() + delay;
-  service.up_gauge->Set(0);
+  f.up = false;
+  f.next_probe = Clock::now() + delay;
+  target.up_gauge->Set(0);
 }
 
 void ServiceMonitor::Start() {
-  for (Service& s : services_) ProbeOne(s);
+  for (size_t i = 0; i < targets_.size(); ++i) ProbeOne(i);
   thread_ = std::thread([this] { Loop(); });
 }
 
 void ServiceMonitor::Loop() {
   while (!stop_.load()) {
-    for (Service& s : services_) {
+    for (size_t i = 0; i < targets_.size(); ++i) {
       if (stop_.load()) return;
       Clock::time_point due;
       {
-        std::lock_guard<std::mutex> lock(mu_);
-        due = s.next_probe;
+        absl::MutexLock lock(&mu_);
+        due = findings_[i].next_probe;
       }
-      if (Clock::now() >= due) ProbeOne(s);
+      if (Clock::now() >= due) ProbeOne(i);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
 
 std::vector<std::string> ServiceMonitor::Problems() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<std::string> out;
-  for (const Service& s : services_) {
-    if (!s.up) out.push_back(s.problem);
+  for (const Finding& f : findings_) {
+    if (!f.up) out.push_back(f.problem);
   }
   return out;
 }
 
 absl::Status ServiceMonitor::Fatal() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return fatal_;
 }
 

@@ -57,6 +57,7 @@ absl::Status FakeProducer::Produce(ProducerTopic topic, std::string_view key,
   }
   r.seq = ++seq_;
   if (group != nullptr) group->Added();
+  all_.Added();
   produced_.push_back(r);
   queue_.push_back({std::move(r), group});
   return absl::OkStatus();
@@ -83,58 +84,40 @@ void FakeProducer::Serve() {
       auto pos = std::upper_bound(acknowledged_.begin(), acknowledged_.end(), q.record.seq,
                                   [](int64_t seq, const FakeRecord& r) { return seq < r.seq; });
       acknowledged_.insert(pos, q.record);
-    } else if (flush_error_.empty()) {
-      flush_error_ = absl::StrCat("record ", q.record.seq, " not acknowledged");
     }
-    if (q.group != nullptr) {
-      q.group->Report(ok, ok ? "" : absl::StrCat("record ", q.record.seq, " not acknowledged"));
-    }
+    const std::string error = ok ? "" : absl::StrCat("record ", q.record.seq, " not acknowledged");
+    if (q.group != nullptr) q.group->Report(ok, error);
+    all_.Report(ok, error);
   }
 }
 
-absl::Status FakeProducer::AwaitImpl(DeliveryGroup* group, std::chrono::milliseconds timeout,
-                                     const std::atomic<bool>* interrupt) {
+bool FakeProducer::ServeUntilReported(const DeliveryGroup& group, std::chrono::milliseconds timeout,
+                                      const std::atomic<bool>* interrupt) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  bool interrupted = false;
-  while (group->pending() > 0) {
-    if (interrupt != nullptr && interrupt->load()) {
-      interrupted = true;
-      break;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) break;
+  while (group.pending() > 0) {
+    if (interrupt != nullptr && interrupt->load()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
     if (hold_reports) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     } else {
       Serve();
     }
   }
+  return false;
+}
+
+absl::Status FakeProducer::AwaitImpl(DeliveryGroup* group, std::chrono::milliseconds timeout,
+                                     const std::atomic<bool>* interrupt) {
+  const bool interrupted = ServeUntilReported(*group, timeout, interrupt);
   return group->Outcome("fake", interrupted, timeout);
 }
 
 absl::Status FakeProducer::FlushImpl(std::chrono::milliseconds timeout,
                                      const std::atomic<bool>* interrupt) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  bool interrupted = false;
-  while (!queue_.empty()) {
-    if (interrupt != nullptr && interrupt->load()) {
-      interrupted = true;
-      break;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) break;
-    if (hold_reports) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    } else {
-      Serve();
-    }
-  }
-  if (std::string error = std::exchange(flush_error_, ""); !error.empty()) {
-    return absl::UnavailableError(absl::StrCat("fake delivery failed: ", error));
-  }
-  if (!queue_.empty()) {
-    if (interrupted) return absl::CancelledError("fake flush: interrupted");
-    return absl::DeadlineExceededError("fake flush: records not acknowledged in time");
-  }
-  return absl::OkStatus();
+  const bool interrupted = ServeUntilReported(all_, timeout, interrupt);
+  absl::Status outcome = all_.Outcome("fake", interrupted, timeout);
+  all_.ResetError();  // the next Flush reports failures from here on
+  return outcome;
 }
 
 std::vector<FakeRecord> FakeProducer::ReadLog(const std::string& path) {

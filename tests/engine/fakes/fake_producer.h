@@ -9,6 +9,8 @@
 #ifndef RTDW_TESTS_ENGINE_FAKES_FAKE_PRODUCER_H_
 #define RTDW_TESTS_ENGINE_FAKES_FAKE_PRODUCER_H_
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <random>
@@ -73,6 +75,10 @@ class FakeProducer : public RecordProducer {
                          const std::atomic<bool>* interrupt) override;
   // Reports up to reports_per_serve queued records, picked at random.
   void Serve();
+  // Serves reports until `group` has none pending; true when `interrupt` ended the wait first
+  // (false: everything reported, or the timeout).
+  bool ServeUntilReported(const DeliveryGroup& group, std::chrono::milliseconds timeout,
+                          const std::atomic<bool>* interrupt);
 
   std::string log_path_;
   int log_fd_ = -1;
@@ -84,7 +90,9 @@ class FakeProducer : public RecordProducer {
   int64_t calls_ = 0;
   int64_t seq_ = 0;
   int64_t reports_ = 0;
-  std::string flush_error_;  // the first failed report since the last Flush
+  // Every record queued: what Flush waits for, and its first failed report since the last Flush
+  // (the engine's own DeliveryGroup, so that Flush and Await judge an outcome alike).
+  DeliveryGroup all_;
 };
 
 }  // namespace rtdw::testing
