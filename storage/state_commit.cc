@@ -20,6 +20,13 @@ using state_internal::View;
 // ---------------------------------------------------------------------------------------------
 // Commit and seq-allocating writes
 
+namespace {
+// An upper bound of what a WriteBatch adds to an entry's key and value: a tag byte, the column
+// family id and two lengths as varint32s (5 bytes each at most), and the entry's share of the
+// meta next-seq entry's key.
+constexpr size_t kWriteBatchEntryOverhead = 1 + 3 * 5 + 16;
+}  // namespace
+
 PendingBatch StateStore::NewBatch() {
   return PendingBatch(std::make_unique<PendingBatch::Impl>(this));
 }
@@ -96,6 +103,19 @@ absl::StatusOr<CommitResult> StateStore::CommitBatch(PendingBatch& batch,
   absl::MutexLock lock(&seq_mu_);
   uint64_t seq = next_seq_;
   uint64_t needed = 0;
+  // The WriteBatch's buffer is sized for the whole batch before the first write: grown by doubling
+  // it would reach up to twice the batch (a dau batch's journal entry is several MB) and hold the
+  // old and the new buffer at once while it grows — the process's peak memory is at this moment.
+  size_t bytes = kWriteBatchEntryOverhead * (3 + b.dead_letters.size());  // header, meta, journal
+  for (const BatchWrites& w : b.writes) {
+    for (const auto& [key, value] : w) {
+      bytes += kWriteBatchEntryOverhead + key.size() + (value ? value->size() : 0);
+    }
+  }
+  if (b.journal) bytes += b.journal->target.size() + b.journal->body.size();
+  for (const std::string& line : b.dead_letters) bytes += line.size();
+  // A reused batch (the split jobs keep one PendingBatch) keeps a buffer that is large enough.
+  if (b.commit_batch.Data().capacity() < bytes) b.commit_batch = rocksdb::WriteBatch(bytes);
   // The batch's writes, each family in key order (a BatchWrites is ordered): the memtable's skip
   // list then finds each insert's place from the previous one's.
   rocksdb::WriteBatch* wb = &b.commit_batch;
@@ -111,7 +131,17 @@ absl::StatusOr<CommitResult> StateStore::CommitBatch(PendingBatch& batch,
     JournalEntry& e = *b.journal;
     e.seq = seq + needed;
     if (e.created_ms == 0) e.created_ms = NowMs();
-    rocksdb::Status s = wb->Put(cf(kCfJournal), SeqKey(e.seq), EncodeJournalValue(e));
+    // The value is EncodeJournalValue(e), written as its header (the entry without its body) and
+    // the body, so the body is copied once, into the batch, not first into an encoded value.
+    std::string body;
+    body.swap(e.body);
+    const std::string head = EncodeJournalValue(e);
+    body.swap(e.body);
+    const std::string key = SeqKey(e.seq);
+    const rocksdb::Slice key_part(key);
+    const rocksdb::Slice value_parts[] = {rocksdb::Slice(head), rocksdb::Slice(e.body)};
+    rocksdb::Status s = wb->Put(cf(kCfJournal), rocksdb::SliceParts(&key_part, 1),
+                                rocksdb::SliceParts(value_parts, 2));
     if (!s.ok()) return FromRocks(s, "batch put");
     result.journal_seq = e.seq;
     ++needed;

@@ -236,8 +236,8 @@ struct PendingBatch::Impl {
   explicit Impl(StateStore* s) : store(s) {}
   StateStore* store;
   std::array<BatchWrites, kStateColumnFamilies.size()> writes;  // kStateColumnFamilies order
-  // What Commit() writes: `writes`, the journal entry, dead letters. Cleared and reused by the
-  // next transaction, so its buffer is allocated once.
+  // What Commit() writes: `writes`, the journal entry, dead letters. Sized by Commit() for the
+  // batch; cleared and reused by the next transaction while its buffer is large enough.
   rocksdb::WriteBatch commit_batch;
   std::optional<JournalEntry> journal;
   std::vector<std::string> dead_letters;
