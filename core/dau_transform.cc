@@ -187,7 +187,12 @@ absl::Status DauTransform::ProcessBatch(std::span<const InputRecord> records, in
   }
   out->Clear();
   out_days_.clear();
+  // The body is sized from the previous batch's bytes per document (+1/8): grown by doubling it
+  // would hold up to twice its size, and the journal keeps it until it is delivered.
+  if (bytes_per_doc_ > 0)
+    out->body.reserve(winners_.size() * (bytes_per_doc_ + bytes_per_doc_ / 8));
   for (const Winner& w : winners_) WriteDocument(records[w.record], w, out, &c);
+  if (out->docs > 0) bytes_per_doc_ = out->body.size() / out->docs;
   std::sort(out_days_.begin(), out_days_.end());
   out_days_.erase(std::unique(out_days_.begin(), out_days_.end()), out_days_.end());
   for (uint32_t d : out_days_) {

@@ -129,6 +129,7 @@ class DauTransform : public EsTransform {
   rapidjson::StringBuffer doc_;
   DocWriter writer_;
   std::vector<uint32_t> out_days_;  // days of the documents written (index names)
+  size_t bytes_per_doc_ = 0;        // of the last batch's body, to size the next one
   EsTransformCounters counters_;
 };
 
