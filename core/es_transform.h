@@ -93,9 +93,9 @@ class BodySizeHint {
   void Reserve(size_t docs, BulkOutput* out) const {
     if (bytes_per_doc_ > 0) out->body.reserve(out->body.size() + docs * bytes_per_doc_);
   }
-  // Learns from the batch just written (out->docs documents in out->body), with 1/16 to spare.
+  // Learns from the batch just written (out->docs documents in out->body), with 1/8 to spare.
   void Learn(const BulkOutput& out) {
-    if (out.docs > 0) bytes_per_doc_ = out.body.size() / out.docs * 17 / 16 + 1;
+    if (out.docs > 0) bytes_per_doc_ = out.body.size() / out.docs * 9 / 8 + 1;
   }
 
  private:

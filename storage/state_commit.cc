@@ -20,6 +20,13 @@ using state_internal::View;
 // ---------------------------------------------------------------------------------------------
 // Commit and seq-allocating writes
 
+namespace {
+// An upper bound of what a WriteBatch adds to an entry's key and value: a tag byte, the column
+// family id and two lengths as varint32s (5 bytes each at most), and the entry's share of the
+// meta next-seq entry's key.
+constexpr size_t kWriteBatchEntryOverhead = 1 + 3 * 5 + 16;
+}  // namespace
+
 PendingBatch StateStore::NewBatch() {
   return PendingBatch(std::make_unique<PendingBatch::Impl>(this));
 }
@@ -96,10 +103,23 @@ absl::StatusOr<CommitResult> StateStore::CommitBatch(PendingBatch& batch,
   absl::MutexLock lock(&seq_mu_);
   uint64_t seq = next_seq_;
   uint64_t needed = 0;
+  // The WriteBatch's buffer is sized for the whole batch before the first write: grown by doubling
+  // it would reach up to twice the batch (a dau batch's journal entry is several MB) and hold the
+  // old and the new buffer at once while it grows — the process's peak memory is at this moment.
+  size_t bytes = kWriteBatchEntryOverhead * (3 + b.dead_letters.size());  // header, meta, journal
+  for (const BatchWrites& w : b.writes) {
+    for (const auto& [key, value] : w) {
+      bytes += kWriteBatchEntryOverhead + key.size() + (value ? value->size() : 0);
+    }
+  }
+  if (b.journal) bytes += b.journal->target.size() + b.journal->body.size();
+  for (const std::string& line : b.dead_letters) bytes += line.size();
+  // The store's kept buffer (Rocks::commit_batch) is replaced only when it is too small.
+  rocksdb::WriteBatch* wb = &rocks_->commit_batch;
+  if (wb->Data().capacity() < bytes) *wb = rocksdb::WriteBatch(bytes);
+  wb->Clear();
   // The batch's writes, each family in key order (a BatchWrites is ordered): the memtable's skip
   // list then finds each insert's place from the previous one's.
-  rocksdb::WriteBatch* wb = &rocks_->commit_batch;
-  wb->Clear();
   for (size_t i = 0; i < kStateColumnFamilies.size(); ++i) {
     rocksdb::ColumnFamilyHandle* h = cf(kStateColumnFamilies[i]);
     for (const auto& [key, value] : b.writes[i]) {
