@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/dau_document.h"
+#include "core/dims.h"
 #include "core/event_time.h"
 #include "core/status_util.h"
 
@@ -34,8 +35,7 @@ absl::Status RestoreDedup(DauDocumentReader& reader, DedupRestoreTarget& target,
         if (options.day) {
           day = *options.day;
         } else {
-          const absl::CivilDay cd = CivilDayOf(doc->ts_ms, options.time_zone);
-          day = static_cast<DayNumber>(cd.year() * 10000 + cd.month() * 100 + cd.day());
+          day = DayNumberOf(CivilDayOf(doc->ts_ms, options.time_zone));
         }
         RTDW_ASSIGN_OR_RETURN(bool put, PutDedupIfBeats(target.batch(), day, doc->partition, id,
                                                         DedupValue{doc->ts_ms, doc->offset}));

@@ -1,5 +1,5 @@
 // The seam between an ES job's transform (dau, order-wide: core/) and the batch transaction
-// driver that runs it (tools/rtdwd/es_job.h):
+// driver that runs it (core/engine/journal_strategy.h, on the BatchRunner of batch_runner.h):
 //
 //   driver: poll a batch -> transform.ProcessBatch(records, dims, state, out) -> commit `state`
 //           (offsets + dedup/join mutations + dead letters) and `out` (the journal entry) in ONE

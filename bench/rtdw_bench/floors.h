@@ -9,7 +9,7 @@
 //  - PipeFloor: consume a topic and, per input record, produce `fanout` messages (fractional: the
 //    job's mean) of `mean_value_bytes` to `topics` output topics, keyed by the input key, with the
 //    `rtdw-src` and `rtdw-idx` headers the split jobs write — idempotent, acks=all, lz4 — and
-//    pipelined two batches deep as SplitJobRunner is: batch N+1 is produced while N's delivery
+//    pipelined two batches deep as the split jobs are (core/engine/produce_pipeline.h): batch N+1 is produced while N's delivery
 //    reports come back. The payload is the input record's own bytes (repeated or cut to the size),
 //    so it compresses like JSON; it is never parsed. The log-split and db-split floors.
 //

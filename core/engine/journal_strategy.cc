@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/dims.h"
 #include "core/engine/retry_policies.h"
 #include "core/event_time.h"
 #include "core/state_types.h"
@@ -235,7 +236,7 @@ void JournalStrategy::DropOldDedupDays() {
   if (!min_watermark) return;
   absl::CivilDay floor =
       CivilDayOf(*min_watermark, options_.time_zone) - (options_.dedup_retention_days - 1);
-  DayNumber day = static_cast<DayNumber>(floor.year() * 10000 + floor.month() * 100 + floor.day());
+  const DayNumber day = DayNumberOf(floor);  // 0 (drops nothing) outside years 1..9999
   if (auto st = ctx_->store->DropDedupDaysBefore(day); !st.ok()) {
     spdlog::warn("{}: dedup retention: {}", ctx_->job, std::string(st.message()));
   }

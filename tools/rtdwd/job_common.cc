@@ -120,7 +120,7 @@ KafkaConsumerOptions JobConsumerOptions(const Config& config, const std::string&
   // The prefetch is KafkaConsumerOptions' default, bounded by bytes (connectors/kafka/consumer.h;
   // rtdw-bench's floors use the same); [kafka.properties] queued.* / fetch.max.bytes override it.
   // Partitions added to a source topic are noticed within a minute (group mode: librdkafka's
-  // metadata refresh then rebalances; lone mode: EsJobRunner / SplitJobRunner check themselves).
+  // metadata refresh then rebalances; lone mode: BatchRunner checks itself, NewPartitionWatch).
   co.properties.try_emplace("topic.metadata.refresh.interval.ms", "60000");
   co.log = KafkaLogToSpdlog(job);
   return co;
