@@ -2,12 +2,17 @@
 // through it, and it holds the topics it was asked to create.
 #include <librdkafka/rdkafka.h>
 
+#include <atomic>
+#include <cstring>
+#include <iostream>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "tests/harness/kafka_reader.h"
 #include "tests/harness/services.h"
 
 namespace rtdw::testing {
@@ -129,6 +134,97 @@ TEST(KafkaMockTest, KcatRoundTripAndBadArguments) {
   CommandResult bad = RunCommand({BinDir() + "/rtdw-kafka-mock", "--topic", "X:0"});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("--topic X:0"), std::string::npos) << bad.err;
+}
+
+// Outcome of InjectedProduceErrorWithTwoRequests.
+struct TwoRequests {
+  int acknowledged = 0;     // delivery reports without an error (of "A" and "B")
+  bool a_in_topic = false;  // "A" (whose Produce request failed) is in the topic
+  bool b_in_topic = false;
+};
+
+// An idempotent producer (max.in.flight.requests.per.connection = `max_in_flight`) sends "A",
+// whose Produce request the mock fails (NOT_LEADER_OR_FOLLOWER, injected), and "B" 100 ms later
+// to the same partition, while A's answer is held back (broker rtt 600 ms): with more than one
+// request in flight, B's request is on the wire before A's error comes back.
+TwoRequests InjectedProduceErrorWithTwoRequests(int max_in_flight) {
+  TwoRequests out;
+  KafkaMock kafka;
+  EXPECT_TRUE(kafka.Start({.brokers = 1, .partitions = 1, .topics = {"GAP_TOPIC:1"}}).ok());
+  static std::atomic<int> acknowledged;
+  acknowledged = 0;
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
+           {"bootstrap.servers", kafka.bootstrap()},
+           {"enable.idempotence", "true"},
+           {"linger.ms", "0"},
+           {"max.in.flight.requests.per.connection", std::to_string(max_in_flight)}}) {
+    EXPECT_EQ(rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr),
+              RD_KAFKA_CONF_OK)
+        << k << ": " << errstr;
+  }
+  rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->_private != nullptr) ++acknowledged;
+  });
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  EXPECT_NE(rk, nullptr) << errstr;
+  if (rk == nullptr) return out;
+  auto produce = [&](const char* value, void* opaque) {
+    EXPECT_EQ(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("GAP_TOPIC"), RD_KAFKA_V_PARTITION(0),
+                                RD_KAFKA_V_VALUE(const_cast<char*>(value), strlen(value)),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque),
+                                RD_KAFKA_V_END),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+  };
+  // The producer id and the partition's leader are known before the fault.
+  produce("warm-up", nullptr);
+  EXPECT_EQ(rd_kafka_flush(rk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  auto post = [&](const std::string& path) {
+    CommandResult r = RunCommand({"curl", "-sf", "-d", "", kafka.control_url() + path});
+    EXPECT_EQ(r.exit_code, 0) << path << ": " << r.err;
+  };
+  post("/brokers/1/rtt?ms=600");
+  post("/request-errors?api=0&error=6&count=1");
+  static int tag;
+  produce("A", &tag);
+  rd_kafka_poll(rk, 100);  // A's request is sent; its answer comes 600 ms later
+  produce("B", &tag);
+  EXPECT_EQ(rd_kafka_flush(rk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_destroy(rk);
+  post("/brokers/1/rtt?ms=0");
+  out.acknowledged = acknowledged.load();
+  auto records = ReadTopic(kafka.bootstrap(), "GAP_TOPIC");
+  EXPECT_TRUE(records.ok()) << records.status();
+  if (!records.ok()) return out;
+  for (const TopicRecord& r : *records) {
+    if (r.value == "A") out.a_in_topic = true;
+    if (r.value == "B") out.b_in_topic = true;
+  }
+  return out;
+}
+
+// The mock (librdkafka's mock cluster) checks no producer sequence numbers for an idempotent
+// producer without a transactional.id: it appends a Produce request that follows a failed one,
+// where a real broker answers OUT_OF_ORDER_SEQUENCE_NUMBER. librdkafka reads that success as
+// proof that the failed request was persisted too ("implicit ack") and reports the failed
+// request's records delivered — records the topic never got. A client of the mock can
+// therefore see an acknowledged record missing after an injected Produce error, unless only one
+// request is in flight: then the failed request is sent again before anything behind it.
+// Tests that inject Produce errors and check the output topics run with
+// max.in.flight.requests.per.connection = 1 (tests/outage/outage_test.cc).
+TEST(KafkaMockTest, InjectedProduceErrorLosesNothingWithOneRequestInFlight) {
+  TwoRequests one = InjectedProduceErrorWithTwoRequests(1);
+  EXPECT_EQ(one.acknowledged, 2);
+  EXPECT_TRUE(one.a_in_topic) << "a record whose Produce request failed is not in the topic";
+  EXPECT_TRUE(one.b_in_topic);
+
+  // The mock's gap, shown (not asserted: whether B's request leaves before A's answer is up to
+  // librdkafka's broker thread on a loaded machine).
+  TwoRequests five = InjectedProduceErrorWithTwoRequests(5);
+  std::cout << "max.in.flight 5: " << five.acknowledged << " of 2 acknowledged, A "
+            << (five.a_in_topic ? "in" : "NOT in") << " the topic, B "
+            << (five.b_in_topic ? "in" : "NOT in") << " the topic\n";
 }
 
 TEST(KafkaMockTest, ControlChannelTakesABrokerDownAndUp) {
