@@ -14,6 +14,7 @@
 #include "connectors/redis/redis_client.h"
 #include "core/db_split.h"
 #include "spdlog/spdlog.h"
+#include "tools/rtdwd/job_common.h"
 #include "tools/rtdwd/jobs.h"
 #include "tools/rtdwd/split_job.h"
 
@@ -28,11 +29,7 @@ class DbSplitStep : public SplitStep {
   DbSplitStep(const Config& config, MetricsRegistry* metrics)
       : job_(config.jobs.db_split),
         group_mode_(config.kafka.group.has_value()),
-        redis_(RedisClientOptions{
-            config.redis.host, config.redis.port, config.redis.db, config.redis.username,
-            config.redis.password ? std::optional<std::string>(config.redis.password->value)
-                                  : std::nullopt,
-            std::chrono::milliseconds(5000)}),
+        redis_(JobRedisClientOptions(config)),
         transform_(DbSplitOptions{
             std::string(kJobDbSplit), 0, 64, {{"order_detail", "order_id"}}, nullptr}),
         redis_errors_(metrics->GetCounter("rtdw_redis_errors_total", "Failed Redis calls",

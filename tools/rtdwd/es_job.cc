@@ -83,13 +83,7 @@ class EsServices : public JournalServices {
   JournalSink* sink() override { return sink_.get(); }
 
   absl::StatusOr<DimensionSource*> OpenDimensions() override {
-    RedisClientOptions ro;
-    ro.host = config_.redis.host;
-    ro.port = config_.redis.port;
-    ro.db = config_.redis.db;
-    ro.username = config_.redis.username;
-    if (config_.redis.password) ro.password = config_.redis.password->value;
-    redis_ = std::make_unique<RedisClient>(ro);
+    redis_ = std::make_unique<RedisClient>(JobRedisClientOptions(config_));
     dims_ = std::make_unique<RedisDimensionCache>(redis_.get(), DimensionCacheOptions{});
     return dims_.get();
   }

@@ -137,6 +137,16 @@ std::function<void(int, std::string_view, std::string_view)> KafkaLogToSpdlog(st
   };
 }
 
+RedisClientOptions JobRedisClientOptions(const Config& config) {
+  RedisClientOptions o;
+  o.host = config.redis.host;
+  o.port = config.redis.port;
+  o.db = config.redis.db;
+  o.username = config.redis.username;
+  if (config.redis.password) o.password = config.redis.password->value;
+  return o;
+}
+
 EsClientOptions JobEsClientOptions(const Config& config, const std::string& who) {
   EsClientOptions o;
   o.urls = config.es.urls;

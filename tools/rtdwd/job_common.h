@@ -14,6 +14,7 @@
 #include "connectors/es/es_client.h"
 #include "connectors/kafka/consumer.h"
 #include "connectors/kafka/producer.h"
+#include "connectors/redis/redis_client.h"
 #include "core/config/config.h"
 #include "core/engine/job_health.h"
 #include "core/engine/job_metrics.h"
@@ -53,6 +54,10 @@ KafkaProducerOptions JobProducerOptions(const Config& config, const std::string&
 // The ES client options of rtdwd (the ES jobs and the service probe) from [es]: URLs,
 // credentials, TLS, bulk and response bounds; warnings go to spdlog as "<who>: es: ...".
 EsClientOptions JobEsClientOptions(const Config& config, const std::string& who);
+
+// The Redis client options of rtdwd (db-split, the ES jobs' dimensions, the service probe) from
+// [redis]: address, db, credentials; the default 5 s timeout.
+RedisClientOptions JobRedisClientOptions(const Config& config);
 
 // The consumer options every job uses: brokers, [kafka.properties], the group id ("<group>.<job>",
 // group "rtdw" when kafka.group is absent) and librdkafka's log lines through spdlog.

@@ -45,12 +45,7 @@ ServiceMonitor::ServiceMonitor(const Config& config, MetricsRegistry* metrics) {
         "start Kafka or fix kafka.brokers (env RTDW_KAFKA_BROKERS); the jobs wait and retry");
   }
   if (needs.redis) {
-    RedisClientOptions ro;
-    ro.host = config.redis.host;
-    ro.port = config.redis.port;
-    ro.db = config.redis.db;
-    ro.username = config.redis.username;
-    if (config.redis.password) ro.password = config.redis.password->value;
+    RedisClientOptions ro = JobRedisClientOptions(config);
     ro.timeout = std::chrono::milliseconds(kConnectTimeoutMs);
     redis_ = std::make_unique<RedisClient>(ro);
     add("redis", absl::StrCat(config.redis.host, ":", config.redis.port),
