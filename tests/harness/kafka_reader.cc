@@ -166,4 +166,32 @@ absl::Status CommitGroupOffsets(const std::string& bootstrap, const std::string&
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::map<int32_t, int64_t>> GroupOffsets(const std::string& bootstrap,
+                                                        const std::string& group,
+                                                        const std::string& topic, int partitions) {
+  std::string error;
+  rd_kafka_t* rk = NewClient(RD_KAFKA_CONSUMER, bootstrap,
+                             {{"group.id", group}, {"enable.auto.commit", "false"}}, &error);
+  if (rk == nullptr) return absl::InternalError(absl::StrCat("kafka client: ", error));
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
+  rd_kafka_resp_err_t err = rd_kafka_committed(rk, list, /*timeout_ms=*/10000);
+  std::map<int32_t, int64_t> out;
+  for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
+    if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      err = list->elems[i].err;
+    } else if (list->elems[i].offset >= 0) {
+      out[list->elems[i].partition] = list->elems[i].offset;
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::InternalError(
+        absl::StrCat("committed offsets of group ", group, ": ", rd_kafka_err2str(err)));
+  }
+  return out;
+}
+
 }  // namespace rtdw::testing

@@ -37,6 +37,12 @@ absl::Status CommitGroupOffsets(const std::string& bootstrap, const std::string&
                                 const std::string& topic,
                                 const std::map<int32_t, int64_t>& next_offsets);
 
+// The committed next offsets of `topic`'s partitions [0, partitions) in consumer group `group`,
+// read from outside the group (no member joins); a partition without one is absent.
+absl::StatusOr<std::map<int32_t, int64_t>> GroupOffsets(const std::string& bootstrap,
+                                                        const std::string& group,
+                                                        const std::string& topic, int partitions);
+
 }  // namespace rtdw::testing
 
 #endif  // RTDW_TESTS_HARNESS_KAFKA_READER_H_
