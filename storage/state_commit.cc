@@ -148,11 +148,8 @@ absl::StatusOr<CommitResult> StateStore::CommitBatch(PendingBatch& batch,
   needed += b.dead_letters.size();
   std::vector<uint64_t> seqs;
   absl::Status written = WriteWithSeqs(wb, needed, sync_, &seqs);
-  if (wb->GetDataSize() > Rocks::kMaxKeptCommitBytes) {
-    *wb = rocksdb::WriteBatch();  // a spike's buffer is not kept
-  } else {
-    wb->Clear();
-  }
+  // The next commit clears the kept buffer before its first write; a spike's is not kept.
+  if (wb->GetDataSize() > Rocks::kMaxKeptCommitBytes) *wb = rocksdb::WriteBatch();
   RTDW_RETURN_IF_ERROR(written);
   if (result.journal_seq) seqs.erase(seqs.begin());
   result.dead_letter_seqs = std::move(seqs);

@@ -11,24 +11,15 @@
 #include "gtest/gtest.h"
 #include "storage/state_store.h"
 #include "tests/harness/process.h"
+#include "tests/storage/store_fixture.h"
 
 namespace rtdw {
 namespace {
 
+using testing::MustOpen;
 using testing::TempDir;
 
 constexpr DayNumber kDay = 20241125;
-
-std::unique_ptr<StateStore> MustOpen(const std::string& root) {
-  StateStoreOptions o;
-  o.root = root;
-  o.job = "dau";
-  o.block_cache_mb = 16;
-  auto s = StateStore::Open(o);
-  EXPECT_TRUE(s.ok()) << s.status();
-  if (!s.ok()) return nullptr;
-  return std::move(s).value();
-}
 
 JournalEntry Entry(std::string target, std::string body, uint32_t docs) {
   JournalEntry e;

@@ -11,21 +11,13 @@
 #include "storage/state_keys.h"
 #include "storage/state_store.h"
 #include "tests/harness/process.h"
+#include "tests/storage/store_fixture.h"
 
 namespace rtdw {
 namespace {
 
+using testing::MustOpen;
 using testing::TempDir;
-
-std::unique_ptr<StateStore> Open(const std::string& root) {
-  StateStoreOptions o;
-  o.root = root;
-  o.job = "dau";
-  o.block_cache_mb = 16;
-  auto s = StateStore::Open(o);
-  EXPECT_TRUE(s.ok()) << s.status();
-  return s.ok() ? std::move(s).value() : nullptr;
-}
 
 std::string Letter(std::string_view reason, int32_t partition, int64_t offset,
                    std::string_view detail = "d") {
@@ -62,7 +54,7 @@ std::vector<std::string> Lines(StateStore& store) {
 
 TEST(DeadLetterIndexTest, ALetterOfTheSameRecordReplacesTheKeptOne) {
   TempDir dir;
-  auto store = Open(dir.path());
+  auto store = MustOpen(dir.path());
   ASSERT_NE(store, nullptr);
   for (int pass = 0; pass < 3; ++pass) {  // a range reprocessed twice
     PendingBatch b = store->NewBatch();
@@ -94,7 +86,7 @@ TEST(DeadLetterIndexTest, ALetterOfTheSameRecordReplacesTheKeptOne) {
 
 TEST(DeadLetterIndexTest, RecordsReadAgainAndAcceptedResolveTheirLetters) {
   TempDir dir;
-  auto store = Open(dir.path());
+  auto store = MustOpen(dir.path());
   ASSERT_NE(store, nullptr);
   PendingBatch b = store->NewBatch();
   for (int64_t o : {3, 5, 7, 9}) b.AddDeadLetter(Letter("future", 0, o));
@@ -124,7 +116,7 @@ TEST(DeadLetterIndexTest, RecordsReadAgainAndAcceptedResolveTheirLetters) {
 
 TEST(DeadLetterIndexTest, ARefusedDocumentKeepsOneLetterAndDeletesKeepTheIndexRight) {
   TempDir dir;
-  auto store = Open(dir.path());
+  auto store = MustOpen(dir.path());
   ASSERT_NE(store, nullptr);
   auto seqs = store->CompleteJournal(99, {Rejected("mid_1", "a"), Rejected("mid_2", "a")});
   ASSERT_TRUE(seqs.ok()) << seqs.status();
@@ -156,7 +148,7 @@ TEST(DeadLetterIndexTest, ARefusedDocumentKeepsOneLetterAndDeletesKeepTheIndexRi
 // was fixed, a better winner): its letter is resolved by the completion of that entry.
 TEST(DeadLetterIndexTest, ADeliveredDocumentResolvesItsRejectedLetter) {
   TempDir dir;
-  auto store = Open(dir.path());
+  auto store = MustOpen(dir.path());
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->CompleteJournal(99, {Rejected("mid_1", "a"), Rejected("mid_2", "a")}).ok());
   ASSERT_EQ(*store->DeadLetterCount(), 2u);
@@ -180,14 +172,14 @@ TEST(DeadLetterIndexTest, ADeliveredDocumentResolvesItsRejectedLetter) {
 TEST(DeadLetterIndexTest, TheIndexSurvivesAReopenAndAReindexing) {
   TempDir dir;
   {
-    auto store = Open(dir.path());
+    auto store = MustOpen(dir.path());
     ASSERT_NE(store, nullptr);
     ASSERT_TRUE(store->AddDeadLetter(Letter("future", 0, 10, "old")).ok());
     // As a store the index was not built for yet: the next writable open indexes it again.
     ASSERT_TRUE(store->SetMeta("deadletter_index", "0").ok());
     ASSERT_TRUE(store->Close().ok());
   }
-  auto store = Open(dir.path());
+  auto store = MustOpen(dir.path());
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(store->GetMeta("deadletter_index")->value_or(""), "1");
   ASSERT_TRUE(store->AddDeadLetter(Letter("future", 0, 10, "new")).ok());

@@ -22,33 +22,21 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "tests/harness/process.h"
+#include "tests/storage/store_fixture.h"
 
 namespace rtdw {
 namespace {
 
 namespace fs = std::filesystem;
 using testing::ChildProcess;
+using testing::MustOpen;
 using testing::ProcessOptions;
 using testing::ReadFileOrEmpty;
+using testing::StoreOptions;
 using testing::TempDir;
 using testing::WaitFor;
 
 constexpr DayNumber kDay = 20241125;
-
-StateStoreOptions Opts(const std::string& root, const std::string& job = "dau") {
-  StateStoreOptions o;
-  o.root = root;
-  o.job = job;
-  o.block_cache_mb = 16;
-  return o;
-}
-
-std::unique_ptr<StateStore> MustOpen(const StateStoreOptions& o) {
-  auto s = StateStore::Open(o);
-  EXPECT_TRUE(s.ok()) << s.status();
-  if (!s.ok()) return nullptr;
-  return std::move(s).value();
-}
 
 std::set<std::string> ListDir(const std::string& dir) {
   std::set<std::string> names;
@@ -65,7 +53,7 @@ std::string Msg(const absl::Status& s) { return std::string(s.message()); }
 TEST(StateStoreOpen, CreatesANewStoreAndSaysSo) {
   TempDir tmp;
   std::vector<std::string> logs;
-  auto o = Opts(tmp.Sub("state"));
+  auto o = StoreOptions(tmp.Sub("state"));
   o.log = [&](std::string_view m) { logs.emplace_back(m); };
   {
     auto store = MustOpen(o);
@@ -91,19 +79,19 @@ TEST(StateStoreOpen, CreatesANewStoreAndSaysSo) {
 
 TEST(StateStoreOpen, ReadOnlyCreatesNothing) {
   TempDir tmp;
-  auto o = Opts(tmp.Sub("missing"));
+  auto o = StoreOptions(tmp.Sub("missing"));
   o.read_only = true;
   auto s = StateStore::Open(o);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kNotFound);
   EXPECT_FALSE(fs::exists(tmp.Sub("missing")));
   // create_if_missing=false likewise.
-  auto o2 = Opts(tmp.Sub("missing"));
+  auto o2 = StoreOptions(tmp.Sub("missing"));
   o2.create_if_missing = false;
   EXPECT_EQ(StateStore::Open(o2).status().code(), absl::StatusCode::kNotFound);
   EXPECT_FALSE(fs::exists(tmp.Sub("missing")));
 
   // A read-only open of an existing store adds no file.
-  auto w = Opts(tmp.path());
+  auto w = StoreOptions(tmp.path());
   {
     auto store = MustOpen(w);
     auto b = store->NewBatch();
@@ -112,7 +100,7 @@ TEST(StateStoreOpen, ReadOnlyCreatesNothing) {
   }
   auto before = ListDir(tmp.Sub("dau"));
   {
-    auto ro = Opts(tmp.path());
+    auto ro = StoreOptions(tmp.path());
     ro.read_only = true;
     auto store = MustOpen(ro);
     ASSERT_TRUE(store);
@@ -128,7 +116,7 @@ TEST(StateStoreOpen, ReadOnlyCreatesNothing) {
 TEST(StateStoreOpen, RefusesBadJobNames) {
   TempDir tmp;
   for (std::string job : {"", "..", "a/b", ".hidden", "x y"}) {
-    EXPECT_EQ(StateStore::Open(Opts(tmp.path(), job)).status().code(),
+    EXPECT_EQ(StateStore::Open(StoreOptions(tmp.path(), job)).status().code(),
               absl::StatusCode::kInvalidArgument)
         << job;
   }
@@ -137,11 +125,11 @@ TEST(StateStoreOpen, RefusesBadJobNames) {
 TEST(StateStoreOpen, RefusesNewerSchema) {
   TempDir tmp;
   {
-    auto store = MustOpen(Opts(tmp.path()));
+    auto store = MustOpen(StoreOptions(tmp.path()));
     ASSERT_TRUE(store->SetMeta(kMetaSchemaVersion, "2").ok());
   }
   for (bool read_only : {false, true}) {
-    auto o = Opts(tmp.path());
+    auto o = StoreOptions(tmp.path());
     o.read_only = read_only;
     auto s = StateStore::Open(o);
     ASSERT_FALSE(s.ok());
@@ -155,16 +143,16 @@ TEST(StateStoreOpen, RefusesNewerSchema) {
 
 TEST(StateStoreOpen, RefusesAnotherJobsStore) {
   TempDir tmp;
-  { MustOpen(Opts(tmp.path(), "dau")); }
+  { MustOpen(StoreOptions(tmp.path(), "dau")); }
   fs::rename(tmp.Sub("dau"), tmp.Sub("order-wide"));
-  auto s = StateStore::Open(Opts(tmp.path(), "order-wide"));
+  auto s = StateStore::Open(StoreOptions(tmp.path(), "order-wide"));
   EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(absl::StrContains(Msg(s.status()), "belongs to job \"dau\"")) << s.status();
 }
 
 TEST(StateStoreOpen, ChangedFingerprintNamesTheResetCommand) {
   TempDir tmp;
-  auto o = Opts(tmp.path());
+  auto o = StoreOptions(tmp.path());
   o.topic_fingerprint = "rtdw-topics/1 job=dau source_topic=A";
   { ASSERT_TRUE(MustOpen(o)); }
   o.topic_fingerprint = "rtdw-topics/1 job=dau source_topic=B";
@@ -175,7 +163,7 @@ TEST(StateStoreOpen, ChangedFingerprintNamesTheResetCommand) {
       << s.status();
   // An open without a fingerprint (the CLI) is not refused, and can reset it.
   {
-    auto store = MustOpen(Opts(tmp.path()));
+    auto store = MustOpen(StoreOptions(tmp.path()));
     ASSERT_TRUE(store);
     EXPECT_EQ(store->GetMeta(kMetaTopicFingerprint)->value_or(""),
               "rtdw-topics/1 job=dau source_topic=A");
@@ -191,7 +179,7 @@ TEST(StateStoreOpen, ChangedFingerprintNamesTheResetCommand) {
 // keys; every changed key is named with both values; later values (partition counts) merge in.
 TEST(StateStoreOpen, FingerprintNamesEachChangedKeyAndAddsNewOnes) {
   TempDir tmp;
-  auto o = Opts(tmp.path());
+  auto o = StoreOptions(tmp.path());
   o.topic_fingerprint = "rtdw-topics/1 job=dau source_topic=A";
   { ASSERT_TRUE(MustOpen(o)); }
   o.topic_fingerprint = "rtdw-topics/1 job=dau source_topic=A time_zone=UTC retention_days=2";
@@ -227,7 +215,7 @@ TEST(StateStoreOpen, FingerprintNamesEachChangedKeyAndAddsNewOnes) {
 
 // Makes a store with some data and flushed SST files, closed.
 void MakeFlushedStore(const std::string& root) {
-  auto store = MustOpen(Opts(root));
+  auto store = MustOpen(StoreOptions(root));
   for (int i = 0; i < 50; ++i) {
     auto b = store->NewBatch();
     for (int k = 0; k < 100; ++k) {
@@ -269,7 +257,7 @@ void ExpectRefusedAndUntouched(const std::string& root, const std::string& what)
   std::string path = root + "/dau";
   auto before = DataFiles(path);
   for (bool read_only : {true, false}) {
-    auto o = Opts(root);
+    auto o = StoreOptions(root);
     o.read_only = read_only;
     auto s = StateStore::Open(o);
     ASSERT_FALSE(s.ok()) << what;
@@ -301,7 +289,7 @@ TEST(StateStoreOpen, CorruptManifestIsReported) {
   ASSERT_FALSE(manifests.empty());
   Scribble(manifests.back(), 10, 64);
   ExpectRefusedAndUntouched(tmp.Sub("s"), "MANIFEST");
-  auto s = StateStore::Open(Opts(tmp.Sub("s")));
+  auto s = StateStore::Open(StoreOptions(tmp.Sub("s")));
   EXPECT_EQ(s.status().code(), absl::StatusCode::kDataLoss) << s.status();
 }
 
@@ -322,7 +310,7 @@ TEST(StateStoreOpen, CorruptSstIsReported) {
 
 TEST(StateStoreBatch, CommitsEveryFamilyAndReadsBack) {
   TempDir tmp;
-  auto store = MustOpen(Opts(tmp.path()));
+  auto store = MustOpen(StoreOptions(tmp.path()));
   auto b = store->NewBatch();
   EXPECT_TRUE(b.empty());
   ASSERT_TRUE(b.SetOffset("DWD_PAGE_LOG_TOPIC", 0, 100).ok());
@@ -387,7 +375,7 @@ TEST(StateStoreBatch, CommitsEveryFamilyAndReadsBack) {
 // writes beside them, read back exactly.
 TEST(StateStoreBatch, ReusedBatchCommitsJournalEntriesOfAnySizeExactly) {
   TempDir tmp;
-  auto store = MustOpen(Opts(tmp.path()));
+  auto store = MustOpen(StoreOptions(tmp.path()));
   auto b = store->NewBatch();
   const std::vector<size_t> sizes = {40, 3 << 20, 10, 1 << 20, 0};
   for (size_t i = 0; i < sizes.size(); ++i) {
@@ -418,7 +406,7 @@ TEST(StateStoreBatch, ReusedBatchCommitsJournalEntriesOfAnySizeExactly) {
 
 TEST(StateStoreBatch, RefusesBadArguments) {
   TempDir tmp;
-  auto store = MustOpen(Opts(tmp.path()));
+  auto store = MustOpen(StoreOptions(tmp.path()));
   auto b = store->NewBatch();
   EXPECT_FALSE(b.SetOffset("T", -1, 0).ok());
   EXPECT_FALSE(b.SetOffset(std::string("T\0x", 3), 0, 0).ok());
@@ -430,7 +418,7 @@ TEST(StateStoreBatch, RefusesBadArguments) {
 
 TEST(StateStoreBatch, ReadsSeeTheBatchsOwnWrites) {
   TempDir tmp;
-  auto store = MustOpen(Opts(tmp.path()));
+  auto store = MustOpen(StoreOptions(tmp.path()));
   {
     auto b = store->NewBatch();
     ASSERT_TRUE(b.PutDedup(kDay, 0, "committed", {500, 1}).ok());
@@ -476,7 +464,7 @@ TEST(StateStoreBatch, ReadsSeeTheBatchsOwnWrites) {
 // the committed value; Commit must write exactly those; Clear must forget them.
 TEST(StateStoreBatch, DedupOverlaySeesReplacesDeletesAndForgets) {
   TempDir tmp;
-  auto store = MustOpen(Opts(tmp.path()));
+  auto store = MustOpen(StoreOptions(tmp.path()));
   {
     auto b = store->NewBatch();
     ASSERT_TRUE(b.PutDedup(kDay, 0, "committed", {500, 1}).ok());
@@ -530,7 +518,7 @@ TEST(StateStoreBatch, DedupOverlaySeesReplacesDeletesAndForgets) {
 // seen, and nothing of the next order id (a longer id sharing the prefix) in a lookup.
 TEST(StateStoreBatch, JoinLookupMergesCommittedRowsWithTheBatchsWrites) {
   TempDir tmp;
-  auto store = MustOpen(Opts(tmp.path()));
+  auto store = MustOpen(StoreOptions(tmp.path()));
   auto row = [](std::string order, JoinSide side, std::string id, std::string json) {
     return JoinRow{0, std::move(order), side, std::move(id), 100, false, std::move(json)};
   };
@@ -572,7 +560,7 @@ TEST(StateStoreBatch, JoinLookupMergesCommittedRowsWithTheBatchsWrites) {
 
 TEST(StateStoreBatch, JoinExpiryByEventTime) {
   TempDir tmp;
-  auto store = MustOpen(Opts(tmp.path()));
+  auto store = MustOpen(StoreOptions(tmp.path()));
   {
     auto b = store->NewBatch();
     for (int i = 0; i < 10; ++i) {
@@ -611,7 +599,7 @@ TEST(StateStoreBatch, JoinExpiryByEventTime) {
 
 TEST(StateStoreBatch, EmptyBatchIsANoOp) {
   TempDir tmp;
-  auto store = MustOpen(Opts(tmp.path()));
+  auto store = MustOpen(StoreOptions(tmp.path()));
   auto r = store->Commit(store->NewBatch());
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->journal_seq.has_value());
@@ -620,7 +608,7 @@ TEST(StateStoreBatch, EmptyBatchIsANoOp) {
 
 TEST(StateStoreBatch, CommitWaitsBelowTheFreeSpaceFloor) {
   TempDir tmp;
-  auto o = Opts(tmp.path());
+  auto o = StoreOptions(tmp.path());
   o.min_free_mb = int64_t{1} << 40;  // more than any disk here has: every commit is refused
   {
     auto store = MustOpen(o);
@@ -672,7 +660,7 @@ TEST(StateStoreJournal, SeqIsMonotonicAcrossRestartsEvenWhenDrained) {
   TempDir tmp;
   uint64_t last = 0;
   for (int round = 0; round < 3; ++round) {
-    auto store = MustOpen(Opts(tmp.path()));
+    auto store = MustOpen(StoreOptions(tmp.path()));
     for (int i = 0; i < 3; ++i) {
       auto b = store->NewBatch();
       b.SetJournal(Entry(i));
@@ -692,7 +680,7 @@ TEST(StateStoreJournal, SeqIsMonotonicAcrossRestartsEvenWhenDrained) {
 
 TEST(StateStoreJournal, ListIsInSeqOrderAndCompleteAddsDeadLetters) {
   TempDir tmp;
-  auto store = MustOpen(Opts(tmp.path()));
+  auto store = MustOpen(StoreOptions(tmp.path()));
   for (int i = 0; i < 300; ++i) {  // past 255: byte order must still be numeric order
     auto b = store->NewBatch();
     b.SetJournal(Entry(i));
@@ -720,7 +708,7 @@ TEST(StateStoreJournal, ListIsInSeqOrderAndCompleteAddsDeadLetters) {
 
 TEST(StateStoreJournal, DeadLettersAddListDropRequeue) {
   TempDir tmp;
-  auto store = MustOpen(Opts(tmp.path()));
+  auto store = MustOpen(StoreOptions(tmp.path()));
   for (int i = 0; i < 5; ++i)
     ASSERT_TRUE(store->AddDeadLetter(absl::StrCat("{\"n\":", i, "}")).ok());
   auto page = store->ListDeadLetters(2, 2);
@@ -741,7 +729,7 @@ TEST(StateStoreJournal, DeadLettersAddListDropRequeue) {
 
 TEST(StateStoreDedup, RetentionDropsWholePastDays) {
   TempDir tmp;
-  auto store = MustOpen(Opts(tmp.path()));
+  auto store = MustOpen(StoreOptions(tmp.path()));
   for (DayNumber day : {20241123u, 20241124u, 20241125u, 20241201u}) {
     auto b = store->NewBatch();
     for (int p = 0; p < 3; ++p) {
@@ -766,13 +754,13 @@ TEST(StateStoreDedup, RetentionDropsWholePastDays) {
   EXPECT_EQ(n, 60);
   // It survives a restart (DeleteRange is durable).
   store.reset();
-  store = MustOpen(Opts(tmp.path()));
+  store = MustOpen(StoreOptions(tmp.path()));
   EXPECT_EQ(*store->DedupDays(), (std::vector<DayNumber>{20241125, 20241201}));
 }
 
 TEST(StateStorePartition, DropPartitionStateForgetsOnlyThatPartition) {
   TempDir tmp;
-  auto store = MustOpen(Opts(tmp.path(), "order-wide"));
+  auto store = MustOpen(StoreOptions(tmp.path(), "order-wide"));
   auto b = store->NewBatch();
   for (int32_t p : {2, 3, 4}) {
     for (DayNumber day : {20241124u, 20241125u}) {
@@ -849,7 +837,7 @@ TEST(StateStorePartition, DropPartitionStateForgetsOnlyThatPartition) {
   }
   // Durable.
   store.reset();
-  store = MustOpen(Opts(tmp.path(), "order-wide"));
+  store = MustOpen(StoreOptions(tmp.path(), "order-wide"));
   EXPECT_TRUE(store->GetJoinRows(3)->empty());
   EXPECT_EQ(store->GetJoinRows(4)->size(), 2u);
 }
@@ -863,7 +851,7 @@ std::string ChildBin() { return RTDW_STATE_CHILD; }
 // Returns L.
 int64_t CheckBatchInvariants(const std::string& root, int dedup_per_batch = 10) {
   const std::string job = "dau";
-  auto o = Opts(root, job);
+  auto o = StoreOptions(root, job);
   o.read_only = true;
   auto store = MustOpen(o);
   if (!store) return -1;
@@ -937,7 +925,7 @@ TEST(StateStoreCrash, SelfKillBeforeAndAfterCommit) {
   EXPECT_EQ((*c2)->Wait(std::chrono::seconds(60)), 128 + SIGKILL);
   EXPECT_EQ(CheckBatchInvariants(root), 3);
   // The kill left the clean-shutdown flag false: the next open says so.
-  auto o = Opts(root);
+  auto o = StoreOptions(root);
   std::vector<std::string> logs;
   o.log = [&](std::string_view m) { logs.emplace_back(m); };
   auto store = MustOpen(o);
@@ -1016,7 +1004,7 @@ TEST(StateStoreCrash, ReplayAfterKillRedeliversInOrder) {
   std::vector<std::string> want = {"batch-1", "batch-2", "batch-3", "batch-3", "batch-4",
                                    "batch-5", "batch-6", "batch-7", "batch-8"};
   EXPECT_EQ(targets, want);
-  auto o = Opts(root);
+  auto o = StoreOptions(root);
   o.read_only = true;
   EXPECT_EQ(*MustOpen(o)->JournalBacklog(), 0u);
 }
@@ -1042,14 +1030,14 @@ TEST(StateStoreCrash, KillDuringCreationNeverLeavesAHalfStore) {
     (*child)->Kill9();
     int reported = CountLines(ReadFileOrEmpty(out));
     for (int k = 0; k < reported; ++k) {  // reported complete: opens as it is
-      auto o = Opts(root, absl::StrCat("s", k));
+      auto o = StoreOptions(root, absl::StrCat("s", k));
       o.create_if_missing = false;
       auto store = MustOpen(o);
       ASSERT_TRUE(store) << "round " << round << " store s" << k;
     }
     // The creation in flight: complete (renamed in before the kill) or created now.
     std::string job = absl::StrCat("s", reported);
-    auto st = StateStore::Open(Opts(root, job));
+    auto st = StateStore::Open(StoreOptions(root, job));
     ASSERT_TRUE(st.ok()) << "round " << round << ": " << st.status();
     EXPECT_EQ((*st)->GetMeta(kMetaJob)->value_or(""), job);
     EXPECT_EQ((*st)->GetMeta(kMetaSchemaVersion)->value_or(""), "1");
@@ -1078,11 +1066,11 @@ TEST(StateStoreOpen, RemovesLeftoversOfAKilledCreationOnly) {
     fs::create_directories(d);
     std::ofstream(d + "/MANIFEST-000001") << "partial";
   }
-  auto ro = Opts(root);
+  auto ro = StoreOptions(root);
   ro.read_only = true;
   EXPECT_EQ(StateStore::Open(ro).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(fs::exists(dead));  // reading removes nothing
-  auto store = MustOpen(Opts(root));
+  auto store = MustOpen(StoreOptions(root));
   ASSERT_TRUE(store);
   EXPECT_TRUE(store->created());
   EXPECT_FALSE(fs::exists(dead));
@@ -1095,7 +1083,7 @@ TEST(StateStoreLock, LockedStoreIsReportedWithThePid) {
   TempDir tmp;
   std::string root = tmp.Sub("state");
   {
-    auto store = MustOpen(Opts(root));
+    auto store = MustOpen(StoreOptions(root));
     ASSERT_TRUE(store->CreateBackup(tmp.Sub("bk")).ok());
   }
   std::string out = tmp.Sub("hold.out");
@@ -1104,7 +1092,7 @@ TEST(StateStoreLock, LockedStoreIsReportedWithThePid) {
   auto holder = ChildProcess::Start({ChildBin(), "hold", root, "dau"}, po);
   ASSERT_TRUE(holder.ok());
   ASSERT_TRUE(WaitFor([&] { return ReadFileOrEmpty(out) == "ready\n"; }, std::chrono::seconds(30)));
-  auto s = StateStore::Open(Opts(root));
+  auto s = StateStore::Open(StoreOptions(root));
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), absl::StatusCode::kUnavailable) << s.status();
   EXPECT_TRUE(absl::StrContains(Msg(s.status()), root + "/dau")) << s.status();
@@ -1112,7 +1100,7 @@ TEST(StateStoreLock, LockedStoreIsReportedWithThePid) {
       << s.status();
   EXPECT_EQ(StoreLockHolder(root + "/dau"), (*holder)->pid());
   // Reading still works.
-  auto o = Opts(root);
+  auto o = StoreOptions(root);
   o.read_only = true;
   EXPECT_TRUE(StateStore::Open(o).ok());
   // A restore over it is refused.
@@ -1122,7 +1110,7 @@ TEST(StateStoreLock, LockedStoreIsReportedWithThePid) {
   EXPECT_EQ(ListDir(tmp.path()).count(".dau.replaced"), 0u);
   (*holder)->Kill9();
   EXPECT_FALSE(StoreLockHolder(root + "/dau").has_value());
-  EXPECT_TRUE(StateStore::Open(Opts(root)).ok());
+  EXPECT_TRUE(StateStore::Open(StoreOptions(root)).ok());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1133,7 +1121,7 @@ TEST(StateStoreBackup, CreateAndRestoreMovesTheOldStoreAside) {
   std::string root = tmp.Sub("state");
   std::string bk = tmp.Sub("backups/dau");
   {
-    auto store = MustOpen(Opts(root));
+    auto store = MustOpen(StoreOptions(root));
     ASSERT_TRUE(store->SetOffset("T", 0, 100).ok());
     auto b1 = store->CreateBackup(bk);
     ASSERT_TRUE(b1.ok()) << b1.status();
@@ -1156,7 +1144,7 @@ TEST(StateStoreBackup, CreateAndRestoreMovesTheOldStoreAside) {
   EXPECT_TRUE(fs::exists(r->previous_kept_at + "/CURRENT"));
   EXPECT_EQ(*ListJobStores(root), (std::vector<std::string>{"dau"}));  // hidden entries skipped
   {
-    auto store = MustOpen(Opts(root));
+    auto store = MustOpen(StoreOptions(root));
     EXPECT_EQ(store->GetOffset("T", 0)->value_or(-1), 200);
   }
   // Onto a lost disk: no store at all.
@@ -1176,8 +1164,8 @@ TEST(StateStoreDir, ListJobStores) {
   TempDir tmp;
   EXPECT_EQ(ListJobStores(tmp.Sub("missing")).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(ListJobStores(tmp.path())->empty());
-  { MustOpen(Opts(tmp.path(), "order-wide")); }
-  { MustOpen(Opts(tmp.path(), "dau")); }
+  { MustOpen(StoreOptions(tmp.path(), "order-wide")); }
+  { MustOpen(StoreOptions(tmp.path(), "dau")); }
   fs::create_directories(tmp.Sub("empty-dir"));
   fs::create_directories(tmp.Sub(".dau.replaced-x/x"));
   EXPECT_EQ(*ListJobStores(tmp.path()), (std::vector<std::string>{"dau", "order-wide"}));
