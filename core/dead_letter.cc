@@ -133,27 +133,22 @@ std::string DeadLetterJson(const DeadLetterFields& f) {
 }
 
 DeadLetterIdentity IdentifyDeadLetter(std::string_view line) {
+  // The same reading of the fields as the readers of kept letters (dead letters are rare: the
+  // copy of `raw` it makes does not matter).
+  const ParsedDeadLetter p = ParseDeadLetter(line);
   DeadLetterIdentity out;
-  JsonParser parser(JsonLimits{0, kMaxSupportedJsonDepth});
-  if (parser.Parse(line) != JsonStatus::kOk || !parser.root().IsObject()) return out;
-  const JsonValue& d = parser.root();
-  auto str = [&](const char* key, std::string* into) {  // of duplicate keys the last one
-    const JsonValue* v = d.Find(key);
-    if (v == nullptr || !v->IsString()) return false;
-    into->assign(v->text());
-    return true;
-  };
-  str("reason", &out.reason);
+  out.reason = p.reason;
+  if (!p.ok) return out;
   if (out.reason == ReasonCode(Reason::kEsRejected)) {
-    if (str("index", &out.index) && str("id", &out.id) && !out.index.empty() && !out.id.empty() &&
-        out.index.find('\0') == std::string::npos) {
+    if (!p.index.empty() && !p.id.empty() && p.index.find('\0') == std::string::npos) {
       out.kind = DeadLetterIdentity::kDocument;
+      out.index = p.index;
+      out.id = p.id;
     }
     return out;
   }
-  std::string src;
-  if (str("src", &src) && ParseRtdwSrc(src, &out.topic, &out.partition, &out.offset) &&
-      out.offset >= 0 && out.topic.find('\0') == std::string::npos) {
+  if (ParseRtdwSrc(p.src, &out.topic, &out.partition, &out.offset) && out.offset >= 0 &&
+      out.topic.find('\0') == std::string::npos) {
     out.kind = DeadLetterIdentity::kPosition;
   }
   return out;
