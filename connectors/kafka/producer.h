@@ -63,8 +63,9 @@ using KafkaTopicRef = ProducerTopic;
 // Thread-safe: Produce, Topic, Flush and Await may be called from several threads (librdkafka's
 // handle is thread-safe; the topic cache and the first delivery error each have their own
 // absl::Mutex, and delivery reports are served by whichever thread polls: rd_kafka_poll runs the
-// report callback on the calling thread). Close() and the destructor must not run concurrently
-// with other calls.
+// report callback on the calling thread). Close() may overlap a Ping or a wait (it is a Flush
+// plus the deadline only the destructor reads); nothing may be produced after it. The destructor
+// must not run concurrently with other calls.
 class KafkaProducer : public RecordProducer {
  public:
   static absl::StatusOr<std::unique_ptr<KafkaProducer>> Create(const KafkaProducerOptions& options);
