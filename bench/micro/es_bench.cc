@@ -240,8 +240,8 @@ void BM_DeliverJournalEntry(benchmark::State& state) {
     JournalEntry entry;
     entry.seq = ++seq;
     for (int i = 0; i < kDocs; ++i, ++next) {
-      AppendJournalIndexAction(&entry.body, "gmall_dau_info_2025-11-25",
-                               absl::StrCat("mid_", next), DauDoc(next), 1764036000000 + next);
+      AppendJournalIndexAction(&entry.body, "gmall_dau_info_2025-11-25", absl::StrCat("mid_", next),
+                               DauDoc(next), 1764036000000 + next);
     }
     entry.doc_count = kDocs;
     state.ResumeTiming();

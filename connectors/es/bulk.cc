@@ -166,6 +166,136 @@ absl::StatusOr<std::vector<BulkAction>> ParseBulkBody(std::string_view body,
   return actions;
 }
 
+namespace {
+
+// Reads a name AppendJsonString writes without escapes: '"', then printable ASCII other than '"'
+// and '\\', then '"'. Advances *p past it.
+bool ReadPlainName(const char** p, const char* end, std::string_view* out) {
+  const char* q = *p;
+  if (q == end || *q != '"') return false;
+  const char* start = ++q;
+  while (q != end) {
+    const auto c = static_cast<unsigned char>(*q);
+    if (c == '"') break;
+    if (c < 0x20 || c >= 0x80 || c == '\\') return false;
+    ++q;
+  }
+  if (q == end || q == start) return false;  // unterminated, or empty (AppendBulkAction omits it)
+  *out = std::string_view(start, static_cast<size_t>(q - start));
+  *p = q + 1;
+  return true;
+}
+
+bool Eat(const char** p, const char* end, std::string_view literal) {
+  if (static_cast<size_t>(end - *p) < literal.size() ||
+      memcmp(*p, literal.data(), literal.size()) != 0) {
+    return false;
+  }
+  *p += literal.size();
+  return true;
+}
+
+// Matches one action line (without its '\n') in exactly the form AppendBulkAction writes for
+// plain ASCII names; sets the op and whether it carries a version.
+bool MatchActionLine(std::string_view line, BulkOp* op, bool* versioned) {
+  const char* p = line.data();
+  const char* end = p + line.size();
+  std::string_view name;
+  if (!Eat(&p, end, "{") || !ReadPlainName(&p, end, &name)) return false;
+  if (name == "index") {
+    *op = BulkOp::kIndex;
+  } else if (name == "create") {
+    *op = BulkOp::kCreate;
+  } else if (name == "delete") {
+    *op = BulkOp::kDelete;
+  } else if (name == "update") {
+    *op = BulkOp::kUpdate;
+  } else {
+    return false;
+  }
+  if (!Eat(&p, end, ":{\"_index\":") || !ReadPlainName(&p, end, &name)) return false;
+  if (Eat(&p, end, ",\"_id\":") && !ReadPlainName(&p, end, &name)) return false;
+  *versioned = false;
+  if (Eat(&p, end, ",\"version\":")) {
+    // A non-negative int64 as absl::StrAppend writes it: no sign, no leading zero; at most 18
+    // digits, so it surely fits.
+    const char* digits = p;
+    while (p != end && *p >= '0' && *p <= '9') ++p;
+    const size_t n = static_cast<size_t>(p - digits);
+    if (n == 0 || n > 18 || (n > 1 && *digits == '0')) return false;
+    *versioned = true;
+    if (Eat(&p, end, ",\"version_type\":") && !ReadPlainName(&p, end, &name)) return false;
+  }
+  return Eat(&p, end, "}}") && p == end;
+}
+
+}  // namespace
+
+absl::StatusOr<PreparedBulkBody> PreparedBulkBody::FromBody(std::string_view body) {
+  PreparedBulkBody out;
+  out.raw_ = true;
+  out.raw_body_ = body;
+  const char* const base = body.data();
+  size_t pos = 0;
+  bool canonical = true;
+  while (pos < body.size()) {
+    Place place;
+    place.begin = pos;
+    const char* nl = static_cast<const char*>(memchr(base + pos, '\n', body.size() - pos));
+    if (nl == nullptr ||
+        !MatchActionLine(std::string_view(base + pos, static_cast<size_t>(nl - (base + pos))),
+                         &place.op, &place.versioned)) {
+      canonical = false;
+      break;
+    }
+    pos = static_cast<size_t>(nl - base) + 1;
+    if (place.op != BulkOp::kDelete) {
+      // The source line: only its end is looked for (and a '\r', which re-encoding would turn
+      // into a blank, and a leading blank, which ParseBulkBody would skip as a blank line).
+      const size_t left = body.size() - pos;
+      nl = static_cast<const char*>(memchr(base + pos, '\n', left));
+      if (nl == nullptr || nl == base + pos || base[pos] == ' ' || base[pos] == '\t' ||
+          memchr(base + pos, '\r', static_cast<size_t>(nl - (base + pos))) != nullptr) {
+        canonical = false;
+        break;
+      }
+      pos = static_cast<size_t>(nl - base) + 1;
+    }
+    place.end = pos;
+    out.actions_.push_back(place);
+  }
+  if (canonical) return out;
+  RTDW_ASSIGN_OR_RETURN(std::vector<BulkAction> actions, ParseBulkBody(body));
+  return FromActions(actions);
+}
+
+PreparedBulkBody PreparedBulkBody::FromActions(std::span<const BulkAction> actions) {
+  PreparedBulkBody out;
+  size_t total = 0;
+  for (const auto& a : actions) total += EstimatedBulkActionSize(a);
+  out.owned_.reserve(total);
+  out.actions_.reserve(actions.size());
+  for (const auto& a : actions) {
+    Place place;
+    place.begin = out.owned_.size();
+    AppendBulkAction(a, &out.owned_);
+    place.end = out.owned_.size();
+    place.op = a.op;
+    place.versioned = a.version >= 0;
+    out.actions_.push_back(place);
+  }
+  return out;
+}
+
+absl::StatusOr<BulkAction> PreparedBulkBody::Action(size_t i) const {
+  RTDW_ASSIGN_OR_RETURN(std::vector<BulkAction> one, ParseBulkBody(ActionBytes(i)));
+  if (one.size() != 1) {
+    return absl::InternalError(
+        absl::StrCat("bulk action ", i, " reads back as ", one.size(), " actions"));
+  }
+  return std::move(one[0]);
+}
+
 absl::StatusOr<std::vector<BulkItemAnswer>> ParseBulkResponse(std::string_view body,
                                                               size_t expected_items) {
   rapidjson::Document doc;
