@@ -1,10 +1,12 @@
 #include "connectors/es/bulk.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "connectors/es/json_util.h"
+#include "core/json_limits.h"
 #include "core/status_util.h"
 
 namespace rtdw {
@@ -298,41 +300,53 @@ absl::StatusOr<BulkAction> PreparedBulkBody::Action(size_t i) const {
 
 absl::StatusOr<std::vector<BulkItemAnswer>> ParseBulkResponse(std::string_view body,
                                                               size_t expected_items) {
-  rapidjson::Document doc;
-  absl::Status st = ParseJson(body, &doc);
-  if (!st.ok()) return absl::DataLossError(absl::StrCat("bulk response: ", st.message()));
+  // rtdw's records parser (core/json_limits.h): the same reader and checks as ParseJson, but a
+  // compact tree in buffers reused by the calling thread instead of a DOM allocated per answer,
+  // and its depth limit stops the parse instead of a pass of its own (an answer has an item per
+  // document: this parse was most of the delivery's CPU, docs/BENCHMARKS.md "h5-deliver").
+  thread_local JsonParser parser(JsonLimits{0, es_internal::kMaxJsonDepth});
+  if (parser.Parse(body) != JsonStatus::kOk) {
+    return absl::DataLossError(absl::StrCat("bulk response: invalid JSON: ", parser.detail()));
+  }
+  const JsonValue& doc = parser.root();
   if (!doc.IsObject()) return absl::DataLossError("bulk response is not a JSON object");
-  auto items = doc.FindMember("items");
-  if (items == doc.MemberEnd() || !items->value.IsArray()) {
+  const JsonValue* items = doc.Find("items");
+  if (items == nullptr || !items->IsArray()) {
     return absl::DataLossError("bulk response without items[]");
   }
-  if (items->value.Size() != expected_items) {
-    return absl::DataLossError(absl::StrCat("bulk response has ", items->value.Size(),
-                                            " items for ", expected_items, " actions"));
+  if (items->Size() != expected_items) {
+    return absl::DataLossError(absl::StrCat("bulk response has ", items->Size(), " items for ",
+                                            expected_items, " actions"));
   }
+  auto string_member = [](const JsonValue& v, std::string_view name) {
+    const JsonValue* m = v.IsObject() ? v.Find(name) : nullptr;
+    return m != nullptr && m->IsString() ? m->text() : std::string_view();
+  };
   std::vector<BulkItemAnswer> answers;
   answers.reserve(expected_items);
-  for (const auto& wrapper : items->value.GetArray()) {
+  for (const JsonValue& wrapper : items->Elements()) {
     BulkItemAnswer ans;
-    if (wrapper.IsObject() && wrapper.MemberCount() >= 1 &&
-        wrapper.MemberBegin()->value.IsObject()) {
-      const auto& item = wrapper.MemberBegin()->value;
-      auto status = item.FindMember("status");
-      if (status != item.MemberEnd() && status->value.IsInt()) ans.status = status->value.GetInt();
-      ans.result = std::string(StringMember(item, "result"));
-      auto err = item.FindMember("error");
-      if (err != item.MemberEnd()) {
-        if (err->value.IsObject()) {
-          ans.error_type = std::string(StringMember(err->value, "type"));
-          ans.reason = std::string(StringMember(err->value, "reason"));
-          auto caused = err->value.FindMember("caused_by");
-          if (caused != err->value.MemberEnd() && caused->value.IsObject()) {
-            std::string_view cr = StringMember(caused->value, "reason");
+    if (wrapper.IsObject() && wrapper.Size() >= 1 &&
+        (*wrapper.Members().begin()).value.IsObject()) {
+      const JsonValue& item = (*wrapper.Members().begin()).value;
+      const JsonValue* status = item.Find("status");
+      if (status != nullptr && status->IsInt64() && status->GetInt64() >= INT32_MIN &&
+          status->GetInt64() <= INT32_MAX) {
+        ans.status = static_cast<int>(status->GetInt64());
+      }
+      ans.result = std::string(string_member(item, "result"));
+      if (const JsonValue* err = item.Find("error"); err != nullptr) {
+        if (err->IsObject()) {
+          ans.error_type = std::string(string_member(*err, "type"));
+          ans.reason = std::string(string_member(*err, "reason"));
+          const JsonValue* caused = err->Find("caused_by");
+          if (caused != nullptr && caused->IsObject()) {
+            std::string_view cr = string_member(*caused, "reason");
             if (!cr.empty()) absl::StrAppend(&ans.reason, " (caused by: ", ToAbsl(cr), ")");
           }
-        } else if (err->value.IsString()) {
+        } else if (err->IsString()) {
           ans.error_type = "error";
-          ans.reason = err->value.GetString();
+          ans.reason = std::string(err->text());
         }
         if (ans.error_type.empty()) ans.error_type = "error";
       }
