@@ -301,10 +301,11 @@ absl::StatusOr<BulkAction> PreparedBulkBody::Action(size_t i) const {
 absl::StatusOr<std::vector<BulkItemAnswer>> ParseBulkResponse(std::string_view body,
                                                               size_t expected_items) {
   // rtdw's records parser (core/json_limits.h): the same reader and checks as ParseJson, but a
-  // compact tree in buffers reused by the calling thread instead of a DOM allocated per answer,
-  // and its depth limit stops the parse instead of a pass of its own (an answer has an item per
-  // document: this parse was most of the delivery's CPU, docs/BENCHMARKS.md "h5-deliver").
-  thread_local JsonParser parser(JsonLimits{0, es_internal::kMaxJsonDepth});
+  // compact tree in two buffers instead of a DOM of many allocations, and its depth limit stops
+  // the parse instead of a pass of its own (an answer has an item per document: this parse was
+  // most of the delivery's CPU, docs/BENCHMARKS.md "h5-deliver"). A parser per answer: nothing of
+  // a large answer is kept after it.
+  JsonParser parser(JsonLimits{0, es_internal::kMaxJsonDepth});
   if (parser.Parse(body) != JsonStatus::kOk) {
     return absl::DataLossError(absl::StrCat("bulk response: invalid JSON: ", parser.detail()));
   }
