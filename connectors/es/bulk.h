@@ -71,7 +71,10 @@ absl::StatusOr<std::vector<BulkAction>> ParseBulkBody(std::string_view body,
 class PreparedBulkBody {
  public:
   PreparedBulkBody() = default;
+  // The errors are ParseBulkBody's (InvalidArgument naming the line): a body taken as it is
+  // would parse, so it never fails.
   static absl::StatusOr<PreparedBulkBody> FromBody(std::string_view body);
+  // Encodes `actions` (AppendBulkAction) into a body of its own.
   static PreparedBulkBody FromActions(std::span<const BulkAction> actions);
 
   std::string_view bytes() const { return raw_ ? std::string_view(raw_body_) : owned_; }
