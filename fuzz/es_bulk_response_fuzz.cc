@@ -2,7 +2,8 @@
 // (connectors/es/bulk.h, es_client.h): bulk answers, error answers, stored bulk bodies.
 //
 // Input: the first byte selects; 255 = a stored bulk body (ParseBulkBody, then re-encoded and
-// parsed again: the round trip must give the same actions); any other value N = a bulk answer
+// parsed again: the round trip must give the same actions; PreparedBulkBody::FromBody must hold
+// the re-encoded bytes); any other value N = a bulk answer
 // for N items (ParseBulkResponse: when it succeeds it has exactly N answers, and each is
 // classified), also read as an error answer (StatusFromEsResponse) with a few statuses.
 #include <cstddef>
@@ -20,6 +21,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t selector = data[0];
   std::string_view body(reinterpret_cast<const char*>(data + 1), size - 1);
   if (selector == 255) {
+    // A body sent as it is (PreparedBulkBody) is exactly the parsed and re-encoded one.
+    auto prepared = rtdw::PreparedBulkBody::FromBody(body);
+    auto strict = rtdw::ParseBulkBody(body);
+    FUZZ_CHECK(prepared.ok() == strict.ok(), "FromBody fails exactly when ParseBulkBody does");
+    if (prepared.ok()) {
+      FUZZ_CHECK(prepared->bytes() == rtdw::EncodeBulkBody(*strict),
+                 "the bytes parse + encode give");
+      FUZZ_CHECK(prepared->size() == strict->size(), "one place per action");
+    }
     auto actions = rtdw::ParseBulkBody(body, "default-index");
     if (!actions.ok()) return 0;
     std::string encoded = rtdw::EncodeBulkBody(*actions);
@@ -47,8 +57,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   for (int status : {400, 401, 404, 429, 503}) {
-    absl::Status st = rtdw::StatusFromEsResponse(rtdw::HttpResponse{status, std::string(body)},
-                                                 "fuzz");
+    absl::Status st =
+        rtdw::StatusFromEsResponse(rtdw::HttpResponse{status, std::string(body)}, "fuzz");
     FUZZ_CHECK(!st.ok(), "a non-2xx answer is an error");
   }
   (void)rtdw::JsonDepthExceeds(body, 64);

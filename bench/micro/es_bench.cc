@@ -4,6 +4,12 @@
 //   BM_DeliverToEsLite/<in flight>/<bulk KiB>  end-to-end delivery into a real rtdw-es-lite
 //                     (started from the build's bin dir; skipped when it is not built). Each
 //                     iteration delivers 20,000 new documents; es-lite syncs every bulk to disk.
+//   BM_DeliverJournalEntry  one journal entry as the daemon delivers it (EsJournalSink::Deliver
+//                     of a body written by AppendJournalIndexAction, external versions) into a
+//                     real rtdw-es-lite: 5 entries of 8,000 documents. Meant for callgrind, which
+//                     counts rtdw's side only (es-lite is another process):
+//                       valgrind --tool=callgrind --toggle-collect='*EsJournalSink::Deliver*' \
+//                         build/bin/rtdw-micro-es --benchmark_filter=DeliverJournalEntry
 #include <benchmark/benchmark.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -19,7 +25,9 @@
 #include "absl/strings/str_cat.h"
 #include "connectors/es/bulk.h"
 #include "connectors/es/es_client.h"
+#include "connectors/es/es_journal_sink.h"
 #include "connectors/es/templates.h"
+#include "core/journal_entry.h"
 
 namespace rtdw {
 namespace {
@@ -204,6 +212,48 @@ BENCHMARK(BM_DeliverToEsLite)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(2.0);
+
+void BM_DeliverJournalEntry(benchmark::State& state) {
+  EsLiteProcess es;
+  std::string why = es.Start();
+  if (!why.empty()) {
+    state.SkipWithError(why.c_str());
+    for (auto _ : state) {
+    }
+    return;
+  }
+  EsClientOptions o;
+  o.urls = {es.url()};
+  auto client = EsClient::Create(o);
+  if (!client.ok() || !InstallIndexTemplates(**client, "gmall_dau_info_", "").ok()) {
+    state.SkipWithError("cannot talk to rtdw-es-lite");
+    for (auto _ : state) {
+    }
+    return;
+  }
+  EsJournalSink sink(client->get(), EsJournalSinkOptions{});
+  constexpr int kDocs = 8000;
+  int64_t next = 0;
+  uint64_t seq = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    JournalEntry entry;
+    entry.seq = ++seq;
+    for (int i = 0; i < kDocs; ++i, ++next) {
+      AppendJournalIndexAction(&entry.body, "gmall_dau_info_2025-11-25", absl::StrCat("mid_", next),
+                               DauDoc(next), 1764036000000 + next);
+    }
+    entry.doc_count = kDocs;
+    state.ResumeTiming();
+    auto report = sink.Deliver(entry);
+    if (!report.ok() || report->acknowledged != kDocs) {
+      state.SkipWithError("delivery failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * kDocs);
+}
+BENCHMARK(BM_DeliverJournalEntry)->Iterations(5)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace rtdw

@@ -1,10 +1,12 @@
 #include "connectors/es/bulk.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "connectors/es/json_util.h"
+#include "core/json_limits.h"
 #include "core/status_util.h"
 
 namespace rtdw {
@@ -166,43 +168,186 @@ absl::StatusOr<std::vector<BulkAction>> ParseBulkBody(std::string_view body,
   return actions;
 }
 
+namespace {
+
+// Reads a name AppendJsonString writes without escapes: '"', then printable ASCII other than '"'
+// and '\\', then '"'. Advances *p past it.
+bool ReadPlainName(const char** p, const char* end, std::string_view* out) {
+  const char* q = *p;
+  if (q == end || *q != '"') return false;
+  const char* start = ++q;
+  while (q != end) {
+    const auto c = static_cast<unsigned char>(*q);
+    if (c == '"') break;
+    if (c < 0x20 || c >= 0x80 || c == '\\') return false;
+    ++q;
+  }
+  if (q == end || q == start) return false;  // unterminated, or empty (AppendBulkAction omits it)
+  *out = std::string_view(start, static_cast<size_t>(q - start));
+  *p = q + 1;
+  return true;
+}
+
+bool Eat(const char** p, const char* end, std::string_view literal) {
+  if (static_cast<size_t>(end - *p) < literal.size() ||
+      memcmp(*p, literal.data(), literal.size()) != 0) {
+    return false;
+  }
+  *p += literal.size();
+  return true;
+}
+
+// Matches one action line (without its '\n') in exactly the form AppendBulkAction writes for
+// plain ASCII names; sets the op and whether it carries a version.
+bool MatchActionLine(std::string_view line, BulkOp* op, bool* versioned) {
+  const char* p = line.data();
+  const char* end = p + line.size();
+  std::string_view name;
+  if (!Eat(&p, end, "{") || !ReadPlainName(&p, end, &name)) return false;
+  if (name == "index") {
+    *op = BulkOp::kIndex;
+  } else if (name == "create") {
+    *op = BulkOp::kCreate;
+  } else if (name == "delete") {
+    *op = BulkOp::kDelete;
+  } else if (name == "update") {
+    *op = BulkOp::kUpdate;
+  } else {
+    return false;
+  }
+  if (!Eat(&p, end, ":{\"_index\":") || !ReadPlainName(&p, end, &name)) return false;
+  if (Eat(&p, end, ",\"_id\":") && !ReadPlainName(&p, end, &name)) return false;
+  *versioned = false;
+  if (Eat(&p, end, ",\"version\":")) {
+    // A non-negative int64 as absl::StrAppend writes it: no sign, no leading zero; at most 18
+    // digits, so it surely fits.
+    const char* digits = p;
+    while (p != end && *p >= '0' && *p <= '9') ++p;
+    const size_t n = static_cast<size_t>(p - digits);
+    if (n == 0 || n > 18 || (n > 1 && *digits == '0')) return false;
+    *versioned = true;
+    if (Eat(&p, end, ",\"version_type\":") && !ReadPlainName(&p, end, &name)) return false;
+  }
+  return Eat(&p, end, "}}") && p == end;
+}
+
+}  // namespace
+
+absl::StatusOr<PreparedBulkBody> PreparedBulkBody::FromBody(std::string_view body) {
+  PreparedBulkBody out;
+  out.raw_ = true;
+  out.raw_body_ = body;
+  const char* const base = body.data();
+  size_t pos = 0;
+  bool canonical = true;
+  while (pos < body.size()) {
+    Place place;
+    place.begin = pos;
+    const char* nl = static_cast<const char*>(memchr(base + pos, '\n', body.size() - pos));
+    if (nl == nullptr ||
+        !MatchActionLine(std::string_view(base + pos, static_cast<size_t>(nl - (base + pos))),
+                         &place.op, &place.versioned)) {
+      canonical = false;
+      break;
+    }
+    pos = static_cast<size_t>(nl - base) + 1;
+    if (place.op != BulkOp::kDelete) {
+      // The source line: only its end is looked for (and a '\r', which re-encoding would turn
+      // into a blank, and a leading blank, which ParseBulkBody would skip as a blank line).
+      const size_t left = body.size() - pos;
+      nl = static_cast<const char*>(memchr(base + pos, '\n', left));
+      if (nl == nullptr || nl == base + pos || base[pos] == ' ' || base[pos] == '\t' ||
+          memchr(base + pos, '\r', static_cast<size_t>(nl - (base + pos))) != nullptr) {
+        canonical = false;
+        break;
+      }
+      pos = static_cast<size_t>(nl - base) + 1;
+    }
+    place.end = pos;
+    out.actions_.push_back(place);
+  }
+  if (canonical) return out;
+  RTDW_ASSIGN_OR_RETURN(std::vector<BulkAction> actions, ParseBulkBody(body));
+  return FromActions(actions);
+}
+
+PreparedBulkBody PreparedBulkBody::FromActions(std::span<const BulkAction> actions) {
+  PreparedBulkBody out;
+  size_t total = 0;
+  for (const auto& a : actions) total += EstimatedBulkActionSize(a);
+  out.owned_.reserve(total);
+  out.actions_.reserve(actions.size());
+  for (const auto& a : actions) {
+    Place place;
+    place.begin = out.owned_.size();
+    AppendBulkAction(a, &out.owned_);
+    place.end = out.owned_.size();
+    place.op = a.op;
+    place.versioned = a.version >= 0;
+    out.actions_.push_back(place);
+  }
+  return out;
+}
+
+absl::StatusOr<BulkAction> PreparedBulkBody::Action(size_t i) const {
+  RTDW_ASSIGN_OR_RETURN(std::vector<BulkAction> one, ParseBulkBody(ActionBytes(i)));
+  if (one.size() != 1) {
+    return absl::InternalError(
+        absl::StrCat("bulk action ", i, " reads back as ", one.size(), " actions"));
+  }
+  return std::move(one[0]);
+}
+
 absl::StatusOr<std::vector<BulkItemAnswer>> ParseBulkResponse(std::string_view body,
                                                               size_t expected_items) {
-  rapidjson::Document doc;
-  absl::Status st = ParseJson(body, &doc);
-  if (!st.ok()) return absl::DataLossError(absl::StrCat("bulk response: ", st.message()));
+  // rtdw's records parser (core/json_limits.h): the same reader and checks as ParseJson, but a
+  // compact tree in two buffers instead of a DOM of many allocations, and its depth limit stops
+  // the parse instead of a pass of its own (an answer has an item per document: this parse was
+  // most of the delivery's CPU, docs/BENCHMARKS.md "h5-deliver"). A parser per answer: nothing of
+  // a large answer is kept after it.
+  JsonParser parser(JsonLimits{0, es_internal::kMaxJsonDepth});
+  if (parser.Parse(body) != JsonStatus::kOk) {
+    return absl::DataLossError(absl::StrCat("bulk response: invalid JSON: ", parser.detail()));
+  }
+  const JsonValue& doc = parser.root();
   if (!doc.IsObject()) return absl::DataLossError("bulk response is not a JSON object");
-  auto items = doc.FindMember("items");
-  if (items == doc.MemberEnd() || !items->value.IsArray()) {
+  const JsonValue* items = doc.Find("items");
+  if (items == nullptr || !items->IsArray()) {
     return absl::DataLossError("bulk response without items[]");
   }
-  if (items->value.Size() != expected_items) {
-    return absl::DataLossError(absl::StrCat("bulk response has ", items->value.Size(),
-                                            " items for ", expected_items, " actions"));
+  if (items->Size() != expected_items) {
+    return absl::DataLossError(absl::StrCat("bulk response has ", items->Size(), " items for ",
+                                            expected_items, " actions"));
   }
+  auto string_member = [](const JsonValue& v, std::string_view name) {
+    const JsonValue* m = v.IsObject() ? v.Find(name) : nullptr;
+    return m != nullptr && m->IsString() ? m->text() : std::string_view();
+  };
   std::vector<BulkItemAnswer> answers;
   answers.reserve(expected_items);
-  for (const auto& wrapper : items->value.GetArray()) {
+  for (const JsonValue& wrapper : items->Elements()) {
     BulkItemAnswer ans;
-    if (wrapper.IsObject() && wrapper.MemberCount() >= 1 &&
-        wrapper.MemberBegin()->value.IsObject()) {
-      const auto& item = wrapper.MemberBegin()->value;
-      auto status = item.FindMember("status");
-      if (status != item.MemberEnd() && status->value.IsInt()) ans.status = status->value.GetInt();
-      ans.result = std::string(StringMember(item, "result"));
-      auto err = item.FindMember("error");
-      if (err != item.MemberEnd()) {
-        if (err->value.IsObject()) {
-          ans.error_type = std::string(StringMember(err->value, "type"));
-          ans.reason = std::string(StringMember(err->value, "reason"));
-          auto caused = err->value.FindMember("caused_by");
-          if (caused != err->value.MemberEnd() && caused->value.IsObject()) {
-            std::string_view cr = StringMember(caused->value, "reason");
+    if (wrapper.IsObject() && wrapper.Size() >= 1 &&
+        (*wrapper.Members().begin()).value.IsObject()) {
+      const JsonValue& item = (*wrapper.Members().begin()).value;
+      const JsonValue* status = item.Find("status");
+      if (status != nullptr && status->IsInt64() && status->GetInt64() >= INT32_MIN &&
+          status->GetInt64() <= INT32_MAX) {
+        ans.status = static_cast<int>(status->GetInt64());
+      }
+      ans.result = std::string(string_member(item, "result"));
+      if (const JsonValue* err = item.Find("error"); err != nullptr) {
+        if (err->IsObject()) {
+          ans.error_type = std::string(string_member(*err, "type"));
+          ans.reason = std::string(string_member(*err, "reason"));
+          const JsonValue* caused = err->Find("caused_by");
+          if (caused != nullptr && caused->IsObject()) {
+            std::string_view cr = string_member(*caused, "reason");
             if (!cr.empty()) absl::StrAppend(&ans.reason, " (caused by: ", ToAbsl(cr), ")");
           }
-        } else if (err->value.IsString()) {
+        } else if (err->IsString()) {
           ans.error_type = "error";
-          ans.reason = err->value.GetString();
+          ans.reason = std::string(err->text());
         }
         if (ans.error_type.empty()) ans.error_type = "error";
       }

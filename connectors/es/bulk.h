@@ -55,6 +55,55 @@ std::string EncodeBulkBody(std::span<const BulkAction> actions);
 absl::StatusOr<std::vector<BulkAction>> ParseBulkBody(std::string_view body,
                                                       std::string_view default_index = {});
 
+// A bulk body ready to be sent, with where each action's bytes are: what EsClient::Bulk sends.
+//
+// FromBody() takes a stored body (a journal entry's) as it is when it is in the form
+// AppendBulkAction and AppendJournalIndexAction write — every action line exactly
+// {"<op>":{"_index":"..."[,"_id":"..."][,"version":N[,"version_type":"..."]]}} with plain ASCII
+// names (no escapes), each source line non-empty, starting with no blank and holding no '\r',
+// every line ending in '\n'. Only the action lines are read; a source line is only searched for
+// its end. For such a body, bytes() is the body itself: byte for byte what
+// EncodeBulkBody(*ParseBulkBody(body)) would be, so sending it as it is changes nothing but the
+// cost. Any other body is parsed (ParseBulkBody, with its errors) and encoded again.
+//
+// Thread-compatible; immutable once made. A body taken as it is is not copied: it must outlive
+// the PreparedBulkBody (raw() says whether it was taken so).
+class PreparedBulkBody {
+ public:
+  PreparedBulkBody() = default;
+  // The errors are ParseBulkBody's (InvalidArgument naming the line): a body taken as it is
+  // would parse, so it never fails.
+  static absl::StatusOr<PreparedBulkBody> FromBody(std::string_view body);
+  // Encodes `actions` (AppendBulkAction) into a body of its own.
+  static PreparedBulkBody FromActions(std::span<const BulkAction> actions);
+
+  std::string_view bytes() const { return raw_ ? std::string_view(raw_body_) : owned_; }
+  bool raw() const { return raw_; }
+  size_t size() const { return actions_.size(); }
+  bool empty() const { return actions_.empty(); }
+  // Action i's lines (its action line, and its source line unless it is a delete).
+  std::string_view ActionBytes(size_t i) const {
+    return bytes().substr(actions_[i].begin, actions_[i].end - actions_[i].begin);
+  }
+  BulkOp op(size_t i) const { return actions_[i].op; }
+  // The action carries an external version (BulkAction::version >= 0).
+  bool versioned(size_t i) const { return actions_[i].versioned; }
+  // Parses action i back (index, id, source, version): for a dead letter of a refused item.
+  absl::StatusOr<BulkAction> Action(size_t i) const;
+
+ private:
+  struct Place {
+    size_t begin = 0;
+    size_t end = 0;
+    BulkOp op = BulkOp::kIndex;
+    bool versioned = false;
+  };
+  bool raw_ = false;
+  std::string_view raw_body_;
+  std::string owned_;
+  std::vector<Place> actions_;
+};
+
 // What the cluster said about one item of a bulk request.
 struct BulkItemAnswer {
   int status = 0;          // the item's HTTP status; 0 when the answer lacks one

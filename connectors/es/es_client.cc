@@ -120,9 +120,8 @@ class EsClient::Transport {
   }
 
   // Runs every exchange, at most `parallel` at once. Cancelled (transfers abandoned) when
-  // *cancel becomes true.
-  absl::Status Run(std::span<Exchange* const> exchanges, int parallel,
-                   const std::atomic<bool>* cancel) {
+  // stop() becomes true; it is checked at least every 20 ms.
+  absl::Status Run(std::span<Exchange* const> exchanges, int parallel, const StopCondition& stop) {
     struct Active {
       Exchange* ex = nullptr;
       CURL* easy = nullptr;
@@ -165,7 +164,7 @@ class EsClient::Transport {
       active.clear();
     };
     while (done < exchanges.size()) {
-      if (cancel != nullptr && cancel->load(std::memory_order_acquire)) {
+      if (stop && stop()) {
         abandon_all();
         return absl::CancelledError("cancelled while requests were in flight");
       }
@@ -207,7 +206,7 @@ class EsClient::Transport {
       }
       active.erase(std::remove(active.begin(), active.end(), nullptr), active.end());
       if (done >= exchanges.size()) break;
-      if (!active.empty()) curl_multi_poll(multi_, nullptr, 0, 50, nullptr);
+      if (!active.empty()) curl_multi_poll(multi_, nullptr, 0, 20, nullptr);
     }
     return absl::OkStatus();
   }
@@ -450,7 +449,7 @@ absl::StatusOr<HttpResponse> EsClient::Perform(std::string_view method, std::str
         ex.body = body;
         ex.content_type = std::string(content_type);
         Exchange* exs[] = {&ex};
-        RTDW_RETURN_IF_ERROR(transport_->Run(exs, 1, options_.cancel));
+        RTDW_RETURN_IF_ERROR(transport_->Run(exs, 1, StopWhenSet(options_.cancel)));
         ++requests_;
         if (ex.overflow) {
           ++too_large_;
@@ -681,15 +680,20 @@ absl::StatusOr<BulkResult> EsClient::BulkBody(std::string_view ndjson, const Del
 
 absl::StatusOr<BulkResult> EsClient::Bulk(std::span<const BulkAction> actions,
                                           const DeliveryHooks& hooks) {
-  absl::MutexLock lock(&mu_);
-  return BulkLocked(actions, hooks);
+  return Bulk(PreparedBulkBody::FromActions(actions), hooks);
 }
 
-absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> actions,
+absl::StatusOr<BulkResult> EsClient::Bulk(const PreparedBulkBody& body,
+                                          const DeliveryHooks& hooks) {
+  absl::MutexLock lock(&mu_);
+  return BulkLocked(body, hooks);
+}
+
+absl::StatusOr<BulkResult> EsClient::BulkLocked(const PreparedBulkBody& body,
                                                 const DeliveryHooks& hooks) {
   BulkResult result;
-  result.items.resize(actions.size());
-  std::vector<size_t> pending(actions.size());
+  result.items.resize(body.size());
+  std::vector<size_t> pending(body.size());
   for (size_t i = 0; i < pending.size(); ++i) pending[i] = i;
   size_t max_bytes = options_.bulk_max_bytes;
   std::map<std::string, size_t> reasons;  // why items are retried -> how many (this round)
@@ -697,7 +701,13 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
   // One round sends every pending item; a round that leaves items to re-send is retried.
   RetryOptions retry;
   retry.backoff = options_.backoff;
-  retry.stop = StopWhenSet(hooks.cancel);
+  // The caller's flag or the deadline, whichever comes first.
+  const bool has_deadline = hooks.deadline != Clock::time_point::max();
+  const StopCondition stop = [&hooks, has_deadline] {
+    return (hooks.cancel != nullptr && hooks.cancel->load(std::memory_order_acquire)) ||
+           (has_deadline && Clock::now() >= hooks.deadline);
+  };
+  retry.stop = stop;
   retry.what = "bulk delivery";
   bool resend = false;  // the last round left items to re-send (its error is then retryable)
   retry.retryable = [&](const absl::Status&) { return resend; };
@@ -724,9 +734,8 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
       }
       last_retry_warning_ = now;
       held_back_warnings_ = 0;
-      Warn(absl::StrCat("bulk: re-sending ", ev.items, " of ", actions.size(),
-                        " items (retry round ", ev.round, ", in ", ev.delay.count(),
-                        " ms): ", ev.summary, held_back));
+      Warn(absl::StrCat("bulk: re-sending ", ev.items, " of ", body.size(), " items (retry round ",
+                        ev.round, ", in ", ev.delay.count(), " ms): ", ev.summary, held_back));
     } else {
       ++held_back_warnings_;
     }
@@ -735,45 +744,53 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
     resend = false;
     reasons.clear();
     if (hooks.before_request) RTDW_RETURN_IF_ERROR(hooks.before_request());
-    // Split the pending items into bodies of at most max_bytes.
+    // Split the pending items into bodies of at most max_bytes, at action boundaries. A chunk
+    // of consecutive actions is a slice of the body's bytes (the first round of a stored body:
+    // nothing is copied); a chunk of actions with gaps between them (a retry) is copied.
     struct Chunk {
       std::vector<size_t> items;
-      std::string body;
+      std::string_view slice;  // while the chunk's actions are consecutive in the body
+      std::string copy;        // once they are not
+      bool copied = false;
       Exchange ex;
+      size_t size() const { return copied ? copy.size() : slice.size(); }
     };
-    // Each body is reserved for what is left (at most max_bytes and an action) before it is
-    // written: growing it by doubling copied it and touched about twice its pages (page faults
-    // were most of the delivery thread's time, docs/BENCHMARKS.md "Issue 20").
-    size_t left = 0;  // bytes of the pending actions not yet in a body, roughly
-    for (size_t i : pending) left += EstimatedBulkActionSize(actions[i]);
+    size_t left = 0;  // bytes of the pending actions not yet in a chunk
+    for (size_t i : pending) left += body.ActionBytes(i).size();
     std::vector<std::unique_ptr<Chunk>> chunks;
-    auto new_chunk = [&] {
-      chunks.push_back(std::make_unique<Chunk>());
-      chunks.back()->body.reserve(std::min(left, max_bytes + 4096));
-    };
-    new_chunk();
     for (size_t i : pending) {
+      const std::string_view bytes = body.ActionBytes(i);
+      if (chunks.empty() ||
+          (!chunks.back()->items.empty() && chunks.back()->size() + bytes.size() > max_bytes)) {
+        chunks.push_back(std::make_unique<Chunk>());
+      }
       Chunk* c = chunks.back().get();
-      size_t before = c->body.size();
-      AppendBulkAction(actions[i], &c->body);
-      if (c->body.size() > max_bytes && !c->items.empty()) {
-        c->body.resize(before);
-        new_chunk();
-        c = chunks.back().get();
-        AppendBulkAction(actions[i], &c->body);
+      if (c->items.empty()) {
+        c->slice = bytes;
+      } else if (!c->copied && c->slice.data() + c->slice.size() == bytes.data()) {
+        c->slice = std::string_view(c->slice.data(), c->slice.size() + bytes.size());
+      } else {
+        if (!c->copied) {
+          // Reserved for what is left (at most max_bytes and an action): growing it by
+          // doubling copied it and touched about twice its pages (docs/BENCHMARKS.md "Issue 20").
+          c->copy.reserve(std::min(left + c->slice.size(), max_bytes + 4096));
+          c->copy.assign(c->slice);
+          c->copied = true;
+        }
+        c->copy.append(bytes);
       }
       c->items.push_back(i);
-      left -= std::min(left, EstimatedBulkActionSize(actions[i]));
+      left -= bytes.size();
     }
     std::vector<Exchange*> exs;
     for (auto& c : chunks) {
       c->ex.method = "POST";
       c->ex.path = "/_bulk";
-      c->ex.body = c->body;
+      c->ex.body = c->copied ? std::string_view(c->copy) : c->slice;
       c->ex.content_type = "application/x-ndjson";
       exs.push_back(&c->ex);
     }
-    RTDW_RETURN_IF_ERROR(transport_->Run(exs, options_.max_bulks_in_flight, hooks.cancel));
+    RTDW_RETURN_IF_ERROR(transport_->Run(exs, options_.max_bulks_in_flight, stop));
     result.requests += exs.size();
     requests_ += exs.size();
 
@@ -804,7 +821,7 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
           size_t i = c->items[k];
           BulkItemAnswer& a = (*answers)[k];
           BulkItemResult& r = result.items[i];
-          switch (ClassifyBulkItem(actions[i].op, a, actions[i].version >= 0)) {
+          switch (ClassifyBulkItem(body.op(i), a, body.versioned(i))) {
             case ItemVerdict::kSuperseded:
               r.ok = true;
               r.status = a.status;
@@ -841,7 +858,7 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
       if (ex.status == 413) {
         if (c->items.size() > 1) {
           // Too big for this cluster: halve the bodies and send again.
-          max_bytes = std::max<size_t>(1024, c->body.size() / 2);
+          max_bytes = std::max<size_t>(1024, c->size() / 2);
           retry_all("413 request too large (splitting)");
           continue;
         }
@@ -849,7 +866,7 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
         r.ok = false;
         r.status = 413;
         r.error_type = "request_entity_too_large";
-        r.reason = absl::StrCat("a single bulk action of ", c->body.size(),
+        r.reason = absl::StrCat("a single bulk action of ", c->size(),
                                 " bytes exceeds the cluster's HTTP size limit");
         continue;
       }
@@ -864,7 +881,19 @@ absl::StatusOr<BulkResult> EsClient::BulkLocked(std::span<const BulkAction> acti
     resend = true;
     return absl::UnavailableError(absl::StrCat(pending.size(), " items to re-send"));
   };
-  if (!pending.empty()) RTDW_RETURN_IF_ERROR(RetryUntil(retry, round));
+  if (!pending.empty()) {
+    absl::Status st = RetryUntil(retry, round);
+    if (!st.ok()) {
+      // Stopped by the deadline rather than by the caller's flag: say so.
+      if (absl::IsCancelled(st) && has_deadline && Clock::now() >= hooks.deadline &&
+          !(hooks.cancel != nullptr && hooks.cancel->load(std::memory_order_acquire))) {
+        return absl::DeadlineExceededError(absl::StrCat("bulk delivery: deadline passed with ",
+                                                        pending.size(), " of ", body.size(),
+                                                        " items not done (", st.message(), ")"));
+      }
+      return st;
+    }
+  }
   for (const auto& r : result.items) {
     if (r.ok) {
       ++result.delivered;

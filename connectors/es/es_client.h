@@ -13,9 +13,14 @@
 //   (core/backoff.h); each retry round is reported to DeliveryHooks::on_retry and counted in
 //   stats(), and a warning is logged (at most one per 10 s per client, saying how many were
 //   held back). When *hooks.cancel becomes
-//   true the call abandons its work and returns Cancelled: no item is then claimed delivered.
+//   true the call abandons its work and returns Cancelled, and when hooks.deadline passes it
+//   returns DeadlineExceeded (both are noticed within ~20 ms, also during a request or a wait):
+//   no item is then claimed delivered.
 // - A bulk request body never exceeds `bulk_max_bytes`, except for one action that is larger by
 //   itself (it goes alone). Up to `max_bulks_in_flight` requests of one call run concurrently.
+// - A body's bytes are sent as PreparedBulkBody holds them: the first round of a stored body
+//   taken as it is (PreparedBulkBody::FromBody) sends slices of the caller's bytes, split at
+//   action boundaries, without copying; a retry round copies only the actions it re-sends.
 // - Errors are absl::Status; nothing throws.
 //
 // Thread-safe: an EsClient serialises its calls (one at a time, under one absl::Mutex held for the
@@ -113,6 +118,8 @@ struct BulkRetryEvent {
 
 struct DeliveryHooks {
   const std::atomic<bool>* cancel = nullptr;  // checked between and during requests
+  // The call gives up with DeadlineExceeded once this passes (checked as `cancel` is).
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   std::function<void(const BulkRetryEvent&)> on_retry;
   // Asked right before every round of requests (the first and each retry): a non-OK answer
   // ends the call with that status, nothing more sent and no item claimed delivered (the
@@ -219,6 +226,9 @@ class EsClient {
   // Delivers `actions` (see the promises above).
   absl::StatusOr<BulkResult> Bulk(std::span<const BulkAction> actions,
                                   const DeliveryHooks& hooks = {});
+  // The same for a prepared body (results follow its action order); its bytes must stay valid
+  // for the call.
+  absl::StatusOr<BulkResult> Bulk(const PreparedBulkBody& body, const DeliveryHooks& hooks = {});
   // Same for a stored bulk body (ParseBulkBody); results follow the body's action order.
   absl::StatusOr<BulkResult> BulkBody(std::string_view ndjson, const DeliveryHooks& hooks = {});
 
@@ -235,8 +245,7 @@ class EsClient {
   class Transport;
   explicit EsClient(const EsClientOptions& options);
   void Warn(std::string_view message) const;
-  absl::StatusOr<BulkResult> BulkLocked(std::span<const BulkAction> actions,
-                                        const DeliveryHooks& hooks)
+  absl::StatusOr<BulkResult> BulkLocked(const PreparedBulkBody& body, const DeliveryHooks& hooks)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   EsClientOptions options_;

@@ -2,10 +2,13 @@
 // body with EsClient::Bulk (per-item retries of transient failures, permanent failures returned
 // as RejectedItems). Used by the daemon's delivery loop and by `rtdw journal replay`.
 //
+// The body is sent as it is stored (PreparedBulkBody::FromBody: only its action lines are read,
+// and a refused item's lines are parsed only for its dead letter). The timeout and the cancel
+// flag are handed to EsClient::Bulk, which checks them within ~20 ms, during requests and waits
+// too; no thread is started.
+//
 // Thread-compatible: one sink per delivering thread (its EsClient serialises calls anyway); one
-// Deliver() at a time. Each Deliver() runs a short-lived watcher thread that turns the caller's
-// cancel flag or the timeout into the Bulk() call's cancellation; it shares the call's state with
-// the caller under mu_ and is joined before Deliver() returns.
+// Deliver() at a time.
 #ifndef RTDW_CONNECTORS_ES_ES_JOURNAL_SINK_H_
 #define RTDW_CONNECTORS_ES_ES_JOURNAL_SINK_H_
 
@@ -13,8 +16,6 @@
 #include <chrono>
 #include <functional>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "connectors/es/es_client.h"
 #include "core/journal_sink.h"
 
@@ -43,10 +44,6 @@ class EsJournalSink : public JournalSink {
  private:
   EsClient* client_;
   EsJournalSinkOptions options_;
-  // The Deliver() call in progress and its watcher thread.
-  absl::Mutex mu_;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;   // Bulk() returned: the watcher ends
-  bool timed_out_ ABSL_GUARDED_BY(mu_) = false;  // the watcher cancelled it for the timeout
 };
 
 }  // namespace rtdw

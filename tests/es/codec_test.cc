@@ -4,12 +4,16 @@
 
 #include <atomic>
 #include <chrono>
+#include <random>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "connectors/es/bulk.h"
 #include "connectors/es/es_client.h"
 #include "connectors/es/templates.h"
 #include "core/backoff.h"
+#include "core/journal_entry.h"
 #include "rapidjson/document.h"
 
 namespace rtdw {
@@ -94,6 +98,160 @@ TEST(BulkParse, DefaultIndexAndErrors) {
   auto deep = ParseBulkBody(std::string(200000, '[') + "\n");
   EXPECT_FALSE(deep.ok());
   EXPECT_TRUE(ParseBulkBody("").ok());
+}
+
+// The independent truth for PreparedBulkBody::FromBody is the path it replaces: parse the body
+// (ParseBulkBody), encode the actions again (EncodeBulkBody). Whatever FromBody does, it must
+// fail exactly when the parse fails, and otherwise hold exactly the re-encoded bytes, cut into
+// the same actions, with the same op, version and fields.
+void ExpectSameAsParseAndEncode(const std::string& body) {
+  SCOPED_TRACE(body.size() < 400 ? body : body.substr(0, 400) + "...");
+  auto parsed = ParseBulkBody(body);
+  auto prepared = PreparedBulkBody::FromBody(body);
+  ASSERT_EQ(prepared.ok(), parsed.ok()) << prepared.status() << " / " << parsed.status();
+  if (!parsed.ok()) return;
+  const std::string encoded = EncodeBulkBody(*parsed);
+  ASSERT_EQ(prepared->bytes(), encoded);
+  if (prepared->raw()) {
+    EXPECT_EQ(prepared->bytes().data(), body.data());  // not copied
+  }
+  ASSERT_EQ(prepared->size(), parsed->size());
+  size_t at = 0;
+  for (size_t i = 0; i < parsed->size(); ++i) {
+    const BulkAction& want = (*parsed)[i];
+    std::string one;
+    AppendBulkAction(want, &one);
+    ASSERT_EQ(prepared->ActionBytes(i), one) << "action " << i;
+    ASSERT_EQ(prepared->ActionBytes(i).data(), prepared->bytes().data() + at);  // contiguous
+    at += one.size();
+    EXPECT_EQ(prepared->op(i), want.op);
+    EXPECT_EQ(prepared->versioned(i), want.version >= 0);
+    auto back = prepared->Action(i);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(back->op, want.op);
+    EXPECT_EQ(back->index, want.index);
+    EXPECT_EQ(back->id, want.id);
+    EXPECT_EQ(back->version, want.version);
+    EXPECT_EQ(back->version_type, want.version_type);
+    if (want.op != BulkOp::kDelete) {
+      // The source sent: ParseBulkBody's, with line breaks flattened as AppendSourceLine does.
+      std::string sent = want.source;
+      for (char& c : sent) c = (c == '\r' || c == '\n') ? ' ' : c;
+      EXPECT_EQ(back->source, sent);
+    }
+  }
+  EXPECT_EQ(at, encoded.size());
+}
+
+TEST(PreparedBody, RtdwBodiesAreTakenAsTheyAre) {
+  // What the transforms write (AppendJournalIndexAction) and what EncodeBulkBody writes.
+  std::string journal;
+  AppendJournalIndexAction(&journal, "gmall_order_wide_2025-11-25", "1001",
+                           R"({"detail_id":"1001","n":"8197.00","s":"\u5317\"x"})", 1764036000123);
+  AppendJournalIndexAction(&journal, "gmall_dau_info_2025-11-25", "mid_7", R"({"mid":"北京"})");
+  auto p = PreparedBulkBody::FromBody(journal);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(p->raw());
+  ASSERT_EQ(p->size(), 2u);
+  EXPECT_TRUE(p->versioned(0));
+  EXPECT_FALSE(p->versioned(1));
+  ExpectSameAsParseAndEncode(journal);
+
+  std::vector<BulkAction> actions = {
+      {BulkOp::kIndex, "idx", "1", R"({"a":1})", 0, "external_gte"},
+      {BulkOp::kCreate, "idx", "2", R"({"b":"x"})"},
+      {BulkOp::kDelete, "idx", "3", ""},
+      {BulkOp::kDelete, "idx", "3b", "", 17, "external"},
+      {BulkOp::kUpdate, "idx", "4", R"({"doc":{"c":true}})"},
+      {BulkOp::kIndex, "idx", "", R"({"no":"id"})"},
+      {BulkOp::kIndex, "idx", "5", R"([1])", 999999999999999999, ""},
+  };
+  const std::string body = EncodeBulkBody(actions);
+  p = PreparedBulkBody::FromBody(body);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(p->raw());
+  EXPECT_EQ(p->op(2), BulkOp::kDelete);
+  EXPECT_EQ(p->ActionBytes(2), "{\"delete\":{\"_index\":\"idx\",\"_id\":\"3\"}}\n");
+  ExpectSameAsParseAndEncode(body);
+  // Bulk(actions) goes the same way: FromActions is the encoded body.
+  EXPECT_EQ(PreparedBulkBody::FromActions(actions).bytes(), body);
+  EXPECT_TRUE(PreparedBulkBody::FromBody("")->empty());
+}
+
+TEST(PreparedBody, AnyOtherFormIsParsedAndEncodedAgain) {
+  const std::vector<std::string> others = {
+      "{\"index\": {\"_index\":\"a\",\"_id\":\"1\"}}\n{}\n",                 // a blank
+      "{\"index\":{\"_index\":\"a\",\"_id\":\"1\"}}\r\n{}\r\n",              // CR LF
+      "{\"index\":{\"_index\":\"a\",\"_id\":\"1\"}}\n\n{}\n\n",              // blank lines
+      "{\"index\":{\"_index\":\"a\",\"_id\":\"1\"}}\n{}",                    // no last \\n
+      "{\"index\":{\"_index\":\"a\",\"_id\":\"1\"}}\n {}\n",                 // leading blank
+      "{\"index\":{\"_index\":\"a\",\"_id\":\"1\"}}\n{\"x\":\r1}\n",         // CR inside
+      "{\"index\":{\"_index\":\"a\",\"_id\":\"q\\\"\"}}\n{}\n",              // escaped id
+      "{\"index\":{\"_index\":\"a\",\"_id\":\"\u00e9\"}}\n{}\n",             // non-ASCII id
+      "{\"index\":{\"_index\":\"a\",\"_id\":\"\"}}\n{}\n",                   // empty id
+      "{\"index\":{\"_id\":\"1\",\"_index\":\"a\"}}\n{}\n",                  // other order
+      "{\"index\":{\"_index\":\"a\",\"_id\":1}}\n{}\n",                      // numeric id
+      "{\"index\":{\"_index\":\"a\",\"version_type\":\"external\"}}\n{}\n",  // type alone
+      "{\"index\":{\"_index\":\"a\",\"version\":1,\"version_type\":\"\"}}\n{}\n",
+      "{\"index\":{\"_index\":\"a\",\"version\":01}}\n{}\n",  // not JSON
+      "{\"index\":{\"_index\":\"a\",\"version\":-1}}\n{}\n",  // refused
+      "{\"index\":{\"_index\":\"a\",\"version\":99999999999999999999}}\n{}\n",
+      "{\"index\":{}}\n{}\n",                   // no _index
+      "{\"index\":{\"_index\":\"a\"}}\n",       // no source
+      "{\"upsert\":{\"_index\":\"a\"}}\n{}\n",  // unknown op
+      "{\"index\":{\"_index\":\"a\"}}x\n{}\n",  // trailing junk
+      "{\"index\":{\"_index\":\"a\"}} \n{}\n",  // trailing blank
+  };
+  for (const std::string& body : others) {
+    auto p = PreparedBulkBody::FromBody(body);
+    if (p.ok()) EXPECT_FALSE(p->raw()) << body;
+    ExpectSameAsParseAndEncode(body);
+  }
+}
+
+// Random bodies in rtdw's form, then random damage: every outcome agrees with parse + encode.
+TEST(PreparedBody, RandomBodiesAgreeWithParseAndEncode) {
+  std::mt19937_64 rng(20261206);
+  const std::string alphabet = "ab_-.19\"\\ \n\r\t{}[]:,\xc3\xa9";
+  auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
+  int raw_taken = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::vector<BulkAction> actions;
+    const size_t n = 1 + pick(6);
+    for (size_t i = 0; i < n; ++i) {
+      BulkAction a;
+      a.op = static_cast<BulkOp>(pick(4));
+      a.index = "idx" + std::to_string(pick(3));
+      a.id = pick(8) == 0 ? "" : "id" + std::to_string(pick(1000));
+      a.source = "{\"k\":" + std::to_string(pick(100)) + ",\"s\":\"v" + std::to_string(i) + "\"}";
+      if (pick(2) == 0) {
+        a.version = static_cast<int64_t>(rng() >> pick(64));
+        if (a.version < 0) a.version = 0;
+        a.version_type = pick(3) == 0 ? "" : "external_gte";
+      }
+      actions.push_back(std::move(a));
+    }
+    std::string body = EncodeBulkBody(actions);
+    const size_t damage = pick(4);
+    for (size_t d = 0; d < damage && !body.empty(); ++d) {
+      const size_t at = pick(body.size());
+      switch (pick(3)) {
+        case 0:
+          body[at] = alphabet[pick(alphabet.size())];
+          break;
+        case 1:
+          body.erase(at, 1);
+          break;
+        default:
+          body.insert(at, 1, alphabet[pick(alphabet.size())]);
+      }
+    }
+    auto p = PreparedBulkBody::FromBody(body);
+    if (p.ok() && p->raw()) ++raw_taken;
+    ExpectSameAsParseAndEncode(body);
+    if (::testing::Test::HasFailure()) break;
+  }
+  EXPECT_GT(raw_taken, 500);  // the undamaged bodies, at least
 }
 
 TEST(BulkResponse, ReadsItemsAndErrors) {

@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -14,7 +16,9 @@
 #include "absl/strings/str_cat.h"
 #include "connectors/es/bulk.h"
 #include "connectors/es/es_client.h"
+#include "connectors/es/es_journal_sink.h"
 #include "connectors/es/templates.h"
+#include "core/journal_entry.h"
 #include "rapidjson/document.h"
 #include "tests/harness/process.h"
 #include "tests/harness/services.h"
@@ -317,6 +321,277 @@ TEST_F(ConnectorTest, CancelAbandonsAnEndlessRetry) {
   Admin("DELETE", "/_rtdw/faults");
 }
 
+// One document of a journal body and what ES must hold for it afterwards (the truth the test
+// computes from the body, independently of the client).
+struct Owed {
+  BulkAction action;
+  std::string result;  // the item's expected BulkItemResult::result ("" for a refused one)
+  bool rejected = false;
+  bool present = false;  // found in ES afterwards
+  std::string source;    // ... with this _source
+  int64_t version = 0;   // ... and this _version
+};
+
+// Builds a journal body of every kind of action the delivery must get right, in rtdw's form
+// (EncodeBulkBody / AppendJournalIndexAction), with documents of very different sizes (one alone
+// larger than the split limit); the documents some actions meet are written first with `setup`.
+std::vector<Owed> MixedBody(const std::string& prefix, const std::string& index, int n,
+                            std::vector<BulkAction>* setup) {
+  std::vector<Owed> owed;
+  std::mt19937 rng(static_cast<uint32_t>(n) + static_cast<uint32_t>(prefix.size()));
+  auto doc = [&](int i, bool bad) {
+    std::string d = DauDoc(i, "2025-11-25", bad);
+    d.pop_back();
+    const size_t pad = i == n / 2 ? 40000 : rng() % 2500;
+    return absl::StrCat(d, ",\"pad\":\"", std::string(pad, 'p'), "\"}");
+  };
+  for (int i = 0; i < n; ++i) {
+    Owed o;
+    const std::string id = absl::StrCat(prefix, "_", i);
+    o.action.index = index;
+    o.action.id = id;
+    switch (i % 10) {
+      case 0:
+      case 1:  // a new document, internal versioning: written once means _version 1
+        o.action = {BulkOp::kIndex, index, id, doc(i, false)};
+        o.result = "created";
+        o.present = true;
+        o.source = o.action.source;
+        o.version = 1;
+        break;
+      case 2:  // a new document with an external version
+        o.action = {BulkOp::kIndex, index, id, doc(i, false), 1000 + i, "external_gte"};
+        o.result = "created";
+        o.present = true;
+        o.source = o.action.source;
+        o.version = 1000 + i;
+        break;
+      case 3: {  // ES holds a newer version: superseded, the older one stays
+        BulkAction newer{BulkOp::kIndex, index, id, "{\"mid\":\"newer\"}", 5000, "external_gte"};
+        setup->push_back(newer);
+        o.action = {BulkOp::kIndex, index, id, doc(i, false), 10, "external_gte"};
+        o.result = "superseded";
+        o.present = true;
+        o.source = newer.source;
+        o.version = 5000;
+        break;
+      }
+      case 4: {  // ES holds an older version: replaced
+        setup->push_back({BulkOp::kIndex, index, id, "{\"mid\":\"older\"}", 5, "external_gte"});
+        o.action = {BulkOp::kIndex, index, id, doc(i, false), 100, "external_gte"};
+        o.result = "updated";
+        o.present = true;
+        o.source = o.action.source;
+        o.version = 100;
+        break;
+      }
+      case 5:  // create of a new document
+        o.action = {BulkOp::kCreate, index, id, doc(i, false)};
+        o.result = "created";
+        o.present = true;
+        o.source = o.action.source;
+        o.version = 1;
+        break;
+      case 6: {  // create of a document that is there: done, unchanged
+        BulkAction there{BulkOp::kIndex, index, id, "{\"mid\":\"there\"}"};
+        setup->push_back(there);
+        o.action = {BulkOp::kCreate, index, id, doc(i, false)};
+        o.result = "exists";
+        o.present = true;
+        o.source = there.source;
+        o.version = 1;
+        break;
+      }
+      case 7:  // delete of a document that is there
+        setup->push_back({BulkOp::kIndex, index, id, "{\"mid\":\"doomed\"}"});
+        o.action = {BulkOp::kDelete, index, id, ""};
+        o.result = "deleted";
+        break;
+      case 8:  // delete of one never there
+        o.action = {BulkOp::kDelete, index, id, ""};
+        o.result = "not_found";
+        break;
+      case 9:  // refused for good (during_time is not a number), half of them versioned
+        o.action = {BulkOp::kIndex, index, id, doc(i, true)};
+        if (i % 20 == 9) {
+          o.action.version = 77;
+          o.action.version_type = "external_gte";
+        }
+        o.rejected = true;
+        break;
+    }
+    owed.push_back(std::move(o));
+  }
+  return owed;
+}
+
+// Compares the report and what ES holds with the truth of MixedBody.
+void ExpectDelivered(EsClient* client, const std::vector<Owed>& owed,
+                     const DeliveryReport& report) {
+  size_t rejected = 0, superseded = 0;
+  std::vector<const Owed*> want_rejected;
+  for (const Owed& o : owed) {
+    if (o.rejected) want_rejected.push_back(&o);
+    superseded += o.result == "superseded";
+  }
+  rejected = want_rejected.size();
+  EXPECT_EQ(report.docs, owed.size());
+  EXPECT_EQ(report.acknowledged, owed.size() - rejected);
+  EXPECT_EQ(report.superseded, superseded);
+  ASSERT_EQ(report.rejected.size(), rejected);
+  for (size_t k = 0; k < rejected; ++k) {
+    const RejectedItem& r = report.rejected[k];
+    const BulkAction& a = want_rejected[k]->action;
+    EXPECT_EQ(r.index, a.index);
+    EXPECT_EQ(r.id, a.id);
+    EXPECT_EQ(r.document, a.source);
+    EXPECT_EQ(r.version, a.version);
+    EXPECT_EQ(r.status, 400);
+    EXPECT_EQ(r.error_type, "mapper_parsing_exception");
+  }
+  std::string mget = "{\"docs\":[";
+  for (size_t i = 0; i < owed.size(); ++i) {
+    absl::StrAppend(&mget, i ? "," : "", "{\"_index\":\"", owed[i].action.index, "\",\"_id\":\"",
+                    owed[i].action.id, "\"}");
+  }
+  mget += "]}";
+  auto r = client->Perform("POST", "/_mget", mget);
+  ASSERT_TRUE(r.ok() && r->status == 200) << r.status();
+  rapidjson::Document d;
+  d.Parse(r->body.c_str());
+  ASSERT_TRUE(d.IsObject() && d["docs"].IsArray());
+  ASSERT_EQ(d["docs"].Size(), owed.size());
+  for (size_t i = 0; i < owed.size(); ++i) {
+    const auto& got = d["docs"][static_cast<rapidjson::SizeType>(i)];
+    const Owed& o = owed[i];
+    SCOPED_TRACE(o.action.id);
+    ASSERT_EQ(got["found"].GetBool(), o.present);
+    if (!o.present) continue;
+    EXPECT_EQ(got["_version"].GetInt64(), o.version);
+    rapidjson::Document want;
+    want.Parse(o.source.c_str());
+    EXPECT_TRUE(want == got["_source"]);
+  }
+}
+
+// The journal sink sends a stored body as it is: split into requests at action boundaries by the
+// byte limit (the request count is exactly what the limit gives), items refused with 429 re-sent
+// alone (exactly as many re-sends as es-lite refused, and no document written twice: internal
+// versions stay at 1), versions enforced by ES, refused items dead-lettered with their index,
+// id, source and version, every document in ES as the body says.
+TEST_F(ConnectorTest, JournalBodySentAsItIsRetriesOnlyRefusedItems) {
+  EsClientOptions o = Options();
+  o.bulk_max_bytes = 16 * 1024;
+  o.max_bulks_in_flight = 2;
+  auto client = Client(o);
+  ASSERT_TRUE(InstallIndexTemplates(*client, "gmall_dau_info_", "").ok());
+  const std::string index = "gmall_dau_info_2025-11-25";
+  EsJournalSink sink(client.get(), EsJournalSinkOptions{});
+
+  for (bool faults : {false, true}) {
+    SCOPED_TRACE(faults ? "with 429s" : "no faults");
+    std::vector<BulkAction> setup;
+    std::vector<Owed> owed = MixedBody(faults ? "f" : "c", index, 600, &setup);
+    ASSERT_TRUE(client->Bulk(setup).ok());
+    JournalEntry entry;
+    entry.seq = faults ? 2 : 1;
+    std::vector<BulkAction> actions;
+    for (const Owed& w : owed) actions.push_back(w.action);
+    entry.body = EncodeBulkBody(actions);
+    ASSERT_TRUE(PreparedBulkBody::FromBody(entry.body)->raw());  // the path under test
+    // The requests the byte limit gives (as EsClient::Bulk has always split).
+    uint64_t chunks = 1;
+    size_t in_chunk = 0;
+    for (const BulkAction& a : actions) {
+      const size_t n = EncodedBulkActionSize(a);
+      if (in_chunk > 0 && in_chunk + n > o.bulk_max_bytes) {
+        ++chunks;
+        in_chunk = 0;
+      }
+      in_chunk += n;
+    }
+    ASSERT_GT(chunks, 20u);
+    if (faults) {
+      Admin("POST", "/_rtdw/faults", R"({"bulk_item_429_fraction":0.3,"seed":11})");
+    }
+    const EsClientStats before = client->stats();
+    auto report = sink.Deliver(entry);
+    ASSERT_TRUE(report.ok()) << report.status();
+    ExpectDelivered(client.get(), owed, *report);
+    const uint64_t resent = client->stats().bulk_items_retried - before.bulk_items_retried;
+    if (!faults) {
+      EXPECT_EQ(report->requests, chunks);
+      EXPECT_EQ(report->retries, 0u);
+      EXPECT_EQ(resent, 0u);
+    } else {
+      rapidjson::Document f = Admin("DELETE", "/_rtdw/faults");
+      const uint64_t refused = f["counters"]["bulk_items_429"].GetUint64();
+      EXPECT_GT(refused, 100u);
+      EXPECT_GT(report->retries, 0u);
+      EXPECT_EQ(resent, refused);  // exactly the refused items went again
+    }
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
+// The sink's timeout and cancel flag end a delivery promptly, during a slow request and during
+// the waits between retries, without a thread of their own.
+TEST_F(ConnectorTest, JournalSinkTimeoutAndCancel) {
+  auto client = Client(Options());
+  JournalEntry entry;
+  entry.seq = 9;
+  AppendJournalIndexAction(&entry.body, "t", "1", "{\"x\":1}", 3);
+  auto threads = [] {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+    }
+    return -1;
+  };
+  using Clock = std::chrono::steady_clock;
+  for (const char* fault : {R"({"latency_ms":10000})", R"({"bulk_item_429_fraction":1.0})"}) {
+    SCOPED_TRACE(fault);
+    Admin("POST", "/_rtdw/faults", fault);
+    EsJournalSinkOptions so;
+    so.timeout = milliseconds(400);
+    const int threads_before = threads();
+    int threads_during = -1;
+    so.before_request = [&](uint64_t) {
+      threads_during = threads();
+      return absl::OkStatus();
+    };
+    EsJournalSink sink(client.get(), so);
+    auto start = Clock::now();
+    auto report = sink.Deliver(entry);
+    EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+    ASSERT_FALSE(report.ok());
+    EXPECT_TRUE(absl::IsDeadlineExceeded(report.status())) << report.status();
+    EXPECT_NE(report.status().message().find("stays owed"), std::string::npos);
+    EXPECT_EQ(threads_during, threads_before);  // no watcher thread
+
+    std::atomic<bool> cancel{false};
+    so.timeout = milliseconds(0);
+    so.cancel = &cancel;
+    EsJournalSink cancellable(client.get(), so);
+    std::thread stopper([&] {
+      std::this_thread::sleep_for(milliseconds(300));
+      cancel = true;
+    });
+    start = Clock::now();
+    report = cancellable.Deliver(entry);
+    stopper.join();
+    EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+    EXPECT_EQ(report.status().code(), absl::StatusCode::kCancelled) << report.status();
+    Admin("DELETE", "/_rtdw/faults");
+  }
+  // Without faults the same entry goes through.
+  EsJournalSink sink(client.get(), EsJournalSinkOptions{milliseconds(30000), nullptr, {}, {}});
+  auto report = sink.Deliver(entry);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->acknowledged, 1u);
+}
+
 // Non-bulk calls retry transient answers a bounded number of times (read_retries), then return
 // the last answer; EsClientOptions::cancel ends the retries (and their waits) early.
 TEST_F(ConnectorTest, ReadRetriesAreBoundedAndCancellable) {
@@ -329,7 +604,7 @@ TEST_F(ConnectorTest, ReadRetriesAreBoundedAndCancellable) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(client->stats().requests - before, 3u);  // 1 + read_retries
-  EXPECT_EQ(client->stats().request_errors, 2u);      // the returned answer is not an error
+  EXPECT_EQ(client->stats().request_errors, 2u);     // the returned answer is not an error
 
   std::atomic<bool> cancel{false};
   o.read_retries = 1000;
