@@ -13,6 +13,9 @@
 // so far (the last run: all of them); the script refuses a run when a later owner claimed one of
 // them, and the runner drops the batch (FencedError).
 #include <algorithm>
+#include <initializer_list>
+#include <string>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "connectors/redis/redis_client.h"
@@ -27,6 +30,59 @@ namespace {
 
 constexpr char kFactTablesKey[] = "FACT:TABLES";
 constexpr char kDimTablesKey[] = "DIM:TABLES";
+
+// The batch's fact records and dead letters, held until its dimension writes are applied, then
+// handed on in the order they came. Their bytes go to one buffer kept between batches: no
+// allocation per record once it has grown to a batch's size.
+class HeldRecords : public RecordSink {
+ public:
+  void Emit(const OutputRecord& r) override {
+    Hold(false, r.slot, r.idx, {r.topic, r.key, r.value, r.src});
+  }
+  void DeadLetter(const DeadLetterRecord& d) override {
+    Hold(true, -1, -1, {d.key, d.value, d.reason, d.src});
+  }
+  void Clear() {
+    bytes_.clear();
+    held_.clear();
+  }
+  void HandTo(RecordSink* sink) const {
+    for (const Held& h : held_) {
+      std::string_view part[4];
+      size_t at = h.at;
+      for (int i = 0; i < 4; ++i) {
+        part[i] = std::string_view(bytes_).substr(at, h.len[i]);
+        at += h.len[i];
+      }
+      if (h.dead) {
+        sink->DeadLetter(DeadLetterRecord{part[0], part[1], part[2], part[3]});
+      } else {
+        sink->Emit(OutputRecord{h.slot, part[0], part[1], part[2], part[3], h.idx});
+      }
+    }
+  }
+
+ private:
+  struct Held {
+    bool dead;
+    int slot;
+    int idx;
+    size_t at;      // where its parts start in bytes_
+    size_t len[4];  // output: topic, key, value, src; dead letter: key, value, reason, src
+  };
+  void Hold(bool dead, int slot, int idx, std::initializer_list<std::string_view> parts) {
+    Held h{dead, slot, idx, bytes_.size(), {}};
+    int i = 0;
+    for (std::string_view p : parts) {
+      h.len[i++] = p.size();
+      bytes_.append(p);
+    }
+    held_.push_back(h);
+  }
+
+  std::string bytes_;
+  std::vector<Held> held_;
+};
 
 class DbSplitStep : public SplitStep {
  public:
@@ -100,12 +156,7 @@ class DbSplitStep : public SplitStep {
     dim_stale_->Add(stale);
     sent_writes_ = 0;
     // Only now, every dimension write of the batch applied, its facts go out.
-    for (const auto& o : buffered_.outputs) {
-      sink->Emit(OutputRecord{o.slot, o.topic, o.key, o.value, o.src, o.idx});
-    }
-    for (const auto& d : buffered_.dead_letters) {
-      sink->DeadLetter(DeadLetterRecord{d.key, d.value, d.reason, d.src});
-    }
+    buffered_.HandTo(sink);
     buffered_.Clear();
     return absl::OkStatus();
   }
@@ -173,7 +224,7 @@ class DbSplitStep : public SplitStep {
   uint64_t sent_writes_ = 0;                // sent in this batch's runs
   std::vector<RedisClient::Fence> fences_;  // group mode: the batch's partitions' tokens
   absl::Status fence_error_;                // a partition of the batch is not this member's
-  CollectingSink buffered_;  // the batch's fact records and dead letters, until BeforeFlush
+  HeldRecords buffered_;  // the batch's fact records and dead letters, until BeforeFlush
   Counter* redis_errors_;
   Counter* skipped_;
   Counter* dim_writes_;
