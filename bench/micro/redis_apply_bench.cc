@@ -6,6 +6,10 @@
 //
 //   build/bin/rtdw-micro-redis-apply [--writes N] [--run K] [--value-bytes B] [--rounds R]
 //
+// RTDW_MICRO_REDIS_MODES=0 / 1: only the one-by-one / the pipelined form. RTDW_MICRO_REDIS_WRAP: a
+// command prefix for redis-server (e.g. `valgrind --tool=callgrind`: instructions per write, as in
+// docs/BENCHMARKS.md "h5-dbsplit"). Needs redis-server and redis-cli on the PATH.
+//
 // Every write is a SET of a new position (rows of ids 1..N/2, each written twice in ascending
 // offsets, then the same writes again: stale), so the script takes both branches.
 #include <signal.h>
@@ -25,12 +29,10 @@
 
 namespace {
 
-int FreePort() {
-  // A port in the ephemeral range not listening now (good enough for a benchmark).
-  return 20000 + static_cast<int>(getpid() % 20000);
-}
+// A port derived from the pid (a benchmark run by hand; the server's start is checked).
+int PortOfThisRun() { return 20000 + static_cast<int>(getpid() % 20000); }
 
-double EvalUsec(rtdw::RedisClient&, int port) {
+double EvalUsec(int port) {
   std::string cmd = absl::StrCat("redis-cli -p ", port, " info commandstats");
   FILE* f = popen(cmd.c_str(), "r");
   if (f == nullptr) return -1;
@@ -58,7 +60,7 @@ int main(int argc, char** argv) {
     if (flag == "--value-bytes") value_bytes = v;
     if (flag == "--rounds") rounds = v;
   }
-  const int port = FreePort();
+  const int port = PortOfThisRun();
   const pid_t server = fork();
   if (server == 0) {
     // RTDW_MICRO_REDIS_WRAP: a command prefix for the server, e.g. "valgrind --tool=callgrind
@@ -131,7 +133,7 @@ int main(int argc, char** argv) {
       }
       const double wall =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const double usec = EvalUsec(client, port);
+      const double usec = EvalUsec(port);
       printf(
           "%-11s round %zu: redis %.2f us/write (script), client wall %.2f us/write, stale %llu\n",
           pipelined ? "pipelined" : "one-by-one", r, usec / (2.0 * writes),
