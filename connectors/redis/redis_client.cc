@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 
 #include <charconv>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -144,35 +145,54 @@ absl::StatusOr<std::vector<std::optional<std::string>>> RedisClient::MGet(
 
 absl::StatusOr<std::optional<std::vector<std::string>>> RedisClient::SMembers(
     const std::string& key) {
+  auto sets = SMembersOf({key});
+  if (!sets.ok()) return sets.status();
+  return std::move(sets->front());
+}
+
+absl::StatusOr<std::vector<std::optional<std::vector<std::string>>>> RedisClient::SMembersOf(
+    const std::vector<std::string>& keys) {
+  std::vector<std::optional<std::vector<std::string>>> out;
+  if (keys.empty()) return out;
   if (auto st = EnsureConnected(); !st.ok()) return st;
-  const char* argv[] = {"SMEMBERS", key.data()};
-  size_t lens[] = {8, key.size()};
-  Reply r(static_cast<redisReply*>(redisCommandArgv(ctx_, 2, argv, lens)));
-  if (!r) {
-    std::string err = ctx_->errstr;
-    Disconnect();
-    return absl::UnavailableError(absl::StrCat("redis SMEMBERS: ", err));
+  // SMEMBERS of a missing key is an empty set: EXISTS tells "absent" from "empty". Every command
+  // is appended first and the answers read after: one round trip.
+  for (const std::string& key : keys) {
+    for (const char* command : {"SMEMBERS", "EXISTS"}) {
+      const char* argv[] = {command, key.data()};
+      size_t lens[] = {strlen(command), key.size()};
+      redisAppendCommandArgv(ctx_, 2, argv, lens);
+    }
   }
-  if (r->type == REDIS_REPLY_ERROR) return ReplyError(r.get(), "SMEMBERS");
-  if (r->elements == 0) {
-    // SMEMBERS of a missing key is an empty set: tell "absent" from "empty" with EXISTS.
-    Reply ex(static_cast<redisReply*>(
-        redisCommandArgv(ctx_, 2, std::vector<const char*>{"EXISTS", key.data()}.data(),
-                         std::vector<size_t>{6, key.size()}.data())));
-    if (!ex) {
+  absl::Status failure;
+  for (size_t i = 0; i < 2 * keys.size(); ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(ctx_, &raw) != REDIS_OK) {
       std::string err = ctx_->errstr;
       Disconnect();
-      return absl::UnavailableError(absl::StrCat("redis EXISTS: ", err));
+      return absl::UnavailableError(absl::StrCat("redis SMEMBERS: ", err));
     }
-    if (ex->type == REDIS_REPLY_INTEGER && ex->integer == 0) {
-      return std::optional<std::vector<std::string>>();
+    Reply r(static_cast<redisReply*>(raw));
+    const bool members = i % 2 == 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+      // Read on: the connection stays in step for the next call.
+      if (failure.ok()) failure = ReplyError(r.get(), members ? "SMEMBERS" : "EXISTS");
+      continue;
+    }
+    if (!failure.ok()) continue;
+    if (members) {
+      std::vector<std::string> set;
+      set.reserve(r->elements);
+      for (size_t e = 0; e < r->elements; ++e) {
+        set.emplace_back(r->element[e]->str, r->element[e]->len);
+      }
+      out.emplace_back(std::move(set));
+    } else if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+      out.back().reset();  // no such key (not an empty set)
     }
   }
-  std::vector<std::string> members;
-  for (size_t i = 0; i < r->elements; ++i) {
-    members.emplace_back(r->element[i]->str, r->element[i]->len);
-  }
-  return std::optional<std::vector<std::string>>(std::move(members));
+  if (!failure.ok()) return failure;
+  return out;
 }
 
 namespace {

@@ -49,6 +49,9 @@ class RedisClient {
       const std::vector<std::string>& keys);
   // Members of a set; nullopt when the key does not exist.
   absl::StatusOr<std::optional<std::vector<std::string>>> SMembers(const std::string& key);
+  // SMembers of each of `keys`, in order, in one round trip (pipelined).
+  absl::StatusOr<std::vector<std::optional<std::vector<std::string>>>> SMembersOf(
+      const std::vector<std::string>& keys);
   // Applies a batch of dimension writes in one Lua script run (EVALSHA; the script is loaded with
   // SCRIPT LOAD and re-loaded after NOSCRIPT): all or nothing, and order-independent. A write
   // with a position (RedisWrite::offset >= 0) is applied only when (epoch, offset) is newer than

@@ -4,6 +4,7 @@
 // delivers an older write after a newer one — what the MULTI/EXEC writes before applied blindly.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -279,6 +280,26 @@ TEST_F(DimPositionTest, AnotherCallWhileRunsAreUnansweredFailsTheirFinish) {
   absl::Status st = client_->FinishApplies();
   EXPECT_TRUE(absl::IsUnavailable(st)) << st;
   EXPECT_EQ(Apply({Set("DIM:USER_INFO:2", "two", 2)}), 0u) << "and the client goes on";
+}
+
+// db-split's table lists, read every batch: both sets in one round trip (SMembersOf); an absent
+// set is told from a present one, and an error answer in the middle (a key of another type) fails
+// the call without leaving an answer behind for the next one.
+TEST_F(DimPositionTest, TableListsComeInOneRoundTripAndAnErrorLeavesNoAnswerBehind) {
+  ASSERT_TRUE(redis_.Command({"SADD", "FACT:TABLES", "order_info", "order_detail"}).ok());
+  ASSERT_TRUE(redis_.Command({"SET", "DIM:TABLES", "not a set"}).ok());
+  auto lists = client_->SMembersOf({"FACT:TABLES", "NO:SUCH:SET"});
+  ASSERT_TRUE(lists.ok()) << lists.status();
+  ASSERT_EQ(lists->size(), 2u);
+  ASSERT_TRUE((*lists)[0].has_value());
+  std::vector<std::string> facts = *(*lists)[0];
+  std::sort(facts.begin(), facts.end());
+  EXPECT_EQ(facts, (std::vector<std::string>{"order_detail", "order_info"}));
+  EXPECT_FALSE((*lists)[1].has_value()) << "absent, not empty";
+  EXPECT_FALSE(client_->SMembersOf({"DIM:TABLES", "FACT:TABLES"}).ok()) << "WRONGTYPE";
+  auto again = client_->SMembers("NO:SUCH:SET");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->has_value()) << "its own answer, not FACT:TABLES' left-over one";
 }
 
 }  // namespace rtdw

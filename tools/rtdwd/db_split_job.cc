@@ -117,11 +117,10 @@ class DbSplitStep : public SplitStep {
       spdlog::info("{}: claimed {}/{} in Redis (fencing token {})", kJobDbSplit, tp.first,
                    tp.second, token);
     }
-    auto facts = redis_.SMembers(kFactTablesKey);
-    if (!facts.ok()) return Fail(facts.status());
-    auto dims = redis_.SMembers(kDimTablesKey);
-    if (!dims.ok()) return Fail(dims.status());
-    tables_ = TableLists::From(facts->value_or(job_.fact_tables), dims->value_or(job_.dim_tables));
+    auto lists = redis_.SMembersOf({kFactTablesKey, kDimTablesKey});  // one round trip
+    if (!lists.ok()) return Fail(lists.status());
+    tables_ = TableLists::From((*lists)[0].value_or(job_.fact_tables),
+                               (*lists)[1].value_or(job_.dim_tables));
     return absl::OkStatus();
   }
 
