@@ -75,12 +75,12 @@ class RedisClient {
                                const std::vector<Fence>& fences = {});
 
   // ApplyAtomically in parts, pipelined: SendApply() sends one script run for `writes` (checked
-  // against `fences`) and returns once it is written to the socket, without waiting for Redis to
-  // run it; FinishApplies() then reads the answers of every run sent since the last
-  // FinishApplies(), in order. Each run is atomic and position-checked exactly as one
-  // ApplyAtomically call; the runs are independent of each other (one may be applied while a
-  // later one is refused — harmless, since every write is position-checked: running them again
-  // applies nothing twice). So the caller may treat its writes as applied only when
+  // against `fences`; both are copied into the command) and returns once it is written to the
+  // socket, without waiting for Redis to run it; FinishApplies() then reads the answers of every
+  // run sent since the last FinishApplies(), in order. Each run is atomic and position-checked
+  // exactly as one ApplyAtomically call; the runs are independent of each other (one may be applied
+  // while a later one is refused — harmless, since every write is position-checked: running them
+  // again applies nothing twice). So the caller may treat its writes as applied only when
   // FinishApplies() returned OK. FinishApplies() returns the first failure among the runs — a
   // fenced refusal (IsFencedRejection) before any other error — after reading every answer
   // (runs the server answered with NOSCRIPT are sent again after re-loading the script); `*stale`
@@ -94,7 +94,7 @@ class RedisClient {
   absl::StatusOr<int64_t> ClaimFence(const std::string& key);
   // `DIMFENCE:<topic>:<partition>`.
   static std::string FenceKey(std::string_view topic, int32_t partition);
-  // The error of ApplyAtomically for a refused fence.
+  // The error of ApplyAtomically / FinishApplies for a refused fence.
   static bool IsFencedRejection(const absl::Status& st);
 
   // The Redis key of the dimension position epoch. Resetting db-split's offsets or re-creating
