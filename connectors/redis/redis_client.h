@@ -1,6 +1,7 @@
 // A Redis client (hiredis, synchronous, pipelined) for what rtdw asks of Redis: dimension rows
-// (MGET), table lists (SMEMBERS) and a batch of dimension writes applied atomically and
-// order-independently (one Lua script, EVALSHA).
+// (MGET), table lists (SMEMBERS) and dimension writes applied atomically and order-independently
+// (one Lua script run, EVALSHA, per call) — waited for at once (ApplyAtomically) or sent while
+// the caller works on and read back later (SendApply / FinishApplies).
 //
 // Every call reconnects on a broken connection and fails with Unavailable when Redis cannot be
 // reached; the caller decides how long to wait (core/backoff.h). hiredis 0.14 has no TLS.
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +49,9 @@ class RedisClient {
       const std::vector<std::string>& keys);
   // Members of a set; nullopt when the key does not exist.
   absl::StatusOr<std::optional<std::vector<std::string>>> SMembers(const std::string& key);
+  // SMembers of each of `keys`, in order, in one round trip (pipelined).
+  absl::StatusOr<std::vector<std::optional<std::vector<std::string>>>> SMembersOf(
+      const std::vector<std::string>& keys);
   // Applies a batch of dimension writes in one Lua script run (EVALSHA; the script is loaded with
   // SCRIPT LOAD and re-loaded after NOSCRIPT): all or nothing, and order-independent. A write
   // with a position (RedisWrite::offset >= 0) is applied only when (epoch, offset) is newer than
@@ -68,12 +73,28 @@ class RedisClient {
   };
   absl::Status ApplyAtomically(const std::vector<RedisWrite>& writes, uint64_t* stale = nullptr,
                                const std::vector<Fence>& fences = {});
+
+  // ApplyAtomically in parts, pipelined: SendApply() sends one script run for `writes` (checked
+  // against `fences`; both are copied into the command) and returns once it is written to the
+  // socket, without waiting for Redis to run it; FinishApplies() then reads the answers of every
+  // run sent since the last FinishApplies(), in order. Each run is atomic and position-checked
+  // exactly as one ApplyAtomically call; the runs are independent of each other (one may be applied
+  // while a later one is refused — harmless, since every write is position-checked: running them
+  // again applies nothing twice). So the caller may treat its writes as applied only when
+  // FinishApplies() returned OK. FinishApplies() returns the first failure among the runs — a
+  // fenced refusal (IsFencedRejection) before any other error — after reading every answer
+  // (runs the server answered with NOSCRIPT are sent again after re-loading the script); `*stale`
+  // receives the sum over the runs. A SendApply() error (the connection broke) is also returned
+  // by the FinishApplies() after it. Any other call made while runs are unanswered drops the
+  // connection first (their answers are lost; FinishApplies() then fails with Unavailable).
+  absl::Status SendApply(std::span<const RedisWrite> writes, const std::vector<Fence>& fences);
+  absl::Status FinishApplies(uint64_t* stale = nullptr);
   // A partition's new owner claims it: INCR of its fence key; returns the new token. Every write
   // of an earlier owner carrying an older token is refused from then on.
   absl::StatusOr<int64_t> ClaimFence(const std::string& key);
   // `DIMFENCE:<topic>:<partition>`.
   static std::string FenceKey(std::string_view topic, int32_t partition);
-  // The error of ApplyAtomically for a refused fence.
+  // The error of ApplyAtomically / FinishApplies for a refused fence.
   static bool IsFencedRejection(const absl::Status& st);
 
   // The Redis key of the dimension position epoch. Resetting db-split's offsets or re-creating
@@ -87,12 +108,24 @@ class RedisClient {
   static std::string PositionKey(std::string_view dim_key);
 
  private:
+  // Connects when needed; drops the connection first when applies are unanswered (SendApply).
   absl::Status EnsureConnected();
   void Disconnect();
+  // Loads the apply script when its sha is not known yet (nothing may be unanswered).
+  absl::Status EnsureScript();
+  // The EVALSHA command of one apply run, in RESP, into `*out`.
+  void FormatApply(std::span<const RedisWrite> writes, const std::vector<Fence>& fences,
+                   std::string* out) const;
 
   RedisClientOptions options_;
   redisContext* ctx_ = nullptr;
   std::string script_sha_;  // of the apply script, once loaded
+  // Apply runs sent and not answered yet: their commands (sent again after a NOSCRIPT answer)
+  // and how many are in use; the strings are kept for reuse.
+  std::vector<std::string> sent_;
+  size_t unanswered_ = 0;
+  absl::Status send_error_;  // the first SendApply() failure since the last FinishApplies()
+  std::string fence_keys_;   // of the last SendApply(), for a fenced refusal's message
 };
 
 }  // namespace rtdw

@@ -16,12 +16,13 @@ namespace rtdw::testing {
 namespace {
 
 std::string WriteConfig(const TempDir& dir, const std::string& brokers, const std::string& redis,
-                        int batch_max_records = 1000) {
+                        int batch_max_records = 1000, int batch_max_ms = 50) {
   std::string path = dir.Sub("rtdw.toml");
   std::ofstream(path) << "[kafka]\nbrokers = \"" << brokers << "\"\n[redis]\nurl = \"" << redis
                       << "\"\n[es]\n[state]\ndir = \"" << dir.Sub("state")
                       << "\"\n[http]\nlisten = \"\"\n[jobs]\nenabled = [\"db-split\"]\n"
-                      << "batch_max_records = " << batch_max_records << "\nbatch_max_ms = 50\n";
+                      << "batch_max_records = " << batch_max_records
+                      << "\nbatch_max_ms = " << batch_max_ms << "\n";
   return path;
 }
 
@@ -173,6 +174,79 @@ TEST(DbSplitJobTest, TableMovedFromFactsToDimsIsRoutedTheNewWayWithoutRestart) {
   ASSERT_TRUE(sku.ok());
   EXPECT_EQ(sku->size(), 1u) << "the second row went to Redis, not to the fact topic";
   EXPECT_EQ((*proc)->Stop(), 0) << ReadFileOrEmpty(dir.Sub("rtdwd.log"));
+}
+
+// A value of `INFO commandstats` for `command` (e.g. rejected_calls of evalsha); 0 when absent.
+int64_t CommandStat(const RedisServer& redis, const std::string& command,
+                    const std::string& field) {
+  auto info = redis.Command({"INFO", "commandstats"});
+  if (!info.ok()) return 0;
+  const std::string line = absl::StrCat("cmdstat_", command, ":");
+  size_t at = info->find(line);
+  if (at == std::string::npos) return 0;
+  at = info->find(field + "=", at);
+  if (at == std::string::npos) return 0;
+  return std::stoll(info->substr(at + field.size() + 1));
+}
+
+// The batch's dimension writes go to Redis in several script runs sent while the batch is
+// transformed (kWritesPerRun = 256 writes each); its facts must wait for the answer of every run.
+// Here the first run (user rows) applies and a later one (a province row, which db-split's Redis
+// user may not write) is refused, again and again: no fact of the batch may reach Kafka, however
+// often the batch is retried, until the province row is written; then all of it arrives. Facts
+// produced when the first run was answered (or before any answer) would show up in the topic.
+TEST(DbSplitJobTest, FactsWaitForEveryScriptRunOfTheirBatchsDimensionWrites) {
+  KafkaMock kafka;
+  RedisServer redis;
+  ASSERT_TRUE(kafka.Start({.brokers = 1, .partitions = 1, .topics = {"DWD_ORDER_INFO_I:1"}}).ok());
+  ASSERT_TRUE(redis.Start().ok());
+  // db-split's user may write every key it needs but the province rows.
+  ASSERT_TRUE(
+      redis
+          .Command({"ACL", "SETUSER", "dbsplit", "on", ">pw", "resetkeys", "~DIM:USER_INFO:*",
+                    "~DIMPOS:*", "~DIMFENCE:*", "~FACT:TABLES", "~DIM:TABLES", "&*", "+@all"})
+          .ok());
+  const std::string url = absl::StrCat("redis://dbsplit:pw@127.0.0.1:", redis.port(), "/0");
+  constexpr int kUsers = 300;  // more than one run's worth before the province row
+  std::vector<std::string> in;
+  for (int id = 1; id <= kUsers; ++id) in.push_back(Maxwell("user_info", "insert", UserRow(id, 1)));
+  in.push_back(Maxwell("base_province", "insert", "{\"id\":7,\"name\":\"Hebei\"}"));
+  in.push_back(Maxwell("order_info", "insert", OrderRow(3501, "1001")));
+  in.push_back(Maxwell("order_info", "insert", OrderRow(3502, "1001")));
+  ASSERT_TRUE(
+      ProduceAll(kafka.bootstrap(), "ODS_BASE_DB", in, std::vector<std::string>(in.size(), "k"))
+          .ok());
+  TempDir dir;
+  // One batch for all of it (the poll waits up to 1 s for 2000 records).
+  const std::string config = WriteConfig(dir, kafka.bootstrap(), url, 2000, 1000);
+  ProcessOptions popts;
+  popts.stderr_path = dir.Sub("rtdwd.log");
+  auto proc =
+      ChildProcess::Start({BinDir() + "/rtdwd", "--config", config, "--job", "db-split"}, popts);
+  ASSERT_TRUE(proc.ok());
+  auto facts = [&] {
+    auto f = ReadTopic(kafka.bootstrap(), "DWD_ORDER_INFO_I", std::chrono::seconds(10));
+    return f.ok() ? static_cast<int>(f->size()) : -1;
+  };
+  // The refused run was tried at least three times (the batch ran again twice), while the first
+  // run's rows are in Redis.
+  ASSERT_TRUE(WaitFor([&] { return CommandStat(redis, "evalsha", "rejected_calls") >= 3; },
+                      std::chrono::seconds(60)))
+      << ReadFileOrEmpty(dir.Sub("rtdwd.log"));
+  EXPECT_EQ(*redis.Command({"EXISTS", "DIM:USER_INFO:1"}), "1");
+  EXPECT_EQ(*redis.Command({"EXISTS", "DIM:BASE_PROVINCE:7"}), "0");
+  EXPECT_EQ(facts(), 0) << "a fact reached Kafka before its batch's dimension rows were written";
+
+  // Redis accepts the province row: the batch commits, every fact once.
+  ASSERT_TRUE(redis.Command({"ACL", "SETUSER", "dbsplit", "~*"}).ok());
+  EXPECT_TRUE(WaitFor([&] { return facts() == 2; }, std::chrono::seconds(60)))
+      << ReadFileOrEmpty(dir.Sub("rtdwd.log"));
+  EXPECT_STREQ(Parse(*redis.Command({"GET", "DIM:BASE_PROVINCE:7"}))["name"].GetString(), "Hebei");
+  EXPECT_STREQ(Parse(*redis.Command({"GET", absl::StrCat("DIM:USER_INFO:", kUsers)}))["login_name"]
+                   .GetString(),
+               absl::StrCat("u", kUsers).c_str());
+  EXPECT_EQ((*proc)->Stop(), 0) << ReadFileOrEmpty(dir.Sub("rtdwd.log"));
+  EXPECT_EQ(facts(), 2);
 }
 
 // Many updates per row, kill -9 at random moments: in the end Redis holds each row's last

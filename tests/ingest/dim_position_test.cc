@@ -4,6 +4,7 @@
 // delivers an older write after a newer one — what the MULTI/EXEC writes before applied blindly.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -170,6 +171,135 @@ TEST_F(DimPositionTest, BumpDimEpochMakesEarlierOffsetsWinAgain) {
   EXPECT_EQ(Apply({Set("DIM:USER_INFO:1", "v5", 5)}), 0u);
   EXPECT_EQ(Get("DIM:USER_INFO:1"), "v5");
   EXPECT_EQ(Get("DIMPOS:USER_INFO:1"), "1:5");
+}
+
+// The pipelined form (SendApply / FinishApplies, what db-split uses while it transforms a batch):
+// several runs sent before any answer is read behave as one ApplyAtomically of all their writes —
+// the newest position wins per key whichever run or place within a run holds it (a key written
+// twice in one run compares with what the run itself wrote), and the stale counts add up.
+TEST_F(DimPositionTest, PipelinedRunsApplyAsOneBatchWhateverTheOrder) {
+  ASSERT_TRUE(client_
+                  ->SendApply(std::vector<RedisWrite>{Set("DIM:USER_INFO:1", "v20", 20),
+                                                      Set("DIM:USER_INFO:2", "a5", 5),
+                                                      Set("DIM:USER_INFO:2", "a3", 3)},
+                              {})
+                  .ok());
+  ASSERT_TRUE(client_
+                  ->SendApply(std::vector<RedisWrite>{Set("DIM:USER_INFO:1", "v10", 10),
+                                                      Set("DIM:USER_INFO:3", "b1", 1),
+                                                      Del("DIM:USER_INFO:3", 2),
+                                                      Set("DIM:USER_INFO:3", "b0", 0)},
+                              {})
+                  .ok());
+  ASSERT_TRUE(
+      client_->SendApply(std::vector<RedisWrite>{Set("DIM:USER_INFO:2", "a4", 4)}, {}).ok());
+  uint64_t stale = 99;
+  ASSERT_TRUE(client_->FinishApplies(&stale).ok());
+  EXPECT_EQ(stale, 4u) << "v10, a3, b0 and a4 are older than what their keys hold";
+  EXPECT_EQ(Get("DIM:USER_INFO:1"), "v20");
+  EXPECT_EQ(Get("DIM:USER_INFO:2"), "a5");
+  EXPECT_EQ(Get("DIM:USER_INFO:3"), "(nil)");
+  EXPECT_EQ(Get("DIMPOS:USER_INFO:3"), "0:2") << "the delete's tombstone";
+  EXPECT_EQ(Apply({}), 0u) << "nothing left unanswered";
+}
+
+// A refused run in the middle fails FinishApplies, yet every answer is read: the runs around it
+// apply (they are independent; the caller runs its batch again, which applies nothing twice) and
+// the connection stays in step — the next call reads its own answer, not a left-over one.
+TEST_F(DimPositionTest, ARefusedRunFailsTheFinishAndLeavesTheConnectionInStep) {
+  ASSERT_TRUE(redis_
+                  .Command({"ACL", "SETUSER", "limited", "on", ">pw", "resetkeys",
+                            "~DIM:USER_INFO:*", "~DIMPOS:*", "&*", "+@all"})
+                  .ok());
+  RedisClientOptions o;
+  o.port = redis_.port();
+  o.username = "limited";
+  o.password = "pw";
+  RedisClient limited(o);
+  ASSERT_TRUE(
+      limited.SendApply(std::vector<RedisWrite>{Set("DIM:USER_INFO:1", "one", 1)}, {}).ok());
+  ASSERT_TRUE(
+      limited.SendApply(std::vector<RedisWrite>{Set("DIM:BASE_PROVINCE:1", "refused", 2)}, {})
+          .ok());
+  ASSERT_TRUE(
+      limited.SendApply(std::vector<RedisWrite>{Set("DIM:USER_INFO:2", "two", 3)}, {}).ok());
+  absl::Status st = limited.FinishApplies();
+  EXPECT_FALSE(st.ok());
+  EXPECT_FALSE(RedisClient::IsFencedRejection(st)) << st;
+  EXPECT_EQ(Get("DIM:USER_INFO:1"), "one");
+  EXPECT_EQ(Get("DIM:USER_INFO:2"), "two");
+  EXPECT_EQ(Get("DIM:BASE_PROVINCE:1"), "(nil)");
+  uint64_t stale = 99;
+  EXPECT_TRUE(limited.ApplyAtomically({Set("DIM:USER_INFO:1", "older", 0)}, &stale).ok());
+  EXPECT_EQ(stale, 1u);
+  auto members = limited.SMembers("DIM:TABLES");
+  EXPECT_FALSE(members.ok()) << "DIM:TABLES is not among the user's keys: its own answer";
+}
+
+// The server lost its scripts between the runs' sending and their answers (a restart, SCRIPT
+// FLUSH): the runs answered NOSCRIPT are sent again once the script is loaded, and a stale
+// fencing token in any run fails the whole finish as fenced.
+TEST_F(DimPositionTest, PipelinedRunsSurviveAFlushedScriptCacheAndReportAFence) {
+  EXPECT_EQ(Apply({Set("DIM:USER_INFO:1", "one", 1)}), 0u);  // the script is loaded
+  ASSERT_TRUE(redis_.Command({"SCRIPT", "FLUSH"}).ok());
+  ASSERT_TRUE(
+      client_->SendApply(std::vector<RedisWrite>{Set("DIM:USER_INFO:1", "two", 2)}, {}).ok());
+  ASSERT_TRUE(client_->SendApply(std::vector<RedisWrite>{Set("DIM:USER_INFO:2", "b", 3)}, {}).ok());
+  uint64_t stale = 99;
+  ASSERT_TRUE(client_->FinishApplies(&stale).ok());
+  EXPECT_EQ(stale, 0u);
+  EXPECT_EQ(Get("DIM:USER_INFO:1"), "two");
+  EXPECT_EQ(Get("DIM:USER_INFO:2"), "b");
+
+  const std::string fence = RedisClient::FenceKey("ODS_BASE_DB", 0);
+  auto old_owner = client_->ClaimFence(fence);
+  ASSERT_TRUE(old_owner.ok());
+  auto new_owner = client_->ClaimFence(fence);
+  ASSERT_TRUE(new_owner.ok());
+  ASSERT_TRUE(client_
+                  ->SendApply(std::vector<RedisWrite>{Set("DIM:USER_INFO:3", "c", 4)},
+                              {{fence, *new_owner}})
+                  .ok());
+  ASSERT_TRUE(client_
+                  ->SendApply(std::vector<RedisWrite>{Set("DIM:USER_INFO:4", "d", 5)},
+                              {{fence, *old_owner}})
+                  .ok());
+  absl::Status st = client_->FinishApplies();
+  EXPECT_TRUE(RedisClient::IsFencedRejection(st)) << st;
+  EXPECT_EQ(Get("DIM:USER_INFO:4"), "(nil)") << "the fenced run wrote nothing";
+}
+
+// Another call while runs are unanswered would read their answers as its own: it drops the
+// connection instead, and FinishApplies reports the runs as not known to be applied.
+TEST_F(DimPositionTest, AnotherCallWhileRunsAreUnansweredFailsTheirFinish) {
+  ASSERT_TRUE(
+      client_->SendApply(std::vector<RedisWrite>{Set("DIM:USER_INFO:1", "one", 1)}, {}).ok());
+  auto members = client_->SMembers("DIM:TABLES");
+  ASSERT_TRUE(members.ok()) << members.status();
+  EXPECT_FALSE(members->has_value()) << "its own answer: the set does not exist";
+  absl::Status st = client_->FinishApplies();
+  EXPECT_TRUE(absl::IsUnavailable(st)) << st;
+  EXPECT_EQ(Apply({Set("DIM:USER_INFO:2", "two", 2)}), 0u) << "and the client goes on";
+}
+
+// db-split's table lists, read every batch: both sets in one round trip (SMembersOf); an absent
+// set is told from a present one, and an error answer in the middle (a key of another type) fails
+// the call without leaving an answer behind for the next one.
+TEST_F(DimPositionTest, TableListsComeInOneRoundTripAndAnErrorLeavesNoAnswerBehind) {
+  ASSERT_TRUE(redis_.Command({"SADD", "FACT:TABLES", "order_info", "order_detail"}).ok());
+  ASSERT_TRUE(redis_.Command({"SET", "DIM:TABLES", "not a set"}).ok());
+  auto lists = client_->SMembersOf({"FACT:TABLES", "NO:SUCH:SET"});
+  ASSERT_TRUE(lists.ok()) << lists.status();
+  ASSERT_EQ(lists->size(), 2u);
+  ASSERT_TRUE((*lists)[0].has_value());
+  std::vector<std::string> facts = *(*lists)[0];
+  std::sort(facts.begin(), facts.end());
+  EXPECT_EQ(facts, (std::vector<std::string>{"order_detail", "order_info"}));
+  EXPECT_FALSE((*lists)[1].has_value()) << "absent, not empty";
+  EXPECT_FALSE(client_->SMembersOf({"DIM:TABLES", "FACT:TABLES"}).ok()) << "WRONGTYPE";
+  auto again = client_->SMembers("NO:SUCH:SET");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->has_value()) << "its own answer, not FACT:TABLES' left-over one";
 }
 
 }  // namespace rtdw
