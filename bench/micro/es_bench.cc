@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -160,26 +161,32 @@ class EsLiteProcess {
   std::string url_;
 };
 
+// Starts `es` and a client of it with options `o` (its urls set here) and the DAU templates
+// installed; nullptr after state.SkipWithError (the benchmark loop then runs empty).
+std::unique_ptr<EsClient> StartAndConnect(benchmark::State& state, EsLiteProcess& es,
+                                          EsClientOptions o) {
+  std::string why = es.Start();
+  if (why.empty()) {
+    o.urls = {es.url()};
+    auto client = EsClient::Create(o);
+    if (client.ok() && InstallIndexTemplates(**client, "gmall_dau_info_", "").ok()) {
+      return std::move(*client);
+    }
+    why = "cannot talk to rtdw-es-lite";
+  }
+  state.SkipWithError(why.c_str());
+  for (auto _ : state) {
+  }
+  return nullptr;
+}
+
 void BM_DeliverToEsLite(benchmark::State& state) {
   EsLiteProcess es;
-  std::string why = es.Start();
-  if (!why.empty()) {
-    state.SkipWithError(why.c_str());
-    for (auto _ : state) {
-    }
-    return;
-  }
   EsClientOptions o;
-  o.urls = {es.url()};
   o.max_bulks_in_flight = static_cast<int>(state.range(0));
   o.bulk_max_bytes = static_cast<size_t>(state.range(1)) * 1024;
-  auto client = EsClient::Create(o);
-  if (!client.ok() || !InstallIndexTemplates(**client, "gmall_dau_info_", "").ok()) {
-    state.SkipWithError("cannot talk to rtdw-es-lite");
-    for (auto _ : state) {
-    }
-    return;
-  }
+  std::unique_ptr<EsClient> client = StartAndConnect(state, es, o);
+  if (client == nullptr) return;
   constexpr int kDocs = 20000;
   int64_t next = 0;
   size_t bytes = 0;
@@ -190,7 +197,7 @@ void BM_DeliverToEsLite(benchmark::State& state) {
     next += kDocs;
     for (const auto& a : actions) bytes += EncodedBulkActionSize(a);
     state.ResumeTiming();
-    auto result = (*client)->Bulk(actions);
+    auto result = client->Bulk(actions);
     if (!result.ok() || result->delivered != actions.size()) {
       state.SkipWithError("delivery failed");
       break;
@@ -215,23 +222,9 @@ BENCHMARK(BM_DeliverToEsLite)
 
 void BM_DeliverJournalEntry(benchmark::State& state) {
   EsLiteProcess es;
-  std::string why = es.Start();
-  if (!why.empty()) {
-    state.SkipWithError(why.c_str());
-    for (auto _ : state) {
-    }
-    return;
-  }
-  EsClientOptions o;
-  o.urls = {es.url()};
-  auto client = EsClient::Create(o);
-  if (!client.ok() || !InstallIndexTemplates(**client, "gmall_dau_info_", "").ok()) {
-    state.SkipWithError("cannot talk to rtdw-es-lite");
-    for (auto _ : state) {
-    }
-    return;
-  }
-  EsJournalSink sink(client->get(), EsJournalSinkOptions{});
+  std::unique_ptr<EsClient> client = StartAndConnect(state, es, EsClientOptions{});
+  if (client == nullptr) return;
+  EsJournalSink sink(client.get(), EsJournalSinkOptions{});
   constexpr int kDocs = 8000;
   int64_t next = 0;
   uint64_t seq = 0;
