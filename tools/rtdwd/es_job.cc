@@ -9,7 +9,6 @@
 #include "connectors/es/es_client.h"
 #include "connectors/es/es_journal_sink.h"
 #include "connectors/es/templates.h"
-#include "connectors/kafka/consumer.h"
 #include "connectors/redis/dimension_cache.h"
 #include "connectors/redis/redis_client.h"
 #include "core/backoff.h"
@@ -143,13 +142,6 @@ std::unique_ptr<JobRunner> MakeEsRunner(const Config& config, EsJobSettings sett
   // Range assignment gives partition p of every source topic to one member: the join's
   // co-partitioning survives rebalances.
   const bool range = config.kafka.group.has_value() && settings.co_partitioned;
-  auto make_source = [&config, job, range]() -> absl::StatusOr<std::unique_ptr<RecordSource>> {
-    KafkaConsumerOptions co = JobConsumerOptions(config, job);
-    if (range) co.assignment_strategy = "range";
-    auto consumer = KafkaConsumer::Create(co);
-    if (!consumer.ok()) return consumer.status();
-    return std::unique_ptr<RecordSource>(std::move(*consumer));
-  };
   BatchRunnerOptions ro;
   ro.job = settings.job;
   ro.source_topics = settings.source_topics;
@@ -159,7 +151,7 @@ std::unique_ptr<JobRunner> MakeEsRunner(const Config& config, EsJobSettings sett
   return std::make_unique<BatchRunner>(
       config, std::move(ro),
       std::make_unique<JournalStrategy>(std::move(so), std::move(transform), std::move(services)),
-      std::move(make_source), metrics);
+      JobSourceFactory(config, job, range), metrics);
 }
 
 }  // namespace rtdw

@@ -169,4 +169,14 @@ KafkaProducerOptions JobProducerOptions(const Config& config, const std::string&
   return po;
 }
 
+SourceFactory JobSourceFactory(const Config& config, const std::string& job, bool range) {
+  return [&config, job, range]() -> absl::StatusOr<std::unique_ptr<RecordSource>> {
+    KafkaConsumerOptions co = JobConsumerOptions(config, job);
+    if (range) co.assignment_strategy = "range";
+    auto consumer = KafkaConsumer::Create(co);
+    if (!consumer.ok()) return consumer.status();
+    return std::unique_ptr<RecordSource>(std::move(*consumer));
+  };
+}
+
 }  // namespace rtdw

@@ -16,6 +16,7 @@
 #include "connectors/kafka/producer.h"
 #include "connectors/redis/redis_client.h"
 #include "core/config/config.h"
+#include "core/engine/batch_runner.h"
 #include "core/engine/job_health.h"
 #include "core/engine/job_metrics.h"
 #include "core/engine/job_store.h"
@@ -62,6 +63,11 @@ RedisClientOptions JobRedisClientOptions(const Config& config);
 // The consumer options every job uses: brokers, [kafka.properties], the group id ("<group>.<job>",
 // group "rtdw" when kafka.group is absent) and librdkafka's log lines through spdlog.
 KafkaConsumerOptions JobConsumerOptions(const Config& config, const std::string& job);
+
+// The BatchRunner's source of `job`: a KafkaConsumer with JobConsumerOptions, and librdkafka's
+// "range" assignment when `range` (group mode of a co-partitioned job: partition p of every source
+// topic on one member).
+SourceFactory JobSourceFactory(const Config& config, const std::string& job, bool range = false);
 
 }  // namespace rtdw
 

@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "connectors/kafka/consumer.h"
 #include "connectors/kafka/producer.h"
 #include "core/engine/batch_runner.h"
 #include "core/engine/produce_strategy.h"
@@ -26,13 +25,6 @@ std::unique_ptr<JobRunner> MakeSplitRunner(const Config& config, SplitJobSetting
                        const std::atomic<bool>* cancel) { return p->Close(deadline, cancel); };
     return client;
   };
-  // The prefetch bound is JobConsumerOptions' (a tight one caps the rate: 1 M log-split records
-  // ran at 31-34k/s with 20000 messages / 16 MB, 121k/s with librdkafka's defaults).
-  auto make_source = [&config, job]() -> absl::StatusOr<std::unique_ptr<RecordSource>> {
-    auto consumer = KafkaConsumer::Create(JobConsumerOptions(config, job));
-    if (!consumer.ok()) return consumer.status();
-    return std::unique_ptr<RecordSource>(std::move(*consumer));
-  };
   BatchRunnerOptions ro;
   ro.job = settings.job;
   ro.source_topics = {settings.source_topic};
@@ -41,7 +33,7 @@ std::unique_ptr<JobRunner> MakeSplitRunner(const Config& config, SplitJobSetting
   return std::make_unique<BatchRunner>(
       config, std::move(ro),
       std::make_unique<ProduceStrategy>(std::move(so), std::move(step), std::move(make_producer)),
-      std::move(make_source), metrics);
+      JobSourceFactory(config, job), metrics);
 }
 
 }  // namespace rtdw
