@@ -37,21 +37,24 @@ constexpr uint32_t kPollEvery = 512;
 
 absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(
     const KafkaProducerOptions& options) {
+  // Tuning, not guarantees: `options.properties` ([kafka.properties]) may override these.
+  const kafka_internal::ConfEntries defaults = {
+      {"linger.ms", std::to_string(options.linger_ms)},
+      {"batch.size", std::to_string(options.batch_size)},
+  };
   const kafka_internal::ConfEntries own = {
       {"bootstrap.servers", options.brokers},
       {"enable.idempotence", "true"},
       {"acks", "all"},
       {"compression.codec", options.compression},
       {"partitioner", options.partitioner},
-      {"linger.ms", std::to_string(options.linger_ms)},
-      {"batch.size", std::to_string(options.batch_size)},
       {"queue.buffering.max.messages", "1000000"},
       {"queue.buffering.max.kbytes", "1048576"},
       {"message.max.bytes", "1000000"},
   };
   RTDW_ASSIGN_OR_RETURN(rd_kafka_conf_t * conf,
                         kafka_internal::NewKafkaConf(kafka_internal::ClientRole::kProducer,
-                                                     options.properties, {}, own));
+                                                     options.properties, defaults, own));
   rd_kafka_conf_set_dr_msg_cb(conf, &Callbacks::OnDeliveryReport);
   if (options.log) rd_kafka_conf_set_log_cb(conf, &Callbacks::OnLog);
   auto producer = std::unique_ptr<KafkaProducer>(new KafkaProducer(nullptr));

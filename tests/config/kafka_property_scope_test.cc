@@ -129,5 +129,39 @@ TEST(KafkaPropertyScopeTest, ClientsLogNoConfigurationWarning) {
   EXPECT_EQ(consumer_log.Warnings(), "");
 }
 
+// The configuration a producer is built with, as librdkafka dumps it (debug=conf: one
+// "  <name> = <value>" line per property that differs from librdkafka's defaults).
+std::string ProducerConfDump(std::map<std::string, std::string> properties) {
+  std::mutex mu;
+  std::string dump;
+  properties["debug"] = "conf";
+  KafkaProducerOptions o;
+  o.brokers = "127.0.0.1:9";
+  o.properties = std::move(properties);
+  o.log = [&](int, std::string_view facility, std::string_view message) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (facility == "CONF") dump.append(message).append("\n");
+  };
+  {
+    auto producer = KafkaProducer::Create(o);
+    EXPECT_TRUE(producer.ok()) << producer.status();
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  return dump;
+}
+
+// linger.ms and batch.size are tuning: rtdw's values are defaults that [kafka.properties] may
+// override (they were once set after the operator's and silently won); the guarantees still win.
+TEST(KafkaPropertyScopeTest, AnOperatorsLingerAndBatchSizeReachTheProducer) {
+  const std::string rtdw = ProducerConfDump({});
+  EXPECT_TRUE(absl::StrContains(rtdw, "  queue.buffering.max.ms = 5\n")) << rtdw;
+  EXPECT_TRUE(absl::StrContains(rtdw, "  batch.size = 1000000\n")) << rtdw;
+  const std::string own = ProducerConfDump(
+      {{"linger.ms", "50"}, {"batch.size", "12345"}, {"enable.idempotence", "false"}});
+  EXPECT_TRUE(absl::StrContains(own, "  queue.buffering.max.ms = 50\n")) << own;
+  EXPECT_TRUE(absl::StrContains(own, "  batch.size = 12345\n")) << own;
+  EXPECT_TRUE(absl::StrContains(own, "  enable.idempotence = true\n")) << own;
+}
+
 }  // namespace
 }  // namespace rtdw
