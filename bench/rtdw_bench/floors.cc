@@ -9,7 +9,6 @@
 #include "bench/rtdw_bench/bench_util.h"
 #include "connectors/kafka/consumer.h"
 #include "connectors/kafka/producer.h"
-#include "core/engine/produce_pipeline.h"
 #include "core/records.h"
 
 namespace rtdw::bench {
@@ -102,10 +101,7 @@ absl::StatusOr<FloorRun> PipeFloor(const std::string& bootstrap, const std::stri
 
   ConsumedBatch batch;
   auto last = Clock::now();
-  // Pipelined as the split jobs' ProducePipeline: a delivery group per batch in hand, batch N-2
-  // awaited after batch N is produced.
-  constexpr int kDepth = ProducePipeline::kSlots;
-  KafkaDeliveryGroup groups[kDepth];
+  KafkaDeliveryGroup groups[2];
   int current = 0;
   double credit = 0;
   double size_credit = 0;
@@ -146,9 +142,8 @@ absl::StatusOr<FloorRun> PipeFloor(const std::string& bootstrap, const std::stri
       }
     }
     run.input_records += static_cast<int64_t>(batch.size());
-    // The oldest batch in hand acknowledged before the next one is polled (kDepth - 1 stay in
-    // flight, as in the split jobs' pipeline).
-    current = (current + 1) % kDepth;
+    // Batch N-1 acknowledged before batch N+1 is polled (the split jobs' pipeline).
+    current = 1 - current;
     if (auto st = (*producer)->Await(&groups[current], kDeliveryTimeout); !st.ok()) return st;
   }
   for (auto& g : groups) {

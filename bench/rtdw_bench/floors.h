@@ -9,10 +9,9 @@
 //  - PipeFloor: consume a topic and, per input record, produce `fanout` messages (fractional: the
 //    job's mean) of `mean_value_bytes` to `topics` output topics, keyed by the input key, with the
 //    `rtdw-src` and `rtdw-idx` headers the split jobs write — idempotent, acks=all, lz4 — and
-//    pipelined as deep as the split jobs are (core/engine/produce_pipeline.h, kSlots): batch N
-//    is produced while the delivery reports of N-1 and N-2 come back. The payload is the input
-//    record's own bytes (repeated or cut to the size), so it compresses like JSON; it is never
-//    parsed. The log-split and db-split floors.
+//    pipelined two batches deep as the split jobs are (core/engine/produce_pipeline.h): batch N+1 is produced while N's delivery
+//    reports come back. The payload is the input record's own bytes (repeated or cut to the size),
+//    so it compresses like JSON; it is never parsed. The log-split and db-split floors.
 //
 // Not thread-safe; each call owns its clients. Errors: Unavailable / DeadlineExceeded from the
 // clients, or when no record arrives for `stall` seconds.

@@ -160,12 +160,7 @@ ProducePipeline::~ProducePipeline() = default;
 
 absl::Status ProducePipeline::Init() { return sink_->Init(); }
 
-int ProducePipeline::FreeSlot() const {
-  for (int i = 0; i < kSlots; ++i) {
-    if (std::find(in_flight_.begin(), in_flight_.end(), &slots_[i]) == in_flight_.end()) return i;
-  }
-  return -1;  // unreachable: at most kSlots - 1 batches are in flight between calls
-}
+int ProducePipeline::FreeSlot() const { return in_flight_ == &slots_[0] ? 1 : 0; }
 
 void ProducePipeline::Clear(Slot* slot) {
   if (slot->records.empty()) return;
@@ -188,15 +183,14 @@ std::chrono::milliseconds ProducePipeline::DeliveryTimeout() const {
                   std::max(std::chrono::milliseconds(1000), options_.revoke_timeout));
 }
 
-void ProducePipeline::DropUncommitted(std::span<Slot* const> slots, const absl::Status& why,
+void ProducePipeline::DropUncommitted(Slot* slot, Slot* behind, const absl::Status& why,
                                       Drop kind) {
   // Where each partition reads again: the first offset of the dropped batches (everything before
   // it is committed).
   std::map<TopicPartition, int64_t>& back = rewind_;
   uint64_t batches = 0, records = 0;
-  for (Slot* s : slots) {
-    std::erase(in_flight_, s);
-    if (s->empty()) continue;
+  for (Slot* s : {slot, behind}) {
+    if (s == nullptr || s->empty()) continue;
     ++batches;
     records += s->records.size();
     for (const auto& [tp, first] : OffsetsOf(s->records).first) {
@@ -205,6 +199,7 @@ void ProducePipeline::DropUncommitted(std::span<Slot* const> slots, const absl::
     }
     Clear(s);
     s->dead_by_reason.clear();
+    if (in_flight_ == s) in_flight_ = nullptr;
   }
   step_->AbortBatch();
   if (kind == Drop::kYield) {
@@ -233,40 +228,37 @@ absl::Status ProducePipeline::Run(int index, std::span<const InputRecord> record
   slot->polled_at = polled_at;
   absl::Status produced = ProduceBatch(slot);
   if (IsFenced(produced)) {
-    // The batches in flight too: the new one cannot follow them.
-    std::vector<Slot*> dropped = std::exchange(in_flight_, {});
-    dropped.push_back(slot);
-    DropUncommitted(dropped, produced, Drop::kFenced);
+    DropUncommitted(in_flight_, slot, produced, Drop::kFenced);  // N too: N+1 cannot follow it
     SleepUnlessCancelled(std::chrono::milliseconds(200), stop_->stopping_flag());
     return absl::OkStatus();
   }
   if (!produced.ok()) {
-    // The new batch failed before all of it was produced: commit the batches in flight first
-    // (they do not depend on it), then run it alone until it commits.
-    while (!in_flight_.empty() && !abandoned_) RTDW_RETURN_IF_ERROR(CommitOldest());
-    if (abandoned_) {
-      Slot* const given[] = {slot};
-      GiveUp(given, produced);
-      return absl::OkStatus();
+    // Batch N+1 failed before all of it was produced: commit N first (it does not depend on
+    // N+1), then run N+1 alone until it commits.
+    if (in_flight_ != nullptr) {
+      RTDW_RETURN_IF_ERROR(FinishInFlight(nullptr));
+      if (abandoned_) return absl::OkStatus();
     }
     if (auto st = RunAlone(slot, produced); !st.ok()) {
       if (!IsFenced(st) && !IsYield(st)) return st;
-      Slot* const dropped[] = {slot};
-      DropUncommitted(dropped, st, IsFenced(st) ? Drop::kFenced : Drop::kYield);
+      DropUncommitted(slot, nullptr, st, IsFenced(st) ? Drop::kFenced : Drop::kYield);
     }
     return absl::OkStatus();
   }
-  // The new batch is produced; the oldest one's acknowledgements came back meanwhile (while the
-  // batches behind it were polled and produced): commit it when the pipeline is full.
-  in_flight_.push_back(slot);
-  if (static_cast<int>(in_flight_.size()) == kSlots) RTDW_RETURN_IF_ERROR(CommitOldest());
+  // N+1 is produced: N's acknowledgements came back meanwhile; commit N.
+  if (in_flight_ != nullptr) {
+    RTDW_RETURN_IF_ERROR(FinishInFlight(slot));
+    // On a failure of N, FinishInFlight ran N and then N+1 alone (committed: its batch is
+    // cleared) or gave up on a stop: N+1 is not in flight then.
+    if (slot->empty() || abandoned_) return absl::OkStatus();
+  }
+  in_flight_ = slot;
   return absl::OkStatus();
 }
 
 absl::Status ProducePipeline::CommitInFlight() {
   rewind_.clear();
-  while (!in_flight_.empty() && !abandoned_) RTDW_RETURN_IF_ERROR(CommitOldest());
-  return absl::OkStatus();
+  return FinishInFlight(nullptr);
 }
 
 absl::Status ProducePipeline::ProduceBatch(Slot* slot) {
@@ -337,53 +329,42 @@ absl::Status ProducePipeline::FlushProducer(std::chrono::milliseconds timeout) {
   return st;
 }
 
-void ProducePipeline::GiveUp(std::span<Slot* const> slots, const absl::Status& why) {
+void ProducePipeline::GiveUp(Slot* slot, Slot* behind, const absl::Status& why) {
   abandoned_ = true;  // not committed: re-read after the restart
-  for (Slot* s : slots) {
-    std::erase(in_flight_, s);
-    given_up_records_ += s->records.size();
-    Clear(s);
-  }
-  if (given_up_why_.empty()) given_up_why_ = std::string(why.message());
-  given_up_ = absl::StrCat(given_up_records_, " records read but not committed (", given_up_why_,
+  size_t records = slot->records.size() + (behind != nullptr ? behind->records.size() : 0);
+  given_up_ = absl::StrCat(records, " records read but not committed (", std::string(why.message()),
                            "): read again at the next start");
+  Clear(slot);
+  if (behind != nullptr) Clear(behind);
 }
 
-absl::Status ProducePipeline::CommitOldest() {
-  if (in_flight_.empty()) return absl::OkStatus();
-  Slot* const oldest = in_flight_.front();
-  absl::Status st = AwaitDeliveries(&oldest->deliveries, DeliveryTimeout());
+absl::Status ProducePipeline::FinishInFlight(Slot* behind) {
+  Slot* slot = std::exchange(in_flight_, nullptr);
+  if (slot == nullptr) return absl::OkStatus();
+  absl::Status st = AwaitDeliveries(&slot->deliveries, DeliveryTimeout());
   if (st.ok()) {
-    st = CommitBatch(oldest);
-    if (st.ok()) {
-      in_flight_.erase(in_flight_.begin());
-      return absl::OkStatus();
-    }
+    st = CommitBatch(slot);
+    if (st.ok()) return absl::OkStatus();
   }
-  // The oldest failed: every batch in flight is settled here, oldest first.
-  const std::vector<Slot*> held = std::exchange(in_flight_, {});
   if (IsFenced(st)) {
-    DropUncommitted(held, st, Drop::kFenced);
+    DropUncommitted(slot, behind, st, Drop::kFenced);
     return absl::OkStatus();
   }
   if (stop_->stopping()) {
-    GiveUp(held, st);
+    GiveUp(slot, behind, st);
     return absl::OkStatus();
   }
-  // RunAlone waits for everything produced (the batches behind too), runs the oldest again alone,
-  // then each batch behind it again after it, so that their records stay behind its records in
-  // the output topics.
-  for (size_t i = 0; i < held.size(); ++i) {
-    const std::span<Slot* const> rest(held.data() + i, held.size() - i);
-    absl::Status s = RunAlone(held[i], i == 0 ? st : absl::OkStatus());
-    if (abandoned_) {
-      GiveUp(rest, st);  // a stop came while it was retried: the ones behind it are given up too
-      return absl::OkStatus();
-    }
-    if (!s.ok()) {
+  // N failed: RunAlone waits for everything produced (N+1 too), runs N again alone, then N+1
+  // again after it, so that N+1's records stay behind N's in the output topics.
+  if (auto s = RunAlone(slot, st); !s.ok()) {
+    if (!IsFenced(s) && !IsYield(s)) return s;
+    DropUncommitted(slot, behind, s, IsFenced(s) ? Drop::kFenced : Drop::kYield);
+    return absl::OkStatus();
+  }
+  if (behind != nullptr && !abandoned_) {
+    if (auto s = RunAlone(behind, absl::OkStatus()); !s.ok()) {
       if (!IsFenced(s) && !IsYield(s)) return s;
-      DropUncommitted(rest, s, IsFenced(s) ? Drop::kFenced : Drop::kYield);
-      return absl::OkStatus();
+      DropUncommitted(behind, nullptr, s, IsFenced(s) ? Drop::kFenced : Drop::kYield);
     }
   }
   return absl::OkStatus();
@@ -437,8 +418,7 @@ absl::Status ProducePipeline::RunAlone(Slot* slot, absl::Status failure) {
   if (st.ok() || IsFenced(st)) return st;
   if (!yielded) {
     // A stop (during the wait after `last`): the batch is read again at the next start.
-    Slot* const given[] = {slot};
-    GiveUp(given, last);
+    GiveUp(slot, nullptr, last);
     return absl::OkStatus();
   }
   // Failed for revoke_timeout: put the batch back and poll.
@@ -450,52 +430,37 @@ absl::Status ProducePipeline::RunAlone(Slot* slot, absl::Status failure) {
 }
 
 void ProducePipeline::Revoke(bool lost) {
-  // The batch being polled is dropped by the consumer (read again by the next owner). The ones in
-  // flight are committed, oldest first, when their acknowledgements come within revoke_timeout;
-  // the first that is not is dropped (fenced) with every batch behind it: the rebalance never
-  // waits longer, and never on Redis.
-  if (abandoned_) return;
-  const auto deadline = std::chrono::steady_clock::now() + options_.revoke_timeout;
-  while (!in_flight_.empty()) {
-    Slot* const oldest = in_flight_.front();
-    const auto left = std::max(
-        std::chrono::milliseconds(0),
-        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
-    absl::Status st = lost ? CheckOwnership() : AwaitDeliveries(&oldest->deliveries, left);
-    if (st.ok()) st = CommitBatch(oldest);
-    if (st.ok()) {
-      in_flight_.erase(in_flight_.begin());
-      continue;
-    }
-    const std::vector<Slot*> dropped = std::exchange(in_flight_, {});
-    DropUncommitted(
-        dropped,
-        IsFenced(st)
-            ? st
-            : FencedError(absl::StrCat(
-                  "batch in flight at the revoke not committed within "
-                  "kafka.revoke_timeout (",
-                  std::chrono::duration_cast<std::chrono::seconds>(options_.revoke_timeout).count(),
-                  " s): ", std::string(st.message()))),
-        Drop::kFencedAtRevoke);
+  // The batch being polled is dropped by the consumer (read again by the next owner). The one in
+  // flight is committed when its acknowledgements come within revoke_timeout, otherwise dropped
+  // (fenced): the rebalance never waits longer, and never on Redis.
+  if (in_flight_ == nullptr || abandoned_) return;
+  Slot* slot = in_flight_;
+  absl::Status st =
+      lost ? CheckOwnership() : AwaitDeliveries(&slot->deliveries, options_.revoke_timeout);
+  if (st.ok()) st = CommitBatch(slot);
+  if (st.ok()) {
+    in_flight_ = nullptr;
     return;
   }
+  DropUncommitted(
+      slot, nullptr,
+      IsFenced(st)
+          ? st
+          : FencedError(absl::StrCat(
+                "batch in flight at the revoke not committed within "
+                "kafka.revoke_timeout (",
+                std::chrono::duration_cast<std::chrono::seconds>(options_.revoke_timeout).count(),
+                " s): ", std::string(st.message()))),
+      Drop::kFencedAtRevoke);
 }
 
 void ProducePipeline::FinishAtStop() {
-  // Oldest first: each batch in flight commits when all of it is acknowledged by the stop's
-  // deadline; the first that is not is given up with every batch behind it.
-  while (!in_flight_.empty() && !abandoned_) {
-    Slot* const oldest = in_flight_.front();
-    absl::Status st = producer_->Await(&oldest->deliveries, stop_->Bound(options_.delivery_timeout),
-                                       stop_->cancelled_flag());
-    if (st.ok()) st = CommitBatch(oldest);
-    if (st.ok()) {
-      in_flight_.erase(in_flight_.begin());
-      continue;
-    }
-    GiveUp(std::vector<Slot*>(in_flight_), st);
-  }
+  if (in_flight_ == nullptr || abandoned_) return;
+  Slot* slot = std::exchange(in_flight_, nullptr);
+  absl::Status st = producer_->Await(&slot->deliveries, stop_->Bound(options_.delivery_timeout),
+                                     stop_->cancelled_flag());
+  if (st.ok()) st = CommitBatch(slot);
+  if (!st.ok()) GiveUp(slot, nullptr, st);
 }
 
 }  // namespace rtdw

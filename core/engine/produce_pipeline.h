@@ -1,40 +1,38 @@
 // "Produce and await acks": the batch transaction of the split jobs (log-split, db-split),
-// pipelined three deep (docs/DESIGN.md "The batch transaction"):
+// pipelined two deep (docs/DESIGN.md "The batch transaction"):
 //
-//   batch N polled by the caller -> Run(): the step over each record -> side effects (db-split:
-//   Redis) -> produce (counted in N's delivery group) -> await N-2's delivery reports (they came
-//   back while N-1 and N were polled and produced) -> commit N-2's next offsets to the state store
-//   (one synced WriteBatch) -> ConsumerControl::Committed (the caller's Kafka commit, for lag
-//   only).
+//   batch N+1 polled by the caller -> Run(): the step over each record -> side effects (db-split:
+//   Redis) -> produce (counted in N+1's delivery group) -> await N's delivery reports (they came
+//   back while N+1 was polled and produced) -> commit N's next offsets to the state store (one
+//   synced WriteBatch) -> ConsumerControl::Committed (the caller's Kafka commit, for lag only).
 //
-// At most three batches are uncommitted: N-2 and N-1 (produced, awaiting acknowledgements: "in
-// flight", oldest first) and N (being produced). The caller keeps the consumer: it polls into the
-// slot FreeSlot() names and hands the records over; the pipeline reaches the consumer only
-// through ConsumerControl.
+// At most two batches are uncommitted: N (produced, awaiting acknowledgements: "in flight") and
+// N+1 (being produced). The caller keeps the consumer: it polls into the slot FreeSlot() names
+// and hands the records over; the pipeline reaches the consumer only through ConsumerControl.
 //
 // Guarantee: at-least-once with stable record identity. A kill at any point loses nothing: the
 // offsets of a batch are committed only after every record of it was acknowledged and the step's
-// BeforeFlush (db-split's Redis writes) succeeded, and batches commit in order (N-1 never before
-// N-2), so a restart re-reads from the last committed offsets; re-sent records carry the same key
+// BeforeFlush (db-split's Redis writes) succeeded, and batches commit in order (N+1 never before
+// N), so a restart re-reads from the last committed offsets; re-sent records carry the same key
 // and `rtdw-src` header. A delivery error, a failed BeforeFlush or a failed commit stops the
 // pipeline: the producer is flushed, then the failed batch is run again alone (produce -> flush
-// -> commit, with kBatchRetryBackoff) until it commits, and each batch behind it is run again
-// after it, in order (keeping their order in the output topics); nothing is committed meanwhile.
-// A batch whose produce failed lets the ones in flight commit first (they do not depend on the
-// later one), then runs alone.
+// -> commit, with kBatchRetryBackoff) until it commits, and the batch behind it is run again
+// after it (keeping their order in the output topics); nothing is committed meanwhile. A batch
+// whose produce failed lets the one in flight commit first (it does not depend on the later
+// one), then runs alone.
 //
 // Fencing (group mode): before every attempt at a batch and before every commit the pipeline asks
 // ConsumerControl::AssignmentLost(); a step may also fail a batch with FencedError (db-split's
-// Redis fencing tokens). A fenced batch and every batch behind it are dropped uncommitted,
-// counted in rtdw_fenced_batches_total{job}, and the consumer is moved back to their first
-// offsets (ConsumerControl::Rewind). A batch that keeps failing in group mode is retried in place
-// for at most kafka.revoke_timeout, then put back the same way (not counted as fenced) so that
-// the caller polls — a rebalance is served only by a poll — before it is tried again.
+// Redis fencing tokens). A fenced batch and the one behind it are dropped uncommitted, counted in
+// rtdw_fenced_batches_total{job}, and the consumer is moved back to their first offsets
+// (ConsumerControl::Rewind). A batch that keeps failing in group mode is retried in place for at
+// most kafka.revoke_timeout, then put back the same way (not counted as fenced) so that the
+// caller polls — a rebalance is served only by a poll — before it is tried again.
 //
-// Stop: a failure while a stop is under way gives the failed batch and every batch behind it up
-// uncommitted instead of retrying (GivenUp() says how many records, and why); nothing is polled
-// any more (abandoned()). FinishAtStop() commits the batches in flight, oldest first, while their
-// acknowledgements come by the stop's deadline.
+// Stop: a failure while a stop is under way gives the batches in hand up uncommitted instead of
+// retrying (GivenUp() says how many records, and why); nothing is polled any more (abandoned()).
+// FinishAtStop() commits the batch in flight when its acknowledgements come by the stop's
+// deadline.
 //
 // Thread-compatible: every method runs on the job's thread (Revoke() inside the consumer's poll,
 // on that thread too). The one object shared with another thread is each slot's DeliveryGroup,
@@ -112,8 +110,7 @@ struct ProducePipelineOptions {
 
 class ProducePipeline {
  public:
-  // Batches in hand at most: kSlots - 1 in flight and the one being produced.
-  static constexpr int kSlots = 3;
+  static constexpr int kSlots = 2;
 
   // Every pointer must outlive the pipeline; the pipeline must outlive the producer's delivery
   // reports of its records (destroy it after the producer, or once nothing is pending).
@@ -127,10 +124,10 @@ class ProducePipeline {
   // Resolves the output topics (the step's slots and the dead-letter topic).
   absl::Status Init();
 
-  // The slot the next poll's records go to (never one in flight).
+  // The slot the next poll's records go to (never the one in flight).
   int FreeSlot() const;
   // A batch is produced and not committed yet.
-  bool in_flight() const { return !in_flight_.empty(); }
+  bool in_flight() const { return in_flight_ != nullptr; }
   // A batch was given up uncommitted because a stop was requested: the caller must poll nothing
   // more (a later batch's commit would skip its records).
   bool abandoned() const { return abandoned_; }
@@ -139,23 +136,20 @@ class ProducePipeline {
   const std::string& given_up() const { return given_up_; }
 
   // Takes the (non-empty) `records` of slot FreeSlot(), polled at `polled_at`; they stay valid
-  // until the pipeline Release()s the slot. Produces them; when kSlots - 1 batches were in
-  // flight, then commits the oldest (or runs it again, drops it, gives it up, with the ones
-  // behind it, as the header says); afterwards the new batch is in flight, or committed, dropped
-  // or given up. An error that is neither fenced nor a retry's
+  // until the pipeline Release()s the slot. Produces them, then commits the batch in flight (or
+  // runs it again, drops it, gives it up, as the header says); afterwards the new batch is in
+  // flight, or committed, dropped or given up. An error that is neither fenced nor a retry's
   // yield (a commit that cannot even be staged, a retry ended by a stop is not one) is returned.
   absl::Status Run(int slot, std::span<const InputRecord> records,
                    std::chrono::steady_clock::time_point polled_at);
-  // Nothing new was polled: awaits the batches in flight and commits them, oldest first (or as
-  // Run()).
+  // Nothing new was polled: awaits the batch in flight and commits it (or as Run()).
   absl::Status CommitInFlight();
-  // Group mode, inside the revoke (on the polling thread): the batches in flight are committed,
-  // oldest first, when their acknowledgements come within revoke_timeout (for all of them; not
-  // waited for when `lost`); the first that is not is dropped uncommitted as fenced with every
-  // batch behind it, without moving the consumer (its partitions go).
+  // Group mode, inside the revoke (on the polling thread): the batch in flight is committed when
+  // its acknowledgements come within revoke_timeout (not waited for when `lost`), otherwise
+  // dropped uncommitted as fenced, without moving the consumer (its partitions go).
   void Revoke(bool lost);
-  // The stop: each batch in flight, oldest first, is committed when all of it is acknowledged by
-  // the stop's deadline; the first that is not is given up with every batch behind it.
+  // The stop: the batch in flight is committed when all of it is acknowledged by the stop's
+  // deadline; otherwise given up.
   void FinishAtStop();
 
  private:
@@ -187,11 +181,11 @@ class ProducePipeline {
   absl::Status ProduceBatch(Slot* slot);
   // The slot's next offsets to the state store, then the metrics; clears it.
   absl::Status CommitBatch(Slot* slot);
-  // Awaits the acknowledgements of the oldest batch in flight and commits it. On a failure,
-  // flushes and runs it again alone, then each batch behind it (already produced, not
-  // committed) likewise, in order; during a stop, gives them all up instead (GiveUp); when
-  // fenced, drops them all. After a failure nothing is in flight.
-  absl::Status CommitOldest();
+  // Awaits the in-flight batch's acknowledgements and commits it. On a failure, flushes and
+  // runs it again alone, then `behind` (already produced after it, not committed) likewise;
+  // during a stop, gives both up instead (GiveUp); when fenced, drops both. Afterwards nothing
+  // is in flight.
+  absl::Status FinishInFlight(Slot* behind);
   // The unpipelined loop for one batch: produce -> flush -> commit, retried with backoff after
   // `failure` (when not OK) until it commits or a stop is requested (then GiveUp). Returns a
   // fenced status (IsFenced) without dropping anything when the batch was fenced; in group mode,
@@ -199,11 +193,10 @@ class ProducePipeline {
   absl::Status RunAlone(Slot* slot, absl::Status failure);
   // Group mode: FencedError when the assignment is lost; OK otherwise.
   absl::Status CheckOwnership() const;
-  // Drops `slots` (a batch and every batch behind it) uncommitted after `why`: takes them out
-  // of flight, forgets the step's batch and (but for kFencedAtRevoke) moves the consumer back to
-  // their first offsets, so that they are read again by whoever owns their partitions after the
-  // next poll.
-  void DropUncommitted(std::span<Slot* const> slots, const absl::Status& why, Drop kind);
+  // Drops `slot` and `behind` (either may be null) uncommitted after `why`: forgets the step's
+  // batch and (but for kFencedAtRevoke) moves the consumer back to their first offsets, so that
+  // they are read again by whoever owns their partitions after the next poll.
+  void DropUncommitted(Slot* slot, Slot* behind, const absl::Status& why, Drop kind);
   // Group mode: how long a wait on the producer outside a revoke may last (revoke_timeout, at
   // least 1 s, so that the job polls — and serves a rebalance — at least that often); otherwise
   // delivery_timeout.
@@ -212,9 +205,8 @@ class ProducePipeline {
   // the stop's deadline at most (what is acknowledged by then still commits).
   absl::Status AwaitDeliveries(DeliveryGroup* group, std::chrono::milliseconds timeout);
   absl::Status FlushProducer(std::chrono::milliseconds timeout);
-  // A stop gives up `slots` (a batch and every batch behind it) uncommitted: abandoned_;
-  // given_up_ counts every record given up and says why the first was.
-  void GiveUp(std::span<Slot* const> slots, const absl::Status& why);
+  // A stop gives up the batch(es) in hand uncommitted (abandoned_; given_up_ says why).
+  void GiveUp(Slot* slot, Slot* behind, const absl::Status& why);
 
   const ProducePipelineOptions options_;
   RecordProducer* const producer_;
@@ -228,12 +220,8 @@ class ProducePipeline {
   std::unique_ptr<ProducingSink> sink_;
   std::optional<PendingBatch> pending_;  // the store's; one for every commit (Clear()ed)
   Slot slots_[kSlots];
-  // Produced, awaiting acknowledgements and their commits, oldest first: at most kSlots - 1
-  // between calls (kSlots while Run() commits the oldest).
-  std::vector<Slot*> in_flight_;
+  Slot* in_flight_ = nullptr;  // produced, awaiting acknowledgements and its commit
   bool abandoned_ = false;
-  uint64_t given_up_records_ = 0;
-  std::string given_up_why_;
   std::string given_up_;
   // Where the drops of this Run() / CommitInFlight() moved the consumer back to: the first offset
   // per partition of every batch dropped (several drops in one call keep the earliest).

@@ -103,8 +103,8 @@ absl::StatusOr<std::vector<PartitionStart>> ProduceStrategy::OnAssigned(
 }
 
 void ProduceStrategy::OnRevoked(const std::vector<TopicPartition>& partitions) {
-  // The batch being polled is dropped by Poll (read again by the next owner). The ones in flight
-  // are committed when their acknowledgements come within kafka.revoke_timeout, otherwise dropped
+  // The batch being polled is dropped by Poll (read again by the next owner). The one in flight
+  // is committed when its acknowledgements come within kafka.revoke_timeout, otherwise dropped
   // (fenced): the rebalance never waits longer, and never on the step's side effects
   // (ProducePipeline::Revoke). Then the hand-over offsets go to the group, unless the assignment
   // was already lost (the group has moved on: a commit would be refused, or put an older offset

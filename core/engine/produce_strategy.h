@@ -1,19 +1,19 @@
 // "Produce and await acks": the split jobs' (log-split, db-split) DeliveryStrategy for the
-// BatchRunner, over the ProducePipeline (produce_pipeline.h: three batches pipelined, commit after
+// BatchRunner, over the ProducePipeline (produce_pipeline.h: two batches pipelined, commit after
 // every acknowledgement, retry alone in order, drops for fencing and yielding, give-up at a stop):
 //
-//   poll N into the pipeline's free slot -> Deliver: Run() it (the step, produce, await N-2's
-//   acknowledgements, commit N-2's next offsets to the store) -> the source's committed offsets
+//   poll N+1 into the pipeline's free slot -> Deliver: Run() it (the step, produce, await N's
+//   acknowledgements, commit N's next offsets to the store) -> the source's committed offsets
 //   follow, asynchronously, for lag monitoring only (RunnerContext::Committed).
 //
 // With a batch in flight, the poll waits only kPipelinedPollWait: when the source is quiet the
-// batches in flight are committed (NothingPolled) rather than waiting out the whole batch window.
-// A stop finishes the batches in flight: each is committed when its acknowledgements come by the
+// batch in flight is committed (NothingPolled) rather than waiting out the whole batch window. A
+// stop finishes the batch in flight: it is committed when its acknowledgements come by the
 // stop's deadline, then the producer closes.
 //
 // Group mode: the next offsets committed while this member owns a partition are its hand-over.
-// A revoke waits for the acknowledgements of the batches in flight at most kafka.revoke_timeout,
-// commits them when they came (ProducePipeline::Revoke), and commits the hand-over offsets to the
+// A revoke waits for the acknowledgements of the batch in flight at most kafka.revoke_timeout,
+// commits it when they came (ProducePipeline::Revoke), and commits the hand-over offsets to the
 // group (again at most kafka.revoke_timeout) unless the assignment is already lost. The pipeline
 // reaches the source through ConsumerControl, which this strategy implements over the
 // RecordSource (AssignmentLost, Seek for a rewind, the commit's bookkeeping).

@@ -46,9 +46,6 @@ constexpr char kSource[] = "SRC";
 constexpr int kPartitions = 2;
 constexpr char kDeadLetters[] = "DEAD";
 constexpr size_t kPerPoll = 4;  // records of each partition per poll: batches of up to 8
-// Batches in hand at most: kDepth - 1 in flight and the one being produced.
-constexpr int kDepth = ProducePipeline::kSlots;
-static_assert(kDepth == 3, "the cases below are written for a pipeline three deep");
 
 std::vector<std::string> SlotTopics() { return {"OUT_A", "OUT_B"}; }
 
@@ -450,10 +447,10 @@ TEST_F(ProducePipelineTest, AKillAtEveryPointLosesNoRecord) {
   }
 }
 
-// Batch N's delivery fails while N+1 and N+2 are already produced behind it: N is run again
-// alone (flushed, committed), then N+1 alone, then N+2; neither is committed before N, and in
-// every output topic the last copies stay in source order.
-TEST_F(ProducePipelineTest, AFailedBatchRunsAgainAloneThenEachOneBehindItInOrder) {
+// Batch N's delivery fails while N+1 is already produced: N is run again alone (flushed,
+// committed), then N+1 again after it; N+1 is never committed before N, and in every output
+// topic the last copies stay in source order.
+TEST_F(ProducePipelineTest, AFailedBatchRunsAgainAloneThenTheOneBehindIt) {
   const SourceTopic topic(40);
   Job job(topic, Root(), Log(), /*group_mode=*/false);
   job.producer.fail_deliveries = {8};
@@ -466,37 +463,35 @@ TEST_F(ProducePipelineTest, AFailedBatchRunsAgainAloneThenEachOneBehindItInOrder
   const std::vector<FakeRecord>& produced = job.producer.produced();
   const int failed = BatchOf(job.commits, produced[7].src);
   ASSERT_GE(failed, 0);
-  auto run_again = [&](int batch) { return batch >= failed && batch < failed + kDepth; };
-  // Per batch run again (N, N+1, N+2): the seqs of its first and second copies.
-  int64_t last_first[kDepth] = {}, first_second[kDepth], last_second[kDepth] = {};
-  std::fill(first_second, first_second + kDepth, INT64_MAX);
+  // Copies per output, and where batch N's and N+1's second copies are.
   std::map<std::tuple<std::string, std::string, std::string>, int> copies;
+  int64_t last_first_n1 = 0, first_second_n = INT64_MAX, last_second_n = 0,
+          first_second_n1 = INT64_MAX;
   for (const FakeRecord& r : produced) {
     const int n = ++copies[{r.topic, r.src, r.idx}];
     const int batch = BatchOf(job.commits, r.src);
-    EXPECT_EQ(n, run_again(batch) ? n : 1)
+    EXPECT_EQ(n, batch == failed || batch == failed + 1 ? n : 1)
         << r.src << " produced again though its batch " << batch << " did not fail";
-    if (!run_again(batch)) continue;
-    const int i = batch - failed;
-    if (n == 1) last_first[i] = std::max(last_first[i], r.seq);
-    if (n == 2) {
-      first_second[i] = std::min(first_second[i], r.seq);
-      last_second[i] = std::max(last_second[i], r.seq);
+    if (batch == failed + 1 && n == 1) last_first_n1 = std::max(last_first_n1, r.seq);
+    if (batch == failed && n == 2) {
+      first_second_n = std::min(first_second_n, r.seq);
+      last_second_n = std::max(last_second_n, r.seq);
     }
+    if (batch == failed + 1 && n == 2) first_second_n1 = std::min(first_second_n1, r.seq);
   }
   for (const auto& [output, n] : copies) {
     const int batch = BatchOf(job.commits, std::get<1>(output));
-    if (run_again(batch)) EXPECT_EQ(n, 2) << std::get<1>(output) << " of batch " << batch;
+    if (batch == failed || batch == failed + 1) {
+      EXPECT_EQ(n, 2) << std::get<1>(output) << " of batch " << batch;
+    }
   }
-  // N+1 and N+2 were produced before N's failure was seen; N ran again alone, then N+1, then N+2.
-  EXPECT_LT(last_first[kDepth - 1], first_second[0]);
-  for (int i = 1; i < kDepth; ++i) {
-    EXPECT_LT(last_second[i - 1], first_second[i]) << "batch N+" << i << " ran again too early";
-  }
+  // N+1 was produced before N's failure was seen; N ran again alone, then N+1.
+  EXPECT_LT(last_first_n1, first_second_n);
+  EXPECT_LT(last_second_n, first_second_n1);
 }
 
-// A produce of batch N+2 is refused: the batches in flight (N, N+1) commit first — they do not
-// depend on N+2 — and N+2 runs alone until it commits.
+// A produce of batch N+1 is refused: the batch in flight (N) commits first — it does not depend
+// on N+1 — and N+1 runs alone until it commits.
 TEST_F(ProducePipelineTest, ARefusedProduceCommitsTheBatchInFlightThenRunsItsBatchAlone) {
   const SourceTopic topic(40);
   Job job(topic, Root(), Log(), /*group_mode=*/false);
@@ -515,25 +510,24 @@ TEST_F(ProducePipelineTest, ARefusedProduceCommitsTheBatchInFlightThenRunsItsBat
   EXPECT_EQ(twice.size(), 1u);
 }
 
-// Group mode: the assignment is found lost while N+2 is produced (N, N+1 in flight). At N's
-// commit all three are dropped uncommitted, counted as fenced, and the consumer is moved back to
-// their first offsets — the stored offsets, as nothing after them was committed.
-TEST_F(ProducePipelineTest, AFencedBatchAndTheOnesBehindAreDroppedAndTheConsumerRewound) {
+// Group mode: the assignment is found lost while N+1 is produced (N in flight). At N's commit
+// both are dropped uncommitted, counted as fenced, and the consumer is moved back to their first
+// offsets — the stored offsets, as nothing after them was committed.
+TEST_F(ProducePipelineTest, AFencedBatchAndTheOneBehindAreDroppedAndTheConsumerRewound) {
   const SourceTopic topic(40);
   Job job(topic, Root(), Log(), /*group_mode=*/true);
-  // One batch commits, two are in flight; the fence comes during the fourth's produce.
-  for (int i = 0; i < kDepth; ++i) ASSERT_TRUE(job.Step().ok());
+  // Two batches commit, the third is in flight; the fence comes during the fourth's produce.
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(job.Step().ok());
   ASSERT_TRUE(job.pipeline->in_flight());
-  ASSERT_EQ(job.commits.size(), 1u);
   const std::vector<int64_t> stored = StoredOffsets(job.store());
-  ASSERT_EQ(stored, (std::vector<int64_t>{4, 4}));
   const int64_t calls = static_cast<int64_t>(job.producer.produced().size());
   job.producer.on_produce = [&](int64_t call) {
     if (call == calls + 2) job.lost = true;
   };
+  const size_t commits = job.commits.size();
   ASSERT_TRUE(job.Step().ok());
-  EXPECT_EQ(job.commits.size(), 1u) << "a fenced batch committed";
-  EXPECT_EQ(job.fenced(), static_cast<uint64_t>(kDepth));
+  EXPECT_EQ(job.commits.size(), commits) << "a fenced batch committed";
+  EXPECT_EQ(job.fenced(), 2u);
   EXPECT_FALSE(job.pipeline->in_flight());
   EXPECT_EQ(StoredOffsets(job.store()), stored);
   ASSERT_EQ(job.rewinds.size(), 1u);
@@ -545,24 +539,24 @@ TEST_F(ProducePipelineTest, AFencedBatchAndTheOnesBehindAreDroppedAndTheConsumer
   const size_t produced = job.producer.produced().size();
   ASSERT_TRUE(job.Step().ok());
   EXPECT_EQ(job.producer.produced().size(), produced);
-  EXPECT_EQ(job.fenced(), static_cast<uint64_t>(kDepth) + 1);
+  EXPECT_EQ(job.fenced(), 3u);
   job.lost = false;
   job.producer.on_produce = nullptr;
   ASSERT_TRUE(job.RunToEnd());
   ExpectComplete(topic, FakeProducer::ReadLog(Log()), &Stored(job));
 }
 
-// The step fences batch N+2 (db-split: a later owner's Redis token) while N and N+1 are in
-// flight: all three are dropped, N's first offsets are where the consumer reads again.
-TEST_F(ProducePipelineTest, AStepFencingTheNewestBatchDropsTheOnesInFlightToo) {
+// The step fences batch N+1 (db-split: a later owner's Redis token) while N is in flight: both
+// are dropped, N's first offsets are where the consumer reads again.
+TEST_F(ProducePipelineTest, AStepFencingTheBatchBehindDropsBoth) {
   const SourceTopic topic(40);
   Job job(topic, Root(), Log(), /*group_mode=*/true);
-  job.step.fence_at_batch = kDepth + 1;
-  for (int i = 0; i < kDepth; ++i) ASSERT_TRUE(job.Step().ok());  // 1 committed, 2 in flight
+  job.step.fence_at_batch = 3;
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(job.Step().ok());  // 1 committed, 2 in flight
   const std::vector<int64_t> stored = StoredOffsets(job.store());
   ASSERT_EQ(stored, (std::vector<int64_t>{4, 4}));
   ASSERT_TRUE(job.Step().ok());
-  EXPECT_EQ(job.fenced(), static_cast<uint64_t>(kDepth));
+  EXPECT_EQ(job.fenced(), 2u);
   EXPECT_EQ(StoredOffsets(job.store()), stored);
   ASSERT_EQ(job.rewinds.size(), 1u);
   std::map<TopicPartition, int64_t> expected = {{{kSource, 0}, 4}, {{kSource, 1}, 4}};
@@ -571,21 +565,20 @@ TEST_F(ProducePipelineTest, AStepFencingTheNewestBatchDropsTheOnesInFlightToo) {
   ExpectComplete(topic, FakeProducer::ReadLog(Log()), &Stored(job));
 }
 
-// A stop under way when batch N's delivery fails (N+1 and N+2 produced behind it): all three are
-// given up uncommitted, GivenUp() says how many records and why, nothing more is polled; a restart
-// reads them again and loses nothing.
-TEST_F(ProducePipelineTest, AStopGivesEveryBatchInHandUpUncommitted) {
+// A stop under way when batch N's delivery fails (N+1 produced behind it): both are given up
+// uncommitted, GivenUp() says how many records and why, nothing more is polled; a restart reads
+// them again and loses nothing.
+TEST_F(ProducePipelineTest, AStopGivesBothBatchesUpUncommitted) {
   const SourceTopic topic(40);
   {
     Job job(topic, Root(), Log(), /*group_mode=*/false);
     job.producer.fail_deliveries = {1};
-    for (int i = 1; i < kDepth; ++i) ASSERT_TRUE(job.Step().ok());  // batches 1, 2 in flight
+    ASSERT_TRUE(job.Step().ok());  // batch 1 in flight
     job.stop.Begin(std::chrono::steady_clock::now() + std::chrono::seconds(30));
-    ASSERT_TRUE(job.Step().ok());  // batch 3 produced; batch 1 failed
+    ASSERT_TRUE(job.Step().ok());  // batch 2 produced; batch 1 failed
     EXPECT_TRUE(job.pipeline->abandoned());
-    EXPECT_FALSE(job.pipeline->in_flight());
     EXPECT_EQ(job.pipeline->given_up(),
-              "24 records read but not committed (fake delivery failed: record 1 not "
+              "16 records read but not committed (fake delivery failed: record 1 not "
               "acknowledged): read again at the next start");
     EXPECT_TRUE(job.commits.empty());
     EXPECT_EQ(StoredOffsets(job.store()), (std::vector<int64_t>{0, 0}));
@@ -597,72 +590,47 @@ TEST_F(ProducePipelineTest, AStopGivesEveryBatchInHandUpUncommitted) {
   ExpectComplete(topic, FakeProducer::ReadLog(Log()), &Stored(job));
 }
 
-// The stop's own wait: the batches in flight commit, oldest first, when their acknowledgements
-// come by the deadline; the first that is not acknowledged is given up with the ones behind it.
+// The stop's own wait: the batch in flight commits when its acknowledgements come by the
+// deadline, and is given up when they do not.
 TEST_F(ProducePipelineTest, FinishAtStopCommitsOnlyWhatIsAcknowledgedByTheDeadline) {
   const SourceTopic topic(40);
   {
     Job job(topic, Root(), Log(), /*group_mode=*/false);
-    for (int i = 1; i < kDepth; ++i) ASSERT_TRUE(job.Step().ok());
-    ASSERT_TRUE(job.commits.empty());
+    ASSERT_TRUE(job.Step().ok());
     job.stop.Begin(std::chrono::steady_clock::now() + std::chrono::seconds(30));
     job.pipeline->FinishAtStop();
     EXPECT_EQ(job.pipeline->given_up(), "");
-    EXPECT_FALSE(job.pipeline->in_flight());
-    EXPECT_EQ(StoredOffsets(job.store()), (std::vector<int64_t>{8, 8}));
-    ExpectCommitsInOrder(job.commits);
-    EXPECT_EQ(job.commits.size(), 2u);
-  }
-  std::filesystem::remove_all(Root());
-  {
-    // Batch 2 of 3 in flight is not acknowledged: batch 1 commits, 2 and 3 are given up.
-    Job job(topic, Root(), Log(), /*group_mode=*/false);
-    ASSERT_TRUE(job.Step().ok());
-    const int64_t first_of_batch_2 = static_cast<int64_t>(job.producer.produced().size()) + 1;
-    job.producer.fail_deliveries = {first_of_batch_2};
-    ASSERT_TRUE(job.Step().ok());
-    ASSERT_TRUE(job.commits.empty());
-    job.stop.Begin(std::chrono::steady_clock::now() + std::chrono::seconds(30));
-    job.pipeline->FinishAtStop();
-    EXPECT_TRUE(job.pipeline->abandoned());
-    EXPECT_EQ(job.commits.size(), 1u);
     EXPECT_EQ(StoredOffsets(job.store()), (std::vector<int64_t>{4, 4}));
-    EXPECT_NE(job.pipeline->given_up().find("8 records read but not committed ("),
-              std::string::npos)
-        << job.pipeline->given_up();
   }
-  std::filesystem::remove_all(Root());
   Job job(topic, Root(), Log(), /*group_mode=*/false);
-  ASSERT_TRUE(job.Step().ok());
   ASSERT_TRUE(job.Step().ok());
   job.producer.hold_reports = true;
   job.stop.Begin(std::chrono::steady_clock::now() + std::chrono::milliseconds(300));
   job.pipeline->FinishAtStop();
   EXPECT_TRUE(job.pipeline->abandoned());
-  EXPECT_NE(job.pipeline->given_up().find("16 records read but not committed (fake: "),
+  EXPECT_NE(job.pipeline->given_up().find("8 records read but not committed (fake: "),
             std::string::npos)
       << job.pipeline->given_up();
-  EXPECT_EQ(StoredOffsets(job.store()), (std::vector<int64_t>{0, 0}));
+  EXPECT_EQ(StoredOffsets(job.store()), (std::vector<int64_t>{4, 4}));
 }
 
-// Group mode's revoke: the batches in flight commit, oldest first, when their acknowledgements
-// come; when the assignment is already lost they are dropped as fenced, and the consumer is not
-// moved (its partitions go).
-TEST_F(ProducePipelineTest, ARevokeCommitsTheBatchesInFlightOrDropsThemWhenTheAssignmentIsLost) {
+// Group mode's revoke: the batch in flight commits when its acknowledgements come; when the
+// assignment is already lost it is dropped as fenced, and the consumer is not moved (its
+// partitions go).
+TEST_F(ProducePipelineTest, ARevokeCommitsTheBatchInFlightOrDropsItWhenTheAssignmentIsLost) {
   const SourceTopic topic(40);
   Job job(topic, Root(), Log(), /*group_mode=*/true);
-  for (int i = 1; i < kDepth; ++i) ASSERT_TRUE(job.Step().ok());
+  ASSERT_TRUE(job.Step().ok());
   job.pipeline->Revoke(/*lost=*/false);
   EXPECT_FALSE(job.pipeline->in_flight());
-  EXPECT_EQ(StoredOffsets(job.store()), (std::vector<int64_t>{8, 8}));
-  ExpectCommitsInOrder(job.commits);
-  for (int i = 1; i < kDepth; ++i) ASSERT_TRUE(job.Step().ok());
+  EXPECT_EQ(StoredOffsets(job.store()), (std::vector<int64_t>{4, 4}));
+  ASSERT_TRUE(job.Step().ok());
   job.lost = true;
   job.pipeline->Revoke(/*lost=*/true);
   EXPECT_FALSE(job.pipeline->in_flight());
-  EXPECT_EQ(job.fenced(), static_cast<uint64_t>(kDepth - 1));
+  EXPECT_EQ(job.fenced(), 1u);
   EXPECT_TRUE(job.rewinds.empty());
-  EXPECT_EQ(StoredOffsets(job.store()), (std::vector<int64_t>{8, 8}));
+  EXPECT_EQ(StoredOffsets(job.store()), (std::vector<int64_t>{4, 4}));
 }
 
 // Group mode: a batch that keeps failing (Redis down) is retried in place for revoke_timeout,
