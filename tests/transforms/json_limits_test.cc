@@ -405,6 +405,27 @@ TEST(JsonLimitsTest, ScannerAgreesWithTheReader) {
             "a\"b\xc3\xa9\xf0\x9f\x98\x80"
             "c");
   EXPECT_EQ(p.root().Find("n")->text(), "-0.10");
+  // Followed by a NUL byte in the parser's buffer, as the reader leaves a string in place.
+  const JsonValue* str = p.root().Find("s");
+  EXPECT_EQ(str->GetString()[str->GetStringLength()], '\0');
+}
+
+// A raw control character in a string is not JSON, wherever it lies in the text. (RapidJSON
+// 1.1.0's SSE2 scan of in-place strings, as rtdw builds it, let U+001A-U+001F through inside an
+// aligned 16-byte block; JsonParser refuses them like the others, as its scanner does.)
+TEST(JsonLimitsTest, RawControlCharactersInStringsAreNotJsonWhereverTheyAre) {
+  JsonParser p(JsonLimits{0, 64});
+  for (char c : {'\x01', '\x19', '\x1a', '\x1f'}) {
+    for (int at = 0; at < 48; ++at) {
+      std::string s(48, 'x');
+      s[at] = c;
+      const std::string text = "{\"s\":\"" + s + "\"}";
+      EXPECT_EQ(p.Parse(text), JsonStatus::kNotJson) << int(c) << " at " << at;
+      EXPECT_EQ(p.ParseWithReaderOnly(text), JsonStatus::kNotJson) << int(c) << " at " << at;
+      rapidjson::Document doc;
+      EXPECT_EQ(ParseJsonSafely(text, JsonLimits{0, 64}, &doc), JsonStatus::kNotJson);
+    }
+  }
 }
 
 TEST(JsonLimitsTest, UnpairedSurrogateEscapesAreBadUtf8) {
