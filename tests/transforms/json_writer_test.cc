@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/journal_entry.h"
 #include "core/json_limits.h"
 #include "fuzz/fuzz_check.h"
 #include "fuzz/rapidjson_writer_oracle.h"
@@ -261,6 +262,36 @@ TEST(JsonWriterTest, StreamingCallsAsRapidJsonWritesThem) {
     x.EndArray();
   });
   EXPECT_EQ(std::string(a.GetString(), a.GetSize()), b.s);
+}
+
+// The action line of a journaled document (core/journal_entry.h) as RapidJSON's Writer wrote it.
+TEST(JsonWriterTest, JournalIndexActionAsRapidJsonWroteIt) {
+  const std::string ids[] = {"", "m1", "mid_\"\\/\x01\x1f\xe2\x80\xa8\xc3\xa9",
+                             std::string(40, 'x') + "\x1a"};
+  for (const std::string& id : ids) {
+    for (int64_t version : {int64_t{-1}, int64_t{0}, int64_t{1765000000123}, INT64_MAX}) {
+      std::string body = "prefix\n";
+      AppendJournalIndexAction(&body, "dau_2026-12-07", id, "{\"x\":1}", version);
+      fuzz::OracleStream out;
+      fuzz::OracleWriter w(out);
+      w.StartObject();
+      w.Key("index");
+      w.StartObject();
+      w.Key("_index");
+      w.String("dau_2026-12-07");
+      w.Key("_id");
+      w.String(id.data(), static_cast<rapidjson::SizeType>(id.size()));
+      if (version >= 0) {
+        w.Key("version");
+        w.Int64(version);
+        w.Key("version_type");
+        w.String("external_gte");
+      }
+      w.EndObject();
+      w.EndObject();
+      EXPECT_EQ(body, "prefix\n" + out.s + "\n{\"x\":1}\n") << id << " " << version;
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
