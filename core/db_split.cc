@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/json_writer.h"
 #include "core/status_util.h"
 
 namespace rtdw {
@@ -168,8 +169,7 @@ DbSplitResult DbSplitTransform::Process(const InputRecord& in, const TableLists&
   }
 
   out_.Clear();
-  writer_.Reset(out_);
-  WriteJson(writer_, *data);
+  AppendJsonValue(&out_, *data);
   const std::string_view value(out_.GetString(), out_.GetSize());
 
   DbSplitResult result;

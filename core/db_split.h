@@ -49,7 +49,6 @@
 #include "core/json_limits.h"
 #include "core/records.h"
 #include "rapidjson/stringbuffer.h"
-#include "rapidjson/writer.h"
 
 namespace rtdw {
 
@@ -124,8 +123,7 @@ class DbSplitTransform {
 
   DbSplitOptions options_;
   JsonParser parser_;
-  rapidjson::StringBuffer out_;
-  rapidjson::Writer<rapidjson::StringBuffer> writer_;
+  rapidjson::StringBuffer out_;  // the output row (core/json_writer.h)
   absl::flat_hash_map<std::string, std::array<std::string, 3>> topics_;  // cache by table
   std::string src_;
   std::string key_;

@@ -29,6 +29,7 @@
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "core/json_limits.h"
+#include "core/json_writer.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 
@@ -37,7 +38,7 @@ namespace rtdw {
 inline constexpr std::string_view kUserInfoKeyPrefix = "DIM:USER_INFO:";
 inline constexpr std::string_view kBaseProvinceKeyPrefix = "DIM:BASE_PROVINCE:";
 
-using DocWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+using DocWriter = JsonWriter;  // core/json_writer.h
 
 // ---------------------------------------------------------------------------------------------
 // JSON helpers
@@ -117,9 +118,9 @@ class DimensionBatch {
 // The event day and hour of an instant in a zone.
 struct EventDay {
   absl::CivilDay civil;
-  uint32_t number = 0;  // yyyymmdd (a DayNumber); 0 when the year is outside 1..9999
-  char day[11] = {};    // "yyyy-MM-dd", NUL-terminated
-  char hour[3] = {};    // "HH"
+  uint32_t number = 0;   // yyyymmdd (a DayNumber); 0 when the year is outside 1..9999
+  char day[11] = {};     // "yyyy-MM-dd", NUL-terminated
+  char hour[3] = {};     // "HH"
   int64_t start_ms = 0;  // the day's first instant in the zone, epoch ms
   std::string_view day_view() const { return {day, 10}; }
   std::string_view hour_view() const { return {hour, 2}; }

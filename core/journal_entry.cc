@@ -1,5 +1,6 @@
 #include "core/journal_entry.h"
 
+#include <charconv>
 #include <cstring>
 
 #include "absl/status/status.h"
@@ -7,10 +8,10 @@
 #include "core/dead_letter.h"
 #include "core/journal_sink.h"
 #include "core/json_limits.h"
+#include "core/json_writer.h"
 #include "core/status_util.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
-#include "rapidjson/writer.h"
 
 namespace rtdw {
 namespace {
@@ -140,25 +141,24 @@ absl::StatusOr<std::vector<JournalAction>> ParseJournalActions(std::string_view 
 
 void AppendJournalIndexAction(std::string* body, std::string_view index, std::string_view id,
                               std::string_view source_json, int64_t version) {
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  w.StartObject();
-  w.Key("index");
-  w.StartObject();
-  w.Key("_index");
-  w.String(index.data(), static_cast<rapidjson::SizeType>(index.size()));
-  w.Key("_id");
-  w.String(id.data(), static_cast<rapidjson::SizeType>(id.size()));
+  // {"index":{"_index":..,"_id":..[,"version":..,"version_type":"external_gte"]}} as
+  // rapidjson::Writer wrote it, through the jobs' one writer (core/json_writer.h).
+  thread_local rapidjson::StringBuffer sb;
+  sb.Clear();
+  AppendRaw(&sb, "{\"index\":{\"_index\":");
+  AppendJsonString(&sb, index);
+  AppendRaw(&sb, ",\"_id\":");
+  AppendJsonString(&sb, id);
   if (version >= 0) {
-    w.Key("version");
-    w.Int64(version);
-    w.Key("version_type");
-    w.String("external_gte");
+    char digits[24];
+    AppendRaw(&sb, ",\"version\":");
+    AppendRaw(&sb,
+              std::string_view(
+                  digits, std::to_chars(digits, digits + sizeof(digits), version).ptr - digits));
+    AppendRaw(&sb, ",\"version_type\":\"external_gte\"");
   }
-  w.EndObject();
-  w.EndObject();
+  AppendRaw(&sb, "}}\n");
   body->append(sb.GetString(), sb.GetSize());
-  body->push_back('\n');
   body->append(source_json.data(), source_json.size());
   body->push_back('\n');
 }

@@ -5,7 +5,6 @@
 #include <cstring>
 #include <type_traits>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "core/status_util.h"
 #include "rapidjson/error/en.h"
@@ -168,6 +167,286 @@ class JsonTapeBuilder {
   std::vector<JsonValue>* tape_;
   std::vector<uint32_t>* open_;
   bool out_of_range_ = false;
+};
+
+// rtdw's own scanner of records, for the common case (JsonParser::Parse on valid UTF-8): it builds
+// the same tape as RapidJSON's reader and JsonTapeBuilder, in place and in one pass, without the
+// reader's per-event calls and its number conversion. It accepts a subset of what the reader
+// accepts and gives up (false) on anything else: any error, nesting beyond the limit, a number
+// with an exponent or of 300 bytes or more (whose range the reader and NumberInDoubleRange judge),
+// an escape of an unpaired surrogate, a control character in a string. A text it gives up on is
+// parsed again by the reader, which then decides, with the reader's status and detail; so a text
+// it accepts is one the reader accepts with the same tape (json_limits_test's
+// ScannerAgreesWithTheReader; the fuzz targets compare the two on every input). Strings are
+// unescaped in place and, as the reader does in place, followed by a NUL byte.
+class JsonScanner {
+ public:
+  // Scans text[0, n): valid UTF-8, followed by at least kJsonScanPadding NUL bytes (which end
+  // every scan: NUL is a control character, and no token).
+  static bool Scan(char* text, size_t n, int max_depth, std::vector<JsonValue>* tape,
+                   std::vector<uint32_t>* open) {
+    return Run(text, text + n, max_depth, tape, open);
+  }
+
+ private:
+  static bool IsWs(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+  static char* SkipWs(char* p) {
+    while (IsWs(*p)) ++p;
+    return p;
+  }
+  static void Scalar(std::vector<JsonValue>* tape, JsonValue::Type t, const char* s, size_t n) {
+    JsonValue v;  // built whole, then stored once
+    v.ptr_ = s;
+    v.len_ = static_cast<uint32_t>(n);
+    v.meta_ = (1u << 3) | static_cast<uint32_t>(t);
+    tape->push_back(v);
+  }
+  static unsigned Hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return 16;
+  }
+  // Four hex digits at p (the padding's NULs are not digits).
+  static bool Hex4(const char* p, unsigned* cp) {
+    unsigned v = 0;
+    for (int i = 0; i < 4; ++i) {
+      const unsigned h = Hex(p[i]);
+      if (h > 15) return false;
+      v = v * 16 + h;
+    }
+    *cp = v;
+    return true;
+  }
+  // The first byte at or after p that is a quote, a backslash or a control character (NUL
+  // included, so the padding stops it), eight bytes at a time. In each mask only bytes at or
+  // above the first true hit can be false hits, so its lowest set bit is exact.
+  static char* NextSpecial(char* p) {
+    constexpr uint64_t kOnes = 0x0101010101010101ull;
+    constexpr uint64_t kHigh = 0x8080808080808080ull;
+    while (true) {
+      uint64_t x;
+      std::memcpy(&x, p, 8);
+      const uint64_t q = x ^ (kOnes * '"');
+      const uint64_t b = x ^ (kOnes * '\\');
+      const uint64_t hit =
+          (((x - kOnes * 0x20) & ~x) | ((q - kOnes) & ~q) | ((b - kOnes) & ~b)) & kHigh;
+      if (hit != 0) return p + (__builtin_ctzll(hit) >> 3);
+      p += 8;
+    }
+  }
+
+  // At the opening quote *p: appends the string's value (kString) to the tape and returns the
+  // position after its closing quote, or nullptr. The common case (nothing to unescape) inline.
+  __attribute__((always_inline)) static char* String(char* p, std::vector<JsonValue>* tape) {
+    char* const start = p + 1;
+    p = NextSpecial(start);
+    if (__builtin_expect(*p == '"', 1)) {
+      Scalar(tape, JsonValue::Type::kString, start, p - start);
+      *p = '\0';  // as the reader does in place
+      return p + 1;
+    }
+    return StringWithEscapes(start, p, tape);
+  }
+  // The rest of String from the first byte `p` of the string at `start` that is not a plain
+  // character.
+  __attribute__((noinline)) static char* StringWithEscapes(char* const start, char* p,
+                                                           std::vector<JsonValue>* tape) {
+    char* w = p;  // where unescaped bytes go
+    while (true) {
+      if (*p == '"') break;
+      if (*p != '\\') return nullptr;  // a control character, NUL or the end: not a string
+      ++p;
+      switch (*p++) {
+        case '"':
+          *w++ = '"';
+          break;
+        case '\\':
+          *w++ = '\\';
+          break;
+        case '/':
+          *w++ = '/';
+          break;
+        case 'b':
+          *w++ = '\b';
+          break;
+        case 'f':
+          *w++ = '\f';
+          break;
+        case 'n':
+          *w++ = '\n';
+          break;
+        case 'r':
+          *w++ = '\r';
+          break;
+        case 't':
+          *w++ = '\t';
+          break;
+        case 'u': {
+          unsigned cp;
+          if (!Hex4(p, &cp)) return nullptr;
+          p += 4;
+          if (cp >= 0xD800 && cp <= 0xDFFF) {
+            // Only a high surrogate followed by the escape of a low one is a character.
+            unsigned lo;
+            if (cp > 0xDBFF || p[0] != '\\' || p[1] != 'u' || !Hex4(p + 2, &lo) || lo < 0xDC00 ||
+                lo > 0xDFFF) {
+              return nullptr;
+            }
+            p += 6;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          }
+          if (cp < 0x80) {
+            *w++ = static_cast<char>(cp);
+          } else if (cp < 0x800) {
+            *w++ = static_cast<char>(0xC0 | (cp >> 6));
+            *w++ = static_cast<char>(0x80 | (cp & 0x3F));
+          } else if (cp < 0x10000) {
+            *w++ = static_cast<char>(0xE0 | (cp >> 12));
+            *w++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            *w++ = static_cast<char>(0x80 | (cp & 0x3F));
+          } else {
+            *w++ = static_cast<char>(0xF0 | (cp >> 18));
+            *w++ = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+            *w++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            *w++ = static_cast<char>(0x80 | (cp & 0x3F));
+          }
+          break;
+        }
+        default:
+          return nullptr;  // an unknown escape, or the text ended after the backslash
+      }
+      // The run up to the next special byte, moved down over the escapes.
+      char* run = p;
+      p = NextSpecial(p);
+      std::memmove(w, run, p - run);
+      w += p - run;
+    }
+    Scalar(tape, JsonValue::Type::kString, start, w - start);
+    *w = '\0';  // as the reader does in place (at the closing quote or before it)
+    return p + 1;
+  }
+
+  static bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+  // At a number's first byte (or anything else): appends it (kNumber, its text) and returns the
+  // position after it, or nullptr.
+  static char* Number(char* p, std::vector<JsonValue>* tape) {
+    char* const s = p;
+    if (*p == '-') ++p;
+    if (*p == '0') {
+      ++p;
+    } else if (*p >= '1' && *p <= '9') {
+      while (IsDigit(*++p)) {
+      }
+    } else {
+      return nullptr;
+    }
+    if (*p == '.') {
+      if (!IsDigit(*++p)) return nullptr;
+      while (IsDigit(*++p)) {
+      }
+    }
+    if (*p == 'e' || *p == 'E') return nullptr;  // the reader and the range check decide
+    if (p - s >= 300) return nullptr;
+    Scalar(tape, JsonValue::Type::kNumber, s, p - s);
+    return p;
+  }
+
+  static char* Literal(char* p, const char* word, size_t n, JsonValue::Type t,
+                       std::vector<JsonValue>* tape) {
+    for (size_t i = 0; i < n; ++i) {
+      if (p[i] != word[i]) return nullptr;  // stops at the padding's NUL
+    }
+    Scalar(tape, t, nullptr, 0);
+    return p + n;
+  }
+
+  static bool Run(char* p, char* end, int max_depth, std::vector<JsonValue>* tape,
+                  std::vector<uint32_t>* open) {
+    // Each turn of `value` reads one value; a container's members and elements are counted in its
+    // len_ as they start, its span filled in at its end.
+    auto open_container = [&](JsonValue::Type t) {
+      if (open->size() >= static_cast<size_t>(max_depth)) return false;  // the reader says
+      open->push_back(static_cast<uint32_t>(tape->size()));
+      JsonValue& v = tape->emplace_back();
+      v.len_ = 0;
+      v.meta_ = static_cast<uint32_t>(t);
+      ++p;
+      return true;
+    };
+    auto close_container = [&] {
+      const uint32_t at = open->back();
+      open->pop_back();
+      (*tape)[at].meta_ |= (static_cast<uint32_t>(tape->size()) - at) << 3;
+      ++p;
+    };
+  value:
+    p = SkipWs(p);
+    switch (*p) {
+      case '{':
+        if (!open_container(JsonValue::Type::kObject)) return false;
+        p = SkipWs(p);
+        if (*p == '}') {
+          close_container();
+          goto after_value;
+        }
+        goto member;
+      case '[':
+        if (!open_container(JsonValue::Type::kArray)) return false;
+        p = SkipWs(p);
+        if (*p == ']') {
+          close_container();
+          goto after_value;
+        }
+        (*tape)[open->back()].len_ = 1;
+        goto value;
+      case '"':
+        p = String(p, tape);
+        break;
+      case 'n':
+        p = Literal(p, "null", 4, JsonValue::Type::kNull, tape);
+        break;
+      case 't':
+        p = Literal(p, "true", 4, JsonValue::Type::kTrue, tape);
+        break;
+      case 'f':
+        p = Literal(p, "false", 5, JsonValue::Type::kFalse, tape);
+        break;
+      default:
+        p = Number(p, tape);
+    }
+    if (p == nullptr) return false;
+  after_value:
+    p = SkipWs(p);
+    if (open->empty()) return p == end;
+    {
+      JsonValue& c = (*tape)[open->back()];
+      const bool object = c.type() == JsonValue::Type::kObject;
+      if (*p == ',') {
+        ++p;
+        if (!object) {
+          ++c.len_;
+          goto value;
+        }
+        p = SkipWs(p);
+        goto member;
+      }
+      if (*p == (object ? '}' : ']')) {
+        close_container();
+        goto after_value;
+      }
+      return false;
+    }
+  member:
+    if (*p != '"') return false;
+    ++(*tape)[open->back()].len_;
+    p = String(p, tape);
+    if (p == nullptr) return false;
+    p = SkipWs(p);
+    if (*p != ':') return false;
+    ++p;
+    goto value;
+  }
 };
 
 namespace {
@@ -500,19 +779,57 @@ JsonStatus JsonParser::Parse(std::string_view text) {
     detail_ = absl::StrCat("record of ", text.size(), " bytes is over the limit of ", max_bytes);
     return JsonStatus::kTooBig;
   }
-  buffer_.assign(text.data(), text.size());  // NUL-terminated by std::string
-  rapidjson::InsituStringStream stream(buffer_.data());
-  JsonTapeBuilder builder(&tape_, &open_);
+  CopyToBuffer(text);
   // RapidJSON's encoding validation decodes every byte of every string one by one (45 % of
   // log-split's transform, docs/BENCHMARKS.md). A text that is valid UTF-8 as a whole (one pass,
   // eight ASCII bytes at a time) cannot fail it, so it is parsed without: the same events, the
   // same result. Any other text takes the validating parse, as before, with the same errors.
-  ParseRun run = IsValidUtf8(text)
-                     ? RunParse<kTrustedUtf8ReaderFlags | rapidjson::kParseInsituFlag>(
-                           &reader_, &stream, &builder, limits_.max_depth)
-                     : RunParse<kReaderFlags | rapidjson::kParseInsituFlag>(
-                           &reader_, &stream, &builder, limits_.max_depth);
+  const bool valid_utf8 = IsValidUtf8(text);
+  if (valid_utf8 && use_scanner_) {
+    // rtdw's scanner first; what it gives up on, the reader parses again from the source text.
+    if (JsonScanner::Scan(buffer_.get(), text.size(), limits_.max_depth, &tape_, &open_)) {
+      return JsonStatus::kOk;
+    }
+    tape_.clear();
+    open_.clear();
+    CopyToBuffer(text);
+  }
+  return ParseWithReader(text, valid_utf8);
+}
+
+void JsonParser::CopyToBuffer(std::string_view text) {
+  if (buffer_capacity_ < text.size() + kJsonScanPadding) {
+    buffer_capacity_ = std::max(text.size() + kJsonScanPadding, 2 * buffer_capacity_);
+    buffer_ = std::make_unique<char[]>(buffer_capacity_);
+  }
+  std::memcpy(buffer_.get(), text.data(), text.size());
+  std::memset(buffer_.get() + text.size(), 0, kJsonScanPadding);
+}
+
+JsonStatus JsonParser::ParseWithReader(std::string_view text, bool valid_utf8) {
+  rapidjson::InsituStringStream stream(buffer_.get());
+  JsonTapeBuilder builder(&tape_, &open_);
+  ParseRun run = valid_utf8 ? RunParse<kTrustedUtf8ReaderFlags | rapidjson::kParseInsituFlag>(
+                                  &reader_, &stream, &builder, limits_.max_depth)
+                            : RunParse<kReaderFlags | rapidjson::kParseInsituFlag>(
+                                  &reader_, &stream, &builder, limits_.max_depth);
   JsonStatus st = Classify(run, stream.Tell(), text, limits_.max_depth, &detail_);
+  if (st == JsonStatus::kOk) {
+    // RapidJSON 1.1.0's SSE2 scan of in-place strings compares with 0x19 where it means 0x1F: a
+    // raw U+001A-U+001F inside an aligned 16-byte block of a string passes. It is not JSON (its
+    // byte-by-byte path and the scanner refuse it); an accepted text holds such a byte only in a
+    // string. Refused as that path refuses it.
+    for (size_t i = 0; i < text.size(); ++i) {
+      const unsigned char c = static_cast<unsigned char>(text[i]);
+      if (c >= 0x1A && c <= 0x1F) {
+        detail_ =
+            absl::StrCat(rapidjson::GetParseError_En(rapidjson::kParseErrorStringInvalidEncoding),
+                         " at offset ", i);
+        st = JsonStatus::kNotJson;
+        break;
+      }
+    }
+  }
   if (st != JsonStatus::kOk) tape_.clear();
   return st;
 }
@@ -554,150 +871,6 @@ bool IdText(const JsonValue& v, std::string* out) {
   }
   return false;
 }
-
-namespace {
-
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void WriteScalar(Writer& w, const JsonValue& v) {
-  switch (v.type()) {
-    case JsonValue::Type::kNull:
-      w.Null();
-      break;
-    case JsonValue::Type::kFalse:
-    case JsonValue::Type::kTrue:
-      w.Bool(v.GetBool());
-      break;
-    case JsonValue::Type::kNumber:
-      // Writer::RawNumber of RapidJSON 1.1 quotes the text; RawValue writes it as it is.
-      w.RawValue(v.GetString(), v.GetStringLength(), rapidjson::kNumberType);
-      break;
-    case JsonValue::Type::kString:
-      w.String(v.GetString(), v.GetStringLength());
-      break;
-    case JsonValue::Type::kObject:
-    case JsonValue::Type::kArray:
-      break;
-  }
-}
-
-// Scratch of WriteJson, per thread (reused: no allocation in steady state).
-struct WriteScratch {
-  struct Frame {
-    const JsonValue* next;  // the next member's name, or the next element
-    uint32_t left;          // members or elements still to visit
-    uint32_t index;         // of the next member
-    size_t dropped_base;    // where this object's flags start in `dropped`
-    bool object;
-  };
-  std::vector<Frame> frames;
-  std::vector<uint8_t> dropped;  // per member of the open objects: 1 = a later one has its name
-  std::vector<std::string_view> names;
-  absl::flat_hash_set<std::string_view> seen;
-};
-
-// Appends to `dropped` one flag per member of `obj`: 1 when a later member has the same name.
-void MarkSuperseded(const JsonValue& obj, WriteScratch* s) {
-  const size_t base = s->dropped.size();
-  const uint32_t n = obj.Size();
-  s->dropped.resize(base + n, 0);
-  if (n < 2) return;
-  if (n <= 32) {
-    // A small open-addressing table of member indexes (+1), at most half full.
-    const JsonValue* names[32];  // uninitialized: only the first j are read
-    uint8_t slots[64] = {};
-    uint32_t j = 0;
-    for (JsonValue::Member m : obj.Members()) {
-      const std::string_view k(m.name.GetString(), m.name.GetStringLength());
-      names[j] = &m.name;
-      uint32_t h = static_cast<uint32_t>(k.size());
-      if (!k.empty()) {
-        h = h * 31 + static_cast<uint8_t>(k.front());
-        h = h * 31 + static_cast<uint8_t>(k[k.size() / 2]);
-        h = h * 31 + static_cast<uint8_t>(k.back());
-      }
-      h = (h * 0x9E3779B1u) >> 26;
-      for (;; h = (h + 1) & 63) {
-        if (slots[h] == 0) {
-          slots[h] = static_cast<uint8_t>(j + 1);
-          break;
-        }
-        const uint32_t i = slots[h] - 1u;
-        if (names[i]->GetStringLength() == k.size() &&
-            std::memcmp(names[i]->GetString(), k.data(), k.size()) ==
-                0) {  // an earlier member of this name: the later one replaces it
-          s->dropped[base + i] = 1;
-          slots[h] = static_cast<uint8_t>(j + 1);
-          break;
-        }
-      }
-      ++j;
-    }
-    return;
-  }
-  s->names.clear();
-  for (JsonValue::Member m : obj.Members()) s->names.push_back(m.name.text());
-  s->seen.clear();
-  for (uint32_t i = n; i-- > 0;) {
-    if (!s->seen.insert(s->names[i]).second) s->dropped[base + i] = 1;
-  }
-}
-
-}  // namespace
-
-namespace json_internal {
-
-void WriteJsonValue(Writer& w, const JsonValue& v) {
-  if (!v.IsObject() && !v.IsArray()) {
-    WriteScalar(w, v);
-    return;
-  }
-  thread_local WriteScratch scratch;
-  WriteScratch* s = &scratch;
-  const size_t frames_base = s->frames.size();
-  auto open = [&](const JsonValue& c) {
-    WriteScratch::Frame f{&c + 1, c.Size(), 0, s->dropped.size(), c.IsObject()};
-    if (f.object) {
-      w.StartObject();
-      MarkSuperseded(c, s);
-    } else {
-      w.StartArray();
-    }
-    s->frames.push_back(f);
-  };
-  open(v);
-  while (s->frames.size() > frames_base) {
-    WriteScratch::Frame& f = s->frames.back();
-    if (f.left == 0) {
-      if (f.object) {
-        w.EndObject();
-      } else {
-        w.EndArray();
-      }
-      s->dropped.resize(f.dropped_base);
-      s->frames.pop_back();
-      continue;
-    }
-    const JsonValue* item = f.next;
-    --f.left;
-    if (f.object) {
-      const JsonValue* name = item;
-      item = name + 1;
-      f.next = item->Next();
-      if (s->dropped[f.dropped_base + f.index++]) continue;
-      w.Key(name->GetString(), name->GetStringLength());
-    } else {
-      f.next = item->Next();
-    }
-    if (item->IsObject() || item->IsArray()) {
-      open(*item);  // invalidates `f`
-    } else {
-      WriteScalar(w, *item);
-    }
-  }
-}
-
-}  // namespace json_internal
 
 JsonStatus ParseJsonSafely(std::string_view text, const JsonLimits& limits,
                            rapidjson::Document* doc, std::string* detail) {

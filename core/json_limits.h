@@ -1,4 +1,5 @@
-// Safe JSON parsing for untrusted records (RapidJSON's reader underneath).
+// Safe JSON parsing for untrusted records (rtdw's scanner for the common case, RapidJSON's reader
+// for everything else and as the judge of what is refused).
 //
 // Two entry points share one reader, one set of checks and one classification of failures:
 //  - JsonParser: the records parser of the jobs (log-split, db-split, dau, order-wide, dimension
@@ -8,7 +9,9 @@
 //    `4500000001.512456777` and 2^64-1 keep every digit): no number goes through a double. A
 //    number is read as a value only where rtdw computes with it, and then only as an exact integer
 //    (JsonValue::IsInt64/IsUint64, IdText). Duplicate keys: the last one wins (Find, FindMembers,
-//    WriteJson), as in the seed's fastjson; the record is not rejected for it.
+//    WriteJson), as in the seed's fastjson; the record is not rejected for it. On valid UTF-8 it
+//    first runs its own one-pass scanner (JsonParser::Parse), which accepts a subset of what the
+//    reader accepts and builds the same tree; anything else goes to the reader.
 //  - ParseJsonSafely: a rapidjson::Document, for protocol JSON (ES requests and answers); numbers
 //    there are converted exactly (std::from_chars, correctly rounded; not RapidJSON 1.1's
 //    full-precision path, which turns `0e300` into garbage): a double written back is the same
@@ -18,9 +21,10 @@
 //  - The input's nesting never sets the stack depth: nesting deeper than the limit stops the parse
 //    early, so a 200,000-deep `[[[...` record costs a few microseconds and no stack.
 //    ParseJsonSafely and JsonParser on a text that is not valid UTF-8 are iterative
-//    (kParseIterativeFlag); JsonParser on valid UTF-8 uses RapidJSON's faster recursive reader,
-//    which the depth limit stops before it descends further (at most kMaxSupportedJsonDepth levels,
-//    well under 256 KB of stack). The limit is clamped to kMaxSupportedJsonDepth.
+//    (kParseIterativeFlag); JsonParser's scanner is iterative (an explicit stack) and gives up at
+//    the limit; on valid UTF-8 the reader JsonParser falls back to is RapidJSON's faster recursive
+//    one, which the depth limit stops before it descends further (at most kMaxSupportedJsonDepth
+//    levels, well under 256 KB of stack). The limit is clamped to kMaxSupportedJsonDepth.
 //  - Strings are validated as UTF-8 (kParseValidateEncodingFlag; an escape of an unpaired UTF-16
 //    surrogate, which RapidJSON 1.1 lets through for a low one, is kBadUtf8 too). A number beyond
 //    the double range (`1e400`) is not JSON we accept (kNotJson): nothing downstream could read it.
@@ -42,7 +46,7 @@
 
 #include "rapidjson/document.h"
 #include "rapidjson/reader.h"
-#include "rapidjson/stringbuffer.h"
+#include "rapidjson/stringbuffer.h"  // (for the includers that write JSON)
 #include "rapidjson/writer.h"
 
 namespace rtdw {
@@ -172,6 +176,7 @@ class JsonValue {
 
  private:
   friend class JsonTapeBuilder;
+  friend class JsonScanner;
 
   const char* ptr_ = nullptr;  // kString, kNumber: the text (in the parser's buffer)
   uint32_t len_ = 0;           // kString, kNumber: text bytes; kObject, kArray: members, elements
@@ -189,17 +194,38 @@ class JsonParser {
   // Parses a copy of `text` in place. On kOk, root() is the document; it and everything reached
   // from it stay valid until the next Parse (or the parser's destruction). After a failure root()
   // is null.
+  //
+  // How: rtdw's own one-pass scanner builds the tree from a text that is valid UTF-8; a text it
+  // does not accept (any error, nesting beyond the limit, a number with an exponent, an escaped
+  // unpaired surrogate) is parsed again by RapidJSON's reader, which decides the status and the
+  // detail. What the scanner accepts, the reader accepts with the same tree.
   JsonStatus Parse(std::string_view text);
+  // The same parse with RapidJSON's reader only: the reference Parse is compared with (tests,
+  // fuzz targets). The same contract and results as Parse.
+  JsonStatus ParseWithReaderOnly(std::string_view text) {
+    use_scanner_ = false;
+    JsonStatus st = Parse(text);
+    use_scanner_ = true;
+    return st;
+  }
   const JsonValue& root() const { return tape_.empty() ? kNull : tape_.front(); }
   // A sentence for a person after a failure ("Missing a comma ... at offset 17").
   const std::string& detail() const { return detail_; }
   const JsonLimits& limits() const { return limits_; }
 
  private:
+  JsonStatus ParseWithReader(std::string_view text, bool valid_utf8);
+  // buffer_ = text followed by kJsonScanPadding NUL bytes (the reader's terminator, the scanner's
+  // stop for its eight-byte loads).
+  void CopyToBuffer(std::string_view text);
+  static constexpr size_t kJsonScanPadding = 16;
+
   static const JsonValue kNull;
   JsonLimits limits_;
+  bool use_scanner_ = true;
   rapidjson::Reader reader_;
-  std::string buffer_;
+  std::unique_ptr<char[]> buffer_;
+  size_t buffer_capacity_ = 0;
   std::vector<JsonValue> tape_;
   std::vector<uint32_t> open_;  // the containers being built, by their index in tape_
   std::string detail_;
@@ -235,25 +261,8 @@ void FindMembers(const JsonValue& obj, const std::string_view* names, size_t cou
 // state store refuses).
 bool IdText(const JsonValue& v, std::string* out);
 
-// Writes `v` (and all it contains) to `w`: numbers as their source text, strings escaped as
-// JSON, objects with each name once — where a name occurs more than once only its last member is
-// written, at that member's place (duplicate keys: the last one wins). Iterative: no recursion on
-// the input. Not thread-safe per writer; the scratch it needs is per thread.
-namespace json_internal {
-void WriteJsonValue(rapidjson::Writer<rapidjson::StringBuffer>& w, const JsonValue& v);
-}  // namespace json_internal
-
-inline void WriteJson(rapidjson::Writer<rapidjson::StringBuffer>& w, const JsonValue& v) {
-  // The common cases inline: a string or a number (Writer::RawNumber of RapidJSON 1.1 quotes the
-  // text; RawValue writes it as it is).
-  if (v.IsString()) {
-    w.String(v.GetString(), v.GetStringLength());
-  } else if (v.IsNumber()) {
-    w.RawValue(v.GetString(), v.GetStringLength(), rapidjson::kNumberType);
-  } else {
-    json_internal::WriteJsonValue(w, v);
-  }
-}
+// Writing a JsonValue back as JSON (numbers as their source text, the last of duplicate keys):
+// WriteJson, AppendJsonValue in core/json_writer.h.
 
 // A one-shot, copying parse into a rapidjson::Document with the same checks, for protocol JSON
 // (ES requests and answers); numbers become int64/uint64/double as described above, and

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/json_writer.h"
 #include "core/status_util.h"
 
 namespace rtdw {
@@ -250,8 +251,7 @@ SplitOutcome LogSplitTransform::Process(const InputRecord& in, RecordSink* sink)
   bool first = true;  // no member written yet (mid always is: nothing is empty after it)
   auto put_value = [&](std::string_view dst, const Value& v) {
     PutKey(out_, dst, &first);
-    writer_.Reset(out_);
-    WriteJson(writer_, v);
+    AppendJsonValue(&out_, v);
   };
   // Writes the mapped fields of `obj` present in `vals` (null counts as absent).
   auto put_fields = [&](const FieldMap* maps, size_t n, const Value* const* vals) {
@@ -261,8 +261,7 @@ SplitOutcome LogSplitTransform::Process(const InputRecord& in, RecordSink* sink)
       if (maps[i].as_string) {
         ScalarText(*v, &scratch_);
         PutKey(out_, maps[i].dst, &first);
-        writer_.Reset(out_);
-        writer_.String(scratch_.data(), static_cast<rapidjson::SizeType>(scratch_.size()));
+        AppendJsonString(&out_, scratch_);
       } else {
         put_value(maps[i].dst, *v);
       }

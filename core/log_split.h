@@ -39,7 +39,6 @@
 #include "core/json_limits.h"
 #include "core/records.h"
 #include "rapidjson/stringbuffer.h"
-#include "rapidjson/writer.h"
 
 namespace rtdw {
 
@@ -92,10 +91,9 @@ class LogSplitTransform {
 
   LogSplitOptions options_;
   JsonParser parser_;
-  rapidjson::StringBuffer out_;                        // the output record being built
-  rapidjson::Writer<rapidjson::StringBuffer> writer_;  // writes single values into out_
-  std::string src_;                                    // "topic/partition/offset" of the record
-  std::string scratch_;                                // numbers turned into strings, details
+  rapidjson::StringBuffer out_;  // the output record being built (core/json_writer.h)
+  std::string src_;              // "topic/partition/offset" of the record
+  std::string scratch_;          // numbers turned into strings, details
   std::string dead_line_;
   LogSplitCounters counters_;
 };

@@ -5,10 +5,13 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/json_limits.h"
+#include "core/json_writer.h"
+#include "fuzz/rapidjson_writer_oracle.h"
 
 #define FUZZ_CHECK(cond, what)                                                                   \
   do {                                                                                           \
@@ -54,6 +57,49 @@ inline bool NumbersAndNamesFrom(std::string_view output, std::string_view input)
     }
   }
   return true;
+}
+
+// True when rtdw's JSON writer (core/json_writer.h) writes `input`, if it parses, with the same
+// bytes as RapidJSON's Writer (the oracle: rtdw's output path before the writer); true for input
+// that does not parse. The oracle recurses: the depth is that of the job's parser (<= 64 here).
+inline bool WriterAgreesWithRapidJson(std::string_view input, int max_depth) {
+  JsonParser parser(JsonLimits{0, max_depth});
+  if (parser.Parse(input) != JsonStatus::kOk) return true;
+  rapidjson::StringBuffer sb;
+  AppendJsonValue(&sb, parser.root());
+  return std::string_view(sb.GetString(), sb.GetSize()) == RapidJsonWritten(parser.root());
+}
+
+// The tree of a parse, value by value in document order: type, size or text, and span, so that
+// two parses can be compared exactly.
+inline std::string TapeOf(const JsonValue& root) {
+  std::string out;
+  for (const JsonValue* v = &root; v != root.Next(); ++v) {
+    out += std::to_string(static_cast<int>(v->type()));
+    out += ' ';
+    out += std::to_string(v->Next() - v);
+    out += ' ';
+    if (v->IsObject() || v->IsArray()) {
+      out += std::to_string(v->Size());
+    } else {
+      out += std::to_string(v->text().size());
+      out += ':';
+      out += v->text();
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+// True when JsonParser::Parse (rtdw's scanner, the reader for what it gives up on) and the
+// reader alone agree on `input`: the same status, detail and tree.
+inline bool ScannerAgreesWithReader(std::string_view input, int max_depth) {
+  JsonParser scanned(JsonLimits{0, max_depth});
+  JsonParser read(JsonLimits{0, max_depth});
+  const JsonStatus a = scanned.Parse(input);
+  const JsonStatus b = read.ParseWithReaderOnly(input);
+  if (a != b || scanned.detail() != read.detail()) return false;
+  return a != JsonStatus::kOk || TapeOf(scanned.root()) == TapeOf(read.root());
 }
 
 }  // namespace rtdw::fuzz

@@ -4,7 +4,10 @@
 // outcome per record (a dead letter and nothing else, or outputs and no dead letter), outputs
 // that are JSON objects keyed by a non-empty mid, an error record passed through byte for byte,
 // a dead letter that is one JSON object naming its reason, and DWD records whose numbers are the
-// input's number texts and whose objects name each key once (docs/DATA.md).
+// input's number texts and whose objects name each key once (docs/DATA.md). And the JSON writer
+// (core/json_writer.h) writes any input that parses with the bytes RapidJSON's Writer wrote
+// (fuzz/rapidjson_writer_oracle.h), and JsonParser's scanner parses it as RapidJSON's reader
+// alone does (the same status, detail and tree).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -57,6 +60,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return new rtdw::LogSplitTransform(std::move(o));
   }();
   std::string_view value(reinterpret_cast<const char*>(data), size);
+  FUZZ_CHECK(rtdw::fuzz::WriterAgreesWithRapidJson(value, 16),
+             "the JSON writer writes what RapidJSON's Writer wrote");
+  FUZZ_CHECK(rtdw::fuzz::ScannerAgreesWithReader(value, 16),
+             "rtdw's scanner and RapidJSON's reader parse the same");
   CheckingSink sink;
   sink.input = value;
   rtdw::InputRecord in;

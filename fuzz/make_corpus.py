@@ -94,7 +94,11 @@ def main():
                  b'{"common":{"mid":"m"},"start":{"open_ad_id":1.5e300},"ts":9223372036854775807}',
                  b'{"common":{"mid":"\\u0000"},"page":{"page_id":"\\ud800"},"ts":-1}',
                  b"[" * 200, b'{"common":{"mid":"m\xff"},"page":{},"ts":1}',
-                 b'{"common":{"mid":"m","mid":"n"},"page":{},"err":null,"ts":1}'] + LOG_EXACT:
+                 b'{"common":{"mid":"m","mid":"n"},"page":{},"err":null,"ts":1}',
+                 # escapes and control characters in copied strings, past a 16-byte block
+                 b'{"common":{"mid":"m\\u001f\\\\\\"x","ba":"brand name, long enough \\u0001'
+                 b'\\u001a\\u001f\\u2028\\u00e9\\ud83d\\ude00 \\b\\f\\n\\r\\t\\/"},'
+                 b'"page":{"page_id":"p\\u0000"},"ts":1}'] + LOG_EXACT:
         write("log_record", edge)
 
     # --- Maxwell records (db-split)
@@ -105,7 +109,10 @@ def main():
                  b'{"table":"order_detail","type":"insert","data":{"order_id":null,"id":1.0}}',
                  b'{"table":"order_info","type":"update","data":{"id":1},"old":{}}',
                  b'{"table":"","type":"insert","data":{"id":1}}',
-                 b'{"table":"order_info","type":"table-create","def":{}}'] + MAXWELL_EXACT:
+                 b'{"table":"order_info","type":"table-create","def":{}}',
+                 # escapes and control characters in a copied row, past a 16-byte block
+                 b'{"table":"order_info","type":"insert","data":{"id":1,"consignee":"a name that '
+                 b'is long enough \\u001f\\u001a\\u0000\\\\\\"\\/\\u2029\\u00e9","n":"\\t"}}'] + MAXWELL_EXACT:
         write("maxwell_record", edge)
 
     # --- TOML configs

@@ -4,7 +4,10 @@
 // is one JSON object on a DWD_<TABLE>_<I|U|D> topic; a dimension row is one Redis write of a
 // DIM:<TABLE>:<id> key (a SET's value a JSON object); skips emit nothing; a dead letter is one
 // JSON object and nothing else. Every number written is the text of a number of the input, and
-// every object written names each key once (docs/DATA.md).
+// every object written names each key once (docs/DATA.md). And the JSON writer
+// (core/json_writer.h) writes any input that parses with the bytes RapidJSON's Writer wrote
+// (fuzz/rapidjson_writer_oracle.h), and JsonParser's scanner parses it as RapidJSON's reader
+// alone does (the same status, detail and tree).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -50,6 +53,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const rtdw::TableLists* tables = new rtdw::TableLists(
       rtdw::TableLists::From({"order_info", "order_detail", "both"}, {"user_info", "both"}));
   std::string_view value(reinterpret_cast<const char*>(data), size);
+  FUZZ_CHECK(rtdw::fuzz::WriterAgreesWithRapidJson(value, 16),
+             "the JSON writer writes what RapidJSON's Writer wrote");
+  FUZZ_CHECK(rtdw::fuzz::ScannerAgreesWithReader(value, 16),
+             "rtdw's scanner and RapidJSON's reader parse the same");
   CheckingSink sink;
   sink.input = value;
   std::vector<rtdw::RedisWrite> redis;
