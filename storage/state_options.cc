@@ -42,14 +42,26 @@ class JoinOrderPrefixTransform : public rocksdb::SliceTransform {
  public:
   // Persisted in the table files' properties: a change of the rule needs a new name.
   const char* Name() const override { return "rtdw.JoinOrderPrefix.1"; }
+  // Total: RocksDB's prefix iterator calls it on every key it steps onto, in the domain or not
+  // (DBIter::FindNextUserEntry with prefix_same_as_start). A key outside the domain is its own
+  // "prefix", which no order prefix equals (its 5th byte is not 'R', or it has no order id), so
+  // such an iterator ends there.
   rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
-    std::string_view p = *state_keys::JoinOrderPrefixOf(View(key));
+    std::string_view p = state_keys::JoinOrderPrefixOf(View(key)).value_or(View(key));
     return rocksdb::Slice(p.data(), p.size());
   }
   bool InDomain(const rocksdb::Slice& key) const override {
     return state_keys::JoinOrderPrefixOf(View(key)).has_value();
   }
 };
+
+}  // namespace
+
+std::shared_ptr<const rocksdb::SliceTransform> JoinOrderPrefixExtractor() {
+  return std::make_shared<JoinOrderPrefixTransform>();
+}
+
+namespace {
 
 rocksdb::CompressionType PickCompression() {
   auto supported = rocksdb::GetSupportedCompressions();
@@ -95,7 +107,7 @@ rocksdb::ColumnFamilyOptions CfOptions(const StateCache& cache, std::string_view
     // was these reads, a third of it memtable seeks). The table files' filters get the order
     // prefixes beside the whole keys; the memtables a bloom filter of both (1 % of the
     // memtable's size: ~20 bits per key of order-wide's ~1 KB rows).
-    o.prefix_extractor = std::make_shared<JoinOrderPrefixTransform>();
+    o.prefix_extractor = JoinOrderPrefixExtractor();
     o.memtable_prefix_bloom_size_ratio = 0.01;
     o.memtable_whole_key_filtering = true;
   }

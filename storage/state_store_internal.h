@@ -34,6 +34,7 @@
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
+#include "rocksdb/slice_transform.h"
 #include "rocksdb/write_batch.h"
 #include "rocksdb/write_buffer_manager.h"
 #include "storage/state_keys.h"
@@ -169,6 +170,9 @@ absl::Status ScanPrefix(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* h, std::st
 // ---- state_options.cc
 // Options of column family `name` (one of kStateColumnFamilies) on `cache`.
 rocksdb::ColumnFamilyOptions CfOptions(const StateCache& cache, std::string_view name);
+// The join family's prefix extractor: a join row key's order prefix
+// (state_keys::JoinOrderPrefixOf); any other key is its own prefix.
+std::shared_ptr<const rocksdb::SliceTransform> JoinOrderPrefixExtractor();
 rocksdb::DBOptions DbOptions(const StateCache& cache);
 // The info logger of a writable store at `dir` (<dir>/LOG, the previous one kept as LOG.old);
 // null (RocksDB's own) when LOG cannot be opened.

@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "storage/state_store_internal.h"
 #include "tests/harness/process.h"
 #include "tests/storage/store_fixture.h"
 
@@ -619,6 +620,30 @@ TEST(StateStoreBatch, JoinLookupPrefixSeeksAcrossFilesAndMemtable) {
   auto expired = b.ExpireJoinRows(0, 1000);
   ASSERT_TRUE(expired.ok()) << expired.status();
   EXPECT_EQ(expired->size(), 200u * 3 + 50 + 100);
+}
+
+// The join family's prefix extractor is total: RocksDB's prefix iterator applies it to every key
+// it steps onto — after an order's last row, an index key ('T', 'O') or another partition's key.
+// A key outside the domain is its own prefix (never an order's), so the iterator ends there.
+TEST(StateStoreBatch, JoinPrefixExtractorIsTotal) {
+  auto x = state_internal::JoinOrderPrefixExtractor();
+  auto transform = [&](const std::string& key) {
+    rocksdb::Slice p = x->Transform(rocksdb::Slice(key));
+    EXPECT_NE(p.data(), nullptr) << key;
+    return p.ToString();
+  };
+  const std::string row = state_keys::JoinRowKey(7, "42", JoinSide::kDetail, "d1");
+  EXPECT_TRUE(x->InDomain(row));
+  EXPECT_EQ(transform(row), state_keys::JoinOrderPrefix(7, "42"));
+  EXPECT_EQ(transform(state_keys::JoinOrderPrefix(7, "42")), state_keys::JoinOrderPrefix(7, "42"));
+  for (const std::string& other :
+       {state_keys::JoinTimeKey(7, 5, "42", JoinSide::kOrder, "42"),
+        state_keys::JoinOffsetKey(7, JoinSide::kOrder, 5, "42", "42"),
+        state_keys::JoinPartitionPrefix(7), state_keys::JoinTimePrefix(8), std::string("R"),
+        std::string()}) {
+    EXPECT_FALSE(x->InDomain(other));
+    EXPECT_EQ(transform(other), other);
+  }
 }
 
 // One database iterator serves a batch's join lookups; a write to the store after it was
