@@ -574,8 +574,8 @@ TEST(StateStoreBatch, JoinLookupPrefixSeeksAcrossFilesAndMemtable) {
     for (int o = 0; o < 200; ++o) {
       ASSERT_TRUE(b.PutJoinRow(row(absl::StrCat(o), JoinSide::kOrder, absl::StrCat(o), o)).ok());
       for (int d = 0; d < 2; ++d) {
-        ASSERT_TRUE(b.PutJoinRow(row(absl::StrCat(o), JoinSide::kDetail, absl::StrCat("d", d), o))
-                        .ok());
+        ASSERT_TRUE(
+            b.PutJoinRow(row(absl::StrCat(o), JoinSide::kDetail, absl::StrCat("d", d), o)).ok());
       }
     }
     ASSERT_TRUE(store->Commit(std::move(b)).ok());
@@ -614,7 +614,7 @@ TEST(StateStoreBatch, JoinLookupPrefixSeeksAcrossFilesAndMemtable) {
   for (int o = 1000; o < 1100; ++o) {
     EXPECT_EQ(ids(absl::StrCat(o)), std::vector<std::string>{absl::StrCat(o, "/d0")});
   }
-  for (const char* absent : {"200", "999", "1100", "x", "00", "1" "\x01"}) {
+  for (const char* absent : {"200", "999", "1100", "x", "00", "1\x01"}) {
     EXPECT_TRUE(ids(absent).empty()) << absent;
   }
   auto expired = b.ExpireJoinRows(0, 1000);
