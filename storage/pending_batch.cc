@@ -165,7 +165,7 @@ absl::StatusOr<std::vector<JoinRow>> PendingBatch::JoinLookup(int32_t partition,
   std::string prefix = side ? state_keys::JoinOrderSidePrefix(partition, order_id, *side)
                             : state_keys::JoinOrderPrefix(partition, order_id);
   std::vector<JoinRow> rows;
-  auto it = impl_->Iter(kCfJoin);
+  auto it = impl_->JoinOrderIter();
   for (it->Seek(prefix); it->Valid() && StartsWith(it->key(), prefix); it->Next()) {
     JoinRow row;
     if (!state_keys::DecodeJoinRowKey(View(it->key()), &row) ||

@@ -119,7 +119,7 @@ absl::Status StateStore::ScanDedupDay(
 absl::StatusOr<std::vector<DayNumber>> StateStore::DedupDays() const {
   std::vector<DayNumber> days;
   std::unique_ptr<rocksdb::Iterator> it(
-      rocks_->db->NewIterator(rocksdb::ReadOptions(), cf(kCfDedup)));
+      rocks_->db->NewIterator(state_internal::TotalOrder(), cf(kCfDedup)));
   it->SeekToFirst();
   while (it->Valid()) {
     if (it->key().size() < 4) return absl::DataLossError(absl::StrCat(path_, ": bad dedup key"));
@@ -147,7 +147,7 @@ absl::StatusOr<std::optional<int64_t>> StateStore::MinJoinSourceOffset(int32_t p
   RTDW_RETURN_IF_ERROR(CheckPartition(partition));
   const std::string prefix = state_keys::JoinOffsetPrefix(partition, side);
   std::unique_ptr<rocksdb::Iterator> it(
-      rocks_->db->NewIterator(rocksdb::ReadOptions(), cf(kCfJoin)));
+      rocks_->db->NewIterator(state_internal::TotalOrder(), cf(kCfJoin)));
   it->Seek(prefix);
   if (!it->status().ok()) return FromRocks(it->status(), absl::StrCat("read ", path_));
   if (!it->Valid() || !it->key().starts_with(prefix)) return std::optional<int64_t>();
@@ -268,7 +268,7 @@ absl::StatusOr<std::vector<DeadLetter>> StateStore::ListDeadLetters(uint64_t aft
   std::string start = after_seq == UINT64_MAX ? std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff")
                                               : SeqKey(after_seq + 1);
   std::unique_ptr<rocksdb::Iterator> it(
-      rocks_->db->NewIterator(rocksdb::ReadOptions(), cf(kCfDeadLetter)));
+      rocks_->db->NewIterator(state_internal::TotalOrder(), cf(kCfDeadLetter)));
   for (it->Seek(start); it->Valid() && out.size() < limit && IsLetterKey(it->key()); it->Next()) {
     auto seq = DecodeSeqKey(View(it->key()));
     if (!seq) return absl::DataLossError(absl::StrCat(path_, ": bad deadletter key"));
@@ -301,7 +301,7 @@ absl::Status StateStore::DeleteDeadLetter(uint64_t seq) {
 absl::StatusOr<uint64_t> StateStore::DeadLetterCount() const {
   uint64_t n = 0;
   std::unique_ptr<rocksdb::Iterator> it(
-      rocks_->db->NewIterator(rocksdb::ReadOptions(), cf(kCfDeadLetter)));
+      rocks_->db->NewIterator(state_internal::TotalOrder(), cf(kCfDeadLetter)));
   for (it->SeekToFirst(); it->Valid() && IsLetterKey(it->key()); it->Next()) ++n;
   if (!it->status().ok()) return FromRocks(it->status(), absl::StrCat("read ", path_));
   return n;

@@ -94,6 +94,7 @@ absl::StatusOr<CommitResult> StateStore::CommitBatch(PendingBatch& batch,
     return absl::InvalidArgumentError("the batch belongs to another store");
   }
   PendingBatch::Impl& b = *batch.impl_;
+  b.join_seek.reset();  // the lookups are over; its pinned memtables may go
   CommitResult result;
   if (b.mutations == 0 && !b.journal && b.dead_letters.empty() && b.resolve.empty() &&
       drop_letters.empty()) {
@@ -243,7 +244,7 @@ absl::Status StateStore::PutDeadLetters(rocksdb::WriteBatch* wb,
   for (const ResolveRange& r : resolve) {
     const std::string from = state_keys::DeadLetterPositionKey(r.topic, r.partition, r.first);
     const std::string to = state_keys::DeadLetterPositionKey(r.topic, r.partition, r.last);
-    std::unique_ptr<rocksdb::Iterator> it(rocks_->db->NewIterator(rocksdb::ReadOptions(), h));
+    std::unique_ptr<rocksdb::Iterator> it(rocks_->db->NewIterator(state_internal::TotalOrder(), h));
     for (it->Seek(from); it->Valid() && it->key().compare(to) <= 0; it->Next()) {
       if (it->value().size() != 8) continue;
       const uint64_t seq = state_keys::GetBE64(it->value().data());
@@ -295,7 +296,7 @@ absl::Status StateStore::ResolveDeliveredDocuments(rocksdb::WriteBatch* wb, uint
   rocksdb::ColumnFamilyHandle* h = cf(kCfDeadLetter);
   const std::string prefix = {state_keys::kDeadLetterIndexTag, 'D'};
   {
-    std::unique_ptr<rocksdb::Iterator> it(rocks_->db->NewIterator(rocksdb::ReadOptions(), h));
+    std::unique_ptr<rocksdb::Iterator> it(rocks_->db->NewIterator(state_internal::TotalOrder(), h));
     it->Seek(prefix);  // the common case: no es_rejected letter kept, nothing to read
     if (!it->status().ok()) return FromRocks(it->status(), absl::StrCat("read ", path_));
     if (!it->Valid() || !it->key().starts_with(prefix)) return absl::OkStatus();
@@ -331,7 +332,7 @@ absl::Status StateStore::IndexDeadLetters() {
   rocksdb::ColumnFamilyHandle* h = cf(kCfDeadLetter);
   rocksdb::WriteBatch wb;
   std::map<std::string, uint64_t> seen;  // identity -> the newest seq
-  std::unique_ptr<rocksdb::Iterator> it(rocks_->db->NewIterator(rocksdb::ReadOptions(), h));
+  std::unique_ptr<rocksdb::Iterator> it(rocks_->db->NewIterator(state_internal::TotalOrder(), h));
   for (it->SeekToFirst(); it->Valid() && IsLetterKey(it->key()); it->Next()) {
     const uint64_t seq = state_keys::GetBE64(it->key().data());
     std::string key = IdentityKey(IdentifyDeadLetter(View(it->value())));

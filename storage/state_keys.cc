@@ -120,6 +120,14 @@ std::string JoinOrderPrefix(int32_t partition, std::string_view order_id) {
   return k;
 }
 
+std::optional<std::string_view> JoinOrderPrefixOf(std::string_view key) {
+  // BE32 'R', a non-empty order id, its 0x00.
+  if (key.size() < 7 || key[4] != 'R') return std::nullopt;
+  const size_t zero = key.find('\0', 5);
+  if (zero == std::string_view::npos || zero == 5) return std::nullopt;
+  return key.substr(0, zero + 1);
+}
+
 std::string JoinOrderSidePrefix(int32_t partition, std::string_view order_id, JoinSide side) {
   std::string k = JoinOrderPrefix(partition, order_id);
   k.push_back(static_cast<char>(side));

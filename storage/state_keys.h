@@ -58,6 +58,11 @@ std::string JoinRowKey(int32_t partition, std::string_view order_id, JoinSide si
                        std::string_view row_id);
 std::string JoinPartitionPrefix(int32_t partition);  // all rows of a partition
 std::string JoinOrderPrefix(int32_t partition, std::string_view order_id);
+// The order prefix of a join row key or of an order's lookup prefix (BE32 'R' order_id 0x00,
+// what JoinOrderPrefix gives), or nullopt for every other key (index entries 'T' and 'O', a
+// partition's prefix without an order). The join family's prefix extractor: every key between
+// two keys with one order prefix has that prefix too (it is a byte prefix ended by 0x00).
+std::optional<std::string_view> JoinOrderPrefixOf(std::string_view key);
 std::string JoinOrderSidePrefix(int32_t partition, std::string_view order_id, JoinSide side);
 std::string JoinTimeKey(int32_t partition, int64_t event_ms, std::string_view order_id,
                         JoinSide side, std::string_view row_id);

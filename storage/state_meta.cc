@@ -56,7 +56,7 @@ absl::Status StateStore::InitMeta(const StateStoreOptions& options, bool create)
   if (counter && counter->size() == 8) next = std::max(next, state_keys::GetBE64(counter->data()));
   for (auto name : {kCfJournal, kCfDeadLetter}) {
     std::unique_ptr<rocksdb::Iterator> it(
-        rocks_->db->NewIterator(rocksdb::ReadOptions(), cf(name)));
+        rocks_->db->NewIterator(state_internal::TotalOrder(), cf(name)));
     // The last seq key: the dead-letter index (keys from 0xFF on) sorts after every one.
     it->SeekForPrev(std::string(1, state_keys::kDeadLetterIndexTag));
     if (it->Valid()) {

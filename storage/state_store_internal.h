@@ -34,6 +34,7 @@
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
+#include "rocksdb/slice_transform.h"
 #include "rocksdb/write_batch.h"
 #include "rocksdb/write_buffer_manager.h"
 #include "storage/state_keys.h"
@@ -98,6 +99,24 @@ inline bool StartsWith(const rocksdb::Slice& key, std::string_view prefix) {
 
 inline std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
+// Read options of every scan but a join lookup: key order over the whole family. The `join`
+// family has a prefix extractor (one order's rows, JoinOrderPrefixOf); without total_order_seek
+// a seek there would be a prefix seek, allowed to skip keys outside the seek key's prefix.
+inline rocksdb::ReadOptions TotalOrder() {
+  rocksdb::ReadOptions o;
+  o.total_order_seek = true;
+  return o;
+}
+
+// Read options of a lookup of one order's join rows: a prefix seek (the memtables' and the
+// table files' prefix bloom filters skip the ones without the order); the iterator ends at the
+// last key of the seek key's prefix.
+inline rocksdb::ReadOptions OrderPrefixSeek() {
+  rocksdb::ReadOptions o;
+  o.prefix_same_as_start = true;
+  return o;
+}
+
 inline absl::Status CheckPartition(int32_t partition) {
   if (partition < 0) {
     return absl::InvalidArgumentError(absl::StrCat("partition ", partition, " is negative"));
@@ -139,7 +158,7 @@ inline bool IsLetterKey(const rocksdb::Slice& key) { return IsLetterKey(View(key
 template <typename Fn>
 absl::Status ScanPrefix(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* h, std::string_view prefix,
                         Fn fn) {
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h));
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(TotalOrder(), h));
   for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
        it->Valid() && StartsWith(it->key(), prefix); it->Next()) {
     if (!fn(View(it->key()), View(it->value()))) break;
@@ -151,6 +170,9 @@ absl::Status ScanPrefix(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* h, std::st
 // ---- state_options.cc
 // Options of column family `name` (one of kStateColumnFamilies) on `cache`.
 rocksdb::ColumnFamilyOptions CfOptions(const StateCache& cache, std::string_view name);
+// The join family's prefix extractor: a join row key's order prefix
+// (state_keys::JoinOrderPrefixOf); any other key is its own prefix.
+std::shared_ptr<const rocksdb::SliceTransform> JoinOrderPrefixExtractor();
 rocksdb::DBOptions DbOptions(const StateCache& cache);
 // The info logger of a writable store at `dir` (<dir>/LOG, the previous one kept as LOG.old);
 // null (RocksDB's own) when LOG cannot be opened.
@@ -172,7 +194,10 @@ using BatchWrites = absl::btree_map<std::string, std::optional<std::string>>;
 class OverlayIterator {
  public:
   OverlayIterator(const BatchWrites* writes, std::unique_ptr<rocksdb::Iterator> base)
-      : writes_(writes), base_(std::move(base)) {}
+      : writes_(writes), owned_(std::move(base)), base_(owned_.get()) {}
+  // Over a base iterator the caller keeps (alive and unused elsewhere while this one is used).
+  OverlayIterator(const BatchWrites* writes, rocksdb::Iterator* base)
+      : writes_(writes), base_(base) {}
   void Seek(std::string_view target) {
     base_->Seek(rocksdb::Slice(target.data(), target.size()));
     if (writes_ != nullptr) at_ = writes_->lower_bound(ToAbsl(target));
@@ -226,7 +251,8 @@ class OverlayIterator {
   }
 
   const BatchWrites* writes_;
-  std::unique_ptr<rocksdb::Iterator> base_;
+  std::unique_ptr<rocksdb::Iterator> owned_;
+  rocksdb::Iterator* base_;
   BatchWrites::const_iterator at_;
   bool from_base_ = false;
   bool from_writes_ = false;
@@ -246,6 +272,9 @@ struct PendingBatch::Impl {
   std::vector<std::string> dead_letters;
   std::vector<StateStore::ResolveRange> resolve;
   size_t mutations = 0;
+  // JoinOrderIter's database iterator and the sequence number it reads at.
+  std::unique_ptr<rocksdb::Iterator> join_seek;
+  rocksdb::SequenceNumber join_seek_seq = 0;
 
   rocksdb::DB* db() const { return store->rocks_->db.get(); }
   rocksdb::ColumnFamilyHandle* cf(std::string_view name) const { return store->cf(name); }
@@ -276,12 +305,28 @@ struct PendingBatch::Impl {
                                        absl::StrCat("read ", store->path(), " ", ToAbsl(cf_name)));
     return std::optional<std::string>(std::move(value));
   }
+  // The family's keys in key order from a Seek on.
   std::unique_ptr<OverlayIterator> Iter(std::string_view cf_name) {
     return std::make_unique<OverlayIterator>(
-        &WritesOf(cf_name),
-        std::unique_ptr<rocksdb::Iterator>(db()->NewIterator(rocksdb::ReadOptions(), cf(cf_name))));
+        &WritesOf(cf_name), std::unique_ptr<rocksdb::Iterator>(
+                                db()->NewIterator(state_internal::TotalOrder(), cf(cf_name))));
+  }
+  // The join family's keys of one order (the seek key's order prefix, OrderPrefixSeek), then the
+  // batch's writes. One database iterator serves the batch's lookups: created at the first one
+  // and again whenever the database has been written since (its sequence number moved: a commit,
+  // a delivered journal entry deleted, a partition's rows dropped), so every lookup sees what a
+  // new iterator would. (A new iterator per lookup was half of a lookup's instructions.)
+  std::unique_ptr<OverlayIterator> JoinOrderIter() {
+    const rocksdb::SequenceNumber now = db()->GetLatestSequenceNumber();
+    if (join_seek == nullptr || join_seek_seq != now) {
+      join_seek.reset();  // before the new one: the old one's pinned memtables go first
+      join_seek.reset(db()->NewIterator(state_internal::OrderPrefixSeek(), cf(kCfJoin)));
+      join_seek_seq = now;
+    }
+    return std::make_unique<OverlayIterator>(&WritesOf(kCfJoin), join_seek.get());
   }
   void Clear() {
+    join_seek.reset();
     for (BatchWrites& w : writes) w.clear();
     journal.reset();
     dead_letters.clear();

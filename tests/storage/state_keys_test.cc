@@ -79,6 +79,24 @@ TEST(KeysTest, DedupBeatsFollowsFormatsRule) {
   EXPECT_FALSE(DedupBeats({12, 0}, {11, 9}));
 }
 
+// The join family's prefix extractor: a row key's order prefix is the lookup prefix of its order
+// (and of nothing else); index entries and a partition's prefix are outside its domain.
+TEST(KeysTest, JoinOrderPrefixOfIsTheLookupPrefix) {
+  for (JoinSide side : {JoinSide::kOrder, JoinSide::kDetail}) {
+    EXPECT_EQ(JoinOrderPrefixOf(JoinRowKey(2, "100", side, "7")), JoinOrderPrefix(2, "100"));
+    EXPECT_EQ(JoinOrderPrefixOf(JoinOrderSidePrefix(2, "100", side)), JoinOrderPrefix(2, "100"));
+  }
+  EXPECT_EQ(JoinOrderPrefixOf(JoinOrderPrefix(2, "100")), JoinOrderPrefix(2, "100"));  // idempotent
+  EXPECT_EQ(JoinOrderPrefixOf(JoinRowKey(2, "1000", JoinSide::kOrder, "1000")),
+            JoinOrderPrefix(2, "1000"));
+  EXPECT_NE(JoinOrderPrefixOf(JoinRowKey(3, "100", JoinSide::kOrder, "100")),
+            JoinOrderPrefix(2, "100"));
+  EXPECT_EQ(JoinOrderPrefixOf(JoinPartitionPrefix(2)), std::nullopt);
+  EXPECT_EQ(JoinOrderPrefixOf(JoinTimeKey(2, 5, "100", JoinSide::kOrder, "100")), std::nullopt);
+  EXPECT_EQ(JoinOrderPrefixOf(JoinOffsetKey(2, JoinSide::kOrder, 5, "100", "100")), std::nullopt);
+  EXPECT_EQ(JoinOrderPrefixOf(JoinTimePrefix(2)), std::nullopt);
+}
+
 TEST(KeysTest, JoinKeysAndTimeIndex) {
   std::string r1 = JoinRowKey(2, "100", JoinSide::kDetail, "7");
   std::string r2 = JoinRowKey(2, "1000", JoinSide::kOrder, "1000");

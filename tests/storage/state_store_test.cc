@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "storage/state_store_internal.h"
 #include "tests/harness/process.h"
 #include "tests/storage/store_fixture.h"
 
@@ -556,6 +557,122 @@ TEST(StateStoreBatch, JoinLookupMergesCommittedRowsWithTheBatchsWrites) {
   EXPECT_EQ(committed->size(), 8u);  // the 7 above and order 90's detail
   auto stats = store->Stats(true);
   EXPECT_EQ(stats->column_families[2].keys, 16u);  // each row with its time-index entry
+}
+
+// Join lookups are prefix seeks (the join family's order prefix, with prefix bloom filters in
+// its memtables and table files): orders in table files only, in the memtable only, in both,
+// absent, and ids that share a byte prefix are each found exactly; the expiry scan (index keys,
+// outside the prefix domain) still sees every row.
+TEST(StateStoreBatch, JoinLookupPrefixSeeksAcrossFilesAndMemtable) {
+  TempDir tmp;
+  auto store = MustOpen(StoreOptions(tmp.path(), "order-wide"));
+  auto row = [](std::string order, JoinSide side, std::string id, int64_t ms) {
+    return JoinRow{0, order, side, id, ms, false, absl::StrCat(order, "/", id)};
+  };
+  {  // orders 0..199 with two details each, then flushed into table files (a backup flushes)
+    auto b = store->NewBatch();
+    for (int o = 0; o < 200; ++o) {
+      ASSERT_TRUE(b.PutJoinRow(row(absl::StrCat(o), JoinSide::kOrder, absl::StrCat(o), o)).ok());
+      for (int d = 0; d < 2; ++d) {
+        ASSERT_TRUE(
+            b.PutJoinRow(row(absl::StrCat(o), JoinSide::kDetail, absl::StrCat("d", d), o)).ok());
+      }
+    }
+    ASSERT_TRUE(store->Commit(std::move(b)).ok());
+    ASSERT_TRUE(store->CreateBackup(tmp.path() + "/backup").ok());
+  }
+  {  // in the memtable: a detail more for the even orders < 100, and orders 1000..1099
+    auto b = store->NewBatch();
+    for (int o = 0; o < 100; o += 2) {
+      ASSERT_TRUE(b.PutJoinRow(row(absl::StrCat(o), JoinSide::kDetail, "d9", 500)).ok());
+    }
+    for (int o = 1000; o < 1100; ++o) {
+      ASSERT_TRUE(b.PutJoinRow(row(absl::StrCat(o), JoinSide::kDetail, "d0", 600)).ok());
+    }
+    ASSERT_TRUE(store->Commit(std::move(b)).ok());
+  }
+  auto stats = store->Stats(false);
+  ASSERT_TRUE(stats.ok());
+  ASSERT_GT(stats->column_families[2].sst_bytes, 0u);
+  ASSERT_GT(stats->column_families[2].memtable_bytes, 0u);
+  auto b = store->NewBatch();
+  auto ids = [&](std::string order, std::optional<JoinSide> side = std::nullopt) {
+    auto rows = b.JoinLookup(0, order, side);
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    std::vector<std::string> got;
+    for (const JoinRow& r : *rows) got.push_back(r.row_json);
+    return got;
+  };
+  for (int o = 0; o < 200; ++o) {
+    const std::string id = absl::StrCat(o);
+    std::vector<std::string> want = {id + "/d0", id + "/d1"};
+    if (o < 100 && o % 2 == 0) want.push_back(id + "/d9");
+    want.push_back(id + "/" + id);
+    EXPECT_EQ(ids(id), want) << "order " << id;
+    EXPECT_EQ(ids(id, JoinSide::kOrder), std::vector<std::string>{id + "/" + id});
+  }
+  for (int o = 1000; o < 1100; ++o) {
+    EXPECT_EQ(ids(absl::StrCat(o)), std::vector<std::string>{absl::StrCat(o, "/d0")});
+  }
+  for (const char* absent : {"200", "999", "1100", "x", "00", "1\x01"}) {
+    EXPECT_TRUE(ids(absent).empty()) << absent;
+  }
+  auto expired = b.ExpireJoinRows(0, 1000);
+  ASSERT_TRUE(expired.ok()) << expired.status();
+  EXPECT_EQ(expired->size(), 200u * 3 + 50 + 100);
+}
+
+// The join family's prefix extractor is total: RocksDB's prefix iterator applies it to every key
+// it steps onto — after an order's last row, an index key ('T', 'O') or another partition's key.
+// A key outside the domain is its own prefix (never an order's), so the iterator ends there.
+TEST(StateStoreBatch, JoinPrefixExtractorIsTotal) {
+  auto x = state_internal::JoinOrderPrefixExtractor();
+  auto transform = [&](const std::string& key) {
+    rocksdb::Slice p = x->Transform(rocksdb::Slice(key));
+    EXPECT_NE(p.data(), nullptr) << key;
+    return p.ToString();
+  };
+  const std::string row = state_keys::JoinRowKey(7, "42", JoinSide::kDetail, "d1");
+  EXPECT_TRUE(x->InDomain(row));
+  EXPECT_EQ(transform(row), state_keys::JoinOrderPrefix(7, "42"));
+  EXPECT_EQ(transform(state_keys::JoinOrderPrefix(7, "42")), state_keys::JoinOrderPrefix(7, "42"));
+  for (const std::string& other :
+       {state_keys::JoinTimeKey(7, 5, "42", JoinSide::kOrder, "42"),
+        state_keys::JoinOffsetKey(7, JoinSide::kOrder, 5, "42", "42"),
+        state_keys::JoinPartitionPrefix(7), state_keys::JoinTimePrefix(8), std::string("R"),
+        std::string()}) {
+    EXPECT_FALSE(x->InDomain(other));
+    EXPECT_EQ(transform(other), other);
+  }
+}
+
+// One database iterator serves a batch's join lookups; a write to the store after it was
+// created (another batch's commit, a partition's rows dropped) is seen by the next lookup.
+TEST(StateStoreBatch, JoinLookupSeesCommitsAfterTheBatchsFirstLookup) {
+  TempDir tmp;
+  auto store = MustOpen(StoreOptions(tmp.path(), "order-wide"));
+  auto row = [](std::string order, JoinSide side, std::string id) {
+    return JoinRow{0, order, side, id, 100, false, id};
+  };
+  auto b = store->NewBatch();
+  EXPECT_TRUE(b.JoinLookup(0, "5")->empty());
+  {
+    auto c = store->NewBatch();
+    ASSERT_TRUE(c.PutJoinRow(row("5", JoinSide::kDetail, "d1")).ok());
+    ASSERT_TRUE(c.PutJoinRow(row("6", JoinSide::kDetail, "d2")).ok());
+    ASSERT_TRUE(store->Commit(std::move(c)).ok());
+  }
+  ASSERT_EQ(b.JoinLookup(0, "5")->size(), 1u);
+  EXPECT_EQ((*b.JoinLookup(0, "6"))[0].row_json, "d2");
+  {
+    auto c = store->NewBatch();
+    ASSERT_TRUE(c.DeleteJoinRow(0, "5", JoinSide::kDetail, "d1").ok());
+    ASSERT_TRUE(store->Commit(std::move(c)).ok());
+  }
+  EXPECT_TRUE(b.JoinLookup(0, "5")->empty());
+  EXPECT_EQ(b.JoinLookup(0, "6")->size(), 1u);
+  ASSERT_TRUE(store->DropPartitionState(0, {"t"}).ok());
+  EXPECT_TRUE(b.JoinLookup(0, "6")->empty());
 }
 
 TEST(StateStoreBatch, JoinExpiryByEventTime) {
