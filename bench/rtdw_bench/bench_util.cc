@@ -470,4 +470,26 @@ double Percentile(std::vector<double> values, double p) {
   return values[std::min(rank, values.size()) - 1];
 }
 
+double HistogramQuantile(const std::vector<std::pair<double, double>>& buckets, double q) {
+  if (buckets.empty() || buckets.back().second <= 0) return 0;
+  const double want = q * buckets.back().second;
+  for (const auto& [le, count] : buckets) {
+    if (count >= want) return le;
+  }
+  return buckets.back().first;
+}
+
+std::vector<std::pair<double, double>> BucketsSince(
+    const std::vector<std::pair<double, double>>& after,
+    const std::vector<std::pair<double, double>>& before) {
+  std::map<double, double> earlier(before.begin(), before.end());
+  std::vector<std::pair<double, double>> out;
+  out.reserve(after.size());
+  for (const auto& [le, count] : after) {
+    auto it = earlier.find(le);
+    out.emplace_back(le, count - (it == earlier.end() ? 0 : it->second));
+  }
+  return out;
+}
+
 }  // namespace rtdw::bench

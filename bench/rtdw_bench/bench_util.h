@@ -235,6 +235,18 @@ double LoadAverage1m();
 // Latency percentiles of samples (ms).
 double Percentile(std::vector<double> values, double p);
 
+// The bucket bound (seconds) where a cumulative histogram (as Metrics::Buckets returns it)
+// reaches quantile q; 0 when it holds no observation.
+double HistogramQuantile(const std::vector<std::pair<double, double>>& buckets, double q);
+
+// The cumulative histogram of what was observed between two scrapes of one process: `after`'s
+// count minus `before`'s, bound by bound (a bound absent from `before` counts from 0). A figure
+// of one phase of a long-running rtdwd must come from this, not from `after` alone, which holds
+// every earlier phase too.
+std::vector<std::pair<double, double>> BucketsSince(
+    const std::vector<std::pair<double, double>>& after,
+    const std::vector<std::pair<double, double>>& before);
+
 }  // namespace rtdw::bench
 
 #endif  // RTDW_BENCH_RTDW_BENCH_BENCH_UTIL_H_

@@ -165,16 +165,6 @@ int64_t TsInDay(const std::string& day, int64_t i, int64_t n) {
   return start + (n > 0 ? (i * (span / std::max<int64_t>(n, 1))) % span : 0) + i % 997;
 }
 
-// The bucket bound where a cumulative histogram reaches quantile q (seconds); 0 when empty.
-double HistogramQuantile(const std::vector<std::pair<double, double>>& buckets, double q) {
-  if (buckets.empty() || buckets.back().second <= 0) return 0;
-  const double want = q * buckets.back().second;
-  for (const auto& [le, count] : buckets) {
-    if (count >= want) return le;
-  }
-  return buckets.back().first;
-}
-
 // Figures common to one job's run.
 void AddRunFigures(const JobRunOutcome& out, const std::string& job, double input,
                    ScenarioResult* r) {
@@ -938,6 +928,9 @@ absl::Status Runner::Latency(Stack& stack, Rtdwd& daemon, gen::LogGenerator& gen
   const int64_t every = std::max<int64_t>(1, static_cast<int64_t>(rate / 200));
   int64_t seq = 0, probes = 0;
   const std::string run_id = absl::StrCat(NowMs() % 1000000);
+  // rtdwd's histograms hold the drain and the sustained phase too: the window's figures are the
+  // difference from here to its end (BucketsSince).
+  const Metrics before = daemon.Scrape();
   const auto start = Clock::now();
   const int64_t start_ms = NowMs();
   Log(absl::StrCat("latency: ", static_cast<int64_t>(rate), " app-log records/s (half of the ",
@@ -1028,13 +1021,25 @@ absl::Status Runner::Latency(Stack& stack, Rtdwd& daemon, gen::LogGenerator& gen
   double mean = 0;
   for (double v : ms) mean += v;
   r.Set("mean_latency_ms", ms.empty() ? 0 : mean / ms.size());
-  Metrics m = daemon.Scrape();
-  r.Set("dau_p99_delivery_ms_bucket",
-        HistogramQuantile(m.Buckets("rtdw_delivery_seconds", "dau"), 0.99) * 1000);
-  r.Set("dau_p99_batch_ms_bucket",
-        HistogramQuantile(m.Buckets("rtdw_batch_seconds", "dau"), 0.99) * 1000);
-  r.Set("log_split_p99_batch_ms_bucket",
-        HistogramQuantile(m.Buckets("rtdw_batch_seconds", "log-split"), 0.99) * 1000);
+  const Metrics after = daemon.Scrape();
+  auto window_p99_ms = [&](const std::string& histogram, const std::string& job) {
+    return HistogramQuantile(
+               BucketsSince(after.Buckets(histogram, job), before.Buckets(histogram, job)), 0.99) *
+           1000;
+  };
+  r.Set("dau_p99_delivery_ms_bucket", window_p99_ms("rtdw_delivery_seconds", "dau"));
+  r.Set("dau_p99_batch_ms_bucket", window_p99_ms("rtdw_batch_seconds", "dau"));
+  r.Set("log_split_p99_batch_ms_bucket", window_p99_ms("rtdw_batch_seconds", "log-split"));
+  // Records per batch in the window: with Poll returning on the first record, a batch is what
+  // the consumer's last fetch brought, so batch / rate is the time between two fetch responses.
+  for (const std::string job : {"log-split", "dau"}) {
+    const double batches =
+        after.Job("rtdw_batches_total", job) - before.Job("rtdw_batches_total", job);
+    const double records =
+        after.Job("rtdw_records_in_total", job) - before.Job("rtdw_records_in_total", job);
+    r.Set(absl::StrCat(job == "dau" ? "dau" : "log_split", "_mean_batch_records"),
+          batches > 0 ? records / batches : 0);
+  }
   if (achieved < 0.95 * rate) {
     r.Note(absl::StrCat("the load generator reached only ", static_cast<int64_t>(achieved), " of ",
                         static_cast<int64_t>(rate), " records/s"));
