@@ -894,8 +894,11 @@ JsonStatus ParseJsonSafely(std::string_view text, const JsonLimits& limits,
   if (IsValidUtf8(text) && std::none_of(text.begin(), text.end(), [](char c) {
         return static_cast<unsigned char>(c) >= 0x1A && static_cast<unsigned char>(c) <= 0x1F;
       })) {
-    std::string copy(text);  // NUL-terminated; an embedded NUL ends the parse early (Tell)
-    rapidjson::StringStream ss(copy.c_str());
+    // NUL-terminated (an embedded NUL ends the parse early: Tell) and zero-padded by 16 bytes, so
+    // that the scan's aligned 16-byte loads stay inside initialized memory of the copy.
+    std::string copy(text.size() + 16, '\0');
+    std::memcpy(copy.data(), text.data(), text.size());
+    rapidjson::StringStream ss(copy.data());
     DocumentParse<kTrustedUtf8ReaderFlags, rapidjson::StringStream> gen{&reader, &ss, depth, {}};
     doc->Populate(gen);
     if (Classify(gen.run, ss.Tell(), text, depth, nullptr) == JsonStatus::kOk) {
