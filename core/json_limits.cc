@@ -881,32 +881,10 @@ JsonStatus ParseJsonSafely(std::string_view text, const JsonLimits& limits,
     }
     return JsonStatus::kTooBig;
   }
-  int depth = EffectiveDepth(limits.max_depth);
-  rapidjson::Reader reader;
-  // A text that is valid UTF-8 as a whole is parsed without RapidJSON's per-byte validation, by
-  // its recursive reader (kTrustedUtf8ReaderFlags, as JsonParser does): the same events, so the
-  // same document. Only a success is kept from it; any failure is parsed again below, so that
-  // every failure's reason (the reader's error code and offset) is the validating reader's, as
-  // before. Half of rtdw-es-lite's instructions per bulk document were the validating parse.
-  // The reader scans strings 16 bytes at a time from a NUL-terminated copy (StringStream); that
-  // scan lets a raw U+001A-U+001F through (RapidJSON 1.1.0 compares with 0x19), so a text holding
-  // such a byte, which is never JSON, takes the validating parse.
-  if (IsValidUtf8(text) && std::none_of(text.begin(), text.end(), [](char c) {
-        return static_cast<unsigned char>(c) >= 0x1A && static_cast<unsigned char>(c) <= 0x1F;
-      })) {
-    // NUL-terminated (an embedded NUL ends the parse early: Tell) and zero-padded by 16 bytes, so
-    // that the scan's aligned 16-byte loads stay inside initialized memory of the copy.
-    std::string copy(text.size() + 16, '\0');
-    std::memcpy(copy.data(), text.data(), text.size());
-    rapidjson::StringStream ss(copy.data());
-    DocumentParse<kTrustedUtf8ReaderFlags, rapidjson::StringStream> gen{&reader, &ss, depth, {}};
-    doc->Populate(gen);
-    if (Classify(gen.run, ss.Tell(), text, depth, nullptr) == JsonStatus::kOk) {
-      return JsonStatus::kOk;
-    }
-  }
   // MemoryStream reads an embedded NUL as the end: Tell() then says whether all text was read.
   rapidjson::MemoryStream ms(text.data(), text.size());
+  rapidjson::Reader reader;
+  int depth = EffectiveDepth(limits.max_depth);
   DocumentParse<kReaderFlags, rapidjson::MemoryStream> gen{&reader, &ms, depth, {}};
   doc->Populate(gen);
   JsonStatus st = Classify(gen.run, ms.Tell(), text, depth, detail);

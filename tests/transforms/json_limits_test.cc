@@ -3,7 +3,6 @@
 #include <pthread.h>
 
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "core/json_writer.h"
@@ -484,57 +483,6 @@ TEST(JsonLimitsTest, LargeRecordBeyondThePool) {
   EXPECT_EQ(ElementsOf(*p.root().Find("a"))[49999]->text(), "item-49999");
   ASSERT_EQ(p.Parse(R"({"b":2})"), JsonStatus::kOk);
   EXPECT_EQ(p.root().Find("b")->GetInt64(), 2);
-}
-
-// ParseJsonSafely parses a valid UTF-8 text with the non-validating recursive reader first and
-// keeps only its successes: every failure's status and detail (the reader's code and offset, as
-// rtdw-es-lite answers them) are the validating iterative reader's. Pinned from that reader.
-TEST(JsonLimitsTest, SafeParseFailureDetailsAreTheValidatingReaders) {
-  const std::pair<std::string, std::string> cases[] = {
-      {"", "not_json: The document is empty. at offset 0"},
-      {"  ", "not_json: The document is empty. at offset 2"},
-      {"{", "not_json: Missing a name for object member. at offset 1"},
-      {"{\"a\"", "not_json: Missing a colon after a name of object member. at offset 4"},
-      {"{\"a\" 1}", "not_json: Missing a colon after a name of object member. at offset 5"},
-      {"{\"a\":}", "not_json: Invalid value. at offset 5"},
-      {"{\"a\":1,}", "not_json: Missing a name for object member. at offset 7"},
-      {"{\"a\":1 \"b\":2}", "not_json: Missing a comma or '}' after an object member. at offset 7"},
-      {"{1:2}", "not_json: Missing a name for object member. at offset 1"},
-      {"[1,]", "not_json: Invalid value. at offset 3"},
-      {"[1 2]", "not_json: Missing a comma or ']' after an array element. at offset 3"},
-      {"[", "not_json: Invalid value. at offset 1"},
-      {"{\"a\":[1,{\"b\":tru}]}", "not_json: Invalid value. at offset 16"},
-      {"{\"a\":nul}", "not_json: Invalid value. at offset 8"},
-      {"{\"a\":-}", "not_json: Invalid value. at offset 6"},
-      {"{\"a\":01}", "not_json: Missing a comma or '}' after an object member. at offset 6"},
-      {"{\"a\":1.}", "not_json: Miss fraction part in number. at offset 7"},
-      {"{\"a\":1e}", "not_json: Miss exponent in number. at offset 7"},
-      {"{\"a\":1e999}", "not_json: Number too big to be stored in double. at offset 5"},
-      {"{\"a\":\"x\\q\"}", "not_json: Invalid escape character in string. at offset 7"},
-      {"{\"a\":\"\\u12G4\"}",
-       "not_json: Incorrect hex digit after \\u escape in string. at offset 6"},
-      {"{\"a\":\"\\ud800x\"}",
-       "bad_utf8: unpaired UTF-16 surrogate escape at offset 6 (not a character)"},
-      {"{\"a\":\"\\udc00\"}",
-       "bad_utf8: unpaired UTF-16 surrogate escape \\udc00 at offset 6 (not a character)"},
-      {"{\"a\":\"unterminated",
-       "not_json: Missing a closing quotation mark in string. at offset 18"},
-      {"{\"a\":\"tab\there\"}", "not_json: Invalid escape character in string. at offset 9"},
-      {"{} {}", "not_json: The document root must not be followed by other values. at offset 3"},
-      {"{}x", "not_json: The document root must not be followed by other values. at offset 2"},
-      {std::string("{\"a\":1}\0", 8), "not_json: unexpected NUL byte at offset 7"},
-      {std::string("{\"a\":\"x\0y\"}", 11),
-       "not_json: Missing a closing quotation mark in string. at offset 7"},
-      {std::string(70, '[') + std::string(70, ']'), "too_deep: JSON nesting deeper than 64"},
-  };
-  for (const auto& [text, want] : cases) {
-    rapidjson::Document doc;
-    std::string detail;
-    const JsonStatus st = ParseJsonSafely(text, JsonLimits{0, 64}, &doc, &detail);
-    EXPECT_NE(st, JsonStatus::kOk) << text;
-    EXPECT_EQ(std::string(JsonStatusCode(st)) + ": " + detail, want) << text;
-    EXPECT_TRUE(doc.IsNull()) << text;
-  }
 }
 
 }  // namespace
