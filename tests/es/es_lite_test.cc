@@ -326,6 +326,44 @@ TEST_F(EsLiteTest, MalformedInputIsRefusedAndNothingWritten) {
   EXPECT_EQ(Count("m"), 2u);
 }
 
+// ES (Jackson) refuses nesting deeper than 1000 levels wherever it lies in the text, and
+// es-lite answers so even when the text is malformed before that point: its bracket count over
+// the whole text decides the reason, while the parse that runs first is limited to 1000 levels
+// (parse_json: the count runs only when the parse fails). Each case tells the two apart.
+TEST_F(EsLiteTest, NestingDepthReasonWhereverTheDepthIs) {
+  const std::string kDeep = "Document nesting depth exceeds the maximum allowed (1000)";
+  auto nest = [](int n) { return std::string(n, '[') + std::string(n, ']'); };
+  auto reason = [&](const std::string& body) {
+    HttpResponse r = Call("PUT", "/d/_doc/1", body);
+    EXPECT_EQ(r.status, 400) << body.substr(0, 80) << " -> " << r.body;
+    return ErrorReason(r);
+  };
+  // Valid JSON 1001 and 1010 levels deep (under rtdw's own limit of 1024): too deep.
+  EXPECT_NE(reason("{\"a\":" + nest(1000) + "}").find(kDeep), std::string::npos);
+  EXPECT_NE(reason("{\"a\":" + nest(1009) + "}").find(kDeep), std::string::npos);
+  // A syntax error first, then nesting past 1000 (never reached by the parse): too deep.
+  EXPECT_NE(reason("{\"a\":1,,\"b\":" + nest(1001) + "}").find(kDeep), std::string::npos);
+  // Malformed and 1000 deep at most: the parse's own reason.
+  const std::string shallow = reason("{\"a\":1,,\"b\":" + nest(999) + "}");
+  EXPECT_EQ(shallow.find(kDeep), std::string::npos) << shallow;
+  EXPECT_NE(shallow.find("at offset 7"), std::string::npos) << shallow;
+  // Exactly 1000 levels is accepted; brackets inside strings do not count.
+  HttpResponse ok = Call("PUT", "/d/_doc/2", "{\"a\":" + nest(999) + "}");
+  EXPECT_EQ(ok.status, 201) << ok.body;
+  ok = Call("PUT", "/d/_doc/3", "{\"a\":\"" + std::string(1500, '[') + "\\\"\"}");
+  EXPECT_EQ(ok.status, 201) << ok.body;
+  // In a bulk: a source line too deep fails its item, an action line the request.
+  HttpResponse r =
+      Call("POST", "/_bulk",
+           "{\"index\":{\"_index\":\"d\",\"_id\":\"x\"}}\n{\"a\":" + nest(1001) + "}\n",
+           "application/x-ndjson");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find(kDeep), std::string::npos) << r.body;
+  r = Call("POST", "/_bulk", "{\"index\":" + nest(1001) + "}\n", "application/x-ndjson");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(ErrorReason(r).find(kDeep), std::string::npos) << r.body;
+}
+
 TEST_F(EsLiteTest, UnsupportedPartsAre400sNamingThem) {
   Bulk("{\"index\":{\"_index\":\"u\",\"_id\":\"1\"}}\n{\"t\":\"Hello World\",\"n\":1}\n");
   struct Case {
