@@ -810,6 +810,13 @@ absl::Status Runner::LatencyPhase(double rate) {
     return counter.Records(kOrderInfoI) + counter.Records(kOrderDetailI);
   };
   if (auto out = WaitForJobs(**daemon, spec); !out.ok()) return out.status();
+  // The invariant of this phase: the window's two topics hold nothing before it.
+  for (const char* topic : {kOdsLog, kPage}) {
+    if (const int64_t n = counter.Records(topic); n != 0) {
+      return absl::InternalError(absl::StrCat("latency stack not fresh: ", topic, " holds ", n,
+                                              " records before the window"));
+    }
+  }
 
   const double latency_s = std::clamp<double>(o_.records / 33000.0, 5, 30);
   gen::LogGenOptions go = LiveTraffic(sizes_);
