@@ -92,6 +92,20 @@ Rtdwd::Options Opts(const std::string& config, int port, std::vector<std::string
   return o;
 }
 
+std::vector<std::string> AllFourJobs() { return {"log-split", "db-split", "dau", "order-wide"}; }
+
+// One rtdwd with the four jobs, as deployed (all-jobs, latency), on `stack`; its config and log
+// are named after `name`.
+absl::StatusOr<std::unique_ptr<Rtdwd>> StartAllFourJobs(const Stack& stack,
+                                                        const std::string& name) {
+  RtdwdConfig c;
+  c.jobs = AllFourJobs();
+  int port = 0;
+  std::string state;
+  std::string config = WriteRtdwdConfig(stack, name, c, &port, &state);
+  return Rtdwd::Start(Opts(config, port, {}, stack.dir().Sub(name + ".log")));
+}
+
 std::string Today() { return ShanghaiDay(NowMs()); }
 std::string Yesterday() { return ShanghaiDay(NowMs() - 86400000); }
 
@@ -714,18 +728,13 @@ absl::Status Runner::AllJobsPhase(double* latency_rate) {
   const int64_t n_log = counter.Records(kOdsLog);
   const int64_t n_db = counter.Records(kOdsDb);
 
-  RtdwdConfig c;
-  c.jobs = {"log-split", "db-split", "dau", "order-wide"};
-  int port = 0;
-  std::string state;
-  std::string config = WriteRtdwdConfig(stack, "all-jobs", c, &port, &state);
-  auto daemon = Rtdwd::Start(Opts(config, port, {}, stack.dir().Sub("all-jobs.log")));
+  auto daemon = StartAllFourJobs(stack, "all-jobs");
   if (!daemon.ok()) return daemon.status();
 
   // Drain: the four jobs as deployed, on a backlog of a day's app logs and change data.
   JobRunSpec spec;
   spec.label = "all-jobs";
-  spec.jobs = c.jobs;
+  spec.jobs = AllFourJobs();
   spec.expected["log-split"] = [n_log] { return n_log; };
   spec.expected["db-split"] = [n_db] { return n_db; };
   spec.expected["dau"] = [&] { return counter.Records(kPage); };
@@ -795,12 +804,7 @@ absl::Status Runner::LatencyPhase(double rate) {
   Log(absl::StrCat("latency stack: kafka ", stack.bootstrap(), " (", partitions,
                    " partitions, fresh); ", n_db, " change records for the dimensions"));
 
-  RtdwdConfig c;
-  c.jobs = {"log-split", "db-split", "dau", "order-wide"};
-  int port = 0;
-  std::string state;
-  std::string config = WriteRtdwdConfig(stack, "latency", c, &port, &state);
-  auto daemon = Rtdwd::Start(Opts(config, port, {}, stack.dir().Sub("latency.log")));
+  auto daemon = StartAllFourJobs(stack, "latency");
   if (!daemon.ok()) return daemon.status();
   JobRunSpec spec;
   spec.label = "latency-dims";

@@ -1,13 +1,6 @@
 import sys, collections
-ev = collections.defaultdict(dict)
-for line in open(sys.argv[2]):
-    if line.startswith('PROBEB '):
-        _, pid, prod, found = line.split()[:4]; ev[pid]['produce'] = int(prod); ev[pid]['found'] = int(found)
-for line in open(sys.argv[1]):
-    i = line.find('PROBE ')
-    if i < 0: continue
-    f = line[i:].split(); k = f[1] + ':' + f[2]
-    if k not in ev[f[3]]: ev[f[3]][k] = int(f[4])
+from probe_events import load
+ev = load(sys.argv[1], sys.argv[2])
 t0 = min(e['produce'] for e in ev.values() if 'produce' in e)
 b = collections.defaultdict(list)
 for e in ev.values():

@@ -1,15 +1,6 @@
 import sys, collections
-ev = collections.defaultdict(dict)
-for line in open(sys.argv[2]):
-    if line.startswith('PROBEB '):
-        _, pid, prod, found = line.split()[:4]; ev[pid]['produce'] = int(prod); ev[pid]['found'] = int(found)
-for line in open(sys.argv[1]):
-    i = line.find('PROBE ')
-    if i < 0: continue
-    f = line[i:].split(); k = f[1] + ':' + f[2]
-    if k not in ev[f[3]]:
-        ev[f[3]][k] = int(f[4])
-        if k == 'poll:dau': ev[f[3]]['dwd_ts'] = int([x for x in f if x.startswith('ts=')][0][3:])
+from probe_events import load
+ev = load(sys.argv[1], sys.argv[2])
 ks = ['produce','poll:log-split','done:log-split','poll:dau','dend:dau','found']
 E = [e for e in ev.values() if all(k in e for k in ks)]
 def q(x,p): x=sorted(x); return x[min(len(x)-1,int(p/100*len(x)))]
