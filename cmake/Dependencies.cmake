@@ -26,11 +26,10 @@ endif()
 # RapidJSON: headers only, in /usr/include. Always parse with full precision.
 add_library(rtdw_rapidjson INTERFACE)
 target_compile_definitions(rtdw_rapidjson INTERFACE RAPIDJSON_HAS_STDSTRING=1)
-# SSE2 (every x86-64 CPU has it): RapidJSON scans whitespace and unescaped string runs 16 bytes at
-# a time instead of byte by byte (docs/BENCHMARKS.md, callgrind A/B of the transforms).
-if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
-  target_compile_definitions(rtdw_rapidjson INTERFACE RAPIDJSON_SSE2=1)
-endif()
+# Never RAPIDJSON_SSE2: RapidJSON 1.1.0's SSE2 string scans compare with 0x19 where 0x1F is meant,
+# so its Writer leaves U+001A-U+001F raw (not JSON) and its in-place reader accepts them, inside
+# 16-byte-aligned blocks only (docs/BENCHMARKS.md, "h6-jsonout"). The jobs' records go through
+# rtdw's own scanner and writer (core/json_limits.h, core/json_writer.h) anyway.
 if(RapidJSON_INCLUDE_DIRS)
   target_include_directories(rtdw_rapidjson SYSTEM INTERFACE ${RapidJSON_INCLUDE_DIRS})
 endif()

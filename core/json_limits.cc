@@ -814,22 +814,6 @@ JsonStatus JsonParser::ParseWithReader(std::string_view text, bool valid_utf8) {
                             : RunParse<kReaderFlags | rapidjson::kParseInsituFlag>(
                                   &reader_, &stream, &builder, limits_.max_depth);
   JsonStatus st = Classify(run, stream.Tell(), text, limits_.max_depth, &detail_);
-  if (st == JsonStatus::kOk) {
-    // RapidJSON 1.1.0's SSE2 scan of in-place strings compares with 0x19 where it means 0x1F: a
-    // raw U+001A-U+001F inside an aligned 16-byte block of a string passes. It is not JSON (its
-    // byte-by-byte path and the scanner refuse it); an accepted text holds such a byte only in a
-    // string. Refused as that path refuses it.
-    for (size_t i = 0; i < text.size(); ++i) {
-      const unsigned char c = static_cast<unsigned char>(text[i]);
-      if (c >= 0x1A && c <= 0x1F) {
-        detail_ =
-            absl::StrCat(rapidjson::GetParseError_En(rapidjson::kParseErrorStringInvalidEncoding),
-                         " at offset ", i);
-        st = JsonStatus::kNotJson;
-        break;
-      }
-    }
-  }
   if (st != JsonStatus::kOk) tape_.clear();
   return st;
 }

@@ -6,10 +6,10 @@
 //
 // One difference to rtdw's old output, on purpose: the oracle's Writer writes to a plain stream
 // (OracleStream), so it escapes byte by byte as RapidJSON documents. rtdw's old path,
-// Writer<StringBuffer> built with RAPIDJSON_SSE2, scans 16 bytes at a time with a mask that
-// RapidJSON 1.1.0 gets wrong (writer.h: `space` is 0x19, not 0x1F): the control characters
-// U+001A-U+001F inside an aligned 16-byte block of a string went out unescaped — not JSON.
-// rtdw's writer escapes them as `\u001A`..`\u001F`, as the oracle does (json_writer_test:
+// Writer<StringBuffer> built with RAPIDJSON_SSE2 (no longer enabled), scans 16 bytes at a time with
+// a mask that RapidJSON 1.1.0 gets wrong (writer.h: `space` is 0x19, not 0x1F): the control
+// characters U+001A-U+001F inside an aligned 16-byte block of a string went out unescaped — not
+// JSON. rtdw's writer escapes them as `\u001A`..`\u001F`, as the oracle does (json_writer_test:
 // ControlCharactersRapidJsonsSse2WriterLeftRaw).
 #ifndef RTDW_FUZZ_RAPIDJSON_WRITER_ORACLE_H_
 #define RTDW_FUZZ_RAPIDJSON_WRITER_ORACLE_H_
