@@ -3,10 +3,12 @@
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "connectors/kafka/conf.h"
 #include "connectors/kafka/destroy.h"
+#include "connectors/kafka/fetch_waker.h"
 #include "core/status_util.h"
 
 namespace rtdw {
@@ -70,9 +72,15 @@ rd_kafka_topic_partition_list_t* NewOffsetList(const std::map<TopicPartition, in
 }  // namespace
 
 KafkaConsumer::KafkaConsumer(rd_kafka_t* rk, rd_kafka_queue_t* queue,
-                             std::shared_ptr<Callbacks> callbacks)
-    : rk_(rk), queue_(queue), callbacks_(std::move(callbacks)) {
+                             std::shared_ptr<Callbacks> callbacks, int64_t prefetch_bound_bytes)
+    : rk_(rk),
+      queue_(queue),
+      callbacks_(std::move(callbacks)),
+      prefetch_bound_bytes_(prefetch_bound_bytes) {
   callbacks_->consumer = this;
+  if (prefetch_bound_bytes_ > 0) {
+    fetch_waker_ = std::make_unique<FetchWaker>(rk_, FetchWaker::Options{});
+  }
 }
 
 absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
@@ -109,6 +117,15 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
   rd_kafka_conf_set_opaque(conf, callbacks.get());
   if (options.log) rd_kafka_conf_set_log_cb(conf, &Callbacks::OnLog);
   rd_kafka_conf_set_rebalance_cb(conf, &Callbacks::OnRebalance);
+  // The bound in effect (rtdw's default or the operator's), for the fetch waker.
+  int64_t bound_kbytes = 0;
+  {
+    char value[64];
+    size_t size = sizeof value;
+    if (rd_kafka_conf_get(conf, "queued.max.messages.kbytes", value, &size) == RD_KAFKA_CONF_OK) {
+      bound_kbytes = std::strtoll(value, nullptr, 10);
+    }
+  }
   char errstr[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (rk == nullptr) {
@@ -117,12 +134,14 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
   }
   rd_kafka_poll_set_consumer(rk);
   return std::unique_ptr<KafkaConsumer>(
-      new KafkaConsumer(rk, rd_kafka_queue_get_consumer(rk), std::move(callbacks)));
+      new KafkaConsumer(rk, rd_kafka_queue_get_consumer(rk), std::move(callbacks),
+                        options.wake_fetcher ? bound_kbytes * 1024 : 0));
 }
 
 absl::Status KafkaConsumer::Close(std::chrono::steady_clock::time_point deadline) {
   if (closed_) return absl::OkStatus();
   closed_ = true;
+  if (fetch_waker_) fetch_waker_->Stop();
   const bool bounded = deadline != std::chrono::steady_clock::time_point::max();
   if (bounded) destroy_by_ = deadline;
   // rd_kafka_consumer_close() waits for the coordinator without a bound; the queue form lets
@@ -163,6 +182,7 @@ KafkaConsumer::~KafkaConsumer() {
     rd_kafka_destroy(rk_);
     return;
   }
+  if (fetch_waker_) fetch_waker_->Stop();  // stopped by Close() already; idempotent
   // After a bounded Close(): no second close (the flag skips it, and its callbacks), at most a
   // second of grace past the stop's deadline, then the client is left behind.
   callbacks_->consumer = nullptr;
@@ -204,6 +224,7 @@ void KafkaConsumer::SetAssigned(const std::vector<PartitionStart>& starts) {
     at_end_[{s.topic, s.partition}] = false;
     next_[{s.topic, s.partition}] = s.offset >= 0 ? s.offset : -1;
   }
+  if (fetch_waker_) fetch_waker_->SetPartitions(assigned_);
 }
 
 namespace {
@@ -568,6 +589,7 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
       ++got;
     }
   }
+  MaybeWakeFetcher(records, base);
   for (const Seen& s : seen) {
     TopicPartition tp{rd_kafka_topic_name(s.rkt), s.partition};
     // Only partitions still assigned: a rebalance inside this poll may have taken some away.
@@ -582,6 +604,30 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
     return st;
   }
   return error;
+}
+
+void KafkaConsumer::MaybeWakeFetcher(const std::vector<InputRecord>& records, size_t from) {
+  if (!fetch_waker_) return;
+  const bool took = records.size() > from;
+  if (took) {
+    double bytes = 0;
+    for (size_t i = from; i < records.size(); ++i) {
+      bytes += static_cast<double>(records[i].key.size() + records[i].value.size());
+    }
+    mean_record_bytes_ = bytes / static_cast<double>(records.size() - from);
+  }
+  // After a poll that took records, or the first empty one after those: the queue may have gone
+  // under half the bound while the fetcher sleeps. An idle consumer sends nothing.
+  if ((took || last_poll_took_) &&
+      ShouldWakeFetcher(static_cast<int64_t>(rd_kafka_queue_length(queue_)), mean_record_bytes_,
+                        prefetch_bound_bytes_)) {
+    fetch_waker_->Wake();
+  }
+  last_poll_took_ = took;
+}
+
+uint64_t KafkaConsumer::fetch_wakes() const {
+  return fetch_waker_ ? fetch_waker_->wakes_sent() : 0;
 }
 
 absl::Status KafkaConsumer::Seek(const std::map<TopicPartition, int64_t>& next_offsets,

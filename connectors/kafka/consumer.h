@@ -39,6 +39,8 @@ typedef struct rd_kafka_message_s rd_kafka_message_t;
 
 namespace rtdw {
 
+class FetchWaker;
+
 struct KafkaConsumerOptions {
   std::string brokers;
   // Assign(): "rtdw.<job>", for the lag-monitoring commits only. Subscribe(): the group.
@@ -50,15 +52,21 @@ struct KafkaConsumerOptions {
   // Prefetch, bounded by bytes, never by a message count (docs/BENCHMARKS.md, "Memory"): the
   // consumer queue all partitions forward into holds up to `prefetch_kbytes` of payload
   // (librdkafka's queued.max.messages.kbytes), one fetch response brings at most half of that
-  // (fetch.max.bytes; it may land on a queue just under the bound), and queued.min.messages is
-  // librdkafka's maximum, so the byte bound binds first whatever the record size. When the queue
-  // is full librdkafka 2.0.2's fetcher sleeps up to 1 s (fetch.queue.backoff.ms came in 2.4), so
-  // a job reads at most about 1.5 x prefetch_kbytes per second: 48 MB is about a second of the
-  // fastest job's input here (dau, ~220k page records of ~330 bytes) while keeping dau at 10 M
-  // mids a day under 512 MB. Every rtdwd job and rtdw-bench's floors use this default. 0 leaves
-  // librdkafka's own (100000 messages / 65536 KB / 50 MB). A value in `properties` wins.
-  static constexpr int kDefaultPrefetchKbytes = 49152;
+  // (fetch.max.bytes, at least 4 MB; it may land on a queue just under the bound), and
+  // queued.min.messages is librdkafka's maximum, so the byte bound binds first whatever the
+  // record size. librdkafka holds ~2.9 x the payload for ~330-byte records (per-message ops,
+  // decompressed message sets, the response being parsed). When the queue is full librdkafka
+  // 2.0.2's fetcher sleeps up to 1 s (fetch.queue.backoff.ms came in 2.4); the consumer wakes it
+  // whenever a poll leaves the queue under half the bound (connectors/kafka/fetch_waker.h), so
+  // the bound only has to cover what a job takes between a wake and the refill, not a second of
+  // its input: 16 MB is ~5 of dau's batches (10,000 records of ~330 bytes) and keeps dau at
+  // 10 M mids a day under 512 MB. Every rtdwd job and rtdw-bench's floors use this default.
+  // 0 leaves librdkafka's own (100000 messages / 65536 KB / 50 MB). A value in `properties` wins.
+  static constexpr int kDefaultPrefetchKbytes = 16384;
   int prefetch_kbytes = kDefaultPrefetchKbytes;
+  // Wake librdkafka's fetcher when a poll leaves the queue under half the bound (above).
+  // false: librdkafka's own timing (tests and A/B measurements only).
+  bool wake_fetcher = true;
   // librdkafka's own log lines (syslog level 0-7, facility, message), from its threads. Unset:
   // librdkafka prints them to stderr.
   std::function<void(int level, std::string_view facility, std::string_view message)> log;
@@ -113,6 +121,8 @@ class KafkaConsumer : public RecordSource {
   // True when every assigned partition has reported its end since its last record (in group
   // mode, false until the first assignment: a member still joining is not at its end).
   bool AtEnd() const;
+  // Wake requests sent to librdkafka's fetcher so far (connectors/kafka/fetch_waker.h).
+  uint64_t fetch_wakes() const;
   // The partition's low watermark (first retained offset) and high watermark (the next offset to
   // be written), asked of its leader now (ListOffsets). Unavailable when it does not answer
   // within `timeout`.
@@ -128,8 +138,11 @@ class KafkaConsumer : public RecordSource {
 
  private:
   struct Callbacks;
-  explicit KafkaConsumer(rd_kafka_t* rk, rd_kafka_queue_t* queue,
-                         std::shared_ptr<Callbacks> callbacks);
+  KafkaConsumer(rd_kafka_t* rk, rd_kafka_queue_t* queue, std::shared_ptr<Callbacks> callbacks,
+                int64_t prefetch_bound_bytes);
+  // After a poll: wakes the fetcher when the queue is under half the prefetch bound
+  // (`records` from index `from` on are this poll's).
+  void MaybeWakeFetcher(const std::vector<InputRecord>& records, size_t from);
   // The rebalance callback's work (librdkafka's rebalance_cb, on the polling thread).
   void Rebalance(int err, void* partitions);
   void SetAssigned(const std::vector<PartitionStart>& starts);
@@ -138,6 +151,12 @@ class KafkaConsumer : public RecordSource {
   rd_kafka_t* rk_;
   rd_kafka_queue_t* queue_;
   std::shared_ptr<Callbacks> callbacks_;  // shared with a destroy that outlives this object
+  // queued.max.messages.kbytes in bytes (0: unknown, no waker), and the waker of librdkafka
+  // 2.0.2's fetcher (connectors/kafka/fetch_waker.h): stopped before the client is closed.
+  const int64_t prefetch_bound_bytes_;
+  std::unique_ptr<FetchWaker> fetch_waker_;
+  double mean_record_bytes_ = 0;  // of the last poll that took records
+  bool last_poll_took_ = false;
   RebalanceListener* listener_ = nullptr;
   bool ever_assigned_ = false;
   bool closed_ = false;
