@@ -901,6 +901,83 @@ TEST_F(EsLiteStrictTest, ExternalVersionsFollowEsRules) {
   EXPECT_EQ(Call("GET", "/v/_doc/c").status, 404);
 }
 
+// Items of one bulk are versioned against the items before them in the same bulk (ES applies a
+// shard's items in order), not only against what was stored before the bulk: es-lite keeps what
+// a Write() put under each key (head and source) and reads the database only for keys it has not
+// written yet. A lookup of the stored versions made once before the bulk would answer item 1 with
+// 201 "created", accept items 2-3 and 8, and lose the updates' merged sources; the index's byte
+// count follows each item's own source.
+TEST_F(EsLiteTest, BulkItemsSeeEarlierItemsOfTheSameBulk) {
+  auto item = [](const std::string& op, const std::string& id, const std::string& versioning) {
+    return "{\"" + op + "\":{\"_index\":\"o\",\"_id\":\"" + id + "\"" + versioning + "}}\n";
+  };
+  auto ext = [](int v) {
+    return ",\"version\":" + std::to_string(v) + ",\"version_type\":\"external\"";
+  };
+  auto gte = [](int v) {
+    return ",\"version\":" + std::to_string(v) + ",\"version_type\":\"external_gte\"";
+  };
+  const std::string body = item("index", "a", gte(5)) + "{\"f\":1}\n" +         // 0
+                           item("index", "a", gte(5)) + "{\"f\":2}\n" +         // 1
+                           item("index", "a", ext(5)) + "{\"f\":3}\n" +         // 2
+                           item("index", "a", gte(4)) + "{\"f\":4}\n" +         // 3
+                           item("update", "a", "") + "{\"doc\":{\"g\":2}}\n" +  // 4
+                           item("update", "a", "") + "{\"doc\":{\"h\":3}}\n" +  // 5
+                           item("update", "a", "") + "{\"doc\":{\"h\":3}}\n" +  // 6
+                           item("delete", "a", ext(9)) +                        // 7
+                           item("index", "a", ext(8)) + "{\"f\":8}\n" +         // 8
+                           item("create", "a", "") + "{\"f\":10}\n" +           // 9
+                           item("index", "b", gte(3)) + "{\"f\":1}\n" +         // 10
+                           item("index", "b", ext(2)) + "{\"f\":2}\n" +         // 11
+                           item("index", "c", gte(1)) + "{\"f\":1}\n" +         // 12
+                           item("update", "c", "") + "{\"doc\":{\"g\":2}}\n" +  // 13
+                           item("update", "c", "") + "{\"doc\":{\"h\":3}}\n";   // 14
+  HttpResponse r = Call("POST", "/_bulk", body, "application/x-ndjson");
+  ASSERT_EQ(r.status, 200) << r.body;
+  Document d = Json(r);
+  const auto& it = d["items"];
+  ASSERT_EQ(it.Size(), 15u) << r.body;
+  auto res = [&](int i) { return it[i].MemberBegin()->value.GetObject(); };
+  const int status[] = {201, 200, 409, 409, 200, 200, 200, 200, 409, 201, 201, 409, 201, 200, 200};
+  const int version[] = {5, 5, 0, 0, 6, 7, 7, 9, 0, 10, 3, 0, 1, 2, 3};
+  for (int i = 0; i < 15; ++i) {
+    EXPECT_EQ(res(i)["status"].GetInt(), status[i]) << "item " << i << ": " << r.body;
+    if (status[i] != 409) {
+      EXPECT_EQ(res(i)["_version"].GetInt(), version[i]) << "item " << i;
+    }
+  }
+  EXPECT_STREQ(res(6)["result"].GetString(), "noop");
+  EXPECT_STREQ(res(7)["result"].GetString(), "deleted");
+  EXPECT_STREQ(res(2)["error"]["reason"].GetString(),
+               "[a]: version conflict, current version [5] is higher or equal to the one "
+               "provided [5]");
+  EXPECT_STREQ(res(3)["error"]["reason"].GetString(),
+               "[a]: version conflict, current version [5] is higher than the one provided [4]");
+  EXPECT_STREQ(res(8)["error"]["reason"].GetString(),
+               "[a]: version conflict, current version [9] is higher or equal to the one "
+               "provided [8]");
+  EXPECT_STREQ(res(11)["error"]["reason"].GetString(),
+               "[b]: version conflict, current version [3] is higher or equal to the one "
+               "provided [2]");
+  EXPECT_EQ(Call("GET", "/o/_source/a").body, R"({"f":10})");
+  EXPECT_EQ(Call("GET", "/o/_source/b").body, R"({"f":1})");
+  EXPECT_EQ(Call("GET", "/o/_source/c").body, R"({"f":1,"g":2,"h":3})");
+  // The same items against what the first bulk stored (the database, not the bulk's own writes).
+  r = Call("POST", "/_bulk",
+           item("index", "a", gte(9)) + "{\"f\":9}\n" + item("update", "c", "") +
+               "{\"doc\":{\"i\":4}}\n" + item("index", "b", gte(3)) + "{\"f\":3}\n",
+           "application/x-ndjson");
+  ASSERT_EQ(r.status, 200) << r.body;
+  Document d2 = Json(r);
+  EXPECT_EQ(d2["items"][0]["index"]["status"].GetInt(), 409) << r.body;
+  EXPECT_EQ(d2["items"][1]["update"]["_version"].GetInt(), 4) << r.body;
+  EXPECT_EQ(d2["items"][2]["index"]["_version"].GetInt(), 3) << r.body;
+  EXPECT_EQ(Call("GET", "/o/_source/c").body, R"({"f":1,"g":2,"h":3,"i":4})");
+  // docs: a, b, c; bytes: {"f":10} + {"f":3} + {"f":1,"g":2,"h":3,"i":4}.
+  ASSERT_EQ(Call("POST", "/o/_refresh").status, 200);
+  EXPECT_EQ(Call("GET", "/_cat/indices/o?h=docs.count,store.size&bytes=b").body, "3 40\n");
+}
+
 // Sources: reference index-modules-blocks.html (index.blocks.write / read_only /
 // read_only_allow_delete; "index [x] blocked by: [FORBIDDEN/8/index write (api)];"),
 // indices-update-settings.html (PUT /<index>/_settings, dynamic settings only, null resets),

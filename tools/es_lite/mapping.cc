@@ -314,7 +314,7 @@ Result<std::shared_ptr<const Mapping>> Mapping::Merge(const rapidjson::Value& ba
 }
 
 const FieldInfo* Mapping::Find(absl::string_view field) const {
-  auto it = fields_.find(std::string(field));
+  auto it = fields_.find(std::string_view(field.data(), field.size()));
   return it == fields_.end() ? nullptr : &it->second;
 }
 
@@ -528,8 +528,9 @@ class DocChecker {
   DocChecker(const std::shared_ptr<const Mapping>& m, absl::string_view id)
       : current_(m), id_(id) {}
 
-  std::optional<EsError> CheckObject(const rapidjson::Value& obj, const std::string& prefix,
+  std::optional<EsError> CheckObject(const rapidjson::Value& obj, absl::string_view prefix,
                                      Dynamic dyn) {
+    std::string nested;  // the dotted path of a field below the root
     for (auto it = obj.MemberBegin(); it != obj.MemberEnd(); ++it) {
       absl::string_view name = Sv(it->name);
       if (name.empty()) return MapperParsing("field name cannot be an empty string");
@@ -538,7 +539,13 @@ class DocChecker {
             "object field starting or ending with a [.] makes object resolution ambiguous: [", name,
             "]"));
       }
-      std::string path = prefix.empty() ? std::string(name) : absl::StrCat(prefix, ".", name);
+      absl::string_view path = name;
+      if (!prefix.empty()) {
+        nested.assign(prefix.data(), prefix.size());
+        nested.push_back('.');
+        nested.append(name.data(), name.size());
+        path = nested;
+      }
       if (auto err = CheckValue(it->value, path, dyn, prefix)) return err;
     }
     return std::nullopt;
@@ -547,8 +554,8 @@ class DocChecker {
   std::shared_ptr<const Mapping> result() const { return current_; }
 
  private:
-  std::optional<EsError> CheckValue(const rapidjson::Value& v, const std::string& path, Dynamic dyn,
-                                    const std::string& parent) {
+  std::optional<EsError> CheckValue(const rapidjson::Value& v, absl::string_view path, Dynamic dyn,
+                                    absl::string_view parent) {
     if (v.IsNull()) return std::nullopt;
     if (v.IsArray()) {
       for (const auto& e : v.GetArray()) {
@@ -560,14 +567,14 @@ class DocChecker {
     if (f == nullptr) {
       if (dyn == Dynamic::kFalse) return std::nullopt;
       if (dyn == Dynamic::kStrict) {
-        std::string leaf = path.substr(parent.empty() ? 0 : parent.size() + 1);
+        absl::string_view leaf = path.substr(parent.empty() ? 0 : parent.size() + 1);
         EsError e = BadRequest(
             "strict_dynamic_mapping_exception",
             absl::StrCat("mapping set to strict, dynamic introduction of [", leaf, "] within [",
                          parent.empty() ? "_doc" : parent, "] is not allowed"));
         return e;
       }
-      if (auto err = AddDynamic(v, path)) return err;
+      if (auto err = AddDynamic(v, std::string(path))) return err;
       f = current_->Find(path);
       if (f == nullptr) return std::nullopt;  // e.g. nothing to map
     }

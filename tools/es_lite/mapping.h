@@ -8,6 +8,7 @@
 #ifndef RTDW_TOOLS_ES_LITE_MAPPING_H_
 #define RTDW_TOOLS_ES_LITE_MAPPING_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -84,8 +85,14 @@ class Mapping {
   // Adds a field definition at `path`, creating parent objects; rebuilds the index.
   std::optional<EsError> AddField(const std::string& path, rapidjson::Value def);
 
+  // Looked up by string_view (Find is called for every field of every document indexed).
+  struct PathHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+
   rapidjson::Document json_;
-  std::unordered_map<std::string, FieldInfo> fields_;
+  std::unordered_map<std::string, FieldInfo, PathHash, std::equal_to<>> fields_;
   Dynamic root_dynamic_ = Dynamic::kTrue;
   bool date_detection_ = true;
   bool numeric_detection_ = false;

@@ -71,14 +71,15 @@ uint64_t GetFixed64(const char* p) {
   return v;
 }
 
-std::string EncodeDoc(uint64_t version, uint64_t seq, absl::string_view source) {
-  std::string v;
-  v.reserve(17 + source.size());
-  v.push_back(kLiveTag);
-  PutFixed64(&v, version);
-  PutFixed64(&v, seq);
-  v.append(source.data(), source.size());
-  return v;
+// The [u8 1][u64 version][u64 seq_no] head of a stored document; the source follows it.
+constexpr size_t kDocHeadSize = 17;
+
+void EncodeDocHead(uint64_t version, uint64_t seq, char* head) {
+  head[0] = kLiveTag;
+  for (int i = 0; i < 8; ++i) {
+    head[1 + i] = static_cast<char>((version >> (8 * i)) & 0xff);
+    head[9 + i] = static_cast<char>((seq >> (8 * i)) & 0xff);
+  }
 }
 
 bool DecodeDoc(absl::string_view v, DocRecord* out) {
@@ -100,24 +101,33 @@ std::string EncodeTombstone(uint64_t version, uint64_t seq, int64_t deleted_at_m
   return v;
 }
 
-// What a write finds under its key: a live document, a tombstone, or nothing.
+// What a write finds under its key: a live document, a tombstone, or nothing. `source` (live
+// only) points into the value it was decoded from, which must outlive it.
 struct Current {
   bool live = false;
   bool tombstone = false;  // a delete within gc_deletes
-  DocRecord rec;           // live: the document; tombstone: version (and seq_no)
+  uint64_t version = 0;    // live: the document's; tombstone: the deleted one's
+  uint64_t seq_no = 0;
+  absl::string_view source;
   bool found() const { return live || tombstone; }
 };
 
-Current DecodeCurrent(absl::string_view v, int64_t now_ms, int64_t gc_deletes_ms) {
+// `head` is the stored value, or (a document written earlier in the same Write()) its head, whose
+// source is then `source`.
+Current DecodeCurrent(absl::string_view head, absl::string_view source, int64_t now_ms,
+                      int64_t gc_deletes_ms) {
   Current c;
-  if (DecodeDoc(v, &c.rec)) {
+  if (head.size() >= kDocHeadSize && head[0] == kLiveTag) {
     c.live = true;
-  } else if (v.size() == 25 && v[0] == kTombstoneTag) {
-    int64_t at = static_cast<int64_t>(GetFixed64(v.data() + 17));
+    c.version = GetFixed64(head.data() + 1);
+    c.seq_no = GetFixed64(head.data() + 9);
+    c.source = head.size() > kDocHeadSize ? head.substr(kDocHeadSize) : source;
+  } else if (head.size() == 25 && head[0] == kTombstoneTag) {
+    int64_t at = static_cast<int64_t>(GetFixed64(head.data() + 17));
     if (now_ms - at <= gc_deletes_ms) {
       c.tombstone = true;
-      c.rec.version = GetFixed64(v.data() + 1);
-      c.rec.seq_no = GetFixed64(v.data() + 9);
+      c.version = GetFixed64(head.data() + 1);
+      c.seq_no = GetFixed64(head.data() + 9);
     }
   }
   return c;
@@ -174,7 +184,7 @@ EsError VersionConflict(absl::string_view id, absl::string_view explanation,
 // the explanation of a conflict, or "" when the write may proceed.
 std::string ExternalConflict(VersionType type, const Current& cur, int64_t expected) {
   if (!cur.found()) return "";
-  const uint64_t current = cur.rec.version;
+  const uint64_t current = cur.version;
   const auto want = static_cast<uint64_t>(expected);
   if (type == VersionType::kExternal && current >= want) {
     return absl::StrCat("current version [", current, "] is higher or equal to the one provided [",
@@ -469,6 +479,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
   options.max_open_files = 512;
   options.write_buffer_size = 32 << 20;
   options.IncreaseParallelism(2);
+  // A whole-key Bloom filter in each memtable: Write() looks up every document's stored version,
+  // and a new id (most of a bulk) is then refused by the filter instead of a skiplist search.
+  options.memtable_whole_key_filtering = true;
+  options.memtable_prefix_bloom_size_ratio = 0.02;
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
@@ -1112,7 +1126,16 @@ Result<std::vector<WriteResult>> Store::Write(std::vector<WriteOp>& ops) {
   std::map<std::string, std::shared_ptr<IndexState>> work;
   std::set<std::string> created;
   std::set<std::string> mapping_changed;
-  std::unordered_map<std::string, std::string> overlay;  // key -> encoded value in the batch
+  // What this Write() has put under a key so far (later items are versioned against it): the
+  // stored value's head (a document's, or a whole tombstone) and the document's source, which is
+  // its op's `source` or, for an update, `owned`.
+  struct Written {
+    std::string head;
+    absl::string_view source;
+    std::string owned;
+  };
+  std::unordered_map<std::string, Written> overlay;
+  rocksdb::PinnableSlice stored;  // the value current() last read from the database
 
   auto index_for = [&](const std::string& name)
                        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> Result<IndexState*> {
@@ -1128,14 +1151,17 @@ Result<std::vector<WriteResult>> Store::Write(std::vector<WriteOp>& ops) {
     created.insert(name);
     return made.value().get();
   };
+  // Valid until the next call (it may point into `stored`) or the key's next overlay entry.
   auto current = [&](const std::string& key, const IndexState& idx) -> Current {
-    std::string value;
+    const int64_t gc_deletes_ms = idx.settings->gc_deletes_ms;
     if (auto it = overlay.find(key); it != overlay.end()) {
-      value = it->second;
-    } else if (!db_->Get(rocksdb::ReadOptions(), key, &value).ok()) {
+      return DecodeCurrent(it->second.head, it->second.source, now_ms, gc_deletes_ms);
+    }
+    stored.Reset();
+    if (!db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), key, &stored).ok()) {
       return Current();
     }
-    return DecodeCurrent(value, now_ms, idx.settings->gc_deletes_ms);
+    return DecodeCurrent({stored.data(), stored.size()}, {}, now_ms, gc_deletes_ms);
   };
 
   for (size_t i = 0; i < ops.size(); ++i) {
@@ -1174,10 +1200,11 @@ Result<std::vector<WriteResult>> Store::Write(std::vector<WriteOp>& ops) {
     // The version this write gives the document: the external one, or one past the current
     // (live or tombstone), as ES's InternalEngine does.
     const uint64_t next_version =
-        external ? static_cast<uint64_t>(*op.version) : (cur.found() ? cur.rec.version + 1 : 1);
+        external ? static_cast<uint64_t>(*op.version) : (cur.found() ? cur.version + 1 : 1);
     idx->write_gen++;
 
-    auto put_doc = [&](const rapidjson::Value& doc, absl::string_view source,
+    // `owned`: the source is a text of Write()'s own (an update's), kept in the overlay.
+    auto put_doc = [&](const rapidjson::Value& doc, absl::string_view source, std::string* owned,
                        uint64_t version) -> bool {
       auto checked = Mapping::CheckDocument(idx->mapping, doc, op.id);
       if (!checked.ok()) {
@@ -1189,10 +1216,14 @@ Result<std::vector<WriteResult>> Store::Write(std::vector<WriteOp>& ops) {
         mapping_changed.insert(idx->name);
       }
       const uint64_t seq = idx->next_seq++;
-      std::string value = EncodeDoc(version, seq, source);
-      batch.Put(key, value);
+      char head[kDocHeadSize];
+      EncodeDocHead(version, seq, head);
+      const rocksdb::Slice key_part(key);
+      const rocksdb::Slice value_parts[2] = {rocksdb::Slice(head, kDocHeadSize),
+                                             rocksdb::Slice(source.data(), source.size())};
+      batch.Put(rocksdb::SliceParts(&key_part, 1), rocksdb::SliceParts(value_parts, 2));
       if (cur.live) {
-        idx->bytes -= std::min<uint64_t>(idx->bytes, cur.rec.source.size());
+        idx->bytes -= std::min<uint64_t>(idx->bytes, cur.source.size());
       } else {
         idx->docs++;
       }
@@ -1201,7 +1232,15 @@ Result<std::vector<WriteResult>> Store::Write(std::vector<WriteOp>& ops) {
       r.result = cur.live ? "updated" : "created";
       r.version = version;
       r.seq_no = seq;
-      overlay[key] = std::move(value);
+      Written& w = overlay[key];  // `cur` may point into it: not used below
+      w.head.assign(head, kDocHeadSize);
+      if (owned != nullptr) {
+        w.owned = std::move(*owned);
+        w.source = w.owned;
+      } else {
+        w.owned.clear();
+        w.source = source;  // op.source: `ops` outlives the overlay
+      }
       return true;
     };
 
@@ -1209,15 +1248,14 @@ Result<std::vector<WriteResult>> Store::Write(std::vector<WriteOp>& ops) {
       case OpType::kCreate:
         if (cur.live) {
           fail(VersionConflict(
-              op.id,
-              absl::StrCat("document already exists (current version [", cur.rec.version, "])"),
+              op.id, absl::StrCat("document already exists (current version [", cur.version, "])"),
               op.index, idx->uuid));
           break;
         }
-        put_doc(*op.body, op.source, next_version);
+        put_doc(*op.body, op.source, nullptr, next_version);
         break;
       case OpType::kIndex:
-        put_doc(*op.body, op.source, next_version);
+        put_doc(*op.body, op.source, nullptr, next_version);
         break;
       case OpType::kDelete: {
         // A delete leaves a tombstone with its version (also of a missing document), which
@@ -1225,7 +1263,10 @@ Result<std::vector<WriteResult>> Store::Write(std::vector<WriteOp>& ops) {
         const uint64_t seq = idx->next_seq++;
         std::string value = EncodeTombstone(next_version, seq, now_ms);
         batch.Put(key, value);
-        overlay[key] = std::move(value);
+        Written& w = overlay[key];
+        w.head = std::move(value);
+        w.source = {};
+        w.owned.clear();
         r.version = next_version;
         r.seq_no = seq;
         if (!cur.live) {
@@ -1234,7 +1275,7 @@ Result<std::vector<WriteResult>> Store::Write(std::vector<WriteOp>& ops) {
           break;
         }
         idx->docs--;
-        idx->bytes -= std::min<uint64_t>(idx->bytes, cur.rec.source.size());
+        idx->bytes -= std::min<uint64_t>(idx->bytes, cur.source.size());
         r.status = 200;
         r.result = "deleted";
         break;
@@ -1251,11 +1292,12 @@ Result<std::vector<WriteResult>> Store::Write(std::vector<WriteOp>& ops) {
             fail(DocumentMissing(op.id, op.index, idx->uuid));
             break;
           }
-          put_doc(*fresh, ToJson(*fresh), next_version);
+          std::string text = ToJson(*fresh);
+          put_doc(*fresh, text, &text, next_version);
           break;
         }
         rapidjson::Document merged;
-        if (ParseJson(cur.rec.source, &merged) || !merged.IsObject()) {
+        if (ParseJson(cur.source, &merged) || !merged.IsObject()) {
           fail(BadRequest("mapper_parsing_exception", "stored document is not an object"));
           break;
         }
@@ -1265,11 +1307,12 @@ Result<std::vector<WriteResult>> Store::Write(std::vector<WriteOp>& ops) {
         if (JsonEqual(before, merged)) {
           r.status = 200;
           r.result = "noop";
-          r.version = cur.rec.version;
-          r.seq_no = cur.rec.seq_no;
+          r.version = cur.version;
+          r.seq_no = cur.seq_no;
           break;
         }
-        put_doc(merged, ToJson(merged), next_version);
+        std::string text = ToJson(merged);
+        put_doc(merged, text, &text, next_version);
         break;
       }
     }
