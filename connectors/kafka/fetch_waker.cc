@@ -4,6 +4,9 @@
 
 #include <utility>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
 namespace rtdw {
 
 bool ShouldWakeFetcher(int64_t queued_messages, double mean_message_bytes, int64_t bound_bytes) {
@@ -19,39 +22,37 @@ FetchWaker::FetchWaker(rd_kafka_t* rk, Options options) : rk_(rk), options_(opti
 FetchWaker::~FetchWaker() { Stop(); }
 
 void FetchWaker::SetPartitions(std::vector<TopicPartition> partitions) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   partitions_ = std::move(partitions);
 }
 
 void FetchWaker::Wake() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ || partitions_.empty() || pending_) return;
-    pending_ = true;
-  }
-  cv_.notify_one();
+  absl::MutexLock lock(&mu_);
+  if (stopping_ || partitions_.empty() || pending_) return;
+  pending_ = true;
+  cv_.Signal();
 }
 
 void FetchWaker::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
+    cv_.Signal();
   }
-  cv_.notify_one();
   if (thread_.joinable()) thread_.join();
 }
 
 void FetchWaker::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
-  auto next_allowed = std::chrono::steady_clock::now();
+  absl::Time next_allowed = absl::Now();
+  mu_.Lock();
   while (true) {
-    cv_.wait(lock, [this] { return stopping_ || pending_; });
-    if (stopping_) return;
+    while (!stopping_ && !pending_) cv_.Wait(&mu_);
     // Two requests at least min_interval apart; a Stop() meanwhile ends the wait.
-    if (cv_.wait_until(lock, next_allowed, [this] { return stopping_; })) return;
+    while (!stopping_ && absl::Now() < next_allowed) cv_.WaitWithDeadline(&mu_, next_allowed);
+    if (stopping_) break;
     pending_ = false;
     std::vector<TopicPartition> partitions = partitions_;
-    lock.unlock();
+    mu_.Unlock();
     if (!partitions.empty()) {
       rd_kafka_topic_partition_list_t* list =
           rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
@@ -66,9 +67,10 @@ void FetchWaker::Run() {
       rd_kafka_topic_partition_list_destroy(list);
       wakes_sent_.fetch_add(1, std::memory_order_relaxed);
     }
-    next_allowed = std::chrono::steady_clock::now() + options_.min_interval;
-    lock.lock();
+    next_allowed = absl::Now() + absl::FromChrono(options_.min_interval);
+    mu_.Lock();
   }
+  mu_.Unlock();
 }
 
 }  // namespace rtdw

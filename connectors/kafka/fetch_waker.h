@@ -26,12 +26,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "core/records.h"
 
 typedef struct rd_kafka_s rd_kafka_t;
@@ -68,11 +68,11 @@ class FetchWaker {
   void Run();
   rd_kafka_t* const rk_;
   const Options options_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<TopicPartition> partitions_;  // guarded by mu_
-  bool pending_ = false;                    // guarded by mu_
-  bool stopping_ = false;                   // guarded by mu_
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  std::vector<TopicPartition> partitions_ ABSL_GUARDED_BY(mu_);
+  bool pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<uint64_t> wakes_sent_{0};
   std::thread thread_;
 };
