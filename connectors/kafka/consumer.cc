@@ -518,6 +518,7 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
       SetAssigned(assigned_starts_);
     }
   };
+  NoteQueueBeforePoll();
   while (got < max_records && error.ok()) {
     ssize_t n;
     if (got == 0) {
@@ -606,6 +607,16 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
   return error;
 }
 
+void KafkaConsumer::NoteQueueBeforePoll() {
+  if (!fetch_waker_) return;
+  // Only polls drain the queue: one that holds (about) the bound now may have made the fetcher
+  // stop since the last poll.
+  if (FetcherMayHaveStopped(static_cast<int64_t>(rd_kafka_queue_length(queue_)), mean_record_bytes_,
+                            prefetch_bound_bytes_)) {
+    fetcher_may_have_stopped_ = true;
+  }
+}
+
 void KafkaConsumer::MaybeWakeFetcher(const std::vector<InputRecord>& records, size_t from) {
   if (!fetch_waker_) return;
   const bool took = records.size() > from;
@@ -616,14 +627,14 @@ void KafkaConsumer::MaybeWakeFetcher(const std::vector<InputRecord>& records, si
     }
     mean_record_bytes_ = bytes / static_cast<double>(records.size() - from);
   }
-  // After a poll that took records, or the first empty one after those: the queue may have gone
-  // under half the bound while the fetcher sleeps. An idle consumer sends nothing.
-  if ((took || last_poll_took_) &&
+  // Once per fill: the queue reached the bound before a poll and is under half of it now. A
+  // consumer that keeps up (its queue never near the bound) or is idle sends nothing.
+  if (fetcher_may_have_stopped_ &&
       ShouldWakeFetcher(static_cast<int64_t>(rd_kafka_queue_length(queue_)), mean_record_bytes_,
                         prefetch_bound_bytes_)) {
     fetch_waker_->Wake();
+    fetcher_may_have_stopped_ = false;
   }
-  last_poll_took_ = took;
 }
 
 uint64_t KafkaConsumer::fetch_wakes() const {

@@ -57,11 +57,12 @@ struct KafkaConsumerOptions {
   // record size. librdkafka holds ~2.9 x the payload for ~330-byte records (per-message ops,
   // decompressed message sets, the response being parsed). When the queue is full librdkafka
   // 2.0.2's fetcher sleeps up to 1 s (fetch.queue.backoff.ms came in 2.4); the consumer wakes it
-  // whenever a poll leaves the queue under half the bound (connectors/kafka/fetch_waker.h), so
-  // the bound only has to cover what a job takes between a wake and the refill, not a second of
-  // its input: 16 MB is ~5 of dau's batches (10,000 records of ~330 bytes) and keeps dau at
-  // 10 M mids a day under 512 MB. Every rtdwd job and rtdw-bench's floors use this default.
-  // 0 leaves librdkafka's own (100000 messages / 65536 KB / 50 MB). A value in `properties` wins.
+  // when a poll leaves a queue that was near the bound under half of it
+  // (connectors/kafka/fetch_waker.h), so the bound only has to cover what a job takes between a
+  // wake and the refill, not a second of its input: 16 MB is ~5 of dau's batches (10,000 records of
+  // ~330 bytes) and keeps dau at 10 M mids a day under 512 MB. Every rtdwd job and rtdw-bench's
+  // floors use this default. 0 leaves librdkafka's own (100000 messages / 65536 KB / 50 MB). A
+  // value in `properties` wins.
   static constexpr int kDefaultPrefetchKbytes = 16384;
   int prefetch_kbytes = kDefaultPrefetchKbytes;
   // Wake librdkafka's fetcher when a poll leaves the queue under half the bound (above).
@@ -143,6 +144,8 @@ class KafkaConsumer : public RecordSource {
   // After a poll: wakes the fetcher when the queue is under half the prefetch bound
   // (`records` from index `from` on are this poll's).
   void MaybeWakeFetcher(const std::vector<InputRecord>& records, size_t from);
+  // Before a poll: notes a queue at (about) the bound, which may have stopped the fetcher.
+  void NoteQueueBeforePoll();
   // The rebalance callback's work (librdkafka's rebalance_cb, on the polling thread).
   void Rebalance(int err, void* partitions);
   void SetAssigned(const std::vector<PartitionStart>& starts);
@@ -155,8 +158,8 @@ class KafkaConsumer : public RecordSource {
   // 2.0.2's fetcher (connectors/kafka/fetch_waker.h): stopped before the client is closed.
   const int64_t prefetch_bound_bytes_;
   std::unique_ptr<FetchWaker> fetch_waker_;
-  double mean_record_bytes_ = 0;  // of the last poll that took records
-  bool last_poll_took_ = false;
+  double mean_record_bytes_ = 0;           // of the last poll that took records
+  bool fetcher_may_have_stopped_ = false;  // the queue was near the bound since the last wake
   RebalanceListener* listener_ = nullptr;
   bool ever_assigned_ = false;
   bool closed_ = false;

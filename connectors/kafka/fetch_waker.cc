@@ -15,6 +15,13 @@ bool ShouldWakeFetcher(int64_t queued_messages, double mean_message_bytes, int64
          static_cast<double>(bound_bytes) / 2;
 }
 
+bool FetcherMayHaveStopped(int64_t queued_messages, double mean_message_bytes,
+                           int64_t bound_bytes) {
+  if (bound_bytes <= 0) return false;
+  return static_cast<double>(queued_messages) * mean_message_bytes >=
+         static_cast<double>(bound_bytes) * 3 / 4;
+}
+
 FetchWaker::FetchWaker(rd_kafka_t* rk, Options options) : rk_(rk), options_(options) {
   thread_ = std::thread([this] { Run(); });
 }

@@ -14,9 +14,11 @@
 // decides again and fetches if the queue is below the bound. The answer is not used; the
 // request changes no consumer state (positions, the fetch queue, the group).
 //
-// When: the consumer calls Wake() after a poll that leaves its queue under half the bound
-// (ShouldWakeFetcher). Wakes are coalesced: while one request is in flight, further calls only
-// leave one more pending, and two requests start at least `min_interval` apart.
+// When: once per fill — the consumer calls Wake() after a poll that found its queue near the
+// bound (FetcherMayHaveStopped) and leaves it under half of it (ShouldWakeFetcher). A consumer
+// that keeps up with its topics never comes near the bound and sends nothing. Wakes are coalesced:
+// while one request is in flight, further calls only leave one more pending, and two requests start
+// at least `min_interval` apart.
 //
 // Thread-safety: every method may be called from any thread. Stop() (and the destructor) joins
 // the thread; it waits at most for the request in flight (`request_timeout`), so a stop while
@@ -42,6 +44,10 @@ namespace rtdw {
 // of `bound_bytes` (queued.max.messages.kbytes in bytes): the fetcher may be asleep on a queue
 // that was full, and has room for at least half a bound of new records. False for a bound <= 0.
 bool ShouldWakeFetcher(int64_t queued_messages, double mean_message_bytes, int64_t bound_bytes);
+// True when such a queue holds three quarters of the bound or more: the fetcher, which stops at
+// the bound, may have stopped (the slack covers the estimate's error: the mean of the last poll
+// against librdkafka's own count). False for a bound <= 0.
+bool FetcherMayHaveStopped(int64_t queued_messages, double mean_message_bytes, int64_t bound_bytes);
 
 class FetchWaker {
  public:

@@ -27,12 +27,15 @@
 namespace rtdw {
 namespace {
 
-TEST(FetchWakerTest, WakesOnlyUnderHalfTheBound) {
+TEST(FetchWakerTest, WakesOnceAQueueNearTheBoundIsUnderHalfOfIt) {
   EXPECT_TRUE(ShouldWakeFetcher(0, 300, 1 << 20));
   EXPECT_TRUE(ShouldWakeFetcher(1000, 300, 1 << 20));   // 300,000 < 524,288
   EXPECT_FALSE(ShouldWakeFetcher(1748, 300, 1 << 20));  // 524,400: not under half
   EXPECT_FALSE(ShouldWakeFetcher(100000, 300, 1 << 20));
-  EXPECT_FALSE(ShouldWakeFetcher(0, 300, 0));  // no bound known: never
+  EXPECT_FALSE(ShouldWakeFetcher(0, 300, 0));               // no bound known: never
+  EXPECT_TRUE(FetcherMayHaveStopped(2622, 300, 1 << 20));   // 786,600 >= 786,432
+  EXPECT_FALSE(FetcherMayHaveStopped(2621, 300, 1 << 20));  // 786,300
+  EXPECT_FALSE(FetcherMayHaveStopped(100000, 300, 0));
 }
 
 TEST(FetchWakerTest, StopIsBoundedAndIdempotentWhateverTheState) {
@@ -54,6 +57,35 @@ TEST(FetchWakerTest, StopIsBoundedAndIdempotentWhateverTheState) {
   (void)(*consumer)->Close(std::chrono::steady_clock::now() + std::chrono::seconds(2));
   consumer->reset();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(6));
+}
+
+TEST(FetchWakerTest, AConsumerThatKeepsUpSendsNoWake) {
+  // Its queue never comes near the bound (16 MB): the fetcher is never stopped by it, and a wake
+  // would only cost the broker a request per poll.
+  testing::KafkaMock kafka;
+  ASSERT_TRUE(kafka.Start().ok());
+  std::vector<std::string> values;
+  for (int i = 0; i < 2000; ++i) values.push_back(absl::StrCat("{\"i\":", i, "}"));
+  ASSERT_TRUE(testing::ProduceAll(kafka.bootstrap(), "ODS_BASE_LOG", values).ok());
+  KafkaConsumerOptions co;
+  co.brokers = kafka.bootstrap();
+  co.group_id = "fetch-waker-keeps-up";
+  auto consumer = KafkaConsumer::Create(co);
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  std::vector<PartitionStart> starts;
+  for (int p = 0; p < 4; ++p) starts.push_back({"ODS_BASE_LOG", p, PartitionStart::kBeginning});
+  ASSERT_TRUE((*consumer)->Assign(starts).ok());
+  ConsumedBatch batch;
+  size_t got = 0;
+  const auto start = std::chrono::steady_clock::now();
+  // Small polls, then a while caught up: every poll leaves the queue (nearly) empty.
+  while (std::chrono::steady_clock::now() - start < std::chrono::seconds(3)) {
+    batch.Clear();
+    ASSERT_TRUE((*consumer)->Poll(50, std::chrono::milliseconds(20), &batch).ok());
+    got += batch.size();
+  }
+  EXPECT_EQ(got, values.size());
+  EXPECT_EQ((*consumer)->fetch_wakes(), 0u);
 }
 
 struct ReadResult {
