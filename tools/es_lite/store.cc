@@ -60,8 +60,14 @@ std::string DocKey(absl::string_view index, absl::string_view id) {
   return k;
 }
 
+void EncodeFixed64(uint64_t v, char* dst) {
+  for (int i = 0; i < 8; ++i) dst[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
 void PutFixed64(std::string* out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  char buf[8];
+  EncodeFixed64(v, buf);
+  out->append(buf, sizeof buf);
 }
 
 uint64_t GetFixed64(const char* p) {
@@ -76,17 +82,21 @@ constexpr size_t kDocHeadSize = 17;
 
 void EncodeDocHead(uint64_t version, uint64_t seq, char* head) {
   head[0] = kLiveTag;
-  for (int i = 0; i < 8; ++i) {
-    head[1 + i] = static_cast<char>((version >> (8 * i)) & 0xff);
-    head[9 + i] = static_cast<char>((seq >> (8 * i)) & 0xff);
-  }
+  EncodeFixed64(version, head + 1);
+  EncodeFixed64(seq, head + 9);
+}
+
+// A stored document's head (false for anything else: a tombstone, a short value).
+bool DecodeDocHead(absl::string_view v, uint64_t* version, uint64_t* seq) {
+  if (v.size() < kDocHeadSize || v[0] != kLiveTag) return false;
+  *version = GetFixed64(v.data() + 1);
+  *seq = GetFixed64(v.data() + 9);
+  return true;
 }
 
 bool DecodeDoc(absl::string_view v, DocRecord* out) {
-  if (v.size() < 17 || v[0] != kLiveTag) return false;
-  out->version = GetFixed64(v.data() + 1);
-  out->seq_no = GetFixed64(v.data() + 9);
-  out->source.assign(v.data() + 17, v.size() - 17);
+  if (!DecodeDocHead(v, &out->version, &out->seq_no)) return false;
+  out->source.assign(v.data() + kDocHeadSize, v.size() - kDocHeadSize);
   return true;
 }
 
@@ -117,10 +127,8 @@ struct Current {
 Current DecodeCurrent(absl::string_view head, absl::string_view source, int64_t now_ms,
                       int64_t gc_deletes_ms) {
   Current c;
-  if (head.size() >= kDocHeadSize && head[0] == kLiveTag) {
+  if (DecodeDocHead(head, &c.version, &c.seq_no)) {
     c.live = true;
-    c.version = GetFixed64(head.data() + 1);
-    c.seq_no = GetFixed64(head.data() + 9);
     c.source = head.size() > kDocHeadSize ? head.substr(kDocHeadSize) : source;
   } else if (head.size() == 25 && head[0] == kTombstoneTag) {
     int64_t at = static_cast<int64_t>(GetFixed64(head.data() + 17));
