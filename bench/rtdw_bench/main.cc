@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
 
   RunInfo info;
   info.machine = DescribeMachine();
-  info.commit = DescribeCommit(RTDW_SOURCE_DIR);
+  info.commit = DescribeRtdwdBuild();  // after RTDW_BIN_DIR is settled
   info.records = o.records;
   info.extra_config = o.extra_config;
   info.started_at = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());

@@ -92,15 +92,21 @@ Machine DescribeMachine() {
   return m;
 }
 
-Commit DescribeCommit(const std::string& source_dir) {
+Commit DescribeRtdwdBuild() {
   Commit c;
+  c.sha = "unknown";
   testing::CommandResult r =
-      testing::RunCommand({"git", "-C", source_dir, "rev-parse", "HEAD"}, std::chrono::seconds(10));
-  c.sha = r.exit_code == 0 ? std::string(absl::StripAsciiWhitespace(r.out)) : "unknown";
-  testing::CommandResult s = testing::RunCommand(
-      {"git", "-C", source_dir, "status", "--porcelain", "--untracked-files=no"},
-      std::chrono::seconds(10));
-  c.dirty = s.exit_code == 0 && !absl::StripAsciiWhitespace(s.out).empty();
+      testing::RunCommand({testing::BinDir() + "/rtdwd", "--version"}, std::chrono::seconds(10));
+  c.version_line = std::string(absl::StripAsciiWhitespace(r.out));
+  // "rtdwd <version> (commit <sha>[, with uncommitted changes])"
+  constexpr std::string_view kCommit = "(commit ";
+  const size_t at = c.version_line.find(kCommit);
+  if (r.exit_code == 0 && at != std::string::npos) {
+    const size_t from = at + kCommit.size();
+    const size_t end = c.version_line.find_first_of(",)", from);
+    if (end != std::string::npos) c.sha = c.version_line.substr(from, end - from);
+    c.dirty = c.version_line.find("with uncommitted changes", from) != std::string::npos;
+  }
   return c;
 }
 
@@ -247,7 +253,7 @@ std::vector<TargetVerdict> JudgeTargets(const std::map<std::string, ScenarioResu
 
 void PrintTable(const RunInfo& info, const std::map<std::string, ScenarioResult>& results,
                 const std::vector<TargetVerdict>& targets) {
-  printf("\nrtdw-bench: %lld records, commit %s%s\n", static_cast<long long>(info.records),
+  printf("\nrtdw-bench: %lld records, rtdwd commit %s%s\n", static_cast<long long>(info.records),
          info.commit.sha.c_str(), info.commit.dirty ? " (+ local changes)" : "");
   printf("machine: %s, %d cores, %.0f MB, %s\n", info.machine.cpu_model.c_str(), info.machine.cores,
          info.machine.memory_mb, info.machine.kernel.c_str());
@@ -333,6 +339,8 @@ absl::Status WriteResultsJson(const std::string& path, const RunInfo& info,
   str(info.commit.sha);
   w.Key("commit_dirty");
   w.Bool(info.commit.dirty);
+  w.Key("rtdwd_version");
+  str(info.commit.version_line);
   w.Key("records");
   w.Int64(info.records);
   w.Key("extra_config");

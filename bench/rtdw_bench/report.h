@@ -22,11 +22,14 @@ struct Machine {
 };
 Machine DescribeMachine();
 
+// The build of the rtdwd a run measures (its `--version` line: the git commit it was built from),
+// which is not always rtdw-bench's own: RTDW_BIN_DIR may point at another build (A/B pairs).
 struct Commit {
-  std::string sha;  // "unknown" outside a git checkout
+  std::string sha;  // "unknown" when rtdwd was built outside a git checkout or did not answer
   bool dirty = false;
+  std::string version_line;  // "rtdwd 0.1.0 (commit <sha>)", as printed
 };
-Commit DescribeCommit(const std::string& source_dir);
+Commit DescribeRtdwdBuild();
 
 // A job's rate against its floor, both measured in this run (docs/BENCHMARKS.md, "Floors").
 struct FloorRatio {

@@ -28,6 +28,41 @@ std::string MinimalConfig(const std::string& state_dir, const std::string& extra
                       state_dir, "\"\n[jobs]\nenabled = [\"log-split\"]\n", extra);
 }
 
+// The commit of a `--version` line ("<program> <version> (commit <sha>[, ...])"); "" if none.
+std::string CommitOfVersionLine(const std::string& line) {
+  const size_t at = line.find("(commit ");
+  if (at == std::string::npos) return "";
+  const size_t from = at + 8;
+  const size_t end = line.find_first_of(",)", from);
+  return end == std::string::npos ? "" : line.substr(from, end - from);
+}
+
+// rtdwd and rtdw say which build they are: the project's version and a commit of this source
+// tree (40 hex digits that git knows here; "unknown" only outside a git checkout), exit 0, no
+// config needed.
+TEST(RtdwdCliTest, VersionNamesTheProjectVersionAndACommitOfThisSourceTree) {
+  const bool in_git =
+      RunCommand({"git", "-C", RTDW_SOURCE_DIR, "rev-parse", "--is-inside-work-tree"}).exit_code ==
+      0;
+  for (const std::string program : {"rtdwd", "rtdw"}) {
+    SCOPED_TRACE(program);
+    CommandResult r = RunCommand({BinDir() + "/" + program, "--version"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.rfind(absl::StrCat(program, " ", RTDW_VERSION, " (commit "), 0), 0u) << r.out;
+    const std::string commit = CommitOfVersionLine(r.out);
+    if (!in_git) {
+      EXPECT_EQ(commit, "unknown") << r.out;
+      continue;
+    }
+    ASSERT_EQ(commit.size(), 40u) << r.out;
+    EXPECT_EQ(commit.find_first_not_of("0123456789abcdef"), std::string::npos) << r.out;
+    EXPECT_EQ(RunCommand({"git", "-C", RTDW_SOURCE_DIR, "cat-file", "-e", commit + "^{commit}"})
+                  .exit_code,
+              0)
+        << commit << " is not a commit of " << RTDW_SOURCE_DIR;
+  }
+}
+
 TEST(RtdwdCliTest, CheckAcceptsAValidConfig) {
   TempDir dir;
   std::string path = WriteFile(dir, "ok.toml", MinimalConfig(dir.Sub("state")));
@@ -99,6 +134,12 @@ TEST(RtdwdCliTest, ServesMetricsAndHealthAndStopsCleanlyOnSigterm) {
   CommandResult metrics =
       RunCommand({"curl", "-sf", absl::StrCat("http://127.0.0.1:", port, "/metrics")});
   EXPECT_EQ(metrics.exit_code, 0);
+  // Which build runs: the same commit as --version prints.
+  const std::string commit = CommitOfVersionLine(RunCommand({Rtdwd(), "--version"}).out);
+  EXPECT_NE(metrics.out.find(absl::StrCat("rtdw_build_info{version=\"", RTDW_VERSION,
+                                          "\",commit=\"", commit, "\",dirty=\"")),
+            std::string::npos)
+      << metrics.out;
   (*proc)->Signal(SIGTERM);
   auto code = (*proc)->Wait(std::chrono::seconds(15));
   ASSERT_TRUE(code.has_value());

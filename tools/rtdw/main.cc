@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/config/config.h"
+#include "core/process/build_info.h"
 #include "core/status_util.h"
 #include "tools/rtdw/cli.h"
 #include "tools/rtdw/command.h"
@@ -65,6 +66,8 @@ int main(int argc, char** argv) {
       "the journal of owed ES writes, dead letters). Exit 0 ok, 1 failed, 2 usage.\n"
       "Details and --json shapes: docs/STATE.md."};
   app.fallthrough();  // global options may follow the command
+  app.set_version_flag("--version", rtdw::VersionLine("rtdw"),
+                       "print the version and the git commit of this build, and exit");
   app.require_subcommand(1);
   std::string state_dir, config_path, job;
   bool json = false;
@@ -99,7 +102,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     return UsageError(WantsJson(argc, argv), e.what());
   }
 

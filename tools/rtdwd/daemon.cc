@@ -19,6 +19,7 @@
 #include "core/config/reload.h"
 #include "core/dead_letter.h"
 #include "core/engine/record_source.h"
+#include "core/process/build_info.h"
 #include "core/process/logging.h"
 #include "core/process/signals.h"
 #include "httplib.h"
@@ -260,7 +261,7 @@ void Daemon::Reload(std::vector<std::unique_ptr<RunningJob>>& jobs) {
 }
 
 absl::Status Daemon::Run() {
-  spdlog::info("rtdwd starting: config {}, jobs [{}], state {}", config_.source,
+  spdlog::info("{} starting: config {}, jobs [{}], state {}", VersionLine("rtdwd"), config_.source,
                absl::StrJoin(config_.jobs.enabled, ", "), config_.state.dir);
 
   // Start-up checks that waiting cannot fix.
@@ -309,6 +310,12 @@ absl::Status Daemon::Run() {
   rss->Set(static_cast<double>(ProcessRssBytes()));
   metrics_.GetGauge("rtdw_process_start_time_seconds", "Start time of the process (epoch seconds)")
       ->Set(static_cast<double>(absl::ToUnixSeconds(absl::Now())));
+  metrics_
+      .GetGauge("rtdw_build_info", "Always 1; the labels say which build of rtdwd runs",
+                {{"version", std::string(BuildVersion())},
+                 {"commit", std::string(BuildCommit())},
+                 {"dirty", BuildDirty() ? "true" : "false"}})
+      ->Set(1);
 
   // The services the jobs use: probed now (the start-up report), then watched.
   ServiceMonitor monitor(config_, &metrics_);

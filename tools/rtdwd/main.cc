@@ -26,6 +26,7 @@
 #include "CLI/CLI.hpp"
 #include "connectors/kafka/destroy.h"
 #include "core/config/config.h"
+#include "core/process/build_info.h"
 #include "core/process/logging.h"
 #include "core/process/signals.h"
 #include "spdlog/spdlog.h"
@@ -75,6 +76,8 @@ constexpr char kExitCodesHelp[] =
 int main(int argc, char** argv) {
   CLI::App app{"rtdwd: the rtdw real-time data warehouse daemon"};
   app.footer(kExitCodesHelp);
+  app.set_version_flag("--version", rtdw::VersionLine("rtdwd"),
+                       "print the version and the git commit of this build, and exit");
   std::string config_path;
   std::string job;
   double exit_when_idle = -1;
@@ -95,6 +98,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);
