@@ -65,14 +65,17 @@ bool IsLostOffsetEvent(const rd_kafka_message_t* m) {
 }  // namespace
 
 KafkaConsumer::KafkaConsumer(rd_kafka_t* rk, rd_kafka_queue_t* queue,
-                             std::shared_ptr<Callbacks> callbacks, int64_t prefetch_bound_bytes)
+                             std::shared_ptr<Callbacks> callbacks, int64_t prefetch_bound_bytes,
+                             Counter* fetch_wakes)
     : rk_(rk),
       queue_(queue),
       callbacks_(std::move(callbacks)),
       prefetch_bound_bytes_(prefetch_bound_bytes) {
   callbacks_->consumer = this;
   if (prefetch_bound_bytes_ > 0) {
-    fetch_waker_ = std::make_unique<FetchWaker>(rk_, FetchWaker::Options{});
+    FetchWaker::Options wo;
+    wo.wakes = fetch_wakes;
+    fetch_waker_ = std::make_unique<FetchWaker>(rk_, wo);
   }
 }
 
@@ -128,7 +131,7 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
   rd_kafka_poll_set_consumer(rk);
   return std::unique_ptr<KafkaConsumer>(
       new KafkaConsumer(rk, rd_kafka_queue_get_consumer(rk), std::move(callbacks),
-                        options.wake_fetcher ? bound_kbytes * 1024 : 0));
+                        options.wake_fetcher ? bound_kbytes * 1024 : 0, options.fetch_wakes));
 }
 
 absl::Status KafkaConsumer::Close(std::chrono::steady_clock::time_point deadline) {

@@ -68,6 +68,7 @@ void FetchWaker::Run() {
           rk_, kafka_internal::NewPartitionList(partitions, RD_KAFKA_OFFSET_END).get(),
           static_cast<int>(options_.request_timeout.count()));
       wakes_sent_.fetch_add(1, std::memory_order_relaxed);
+      if (options_.wakes != nullptr) options_.wakes->Add();
     }
     next_allowed = absl::Now() + absl::FromChrono(options_.min_interval);
     mu_.Lock();
