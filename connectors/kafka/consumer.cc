@@ -9,9 +9,13 @@
 #include "connectors/kafka/conf.h"
 #include "connectors/kafka/destroy.h"
 #include "connectors/kafka/fetch_waker.h"
+#include "connectors/kafka/partition_list.h"
 #include "core/status_util.h"
 
 namespace rtdw {
+
+using kafka_internal::NewPartitionList;
+using kafka_internal::PartitionList;
 
 // Lives before the consumer (librdkafka's opaque is set at configuration time).
 struct KafkaConsumer::Callbacks {
@@ -58,28 +62,20 @@ bool IsLostOffsetEvent(const rd_kafka_message_t* m) {
          m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE;
 }
 
-// A librdkafka partition list holding `offsets` (each partition at its offset); the caller
-// destroys it with rd_kafka_topic_partition_list_destroy.
-rd_kafka_topic_partition_list_t* NewOffsetList(const std::map<TopicPartition, int64_t>& offsets) {
-  rd_kafka_topic_partition_list_t* list =
-      rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size()));
-  for (const auto& [tp, offset] : offsets) {
-    rd_kafka_topic_partition_list_add(list, tp.first.c_str(), tp.second)->offset = offset;
-  }
-  return list;
-}
-
 }  // namespace
 
 KafkaConsumer::KafkaConsumer(rd_kafka_t* rk, rd_kafka_queue_t* queue,
-                             std::shared_ptr<Callbacks> callbacks, int64_t prefetch_bound_bytes)
+                             std::shared_ptr<Callbacks> callbacks, int64_t prefetch_bound_bytes,
+                             Counter* fetch_wakes)
     : rk_(rk),
       queue_(queue),
       callbacks_(std::move(callbacks)),
       prefetch_bound_bytes_(prefetch_bound_bytes) {
   callbacks_->consumer = this;
   if (prefetch_bound_bytes_ > 0) {
-    fetch_waker_ = std::make_unique<FetchWaker>(rk_, FetchWaker::Options{});
+    FetchWaker::Options wo;
+    wo.wakes = fetch_wakes;
+    fetch_waker_ = std::make_unique<FetchWaker>(rk_, wo);
   }
 }
 
@@ -135,7 +131,7 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
   rd_kafka_poll_set_consumer(rk);
   return std::unique_ptr<KafkaConsumer>(
       new KafkaConsumer(rk, rd_kafka_queue_get_consumer(rk), std::move(callbacks),
-                        options.wake_fetcher ? bound_kbytes * 1024 : 0));
+                        options.wake_fetcher ? bound_kbytes * 1024 : 0, options.fetch_wakes));
 }
 
 absl::Status KafkaConsumer::Close(std::chrono::steady_clock::time_point deadline) {
@@ -229,11 +225,11 @@ void KafkaConsumer::SetAssigned(const std::vector<PartitionStart>& starts) {
 
 namespace {
 
-rd_kafka_topic_partition_list_t* StartList(const std::vector<PartitionStart>& starts) {
-  rd_kafka_topic_partition_list_t* list =
-      rd_kafka_topic_partition_list_new(static_cast<int>(starts.size()));
+// Each start's partition at its offset (the log's start / end as librdkafka's logical offsets).
+PartitionList StartList(const std::vector<PartitionStart>& starts) {
+  PartitionList list = NewPartitionList(starts.size());
   for (const auto& s : starts) {
-    rd_kafka_topic_partition_list_add(list, s.topic.c_str(), s.partition)->offset =
+    rd_kafka_topic_partition_list_add(list.get(), s.topic.c_str(), s.partition)->offset =
         s.offset == PartitionStart::kBeginning ? RD_KAFKA_OFFSET_BEGINNING
         : s.offset == PartitionStart::kEnd     ? RD_KAFKA_OFFSET_END
                                                : s.offset;
@@ -254,13 +250,11 @@ std::vector<TopicPartition> ListPartitions(const rd_kafka_topic_partition_list_t
 absl::Status KafkaConsumer::Subscribe(const std::vector<std::string>& topics,
                                       RebalanceListener* listener) {
   listener_ = listener;
-  rd_kafka_topic_partition_list_t* list =
-      rd_kafka_topic_partition_list_new(static_cast<int>(topics.size()));
+  PartitionList list = NewPartitionList(topics.size());
   for (const auto& t : topics) {
-    rd_kafka_topic_partition_list_add(list, t.c_str(), RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
   }
-  rd_kafka_resp_err_t err = rd_kafka_subscribe(rk_, list);
-  rd_kafka_topic_partition_list_destroy(list);
+  rd_kafka_resp_err_t err = rd_kafka_subscribe(rk_, list.get());
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     listener_ = nullptr;
     return absl::InternalError(absl::StrCat("kafka subscribe: ", rd_kafka_err2str(err)));
@@ -284,9 +278,7 @@ void KafkaConsumer::Rebalance(int err, void* opaque_list) {
       assigned_starts_.clear();
       return;
     }
-    rd_kafka_topic_partition_list_t* list = StartList(*starts);
-    rd_kafka_resp_err_t aerr = rd_kafka_assign(rk_, list);
-    rd_kafka_topic_partition_list_destroy(list);
+    rd_kafka_resp_err_t aerr = rd_kafka_assign(rk_, StartList(*starts).get());
     if (aerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
       rebalance_error_ =
           absl::InternalError(absl::StrCat("kafka assign: ", rd_kafka_err2str(aerr)));
@@ -310,14 +302,9 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> KafkaConsumer::Committed(
     const std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout) {
   std::map<TopicPartition, int64_t> out;
   if (partitions.empty()) return out;
-  rd_kafka_topic_partition_list_t* list =
-      rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
-  for (const auto& [topic, partition] : partitions) {
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), partition);
-  }
-  rd_kafka_resp_err_t err = rd_kafka_committed(rk_, list, static_cast<int>(timeout.count()));
+  PartitionList list = NewPartitionList(partitions, RD_KAFKA_OFFSET_INVALID);
+  rd_kafka_resp_err_t err = rd_kafka_committed(rk_, list.get(), static_cast<int>(timeout.count()));
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    rd_kafka_topic_partition_list_destroy(list);
     return absl::UnavailableError(
         absl::StrCat("kafka committed offsets of the group: ", rd_kafka_err2str(err)));
   }
@@ -326,7 +313,6 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> KafkaConsumer::Committed(
     if (e.err == RD_KAFKA_RESP_ERR_NO_ERROR && e.offset >= 0)
       out[{e.topic, e.partition}] = e.offset;
   }
-  rd_kafka_topic_partition_list_destroy(list);
   return out;
 }
 
@@ -376,14 +362,12 @@ absl::StatusOr<std::map<int32_t, int64_t>> KafkaConsumer::OffsetsForTime(
     std::chrono::milliseconds timeout) {
   std::map<int32_t, int64_t> out;
   if (partitions.empty()) return out;
-  rd_kafka_topic_partition_list_t* list =
-      rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
+  PartitionList list = NewPartitionList(partitions.size());
   for (int32_t p : partitions)
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = ms;
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = ms;
   rd_kafka_resp_err_t err =
-      rd_kafka_offsets_for_times(rk_, list, static_cast<int>(timeout.count()));
+      rd_kafka_offsets_for_times(rk_, list.get(), static_cast<int>(timeout.count()));
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    rd_kafka_topic_partition_list_destroy(list);
     return absl::UnavailableError(
         absl::StrCat("kafka offsets for time ", ms, " of ", topic, ": ", rd_kafka_err2str(err)));
   }
@@ -398,7 +382,6 @@ absl::StatusOr<std::map<int32_t, int64_t>> KafkaConsumer::OffsetsForTime(
     }
     out[e.partition] = e.offset >= 0 ? e.offset : -1;
   }
-  rd_kafka_topic_partition_list_destroy(list);
   if (!status.ok()) return status;
   return out;
 }
@@ -406,12 +389,11 @@ absl::StatusOr<std::map<int32_t, int64_t>> KafkaConsumer::OffsetsForTime(
 absl::Status KafkaConsumer::CommitSync(const std::map<TopicPartition, int64_t>& next_offsets,
                                        std::chrono::milliseconds timeout) {
   if (next_offsets.empty()) return absl::OkStatus();
-  rd_kafka_topic_partition_list_t* list = NewOffsetList(next_offsets);
   // rd_kafka_commit(..., async=0) waits for the coordinator without a bound: commit through a
   // queue of our own and wait for its answer at most `timeout`.
   rd_kafka_queue_t* q = rd_kafka_queue_new(rk_);
-  rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk_, list, q, nullptr, nullptr);
-  rd_kafka_topic_partition_list_destroy(list);
+  rd_kafka_resp_err_t err =
+      rd_kafka_commit_queue(rk_, NewPartitionList(next_offsets).get(), q, nullptr, nullptr);
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     rd_kafka_event_t* ev = rd_kafka_queue_poll(q, static_cast<int>(timeout.count()));
     if (ev == nullptr) {
@@ -433,10 +415,9 @@ absl::Status KafkaConsumer::CommitSync(const std::map<TopicPartition, int64_t>& 
 }
 
 absl::Status KafkaConsumer::Assign(const std::vector<PartitionStart>& starts) {
-  rd_kafka_topic_partition_list_t* list = StartList(starts);
+  PartitionList list = StartList(starts);
   SetAssigned(starts);
-  rd_kafka_resp_err_t err = rd_kafka_assign(rk_, list);
-  rd_kafka_topic_partition_list_destroy(list);
+  rd_kafka_resp_err_t err = rd_kafka_assign(rk_, list.get());
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return absl::InternalError(absl::StrCat("kafka assign: ", rd_kafka_err2str(err)));
   }
@@ -507,9 +488,8 @@ absl::Status KafkaConsumer::Poll(size_t max_records, std::chrono::milliseconds m
     seen.clear();
     got = 0;
     if (!assigned_starts_.empty()) {
-      rd_kafka_topic_partition_list_t* list = StartList(assigned_starts_);
-      rd_kafka_error_t* err = rd_kafka_seek_partitions(rk_, list, 10000);
-      rd_kafka_topic_partition_list_destroy(list);
+      rd_kafka_error_t* err =
+          rd_kafka_seek_partitions(rk_, StartList(assigned_starts_).get(), 10000);
       if (err != nullptr) {
         error = absl::UnavailableError(
             absl::StrCat("kafka seek after a rebalance: ", rd_kafka_error_string(err)));
@@ -644,8 +624,9 @@ uint64_t KafkaConsumer::fetch_wakes() const {
 absl::Status KafkaConsumer::Seek(const std::map<TopicPartition, int64_t>& next_offsets,
                                  std::chrono::milliseconds timeout) {
   if (next_offsets.empty()) return absl::OkStatus();
-  rd_kafka_topic_partition_list_t* list = NewOffsetList(next_offsets);
-  rd_kafka_error_t* err = rd_kafka_seek_partitions(rk_, list, static_cast<int>(timeout.count()));
+  PartitionList list = NewPartitionList(next_offsets);
+  rd_kafka_error_t* err =
+      rd_kafka_seek_partitions(rk_, list.get(), static_cast<int>(timeout.count()));
   absl::Status st;
   if (err != nullptr) {
     st = absl::UnavailableError(absl::StrCat("kafka seek: ", rd_kafka_error_string(err)));
@@ -659,7 +640,6 @@ absl::Status KafkaConsumer::Seek(const std::map<TopicPartition, int64_t>& next_o
       }
     }
   }
-  rd_kafka_topic_partition_list_destroy(list);
   if (st.ok()) {
     for (const auto& [tp, offset] : next_offsets) {
       if (auto it = next_.find(tp); it != next_.end()) it->second = offset;
@@ -691,20 +671,15 @@ bool KafkaConsumer::VerifiedAtEnd(std::chrono::milliseconds timeout) {
   // is down. A partition whose next offset is unknown is compared with its start too.
   auto ask = [&](int64_t which, const std::vector<TopicPartition>& partitions,
                  std::map<TopicPartition, int64_t>* out) {
-    rd_kafka_topic_partition_list_t* list =
-        rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
-    for (const auto& [topic, partition] : partitions) {
-      rd_kafka_topic_partition_list_add(list, topic.c_str(), partition)->offset = which;
-    }
+    PartitionList list = NewPartitionList(partitions, which);
     rd_kafka_resp_err_t err =
-        rd_kafka_offsets_for_times(rk_, list, static_cast<int>(timeout.count()));
+        rd_kafka_offsets_for_times(rk_, list.get(), static_cast<int>(timeout.count()));
     bool ok = err == RD_KAFKA_RESP_ERR_NO_ERROR;
     for (int i = 0; ok && i < list->cnt; ++i) {
       const auto& e = list->elems[i];
       if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR || e.offset < 0) ok = false;
       (*out)[{e.topic, e.partition}] = e.offset;
     }
-    rd_kafka_topic_partition_list_destroy(list);
     return ok;
   };
   std::vector<TopicPartition> all, unknown;
@@ -739,9 +714,7 @@ std::map<TopicPartition, int64_t> KafkaConsumer::HighWatermarks() const {
 
 void KafkaConsumer::CommitAsync(const std::map<TopicPartition, int64_t>& next_offsets) {
   if (next_offsets.empty()) return;
-  rd_kafka_topic_partition_list_t* list = NewOffsetList(next_offsets);
-  rd_kafka_commit(rk_, list, 1);
-  rd_kafka_topic_partition_list_destroy(list);
+  rd_kafka_commit(rk_, NewPartitionList(next_offsets).get(), 1);
 }
 
 }  // namespace rtdw

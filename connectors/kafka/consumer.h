@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/engine/record_source.h"
+#include "core/metrics.h"
 #include "core/records.h"
 
 typedef struct rd_kafka_s rd_kafka_t;
@@ -68,6 +69,10 @@ struct KafkaConsumerOptions {
   // Wake librdkafka's fetcher when a poll leaves the queue under half the bound (above).
   // false: librdkafka's own timing (tests and A/B measurements only).
   bool wake_fetcher = true;
+  // When set, +1 for every wake request sent (rtdwd: rtdw_kafka_fetch_wakes_total{job}, given by
+  // the job's runner to every consumer it builds, so the count goes on across them). Added to on
+  // the waker's thread until Close() or the destructor; must outlive the consumer.
+  Counter* fetch_wakes = nullptr;
   // librdkafka's own log lines (syslog level 0-7, facility, message), from its threads. Unset:
   // librdkafka prints them to stderr.
   std::function<void(int level, std::string_view facility, std::string_view message)> log;
@@ -122,7 +127,8 @@ class KafkaConsumer : public RecordSource {
   // True when every assigned partition has reported its end since its last record (in group
   // mode, false until the first assignment: a member still joining is not at its end).
   bool AtEnd() const;
-  // Wake requests sent to librdkafka's fetcher so far (connectors/kafka/fetch_waker.h).
+  // Wake requests this consumer sent to librdkafka's fetcher so far
+  // (connectors/kafka/fetch_waker.h; KafkaConsumerOptions::fetch_wakes counts them too).
   uint64_t fetch_wakes() const;
   // The partition's low watermark (first retained offset) and high watermark (the next offset to
   // be written), asked of its leader now (ListOffsets). Unavailable when it does not answer
@@ -140,7 +146,7 @@ class KafkaConsumer : public RecordSource {
  private:
   struct Callbacks;
   KafkaConsumer(rd_kafka_t* rk, rd_kafka_queue_t* queue, std::shared_ptr<Callbacks> callbacks,
-                int64_t prefetch_bound_bytes);
+                int64_t prefetch_bound_bytes, Counter* fetch_wakes);
   // After a poll: wakes the fetcher when the queue is under half the prefetch bound
   // (`records` from index `from` on are this poll's).
   void MaybeWakeFetcher(const std::vector<InputRecord>& records, size_t from);

@@ -6,6 +6,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "connectors/kafka/partition_list.h"
 
 namespace rtdw {
 
@@ -61,18 +62,13 @@ void FetchWaker::Run() {
     std::vector<TopicPartition> partitions = partitions_;
     mu_.Unlock();
     if (!partitions.empty()) {
-      rd_kafka_topic_partition_list_t* list =
-          rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
-      for (const auto& [topic, partition] : partitions) {
-        rd_kafka_topic_partition_list_add(list, topic.c_str(), partition)->offset =
-            RD_KAFKA_OFFSET_END;
-      }
       // Bounded by its timeout even when the leader is down (where
       // rd_kafka_query_watermark_offsets in 2.0.2 is not). The answer is not needed.
-      (void)rd_kafka_offsets_for_times(rk_, list,
-                                       static_cast<int>(options_.request_timeout.count()));
-      rd_kafka_topic_partition_list_destroy(list);
+      (void)rd_kafka_offsets_for_times(
+          rk_, kafka_internal::NewPartitionList(partitions, RD_KAFKA_OFFSET_END).get(),
+          static_cast<int>(options_.request_timeout.count()));
       wakes_sent_.fetch_add(1, std::memory_order_relaxed);
+      if (options_.wakes != nullptr) options_.wakes->Add();
     }
     next_allowed = absl::Now() + absl::FromChrono(options_.min_interval);
     mu_.Lock();

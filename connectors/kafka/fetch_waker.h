@@ -20,6 +20,9 @@
 // while one request is in flight, further calls only leave one more pending, and two requests start
 // at least `min_interval` apart.
 //
+// Counted: wakes_sent() per waker, and `Options::wakes` (rtdwd: rtdw_kafka_fetch_wakes_total{job},
+// a series that outlives the consumers of the job) when given.
+//
 // Thread-safety: every method may be called from any thread. Stop() (and the destructor) joins
 // the thread; it waits at most for the request in flight (`request_timeout`), so a stop while
 // Kafka is down stays bounded.
@@ -34,6 +37,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "core/metrics.h"
 #include "core/records.h"
 
 typedef struct rd_kafka_s rd_kafka_t;
@@ -54,8 +58,11 @@ class FetchWaker {
   struct Options {
     std::chrono::milliseconds min_interval{10};
     std::chrono::milliseconds request_timeout{250};
+    // When set, +1 for every request sent (on the waker's thread, as wakes_sent()).
+    Counter* wakes = nullptr;
   };
-  // `rk` must outlive this object (or its Stop()).
+  // `rk`, and `options.wakes` when set, must outlive this object (or its Stop(): no request is
+  // sent or counted after it returns).
   FetchWaker(rd_kafka_t* rk, Options options);
   ~FetchWaker();
   FetchWaker(const FetchWaker&) = delete;

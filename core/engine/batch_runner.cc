@@ -29,6 +29,11 @@ BatchRunner::BatchRunner(const Config& config, BatchRunnerOptions options,
       offset_lost_(metrics->GetCounter("rtdw_offset_lost_total",
                                        "Stored offsets the broker no longer has",
                                        {{"job", options_.job}})),
+      source_metrics_{.fetch_wakes = metrics->GetCounter(
+                          "rtdw_kafka_fetch_wakes_total",
+                          "Wakes of librdkafka's fetcher the job's consumer sent (one ListOffsets "
+                          "request per partition leader each)",
+                          {{"job", options_.job}})},
       open_store_(std::move(open_store)),
       make_source_(std::move(source)),
       strategy_(std::move(strategy)) {
@@ -73,7 +78,7 @@ absl::Status BatchRunner::Start() {
   RTDW_ASSIGN_OR_RETURN(store_, open_store_());
   context_.store = store_.get();
   RTDW_RETURN_IF_ERROR(strategy_->Start());
-  RTDW_ASSIGN_OR_RETURN(source_, make_source_());
+  RTDW_ASSIGN_OR_RETURN(source_, make_source_(source_metrics_));
   context_.source = source_.get();
   spdlog::info("{}: store {} ({}), source{} {}", options_.job, store_->path(),
                store_->created() ? "created" : "opened",

@@ -163,15 +163,25 @@ struct BatchRunnerOptions {
   Sleeper* sleeper = nullptr;  // the retries' waits; null: the real clock (tests substitute)
 };
 
-// Builds the job's source, once, in Start() (the store is open then).
-using SourceFactory = std::function<absl::StatusOr<std::unique_ptr<RecordSource>>()>;
+// The series a job's source adds to: registered by the runner's constructor (so /metrics shows
+// them from the start, at 0) and given to every source it builds (the count goes on across
+// sources). They live as long as the MetricsRegistry, longer than any source.
+struct SourceMetrics {
+  // rtdw_kafka_fetch_wakes_total{job}: the wakes of librdkafka's fetcher the job's consumers sent
+  // (KafkaConsumerOptions::fetch_wakes); a source with no fetcher to wake leaves it at 0.
+  Counter* fetch_wakes = nullptr;
+};
+// Builds the job's source, once, in Start() (the store is open then), with the runner's series.
+using SourceFactory =
+    std::function<absl::StatusOr<std::unique_ptr<RecordSource>>(const SourceMetrics& metrics)>;
 // Opens the job's store (default: OpenJobStore(config, job)).
 using StoreOpener = std::function<absl::StatusOr<std::unique_ptr<StateStore>>()>;
 
 class BatchRunner : public JobRunner, private RebalanceListener {
  public:
-  // `config` and `metrics` must outlive the runner. Registers rtdw_offset_lost_total{job} (and
-  // the lag gauges) now, so that /metrics shows them before the start.
+  // `config` and `metrics` must outlive the runner. Registers rtdw_offset_lost_total{job},
+  // rtdw_kafka_fetch_wakes_total{job} (SourceMetrics) and the lag gauges now, so that /metrics
+  // shows them before the start.
   BatchRunner(const Config& config, BatchRunnerOptions options,
               std::unique_ptr<DeliveryStrategy> strategy, SourceFactory source,
               MetricsRegistry* metrics, StoreOpener open_store = nullptr);
@@ -214,6 +224,7 @@ class BatchRunner : public JobRunner, private RebalanceListener {
   KafkaLagTracker lag_;  // the job's thread feeds it
   JobProblem problem_;   // the /health line
   Counter* offset_lost_;
+  const SourceMetrics source_metrics_;
   StoreOpener open_store_;
   SourceFactory make_source_;
   RunnerContext context_;

@@ -189,9 +189,11 @@ class BatchRunnerTest : public ::testing::Test {
         });
   }
 
-  // A FakeSource on log_ with source_options_ (kept in source_).
+  // A FakeSource on log_ with source_options_ (kept in source_; the series the runner gave it in
+  // given_metrics_).
   SourceFactory Source() {
-    return [this]() -> absl::StatusOr<std::unique_ptr<RecordSource>> {
+    return [this](const SourceMetrics& metrics) -> absl::StatusOr<std::unique_ptr<RecordSource>> {
+      given_metrics_ = metrics;
       auto s = std::make_unique<FakeSource>(&log_, source_options_);
       source_ = s.get();
       return std::unique_ptr<RecordSource>(std::move(s));
@@ -275,6 +277,7 @@ class BatchRunnerTest : public ::testing::Test {
   FakeLog log_;
   FakeSourceOptions source_options_;
   FakeSource* source_ = nullptr;
+  SourceMetrics given_metrics_;
   testing::FakeProducer* producer_ = nullptr;
   FakeEs es_{dir_.path() + "/es.log"};
   JournalStrategy* journal_ = nullptr;
@@ -319,6 +322,32 @@ TEST_F(BatchRunnerTest, LoneSplitJobCommitsEachBatchsNextOffsetsAndLag) {
 
 // A (nearly) full state disk: nothing is polled, /health says why; once space is back the job
 // reads again.
+// rtdw_kafka_fetch_wakes_total{job} is on /metrics from the runner's construction, at 0, and every
+// source built for the job is given that one series: a job whose source is built again (the job
+// restarted, a new runner) goes on counting from where the last source left it, and the series
+// outlives the source (it is read after Stop destroyed it).
+TEST_F(BatchRunnerTest, FetchWakesSeriesIsRegisteredAtConstructionAndGivenToEverySource) {
+  MakeSplitTopic(1, 2);
+  const std::string series = R"(rtdw_kafka_fetch_wakes_total{job="log-split"} )";
+  for (uint64_t build = 1; build <= 2; ++build) {
+    given_metrics_ = SourceMetrics{};
+    auto runner = SplitRunner();
+    const std::string page = metrics_.RenderPrometheus();
+    EXPECT_TRUE(absl::StrContains(page, absl::StrCat(series, (build - 1) * 5, "\n")))
+        << "build " << build << ":\n"
+        << page;
+    ASSERT_TRUE(runner->Start().ok());
+    ASSERT_NE(given_metrics_.fetch_wakes, nullptr) << "build " << build;
+    EXPECT_EQ(given_metrics_.fetch_wakes,
+              metrics_.GetCounter("rtdw_kafka_fetch_wakes_total", "", {{"job", kSplitJob}}));
+    given_metrics_.fetch_wakes->Add(5);  // as a KafkaConsumer's waker does for each wake
+    ASSERT_TRUE(RunUntil(*runner, [&] { return runner->CaughtUp(); }));
+    ASSERT_TRUE(runner->Stop().ok());
+  }
+  EXPECT_EQ(Counted("rtdw_kafka_fetch_wakes_total", kSplitJob), 10u);
+  EXPECT_TRUE(absl::StrContains(metrics_.RenderPrometheus(), absl::StrCat(series, "10\n")));
+}
+
 TEST_F(BatchRunnerTest, FreeSpaceGateStopsPolling) {
   MakeSplitTopic(1, 4);
   config_.state.min_free_mb = int64_t{1} << 40;  // a petabyte: no disk has it

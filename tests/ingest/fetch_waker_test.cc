@@ -70,6 +70,8 @@ TEST(FetchWakerTest, AConsumerThatKeepsUpSendsNoWake) {
   KafkaConsumerOptions co;
   co.brokers = kafka.bootstrap();
   co.group_id = "fetch-waker-keeps-up";
+  Counter counted;  // rtdwd's rtdw_kafka_fetch_wakes_total{job}
+  co.fetch_wakes = &counted;
   auto consumer = KafkaConsumer::Create(co);
   ASSERT_TRUE(consumer.ok()) << consumer.status();
   std::vector<PartitionStart> starts;
@@ -86,12 +88,15 @@ TEST(FetchWakerTest, AConsumerThatKeepsUpSendsNoWake) {
   }
   EXPECT_EQ(got, values.size());
   EXPECT_EQ((*consumer)->fetch_wakes(), 0u);
+  (void)(*consumer)->Close(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  EXPECT_EQ(counted.value(), 0u);
 }
 
 struct ReadResult {
   std::map<int32_t, std::vector<std::string>> values;  // per partition, in offset order
   double seconds = 0;
-  uint64_t wakes = 0;
+  uint64_t wakes = 0;    // KafkaConsumer::fetch_wakes()
+  uint64_t counted = 0;  // KafkaConsumerOptions::fetch_wakes, after the consumer is gone
 };
 
 ReadResult ReadAll(const std::string& bootstrap, const std::string& topic, int partitions,
@@ -101,6 +106,8 @@ ReadResult ReadAll(const std::string& bootstrap, const std::string& topic, int p
   co.group_id = absl::StrCat("fetch-waker-", wake);
   co.wake_fetcher = wake;
   co.properties = {{"queued.max.messages.kbytes", "256"}, {"fetch.max.bytes", "1000000"}};
+  Counter counted;  // rtdwd's rtdw_kafka_fetch_wakes_total{job}: outlives the consumer
+  co.fetch_wakes = &counted;
   auto consumer = KafkaConsumer::Create(co);
   EXPECT_TRUE(consumer.ok()) << consumer.status();
   ReadResult out;
@@ -120,8 +127,10 @@ ReadResult ReadAll(const std::string& bootstrap, const std::string& topic, int p
     }
   }
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  out.wakes = (*consumer)->fetch_wakes();
   (void)(*consumer)->Close(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  out.wakes = (*consumer)->fetch_wakes();  // final: the waker stopped in Close()
+  consumer->reset();
+  out.counted = counted.value();
   return out;
 }
 
@@ -172,6 +181,10 @@ TEST(FetchWakerTest, ADrainedQueueIsRefilledWithoutWaitingForLibrdkafkasTimer) {
               static_cast<unsigned long long>(woken.wakes), slept.seconds);
   EXPECT_GT(woken.wakes, 0u);
   EXPECT_EQ(slept.wakes, 0u);
+  // The counter rtdwd exports counts each wake the consumer sent, none more.
+  EXPECT_GT(woken.counted, 0u);
+  EXPECT_EQ(woken.counted, woken.wakes);
+  EXPECT_EQ(slept.counted, 0u);
   // Without the wake every refill waits for the broker thread's timer (up to 1 s each); the
   // data must show that, or it could not tell the two apart.
   EXPECT_GT(slept.seconds, 3.0) << "the data did not make librdkafka's fetcher sleep";

@@ -350,7 +350,7 @@ TEST(OpsTest, MetricsExportEveryJobSeriesFromTheStartAndFollowTheData) {
     for (const char* name :
          {"rtdw_records_in_total", "rtdw_records_out_total", "rtdw_batches_total",
           "rtdw_batch_seconds_count", "rtdw_dead_letter_records_total", "rtdw_offset_lost_total",
-          "rtdw_state_journal_bytes", "rtdw_state_dead_letters"}) {
+          "rtdw_kafka_fetch_wakes_total", "rtdw_state_journal_bytes", "rtdw_state_dead_letters"}) {
       EXPECT_EQ(Metric(page, Series(name, job)), 0) << name << " of " << job;
     }
     EXPECT_EQ(Metric(page, Series("rtdw_job_up", job)), 1) << job;
@@ -418,6 +418,45 @@ TEST(OpsTest, MetricsExportEveryJobSeriesFromTheStartAndFollowTheData) {
         return total == 0;
       },
       seconds(20)));
+  // Consumers that keep up with their input (a few MB against the 16 MB prefetch bound) never
+  // find the fetcher stopped: no wake.
+  const std::string caught_up = stack.MetricsPage();
+  for (const char* job : {"log-split", "db-split", "dau", "order-wide"}) {
+    EXPECT_EQ(Metric(caught_up, Series("rtdw_kafka_fetch_wakes_total", job)), 0) << job;
+  }
+  (*proc)->Signal(SIGTERM);
+  auto code = (*proc)->Wait(seconds(30));
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0) << stack.Log();
+}
+
+// rtdw_kafka_fetch_wakes_total{job} counts the wakes the job's consumer sends to librdkafka's
+// fetcher (connectors/kafka/fetch_waker.h). A prefetch bound of 1 KB and batches of 10 records
+// make the queue hold the bound before most polls and the poll that drains a fetched chunk leave
+// it under half: the job must wake the fetcher to read its input (with the default bound it never
+// does, above).
+TEST(OpsTest, FetchWakesOfTheJobsConsumerAreCounted) {
+  Stack stack(Stack::kKafka);
+  stack.Start();
+  auto proc = stack.StartDaemon(
+      stack.WriteConfig(stack.Config("\"log-split\"", "batch_max_ms = 50\nbatch_max_records = 10\n",
+                                     "[kafka.properties]\n\"queued.max.messages.kbytes\" = 1\n")));
+  ASSERT_TRUE(proc.ok());
+  std::string health;
+  ASSERT_TRUE(stack.WaitForHealth(200, &health)) << health << "\n" << stack.Log();
+  const std::string wakes = Series("rtdw_kafka_fetch_wakes_total", "log-split");
+  EXPECT_EQ(Metric(stack.MetricsPage(), wakes), 0);
+  stack.GenerateLogs(2000);
+  double in = 0;
+  EXPECT_TRUE(stack.WaitForMetric(
+      Series("rtdw_records_in_total", "log-split"), [](double v) { return v == 2000; }, seconds(60),
+      &in))
+      << in;
+  double woken = 0;
+  EXPECT_TRUE(stack.WaitForMetric(
+      wakes, [](double v) { return v > 0; }, seconds(10), &woken))
+      << woken << "\n"
+      << stack.Log();
   (*proc)->Signal(SIGTERM);
   auto code = (*proc)->Wait(seconds(30));
   ASSERT_TRUE(code.has_value());

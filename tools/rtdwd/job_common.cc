@@ -170,9 +170,11 @@ KafkaProducerOptions JobProducerOptions(const Config& config, const std::string&
 }
 
 SourceFactory JobSourceFactory(const Config& config, const std::string& job, bool range) {
-  return [&config, job, range]() -> absl::StatusOr<std::unique_ptr<RecordSource>> {
+  return [&config, job,
+          range](const SourceMetrics& metrics) -> absl::StatusOr<std::unique_ptr<RecordSource>> {
     KafkaConsumerOptions co = JobConsumerOptions(config, job);
     if (range) co.assignment_strategy = "range";
+    co.fetch_wakes = metrics.fetch_wakes;
     auto consumer = KafkaConsumer::Create(co);
     if (!consumer.ok()) return consumer.status();
     return std::unique_ptr<RecordSource>(std::move(*consumer));

@@ -64,7 +64,8 @@ RedisClientOptions JobRedisClientOptions(const Config& config);
 // group "rtdw" when kafka.group is absent) and librdkafka's log lines through spdlog.
 KafkaConsumerOptions JobConsumerOptions(const Config& config, const std::string& job);
 
-// The BatchRunner's source of `job`: a KafkaConsumer with JobConsumerOptions, and librdkafka's
+// The BatchRunner's source of `job`: a KafkaConsumer with JobConsumerOptions, the runner's
+// rtdw_kafka_fetch_wakes_total{job} (SourceMetrics) counting its fetch wakes, and librdkafka's
 // "range" assignment when `range` (group mode of a co-partitioned job: partition p of every source
 // topic on one member).
 SourceFactory JobSourceFactory(const Config& config, const std::string& job, bool range = false);
