@@ -28,5 +28,7 @@ for t,prev,st,nxt,fr,pid in events:
     elif nxt==job and last_out:
         agg[last_out[1]]+=t-last_out[0]; n[last_out[1]]+=1; last_out=None
 tot=sum(agg.values())
-print('off-CPU total %.2f s'%tot)
+bystate=collections.Counter()
+for k,v in agg.items(): bystate[k[0]]+=v
+print('off-CPU total %.2f s: '%tot + ', '.join('%s %.2f s'%(st,v) for st,v in sorted(bystate.items())) + '  (R preempted, S sleeping, D disk)')
 for k,v in agg.most_common(20): print('%6.3f s %5d  %s'%(v,n[k],k))
