@@ -16,12 +16,23 @@ find_package(spdlog CONFIG REQUIRED)
 find_package(fmt CONFIG REQUIRED)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 
-# The shared RocksDB library links far faster than the 33 MB static archive on 2 cores.
-if(TARGET RocksDB::rocksdb-shared)
+# RocksDB: the shared library links far faster than the 33 MB static archive on 2 cores, so tests
+# and tools link it; the long-running servers (rtdwd, rtdw-es-lite: rtdw_use_static_rocksdb) link
+# the static archive, whose thread-local variables (the perf context RocksDB touches on every read
+# and write) are reached directly — in the shared library each access is a __tls_get_addr call,
+# 5-8 % of a job thread's CPU (docs/BENCHMARKS.md, "h9-static"). The choice is the linking
+# target's property RTDW_STATIC_ROCKSDB, read through the libraries that link RTDW_ROCKSDB.
+if(TARGET RocksDB::rocksdb-shared AND TARGET RocksDB::rocksdb)
+  set(RTDW_ROCKSDB
+      "$<IF:$<BOOL:$<TARGET_PROPERTY:RTDW_STATIC_ROCKSDB>>,RocksDB::rocksdb,RocksDB::rocksdb-shared>")
+elseif(TARGET RocksDB::rocksdb-shared)
   set(RTDW_ROCKSDB RocksDB::rocksdb-shared)
 else()
   set(RTDW_ROCKSDB RocksDB::rocksdb)
 endif()
+function(rtdw_use_static_rocksdb target)
+  set_target_properties(${target} PROPERTIES RTDW_STATIC_ROCKSDB ON)
+endfunction()
 
 # RapidJSON: headers only, in /usr/include. Always parse with full precision.
 add_library(rtdw_rapidjson INTERFACE)
