@@ -168,6 +168,13 @@ class Stack {
     return ChildProcess::Start({Rtdwd(), "--config", config}, o);
   }
   std::string Log() const { return ReadFileOrEmpty(log_path()); }
+  // SIGTERM to the daemon: it must drain and exit 0 within `timeout`.
+  void ExpectCleanStop(ChildProcess& daemon, std::chrono::seconds timeout) const {
+    daemon.Signal(SIGTERM);
+    auto code = daemon.Wait(timeout);
+    ASSERT_TRUE(code.has_value()) << "no exit after SIGTERM; log:\n" << Log();
+    EXPECT_EQ(*code, 0) << Log();
+  }
   std::string MetricsPage() const { return HttpGet(port_, "/metrics").second; }
 
   // Waits until /health answers `status`; returns its last body.
@@ -200,6 +207,15 @@ class Stack {
                                   "--events", std::to_string(events), "--seed", "7", "--brokers",
                                   kafka_.bootstrap(), "--quiet"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  // GenerateLogs(events), then waits (up to `timeout`) until the daemon's log-split consumed them.
+  void GenerateLogsAndAwaitLogSplit(int events, std::chrono::seconds timeout) {
+    GenerateLogs(events);
+    double in = 0;
+    EXPECT_TRUE(WaitForMetric(
+        Series("rtdw_records_in_total", "log-split"), [events](double v) { return v == events; },
+        timeout, &in))
+        << in << " of " << events << " records consumed by log-split";
   }
 
   const TempDir& dir() const { return dir_; }
@@ -255,10 +271,7 @@ TEST(OpsTest, SigtermMidRunDrainsTheJournalAndMarksACleanShutdown) {
       &backlog))
       << "dau never owed a journal entry; log:\n"
       << stack.Log();
-  (*proc)->Signal(SIGTERM);
-  auto code = (*proc)->Wait(seconds(40));
-  ASSERT_TRUE(code.has_value()) << "no exit after SIGTERM; log:\n" << stack.Log();
-  EXPECT_EQ(*code, 0) << stack.Log();
+  stack.ExpectCleanStop(**proc, seconds(40));
   const std::string log = stack.Log();
   EXPECT_TRUE(absl::StrContains(log, "stop requested, draining")) << log;
   EXPECT_TRUE(absl::StrContains(log, "rtdwd stopped cleanly")) << log;
@@ -385,12 +398,7 @@ TEST(OpsTest, MetricsExportEveryJobSeriesFromTheStartAndFollowTheData) {
 
   // Data: the day's de-dup keys (counted in the store) equal the DAU documents in ES once
   // everything is delivered.
-  stack.GenerateLogs(4000);
-  double in = 0;
-  EXPECT_TRUE(stack.WaitForMetric(
-      Series("rtdw_records_in_total", "log-split"), [](double v) { return v == 4000; }, seconds(30),
-      &in))
-      << in;
+  stack.GenerateLogsAndAwaitLogSplit(4000, seconds(30));
   const std::string day_series = absl::StrCat("rtdw_dedup_keys{job=\"dau\",day=\"", kDay, "\"}");
   int64_t docs = -1;
   double keys = 0;
@@ -424,10 +432,7 @@ TEST(OpsTest, MetricsExportEveryJobSeriesFromTheStartAndFollowTheData) {
   for (const char* job : {"log-split", "db-split", "dau", "order-wide"}) {
     EXPECT_EQ(Metric(caught_up, Series("rtdw_kafka_fetch_wakes_total", job)), 0) << job;
   }
-  (*proc)->Signal(SIGTERM);
-  auto code = (*proc)->Wait(seconds(30));
-  ASSERT_TRUE(code.has_value());
-  EXPECT_EQ(*code, 0) << stack.Log();
+  stack.ExpectCleanStop(**proc, seconds(30));
 }
 
 // rtdw_kafka_fetch_wakes_total{job} counts the wakes the job's consumer sends to librdkafka's
@@ -446,21 +451,13 @@ TEST(OpsTest, FetchWakesOfTheJobsConsumerAreCounted) {
   ASSERT_TRUE(stack.WaitForHealth(200, &health)) << health << "\n" << stack.Log();
   const std::string wakes = Series("rtdw_kafka_fetch_wakes_total", "log-split");
   EXPECT_EQ(Metric(stack.MetricsPage(), wakes), 0);
-  stack.GenerateLogs(2000);
-  double in = 0;
-  EXPECT_TRUE(stack.WaitForMetric(
-      Series("rtdw_records_in_total", "log-split"), [](double v) { return v == 2000; }, seconds(60),
-      &in))
-      << in;
+  stack.GenerateLogsAndAwaitLogSplit(2000, seconds(60));
   double woken = 0;
   EXPECT_TRUE(stack.WaitForMetric(
       wakes, [](double v) { return v > 0; }, seconds(10), &woken))
       << woken << "\n"
       << stack.Log();
-  (*proc)->Signal(SIGTERM);
-  auto code = (*proc)->Wait(seconds(30));
-  ASSERT_TRUE(code.has_value());
-  EXPECT_EQ(*code, 0) << stack.Log();
+  stack.ExpectCleanStop(**proc, seconds(30));
 }
 
 // SIGHUP: the live settings are applied (and visible), the rest is named as needing a restart,
@@ -521,10 +518,7 @@ TEST(OpsTest, SighupReloadsLiveSettingsAndIgnoresAnInvalidFile) {
   EXPECT_EQ(Metric(stack.MetricsPage(), Series("rtdw_batch_max_records", "log-split")), 77);
   EXPECT_TRUE((*proc)->Running());
   ASSERT_TRUE(stack.WaitForHealth(200, &health, seconds(5))) << health;
-  (*proc)->Signal(SIGTERM);
-  auto code = (*proc)->Wait(seconds(20));
-  ASSERT_TRUE(code.has_value());
-  EXPECT_EQ(*code, 0) << stack.Log();
+  stack.ExpectCleanStop(**proc, seconds(20));
 }
 
 // SIGHUP changes db-split's table lists (the defaults used while Redis has no FACT:TABLES): a
@@ -576,10 +570,7 @@ TEST(OpsTest, SighupChangesDbSplitTableListsLive) {
   ASSERT_EQ(facts->size(), 1u) << stack.MetricsPage();
   EXPECT_TRUE(absl::StrContains((*facts)[0].value, "9002")) << (*facts)[0].value;
   EXPECT_EQ(Metric(stack.MetricsPage(), Series("rtdw_records_skipped_total", "db-split")), 1);
-  (*proc)->Signal(SIGTERM);
-  auto code = (*proc)->Wait(seconds(20));
-  ASSERT_TRUE(code.has_value());
-  EXPECT_EQ(*code, 0) << stack.Log();
+  stack.ExpectCleanStop(**proc, seconds(20));
 }
 
 // A state dir the daemon's user cannot write: exit 1 at once, naming the path and what to do.
@@ -690,10 +681,7 @@ TEST(OpsTest, HealthNamesUnreachableServicesWhileTheDaemonWaits) {
   EXPECT_EQ(Metric(page, Series("rtdw_job_up", "dau")), 0);
   EXPECT_TRUE(absl::StrContains(stack.Log(), "redis unreachable at 127.0.0.1:9")) << stack.Log();
   EXPECT_TRUE((*proc)->Running());
-  (*proc)->Signal(SIGTERM);
-  auto code = (*proc)->Wait(seconds(20));
-  ASSERT_TRUE(code.has_value());
-  EXPECT_EQ(*code, 0) << stack.Log();
+  stack.ExpectCleanStop(**proc, seconds(20));
 }
 
 // Elasticsearch of a major version rtdw cannot use: waiting will not fix it, exit 1.
