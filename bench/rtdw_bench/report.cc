@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "core/process/build_info.h"
 #include "rapidjson/prettywriter.h"
 #include "rapidjson/stringbuffer.h"
 
@@ -98,14 +99,10 @@ Commit DescribeRtdwdBuild() {
   testing::CommandResult r =
       testing::RunCommand({testing::BinDir() + "/rtdwd", "--version"}, std::chrono::seconds(10));
   c.version_line = std::string(absl::StripAsciiWhitespace(r.out));
-  // "rtdwd <version> (commit <sha>[, with uncommitted changes])"
-  constexpr std::string_view kCommit = "(commit ";
-  const size_t at = c.version_line.find(kCommit);
-  if (r.exit_code == 0 && at != std::string::npos) {
-    const size_t from = at + kCommit.size();
-    const size_t end = c.version_line.find_first_of(",)", from);
-    if (end != std::string::npos) c.sha = c.version_line.substr(from, end - from);
-    c.dirty = c.version_line.find("with uncommitted changes", from) != std::string::npos;
+  if (r.exit_code != 0) return c;
+  if (std::optional<VersionLineBuild> b = ParseVersionLine(c.version_line)) {
+    c.sha = b->commit;
+    c.dirty = b->dirty;
   }
   return c;
 }

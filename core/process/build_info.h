@@ -7,6 +7,7 @@
 #ifndef RTDW_CORE_PROCESS_BUILD_INFO_H_
 #define RTDW_CORE_PROCESS_BUILD_INFO_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -20,6 +21,14 @@ std::string_view BuildCommit();
 bool BuildDirty();
 // "<program> <version> (commit <sha>[, with uncommitted changes])": the --version line.
 std::string VersionLine(std::string_view program);
+
+// What a --version line (VersionLine's format, printed by another binary) names.
+struct VersionLineBuild {
+  std::string commit;  // as printed: 40 hex digits or "unknown"
+  bool dirty = false;  // ", with uncommitted changes"
+};
+// Empty when `line` holds no "(commit ...)".
+std::optional<VersionLineBuild> ParseVersionLine(std::string_view line);
 
 }  // namespace rtdw
 

@@ -4,9 +4,11 @@
 #include <signal.h>
 
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "core/process/build_info.h"
 #include "gtest/gtest.h"
 #include "tests/harness/services.h"
 
@@ -28,13 +30,10 @@ std::string MinimalConfig(const std::string& state_dir, const std::string& extra
                       state_dir, "\"\n[jobs]\nenabled = [\"log-split\"]\n", extra);
 }
 
-// The commit of a `--version` line ("<program> <version> (commit <sha>[, ...])"); "" if none.
+// The commit a `--version` line names ("" if none).
 std::string CommitOfVersionLine(const std::string& line) {
-  const size_t at = line.find("(commit ");
-  if (at == std::string::npos) return "";
-  const size_t from = at + 8;
-  const size_t end = line.find_first_of(",)", from);
-  return end == std::string::npos ? "" : line.substr(from, end - from);
+  std::optional<VersionLineBuild> b = ParseVersionLine(line);
+  return b ? b->commit : "";
 }
 
 // rtdwd and rtdw say which build they are: the project's version and a commit of this source
